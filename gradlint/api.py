@@ -1,0 +1,136 @@
+"""Text or paths in, findings out; nothing here prints."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gradlint.config import Settings
+from gradlint.data import framework_modules
+from gradlint.discovery import discover
+from gradlint.engine.prefilter import framework_pattern
+from gradlint.engine.runner import SYNTAX_ERROR, FileResult, _gl000, lint_bytes
+from gradlint.registry import get_rule, select_rules
+from gradlint.rule import Finding, Rule
+
+# Below this many files a process pool costs more than it saves.
+PARALLEL_THRESHOLD = 16
+
+
+@dataclass
+class RunResult:
+    findings: list[Finding] = field(default_factory=list)
+    files_checked: int = 0
+    files_skipped: int = 0
+    errors: list[dict] = field(default_factory=list)
+
+
+class _Job:
+    """Everything a worker process needs to lint files, small enough to pickle."""
+
+    def __init__(self, codes: Sequence[str]) -> None:
+        self.codes = tuple(codes)
+        self._rules: list[type[Rule]] | None = None
+        self._prefilter = None
+
+    def __getstate__(self) -> dict:
+        return {"codes": self.codes, "_rules": None, "_prefilter": None}
+
+    @property
+    def rules(self) -> list[type[Rule]]:
+        if self._rules is None:
+            self._rules = [get_rule(code) for code in self.codes]
+        return self._rules
+
+    def run(self, path: str, data: bytes | None = None) -> FileResult:
+        if data is None:
+            try:
+                data = Path(path).read_bytes()
+            except OSError as error:
+                result = FileResult(path)
+                result.findings.append(_gl000(path, 1, 1, f"cannot read it ({error.strerror or error})"))
+                return result
+        return lint_bytes(path, data, self.rules, self.prefilter, SYNTAX_ERROR in self.codes)
+
+    @property
+    def prefilter(self):
+        if self._prefilter is None:
+            # GL000 is the engine's own: it does not widen the set of files worth parsing.
+            frameworks = {f for rule in self.rules if rule.code != SYNTAX_ERROR for f in rule.frameworks}
+            self._prefilter = framework_pattern(frameworks or framework_modules())
+        return self._prefilter
+
+    def run_many(self, paths: list[str]) -> list[FileResult]:
+        return [self.run(path) for path in paths]
+
+
+def lint_source(
+    source: str | bytes,
+    path: str | os.PathLike = "<string>",
+    select: Iterable[str] | None = None,
+    ignore: Iterable[str] = (),
+) -> list[Finding]:
+    """Lint one file's content with the selected rules (default: the default rule set)."""
+    data = source.encode("utf-8") if isinstance(source, str) else source
+    rules = select_rules(list(select) if select is not None else None, ignore)
+    result = _Job([rule.code for rule in rules]).run(str(path), data)
+    if result.errors:
+        raise RuntimeError("; ".join(error["message"] for error in result.errors))
+    return sorted(result.findings, key=Finding.sort_key)
+
+
+def lint_paths(
+    paths: Sequence[str],
+    settings: Settings,
+    rules: Sequence[type[Rule]],
+    jobs: int | None = None,
+    stdin: bytes | None = None,
+    stdin_filename: str = "-",
+    force_exclude: bool = False,
+    respect_gitignore: bool = True,
+) -> tuple[RunResult, list[str]]:
+    """Lint files and directories; returns the result and the paths that do not exist."""
+    job = _Job([rule.code for rule in rules])
+    discovered = discover(
+        [p for p in paths if p != "-"], settings, respect_gitignore, force_exclude
+    )
+    results: list[FileResult] = []
+    if "-" in paths:
+        results.append(job.run(stdin_filename, stdin if stdin is not None else b""))
+    names = [str(path) for path in discovered.files]
+    jobs = jobs or os.cpu_count() or 1
+    if jobs > 1 and len(names) >= PARALLEL_THRESHOLD:
+        results.extend(_parallel(job, names, jobs))
+    else:
+        results.extend(job.run(name) for name in names)
+    return _combine(results, settings), discovered.missing
+
+
+def _parallel(job: _Job, names: list[str], jobs: int) -> list[FileResult]:
+    # Many small chunks balance uneven files; fork shares the already imported libcst.
+    chunk = max(1, min(64, len(names) // (jobs * 8)))
+    chunks = [names[i : i + chunk] for i in range(0, len(names), chunk)]
+    method = "fork" if sys.platform.startswith("linux") else "spawn"
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context(method)) as pool:
+        return [result for batch in pool.map(job.run_many, chunks) for result in batch]
+
+
+def _combine(results: Iterable[FileResult], settings: Settings) -> RunResult:
+    run = RunResult()
+    for result in results:
+        if result.skipped:
+            run.files_skipped += 1
+            continue
+        run.files_checked += 1
+        ignored = settings.ignored_for(result.path) if settings.per_file_ignores else set()
+        run.findings.extend(
+            f for f in result.findings if not any(f.rule.startswith(code) for code in ignored)
+        )
+        run.errors.extend(result.errors)
+    run.findings.sort(key=Finding.sort_key)
+    return run

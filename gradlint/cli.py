@@ -1,0 +1,162 @@
+"""The command line: `gradlint [PATH ...]`, `gradlint rule GL030`.
+
+Exit codes: 0 no findings, 1 findings, 2 usage, configuration or internal error.
+Imports stay inside functions so that `--version` and `--help` start without libcst.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from gradlint import __version__
+
+FORMATS = ("text", "json", "sarif", "github")
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+
+
+class UsageError(Exception):
+    pass
+
+
+def _codes(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gradlint",
+        description="Find differentiability pitfalls in machine-learning code.",
+        epilog="`gradlint rule CODE` prints a rule's documentation. Exit status: 0 clean, "
+        "1 findings, 2 usage, configuration or internal error.",
+    )
+    parser.add_argument("paths", nargs="*", metavar="PATH", help="files or directories to lint; `-` reads standard input (default: .)")
+    parser.add_argument("--select", type=_codes, action="extend", metavar="CODES", help="only these rule codes or prefixes (comma-separated)")
+    parser.add_argument("--ignore", type=_codes, action="extend", default=[], metavar="CODES", help="skip these rule codes or prefixes")
+    parser.add_argument("--extend-select", type=_codes, action="extend", default=[], metavar="CODES", help="add rules to the selection")
+    parser.add_argument("--format", choices=FORMATS, default="text", help="output format (default: text)")
+    parser.add_argument("--output", "-o", metavar="FILE", help="write the report to FILE instead of standard output")
+    parser.add_argument("--statistics", action="store_true", help="count findings per rule")
+    parser.add_argument("--jobs", "-j", type=int, default=0, metavar="N", help="processes to use (default: all cores)")
+    parser.add_argument("--config", metavar="FILE", help="read settings from FILE instead of the nearest pyproject.toml / gradlint.toml")
+    parser.add_argument("--isolated", action="store_true", help="ignore configuration files")
+    parser.add_argument("--stdin-filename", metavar="NAME", help="the name to report for standard input")
+    parser.add_argument("--force-exclude", action="store_true", help="apply exclude settings and .gitignore to files named on the command line too (for pre-commit)")
+    parser.add_argument("--no-respect-gitignore", dest="respect_gitignore", action="store_false", help="lint files that .gitignore ignores")
+    parser.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are findings")
+    parser.add_argument("--list-rules", action="store_true", help="list the rules and exit")
+    parser.add_argument("--version", action="version", version=f"gradlint {__version__}")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv[:1] == ["rule"]:
+            return _rule_command(argv[1:])
+        return _lint_command(build_parser().parse_args(argv))
+    except UsageError as error:
+        print(f"gradlint: error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("gradlint: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `gradlint . | head`
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_ERROR
+
+
+def _rule_command(args: list[str]) -> int:
+    from gradlint.dev.docs import rule_page
+    from gradlint.registry import SelectionError, all_rules, get_rule
+
+    if len(args) != 1 or args[0].startswith("-"):
+        if args in (["--all"], []):
+            for rule in all_rules():
+                print(rule_page(rule))
+            return EXIT_CLEAN
+        raise UsageError("usage: gradlint rule CODE (or `gradlint rule --all`)")
+    try:
+        print(rule_page(get_rule(args[0])), end="")
+    except SelectionError as error:
+        raise UsageError(str(error)) from None
+    return EXIT_CLEAN
+
+
+def _settings(args: argparse.Namespace):
+    from pathlib import Path
+
+    from gradlint.config import ConfigError, Settings, find_config, load_settings
+
+    try:
+        if args.isolated:
+            return Settings()
+        if args.config:
+            config = Path(args.config)
+            if not config.is_file():
+                raise UsageError(f"config file not found: {args.config}")
+        else:
+            first = next((p for p in args.paths if p != "-" and os.path.exists(p)), ".")
+            config = find_config(Path(first))
+        return load_settings(config)
+    except ConfigError as error:
+        raise UsageError(str(error)) from None
+
+
+def _lint_command(args: argparse.Namespace) -> int:
+    from gradlint.api import lint_paths
+    from gradlint.registry import SelectionError, expand, select_rules
+    from gradlint.report import renderer
+
+    settings = _settings(args)
+    try:
+        rules = select_rules(
+            args.select if args.select is not None else settings.select,
+            [*settings.ignore, *args.ignore],
+            [*settings.extend_select, *args.extend_select],
+        )
+        for codes in settings.per_file_ignores.values():
+            expand(codes)  # an unknown code there is a configuration error too
+    except SelectionError as error:
+        where = f" (in {settings.source})" if settings.source else ""
+        raise UsageError(f"{error}{where}") from None
+    if args.list_rules:
+        from gradlint.dev.docs import summary
+
+        for rule in rules:
+            print(f"{rule.code}  {rule.name:<32} {rule.severity.value:<8} {summary(rule)}")
+        return EXIT_CLEAN
+    if args.jobs < 0:
+        raise UsageError("--jobs must be 0 (all cores) or more")
+    paths = args.paths or ["."]
+    stdin = sys.stdin.buffer.read() if "-" in paths else None
+    result, missing = lint_paths(
+        paths,
+        settings,
+        rules,
+        jobs=args.jobs or None,
+        stdin=stdin,
+        stdin_filename=args.stdin_filename or "-",
+        force_exclude=args.force_exclude,
+        respect_gitignore=args.respect_gitignore,
+    )
+    for path in missing:
+        print(f"gradlint: error: no such file or directory: {path}", file=sys.stderr)
+    text = renderer(args.format)(result, statistics=args.statistics)
+    if args.output:
+        try:
+            with open(args.output, "w", encoding="utf-8") as handle:
+                handle.write(text)
+        except OSError as error:
+            raise UsageError(f"cannot write {args.output}: {error.strerror or error}") from None
+    else:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    if missing or result.errors:
+        return EXIT_ERROR
+    if result.findings and not args.exit_zero:
+        return EXIT_FINDINGS
+    return EXIT_CLEAN

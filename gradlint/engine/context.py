@@ -1,0 +1,43 @@
+"""What a rule can ask about the file it is checking."""
+
+from __future__ import annotations
+
+from pathlib import PurePath
+
+import libcst as cst
+
+from gradlint.engine.names import NameTable
+
+STATEMENTS = (cst.SimpleStatementLine, cst.BaseCompoundStatement)
+SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
+
+
+class FileContext:
+    """One parsed file: its module, its import aliases, and where the walk is now."""
+
+    def __init__(self, path: str, text: str, module: cst.Module) -> None:
+        self.path = path
+        self.text = text
+        self.module = module
+        self.names = NameTable(module)
+        # Maintained by the walk: enclosing statements and function/class/lambda scopes.
+        self.statements: list[cst.CSTNode] = []
+        self.scopes: list[cst.CSTNode] = []
+
+    @property
+    def filename(self) -> str:
+        return PurePath(self.path).name
+
+    def current_statement(self) -> cst.CSTNode | None:
+        return self.statements[-1] if self.statements else None
+
+    def enclosing(self, kind: type | tuple[type, ...]) -> cst.CSTNode | None:
+        """The innermost enclosing scope of that kind (FunctionDef, ClassDef, Lambda)."""
+        for scope in reversed(self.scopes):
+            if isinstance(scope, kind):
+                return scope
+        return None
+
+    def source(self, node: cst.CSTNode) -> str:
+        code = self.module.code_for_node(node)
+        return " ".join(code.split())

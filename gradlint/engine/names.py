@@ -1,0 +1,150 @@
+"""Name resolution from a file's imports: a light alias table, not full scope analysis.
+
+`import tensorflow as tf` binds `tf` to `tensorflow`; `from torch.nn import functional as F`
+binds `F` to `torch.nn.functional`. An expression such as `tf.math.log` then resolves to
+`tensorflow.math.log`, and the canonical prefixes of `data/apis.toml` turn every spelling of
+one namespace into one name (`tf.keras.ops.sqrt`, `keras.src.ops.sqrt` -> `keras.ops.sqrt`).
+Names bound by several imports (try/except fallbacks) resolve to all their candidates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import libcst as cst
+
+from gradlint.data import ApiTable, canonical_name
+
+_COMPOUND_BODIES = (cst.If, cst.Try, cst.TryStar, cst.With, cst.For, cst.While, cst.FunctionDef, cst.ClassDef)
+
+
+def dotted(node: cst.BaseExpression) -> str | None:
+    """`a.b.c` as a string; None for anything that is not a plain dotted name."""
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        base = dotted(node.value)
+        return None if base is None else f"{base}.{node.attr.value}"
+    return None
+
+
+class NameTable:
+    def __init__(self, module: cst.Module) -> None:
+        self.aliases: dict[str, set[str]] = {}
+        self._cache: dict[int, frozenset[str]] = {}
+        for statement in _import_statements(module.body):
+            self._bind(statement)
+
+    def _add(self, local: str, target: str) -> None:
+        self.aliases.setdefault(local, set()).add(target)
+
+    def _bind(self, node: cst.Import | cst.ImportFrom) -> None:
+        if isinstance(node, cst.Import):
+            for alias in node.names:
+                full = dotted(alias.name)
+                if full is None:
+                    continue
+                if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                    self._add(alias.asname.name.value, full)
+                else:  # `import a.b.c` binds `a`
+                    head = full.split(".", 1)[0]
+                    self._add(head, head)
+            return
+        if node.relative or node.module is None or isinstance(node.names, cst.ImportStar):
+            return
+        module = dotted(node.module)
+        if module is None:
+            return
+        for alias in node.names:
+            if not isinstance(alias.name, cst.Name):
+                continue
+            local = alias.name.value
+            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                local = alias.asname.name.value
+            self._add(local, f"{module}.{alias.name.value}")
+
+    def raw_names(self, node: cst.CSTNode) -> frozenset[str]:
+        """The dotted names an expression refers to, through the aliases, not canonicalised."""
+        if isinstance(node, cst.Name):
+            return frozenset(self.aliases.get(node.value, ()))
+        if isinstance(node, cst.Attribute):
+            return frozenset(f"{base}.{node.attr.value}" for base in self.raw_names(node.value))
+        return frozenset()
+
+    def qualified_names(self, node: cst.CSTNode) -> frozenset[str]:
+        """Canonical names of an expression; empty when it is not an imported API."""
+        key = id(node)
+        names = self._cache.get(key)
+        if names is None:
+            names = frozenset(canonical_name(name) for name in self.raw_names(node))
+            self._cache[key] = names
+        return names
+
+    def callee(self, node: cst.CSTNode, table: ApiTable | Iterable[str]) -> str | None:
+        """The canonical name of the called function when it is in `table`."""
+        if not isinstance(node, cst.Call):
+            return None
+        for name in self.qualified_names(node.func):  # `vmap(f)(x)` has none: func is a Call
+            if name in table:
+                return name
+        return None
+
+    def method(self, node: cst.CSTNode) -> str | None:
+        """For `x.sqrt()` on a receiver that is not an imported module: `sqrt`."""
+        if (
+            isinstance(node, cst.Call)
+            and isinstance(node.func, cst.Attribute)
+            and not self.qualified_names(node.func)
+        ):
+            return node.func.attr.value
+        return None
+
+    def is_module(self, node: cst.CSTNode) -> bool:
+        return bool(self.raw_names(node))
+
+
+def _import_statements(body: Iterable[cst.CSTNode]) -> Iterable[cst.Import | cst.ImportFrom]:
+    """Imports anywhere in the statement tree (function-local and conditional ones too)."""
+    stack = list(body)
+    while stack:
+        statement = stack.pop()
+        if isinstance(statement, (cst.SimpleStatementLine, cst.SimpleStatementSuite)):
+            for small in statement.body:
+                if isinstance(small, (cst.Import, cst.ImportFrom)):
+                    yield small
+        elif isinstance(statement, _COMPOUND_BODIES):
+            stack.extend(_blocks(statement))
+
+
+def _blocks(statement: cst.BaseCompoundStatement) -> list[cst.CSTNode]:
+    found: list[cst.CSTNode] = []
+    body = statement.body
+    found.extend(body.body if isinstance(body, cst.IndentedBlock) else [body])
+    for attr in ("orelse", "finalbody"):
+        extra = getattr(statement, attr, None)
+        if extra is not None:
+            found.extend(_blocks(extra) if hasattr(extra, "body") else [])
+    for handler in getattr(statement, "handlers", ()):
+        found.extend(_blocks(handler))
+    return found
+
+
+def referenced_names(node: cst.CSTNode) -> set[str]:
+    """Plain names read or written under `node`; attribute names and keywords excluded."""
+    from gradlint.engine.walker import iter_children
+
+    found: set[str] = set()
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, cst.Name):
+            found.add(current.value)
+            continue
+        if isinstance(current, cst.Attribute):
+            stack.append(current.value)
+            continue
+        if isinstance(current, cst.Arg):
+            stack.append(current.value)
+            continue
+        stack.extend(iter_children(current))
+    return found

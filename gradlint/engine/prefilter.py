@@ -1,0 +1,33 @@
+"""Skip files that import no framework the selected rules check, before parsing them."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from gradlint.data import _data
+
+_SKIP_FILE = re.compile(rb"(?m)^[ \t]*#[ \t]*gradlint:[ \t]*skip-file\b")
+
+
+def framework_pattern(frameworks: Iterable[str]) -> re.Pattern[bytes] | None:
+    """A regex matching an import of any module of these frameworks; None means 'any file'."""
+    groups = _data()["frameworks"]["groups"]
+    modules: set[str] = set()
+    for framework in frameworks:
+        if framework == "*":
+            return None
+        modules.update(groups.get(framework, [framework]))
+    names = b"|".join(re.escape(m.encode()) for m in sorted(modules))
+    # `import torch`, `import os, torch.nn as nn`, `from jax import numpy`, indented or not.
+    return re.compile(
+        rb"(?m)^[ \t]*(?:from[ \t]+(?:" + names + rb")\b|import[ \t][^\n#;]*?\b(?:" + names + rb")\b)"
+    )
+
+
+def wants_file(data: bytes, pattern: re.Pattern[bytes] | None) -> bool:
+    return pattern is None or pattern.search(data) is not None
+
+
+def skip_file_comment(data: bytes) -> bool:
+    return _SKIP_FILE.search(data) is not None

@@ -1,0 +1,207 @@
+"""Lint one file: bytes -> decode -> parse once -> one walk for every rule -> findings.
+
+Positions are computed only for files that have something to report: libcst's position
+metadata costs about as much as the parse itself.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import tokenize
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import libcst as cst
+from libcst.metadata import MetadataWrapper, PositionProvider
+
+from gradlint.engine.context import SCOPES, STATEMENTS, FileContext
+from gradlint.engine.prefilter import skip_file_comment, wants_file
+from gradlint.engine.suppress import is_suppressed, suppressions
+from gradlint.engine.walker import HandlerError, walk
+from gradlint.rule import Finding, Report, Rule, Severity
+
+SYNTAX_ERROR = "GL000"
+
+
+@dataclass
+class FileResult:
+    path: str
+    findings: list[Finding] = field(default_factory=list)
+    errors: list[dict] = field(default_factory=list)
+    skipped: bool = False
+
+    def to_dict(self) -> dict:
+        return {
+            "path": self.path,
+            "findings": [f.to_dict() for f in self.findings],
+            "errors": self.errors,
+            "skipped": self.skipped,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> FileResult:
+        return cls(data["path"], [Finding.from_dict(f) for f in data["findings"]], data["errors"], data["skipped"])
+
+
+def _with_subclasses(base: type) -> list[type]:
+    """The class and all its subclasses: the walk dispatches on exact types."""
+    found, stack = [], [base]
+    while stack:
+        cls = stack.pop()
+        found.append(cls)
+        stack.extend(cls.__subclasses__())
+    return found
+
+
+_STATEMENT_TYPES = [t for base in STATEMENTS for t in _with_subclasses(base)]
+_SCOPE_TYPES = list(SCOPES)
+_handler_names: dict[type, list[tuple[str, type, str]]] = {}
+
+
+def _rule_handlers(rule: type[Rule]) -> list[tuple[str, type, str]]:
+    """(visit|leave, node type, method name) for every `visit_X` / `leave_X` of a rule."""
+    names = _handler_names.get(rule)
+    if names is None:
+        names = []
+        for attr in dir(rule):
+            kind, _, node_name = attr.partition("_")
+            if kind in ("visit", "leave") and node_name:
+                node_type = getattr(cst, node_name, None)
+                if not isinstance(node_type, type):
+                    raise TypeError(f"{rule.__name__}.{attr}: libcst has no node {node_name}")
+                names.extend((kind, t, attr) for t in _with_subclasses(node_type))
+        _handler_names[rule] = names
+    return names
+
+
+def decode(data: bytes) -> str:
+    """Decode as Python does: a BOM or a coding cookie, else UTF-8 (errors raise)."""
+    encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    return data.decode(encoding)
+
+
+def _syntax_error(path: str, text: str, error: Exception) -> Finding:
+    line, column, message = 1, 1, f"{type(error).__name__}: {error}"
+    try:
+        ast.parse(text, filename=path)
+    except SyntaxError as precise:  # CPython's location and wording beat libcst's
+        line, column = precise.lineno or 1, precise.offset or 1
+        message = f"SyntaxError: {precise.msg}"
+    except (ValueError, RecursionError, MemoryError) as other:
+        message = f"{type(other).__name__}: {other}"
+    else:
+        if isinstance(error, cst.ParserSyntaxError):
+            line, column = error.raw_line, error.raw_column + 1
+            message = f"libcst cannot parse this file: {error.message}"
+    return _gl000(path, line, column, message)
+
+
+def _gl000(path: str, line: int, column: int, why: str) -> Finding:
+    return Finding(
+        path, line, column, line, column, SYNTAX_ERROR, "unparsable-file", Severity.ERROR.value,
+        f"file could not be checked: {why}",
+    )
+
+
+def lint_bytes(
+    path: str,
+    data: bytes,
+    rules: Sequence[type[Rule]],
+    prefilter=None,
+    report_syntax_errors: bool = True,
+) -> FileResult:
+    result = FileResult(path)
+    if skip_file_comment(data) or not wants_file(data, prefilter):
+        result.skipped = True
+        return result
+    try:
+        text = decode(data)
+    except (UnicodeDecodeError, LookupError, SyntaxError) as error:
+        if report_syntax_errors:
+            reason = error.reason if isinstance(error, UnicodeDecodeError) else str(error)
+            result.findings.append(_gl000(path, 1, 1, f"not valid text in its encoding ({reason})"))
+        return result
+    try:
+        module = cst.parse_module(text)
+    except Exception as error:  # ParserSyntaxError, RecursionError, and libcst's own limits
+        if report_syntax_errors:
+            result.findings.append(_syntax_error(path, text, error))
+        return result
+    active = [rule for rule in rules if rule.code != SYNTAX_ERROR]
+    while True:
+        context = FileContext(path, text, module)
+        instances = [rule(context) for rule in active]
+        try:
+            _walk_rules(context, instances)
+            break
+        except HandlerError as failure:
+            broken = type(failure.handler.__self__)
+            result.errors.append(_internal_error(path, broken, failure.error))
+            active = [rule for rule in active if rule is not broken]
+        except RecursionError as error:
+            result.errors.append({"path": path, "rule": None, "message": f"RecursionError: {error}"})
+            return result
+    reports = [report for instance in instances for report in instance.reports]
+    if reports:
+        result.findings.extend(_findings(path, text, module, reports))
+    return result
+
+
+def _walk_rules(context: FileContext, instances: list[Rule]) -> None:
+    visitors: dict[type, list] = {}
+    leavers: dict[type, list] = {}
+    for node_type in _STATEMENT_TYPES:
+        visitors.setdefault(node_type, []).append(context.statements.append)
+        leavers.setdefault(node_type, []).append(lambda _node: context.statements.pop())
+    for node_type in _SCOPE_TYPES:
+        visitors.setdefault(node_type, []).append(context.scopes.append)
+        leavers.setdefault(node_type, []).append(lambda _node: context.scopes.pop())
+    for instance in instances:
+        for kind, node_type, attr in _rule_handlers(type(instance)):
+            table = visitors if kind == "visit" else leavers
+            handlers = table.setdefault(node_type, [])
+            method = getattr(instance, attr)
+            # The scope and statement stacks are popped last, so leave_* still sees them.
+            if kind == "leave":
+                handlers.insert(0, method)
+            else:
+                handlers.append(method)
+    walk(context.module, visitors, leavers)
+
+
+def _internal_error(path: str, rule: type[Rule], error: BaseException) -> dict:
+    frames = traceback.extract_tb(error.__traceback__)
+    where = f" ({frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno})" if frames else ""
+    return {
+        "path": path,
+        "rule": rule.code,
+        "message": f"internal error in {rule.code} {rule.name}: {type(error).__name__}: {error}{where}",
+    }
+
+
+def _findings(path: str, text: str, module: cst.Module, reports: list[Report]) -> list[Finding]:
+    positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    suppressed = suppressions(text)
+    findings = []
+    seen = set()
+    for report in reports:
+        where = positions[report.node]
+        lines = [where.start.line]
+        if report.statement is not None and report.statement in positions:
+            lines.append(positions[report.statement].start.line)
+        rule = report.rule
+        if suppressed and is_suppressed(rule.code, tuple(lines), suppressed):
+            continue
+        key = (rule.code, where.start.line, where.start.column, report.message)
+        if key in seen:
+            continue
+        seen.add(key)
+        findings.append(
+            Finding(
+                path, where.start.line, where.start.column + 1, where.end.line, where.end.column + 1,
+                rule.code, rule.name, rule.severity.value, report.message,
+            )
+        )
+    return findings

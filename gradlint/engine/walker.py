@@ -1,0 +1,100 @@
+"""One walk of a libcst tree that feeds every rule's `visit_*` / `leave_*` methods.
+
+libcst's own visitors rebuild each node's children as they go, which costs as much as the
+parse; this walk only reads dataclass fields and skips whitespace and punctuation, which no
+rule looks at. Rules see nodes in a depth-first order that follows the fields of each node
+(source order for expressions and statements; a function's decorators come after its body).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import libcst as cst
+
+# Fields that only hold whitespace, comments, punctuation or operators.
+_SKIPPED_FIELDS = frozenset(
+    {
+        "lpar", "rpar", "comma", "dot", "semicolon", "equal", "colon", "header", "footer",
+        "leading_lines", "lines_after_decorators", "asynchronous", "indent", "operator",
+        "lbracket", "rbracket", "lbrace", "rbrace", "newline", "trailing_whitespace",
+        "star", "arrow", "whitespace",
+    }
+)
+_child_fields: dict[type, tuple[str, ...]] = {}
+
+
+def child_fields(cls: type) -> tuple[str, ...]:
+    names = _child_fields.get(cls)
+    if names is None:
+        names = tuple(
+            f.name
+            for f in dataclasses.fields(cls)
+            if f.name not in _SKIPPED_FIELDS and not f.name.startswith("whitespace")
+        )
+        _child_fields[cls] = names
+    return names
+
+
+def iter_children(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    for name in child_fields(type(node)):
+        value = getattr(node, name)
+        if isinstance(value, cst.CSTNode):
+            yield value
+        elif isinstance(value, (tuple, list)):
+            for item in value:
+                if isinstance(item, cst.CSTNode):
+                    yield item
+
+
+def iter_tree(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    """Every node under `node`, itself included, in walk order."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        children = list(iter_children(current))
+        children.reverse()
+        stack.extend(children)
+
+
+Handler = Callable[[Any], Any]
+
+
+class HandlerError(Exception):
+    """A rule's handler raised; carries the handler so the engine can name the rule."""
+
+    def __init__(self, handler: Handler, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.handler = handler
+        self.error = error
+
+
+def walk(root: cst.CSTNode, visitors: dict[type, list[Handler]], leavers: dict[type, list[Handler]]) -> None:
+    """Depth-first walk calling `visitors[type]` on entry and `leavers[type]` on exit.
+
+    A handler that raises stops the walk with `HandlerError`; the engine then drops that
+    rule for this file and walks again with the others.
+    """
+    leave_marker = object()
+    stack: list[Any] = [root]
+    while stack:
+        node = stack.pop()
+        if node is leave_marker:
+            node = stack.pop()
+            handlers = leavers.get(type(node))
+        else:
+            handlers = visitors.get(type(node))
+            stack.append(node)
+            stack.append(leave_marker)
+            children = list(iter_children(node))
+            children.reverse()
+            stack.extend(children)
+        if handlers:
+            for handler in handlers:
+                try:
+                    handler(node)
+                except Exception as error:
+                    raise HandlerError(handler, error) from error

@@ -1,0 +1,30 @@
+"""GitHub Actions workflow commands: each finding becomes an annotation on the pull request."""
+
+from __future__ import annotations
+
+from gradlint.api import RunResult
+from gradlint.report.text import summary
+
+_LEVEL = {"error": "error", "warning": "warning", "info": "notice"}
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def render(result: RunResult, **_: object) -> str:
+    lines = []
+    for f in result.findings:
+        props = (
+            f"file={_escape_property(f.path)},line={f.line},col={f.column},"
+            f"endLine={f.end_line},endColumn={f.end_column},title={_escape_property(f'{f.rule} {f.name}')}"
+        )
+        lines.append(f"::{_LEVEL.get(f.severity, 'warning')} {props}::{_escape_data(f'{f.rule} {f.message}')}")
+    for e in result.errors:
+        lines.append(f"::error file={_escape_property(e['path'])}::{_escape_data(e['message'])}")
+    lines.append(summary(result))
+    return "\n".join(lines) + "\n"

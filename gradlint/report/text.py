@@ -1,0 +1,33 @@
+"""`path:line:col: GL030 message`, one line per finding, then a summary."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from gradlint.api import RunResult
+
+
+def render(result: RunResult, statistics: bool = False, **_: object) -> str:
+    lines = [f"{f.path}:{f.line}:{f.column}: {f.rule} {f.message}" for f in result.findings]
+    lines.extend(f"{e['path']}: {e['message']}" for e in result.errors)
+    if statistics and result.findings:
+        counts = Counter((f.rule, f.name) for f in result.findings)
+        if lines:
+            lines.append("")
+        width = len(str(max(counts.values())))
+        lines.extend(f"{n:>{width}}  {code}  {name}" for (code, name), n in sorted(counts.items()))
+    if lines:
+        lines.append("")
+    lines.append(summary(result))
+    return "\n".join(lines) + "\n"
+
+
+def summary(result: RunResult) -> str:
+    n = len(result.findings)
+    files = f"{result.files_checked} file{'s' if result.files_checked != 1 else ''} checked"
+    if result.files_skipped:
+        files += f", {result.files_skipped} skipped (no framework imported)"
+    text = f"Found {n} finding{'s' if n != 1 else ''} in {files}." if n else f"No findings in {files}."
+    if result.errors:
+        text += f" {len(result.errors)} internal error{'s' if len(result.errors) != 1 else ''}."
+    return text

@@ -1,0 +1,160 @@
+"""Rules, and the findings they produce.
+
+A rule is a small class: a docstring (its documentation), a code, a message template and
+`visit_<NodeType>` / `leave_<NodeType>` methods that the engine calls in one shared walk of
+each file. Subclassing `Rule` registers the rule; nothing else has to list it.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:  # the engine module imports libcst; keep `gradlint --version` light
+    import libcst as cst
+
+    from gradlint.engine.context import FileContext
+
+
+class Severity(str, enum.Enum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+
+@dataclass
+class Fix:
+    """An edit a rule proposes: replace `node` by `replacement` (applied by `--fix`)."""
+
+    node: Any
+    replacement: Any
+    safe: bool = True
+
+
+@dataclass
+class Finding:
+    """One problem in one file; lines and columns are 1-based, end columns exclusive."""
+
+    path: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    rule: str
+    name: str
+    severity: str
+    message: str
+    fix: dict | None = None
+    confirmation: dict | None = None
+
+    def sort_key(self) -> tuple:
+        return (self.path, self.line, self.column, self.rule)
+
+    def to_dict(self) -> dict:
+        return {
+            "path": self.path,
+            "line": self.line,
+            "column": self.column,
+            "end_line": self.end_line,
+            "end_column": self.end_column,
+            "rule": self.rule,
+            "name": self.name,
+            "severity": self.severity,
+            "message": self.message,
+            "fix": self.fix,
+            "confirmation": self.confirmation,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Finding:
+        return cls(**data)
+
+
+@dataclass
+class Report:
+    """What a rule asked to report, before the engine turns the node into a position."""
+
+    rule: type[Rule]
+    node: Any
+    message: str
+    statement: Any = None
+    fix: Fix | None = None
+    bind: dict = field(default_factory=dict)
+
+
+_RULES: dict[str, type[Rule]] = {}
+_CODE = re.compile(r"^GL\d{3}$")
+
+
+def _kebab(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", name).lower()
+
+
+class Rule:
+    """Base class of every rule; see the module docstring."""
+
+    code: ClassVar[str]
+    name: ClassVar[str]
+    severity: ClassVar[Severity] = Severity.WARNING
+    message: ClassVar[str]
+    fix_title: ClassVar[str | None] = None
+    # Top-level packages whose import makes a file worth parsing for this rule (the prefilter).
+    frameworks: ClassVar[tuple[str, ...]] = ()
+    # Off unless selected explicitly (opinionated or noisy rules).
+    default_enabled: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not _CODE.match(getattr(cls, "code", "")):
+            raise TypeError(f"{cls.__name__}: code must look like GL123")
+        if cls.code in _RULES and _RULES[cls.code].__qualname__ != cls.__qualname__:
+            raise TypeError(f"{cls.__name__}: code {cls.code} is taken by {_RULES[cls.code].__name__}")
+        if not cls.__doc__ or not getattr(cls, "message", ""):
+            raise TypeError(f"{cls.__name__}: a rule needs a docstring and a message")
+        if not cls.frameworks:
+            raise TypeError(f"{cls.__name__}: a rule names the frameworks it checks")
+        cls.name = _kebab(cls.__name__)
+        _RULES[cls.code] = cls
+
+    def __init__(self, context: FileContext) -> None:
+        self.context = context
+        self.reports: list[Report] = []
+
+    # Helpers shared by every rule -------------------------------------------------------
+
+    def qualified_names(self, node: cst.CSTNode) -> frozenset[str]:
+        """Canonical API names an expression may refer to (empty when unknown)."""
+        return self.context.names.qualified_names(node)
+
+    def callee(self, node: cst.CSTNode, table: Any) -> str | None:
+        """The canonical name of a call's function when it is in `table`, else None."""
+        return self.context.names.callee(node, table)
+
+    def source(self, node: cst.CSTNode) -> str:
+        """The node's code as the user wrote it, on one line."""
+        return self.context.source(node)
+
+    def report(
+        self,
+        node: cst.CSTNode,
+        message: str | None = None,
+        *,
+        fix: Fix | None = None,
+        bind: dict | None = None,
+        statement: cst.CSTNode | None = None,
+        **fields: Any,
+    ) -> None:
+        """Report `node`; `fields` fill the rule's message template (or `message`).
+
+        `statement` is the statement holding `node`, where a `# noqa` may also sit; it
+        defaults to the statement being walked, so pass it when reporting a node seen earlier.
+        """
+        text = (message or self.message).format(**fields)
+        statement = statement or self.context.current_statement()
+        self.reports.append(Report(type(self), node, text, statement, fix, bind or {}))
+
+
+def registered_rules() -> dict[str, type[Rule]]:
+    return _RULES

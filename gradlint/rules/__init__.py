@@ -1,0 +1,1 @@
+"""The built-in rules, one per module; `gradlint.registry` imports them all."""

@@ -1,0 +1,31 @@
+from gradlint.rule import Rule, Severity
+
+
+class UnparsableFile(Rule):
+    """
+    ## What it does
+    Reports a file that gradlint could not check: it is not valid text in its declared
+    encoding, it is not valid Python, it could not be read, or it is nested too deeply for
+    the parser.
+
+    ## Why is this bad?
+    Every other rule is silent on a file it cannot parse, so without this finding a broken
+    file would look clean. The message gives the reason and, for syntax errors, CPython's
+    own location and wording.
+
+    ## Example
+    ```python
+    import torch
+
+    def loss(x:
+        return x.sum()
+    ```
+
+    Use instead: fix the syntax error, or save the file as UTF-8 (or declare its encoding
+    with a `# -*- coding: ... -*-` line).
+    """
+
+    code = "GL000"
+    severity = Severity.ERROR
+    message = "file could not be checked: {reason}"
+    frameworks = ("any",)
