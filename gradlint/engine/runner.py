@@ -23,6 +23,11 @@ from gradlint.engine.walker import HandlerError, walk
 from gradlint.rule import Finding, Report, Rule, Severity
 
 SYNTAX_ERROR = "GL000"
+# libcst's native parser overflows its stack (a segfault, not an exception) on a few thousand
+# nested brackets; CPython refuses more than 200, so deeper files are checked with `ast` first.
+MAX_BRACKET_DEPTH = 200
+_OPENING, _CLOSING = b"([{", b")]}"
+_NOT_BRACKETS = bytes(set(range(256)) - set(_OPENING + _CLOSING))
 
 
 @dataclass
@@ -124,8 +129,10 @@ def lint_bytes(
             result.findings.append(_gl000(path, 1, 1, f"not valid text in its encoding ({reason})"))
         return result
     try:
+        if _bracket_depth(data) > MAX_BRACKET_DEPTH:
+            ast.parse(text)  # brackets in strings may inflate the count; ast decides
         module = cst.parse_module(text)
-    except Exception as error:  # ParserSyntaxError, RecursionError, and libcst's own limits
+    except Exception as error:  # SyntaxError, ParserSyntaxError, RecursionError, MemoryError
         if report_syntax_errors:
             result.findings.append(_syntax_error(path, text, error))
         return result
@@ -145,8 +152,25 @@ def lint_bytes(
             return result
     reports = [report for instance in instances for report in instance.reports]
     if reports:
-        result.findings.extend(_findings(path, text, module, reports))
+        try:
+            result.findings.extend(_findings(path, text, module, reports))
+        except RecursionError as error:
+            result.errors.append({"path": path, "rule": None, "message": f"RecursionError: {error}"})
     return result
+
+
+def _bracket_depth(data: bytes) -> int:
+    brackets = data.translate(None, _NOT_BRACKETS)
+    if brackets.count(b"(") + brackets.count(b"[") + brackets.count(b"{") <= MAX_BRACKET_DEPTH:
+        return 0
+    depth = deepest = 0
+    for byte in brackets:
+        if byte in _OPENING:
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
 
 
 def _walk_rules(context: FileContext, instances: list[Rule]) -> None:
