@@ -84,9 +84,33 @@ def index_page() -> str:
     )
 
 
+README = RULES_DIR.parent / "README.md"
+TABLE_START, TABLE_END = "<!-- rules:start -->", "<!-- rules:end -->"
+
+
+def readme_with_rule_table() -> str | None:
+    """The project README with its rule table regenerated between the markers."""
+    if not README.exists():
+        return None
+    text = README.read_text(encoding="utf-8")
+    start, end = text.find(TABLE_START), text.find(TABLE_END)
+    if start < 0 or end < start:
+        return text
+    rows = [
+        f"| [{rule.code}](rules/{rule.code}-{rule.name}.md) | {rule.name} | {rule.severity.value} | "
+        f"{', '.join(rule.frameworks)} |"
+        for rule in all_rules()
+    ]
+    table = "| code | name | severity | frameworks |\n|---|---|---|---|\n" + "\n".join(rows)
+    return f"{text[: start + len(TABLE_START)]}\n{table}\n{text[end:]}"
+
+
 def expected_pages() -> dict[Path, str]:
     pages = {page_path(rule): rule_page(rule) for rule in all_rules()}
     pages[RULES_DIR / "README.md"] = index_page()
+    readme = readme_with_rule_table()
+    if readme is not None:
+        pages[README] = readme
     return pages
 
 
