@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import PurePath
 
+from collections.abc import Mapping
+
 import libcst as cst
+from libcst.metadata import BaseMetadataProvider, MetadataWrapper
 
 from gradlint.engine.names import NameTable
 
@@ -23,6 +26,7 @@ class FileContext:
         # Maintained by the walk: enclosing statements and function/class/lambda scopes.
         self.statements: list[cst.CSTNode] = []
         self.scopes: list[cst.CSTNode] = []
+        self._wrapper: MetadataWrapper | None = None
 
     @property
     def filename(self) -> str:
@@ -37,6 +41,13 @@ class FileContext:
             if isinstance(scope, kind):
                 return scope
         return None
+
+    def metadata(self, provider: type[BaseMetadataProvider]) -> Mapping[cst.CSTNode, object]:
+        """libcst metadata (scopes, qualified names, positions), computed for this file only
+        when a rule asks for it: the walk itself needs none, and each provider costs a pass."""
+        if self._wrapper is None:
+            self._wrapper = MetadataWrapper(self.module, unsafe_skip_copy=True)
+        return self._wrapper.resolve(provider)
 
     def source(self, node: cst.CSTNode) -> str:
         code = self.module.code_for_node(node)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
+from libcst.metadata import PositionProvider
 
 from gradlint.engine.context import SCOPES, STATEMENTS, FileContext
 from gradlint.engine.prefilter import skip_file_comment, wants_file
@@ -153,7 +153,7 @@ def lint_bytes(
     reports = [report for instance in instances for report in instance.reports]
     if reports:
         try:
-            result.findings.extend(_findings(path, text, module, reports))
+            result.findings.extend(_findings(context, reports))
         except RecursionError as error:
             result.errors.append({"path": path, "rule": None, "message": f"RecursionError: {error}"})
     return result
@@ -205,9 +205,10 @@ def _internal_error(path: str, rule: type[Rule], error: BaseException) -> dict:
     }
 
 
-def _findings(path: str, text: str, module: cst.Module, reports: list[Report]) -> list[Finding]:
-    positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
-    suppressed = suppressions(text)
+def _findings(context: FileContext, reports: list[Report]) -> list[Finding]:
+    path = context.path
+    positions = context.metadata(PositionProvider)
+    suppressed = suppressions(context.text)
     findings = []
     seen = set()
     for report in reports:
