@@ -1,0 +1,954 @@
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+from gradlint.data import api_table
+from gradlint.engine.walker import iter_children, iter_tree
+from gradlint.rule import Rule, Severity
+
+PARAMETER = api_table("weights_parameter")
+TORCH_LAYERS = api_table("weights_torch_layers")
+KERAS_LAYERS = api_table("weights_keras_layers")
+CONTAINERS = api_table("weights_containers")
+CONDITION = api_table("weights_condition")
+COMPARISON = api_table("weights_comparison")
+
+_LAST = {
+    "torch.nn.": frozenset(name.rsplit(".", 1)[1] for name in TORCH_LAYERS),
+    "keras.layers.": frozenset(name.rsplit(".", 1)[1] for name in KERAS_LAYERS),
+}
+_CONTAINER_LAST = {
+    "torch.nn.": frozenset(n.rsplit(".", 1)[1] for n in CONTAINERS if n.startswith("torch.nn.")),
+    "keras.layers.": frozenset(n.rsplit(".", 1)[1] for n in CONTAINERS if n.startswith("keras.layers.")),
+}
+
+# Where weights are created, and methods whose reads are not uses (set-up and serialisation).
+CREATORS = frozenset({"__init__", "build"})
+INIT_LIKE = CREATORS | {
+    "get_config", "from_config", "extra_repr", "__repr__", "__str__", "reset_parameters",
+    "_reset_parameters", "_init_weights", "init_weights", "initialize", "_initialize_weights",
+    "reset_weights", "_reset_weights", "weights_init", "init_params", "_init_params",
+}
+OUTPUT_METHODS = ("forward", "call", "__call__")
+# `self.<name>` that hands every weight to someone: all weights count as used.
+WHOLE_SELF = frozenset({
+    "__dict__", "_modules", "_parameters", "_layers", "_flatten_layers", "parameters",
+    "named_parameters", "children", "named_children", "modules", "named_modules", "state_dict",
+    "load_state_dict", "apply", "get_submodule", "get_parameter", "_named_members",
+    "trainable_weights", "trainable_variables", "non_trainable_weights", "weights", "variables",
+    "_trainable_weights", "submodules", "get_weights", "set_weights", "layers", "_tracker",
+    "__getattr__", "__getattribute__", "_get_name", "to_empty", "_apply",
+})
+SELF_WEIGHT_METHODS = frozenset({"add_weight", "add_variable"})
+REGISTER_METHODS = frozenset({"register_parameter", "add_module", "register_module"})
+# In `__init__`/`build`, a statement touching `self.x` with one of these freezes it.
+FREEZE_MARKERS = frozenset({
+    "requires_grad", "requires_grad_", "trainable", "freeze", "_freeze", "freeze_", "eval", "no_grad",
+})
+MODULE_CHAIN = frozenset({"to", "cuda", "cpu", "float", "double", "half", "bfloat16", "train", "to_empty"})
+# An unresolved base with one of these names is taken for the framework's own (its source
+# imports it relatively); any other unresolved base may define methods that read the weights.
+FRAMEWORK_LIKE = frozenset({"Module", "Layer"})
+IGNORED_BASES = frozenset({"object", "ABC", "Generic", "Protocol", "abc.ABC", "typing.Generic", "typing.Protocol"})
+_VALUE_OPS = (cst.Is, cst.IsNot, cst.In, cst.NotIn)
+SELF_SAFE_BUILTINS = frozenset({"isinstance", "type", "id", "super", "repr", "str", "hash"})
+
+
+@dataclass
+class _Creation:
+    name: str
+    node: cst.CSTNode
+    statement: cst.CSTNode
+    creator: str
+
+
+@dataclass
+class _Scan:
+    """What the non-set-up methods of a class family do with `self`."""
+
+    value: set = field(default_factory=set)  # attributes read for their value
+    predicate: set = field(default_factory=set)  # attributes read inside a condition
+    dead: set = field(default_factory=set)  # attributes read into locals that are never used
+    calls: set = field(default_factory=set)  # `self.m(...)`
+    strings: set = field(default_factory=set)
+    whole: bool = False
+
+
+class UnusedTrainableWeight(Rule):
+    """
+    ## What it does
+    Checks Keras layers and torch modules for a trainable weight created in `__init__` or
+    `build` (`self.add_weight(...)`, a trainable `tf.Variable`, `nn.Parameter`,
+    `self.register_parameter(...)`, or a sub-layer such as `nn.Linear` / `layers.Dense`) that no
+    other method of the class ever reads, or that is read only inside a condition or a
+    comparison (`tf.cond(tf.less(x, self.w), ...)`, `if self.w < 0.5:`, the condition of
+    `tf.where`).
+
+    ## Why is this bad?
+    A weight that does not reach the output has no gradient: the optimiser never moves it,
+    and nothing fails. A comparison returns a boolean, which carries no gradient either, so a
+    threshold used only to choose a branch never learns. Measured (TF 2.21.0, Keras 3.15.1,
+    torch 2.13.0): `tape.gradient` returns `None` for a Keras weight used only in
+    `tf.cond(tf.less(...))` or in the condition of `tf.where`, while the kernel of the same layer
+    gets a real gradient; `model.fit` leaves it at its initial value with one `UserWarning`
+    ("Gradients do not exist for variables [...] when minimizing the loss") per `fit()` call
+    (Keras 2 logs it through the `tensorflow` logger instead). In torch, `thr.grad is None`
+    after `backward()` for an `nn.Parameter` used only in `if self.thr < 0.5:`, with no warning.
+    The same holds for weights that are never read: with this rule's fixtures, every flagged
+    `nn.Parameter` and sub-module has `grad is None` after `backward()` (torch 2.13.0) and every
+    flagged `add_weight` gets `None` from `tape.gradient` (Keras 3.15.1). Under
+    `DistributedDataParallel` such parameters make the next iteration fail unless
+    `find_unused_parameters=True` (documented behaviour, not measured here).
+
+    ## Example
+    ```python
+    class TrainableBump(tf.keras.layers.Layer):
+        def build(self, input_shape):
+            self.threshold = self.add_weight(name="threshold", shape=[1], trainable=True)
+
+        def call(self, inputs):
+            logic = tf.math.less(inputs, self.threshold)
+            return tf.cond(logic, lambda: bump(inputs), lambda: 0 * inputs)
+    ```
+
+    Use instead:
+    ```python
+    class Bump(tf.keras.layers.Layer):
+        def build(self, input_shape):
+            self.sigma = self.add_weight(name="sigma", shape=[1], trainable=True)
+
+        def bump(self, x):
+            return tf.math.exp(-self.sigma / (self.sigma - tf.math.pow(x, 2)))
+
+        def call(self, inputs):
+            inside = tf.math.less(tf.math.abs(inputs), self.sigma)
+            return tf.where(inside, self.bump(tf.where(inside, inputs, 0.0)), 0.0)
+    ```
+
+    ## Notes
+    Any read of the weight in a method other than `__init__`/`build` and set-up or
+    serialisation helpers (`get_config`, `extra_repr`, `reset_parameters`, `_init_weights`,
+    ...) counts as a use, whichever method it is (helpers, properties, `encode`/`decode`,
+    `training_step`, hooks); so does `obj.x` read anywhere in the file outside set-up code, a
+    constant `getattr(self, "x")` or `"x"` string, a weight stored into another attribute
+    that is used (`self.body = nn.Sequential(self.a, self.b)`, weight tying), and a sub-layer
+    called in `__init__` (functional models). A read counts as "only in a condition" when it
+    sits in an `if`/`while`/`assert` test, the condition of `tf.cond`/`tf.where`/`torch.where`/
+    `keras.ops.where`/`K.switch`, or a comparison (`<`, `tf.math.less`, `torch.gt`, `.lt()`),
+    directly or through local variables; `is None` checks and `if self.proj:` are not such
+    reads. A read whose result is assigned to locals that are never used is no use.
+
+    The rule stays quiet for a class that hands all its weights to something
+    (`self.parameters()`, `self.trainable_weights`, `self.__dict__`, `vars(self)`, `self`
+    passed to a function, a non-constant `getattr`, `super().forward(...)`, `for m in self`);
+    for classes that do not define `forward`/`call` themselves; for classes with a base
+    imported from outside torch/Keras (a `LightningModule`, a project's own `BaseModel`: it
+    may read the weights in methods the file does not show); for weights that are not
+    trainable (`trainable=False`, `requires_grad=False`, a non-constant flag,
+    `register_buffer`, frozen in `__init__` with `requires_grad_`/`.trainable = False`/
+    `.eval()`, created under `torch.no_grad()`); and for sub-layers without weights
+    (`nn.ReLU`, `nn.Dropout`, `layers.Dropout`, `layers.Flatten`). An unused Keras sub-layer
+    is usually never built, so it has no variables yet: it is still reported as dead.
+
+    Known misses: weights created outside `__init__`/`build` (in a helper they call), reads
+    in helper methods that are never called, weights used only through `.detach()`,
+    `tf.stop_gradient` or `.item()`, and thresholds whose comparison flows into the value
+    (`x * tf.cast(mask, x.dtype)` where `mask = x > self.w`: the cast counts as a use).
+
+    ## References
+    - Keras: "Gradients do not exist for variables" warning in `BaseOptimizer.apply_gradients`.
+    - PyTorch: `DistributedDataParallel(find_unused_parameters=...)` documentation.
+    """
+
+    code = "GL001"
+    severity = Severity.ERROR
+    message = "Trainable weight `{attr}` never reaches the output of `{output}`: no gradient; use it or remove it"
+    condition_message = (
+        "Trainable weight `{attr}` is used only in a condition or comparison, which has no gradient: it never trains"
+    )
+    frameworks = ("keras", "tensorflow", "torch")
+
+    def __init__(self, context) -> None:
+        super().__init__(context)
+        self.classes: list[cst.ClassDef] = []
+        self.statement_of: dict[int, cst.CSTNode] = {}
+        # Attribute names read through something other than `self`, outside set-up code.
+        self.external: set[str] = set()
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        self.classes.append(node)
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        value = node.value
+        if isinstance(value, cst.Name) and value.value in ("self", "cls"):
+            return
+        function = self.context.enclosing(cst.FunctionDef)
+        if function is not None and function.name.value in INIT_LIKE:
+            return
+        if self.context.names.is_module(value):
+            return
+        self.external.add(node.attr.value)
+
+    def leave_Module(self, node: cst.Module) -> None:
+        if not self.classes:
+            return
+        _Analysis(self).run()
+
+    # Classification helpers used by the analysis -------------------------------------
+
+    def layer_call(self, call: cst.Call) -> bool:
+        for name in self.qualified_names(call.func):
+            if name in TORCH_LAYERS or name in KERAS_LAYERS:
+                return True
+            for prefix, last in _LAST.items():
+                if name.startswith(prefix) and name.rsplit(".", 1)[1] in last:
+                    return True
+        return False
+
+    def container_call(self, call: cst.Call) -> bool:
+        for name in self.qualified_names(call.func):
+            if name in CONTAINERS:
+                return True
+            for prefix, last in _CONTAINER_LAST.items():
+                if name.startswith(prefix) and name.rsplit(".", 1)[1] in last:
+                    return True
+        return False
+
+
+def _is_name(node: cst.CSTNode, value: str) -> bool:
+    return isinstance(node, cst.Name) and node.value == value
+
+
+def _self_attr(node: cst.CSTNode, selfname: str) -> str | None:
+    if isinstance(node, cst.Attribute) and _is_name(node.value, selfname):
+        return node.attr.value
+    return None
+
+
+def _string(node: cst.CSTNode) -> str | None:
+    if isinstance(node, cst.SimpleString):
+        try:
+            value = node.evaluated_value
+        except Exception:  # pragma: no cover - odd literals
+            return None
+        return value if isinstance(value, str) else None
+    return None
+
+
+def _constant(node: cst.CSTNode) -> bool | None:
+    if isinstance(node, cst.Name) and node.value in ("True", "False"):
+        return node.value == "True"
+    return None
+
+
+def _keyword(call: cst.Call, name: str, position: int | None = None) -> cst.Arg | None:
+    for index, arg in enumerate(call.args):
+        if arg.keyword is not None:
+            if arg.keyword.value == name:
+                return arg
+        elif position is not None and index == position and not arg.star:
+            return arg
+    return None
+
+
+def _trainable_flag(call: cst.Call, name: str, position: int | None = None) -> bool:
+    """False when the flag is given and not the constant True."""
+    arg = _keyword(call, name, position)
+    return arg is None or _constant(arg.value) is True
+
+
+def _first_param(function: cst.FunctionDef) -> str | None:
+    params = [*function.params.posonly_params, *function.params.params]
+    if not params:
+        return None
+    for decorator in function.decorators:
+        if _is_name(decorator.decorator, "staticmethod"):
+            return None
+    return params[0].name.value
+
+
+def _methods(cls: cst.ClassDef) -> list[cst.FunctionDef]:
+    body = cls.body
+    if not isinstance(body, cst.IndentedBlock):
+        return []
+    return [statement for statement in body.body if isinstance(statement, cst.FunctionDef)]
+
+
+def _statements(body: cst.CSTNode):
+    """Statements of a block, descending into compound statements but not into definitions."""
+    stack = list(reversed(body.body)) if isinstance(body, cst.IndentedBlock) else [body]
+    while stack:
+        statement = stack.pop()
+        yield statement
+        if isinstance(statement, (cst.FunctionDef, cst.ClassDef)):
+            continue
+        if isinstance(statement, cst.Match):
+            blocks = [case.body for case in statement.cases]
+        elif isinstance(statement, cst.BaseCompoundStatement):
+            blocks = [statement.body]
+            orelse = getattr(statement, "orelse", None)
+            while orelse is not None:
+                blocks.append(orelse.body)
+                orelse = getattr(orelse, "orelse", None)
+            blocks.extend(handler.body for handler in getattr(statement, "handlers", ()))
+            final = getattr(statement, "finalbody", None)
+            if final is not None:
+                blocks.append(final.body)
+        else:
+            continue
+        inner = []
+        for block in blocks:
+            if isinstance(block, cst.IndentedBlock):
+                inner.extend(block.body)
+            elif isinstance(block, cst.SimpleStatementSuite):
+                inner.append(block)
+        stack.extend(reversed(inner))
+
+
+class _Analysis:
+    """The whole-file analysis, run once when the walk leaves the module."""
+
+    def __init__(self, rule: UnusedTrainableWeight) -> None:
+        self.rule = rule
+        self.by_name: dict[str, list[cst.ClassDef]] = {}
+        for cls in rule.classes:
+            self.by_name.setdefault(cls.name.value, []).append(cls)
+        self._layer: dict[int, bool | None] = {}
+        self._unknown: dict[int, bool] = {}
+        self._weights: dict[int, bool] = {}
+        self._creations: dict[int, list[_Creation]] = {}
+        self._base_cache: dict[int, list] = {}
+        self._ancestor_cache: dict[int, list] = {}
+
+    # Class hierarchy -----------------------------------------------------------------
+
+    def _bases(self, cls: cst.ClassDef) -> list[tuple[str, list[cst.ClassDef]]]:
+        """Each base as ("framework" | "local" | "ignored" | "unknown", local classes)."""
+        found = self._base_cache.get(id(cls))
+        if found is not None:
+            return found
+        found = self._base_cache[id(cls)] = []
+        for arg in cls.bases:
+            if arg.keyword is not None or arg.star:
+                continue
+            expr = arg.value
+            if isinstance(expr, cst.Subscript):
+                expr = expr.value
+            names = self.rule.qualified_names(expr)
+            if any(_framework_base(name) for name in names):
+                found.append(("framework", []))
+            elif isinstance(expr, cst.Name) and expr.value in self.by_name and not names:
+                found.append(("local", [c for c in self.by_name[expr.value] if c is not cls]))
+            elif (isinstance(expr, cst.Name) and expr.value in IGNORED_BASES) or names & IGNORED_BASES:
+                found.append(("ignored", []))
+            elif _last_name(expr) in FRAMEWORK_LIKE:
+                found.append(("unknown", []))  # `from .module import Module` in framework code
+            else:
+                found.append(("opaque", []))  # a base from elsewhere may read any weight
+        return found
+
+    def is_layer(self, cls: cst.ClassDef, seen: frozenset = frozenset()) -> bool:
+        key = id(cls)
+        if key in self._layer:
+            return bool(self._layer[key])
+        if key in seen:
+            return False
+        result = False
+        unknown = False
+        for kind, locals_ in self._bases(cls):
+            if kind == "framework":
+                result = True
+            elif kind == "local":
+                for parent in locals_:
+                    if self.is_layer(parent, seen | {key}):
+                        result = True
+                    unknown = unknown or self._unknown.get(id(parent), False)
+                if not locals_:
+                    unknown = True
+            elif kind in ("unknown", "opaque"):
+                unknown = True
+        if not result and unknown and self._clearly_module(cls):
+            result = True
+        self._layer[key] = result
+        self._unknown[key] = unknown
+        return result
+
+    def _clearly_module(self, cls: cst.ClassDef) -> bool:
+        """A class with an unknown base that defines its output method and calls super().__init__."""
+        methods = {m.name.value: m for m in _methods(cls)}
+        if not any(name in methods for name in OUTPUT_METHODS[:2]):
+            return False
+        init = methods.get("__init__")
+        if init is None:
+            return False
+        for node in iter_tree(init.body):
+            if (
+                isinstance(node, cst.Call)
+                and isinstance(node.func, cst.Attribute)
+                and node.func.attr.value == "__init__"
+                and isinstance(node.func.value, cst.Call)
+                and _is_name(node.func.value.func, "super")
+            ):
+                return True
+        return False
+
+    def ancestors(self, cls: cst.ClassDef) -> list[cst.ClassDef]:
+        cached = self._ancestor_cache.get(id(cls))
+        if cached is not None:
+            return cached
+        found, stack, seen = [], [cls], {id(cls)}
+        while stack:
+            current = stack.pop()
+            for kind, locals_ in self._bases(current):
+                for parent in locals_ if kind == "local" else ():
+                    if id(parent) not in seen:
+                        seen.add(id(parent))
+                        found.append(parent)
+                        stack.append(parent)
+        self._ancestor_cache[id(cls)] = found
+        return found
+
+    def family(self, cls: cst.ClassDef) -> list[cst.ClassDef]:
+        members = [cls, *self.ancestors(cls)]
+        ids = {id(c) for c in members}
+        for other in self.rule.classes:
+            if id(other) not in ids and any(a is cls for a in self.ancestors(other)):
+                members.append(other)
+                ids.add(id(other))
+        return members
+
+    # Creations -------------------------------------------------------------------------
+
+    def has_weights(self, cls: cst.ClassDef, seen: frozenset = frozenset()) -> bool:
+        """A same-file layer class that creates a trainable weight (itself or its local bases)."""
+        key = id(cls)
+        if key in self._weights:
+            return self._weights[key]
+        if key in seen or not self.is_layer(cls):
+            return False
+        self._weights[key] = False  # cycle guard
+        result = bool(self.creations(cls, seen | {key})) or any(
+            self.has_weights(parent, seen | {key}) for parent in self.ancestors(cls)
+        )
+        self._weights[key] = result
+        return result
+
+    def creation_kind(self, value: cst.CSTNode, selfname: str, seen: frozenset = frozenset()) -> str | None:
+        if isinstance(value, cst.Call):
+            rule = self.rule
+            func = value.func
+            if rule.callee(value, PARAMETER):
+                position = 1 if "tensorflow.Variable" in rule.qualified_names(func) else None
+                flag = "requires_grad" if rule.callee(value, ("torch.nn.Parameter", "torch.nn.UninitializedParameter")) else "trainable"
+                if flag == "requires_grad":
+                    position = 1
+                return "tensor" if _trainable_flag(value, flag, position) else None
+            if _self_attr(func, selfname) in SELF_WEIGHT_METHODS:
+                return "tensor" if _trainable_flag(value, "trainable") else None
+            if rule.layer_call(value) or self._local_layer_call(value, seen):
+                return "module" if _trainable_flag(value, "trainable") else None
+            if rule.container_call(value):
+                if not _trainable_flag(value, "trainable"):
+                    return None
+                return "module" if self._holds_weights(value, selfname, seen) else None
+            if isinstance(func, cst.Attribute) and func.attr.value in MODULE_CHAIN and isinstance(func.value, cst.Call):
+                inner = self.creation_kind(func.value, selfname, seen)
+                return inner if inner == "module" else None
+            return None
+        if isinstance(value, (cst.List, cst.Tuple, cst.Dict, cst.ListComp, cst.DictComp)):
+            return "module" if self._holds_weights(value, selfname, seen) else None
+        return None
+
+    def _holds_weights(self, value: cst.CSTNode, selfname: str, seen: frozenset) -> bool:
+        for node in iter_tree(value):
+            if node is not value and isinstance(node, cst.Call) and self.creation_kind(node, selfname, seen):
+                return True
+        return False
+
+    def _local_layer_call(self, call: cst.Call, seen: frozenset) -> bool:
+        func = call.func
+        if not isinstance(func, cst.Name) or func.value not in self.by_name or self.rule.qualified_names(func):
+            return False
+        return any(self.has_weights(cls, seen) for cls in self.by_name[func.value])
+
+    def creations(self, cls: cst.ClassDef, seen: frozenset = frozenset()) -> list[_Creation]:
+        key = id(cls)
+        if key in self._creations:
+            return self._creations[key]
+        self._creations[key] = []  # cycle guard
+        found: dict[str, _Creation] = {}
+        frozen: set[str] = set()
+        for method in _methods(cls):
+            if method.name.value not in CREATORS:
+                continue
+            selfname = _first_param(method)
+            if selfname is None:
+                continue
+            no_grad: set[int] = set()
+            for statement in _statements(method.body):
+                if isinstance(statement, cst.With) and self._no_grad(statement):
+                    no_grad.update(id(s) for s in _statements(statement.body))
+                if isinstance(statement, (cst.SimpleStatementLine, cst.SimpleStatementSuite)):
+                    for small in statement.body:
+                        made = self._creation(small, selfname, seen)
+                        if made is None:
+                            self._freezes(small, selfname, frozen)
+                            continue
+                        name, node = made
+                        if id(statement) in no_grad:
+                            frozen.add(name)
+                        elif name not in found:
+                            found[name] = _Creation(name, node, statement, method.name.value)
+                elif isinstance(statement, cst.For):
+                    self._freezes(statement, selfname, frozen)
+        result = [c for name, c in found.items() if name not in frozen]
+        self._creations[key] = result
+        return result
+
+    def _no_grad(self, statement: cst.With) -> bool:
+        for item in statement.items:
+            expr = item.item.func if isinstance(item.item, cst.Call) else item.item
+            if any(name.endswith("no_grad") or name.endswith("inference_mode") for name in self.rule.qualified_names(expr)):
+                return True
+        return False
+
+    def _creation(self, small: cst.CSTNode, selfname: str, seen: frozenset):
+        if isinstance(small, cst.Assign):
+            if len(small.targets) != 1:
+                return None
+            target, value = small.targets[0].target, small.value
+        elif isinstance(small, cst.AnnAssign) and small.value is not None:
+            target, value = small.target, small.value
+        elif isinstance(small, cst.Expr) and isinstance(small.value, cst.Call):
+            call = small.value
+            method = _self_attr(call.func, selfname)
+            if method in REGISTER_METHODS and len(call.args) >= 2:
+                name = _string(call.args[0].value)
+                if name is not None and self.creation_kind(call.args[1].value, selfname, seen):
+                    return name, call
+            elif _is_name(call.func, "setattr") and len(call.args) == 3 and _is_name(call.args[0].value, selfname):
+                name = _string(call.args[1].value)
+                if name is not None and self.creation_kind(call.args[2].value, selfname, seen):
+                    return name, call
+            return None
+        else:
+            return None
+        name = _self_attr(target, selfname)
+        if name is None or not self.creation_kind(value, selfname, seen):
+            return None
+        return name, target
+
+    def _freezes(self, node: cst.CSTNode, selfname: str, frozen: set[str]) -> None:
+        touched: set[str] = set()
+        marked = False
+        for child in iter_tree(node):
+            if isinstance(child, cst.Attribute):
+                if child.attr.value in FREEZE_MARKERS:
+                    marked = True
+                name = _self_attr(child, selfname)
+                if name is not None:
+                    touched.add(name)
+        if marked:
+            frozen.update(touched)
+
+    # Uses ------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        rule = self.rule
+        for cls in rule.classes:
+            methods = {m.name.value for m in _methods(cls)}
+            output = next((name for name in OUTPUT_METHODS if name in methods), None)
+            if output is None or not self.is_layer(cls):
+                continue
+            created = self.creations(cls)
+            if not created:
+                continue
+            family = self.family(cls)
+            scan = _Scan()
+            used: set[str] = set()
+            aliases: dict[str, set[str]] = {}
+            defined: set[str] = set()
+            if any(kind == "opaque" for member in family for kind, _ in self._bases(member)):
+                continue
+            unknown = any(self._unknown_base(member) for member in family)
+            for member in family:
+                self._scan_class(member, scan, used, aliases, defined)
+            if scan.whole:
+                continue
+            if scan.value & (WHOLE_SELF - defined):
+                continue
+            if unknown and scan.calls - defined:
+                continue
+            used |= scan.value | scan.strings | rule.external
+            changed = True
+            while changed:
+                changed = False
+                for name, targets in aliases.items():
+                    if name not in used and targets & used:
+                        used.add(name)
+                        changed = True
+            for creation in created:
+                if creation.name in used:
+                    continue
+                attr = rule.source(creation.node) if isinstance(creation.node, cst.Attribute) else creation.name
+                if creation.name in scan.predicate and creation.name not in scan.dead:
+                    rule.report(creation.node, rule.condition_message, statement=creation.statement, attr=attr)
+                else:
+                    rule.report(creation.node, statement=creation.statement, attr=attr, output=output)
+
+    def _unknown_base(self, cls: cst.ClassDef) -> bool:
+        self.is_layer(cls)
+        return any(kind == "unknown" for kind, _ in self._bases(cls))
+
+    def _scan_class(self, cls, scan: _Scan, used: set, aliases: dict, defined: set) -> None:
+        body = cls.body
+        if not isinstance(body, cst.IndentedBlock):
+            return
+        for statement in body.body:
+            if isinstance(statement, cst.FunctionDef):
+                defined.add(statement.name.value)
+                selfname = _first_param(statement) or "self"
+                for node in iter_tree(statement.body):
+                    if isinstance(node, (cst.Assign, cst.AnnAssign, cst.AugAssign)):
+                        targets = [t.target for t in node.targets] if isinstance(node, cst.Assign) else [node.target]
+                        for target in targets:
+                            for part in iter_tree(target):
+                                name = _self_attr(part, selfname)
+                                if name is not None:
+                                    defined.add(name)
+                if statement.name.value in INIT_LIKE:
+                    _InitScan(selfname, used, aliases).scan(statement.body)
+                else:
+                    _MethodScan(self.rule, selfname, scan).run(statement.body)
+            elif not isinstance(statement, cst.ClassDef):
+                _MethodScan(self.rule, "self", scan).run(statement)
+
+
+def _last_name(expr: cst.CSTNode) -> str | None:
+    if isinstance(expr, cst.Name):
+        return expr.value
+    if isinstance(expr, cst.Attribute):
+        return expr.attr.value
+    return None
+
+
+def _framework_base(name: str) -> bool:
+    last = name.rsplit(".", 1)[-1]
+    if name.startswith(("torch.nn.", "keras.layers.")):
+        return last.lstrip("_")[:1].isupper()
+    return name.startswith("keras.") and last in ("Layer", "Model", "Sequential", "Functional")
+
+
+class _InitScan:
+    """Set-up code: which weights are stored into other attributes, or used right there."""
+
+    def __init__(self, selfname: str, used: set, aliases: dict) -> None:
+        self.selfname = selfname
+        self.used = used
+        self.aliases = aliases
+        self.locals: dict[str, set[str]] = {}
+
+    def reads(self, node: cst.CSTNode) -> set[str]:
+        found: set[str] = set()
+        for child in iter_tree(node):
+            name = _self_attr(child, self.selfname)
+            if name is not None:
+                found.add(name)
+            elif isinstance(child, cst.Name) and child.value in self.locals:
+                found |= self.locals[child.value]
+        return found
+
+    def alias(self, sources: set[str], target: str) -> None:
+        for source in sources:
+            if source != target:
+                self.aliases.setdefault(source, set()).add(target)
+
+    def root(self, target: cst.CSTNode) -> str | None:
+        while isinstance(target, (cst.Attribute, cst.Subscript)):
+            name = _self_attr(target, self.selfname)
+            if name is not None:
+                return name
+            target = target.value
+        return None
+
+    def scan(self, body: cst.CSTNode) -> None:
+        selfname = self.selfname
+        for node in iter_tree(body):
+            if isinstance(node, (cst.Lambda, cst.FunctionDef)) and node is not body:
+                self.used |= {n for n in (_self_attr(c, selfname) for c in iter_tree(node.body)) if n}
+            elif isinstance(node, (cst.Assign, cst.AnnAssign, cst.AugAssign)):
+                value = node.value
+                if value is None:
+                    continue
+                targets = [t.target for t in node.targets] if isinstance(node, cst.Assign) else [node.target]
+                sources = self.reads(value)
+                for target in targets:
+                    if isinstance(target, cst.Name):
+                        self.locals.setdefault(target.value, set()).update(sources)
+                        continue
+                    root = self.root(target)
+                    if root is not None:
+                        self.alias(sources, root)
+            elif isinstance(node, cst.For) and isinstance(node.target, cst.Name):
+                self.locals.setdefault(node.target.value, set()).update(self.reads(node.iter))
+            elif isinstance(node, cst.Call):
+                func = node.func
+                called = _self_attr(func, selfname)
+                if called is not None:
+                    self.used.add(called)
+                    if called in REGISTER_METHODS and node.args:
+                        name = _string(node.args[0].value)
+                        if name is not None:
+                            self.alias(set().union(*(self.reads(a.value) for a in node.args[1:])), name)
+                    continue
+                if isinstance(func, cst.Attribute):
+                    if isinstance(func.value, cst.Call) and _is_name(func.value.func, "super"):
+                        for arg in node.args:
+                            self.used |= self.reads(arg.value)
+                        continue
+                    root = self.root(func.value)
+                    if root is not None and func.attr.value not in FREEZE_MARKERS:
+                        for arg in node.args:
+                            self.alias(self.reads(arg.value), root)
+                    elif isinstance(func.value, cst.Name) and func.value.value in self.locals:
+                        # `layers.append(self.a)`: the local list collects the weight.
+                        for arg in node.args:
+                            self.locals[func.value.value] |= self.reads(arg.value)
+
+
+class _MethodScan:
+    """Reads of `self.<attr>` in one method, each a value use or a use inside a condition."""
+
+    def __init__(self, rule: UnusedTrainableWeight, selfname: str, scan: _Scan) -> None:
+        self.rule = rule
+        self.selfname = selfname
+        self.scan = scan
+        self.reads: list[tuple[str, bool, str | None]] = []
+        self.uses: dict[str, list[tuple[bool, str | None]]] = {}
+        self.declared: set[str] = set()  # `global` / `nonlocal` names live on after the method
+
+    def run(self, body: cst.CSTNode) -> None:
+        stack: list[tuple[cst.CSTNode, bool, str | None]] = [(body, False, None)]
+        while stack:
+            node, pred, sink = stack.pop()
+            self.visit(node, pred, sink, stack)
+        self.resolve()
+
+    def is_self(self, node: cst.CSTNode) -> bool:
+        return _is_name(node, self.selfname)
+
+    def predicate(self, expr: cst.CSTNode, stack: list) -> None:
+        while True:
+            if isinstance(expr, cst.BooleanOperation):
+                self.predicate(expr.left, stack)
+                expr = expr.right
+            elif isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.Not):
+                expr = expr.expression
+            else:
+                break
+        if isinstance(expr, cst.Attribute) and self.is_self(expr.value):
+            stack.append((expr, False, None))  # `if self.proj:` is an existence check
+        else:
+            stack.append((expr, True, None))
+
+    def target(self, node: cst.CSTNode, stack: list) -> None:
+        if isinstance(node, cst.Name):
+            return
+        if isinstance(node, (cst.Tuple, cst.List)):
+            for element in node.elements:
+                self.target(element.value, stack)
+        elif isinstance(node, cst.StarredElement):
+            self.target(node.value, stack)
+        elif isinstance(node, cst.Attribute) and self.is_self(node.value):
+            return  # a write
+        else:
+            stack.append((node, False, None))
+
+    def visit(self, node: cst.CSTNode, pred: bool, sink: str | None, stack: list) -> None:
+        kind = type(node)
+        if kind is cst.Attribute:
+            if self.is_self(node.value):
+                self.reads.append((node.attr.value, pred, sink))
+            else:
+                stack.append((node.value, pred, sink))
+            return
+        if kind is cst.Name:
+            if node.value == self.selfname:
+                self.scan.whole = True  # `for m in self`, `fn(self)`, `self[0]`
+            else:
+                self.uses.setdefault(node.value, []).append((pred, sink))
+            return
+        if kind is cst.Call:
+            self.call(node, pred, sink, stack)
+            return
+        if kind is cst.SimpleString:
+            value = _string(node)
+            if value is not None:
+                self.scan.strings.add(value)
+            return
+        if kind in (cst.If, cst.While):
+            self.predicate(node.test, stack)
+            stack.append((node.body, False, None))
+            if node.orelse is not None:
+                stack.append((node.orelse, False, None))
+            return
+        if kind is cst.IfExp:
+            self.predicate(node.test, stack)
+            stack.append((node.body, pred, sink))
+            stack.append((node.orelse, pred, sink))
+            return
+        if kind is cst.Assert:
+            self.predicate(node.test, stack)
+            return
+        if kind is cst.Comparison:
+            # `x is None`, `k in d` are checks on the object; `x < w` is a boolean of values.
+            inside = not any(isinstance(c.operator, _VALUE_OPS) for c in node.comparisons)
+            stack.append((node.left, inside, sink))
+            for comparison in node.comparisons:
+                stack.append((comparison.comparator, inside, sink))
+            return
+        if kind is cst.Assign:
+            targets = node.targets
+            if len(targets) == 1 and isinstance(targets[0].target, cst.Name):
+                stack.append((node.value, pred, targets[0].target.value))
+            else:
+                stack.append((node.value, pred, None))
+                for target in targets:
+                    self.target(target.target, stack)
+            return
+        if kind is cst.AnnAssign:
+            if node.value is not None:
+                name = node.target.value if isinstance(node.target, cst.Name) else None
+                stack.append((node.value, pred, name))
+                if name is None:
+                    self.target(node.target, stack)
+            return
+        if kind is cst.AugAssign:
+            if isinstance(node.target, cst.Name):
+                stack.append((node.value, pred, node.target.value))
+            else:
+                stack.append((node.value, pred, None))
+                stack.append((node.target, pred, None))
+            return
+        if kind is cst.NamedExpr:
+            name = node.target.value if isinstance(node.target, cst.Name) else None
+            stack.append((node.value, pred, name))
+            return
+        if kind in (cst.For, cst.CompFor):
+            name = node.target.value if isinstance(node.target, cst.Name) else None
+            stack.append((node.iter, pred, name))
+            if name is None:
+                self.target(node.target, stack)
+            if kind is cst.For:
+                stack.append((node.body, False, None))
+                if node.orelse is not None:
+                    stack.append((node.orelse, False, None))
+            else:
+                for condition in node.ifs:
+                    stack.append((condition, pred, sink))
+                if node.inner_for_in is not None:
+                    stack.append((node.inner_for_in, pred, sink))
+            return
+        if kind is cst.Arg:
+            stack.append((node.value, pred, sink))
+            return
+        if kind is cst.FunctionDef:
+            stack.append((node.body, False, None))
+            return
+        if kind is cst.Lambda:
+            stack.append((node.body, pred, sink))
+            return
+        if kind in (cst.Global, cst.Nonlocal):
+            self.declared.update(item.name.value for item in node.names)
+            return
+        if kind in (cst.ClassDef, cst.Import, cst.ImportFrom, cst.Param, cst.Parameters):
+            return
+        for child in iter_children(node):
+            stack.append((child, pred, sink))
+
+    def call(self, node: cst.Call, pred: bool, sink: str | None, stack: list) -> None:
+        rule = self.rule
+        func = node.func
+        args = node.args
+        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Call) and _is_name(func.value.func, "super"):
+            if func.attr.value not in INIT_LIKE:
+                self.scan.whole = True  # `super().forward(x)` may read any weight
+            for arg in args:
+                stack.append((arg.value, pred, sink))
+            return
+        if isinstance(func, cst.Name):
+            name = func.value
+            if name in ("getattr", "hasattr", "setattr", "delattr") and args and self.is_self(args[0].value):
+                attr = _string(args[1].value) if len(args) > 1 else None
+                if attr is None:
+                    self.scan.whole = True
+                elif name == "getattr":
+                    self.reads.append((attr, pred, sink))
+                elif name == "hasattr":
+                    self.reads.append((attr, False, None))
+                for arg in args[2:]:
+                    stack.append((arg.value, pred, sink))
+                return
+            if name in ("vars", "dir") and args and self.is_self(args[0].value):
+                self.scan.whole = True
+                return
+            if name == self.selfname or name in SELF_SAFE_BUILTINS:
+                for arg in args:
+                    if not self.is_self(arg.value):
+                        stack.append((arg.value, pred, sink))
+                return
+        if rule.callee(node, CONDITION):
+            condition = _keyword(node, "pred") or _keyword(node, "condition") or _keyword(node, "cond")
+            if condition is None:
+                condition = next((a for a in args if a.keyword is None and not a.star), None)
+            for arg in args:
+                if arg is condition:
+                    self.predicate(arg.value, stack)
+                else:
+                    stack.append((arg.value, pred, sink))
+            return
+        if rule.callee(node, COMPARISON) or rule.context.names.method(node) in COMPARISON.methods:
+            stack.append((func, True, sink))
+            for arg in args:
+                stack.append((arg.value, True, sink))
+            return
+        called = _self_attr(func, self.selfname)
+        if called is not None:
+            self.scan.calls.add(called)
+        stack.append((func, pred, sink))
+        for arg in args:
+            stack.append((arg.value, pred, sink))
+
+    def resolve(self) -> None:
+        """Each read is a value use, a use only inside conditions, or dead (flows nowhere)."""
+        uses = self.uses
+        if uses.keys() & {"locals", "eval", "exec"}:
+            self.scan.value.update(attr for attr, _, _ in self.reads)
+            return
+        value_names = {name for name, items in uses.items() if any(not p and s is None for p, s in items)}
+        value_names |= self.declared
+        pred_names = {name for name, items in uses.items() if any(p for p, _ in items)}
+        changed = True
+        while changed:
+            changed = False
+            for name, items in uses.items():
+                for p, s in items:
+                    if p or s is None:
+                        continue
+                    if s in value_names and name not in value_names:
+                        value_names.add(name)
+                        changed = True
+                    if s in pred_names and name not in pred_names:
+                        pred_names.add(name)
+                        changed = True
+        for attr, pred, sink in self.reads:
+            if pred:
+                self.scan.predicate.add(attr)
+            elif sink is None or sink in value_names:
+                self.scan.value.add(attr)
+            elif sink in pred_names:
+                self.scan.predicate.add(attr)
+            else:
+                self.scan.dead.add(attr)

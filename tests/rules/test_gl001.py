@@ -1,0 +1,307 @@
+"""GL001 unused-trainable-weight: spellings, messages and guards the fixtures do not show."""
+
+import textwrap
+
+import pytest
+
+from gradlint import lint_source
+
+
+def lines(src: str) -> list[int]:
+    return [f.line for f in lint_source(textwrap.dedent(src), select=["GL001"])]
+
+
+def line_of(src: str, text: str) -> int:
+    return next(n for n, line in enumerate(textwrap.dedent(src).splitlines(), 1) if text in line)
+
+
+def messages(src: str) -> list[str]:
+    return [f.message for f in lint_source(textwrap.dedent(src), select=["GL001"])]
+
+
+@pytest.mark.parametrize(
+    ("imports", "base", "param", "layer"),
+    [
+        ("import torch\nimport torch.nn as nn", "nn.Module", "nn.Parameter", "nn.Linear"),
+        ("import torch\nfrom torch.nn import Module, Parameter, Linear", "Module", "Parameter", "Linear"),
+        ("import torch\nfrom torch.nn.modules.module import Module\nfrom torch.nn.parameter import Parameter\n"
+         "from torch.nn.modules.linear import Linear", "Module", "Parameter", "Linear"),
+        ("import torch\nimport torch as T", "T.nn.Module", "T.nn.Parameter", "T.nn.Linear"),
+    ],
+)
+def test_torch_spellings(imports: str, base: str, param: str, layer: str) -> None:
+    src = f"""{imports}
+
+class M({base}):
+    def __init__(self):
+        super().__init__()
+        self.w = {param}(torch.ones(3))
+        self.used = {layer}(3, 3)
+        self.spare = {layer}(3, 3)
+
+    def forward(self, x):
+        return self.used(x)
+"""
+    assert lines(src) == [line_of(src, "self.w ="), line_of(src, "self.spare =")]
+
+
+@pytest.mark.parametrize(
+    ("imports", "base", "dense"),
+    [
+        ("import tensorflow as tf", "tf.keras.layers.Layer", "tf.keras.layers.Dense"),
+        ("import tf_keras", "tf_keras.layers.Layer", "tf_keras.layers.Dense"),
+        ("from keras.src.layers.layer import Layer\nfrom keras.src.layers.core.dense import Dense", "Layer", "Dense"),
+        ("from tensorflow.keras import layers", "layers.Layer", "layers.Dense"),
+        ("import keras", "keras.Model", "keras.layers.Dense"),
+    ],
+)
+def test_keras_spellings(imports: str, base: str, dense: str) -> None:
+    src = f"""{imports}
+
+class L({base}):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.a = {dense}(4)
+        self.b = {dense}(4)
+
+    def build(self, input_shape):
+        self.w = self.add_weight(shape=(4,))
+
+    def call(self, x):
+        return self.a(x)
+"""
+    assert lines(src) == [line_of(src, "self.b ="), line_of(src, "self.w =")]
+
+
+def test_condition_message_and_plain_message() -> None:
+    found = messages(
+        """
+        import torch
+        from torch import nn
+
+        class M(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.thr = nn.Parameter(torch.zeros(()))
+                self.spare = nn.Parameter(torch.zeros(()))
+
+            def forward(self, x):
+                if self.thr.item() > 0 and x.sum() > self.thr:
+                    return x
+                return -x
+        """
+    )
+    assert len(found) == 2
+    assert "used only in a condition" in found[0] and "`self.thr`" in found[0]
+    assert "never reaches the output of `forward`" in found[1] and "`self.spare`" in found[1]
+
+
+def test_condition_through_locals_and_dead_locals() -> None:
+    src = """
+    import tensorflow as tf
+
+    class L(tf.keras.layers.Layer):
+        def build(self, shape):
+            self.lo = self.add_weight(shape=())
+            self.hi = self.add_weight(shape=())
+            self.k = self.add_weight(shape=())
+            self.dead = self.add_weight(shape=())
+
+        def call(self, x):
+            above = tf.math.greater(x, self.lo)
+            below = tf.math.less(x, self.hi)
+            inside = tf.logical_and(above, below)
+            unused = x * self.dead
+            unused = unused + 1.0
+            return tf.where(inside, x * self.k, 0.0)
+    """
+    found = lint_source(textwrap.dedent(src), select=["GL001"])
+    assert [f.line for f in found] == [6, 7, 9]
+    assert "condition" in found[0].message and "condition" in found[1].message
+    assert "never reaches" in found[2].message
+
+
+def test_noqa_on_creation_line() -> None:
+    src = """
+    import torch
+    from torch import nn
+
+    class M(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.spare = nn.Linear(2, 2)  # noqa: GL001
+
+        def forward(self, x):
+            return x
+    """
+    assert lines(src) == []
+
+
+@pytest.mark.parametrize(
+    "forward",
+    [
+        "return sum(p.sum() for p in self.parameters()) + x",
+        "return torch.func.functional_call(self, dict(self.named_parameters()), (x,))",
+        "return getattr(self, self.name)(x)",
+        "return super().forward(x)",
+        "return [m(x) for m in self.children()]",
+        "return vars(self)['spare'](x)",
+        "return self.__dict__['_modules']['spare'](x)",
+        "return self.get_submodule('spare')(x)",
+        "return getattr(self, 'spare')(x)",
+        "return self._modules['spare'](x)",
+    ],
+)
+def test_whole_model_uses_are_quiet(forward: str) -> None:
+    src = f"""
+import torch
+from torch import nn
+
+class M(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.name = "spare"
+        self.spare = nn.Linear(2, 2)
+
+    def forward(self, x):
+        {forward}
+"""
+    assert lines(src) == []
+
+
+def test_external_attribute_use_is_a_use() -> None:
+    src = """
+    import torch
+    from torch import nn
+
+    class M(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Linear(2, 2)
+            self.aux_head = nn.Linear(2, 2)
+
+        def forward(self, x):
+            return self.body(x)
+
+    def train_step(model, x):
+        return model.aux_head(model(x)).sum()
+    """
+    assert lines(src) == []
+
+
+def test_unknown_base_is_quiet_but_framework_like_base_is_checked() -> None:
+    opaque = """
+    import torch
+    from torch import nn
+    from .base import BaseModel
+
+    class M(BaseModel):
+        def __init__(self):
+            super().__init__()
+            self.decoder = nn.Linear(2, 2)
+
+        def forward(self, x):
+            return x
+    """
+    assert lines(opaque) == []
+    internal = """
+    import torch
+    from torch.nn.parameter import Parameter
+    from .module import Module
+
+    class Scale(Module):
+        def __init__(self, n):
+            super().__init__()
+            self.weight = Parameter(torch.ones(n))
+            self.spare = Parameter(torch.ones(n))
+
+        def forward(self, x):
+            return x * self.weight
+
+    class Inherits(Module):
+        def __init__(self, n):
+            super().__init__()
+            self.spare = Parameter(torch.ones(n))
+
+        def forward(self, x):
+            return self._inherited_helper(x)
+    """
+    assert lines(internal) == [line_of(internal, "self.spare = Parameter")]
+
+
+def test_non_trainable_and_conditional_creation() -> None:
+    src = """
+    import torch
+    from torch import nn
+
+    class M(nn.Module):
+        def __init__(self, bias=True, freeze=False):
+            super().__init__()
+            self.w = nn.Parameter(torch.ones(2), requires_grad=not freeze)
+            self.b = nn.Parameter(torch.ones(2), False)
+            self.register_buffer("scale", torch.ones(2))
+            self.register_parameter("offset", None)
+            self.emb = nn.Embedding(3, 2)
+            self.emb.requires_grad_(False)
+            if bias:
+                self.bias = nn.Parameter(torch.zeros(2))
+            else:
+                self.bias = None
+
+        def forward(self, x):
+            out = x * self.scale
+            if self.bias is not None:
+                out = out + self.bias
+            return out
+    """
+    assert lines(src) == []
+
+
+def test_subclass_in_same_file_reads_parent_weight() -> None:
+    src = """
+    import tensorflow as tf
+
+    class Base(tf.keras.layers.Layer):
+        def build(self, shape):
+            self.alpha = self.add_weight(shape=())
+            self.beta = self.add_weight(shape=())
+            self.gamma = self.add_weight(shape=())
+
+        def call(self, x):
+            return x * self.alpha
+
+    class Child(Base):
+        def call(self, x):
+            return x * self.alpha + self.beta
+    """
+    assert lines(src) == [8]
+
+
+def test_local_layer_class_as_sub_layer() -> None:
+    src = """
+    import torch
+    from torch import nn
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(2, 2)
+
+        def forward(self, x):
+            return self.fc(x)
+
+    class Gelu(nn.Module):
+        def forward(self, x):
+            return torch.nn.functional.gelu(x)
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.first = Block()
+            self.second = Block()
+            self.act = Gelu()
+
+        def forward(self, x):
+            return self.first(x)
+    """
+    assert lines(src) == [21]
