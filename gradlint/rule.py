@@ -82,6 +82,7 @@ class Report:
     statement: Any = None
     fix: Fix | None = None
     bind: dict = field(default_factory=dict)
+    severity: Severity | None = None  # overrides the rule's default for this finding
 
 
 _RULES: dict[str, type[Rule]] = {}
@@ -144,16 +145,18 @@ class Rule:
         fix: Fix | None = None,
         bind: dict | None = None,
         statement: cst.CSTNode | None = None,
+        severity: Severity | None = None,
         **fields: Any,
     ) -> None:
         """Report `node`; `fields` fill the rule's message template (or `message`).
 
         `statement` is the statement holding `node`, where a `# noqa` may also sit; it
         defaults to the statement being walked, so pass it when reporting a node seen earlier.
+        `severity` overrides the rule's default when one case is surer than another.
         """
         text = (message or self.message).format(**fields)
         statement = statement or self.context.current_statement()
-        self.reports.append(Report(type(self), node, text, statement, fix, bind or {}))
+        self.reports.append(Report(type(self), node, text, statement, fix, bind or {}, severity))
 
 
 def registered_rules() -> dict[str, type[Rule]]:

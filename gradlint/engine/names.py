@@ -31,7 +31,9 @@ def dotted(node: cst.BaseExpression) -> str | None:
 class NameTable:
     def __init__(self, module: cst.Module) -> None:
         self.aliases: dict[str, set[str]] = {}
-        self._cache: dict[int, frozenset[str]] = {}
+        # Keyed by the node itself (identity), which also keeps it alive: an `id()` key could be
+        # reused by a temporary node built later with `with_changes`.
+        self._cache: dict[cst.CSTNode, frozenset[str]] = {}
         for statement in _import_statements(module.body):
             self._bind(statement)
 
@@ -73,11 +75,10 @@ class NameTable:
 
     def qualified_names(self, node: cst.CSTNode) -> frozenset[str]:
         """Canonical names of an expression; empty when it is not an imported API."""
-        key = id(node)
-        names = self._cache.get(key)
+        names = self._cache.get(node)
         if names is None:
             names = frozenset(canonical_name(name) for name in self.raw_names(node))
-            self._cache[key] = names
+            self._cache[node] = names
         return names
 
     def callee(self, node: cst.CSTNode, table: ApiTable | Iterable[str]) -> str | None:

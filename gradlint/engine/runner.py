@@ -226,7 +226,7 @@ def _findings(context: FileContext, reports: list[Report]) -> list[Finding]:
         findings.append(
             Finding(
                 path, where.start.line, where.start.column + 1, where.end.line, where.end.column + 1,
-                rule.code, rule.name, rule.severity.value, report.message,
+                rule.code, rule.name, (report.severity or rule.severity).value, report.message,
             )
         )
     return findings

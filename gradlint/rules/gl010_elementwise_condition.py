@@ -1,0 +1,490 @@
+from __future__ import annotations
+
+import re
+
+import libcst as cst
+
+from gradlint.data import api_table
+from gradlint.rule import Rule, Severity
+
+COND = api_table("condition_cond")
+COMPARE = api_table("condition_compare")
+ELEMENTWISE = api_table("condition_elementwise")
+LAYER_BASES = api_table("condition_layer_bases")
+TENSOR_DECORATORS = api_table("condition_tensor_decorators")
+LAYER_BASE_PREFIXES = tuple(LAYER_BASES.info.get("prefixes", ()))
+
+# Methods whose first argument is a batch of tensors in a layer, module or loss class.
+LAYER_METHODS = frozenset({"call", "forward", "__call__"})
+# Unresolved base classes (relative imports inside the frameworks, a project's own base class).
+LAYER_BASE_NAME = re.compile(r"(Layer|Module|Model|Loss)$")
+# Parameters that are (nearly always) tensors wherever they appear.
+TENSOR_PARAMS = frozenset({"y_true", "y_pred"})
+# Receivers that are not the data: `self`, `cls`, the autograd `ctx`.
+SKIPPED_PARAMS = frozenset({"self", "cls", "ctx"})
+# Parameter names that usually hold Python scalars, sizes, flags or keys, even in tensor code.
+SCALAR_PARAM = re.compile(
+    r"^(?:i|j|k|n|t|it|step|steps|epoch|epochs|iteration|iters?|count|seed|key|rng|idx|index|dim|axis|"
+    r"training|is_training|train|lr|learning_rate|rate|length|size|offset|seq_len|"
+    r"(?:num|n|max|min)_\w+|\w+_(?:step|steps|len|length|size|dim|idx|index|count))$"
+)
+# Functions named like a loss: `hinge_loss`, `loss`, `custom_loss_fn` (not `lossless_cast`).
+LOSS_NAME = re.compile(r"(?:^|_)loss(?:_fn)?$")
+# An annotated parameter counts only when its annotation names a tensor type.
+TENSOR_ANNOTATION = re.compile(r"Tensor|Array|ndarray")
+# Framework of a resolved name -> the elementwise select to suggest.
+WHERE = {"tensorflow": "tf.where", "keras": "keras.ops.where", "jax": "jnp.where", "torch": "torch.where"}
+ELEMENTWISE_COMPARISONS = (
+    cst.LessThan, cst.LessThanEqual, cst.GreaterThan, cst.GreaterThanEqual, cst.Equal, cst.NotEqual,
+)
+ARITHMETIC = (
+    cst.Add, cst.Subtract, cst.Multiply, cst.Divide, cst.Power, cst.Modulo, cst.FloorDivide, cst.MatrixMultiply,
+)
+BITWISE = (cst.BitAnd, cst.BitOr, cst.BitXor)
+
+# What an expression is known to be: a batch of numbers, or a batch of booleans.
+TENSOR = "tensor"
+MASK = "mask"
+
+
+class ElementwiseCondition(Rule):
+    """
+    ## What it does
+    Checks for a conditional that needs one boolean (`tf.cond`, `if`, `while`,
+    `a if c else b`, `and`, `or`, `not`) given an elementwise tensor comparison.
+
+    Covered conditionals: `tf.cond` (and `tf.compat.v1.cond`), `keras.ops.cond`,
+    `jax.lax.cond`, `torch.cond`, and Python `if`, `while`, conditional expressions, `and`,
+    `or` and `not`. A predicate is elementwise when it compares a batch of tensors: a layer's
+    input (the first argument of `call` / `forward` / `__call__` in a Keras layer, a
+    `torch.nn.Module` or a Flax module), an argument of a `tf.function`, `jax.jit` or
+    `torch.compile` function, the `y_true` / `y_pred` of a loss (or the first two arguments of
+    a function named `*_loss`), or a local value computed from these by elementwise framework
+    calls (`tf.math.less`, `torch.gt`, `jnp.exp`, arithmetic, `x.abs()`, ...).
+
+    ## Why is this bad?
+    A conditional takes one branch for everything it computes, but an elementwise predicate
+    holds one boolean per element. What happens depends on the shape, so the bug can hide:
+
+    - Several elements (shape `(3,)`): TF eager `tf.cond` and Python `if` raise
+      `ValueError: The truth value of an array with more than one element is ambiguous. Use
+      a.any() or a.all()`. Inside `tf.function`, `tf.cond` traces fine and fails only at run
+      time with `InvalidArgumentError: The second input must be a scalar, but it has shape
+      [3]`; an AutoGraph `if` fails at trace time with `condition of if statement expected to
+      be tf.bool scalar`. Torch raises `RuntimeError: Boolean value of Tensor with more than
+      one value is ambiguous`, `torch.cond` `Expected pred to be bool or single-element
+      tensor`, and `jax.lax.cond` `TypeError: Pred must be a scalar`.
+    - One element (shape `(1,)`, a batch of one): `tf.cond` (eager and `tf.function`),
+      `keras.ops.cond`, `torch.cond` and a torch `if` accept it silently and take one branch
+      for everything the branches compute (`tf.cond(x > 0, lambda: 2*x, lambda: -3*x)` at
+      `x = [2.]` gives `y = [4.]`, gradient `[2.]`). A test with a batch of one passes; a real
+      batch fails, or, where the branches work on more elements than the predicate holds,
+      every element gets the same branch and the same gradient.
+
+    `tf.where` / `torch.where` / `jnp.where` / `keras.ops.where` select per element and give
+    the per-element gradient (`y = [3, 4, 6]`, gradient `[-3, 2, 2]` at `x = [-1, 2, 3]`).
+    Measured with TensorFlow 2.21.0, Keras 3.15.1, torch 2.13.0 and JAX 0.10.2.
+
+    ## Example
+    ```python
+    class BumpLayer(tf.keras.layers.Layer):
+        def call(self, inputs):
+            inside = tf.math.less(inputs, self.threshold)
+            return tf.cond(inside, lambda: bump(inputs), lambda: tf.zeros_like(inputs))
+    ```
+
+    Use instead:
+    ```python
+    class BumpLayer(tf.keras.layers.Layer):
+        def call(self, inputs):
+            inside = tf.math.less(inputs, self.threshold)
+            return tf.where(inside, bump(inputs), 0.0)
+    ```
+
+    ## Notes
+    The evidence that a predicate is elementwise must be positive, so the rule stays quiet on:
+    reduced predicates (`tf.reduce_all`, `tf.reduce_any`, `torch.all`, `jnp.any`, `.any()`,
+    `.all()`, `.item()`, `.sum()`, `float(x)`, `bool(x.sum())`); shape, rank, dtype and `None`
+    checks (`x.shape[0] > 1`, `x.ndim == 2`, `tf.rank(x) > 2`, `len(x) > 0`, `x is None`);
+    Python flags and configuration (`training`, `self.flag`); any value that is not derived
+    from a layer input or a traced argument (`tf.cond(tf.less(step, warmup), ...)` on a
+    scalar step is fine). Arguments named like scalars (`step`, `epoch`, `seq_len`, `axis`,
+    `num_*`, `*_size`, ...) are not counted as tensors, nor are `jax.jit` static arguments.
+
+    Known misses: values that pass through a call the rule cannot resolve (`h = self.dense(x)`,
+    a helper function), through indexing (`x[:, 0] > 0`) or through a reduction along one
+    axis (`x.sum(dim=1) > 0`); plain functions that are not layer methods, not decorated and
+    do not take `y_true` / `y_pred`; `assert` statements and comprehension filters.
+    Severity: error for `tf.cond` / `torch.cond` / `jax.lax.cond` / `keras.ops.cond` (it fails at
+    run time or is silently wrong for shape-(1,) predicates), warning for Python control flow.
+
+    ## References
+    - `tf.cond`: "pred: A scalar determining whether to return the result of true_fn or false_fn."
+    - `tf.where`, `torch.where`, `jax.numpy.where`: elementwise selection.
+    """
+
+    code = "GL010"
+    severity = Severity.WARNING
+    message = (
+        "{construct} needs one bool but `{pred}` is elementwise: it fails or picks one branch for all; "
+        "use `{where}`"
+    )
+    frameworks = ("tensorflow", "keras", "torch", "jax")
+
+    def __init__(self, context) -> None:
+        super().__init__(context)
+        # One dict per enclosing function or lambda: name -> (TENSOR | MASK, framework), or
+        # None where a name is bound to something else (it hides the same name outside).
+        self.envs: list[dict[str, tuple[str, str | None] | None]] = []
+        # Parallel to `envs`: whether that env ever held evidence. With none anywhere on the
+        # stack no expression can be elementwise, and every handler returns at once.
+        self.evidence: list[bool] = []
+        self.reported: set[int] = set()
+        self.lambdas: list[cst.Lambda] = []  # lambdas whose env is on `envs`
+        self._default_framework: str | None = None
+
+    # Scopes ---------------------------------------------------------------------------
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        env: dict[str, tuple[str, str | None] | None] = {}
+        params = [*node.params.posonly_params, *node.params.params, *node.params.kwonly_params]
+        for param in params:
+            env[param.name.value] = None
+        for star in (node.params.star_arg, node.params.star_kwarg):
+            if isinstance(star, cst.Param):
+                env[star.name.value] = None
+        tensors = self._tensor_params(node, params)
+        for name, framework in tensors:
+            env[name] = (TENSOR, framework)
+        self.envs.append(env)
+        self.evidence.append(bool(tensors))
+
+    def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self.envs.pop()
+        self.evidence.pop()
+
+    def visit_Lambda(self, node: cst.Lambda) -> None:
+        if not self._active():
+            return
+        params = [*node.params.posonly_params, *node.params.params, *node.params.kwonly_params]
+        self.envs.append({param.name.value: None for param in params})
+        self.evidence.append(False)
+        self.lambdas.append(node)
+
+    def leave_Lambda(self, node: cst.Lambda) -> None:
+        if self.lambdas and self.lambdas[-1] is node:
+            self.lambdas.pop()
+            self.envs.pop()
+            self.evidence.pop()
+
+    def _active(self) -> bool:
+        return True in self.evidence
+
+    def _tensor_params(self, node: cst.FunctionDef, params: list[cst.Param]) -> list[tuple[str, str | None]]:
+        candidates = [p.name.value for p in params if self._may_be_tensor(p)]
+        found: list[tuple[str, str | None]] = [(name, None) for name in candidates if name in TENSOR_PARAMS]
+        framework = self._decorated(node)
+        if framework is not None:
+            static = _static_params(node)
+            return found if static is None else found + [(n, framework) for n in candidates if n not in static]
+        positional = [
+            p for p in (*node.params.posonly_params, *node.params.params) if p.name.value not in SKIPPED_PARAMS
+        ]
+        if not positional:
+            return found
+        name = node.name.value
+        if name in LAYER_METHODS:
+            framework = self._layer_class()
+            if framework is not None and positional[0].name.value in candidates:
+                found.append((positional[0].name.value, framework))
+        elif LOSS_NAME.search(name.lower()) and not name.lstrip("_").startswith("test"):
+            found += [
+                (p.name.value, None) for p in positional[:2] if p.default is None and p.name.value in candidates
+            ]
+        return found
+
+    def _may_be_tensor(self, param: cst.Param) -> bool:
+        """Not `self`, not named like a scalar, not annotated with a non-tensor type."""
+        name = param.name.value
+        if name in SKIPPED_PARAMS or SCALAR_PARAM.match(name):
+            return False
+        return param.annotation is None or bool(TENSOR_ANNOTATION.search(self.source(param.annotation.annotation)))
+
+    def _decorated(self, node: cst.FunctionDef) -> str | None:
+        for decorator in node.decorators:
+            expr = decorator.decorator
+            if isinstance(expr, cst.Call):
+                inner = expr.args[0].value if expr.args else None
+                names = self.qualified_names(expr.func)
+                if "functools.partial" in names and inner is not None:
+                    names = self.qualified_names(inner)
+            else:
+                names = self.qualified_names(expr)
+            for name in names:
+                if name in TENSOR_DECORATORS:
+                    return _framework(name)
+        return None
+
+    def _layer_class(self) -> str | None:
+        scopes = self.context.scopes
+        if len(scopes) < 2 or not isinstance(scopes[-2], cst.ClassDef):
+            return None
+        for base in scopes[-2].bases:
+            if base.keyword is not None:
+                continue
+            names = self.qualified_names(base.value)
+            for name in names:
+                if name in LAYER_BASES or name.startswith(LAYER_BASE_PREFIXES):
+                    return _framework(name)
+            if not names:
+                last = base.value.attr.value if isinstance(base.value, cst.Attribute) else None
+                last = base.value.value if isinstance(base.value, cst.Name) else last
+                if last is not None and LAYER_BASE_NAME.search(last):
+                    return ""
+        return None
+
+    # Bindings -------------------------------------------------------------------------
+
+    def leave_Assign(self, node: cst.Assign) -> None:
+        if not self._active():
+            return
+        kind = self._kind(node.value)
+        for target in node.targets:
+            self._bind(target.target, kind)
+
+    def leave_AnnAssign(self, node: cst.AnnAssign) -> None:
+        if self._active() and node.value is not None:
+            self._bind(node.target, self._kind(node.value))
+
+    def leave_AugAssign(self, node: cst.AugAssign) -> None:
+        if not self._active() or not isinstance(node.target, cst.Name):
+            return
+        before = self._lookup(node.target.value)
+        if before is None:
+            self._bind(node.target, self._kind(node.value) if isinstance(node.operator, _AUG_ARITHMETIC) else None)
+
+    def leave_NamedExpr(self, node: cst.NamedExpr) -> None:
+        if self._active():
+            self._bind(node.target, self._kind(node.value))
+
+    def visit_For(self, node: cst.For) -> None:
+        if self._active():
+            self._bind(node.target, None)
+
+    def visit_WithItem(self, node: cst.WithItem) -> None:
+        if self._active() and node.asname is not None:
+            self._bind(node.asname.name, None)
+
+    def _bind(self, target: cst.BaseExpression, kind: tuple[str, str | None] | None) -> None:
+        if isinstance(target, cst.Name):
+            # A walrus in a lambda binds in the enclosing function; no `def` can sit inside
+            # a lambda, so the open lambdas' envs are the top of the stack.
+            index = len(self.envs) - 1 - len(self.lambdas)
+            self.envs[index][target.value] = kind
+            if kind is not None:
+                self.evidence[index] = True
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            for element in target.elements:
+                self._bind(element.value, None)
+        elif isinstance(target, cst.StarredElement):
+            self._bind(target.value, None)
+
+    def _lookup(self, name: str) -> tuple[str, str | None] | None:
+        for env in reversed(self.envs):
+            if name in env:
+                return env[name]
+        return None
+
+    # What an expression is ------------------------------------------------------------
+
+    def _kind(self, node: cst.BaseExpression) -> tuple[str, str | None] | None:
+        """(MASK or TENSOR, framework) when `node` is known to hold one value per element."""
+        if isinstance(node, cst.Name):
+            return self._lookup(node.value)
+        if isinstance(node, cst.Comparison):
+            return self._comparison(node)
+        if isinstance(node, cst.BinaryOperation):
+            left, right = self._kind(node.left), self._kind(node.right)
+            if isinstance(node.operator, ARITHMETIC):
+                known = left or right
+                return (TENSOR, known[1]) if known else None
+            if isinstance(node.operator, BITWISE):
+                for side in (left, right):
+                    if side is not None and side[0] == MASK:
+                        return side
+            return None
+        if isinstance(node, cst.UnaryOperation):
+            if isinstance(node.operator, cst.Not):
+                return None
+            return self._kind(node.expression)
+        if isinstance(node, cst.Call):
+            return self._call(node)
+        return None
+
+    def _comparison(self, node: cst.Comparison) -> tuple[str, str | None] | None:
+        operands = [node.left, *(c.comparator for c in node.comparisons)]
+        if not all(isinstance(c.operator, ELEMENTWISE_COMPARISONS) for c in node.comparisons):
+            return None
+        if any(_not_a_tensor(operand) for operand in operands):
+            return None
+        for operand in operands:
+            known = self._kind(operand)
+            if known is not None:
+                return (MASK, known[1])
+        return None
+
+    def _call(self, node: cst.Call) -> tuple[str, str | None] | None:
+        for table, kind in ((COMPARE, MASK), (ELEMENTWISE, TENSOR)):
+            name = self.callee(node, table)
+            if name is not None:
+                for arg in node.args:
+                    if arg.keyword is None and not arg.star:
+                        known = self._kind(arg.value)
+                        if known is not None:
+                            framework = _framework(name)
+                            if name in ELEMENTWISE and name.split(".")[-1] in ("where", "switch"):
+                                kind = TENSOR
+                            return (kind, framework)
+                return None
+        method = self.context.names.method(node)
+        if method is None:
+            return None
+        receiver = node.func.value  # type: ignore[attr-defined]
+        for table, kind in ((COMPARE, MASK), (ELEMENTWISE, TENSOR)):
+            if method in table.methods:
+                known = self._kind(receiver)
+                return (kind, known[1]) if known is not None else None
+        return None
+
+    # Where a single boolean is needed -------------------------------------------------
+
+    def visit_If(self, node: cst.If) -> None:
+        if self._active():
+            self._truth_test(node.test, "`if`")
+
+    def visit_While(self, node: cst.While) -> None:
+        if self._active():
+            self._truth_test(node.test, "`while`")
+
+    def visit_IfExp(self, node: cst.IfExp) -> None:
+        if self._active():
+            self._truth_test(node.test, "`... if ... else ...`")
+
+    def visit_BooleanOperation(self, node: cst.BooleanOperation) -> None:
+        if self._active():
+            word = "`and`" if isinstance(node.operator, cst.And) else "`or`"
+            self._truth_test(node.left, word)
+
+    def visit_UnaryOperation(self, node: cst.UnaryOperation) -> None:
+        if self._active() and isinstance(node.operator, cst.Not):
+            self._truth_test(node.expression, "`not`")
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if not self._active() or not node.args:
+            return
+        if isinstance(node.func, cst.Attribute) and node.func.attr.value != "cond":
+            return  # a cheap look before resolving: every API in COND ends in `.cond`
+        name = self.callee(node, COND)
+        if name is None:
+            return
+        pred = _predicate(node)
+        if pred is None:
+            return
+        known = self._kind(pred)
+        if known is not None and known[0] == MASK and id(pred) not in self.reported:
+            self.reported.add(id(pred))
+            self.report(pred, construct=f"`{self.source(node.func)}`", pred=self.source(pred),
+                        where=WHERE[_framework(name) or "tensorflow"], severity=Severity.ERROR)
+
+    def _truth_test(self, test: cst.BaseExpression, construct: str) -> None:
+        if isinstance(test, cst.BooleanOperation):
+            self._truth_test(test.left, construct)
+            self._truth_test(test.right, construct)
+            return
+        if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
+            self._truth_test(test.expression, construct)
+            return
+        if id(test) in self.reported:
+            return
+        known = self._kind(test)
+        if known is None or known[0] != MASK:
+            return
+        self.reported.add(id(test))
+        self.report(test, construct=construct, pred=self.source(test), where=self._where(known[1]))
+
+    def _where(self, framework: str | None) -> str:
+        if not framework:
+            framework = self._file_framework()
+        if framework == "keras" and "tensorflow" in self._imported():
+            framework = "tensorflow"
+        return WHERE.get(framework, "tf.where")
+
+    def _imported(self) -> set[str]:
+        return {target.split(".", 1)[0] for targets in self.context.names.aliases.values() for target in targets}
+
+    def _file_framework(self) -> str:
+        if self._default_framework is None:
+            imported = self._imported()
+            self._default_framework = next(
+                (f for f in ("torch", "jax", "tensorflow", "keras") if f in imported), "tensorflow"
+            )
+        return self._default_framework
+
+
+_AUG_ARITHMETIC = (
+    cst.AddAssign, cst.SubtractAssign, cst.MultiplyAssign, cst.DivideAssign, cst.PowerAssign,
+)
+
+
+def _framework(name: str) -> str | None:
+    head = name.split(".", 1)[0]
+    if head in ("tensorflow", "keras", "jax", "torch"):
+        return head
+    if head == "flax":
+        return "jax"
+    return None
+
+
+def _not_a_tensor(node: cst.BaseExpression) -> bool:
+    """`None`, strings and containers: `x == None` and `x == "auto"` are not elementwise tests."""
+    if isinstance(node, cst.Name):
+        return node.value == "None"
+    return isinstance(
+        node, (cst.SimpleString, cst.ConcatenatedString, cst.FormattedString, cst.List, cst.Tuple, cst.Dict, cst.Set)
+    )
+
+
+def _predicate(call: cst.Call) -> cst.BaseExpression | None:
+    for arg in call.args:
+        if arg.keyword is not None and arg.keyword.value == "pred":
+            return arg.value
+    first = call.args[0]
+    if first.keyword is None and not first.star:
+        return first.value
+    return None
+
+
+def _static_params(node: cst.FunctionDef) -> set[str] | None:
+    """Names of `jax.jit` static arguments; None when they cannot be read (then trust none)."""
+    static: set[str] = set()
+    positional = [p.name.value for p in (*node.params.posonly_params, *node.params.params)]
+    for decorator in node.decorators:
+        expr = decorator.decorator
+        if not isinstance(expr, cst.Call):
+            continue
+        for arg in expr.args:
+            keyword = arg.keyword.value if arg.keyword is not None else None
+            if keyword not in ("static_argnums", "static_argnames"):
+                continue
+            values = arg.value.elements if isinstance(arg.value, (cst.Tuple, cst.List)) else None
+            values = [e.value for e in values] if values is not None else [arg.value]
+            for value in values:
+                if keyword == "static_argnums" and isinstance(value, cst.Integer):
+                    index = int(value.value)
+                    if -len(positional) <= index < len(positional):
+                        static.add(positional[index])
+                elif keyword == "static_argnames" and isinstance(value, cst.SimpleString):
+                    static.add(value.evaluated_value)
+                else:
+                    return None
+    return static
