@@ -1,0 +1,860 @@
+from __future__ import annotations
+
+import bisect
+import re
+
+import libcst as cst
+
+from gradlint.data import api_table
+from gradlint.engine.names import dotted
+from gradlint.engine.walker import iter_children
+from gradlint.rule import Rule, Severity
+
+SQRT = api_table("roots_sqrt")
+POW = api_table("roots_pow")
+NORM = api_table("roots_norm")
+NORM_SAFE = api_table("roots_norm_safe")  # documentation: torch's norms are never flagged
+SQUARE = api_table("roots_square")
+SQUARED_DIFFERENCE = api_table("roots_squared_difference")
+REDUCE = api_table("roots_reduce")
+SELF_PRODUCT = api_table("roots_self_product")
+EINSUM = api_table("roots_einsum")
+VARIANCE = api_table("roots_variance")
+MOMENTS = api_table("roots_moments")
+VAR_FIRST = api_table("roots_var_first")
+CLAMP = api_table("roots_clamp")
+SUBTRACT = api_table("roots_subtract")
+TRANSPARENT = api_table("roots_transparent")
+WHERE = api_table("roots_where")
+NO_GRADIENT = api_table("roots_no_gradient")
+NO_GRAD_CONTEXT = api_table("roots_no_grad_context")
+NO_AUTOGRAD_DECORATORS = api_table("roots_no_autograd_decorators")
+WHILE_LOOP = api_table("roots_while_loop")
+
+# Norm APIs whose second positional parameter is `ord`; the others take no positional ord.
+_ORD_SECOND = frozenset({"tensorflow.norm", "tensorflow.linalg.norm", "keras.ops.norm", "keras.ops.linalg.norm",
+                         "jax.numpy.linalg.norm"})
+_MAXIMUM = frozenset({"tensorflow.maximum", "tensorflow.math.maximum", "keras.ops.maximum", "keras.backend.maximum",
+                      "jax.numpy.maximum", "jax.lax.max", "torch.maximum", "theano.tensor.maximum"})
+_RELU = frozenset({"tensorflow.nn.relu", "keras.ops.relu", "keras.activations.relu", "keras.backend.relu",
+                   "jax.nn.relu", "torch.relu", "torch.nn.functional.relu"})
+_L2_ORDS = frozenset({"euclidean", "fro", "2"})
+# Enclosing functions and classes whose results are not differentiated.
+_NOT_DIFFERENTIATED = re.compile(
+    r"metric|accuracy|update_state|^result$|evaluat|^eval_|_eval$|_score$|_error$|rmse", re.I
+)
+_LOSS = re.compile(r"loss|objective|criterion|penalty", re.I)
+# Tests compute expected values; they do not train.
+_TEST_FUNCTION = re.compile(r"^test_|^assert", re.I)
+_TEST_CLASS = re.compile(r"^Test|Tests?$|TestCase$")
+_TEST_FILE = re.compile(r"^test_.*\.py$|_test\.py$")
+# Calls on a root's result that leave autograd.
+_LEAVE_AUTOGRAD = frozenset({"detach", "detach_", "item", "numpy", "tolist"})
+_NUMERIC_MODULES = ("numpy.", "scipy.", "math.")
+_MAX_DEPTH = 12
+_ARG_CHARS = 36
+
+_HIDDEN = object()  # a binding that hides earlier ones without a known value
+_VARIANCE = object()  # a binding to the variance element of `moments(...)`
+
+
+class UnsafeSqrtOrNorm(Rule):
+    """
+    ## What it does
+    Checks for a square root or Euclidean norm of a quantity that is exactly zero whenever
+    two points coincide, with no epsilon or positive clamp before the root:
+
+    - a TF, Keras or JAX L2 norm of a difference: `tf.norm(a - b)`, `tf.linalg.norm`,
+      `tf.math.reduce_euclidean_norm`, `keras.ops.norm`, `jnp.linalg.norm` (also of a name
+      assigned a difference earlier in the same function, and of broadcast pairwise
+      differences such as `x[:, None] - x[None, :]`);
+    - `sqrt`, `rsqrt`, `** 0.5`, `pow(., 0.5)` (any constant exponent strictly between -1 and
+      1, in every framework, torch included) of a sum or mean of squared differences:
+      `reduce_sum(square(a - b))`, `((a - b) ** 2).sum()`, `(d * d).sum()`, `d.pow(2).sum()`,
+      `einsum("ij,ij->i", d, d)`, `dot(d, d)`, `squared_difference(a, b)`;
+    - the same roots of a variance (`reduce_variance`, `var`, `torch.var`, `jnp.var`, the
+      variance from `tf.nn.moments` or `torch.var_mean`);
+    - the same roots of a pairwise squared distance expanded as `|a|² - 2 a·b + |b|²`, whose
+      diagonal is zero (or slightly negative) for a set compared with itself, even after
+      `maximum(., 0.)` or `clamp(min=0)`.
+
+    ## Why is this bad?
+    The derivative of `sqrt(s)` is `1 / (2 sqrt(s))`, infinite at `s = 0`; the chain rule
+    multiplies it by the zero gradient of the sum of squares and gets `0 * inf = NaN`. One
+    NaN gradient poisons every weight at the next optimiser step: the loss becomes NaN or
+    the weights collapse, as in the seed, where a discriminative loss compared every cluster
+    mean with itself. Measured at `d = p - q` with `p == q`, no warning anywhere:
+
+    - TF 2.21.0: `tf.norm`, `tf.linalg.norm`, `tf.math.reduce_euclidean_norm` and
+      `tf.sqrt(tf.reduce_sum(d**2))` give gradient `[nan nan nan]`, as do `tf.math.rsqrt`,
+      `tf.pow(., 0.5)`, `squared_difference`, `sqrt(maximum(s, 0.))` and the `sqrt` of the
+      variance from `tf.nn.moments` or `reduce_variance` of a constant vector.
+    - Keras 3.15.1: `keras.ops.norm` gives `[nan nan nan]`, and so does Keras's own
+      `keras.ops.cdist(x, x)` (TF backend), a hand-written `sqrt(sum(diff * diff))`.
+    - JAX 0.10.2: `jnp.linalg.norm`, `jnp.sqrt(jnp.sum(d**2))`, `jnp.sqrt(jnp.vdot(d, d))`,
+      `jnp.power(s, 0.5)`, `lax.rsqrt` and `jnp.sqrt(jnp.var(.))` give `[nan nan nan]`.
+    - torch 2.13.0: `torch.sqrt((d**2).sum())`, `(d**2).sum()**0.5`, `torch.pow(s, 0.5)`,
+      `einsum`/`dot` self-products, `sqrt(clamp(s, min=0))` and `torch.sqrt(d.var())` give
+      `[nan nan nan]`.
+
+    The fixes `sqrt(sum(d**2) + 1e-12)` and the double where
+    `where(s > 0, sqrt(where(s > 0, s, 1)), 0)` give a gradient of `[0 0 0]` in all three.
+
+    ## Example
+    ```python
+    mu_diff = tf.subtract(mu_band_rep, mu_interleaved_rep)  # includes mu_i - mu_i
+    mu_diff = tf.norm(mu_diff, axis=1)
+    rmse = tf.sqrt(tf.reduce_mean(tf.square(y_pred - y_true)))
+    ```
+
+    Use instead:
+    ```python
+    def safe_norm(x, axis=-1, epsilon=1e-7):
+        return tf.sqrt(tf.reduce_sum(tf.square(x), axis=axis) + epsilon)
+
+    mu_diff = safe_norm(tf.subtract(mu_band_rep, mu_interleaved_rep), axis=1)
+    rmse = tf.sqrt(tf.reduce_mean(tf.square(y_pred - y_true)) + 1e-12)
+    ```
+
+    ## Notes
+    Not flagged, on purpose:
+
+    - torch's built-in norms (`torch.norm`, `torch.linalg.norm`, `torch.linalg.vector_norm`,
+      `Tensor.norm`, `torch.cdist`, `F.pairwise_distance`): their gradient at the zero vector
+      is 0 in torch 2.13.0 (checked), so in torch only hand-written roots are flagged.
+      `torch.std` is not flagged either (0 gradient at a constant input, torch 2.13.0).
+    - NumPy, SciPy and `math` (`np.sqrt`, `np.linalg.norm`, `math.sqrt`): not
+      differentiated. Nor is `** 0.5` of a difference whose operands visibly come from NumPy.
+    - Guarded forms: an added term under the root that is not itself a square (`s + eps`,
+      `s + 1e-8`, `s + K.epsilon()`, `s + mask * 1e-16`), a positive lower bound
+      (`maximum(s, eps)`, `clip_by_value(s, eps, ...)`, `clamp(s, min=eps)`,
+      `s.clamp_min(eps)`), a `where` under the root (the double-where fix; a root inside a
+      `where` branch is left to GL040), helpers such as `safe_norm`, and `norm(d + eps)`.
+    - Non-L2 norms (`ord=1`, `ord=np.inf`, an `ord` held in a variable): their gradient at
+      0 is `sign(0) = 0` (TF 2.21.0, JAX 0.10.2 checked).
+    - Roots and norms of anything that is not a difference, a variance or an expanded
+      distance: activations, embeddings, weights and kernels (`tf.norm(self.kernel)`),
+      gradients (gradient penalties), cluster means. They reach exactly zero only in
+      principle; flagging them would bury the real cases. A difference with a constant
+      (`x - 1.0`) and `sqrt(a - b)` itself (`sqrt(1 - alpha_bar)`) are not flagged either.
+    - Values that are not differentiated: inside functions or classes named like metrics,
+      scores, errors, RMSE or evaluations (`update_state`, `result`, `rmse`, `*_error`;
+      a name containing `loss`, `objective`, `criterion` or `penalty` is never exempt),
+      subclasses of `Metric`, tests (files `test_*.py` / `*_test.py`, `Test*` classes,
+      `test_*` and `assert*` functions), torch code under `no_grad` / `inference_mode`
+      (context or decorator) and torch decompositions (`@register_decomposition`: autograd
+      runs above them), the body and condition of a `jax.lax.while_loop` (reverse mode
+      cannot run through it), arguments of `stop_gradient` and of `assert*` calls, a root
+      followed by `.detach()`, `.item()` or `.numpy()`, a root inside a comparison
+      (`norm(x - x_old) < tol`), and a root assigned to a name that is only used inside
+      comparisons, or never.
+
+    Known misses: a difference that reaches the root through a function call, an attribute
+    (`self.d`), a loop-carried value or another function; a name bound in one branch and
+    rebound in another (the last binding in source order wins), or reused as a
+    comprehension variable earlier in the function; `tf.math.reduce_std` and
+    `jnp.std` (NaN at a constant input in TF 2.21.0 and JAX 0.10.2). Theano is checked with
+    the same patterns (`T.sqrt(T.sum(T.sqr(a - b)))`) but was not measured.
+
+    ## References
+    - Stack Overflow, "TensorFlow loss function zeroes out after first epoch": `tf.norm` of
+      pairwise cluster-mean differences, fixed by `sqrt(sum(square(x)) + epsilon)`.
+    - tensorflow/tensorflow#12071, "Numerical instability of gradient calculation of
+      tf.norm (nan at 0, inf for small values)", open since TF 1.2.
+    - tensorflow/tensorflow#30199: NaN gradients in a triplet loss when a positive equals
+      its anchor.
+    - pytorch/pytorch#2421: the same NaN in early torch, since fixed in torch's norms.
+    - jax-ml/jax#4177: `grad(jnp.linalg.norm)` at zero is NaN, closed as intended.
+    """
+
+    code = "GL030"
+    severity = Severity.ERROR
+    message = "`{root}` of {what} `{arg}`: the gradient is NaN where it is exactly 0; add an epsilon under the root"
+    frameworks = ("tensorflow", "keras", "jax", "torch", "theano")
+
+    def __init__(self, context) -> None:
+        super().__init__(context)
+        # Per function (id of its node, 0 for the module): name -> (binding times, values).
+        self._envs: dict[int, dict[str, tuple[list[int], list[object]]]] = {}
+        self._clock = 0
+        self._quiet_args: set[int] = set()  # Arg nodes whose value is not differentiated
+        self._quiet_depth = 0
+        self._quiet_nodes: set[int] = set()  # expressions whose result leaves autograd
+        # Per function: findings `name = root(...)` kept until the function's end, to drop
+        # those whose name is only compared (`err = norm(x - x_old); if err < tol: ...`).
+        self._pending: dict[int, list[tuple[cst.Name, cst.CSTNode, cst.CSTNode, dict, tuple[str, ...]]]] = {}
+        # Findings kept until the module's end, with the names of their enclosing functions,
+        # to drop those in the body or condition of a `lax.while_loop` (never differentiated).
+        self._findings: list[tuple[cst.CSTNode, cst.CSTNode | None, dict, tuple[str, ...]]] = []
+        self._loop_functions: set[str] = set()
+
+    # Local variables ----------------------------------------------------------------------
+
+    def _env(self) -> dict[str, tuple[list[int], list[object]]]:
+        """The bindings of the innermost function (or the module), where new ones go."""
+        for scope in reversed(self.context.scopes):
+            if isinstance(scope, cst.FunctionDef):
+                return self._envs.setdefault(id(scope), {})
+        return self._envs.setdefault(0, {})
+
+    def _visible(self) -> dict[str, tuple[list[int], list[object]]]:
+        """The bindings a root here sees: the function's, less the parameters of enclosing lambdas."""
+        env = self._env()
+        hidden = set()
+        for scope in reversed(self.context.scopes):
+            if not isinstance(scope, cst.Lambda):
+                break
+            params = scope.params
+            hidden.update(p.name.value for p in (*params.posonly_params, *params.params, *params.kwonly_params))
+        return {k: v for k, v in env.items() if k not in hidden} if hidden else env
+
+    def _bind(self, target: cst.BaseExpression, value: object) -> None:
+        if isinstance(target, cst.Name):
+            self._clock += 1
+            times, values = self._env().setdefault(target.value, ([], []))
+            times.append(self._clock)
+            values.append(value)
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            elements = [e.value for e in target.elements]
+            parts = self._unpack(value, len(elements))
+            for element, part in zip(elements, parts):
+                self._bind(element, part)
+        elif isinstance(target, cst.StarredElement):
+            self._bind(target.value, _HIDDEN)
+
+    def _unpack(self, value: object, count: int) -> list[object]:
+        parts: list[object] = [_HIDDEN] * count
+        if isinstance(value, (cst.Tuple, cst.List)) and len(value.elements) == count:
+            return [e.value for e in value.elements]
+        if isinstance(value, cst.Call) and count == 2:
+            if self.callee(value, MOMENTS):
+                parts[1] = _VARIANCE
+            elif self.callee(value, VAR_FIRST):
+                parts[0] = _VARIANCE
+        return parts
+
+    def _lookup(self, env: dict, name: str, time: int) -> tuple[object, int]:
+        entry = env.get(name)
+        if entry is None:
+            return _HIDDEN, 0
+        times, values = entry
+        index = bisect.bisect_left(times, time) - 1
+        if index < 0:
+            return _HIDDEN, 0
+        return values[index], times[index]
+
+    def leave_Assign(self, node: cst.Assign) -> None:
+        for target in node.targets:
+            self._bind(target.target, node.value)
+
+    def leave_AnnAssign(self, node: cst.AnnAssign) -> None:
+        self._bind(node.target, node.value if node.value is not None else _HIDDEN)
+
+    def leave_AugAssign(self, node: cst.AugAssign) -> None:
+        self._bind(node.target, _HIDDEN)
+
+    def leave_NamedExpr(self, node: cst.NamedExpr) -> None:
+        self._bind(node.target, node.value)
+
+    def visit_For(self, node: cst.For) -> None:
+        self._bind(node.target, _HIDDEN)
+
+    def _comprehension(self, node: cst.BaseComp) -> None:
+        # The element is walked before the `for` clauses: hide their targets first.
+        clause = node.for_in
+        while clause is not None:
+            self._bind(clause.target, _HIDDEN)
+            clause = clause.inner_for_in
+
+    def visit_ListComp(self, node: cst.ListComp) -> None:
+        self._comprehension(node)
+
+    def visit_SetComp(self, node: cst.SetComp) -> None:
+        self._comprehension(node)
+
+    def visit_GeneratorExp(self, node: cst.GeneratorExp) -> None:
+        self._comprehension(node)
+
+    def visit_DictComp(self, node: cst.DictComp) -> None:
+        self._comprehension(node)
+
+    def visit_WithItem(self, node: cst.WithItem) -> None:
+        if node.asname is not None:
+            self._bind(node.asname.name, _HIDDEN)
+
+    # Regions that are not differentiated ----------------------------------------------------
+
+    def visit_Arg(self, node: cst.Arg) -> None:
+        if id(node) in self._quiet_args:
+            self._quiet_depth += 1
+
+    def leave_Arg(self, node: cst.Arg) -> None:
+        if id(node) in self._quiet_args:
+            self._quiet_depth -= 1
+
+    # The roots --------------------------------------------------------------------------------
+
+    def visit_Call(self, node: cst.Call) -> None:
+        names = self.qualified_names(node.func)
+        if names:
+            self._api_call(node, names)
+            return
+        method = self.context.names.method(node)
+        if method is None:
+            if isinstance(node.func, cst.Name) and node.func.value == "pow" and len(node.args) == 2:
+                self._power_root(node, node.args[0].value, node.args[1].value, "pow")
+            return
+        if method in _LEAVE_AUTOGRAD:
+            self._quiet_nodes.add(id(node.func.value))
+        elif method.startswith("assert"):
+            self._quiet_args.update(id(a) for a in node.args)
+        elif method in SQRT.methods and not node.args:
+            self._root(node, node.func.value, f".{method}()")
+        elif method in POW.methods and len(node.args) == 1:
+            self._power_root(node, node.func.value, node.args[0].value, f".{method}")
+        elif method in WHERE.methods:
+            self._quiet_args.update(id(a) for a in node.args)
+
+    def _api_call(self, node: cst.Call, names: frozenset[str]) -> None:
+        if names & SQRT:
+            argument = _first_argument(node)
+            if argument is not None:
+                self._root(node, argument, self.source(node.func))
+        elif names & POW:
+            if len(node.args) >= 2:
+                self._power_root(node, node.args[0].value, node.args[1].value, self.source(node.func))
+        elif names & NORM:
+            self._norm(node, names)
+        elif names & WHERE:
+            self._quiet_args.update(id(a) for a in node.args[1:])
+        elif names & WHILE_LOOP:
+            self._loop_functions.update(a.value.value for a in node.args if isinstance(a.value, cst.Name))
+        elif names & NO_GRADIENT or any(name.rpartition(".")[2].startswith("assert") for name in names):
+            self._quiet_args.update(id(a) for a in node.args)
+
+    def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
+        if isinstance(node.operator, cst.Power):
+            self._power_root(node, node.left, node.right, "** " + self.source(node.right))
+
+    def visit_Comparison(self, node: cst.Comparison) -> None:
+        # `norm(x_new - x_old) < tol`: a convergence test, not a differentiated value.
+        self._quiet_depth += 1
+
+    def leave_Comparison(self, node: cst.Comparison) -> None:
+        self._quiet_depth -= 1
+
+    def _power_root(self, node: cst.CSTNode, base: cst.BaseExpression, exponent: cst.BaseExpression, root: str) -> None:
+        power = _number(exponent)
+        if power is not None and 0 < abs(power) < 1:
+            # `** 0.5` and `pow` also serve plain Python numbers: `(dx**2 + dy**2) ** 0.5` of
+            # floats has no gradient. Ask for a call (a reduction, a framework op) on the way.
+            if isinstance(node, cst.BinaryOperation) or root == "pow":
+                if not self._has_call(base, self._visible(), self._clock + 1, 0):
+                    return
+            self._root(node, base, root)
+
+    def _has_call(self, node: cst.BaseExpression, env: dict, time: int, depth: int) -> bool:
+        if depth > _MAX_DEPTH:
+            return False
+        if isinstance(node, cst.Call):
+            return True
+        if isinstance(node, cst.Name):
+            value, time = self._lookup(env, node.value, time)
+            return isinstance(value, cst.BaseExpression) and self._has_call(value, env, time, depth + 1)
+        if isinstance(node, cst.BinaryOperation):
+            return self._has_call(node.left, env, time, depth + 1) or self._has_call(node.right, env, time, depth + 1)
+        if isinstance(node, cst.UnaryOperation):
+            return self._has_call(node.expression, env, time, depth + 1)
+        if isinstance(node, cst.Subscript):
+            return self._has_call(node.value, env, time, depth + 1)
+        return False
+
+    def _root(self, node: cst.CSTNode, argument: cst.BaseExpression, root: str) -> None:
+        if self._quiet_depth or id(node) in self._quiet_nodes:
+            return
+        time = self._clock + 1
+        what = self._vanishes(argument, self._visible(), time, 0)
+        if what is not None:
+            self._report(node, root, what, argument)
+
+    def _norm(self, node: cst.Call, names: frozenset[str]) -> None:
+        if self._quiet_depth or id(node) in self._quiet_nodes:
+            return
+        argument = _first_argument(node)
+        if argument is None or not _is_l2(node, names):
+            return
+        if self._difference(argument, self._visible(), self._clock + 1, 0):
+            self._report(node, self.source(node.func), "the difference", argument)
+
+    def _report(self, node: cst.CSTNode, root: str, what: str, argument: cst.BaseExpression) -> None:
+        if self._not_differentiated():
+            return
+        arg = self.source(argument)
+        if len(arg) > _ARG_CHARS:
+            arg = arg[: _ARG_CHARS - 3] + "..."
+        fields = {"root": root, "what": what, "arg": arg}
+        statement = self.context.current_statement()
+        functions = tuple(s.name.value for s in self.context.scopes if isinstance(s, cst.FunctionDef))
+        target = _assigned_name(statement, node)
+        if target is None:
+            self._findings.append((node, statement, fields, functions))
+            return
+        function = self.context.enclosing(cst.FunctionDef)
+        self._pending.setdefault(id(function) if function is not None else 0, []).append(
+            (target, node, statement, fields, functions)
+        )
+
+    def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self._flush(self._pending.pop(id(node), None), node.body)
+
+    def leave_Module(self, node: cst.Module) -> None:
+        self._flush(self._pending.pop(0, None), node)
+        for found, statement, fields, functions in self._findings:
+            if not self._loop_functions.intersection(functions):
+                self.report(found, statement=statement, **fields)
+
+    def _flush(self, pending: list | None, body: cst.CSTNode) -> None:
+        if not pending:
+            return
+        used = _differentiable_uses(body, {target.value for target, *_ in pending})
+        for target, node, statement, fields, functions in pending:
+            if used.get(target.value, set()) - {id(target)}:
+                self._findings.append((node, statement, fields, functions))
+
+    def _not_differentiated(self) -> bool:
+        if _TEST_FILE.search(self.context.filename):
+            return True
+        for scope in self.context.scopes:
+            if isinstance(scope, cst.Lambda):
+                continue
+            name = scope.name.value
+            if _NOT_DIFFERENTIATED.search(name) and not _LOSS.search(name):
+                return True
+            if isinstance(scope, cst.ClassDef):
+                if _TEST_CLASS.search(name):
+                    return True
+                for base in scope.bases:
+                    name = dotted(base.value)
+                    if name is not None and name.endswith("Metric"):
+                        return True
+            else:
+                if _TEST_FUNCTION.search(name):
+                    return True
+                for decorator in scope.decorators:
+                    expr = decorator.decorator
+                    if isinstance(expr, cst.Call):
+                        expr = expr.func
+                    if self.qualified_names(expr) & NO_AUTOGRAD_DECORATORS:
+                        return True
+        for statement in self.context.statements:
+            if isinstance(statement, cst.With):
+                for item in statement.items:
+                    expr = item.item
+                    if isinstance(expr, cst.Call):
+                        if self._grad_disabled(expr):
+                            return True
+        return False
+
+    def _grad_disabled(self, call: cst.Call) -> bool:
+        names = self.qualified_names(call.func)
+        if names & NO_GRAD_CONTEXT:
+            return True
+        if "torch.set_grad_enabled" in names or "torch.enable_grad" in names:
+            return bool(call.args) and _is_false(call.args[0].value)
+        return False
+
+    # What can vanish ----------------------------------------------------------------------------
+
+    def _vanishes(self, node: cst.BaseExpression, env: dict, time: int, depth: int) -> str | None:
+        """For a quantity under a root: what makes it exactly zero, or None when nothing known does."""
+        if depth > _MAX_DEPTH:
+            return None
+        depth += 1
+        if isinstance(node, cst.Name):
+            value, time = self._lookup(env, node.value, time)
+            if value is _VARIANCE:
+                return "the variance"
+            return self._vanishes(value, env, time, depth) if isinstance(value, cst.BaseExpression) else None
+        if isinstance(node, cst.BinaryOperation):
+            return self._vanishes_binary(node, env, time, depth)
+        if isinstance(node, cst.Subscript):
+            index = _single_index(node)
+            if isinstance(node.value, cst.Call) and index is not None:
+                if index == 1 and self.callee(node.value, MOMENTS):
+                    return "the variance"
+                if index == 0 and self.callee(node.value, VAR_FIRST):
+                    return "the variance"
+            return self._vanishes(node.value, env, time, depth)
+        if not isinstance(node, cst.Call):
+            return None
+        names = self.qualified_names(node.func)
+        if names:
+            first = _first_argument(node)
+            if names & REDUCE or names & TRANSPARENT:
+                return None if first is None else self._vanishes(first, env, time, depth)
+            if names & SQUARE:
+                return "a squared difference" if self._difference(first, env, time, depth) else None
+            if names & SQUARED_DIFFERENCE:
+                args = _positional(node)
+                if len(args) == 2 and _number(args[0]) is None and _number(args[1]) is None:
+                    return "a squared difference"
+                return None
+            if names & POW:
+                args = _positional(node)
+                if len(args) == 2 and _number(args[1]) == 2 and self._difference(args[0], env, time, depth):
+                    return "a squared difference"
+                return None
+            if names & VARIANCE:
+                return "the variance"
+            if names & SELF_PRODUCT:
+                args = _positional(node)
+                if len(args) == 2 and self._same_difference(args[0], args[1], env, time, depth):
+                    return "a squared difference"
+                return None
+            if names & EINSUM:
+                operands = _positional(node)[1:]
+                if len(operands) == 2 and self._same_difference(operands[0], operands[1], env, time, depth):
+                    return "a squared difference"
+                return None
+            if names & CLAMP:
+                value, bounded = self._clamped(node, names)
+                return None if bounded or value is None else self._vanishes(value, env, time, depth)
+            return None
+        method = self.context.names.method(node)
+        if method is None:
+            return None
+        receiver = node.func.value
+        if method in REDUCE.methods or method in TRANSPARENT.methods:
+            return self._vanishes(receiver, env, time, depth)
+        if method in SQUARE.methods:
+            return "a squared difference" if self._difference(receiver, env, time, depth) else None
+        if method in POW.methods:
+            args = _positional(node)
+            if len(args) == 1 and _number(args[0]) == 2 and self._difference(receiver, env, time, depth):
+                return "a squared difference"
+            return None
+        if method in VARIANCE.methods:
+            return "the variance"
+        if method in SELF_PRODUCT.methods:
+            args = _positional(node)
+            if len(args) == 1 and self._same_difference(receiver, args[0], env, time, depth):
+                return "a squared difference"
+            return None
+        if method in CLAMP.methods:
+            if _lower_bound_is_positive(node, method):
+                return None
+            return self._vanishes(receiver, env, time, depth)
+        return None
+
+    def _vanishes_binary(self, node: cst.BinaryOperation, env: dict, time: int, depth: int) -> str | None:
+        op = node.operator
+        if isinstance(op, cst.Power):
+            if _number(node.right) == 2 and self._difference(node.left, env, time, depth):
+                return "a squared difference"
+            return None
+        if isinstance(op, (cst.Multiply, cst.MatrixMultiply)):
+            if self._same_difference(node.left, node.right, env, time, depth):
+                return "a squared difference"
+            if isinstance(op, cst.MatrixMultiply):
+                return None
+            # `0.5 * s`, `s * mask`: a product with a vanishing factor vanishes.
+            return self._vanishes(node.left, env, time, depth) or self._vanishes(node.right, env, time, depth)
+        if isinstance(op, cst.Divide):
+            return self._vanishes(node.left, env, time, depth)
+        if isinstance(op, (cst.Add, cst.Subtract)):
+            terms = _additive_terms(node)
+            if any(negative for negative, _ in terms):
+                return "a pairwise squared distance" if self._expanded_distance(terms, env, time, depth) else None
+            found = None
+            for _, term in terms:  # every term must vanish: `s + eps` is guarded
+                what = self._vanishes(term, env, time, depth)
+                if what is None:
+                    return None
+                found = found or what
+            return found
+        return None
+
+    def _expanded_distance(self, terms: list[tuple[bool, cst.BaseExpression]], env: dict, time: int, depth: int) -> bool:
+        """`|a|^2 - 2 a.b + |b|^2`: one cross term `2 * product` taken away, the other terms added."""
+        cross = [term for negative, term in terms if negative]
+        return len(terms) >= 3 and len(cross) == 1 and self._cross_term(cross[0], env, time, depth)
+
+    def _cross_term(self, node: cst.BaseExpression, env: dict, time: int, depth: int) -> bool:
+        """`2 * a @ b.T`, `2.0 * dot` (dot = matmul(a, b)), `2 * einsum(...)`."""
+        if depth > _MAX_DEPTH or not isinstance(node, cst.BinaryOperation):
+            return False
+        if isinstance(node.operator, cst.MatrixMultiply):  # `2 * x @ y.T` is `(2 * x) @ y.T`
+            left = node.left
+            return isinstance(left, cst.BinaryOperation) and isinstance(left.operator, cst.Multiply) and (
+                _number(left.left) == 2 or _number(left.right) == 2
+            )
+        if not isinstance(node.operator, cst.Multiply):
+            return False
+        if _number(node.left) == 2:
+            other = node.right
+        elif _number(node.right) == 2:
+            other = node.left
+        else:
+            return False
+        for _ in range(_MAX_DEPTH - depth):
+            if not isinstance(other, cst.Name):
+                break
+            other, time = self._lookup(env, other.value, time)
+        if isinstance(other, cst.BinaryOperation):
+            return isinstance(other.operator, cst.MatrixMultiply)
+        if isinstance(other, cst.Call):
+            if self.callee(other, SELF_PRODUCT) or self.callee(other, EINSUM):
+                return True
+            return self.context.names.method(other) in SELF_PRODUCT.methods
+        return False
+
+    def _clamped(self, node: cst.Call, names: frozenset[str]) -> tuple[cst.BaseExpression | None, bool]:
+        """(the clamped value, whether a positive lower bound guards it)."""
+        args = _positional(node)
+        keywords = {a.keyword.value: a.value for a in node.args if a.keyword is not None}
+        if names & _MAXIMUM:
+            if len(args) != 2:
+                return None, True
+            if _is_zero(args[1]):
+                return args[0], False
+            if _is_zero(args[0]):
+                return args[1], False
+            return None, True
+        if names & _RELU:
+            return (args[0] if args else None), False
+        value = args[0] if args else keywords.get("t") or keywords.get("input") or keywords.get("x") or keywords.get("a")
+        lower = args[1] if len(args) > 1 else None
+        for key in ("min", "clip_value_min", "a_min", "x_min", "min_value"):
+            if key in keywords:
+                lower = keywords[key]
+        if lower is None or _is_zero(lower):
+            return value, False
+        return value, True
+
+    def _difference(self, node: cst.BaseExpression | None, env: dict, time: int, depth: int) -> bool:
+        """Whether `node` is a difference of two non-constant values (zero when they coincide)."""
+        if node is None or depth > _MAX_DEPTH:
+            return False
+        depth += 1
+        if isinstance(node, cst.Name):
+            value, time = self._lookup(env, node.value, time)
+            return isinstance(value, cst.BaseExpression) and self._difference(value, env, time, depth)
+        if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus):
+            return self._difference(node.expression, env, time, depth)
+        if isinstance(node, cst.BinaryOperation):
+            if isinstance(node.operator, cst.Subtract):
+                return self._operands(node.left, node.right, env, time, depth)
+            return False
+        if isinstance(node, cst.Subscript):
+            return self._difference(node.value, env, time, depth)
+        if not isinstance(node, cst.Call):
+            return False
+        names = self.qualified_names(node.func)
+        if names:
+            if names & SUBTRACT:
+                args = _positional(node)
+                return len(args) == 2 and self._operands(args[0], args[1], env, time, depth)
+            if names & TRANSPARENT:
+                return self._difference(_first_argument(node), env, time, depth)
+            return False
+        method = self.context.names.method(node)
+        if method in SUBTRACT.methods:
+            args = _positional(node)
+            return len(args) == 1 and self._operands(node.func.value, args[0], env, time, depth)
+        if method in TRANSPARENT.methods:
+            return self._difference(node.func.value, env, time, depth)
+        return False
+
+    def _operands(self, left: cst.BaseExpression, right: cst.BaseExpression, env: dict, time: int, depth: int) -> bool:
+        """Both sides of a difference vary: not a constant, not a NumPy value."""
+        if _number(left) is not None or _number(right) is not None:
+            return False
+        return not (self._numeric(left, env, time, depth) or self._numeric(right, env, time, depth))
+
+    def _numeric(self, node: cst.BaseExpression, env: dict, time: int, depth: int) -> bool:
+        """Whether a value comes from NumPy, SciPy or `math` (never differentiated)."""
+        for _ in range(_MAX_DEPTH - depth + 1):
+            if isinstance(node, cst.Name):
+                value, time = self._lookup(env, node.value, time)
+                if not isinstance(value, cst.BaseExpression):
+                    return False
+                node = value
+            elif isinstance(node, cst.Subscript):
+                node = node.value
+            elif isinstance(node, cst.Attribute) and not self.qualified_names(node):
+                node = node.value
+            elif isinstance(node, (cst.Call, cst.Attribute)):
+                func = node.func if isinstance(node, cst.Call) else node
+                names = self.qualified_names(func)
+                if names:
+                    return any(name.startswith(_NUMERIC_MODULES) for name in names)
+                if isinstance(node, cst.Call) and isinstance(func, cst.Attribute):
+                    node = func.value  # `np.arange(3).reshape(...)`
+                else:
+                    return False
+            elif isinstance(node, cst.BinaryOperation):
+                return self._numeric(node.left, env, time, depth + 1) or self._numeric(node.right, env, time, depth + 1)
+            else:
+                return False
+        return False
+
+    def _same_difference(self, left: cst.BaseExpression, right: cst.BaseExpression, env: dict, time: int, depth: int) -> bool:
+        """`d * d`, `dot(d, d)`, `d @ d.T`: the same difference twice."""
+        left, right = _untransposed(left), _untransposed(right)
+        if self.source(_bare(left)) != self.source(_bare(right)):
+            return False
+        return self._difference(left, env, time, depth)
+
+
+# Small syntax helpers -------------------------------------------------------------------------
+
+
+def _assigned_name(statement: cst.CSTNode | None, node: cst.CSTNode) -> cst.Name | None:
+    """`name = node` as a whole statement: the target, else None."""
+    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+        return None
+    assign = statement.body[0]
+    if isinstance(assign, cst.Assign) and assign.value is node and len(assign.targets) == 1:
+        target = assign.targets[0].target
+        return target if isinstance(target, cst.Name) else None
+    return None
+
+
+def _differentiable_uses(body: cst.CSTNode, names: set[str]) -> dict[str, set[int]]:
+    """Ids of the Name nodes of `names` under `body`, except those inside comparisons."""
+    found: dict[str, set[int]] = {}
+    stack = [body]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, cst.Name):
+            if current.value in names:
+                found.setdefault(current.value, set()).add(id(current))
+            continue
+        if isinstance(current, cst.Comparison):
+            continue  # a boolean: nothing in it is differentiated
+        if isinstance(current, cst.Attribute):
+            stack.append(current.value)
+            continue
+        if isinstance(current, cst.Arg):
+            stack.append(current.value)
+            continue
+        stack.extend(iter_children(current))
+    return found
+
+
+def _first_argument(node: cst.Call) -> cst.BaseExpression | None:
+    for arg in node.args:
+        if arg.star:
+            return None
+        if arg.keyword is None or arg.keyword.value in ("x", "input", "input_tensor", "tensor", "a"):
+            return arg.value
+    return None
+
+
+def _positional(node: cst.Call) -> list[cst.BaseExpression]:
+    return [a.value for a in node.args if a.keyword is None and not a.star]
+
+
+def _single_index(node: cst.Subscript) -> int | None:
+    if len(node.slice) != 1 or not isinstance(node.slice[0].slice, cst.Index):
+        return None
+    value = _number(node.slice[0].slice.value)
+    return int(value) if value is not None and value == int(value) else None
+
+
+def _untransposed(node: cst.BaseExpression) -> cst.BaseExpression:
+    """`d.T`, `d.t()`, `d.transpose()` -> `d`."""
+    if isinstance(node, cst.Attribute) and node.attr.value in ("T", "mT"):
+        return node.value
+    if (
+        isinstance(node, cst.Call)
+        and isinstance(node.func, cst.Attribute)
+        and node.func.attr.value in ("t", "transpose")
+        and not node.args
+    ):
+        return node.func.value
+    return node
+
+
+def _bare(node: cst.BaseExpression) -> cst.BaseExpression:
+    """The expression without its outer parentheses, to compare spellings (a copy: never resolve its names)."""
+    return node.with_changes(lpar=(), rpar=()) if getattr(node, "lpar", None) else node
+
+
+def _additive_terms(node: cst.BaseExpression, negative: bool = False) -> list[tuple[bool, cst.BaseExpression]]:
+    """`a - 2 * b + (c + d)` -> [(False, a), (True, 2 * b), (False, c), (False, d)]."""
+    if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, (cst.Add, cst.Subtract)):
+        right_negative = negative != isinstance(node.operator, cst.Subtract)
+        return _additive_terms(node.left, negative) + _additive_terms(node.right, right_negative)
+    return [(negative, node)]
+
+
+def _number(node: cst.BaseExpression | None) -> float | None:
+    """The value of a numeric constant expression (`0.5`, `1/2`, `-.5`, `1e-8`), else None."""
+    if isinstance(node, (cst.Integer, cst.Float)):
+        try:
+            return float(node.evaluated_value)
+        except (ValueError, OverflowError):
+            return None
+    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, (cst.Minus, cst.Plus)):
+        value = _number(node.expression)
+        if value is None:
+            return None
+        return -value if isinstance(node.operator, cst.Minus) else value
+    if isinstance(node, cst.BinaryOperation):
+        left, right = _number(node.left), _number(node.right)
+        if left is None or right is None:
+            return None
+        op = node.operator
+        try:
+            if isinstance(op, cst.Divide):
+                return left / right
+            if isinstance(op, cst.Multiply):
+                return left * right
+            if isinstance(op, cst.Add):
+                return left + right
+            if isinstance(op, cst.Subtract):
+                return left - right
+        except ZeroDivisionError:
+            return None
+    return None
+
+
+def _is_zero(node: cst.BaseExpression) -> bool:
+    return _number(node) == 0
+
+
+def _is_false(node: cst.BaseExpression) -> bool:
+    return isinstance(node, cst.Name) and node.value == "False"
+
+
+def _lower_bound_is_positive(node: cst.Call, method: str) -> bool:
+    """For `s.clamp(min=eps)`, `s.clamp_min(eps)`, `s.clip(eps, ...)`: a nonzero lower bound."""
+    if method == "relu":
+        return False
+    args = _positional(node)
+    keywords = {a.keyword.value: a.value for a in node.args if a.keyword is not None}
+    lower = args[0] if args else None
+    for key in ("min", "a_min", "min_value"):
+        if key in keywords:
+            lower = keywords[key]
+    return lower is not None and not _is_zero(lower)
+
+
+def _is_l2(node: cst.Call, names: frozenset[str]) -> bool:
+    ord_value: cst.BaseExpression | None = None
+    for arg in node.args:
+        if arg.keyword is not None and arg.keyword.value == "ord":
+            ord_value = arg.value
+    if ord_value is None and names & _ORD_SECOND:
+        args = _positional(node)
+        if len(args) >= 2:
+            ord_value = args[1]
+    if ord_value is None:
+        return True
+    if isinstance(ord_value, cst.Name) and ord_value.value == "None":
+        return True
+    if isinstance(ord_value, cst.SimpleString):
+        return ord_value.evaluated_value in _L2_ORDS
+    number = _number(ord_value)
+    return number == 2
