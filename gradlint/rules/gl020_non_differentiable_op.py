@@ -1,0 +1,919 @@
+from __future__ import annotations
+
+import re
+
+import libcst as cst
+
+from gradlint.data import api_table
+from gradlint.rule import Rule, Severity
+
+OPS = api_table("gl020_ops")
+COMPARE = api_table("gl020_compare")
+CASTS = api_table("gl020_casts")
+FLOAT_CASTS = api_table("gl020_float_casts")
+INT_DTYPES = api_table("gl020_int_dtypes")
+STOP = api_table("gl020_stop_gradient")
+WHERE = api_table("gl020_where")
+GRAD_TRANSFORMS = api_table("gl020_grad_transforms")
+GRAD_SINKS = api_table("gl020_grad_sinks")
+CUSTOM_GRADIENT = api_table("gl020_custom_gradient")
+NO_GRAD = api_table("gl020_no_grad")
+AUTOGRAD_FUNCTION = api_table("gl020_autograd_function")
+METRIC_BASES = api_table("gl020_metric_bases")
+VARIABLES = api_table("gl020_variables")
+LAYER_WRAPPERS = api_table("gl020_layer_wrappers")
+VARIABLE_NAMESPACES = tuple(api_table("gl020_variable_namespaces"))
+TRANSPARENT_DECORATORS = api_table("gl020_transparent_decorators")
+NAMESPACES = tuple(api_table("gl020_namespaces"))
+_TEST_FILE = re.compile(r"^(test_.*|.*_test|tests?|conftest)\.py$")
+
+# How much gradient an expression can carry; combining takes the maximum.
+CONST, DEAD, UNKNOWN, LIVE = 0, 1, 2, 3
+
+# Names that hold labels, masks or sizes, not something a gradient is taken with respect to.
+NO_GRAD_NAMES = frozenset({
+    "y_true", "labels", "label", "targets", "target", "y", "gt", "ground_truth", "y_gt", "truth",
+    "sample_weight", "sample_weights", "mask", "masks", "axis", "axes", "dim", "dims", "keepdims",
+    "keepdim", "dtype", "depth", "num_classes", "n_classes", "shape", "training", "reduction", "name",
+})
+NO_GRAD_ATTRS = frozenset({"shape", "dtype", "ndim", "device", "is_cuda", "requires_grad"}) | NO_GRAD_NAMES
+LABEL_KEYWORDS = frozenset({"y_true", "labels", "label", "targets", "target", "sample_weight", "mask"})
+BUILTIN_ARITHMETIC = frozenset({"abs", "sum", "min", "max", "pow"})
+FLOAT_DTYPE_NAMES = frozenset(
+    {"float", "float16", "float32", "float64", "bfloat16", "double", "half", "floatX"}
+)
+
+METRIC_TOKENS = frozenset(
+    {"metric", "metrics", "accuracy", "acc", "precision", "recall", "iou", "miou", "f1", "auc"}
+)
+METRIC_FUNCTIONS = frozenset({"update_state", "result", "reset_state", "reset_states", "merge_state"})
+INFERENCE_PREFIXES = ("predict", "decode", "generate", "sample", "infer", "evaluate", "eval", "test", "valid")
+# Ops with integer or boolean results: a layer that returns one is an index or preprocessing layer.
+INTEGER_OPS = frozenset({
+    "argmax", "argmin", "bucketize", "searchsorted", "digitize", "to_int32", "to_int64", "iround", "ifloor",
+    "iceil", "long", "int", "bool", "short", "byte",
+})
+LOSS_TOKENS = frozenset({"loss", "losses", "criterion", "crossentropy", "hinge", "nll"})
+# `loss_scale`, `loss_weights`, `LossScaleOptimizer`: named after a loss, but not one.
+NOT_A_LOSS = frozenset({
+    "scale", "scaling", "scaler", "weight", "weights", "mask", "masks", "schedule", "scheduler", "factor",
+    "coef", "coeff", "ratio", "name", "names", "key", "keys", "history", "tracker", "log", "logger",
+    "count", "counts", "index", "step", "steps",
+})
+LAYER_BASE_PREFIXES = (
+    "keras.layers.", "keras.models.", "keras.losses.", "keras.Model", "keras.Sequential", "keras.Layer",
+    "tensorflow.Module", "torch.nn.", "flax.", "haiku.", "equinox.", "lasagne.layers.",
+)
+LAYER_BASE_SUFFIXES = ("Layer", "Model", "Module", "Loss", "Block", "Net", "Network", "Cell")
+
+_TOKEN = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
+
+
+def _tokens(name: str) -> set[str]:
+    return {token.lower() for token in _TOKEN.findall(name)}
+
+
+def _loss_named(name: str) -> bool:
+    """`my_loss`, `loss_fn`, `DiceLoss`, `criterion`: yes. `loss_scale`, `LossScaleOptimizer`: no."""
+    tokens = [token.lower() for token in _TOKEN.findall(name)]
+    for index, token in enumerate(tokens):
+        if token in LOSS_TOKENS:
+            following = tokens[index + 1] if index + 1 < len(tokens) else None
+            if following not in NOT_A_LOSS:
+                return True
+    return False
+
+
+class _Status:
+    """A level (CONST < DEAD < UNKNOWN < LIVE) and, when DEAD, the ops that made it so.
+
+    `maybe` holds, for a value that may carry a gradient, the ops that cut it on some branch
+    (`if epoch == 0: loss = criterion(y_hat.argmax(1).float(), y)`): enough for `.backward()`.
+    """
+
+    __slots__ = ("level", "ops", "maybe")
+
+    def __init__(self, level: int, ops: tuple = (), maybe: tuple = ()) -> None:
+        self.level = level
+        self.ops = ops
+        self.maybe = maybe
+
+    @property
+    def boolean(self) -> bool:
+        """A comparison's result: no gradient, but nothing to report until cast to float."""
+        return self.level == DEAD and not self.ops
+
+
+_LITERALS = (cst.Integer, cst.Float, cst.SimpleString, cst.ConcatenatedString, cst.UnaryOperation)
+
+_CONST = _Status(CONST)
+_BOOL = _Status(DEAD)
+_UNKNOWN = _Status(UNKNOWN)
+_LIVE = _Status(LIVE)
+
+
+def _boolean(operands: _Status) -> _Status:
+    """A comparison: constant when its operands are, else a boolean with no gradient."""
+    return _CONST if operands.level == CONST else _BOOL
+
+
+def _combine(statuses, branches: bool = False) -> _Status:
+    """Arithmetic on values, or (`branches`) the values a name may hold after an `if`."""
+    statuses = list(statuses)
+    level, ops = CONST, []
+    for status in statuses:
+        level = max(level, status.level)
+        if status.level == DEAD:
+            ops.extend(op for op in status.ops if op not in ops)
+    if level == DEAD:
+        return _Status(DEAD, tuple(ops))
+    if level == CONST:
+        return _CONST
+    # Dead on some path: after a branch, when one branch is; in arithmetic, when every operand
+    # that can carry a gradient may be dead.
+    maybe = list(ops)
+    for status in statuses:
+        if status.level > DEAD:
+            if not status.maybe and not branches:
+                maybe = []
+                break
+            maybe.extend(op for op in status.maybe if op not in maybe)
+    if maybe:
+        return _Status(level, (), tuple(maybe))
+    return _UNKNOWN if level == UNKNOWN else _LIVE
+
+
+class NonDifferentiableOp(Rule):
+    """
+    ## What it does
+    Checks for a piecewise-constant or integer-valued operation (`round`, `floor`, `ceil`,
+    `rint`, `trunc`, `sign`, `argmax`, `argmin`, a cast to an integer or boolean dtype, a
+    comparison cast to float) whose result is all that reaches something a gradient is taken
+    of: the value returned by a loss (a function named like a loss, a `keras.losses.Loss`
+    subclass, a function given as `loss=` to `compile` or to `jax.grad`), the output of a
+    layer's `call` / `forward`, or a value given to `.backward()`, `tape.gradient`,
+    `torch.autograd.grad` or `add_loss`. The flow is followed through local variables,
+    arithmetic, reductions and framework losses inside one function.
+
+    ## Why is this bad?
+    These functions are flat almost everywhere, so their gradient is zero or missing, and
+    nothing upstream of them ever learns. With `x = [0.3, 1.7, -2.4]` and the loss
+    `sum(w * op(x))`, TensorFlow 2.21.0's `tape.gradient` returns `None` for `round`, `floor`,
+    `ceil`, `argmax` and a cast to `int32`, and zeros for `sign`. torch 2.13.0 gives zero
+    gradients for `round`/`floor`/`ceil`/`sign` and raises "element 0 of tensors does not
+    require grad" for `argmax`, `.long()` and `(x > 0).float()`. With Keras 3.15.1,
+    `binary_crossentropy(y, keras.ops.round(p))` has a `None` gradient and `keras.ops.sign`
+    zeros; JAX 0.10.2 returns zeros for `jnp.round` and `jnp.argmax(p).astype(float)`. No
+    framework warns at the op itself.
+
+    ## Example
+    ```python
+    def rounded_loss(y_true, y_pred):
+        y_pred = tf.round(y_pred)
+        return tf.reduce_mean(tf.square(y_true - y_pred))
+    ```
+
+    Use instead:
+    ```python
+    def rounded_loss(y_true, y_pred):
+        # straight-through: forward pass rounds, backward pass is the identity
+        y_pred = y_pred + tf.stop_gradient(tf.round(y_pred) - y_pred)
+        return tf.reduce_mean(tf.square(y_true - y_pred))
+    ```
+
+    ## Notes
+    Flagged only when no differentiable path remains: `x * tf.round(x)` still has a gradient
+    through `x` and is left alone, as is a value combined with a layer call, an attribute of
+    `self` (maybe a trainable weight), a parameter, or an unknown function; an op applied to
+    constants only (a mask built from `arange`) is left alone too. Names such as `y_true`,
+    `labels`, `target`, `y`, `mask` and parameters with a literal default (`smooth=1.0`) are
+    taken to carry no gradient, as are the `y_true` argument of a `compile` loss, the label
+    argument of a framework loss (`nn.BCELoss()(pred, target)`) and the parameters that
+    `jax.grad`'s `argnums` leaves out. A loss returning `(loss, aux)` is judged by `loss`.
+
+    Followed: local variables and branches (a value dead on one branch of an `if` and given to
+    `.backward()` is reported), loss objects bound locally, at module level or on `self`
+    (`self.criterion = nn.BCELoss()`), and undecorated functions of the same file defined
+    before their caller (`1 - dice_coef(y_true, y_pred)` with a rounding `dice_coef`: the op is
+    reported inside the helper, naming the loss).
+
+    Quiet for straight-through estimators (the op under `stop_gradient` / `.detach()`),
+    `@tf.custom_gradient` and `jax.custom_vjp` / `custom_jvp` functions, the `forward` of a
+    `torch.autograd.Function`, metrics (names with metric, accuracy, acc, precision, recall,
+    iou, f1, auc; `keras.metrics.Metric` subclasses, `update_state`, `result`), inference code
+    (`predict*`, `decode*`, `generate*`, `sample*`, `infer*`, `eval*`, `test*`, `valid*`
+    functions, `torch.no_grad` / `inference_mode` blocks and decorators), test files
+    (`test_*.py`, `*_test.py`), names that mention a loss without being one (`loss_scale`,
+    `loss_weights`), and ops used only as an index, a `where` condition, a shape or a dtype. A
+    function with one differentiable `return` beside a rounded one (a training/inference
+    switch) is not flagged. A layer whose output is an integer (`argmax`, a cast to `int32`:
+    an index, lookup or preprocessing layer) is not flagged; in a loss it is.
+
+    Misses: helper methods on `self`, helpers defined after their caller or decorated (a
+    decorator may give them a gradient), values passed between functions other than through a
+    helper's return, and a rounded value divided by an attribute such as `self.levels`.
+
+    ## References
+    - Bengio, Léonard, Courville, "Estimating or Propagating Gradients Through Stochastic
+      Neurons for Conditional Computation" (2013): the straight-through estimator.
+    - `tf.custom_gradient`, `tf.stop_gradient`, `torch.Tensor.detach`, `jax.lax.stop_gradient`.
+    """
+
+    code = "GL020"
+    severity = Severity.ERROR
+    message = (
+        "`{op}` has no gradient (None or zero) and {target} depends on it alone; "
+        "use a straight-through estimator"
+    )
+    frameworks = ("tensorflow", "keras", "torch", "jax", "theano")
+
+    def __init__(self, context) -> None:
+        super().__init__(context)
+        self.test_file = bool(_TEST_FILE.match(context.filename))
+        self.has_op: set[int] = set()  # scopes (id of node, 0 for the module) holding a candidate op
+        # statement id -> the gradient requests in it: (kind, call, how to name the target)
+        self.sinks: dict[int, list[tuple[str, cst.Call, str]]] = {}
+        # function name -> (how to name it, the positional parameters differentiated or None for
+        # all, whether its result is a layer's output rather than a loss)
+        self.grad_targets: dict[str, tuple[str, frozenset[int] | None, bool]] = {}
+        # Functions not differentiated by their name or class, that a later `compile`/`jax.grad` may name.
+        self.pending: dict[str, list[cst.FunctionDef]] = {}
+        self.reported: set[int] = set()
+        # Loss objects bound at module level (`criterion = nn.MSELoss()`) or on `self` in a method
+        # (`self.criterion = nn.MSELoss()`): name -> index of their label argument.
+        self.module_losses: dict[str, int] = {}
+        self.self_losses: dict[str, int] = {}
+        # Plain functions holding an op (None when a name is defined twice), and the ops that
+        # their returned value depends on alone, worked out on first call.
+        self.helpers: dict[str, cst.FunctionDef | None] = {}
+        self.summaries: dict[str, tuple] = {}
+
+    # The walk ---------------------------------------------------------------------------
+
+    def _scope_id(self) -> int:
+        scopes = self.context.scopes
+        return id(scopes[-1]) if scopes else 0
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        if not isinstance(node.value, cst.Call) or len(node.targets) != 1:
+            return
+        target = node.targets[0].target
+        if isinstance(target, cst.Name) and not self.context.scopes:
+            table = self.module_losses
+        elif (
+            isinstance(target, cst.Attribute)
+            and _is_self(target.value)
+            and isinstance(self.context.enclosing((cst.FunctionDef, cst.ClassDef)), cst.FunctionDef)
+        ):
+            table, target = self.self_losses, target.attr
+        else:
+            return
+        label = _loss_class(self, node.value)
+        if label is not None:
+            table[target.value] = label
+
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        names = self.qualified_names(func)
+        if names:
+            for name in names:
+                if name in OPS or name in CASTS:
+                    self.has_op.add(self._scope_id())
+                elif name in GRAD_SINKS:
+                    self._add_sink("grad", node, f"the value given to `{self.source(func)}`")
+                elif name in GRAD_TRANSFORMS:
+                    self._grad_target(
+                        _first_arg(node, ("fun", "func", "f")),
+                        f"{{name}} differentiated by `{self.source(func)}`",
+                        _argnums(node),
+                    )
+                elif name in LAYER_WRAPPERS:
+                    target = f"the output of the `{self.source(func)}` layer around {{name}}"
+                    self._grad_target(_first_arg(node, ("function",)), target, None, layer=True)
+            return
+        if isinstance(func, cst.Name) and func.value in self.helpers:
+            self.has_op.add(self._scope_id())
+            return
+        method = self.context.names.method(node)
+        if method is None:
+            return
+        if method in OPS.methods or method in CASTS.methods or method in FLOAT_CASTS.methods:
+            self.has_op.add(self._scope_id())
+        elif method == "backward":
+            self._add_sink("backward", node, "the value given to `.backward()`")
+        elif method == "gradient" and len(node.args) >= 2:
+            self._add_sink("gradient", node, f"the target of `{self.source(func)}`")
+        elif method == "add_loss" and node.args:
+            self._add_sink("gradient", node, "the value given to `add_loss`")
+        elif method == "minimize" and node.args:
+            self._add_sink("gradient", node, "the value given to `minimize`")
+            self._grad_target(_first_arg(node, ("loss",)), "{name} given to `minimize`")
+        elif method == "compile":
+            loss = _keyword(node, "loss")
+            values = loss.elements if isinstance(loss, (cst.List, cst.Tuple)) else [loss]
+            if isinstance(loss, cst.Dict):
+                values = [element.value for element in loss.elements if isinstance(element, cst.DictElement)]
+            for value in values:
+                if value is not None:
+                    value = value.value if isinstance(value, cst.Element) else value
+                    # Keras calls loss(y_true, y_pred): only y_pred carries a gradient.
+                    self._grad_target(value, "{name} given as loss to `compile`", frozenset({1}))
+
+    def _add_sink(self, kind: str, node: cst.Call, target: str) -> None:
+        statement = self.context.current_statement()
+        if statement is not None:
+            self.sinks.setdefault(id(statement), []).append((kind, node, target))
+
+    def _grad_target(
+        self,
+        value: cst.BaseExpression | None,
+        target: str,
+        argnums: frozenset[int] | None = None,
+        layer: bool = False,
+    ) -> None:
+        if isinstance(value, cst.Lambda):
+            if self._excluded_scopes(self.context.scopes):
+                return
+            flow = _Flow(self, self.context.current_statement())
+            flow.bind_params(value.params, argnums)
+            try:
+                flow.returns.append((flow.eval(value.body), flow.eval(_head(value.body))))
+            except RecursionError:
+                return
+            self._report_ops(_dead_ops(flow, layer), target.format(name="the lambda"))
+        elif isinstance(value, cst.Name):
+            self.grad_targets.setdefault(value.value, (target, argnums, layer))
+        elif isinstance(value, cst.Attribute) and _is_self(value.value):
+            self.grad_targets.setdefault(value.attr.value, (target, argnums, layer))
+
+    def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
+        if id(node) not in self.has_op:
+            return
+        scopes = self.context.scopes
+        if not isinstance(scopes[-2] if len(scopes) >= 2 else None, cst.ClassDef) and self._plain(node):
+            # A helper such as `dice_coef` or `hard_round`: a loss that calls it may depend on it alone.
+            name = node.name.value
+            self.helpers[name] = None if name in self.helpers else node
+        if self._excluded_scopes(scopes):
+            return
+        kind, target, argnums = self._target(node)
+        flow = self._analyze(node, argnums)
+        if flow is None:
+            return
+        for status, sink_target in flow.sink_hits:
+            self._report_ops(status.ops, sink_target)
+        if kind is None:
+            self.pending.setdefault(node.name.value, []).append(node)
+            return
+        self._report_ops(_dead_ops(flow, kind == "layer"), target)
+
+    def _analyze(self, node: cst.FunctionDef, argnums: frozenset[int] | None) -> _Flow | None:
+        flow = _Flow(self, None)
+        flow.bind_params(node.params, argnums)
+        try:
+            flow.run_block(_body(node))
+        except RecursionError:
+            return None
+        return flow
+
+    def leave_Module(self, node: cst.Module) -> None:
+        if self.test_file:
+            return
+        if 0 in self.has_op and self.sinks:
+            flow = _Flow(self, None)
+            try:
+                flow.run_block(node.body)
+            except RecursionError:
+                flow.sink_hits = []
+            for status, sink_target in flow.sink_hits:
+                self._report_ops(status.ops, sink_target)
+        for name, (target, argnums, layer) in self.grad_targets.items():
+            for function in self.pending.get(name, ()):
+                flow = self._analyze(function, argnums)
+                if flow is not None:
+                    self._report_ops(_dead_ops(flow, layer), target.format(name=f"`{name}`"))
+
+    def _report_ops(self, ops: tuple, target: str) -> None:
+        for call, statement, _ in ops:
+            if id(call) in self.reported:
+                continue
+            self.reported.add(id(call))
+            self.report(call, statement=statement, op=self._op_text(call), target=target)
+
+    def _op_text(self, call: cst.Call) -> str:
+        text = self.source(call)
+        if len(text) <= 40:
+            return text
+        return f"{self.source(call.func)}(...)"
+
+    # Which functions are differentiated -------------------------------------------------
+
+    def _target(self, node: cst.FunctionDef) -> tuple[str | None, str, frozenset[int] | None]:
+        """What kind of differentiated function this is, how to name it, which parameters carry gradients."""
+        name = node.name.value
+        for decorator in node.decorators:
+            expr = decorator.decorator
+            if self.qualified_names(expr) & GRAD_TRANSFORMS:
+                return "loss", f"`{name}` differentiated by `{self.source(expr)}`", frozenset({0})
+            if self.context.names.callee(expr, GRAD_TRANSFORMS):
+                return "loss", f"`{name}` differentiated by `{self.source(expr.func)}`", _argnums(expr)
+        scopes = self.context.scopes
+        parent = scopes[-2] if len(scopes) >= 2 else None
+        if isinstance(parent, cst.ClassDef):
+            owner = parent.name.value
+            bases = [name for base in parent.bases for name in self.qualified_names(base.value)]
+            is_loss = _loss_named(owner) or any(name.startswith("keras.losses.") for name in bases)
+            if is_loss and name in ("call", "__call__", "forward"):
+                return "loss", f"the loss `{owner}.{name}`", None
+            layer_method = name in ("call", "__call__") and self._layer_like(parent)
+            if (name == "forward" and parent.bases) or layer_method:
+                return "layer", f"the output of `{owner}.{name}`", None
+        if _loss_named(name):
+            return "loss", f"the loss `{name}`", None
+        return None, "", None
+
+    def _layer_like(self, cls: cst.ClassDef) -> bool:
+        for base in cls.bases:
+            if base.keyword is not None:
+                continue
+            if any(name.startswith(LAYER_BASE_PREFIXES) for name in self.qualified_names(base.value)):
+                return True
+            text = self.source(base.value).rsplit(".", 1)[-1]
+            if text.endswith(LAYER_BASE_SUFFIXES):
+                return True
+        return False
+
+    def helper_summary(self, name: str) -> tuple:
+        """The ops a helper's returned value depends on alone (empty when it has a gradient path)."""
+        if name in self.summaries:
+            return self.summaries[name]
+        node = self.helpers.get(name)
+        self.summaries[name] = ()  # recursion guard
+        if node is None:
+            return ()
+        flow = self._analyze(node, None)
+        ops = flow.dead_returns(loss=False) if flow is not None else ()
+        self.summaries[name] = ops
+        return ops
+
+    def _plain(self, function: cst.FunctionDef) -> bool:
+        """Undecorated, or only compiled: a wrapper such as `@auto_ste` may give it a gradient."""
+        for decorator in function.decorators:
+            expr = decorator.decorator
+            func = expr.func if isinstance(expr, cst.Call) else expr
+            if not self.qualified_names(func) & TRANSPARENT_DECORATORS:
+                return False
+        return True
+
+    def _own_gradient(self, function: cst.FunctionDef) -> bool:
+        """Decorated with `tf.custom_gradient`, `jax.custom_vjp`, `torch.no_grad()` and the like."""
+        for decorator in function.decorators:
+            expr = decorator.decorator
+            func = expr.func if isinstance(expr, cst.Call) else expr
+            if self.qualified_names(func) & CUSTOM_GRADIENT:
+                return True
+            # functools.partial(jax.custom_vjp, nondiff_argnums=...)
+            wrapped = expr.args[0].value if isinstance(expr, cst.Call) and expr.args else None
+            if wrapped is not None and self.qualified_names(wrapped) & CUSTOM_GRADIENT:
+                return True
+        return False
+
+    def _excluded_scopes(self, scopes) -> bool:
+        if self.test_file:  # tests build rounding modules and check their gradients on purpose
+            return True
+        for scope in scopes:
+            if isinstance(scope, cst.FunctionDef):
+                name = scope.name.value
+                if name in METRIC_FUNCTIONS or _tokens(name) & METRIC_TOKENS:
+                    return True
+                if name.lstrip("_").lower().startswith(INFERENCE_PREFIXES):
+                    return True
+                if self._own_gradient(scope):
+                    return True
+            elif isinstance(scope, cst.ClassDef):
+                if _tokens(scope.name.value) & METRIC_TOKENS:
+                    return True
+                for base in scope.bases:
+                    names = self.qualified_names(base.value)
+                    if names & AUTOGRAD_FUNCTION or names & METRIC_BASES:
+                        return True
+                    text = self.source(base.value).rsplit(".", 1)[-1]
+                    if text.endswith("Function") or text.endswith("Metric"):
+                        return True
+        return False
+
+
+def _dead_ops(flow: _Flow, layer: bool) -> tuple:
+    """Ops to report for a function's returns: a loss is judged by the first element of a
+    `(loss, aux)` tuple; a layer returning integer ids (a lookup, an argmax head) does so by design."""
+    if not layer:
+        return flow.dead_returns(loss=True)
+    return tuple(op for op in flow.dead_returns(loss=False) if not op[2])
+
+
+def _body(node: cst.FunctionDef) -> list:
+    body = node.body
+    return list(body.body) if isinstance(body, cst.IndentedBlock) else [body]
+
+
+def _first_arg(call: cst.Call, keywords: tuple[str, ...]) -> cst.BaseExpression | None:
+    for arg in call.args:
+        if arg.keyword is not None and arg.keyword.value in keywords:
+            return arg.value
+    if call.args and call.args[0].keyword is None and not call.args[0].star:
+        return call.args[0].value
+    return None
+
+
+def _argnums(call: cst.Call) -> frozenset[int] | None:
+    """The positional parameters `jax.grad(f, argnums=...)` differentiates; None when unknown."""
+    value = _keyword(call, "argnums")
+    if value is None:
+        return frozenset({0})
+    elements = [e.value for e in value.elements] if isinstance(value, (cst.Tuple, cst.List)) else [value]
+    if all(isinstance(e, cst.Integer) for e in elements):
+        return frozenset(int(e.value) for e in elements)
+    return None
+
+
+def _requires_grad(call: cst.Call) -> bool:
+    """`torch.randn(3, requires_grad=True)`: a leaf that records gradients."""
+    value = _keyword(call, "requires_grad")
+    return value is not None and not (isinstance(value, cst.Name) and value.value == "False")
+
+
+def _is_self(node: cst.BaseExpression) -> bool:
+    return isinstance(node, cst.Name) and node.value == "self"
+
+
+def _head(value: cst.BaseExpression) -> cst.BaseExpression:
+    """A returned `(loss, aux)` tuple's first element: what `has_aux` losses differentiate."""
+    if isinstance(value, cst.Tuple) and value.elements:
+        first = value.elements[0]
+        if not isinstance(first, cst.StarredElement):
+            return first.value
+    return value
+
+
+def _loss_class(rule: Rule, call: cst.Call) -> int | None:
+    """`tf.keras.losses.BinaryCrossentropy()` -> 0 (y_true first); `nn.MSELoss()` -> 1 (target second)."""
+    for name in rule.qualified_names(call.func):
+        last = name.rsplit(".", 1)[-1]
+        if not last[:1].isupper():
+            continue
+        if name.startswith("keras.losses."):
+            return 0
+        if name.startswith("torch.nn.") and last.endswith("Loss"):
+            return 1
+    return None
+
+
+def _keyword(call: cst.Call, keyword: str) -> cst.BaseExpression | None:
+    for arg in call.args:
+        if arg.keyword is not None and arg.keyword.value == keyword:
+            return arg.value
+    return None
+
+
+class _Flow:
+    """Forward data flow over one function's statements: what each local name can carry."""
+
+    def __init__(self, rule: NonDifferentiableOp, statement: cst.CSTNode | None) -> None:
+        self.rule = rule
+        self.names = rule.context.names
+        self.env: dict[str, _Status] = {}
+        self.loss_objects: dict[str, int] = {}  # local name -> index of the label argument
+        self.returns: list[tuple[_Status, _Status]] = []  # (whole value, first element)
+        self.sink_hits: list[tuple[_Status, str]] = []
+        self.statement = statement
+        self.no_grad = 0
+
+    def bind_params(self, params: cst.Parameters, argnums: frozenset[int] | None = None) -> None:
+        """Parameters carry gradients, except labels and sizes, and those `argnums` leaves out."""
+        positional = [*params.posonly_params, *params.params]
+        every = [*positional, *params.kwonly_params]
+        for extra in (params.star_arg, params.star_kwarg):
+            if isinstance(extra, cst.Param):
+                every.append(extra)
+        for param in every:
+            name = param.name.value
+            # `smooth=1.0`, `eps=1e-7`, `reduction="mean"`: hyperparameters, not tensors.
+            constant = isinstance(param.default, _LITERALS)
+            self.env[name] = _CONST if name in NO_GRAD_NAMES or constant else _LIVE
+        if argnums is not None:
+            if positional and positional[0].name.value in ("self", "cls"):  # jax.grad(self.loss)
+                argnums = frozenset(index + 1 for index in argnums) | {0}
+            for index, param in enumerate(every):
+                if index >= len(positional) or index not in argnums:
+                    self.env[param.name.value] = _CONST
+
+    # Statements -------------------------------------------------------------------------
+
+    def run_block(self, statements) -> None:
+        for statement in statements:
+            self.run_statement(statement)
+
+    def _suite(self, block) -> list:
+        if block is None:
+            return []
+        body = block.body
+        return list(body.body) if isinstance(body, cst.IndentedBlock) else [body]
+
+    def _branches(self, blocks: list[list]) -> None:
+        start = dict(self.env)
+        results = []
+        for statements in blocks:
+            self.env = dict(start)
+            self.run_block(statements)
+            results.append(self.env)
+        merged: dict[str, _Status] = {}
+        for env in results:
+            for name, status in env.items():
+                before = merged.get(name)
+                same = before is None or before is status
+                merged[name] = status if same else _combine((before, status), branches=True)
+        self.env = merged
+
+    def run_statement(self, statement: cst.CSTNode) -> None:
+        if isinstance(statement, (cst.SimpleStatementLine, cst.SimpleStatementSuite)):
+            self.statement = statement
+            for kind, call, target in self.rule.sinks.get(id(statement), ()):
+                self._sink(kind, call, target)
+            for small in statement.body:
+                self.run_small(small)
+        elif isinstance(statement, cst.If):
+            orelse = statement.orelse
+            other = [orelse] if isinstance(orelse, cst.If) else self._suite(orelse)
+            self._branches([self._suite(statement), other])
+        elif isinstance(statement, (cst.For, cst.While)):
+            if isinstance(statement, cst.For):
+                self._bind(statement.target, self.eval(statement.iter), statement.iter, loop=True)
+            self._branches([[], self._suite(statement)])
+            self.run_block(self._suite(statement.orelse))
+        elif isinstance(statement, (cst.Try, cst.TryStar)):
+            self._branches([self._suite(statement), *(self._suite(h) for h in statement.handlers)])
+            self.run_block(self._suite(statement.orelse))
+            self.run_block(self._suite(statement.finalbody))
+        elif isinstance(statement, cst.With):
+            quiet = any(self._is_no_grad(item.item) for item in statement.items)
+            for item in statement.items:
+                if item.asname is not None:
+                    self._bind(item.asname.name, _UNKNOWN, None)
+            self.no_grad += quiet
+            self.run_block(self._suite(statement))
+            self.no_grad -= quiet
+        elif isinstance(statement, (cst.FunctionDef, cst.ClassDef)):
+            self.env[statement.name.value] = _UNKNOWN
+        elif isinstance(statement, cst.Match):
+            self._branches([self._suite(case) for case in statement.cases])
+
+    def _is_no_grad(self, expr: cst.BaseExpression) -> bool:
+        func = expr.func if isinstance(expr, cst.Call) else expr
+        return bool(self.rule.qualified_names(func) & NO_GRAD)
+
+    def run_small(self, small: cst.CSTNode) -> None:
+        if isinstance(small, cst.Assign):
+            status = self.eval(small.value)
+            for target in small.targets:
+                self._bind(target.target, status, small.value)
+        elif isinstance(small, cst.AnnAssign) and small.value is not None:
+            self._bind(small.target, self.eval(small.value), small.value)
+        elif isinstance(small, cst.AugAssign):
+            status = _combine((self.eval(small.target), self.eval(small.value)))
+            self._bind(small.target, status, None)
+        elif isinstance(small, cst.Return) and small.value is not None and not self.no_grad:
+            value = small.value
+            whole = self.eval(value)
+            head = _head(value)
+            self.returns.append((whole, whole if head is value else self.eval(head)))
+
+    def _bind(self, target: cst.BaseExpression, status: _Status, value, loop: bool = False) -> None:
+        if self.no_grad:
+            status = _CONST
+        if isinstance(target, cst.Name):
+            name = target.value
+            if loop and name in NO_GRAD_NAMES:
+                status = _CONST
+            self.env[name] = status
+            self.loss_objects.pop(name, None)
+            if isinstance(value, cst.Call):
+                label = _loss_class(self.rule, value)
+                if label is not None:
+                    self.loss_objects[name] = label
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            elements = [e for e in target.elements]
+            values = value.elements if isinstance(value, (cst.Tuple, cst.List)) else None
+            paired = values is not None and len(values) == len(elements) and not any(
+                isinstance(e, cst.StarredElement) for e in (*elements, *values)
+            )
+            for index, element in enumerate(elements):
+                if paired:
+                    self._bind(element.value, self.eval(values[index].value), values[index].value, loop)
+                else:
+                    self._bind(element.value, status, None, loop)
+        elif isinstance(target, cst.StarredElement):
+            self._bind(target.value, status, None, loop)
+        elif isinstance(target, cst.Subscript) and isinstance(target.value, cst.Name):
+            name = target.value.value
+            if name in self.env:
+                self.env[name] = _combine((self.env[name], status))
+
+    def _sink(self, kind: str, call: cst.Call, target: str) -> None:
+        if self.no_grad:
+            return
+        if kind == "backward":
+            value = call.func.value if isinstance(call.func, cst.Attribute) else None
+        else:
+            value = _first_arg(call, ("target", "outputs", "tensors", "ys", "cost", "loss", "losses"))
+        if value is None:
+            return
+        status = self.eval(value)
+        if status.level == DEAD and status.ops:
+            self.sink_hits.append((status, target))
+        elif status.maybe:  # dead on some branch: that branch trains nothing
+            self.sink_hits.append((_Status(DEAD, status.maybe), target))
+
+    def dead_returns(self, loss: bool) -> tuple:
+        """Ops to report when every value-returning `return` is dead or constant."""
+        ops: list = []
+        for whole, first in self.returns:
+            status = first if loss else whole
+            if status.level > DEAD:
+                return ()
+            ops.extend(op for op in status.ops if op not in ops)
+        return tuple(ops)
+
+    # Expressions ------------------------------------------------------------------------
+
+    def eval(self, node: cst.BaseExpression) -> _Status:
+        if isinstance(node, cst.Name):
+            status = self.env.get(node.value)
+            if status is not None:
+                return status
+            if node.value in ("True", "False", "None") or node.value in NO_GRAD_NAMES:
+                return _CONST
+            return _CONST if self.names.is_module(node) else _LIVE
+        if isinstance(node, (cst.Integer, cst.Float, cst.Imaginary, cst.SimpleString,
+                             cst.ConcatenatedString, cst.FormattedString, cst.Ellipsis)):
+            return _CONST
+        if isinstance(node, cst.Call):
+            return self.eval_call(node)
+        if isinstance(node, cst.BinaryOperation):
+            return _combine((self.eval(node.left), self.eval(node.right)))
+        if isinstance(node, cst.Attribute):
+            if node.attr.value in NO_GRAD_ATTRS or self.rule.qualified_names(node):
+                return _CONST
+            return self.eval(node.value)
+        if isinstance(node, cst.Subscript):
+            return self.eval(node.value)
+        if isinstance(node, cst.UnaryOperation):
+            return _CONST if isinstance(node.operator, cst.Not) else self.eval(node.expression)
+        if isinstance(node, cst.Comparison):
+            operands = [self.eval(node.left), *(self.eval(target.comparator) for target in node.comparisons)]
+            return _boolean(_combine(operands))
+        if isinstance(node, cst.IfExp):
+            return _combine((self.eval(node.body), self.eval(node.orelse)))
+        if isinstance(node, cst.BooleanOperation):
+            return _combine((self.eval(node.left), self.eval(node.right)))
+        if isinstance(node, (cst.Tuple, cst.List)):
+            return _combine(self.eval(element.value) for element in node.elements)
+        if isinstance(node, cst.NamedExpr):
+            status = self.eval(node.value)
+            self._bind(node.target, status, node.value)
+            return status
+        return _UNKNOWN
+
+    def _op(self, call: cst.Call, inputs: _Status, integer: bool = False) -> _Status:
+        """The status of a non-differentiable op's result, given what its inputs carry."""
+        if inputs.level == CONST:
+            return _CONST  # nothing to differentiate: a mask of constants, labels, shapes
+        if inputs.level == DEAD and inputs.ops:  # already cut upstream: report the first op
+            return _Status(DEAD, tuple((op, at, True) for op, at, _ in inputs.ops)) if integer else inputs
+        return _Status(DEAD, ((call, self.statement, integer),))
+
+    def _args(self, call: cst.Call, skip: int | None = None) -> _Status:
+        statuses = []
+        for index, arg in enumerate(call.args):
+            if arg.star:
+                return _UNKNOWN
+            if arg.keyword is not None:
+                if arg.keyword.value in LABEL_KEYWORDS or arg.keyword.value in NO_GRAD_NAMES:
+                    continue
+            elif index == skip:
+                continue
+            statuses.append(self.eval(arg.value))
+        return _combine(statuses)
+
+    def eval_call(self, call: cst.Call) -> _Status:
+        func = call.func
+        names = self.rule.qualified_names(func)
+        if names:
+            if names & OPS:
+                integer = any(name.rsplit(".", 1)[-1] in INTEGER_OPS for name in names)
+                return self._op(call, self._args(call), integer)
+            if names & STOP:
+                return _CONST
+            if names & VARIABLES or _requires_grad(call):
+                return _LIVE
+            if any(name.startswith(VARIABLE_NAMESPACES) for name in names):
+                return _LIVE  # tf.compat.v1.layers.dense(x, 1) creates its weights
+            if names & COMPARE:
+                return _boolean(self._args(call))
+            if names & CASTS:
+                return self._cast(call)
+            if names & WHERE:
+                positional = [arg.value for arg in call.args if arg.keyword is None and not arg.star]
+                if len(positional) == 1 and len(call.args) == 1:
+                    return _CONST  # tf.where(cond): indices
+                return _combine(self.eval(value) for value in positional[1:3])
+            for name in names:
+                if name.split(".", 1)[0] in NAMESPACES:
+                    return self._args(call, self._label_index(name))
+            return _UNKNOWN
+        if isinstance(func, cst.Name):
+            label = self.loss_objects.get(func.value)
+            if label is None and func.value not in self.env:
+                label = self.rule.module_losses.get(func.value)
+            if label is not None:
+                return self._args(call, label)
+            builtin = func.value in BUILTIN_ARITHMETIC and not self.names.is_module(func)
+            if builtin and func.value not in self.env:
+                return self._args(call)
+            if func.value not in self.env and func.value in self.rule.helpers:
+                ops = self.rule.helper_summary(func.value)
+                if ops and self._args(call).level != CONST:
+                    return _Status(DEAD, ops)
+            return _UNKNOWN
+        if isinstance(func, cst.Call):  # tf.keras.losses.MeanSquaredError()(y_true, y_pred)
+            label = _loss_class(self.rule, func)
+            return self._args(call, label) if label is not None else _UNKNOWN
+        if not isinstance(func, cst.Attribute):
+            return _UNKNOWN
+        method = func.attr.value
+        if _is_self(func.value) and method in self.rule.self_losses:
+            return self._args(call, self.rule.self_losses[method])
+        if method in STOP.methods:
+            return _CONST
+        if method in VARIABLES.methods or _requires_grad(call):
+            return _LIVE
+        receiver = self.eval(func.value)
+        if method in OPS.methods:
+            return self._op(call, _combine((receiver, self._args(call))), method in INTEGER_OPS)
+        if method in COMPARE.methods:
+            return _boolean(_combine((receiver, self._args(call))))
+        if method in FLOAT_CASTS.methods:
+            return self._op(call, receiver) if receiver.boolean else receiver
+        if method in CASTS.methods:
+            values = [arg.value for arg in call.args]
+            if any(self._int_dtype(value) for value in values):
+                return self._op(call, receiver, True)
+            if receiver.boolean and any(self._float_dtype(value) for value in values):
+                return self._op(call, receiver)
+            return receiver
+        return _combine((receiver, self._args(call)))
+
+    def _cast(self, call: cst.Call) -> _Status:
+        dtype = _keyword(call, "dtype")
+        if dtype is None:
+            dtype = _keyword(call, "new_dtype")
+        positional = [arg.value for arg in call.args if arg.keyword is None and not arg.star]
+        if dtype is None and len(positional) >= 2:
+            dtype = positional[1]
+        source = self.eval(positional[0]) if positional else _UNKNOWN
+        if dtype is not None and self._int_dtype(dtype):
+            return self._op(call, source, True)
+        if source.boolean and dtype is not None:
+            return self._op(call, source)
+        return source
+
+    def _int_dtype(self, node: cst.BaseExpression) -> bool:
+        if isinstance(node, cst.SimpleString):
+            value = node.evaluated_value
+            return isinstance(value, str) and value in INT_DTYPES.methods
+        if isinstance(node, cst.Name) and node.value in ("int", "bool") and node.value not in self.env:
+            return not self.names.is_module(node)
+        return bool(self.rule.qualified_names(node) & INT_DTYPES)
+
+    def _float_dtype(self, node: cst.BaseExpression) -> bool:
+        if isinstance(node, cst.SimpleString):
+            value = node.evaluated_value
+            return isinstance(value, str) and value in FLOAT_DTYPE_NAMES
+        if isinstance(node, cst.Name) and node.value == "float":
+            return True
+        if isinstance(node, cst.Attribute):
+            if node.attr.value == "dtype":
+                return True
+            names = self.rule.qualified_names(node)
+            return any(name.rsplit(".", 1)[-1] in FLOAT_DTYPE_NAMES for name in names)
+        return False
+
+    def _label_index(self, name: str) -> int | None:
+        """Which positional argument of a framework loss is the label (no gradient wanted)."""
+        if name.startswith("keras.losses.") or name.startswith("keras.metrics."):
+            return 0
+        last = name.rsplit(".", 1)[-1]
+        if (name.startswith("torch.nn.functional.") or name.startswith("optax.")) and (
+            "loss" in last or "entropy" in last or last in ("nll", "kl_div", "l1_loss")
+        ):
+            return 1
+        return None
