@@ -12,7 +12,6 @@ from gradlint.registry import all_rules
 
 _LEVEL = {"error": "error", "warning": "warning", "info": "note"}
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
-HELP_URI = "https://github.com/gradlint/gradlint/blob/main/rules/{code}-{name}.md"
 
 
 def _uri(path: str) -> str:
@@ -35,7 +34,6 @@ def render(result: RunResult, **_: object) -> str:
             "shortDescription": {"text": summary(rule)},
             "fullDescription": {"text": rule.message},
             "help": {"text": rule_page(rule), "markdown": rule_page(rule)},
-            "helpUri": HELP_URI.format(code=rule.code, name=rule.name),
             "defaultConfiguration": {"level": _LEVEL[rule.severity.value]},
             "properties": {"tags": list(rule.frameworks)},
         }
@@ -77,7 +75,6 @@ def render(result: RunResult, **_: object) -> str:
                     "driver": {
                         "name": "gradlint",
                         "version": __version__,
-                        "informationUri": "https://github.com/gradlint/gradlint",
                         "rules": descriptors,
                     }
                 },
