@@ -164,9 +164,9 @@ class UnusedTrainableWeight(Rule):
 
     code = "GL001"
     severity = Severity.ERROR
-    message = "Trainable weight `{attr}` never reaches the output of `{output}`: no gradient; use it or remove it"
+    message = "trainable weight `{attr}` never reaches the output of `{output}`: no gradient; use it or remove it"
     condition_message = (
-        "Trainable weight `{attr}` is used only in a condition or comparison, which has no gradient: it never trains"
+        "trainable weight `{attr}` is used only in a condition or comparison, which has no gradient: it never trains"
     )
     frameworks = ("keras", "tensorflow", "torch")
 
