@@ -117,16 +117,16 @@ def expected_pages() -> dict[Path, str]:
 def write_docs(check: bool = False) -> list[Path]:
     """Write (or with check, only list) the pages whose content differs; returns them."""
     stale = []
-    for path, text in expected_pages().items():
+    pages = expected_pages()
+    for path, text in pages.items():
         current = path.read_text(encoding="utf-8") if path.exists() else None
         if current != text:
             stale.append(path)
             if not check:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(text, encoding="utf-8")
-    known = set(expected_pages())
     for path in RULES_DIR.glob("GL*.md"):
-        if path not in known:
+        if path not in pages:
             stale.append(path)
             if not check:
                 path.unlink()

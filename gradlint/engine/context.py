@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import PurePath
-
 from collections.abc import Mapping
+from pathlib import PurePath
 
 import libcst as cst
 from libcst.metadata import BaseMetadataProvider, MetadataWrapper
