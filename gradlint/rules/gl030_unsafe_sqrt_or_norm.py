@@ -1,12 +1,12 @@
 from __future__ import annotations
 
 import bisect
-import re
 
 import libcst as cst
 
 from gradlint.data import api_table
-from gradlint.engine.names import dotted
+from gradlint.engine.gradients import STOP_GRADIENT, not_differentiated
+from gradlint.engine.syntax import bare, number, positional
 from gradlint.engine.walker import iter_children
 from gradlint.rule import Rule, Severity
 
@@ -26,9 +26,6 @@ CLAMP = api_table("roots_clamp")
 SUBTRACT = api_table("roots_subtract")
 TRANSPARENT = api_table("roots_transparent")
 WHERE = api_table("roots_where")
-NO_GRADIENT = api_table("roots_no_gradient")
-NO_GRAD_CONTEXT = api_table("roots_no_grad_context")
-NO_AUTOGRAD_DECORATORS = api_table("roots_no_autograd_decorators")
 WHILE_LOOP = api_table("roots_while_loop")
 
 # Norm APIs whose second positional parameter is `ord`; the others take no positional ord.
@@ -39,15 +36,6 @@ _MAXIMUM = frozenset({"tensorflow.maximum", "tensorflow.math.maximum", "keras.op
 _RELU = frozenset({"tensorflow.nn.relu", "keras.ops.relu", "keras.activations.relu", "keras.backend.relu",
                    "jax.nn.relu", "torch.relu", "torch.nn.functional.relu"})
 _L2_ORDS = frozenset({"euclidean", "fro", "2"})
-# Enclosing functions and classes whose results are not differentiated.
-_NOT_DIFFERENTIATED = re.compile(
-    r"metric|accuracy|update_state|^result$|evaluat|^eval_|_eval$|_score$|_error$|rmse", re.I
-)
-_LOSS = re.compile(r"loss|objective|criterion|penalty", re.I)
-# Tests compute expected values; they do not train.
-_TEST_FUNCTION = re.compile(r"^test_|^assert", re.I)
-_TEST_CLASS = re.compile(r"^Test|Tests?$|TestCase$")
-_TEST_FILE = re.compile(r"^test_.*\.py$|_test\.py$")
 # Calls on a root's result that leave autograd.
 _LEAVE_AUTOGRAD = frozenset({"detach", "detach_", "item", "numpy", "tolist"})
 _NUMERIC_MODULES = ("numpy.", "scipy.", "math.")
@@ -329,7 +317,7 @@ class UnsafeSqrtOrNorm(Rule):
             self._quiet_args.update(id(a) for a in node.args[1:])
         elif names & WHILE_LOOP:
             self._loop_functions.update(a.value.value for a in node.args if isinstance(a.value, cst.Name))
-        elif names & NO_GRADIENT or any(name.rpartition(".")[2].startswith("assert") for name in names):
+        elif names & STOP_GRADIENT or any(name.rpartition(".")[2].startswith("assert") for name in names):
             self._quiet_args.update(id(a) for a in node.args)
 
     def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
@@ -344,7 +332,7 @@ class UnsafeSqrtOrNorm(Rule):
         self._quiet_depth -= 1
 
     def _power_root(self, node: cst.CSTNode, base: cst.BaseExpression, exponent: cst.BaseExpression, root: str) -> None:
-        power = _number(exponent)
+        power = number(exponent)
         if power is not None and 0 < abs(power) < 1:
             # `** 0.5` and `pow` also serve plain Python numbers: `(dx**2 + dy**2) ** 0.5` of
             # floats has no gradient. Ask for a call (a reduction, a framework op) on the way.
@@ -387,7 +375,7 @@ class UnsafeSqrtOrNorm(Rule):
             self._report(node, self.source(node.func), "the difference", argument)
 
     def _report(self, node: cst.CSTNode, root: str, what: str, argument: cst.BaseExpression) -> None:
-        if self._not_differentiated():
+        if not_differentiated(self.context):
             return
         arg = self.source(argument)
         if len(arg) > _ARG_CHARS:
@@ -421,48 +409,6 @@ class UnsafeSqrtOrNorm(Rule):
             if used.get(target.value, set()) - {id(target)}:
                 self._findings.append((node, statement, fields, functions))
 
-    def _not_differentiated(self) -> bool:
-        if _TEST_FILE.search(self.context.filename):
-            return True
-        for scope in self.context.scopes:
-            if isinstance(scope, cst.Lambda):
-                continue
-            name = scope.name.value
-            if _NOT_DIFFERENTIATED.search(name) and not _LOSS.search(name):
-                return True
-            if isinstance(scope, cst.ClassDef):
-                if _TEST_CLASS.search(name):
-                    return True
-                for base in scope.bases:
-                    name = dotted(base.value)
-                    if name is not None and name.endswith("Metric"):
-                        return True
-            else:
-                if _TEST_FUNCTION.search(name):
-                    return True
-                for decorator in scope.decorators:
-                    expr = decorator.decorator
-                    if isinstance(expr, cst.Call):
-                        expr = expr.func
-                    if self.qualified_names(expr) & NO_AUTOGRAD_DECORATORS:
-                        return True
-        for statement in self.context.statements:
-            if isinstance(statement, cst.With):
-                for item in statement.items:
-                    expr = item.item
-                    if isinstance(expr, cst.Call):
-                        if self._grad_disabled(expr):
-                            return True
-        return False
-
-    def _grad_disabled(self, call: cst.Call) -> bool:
-        names = self.qualified_names(call.func)
-        if names & NO_GRAD_CONTEXT:
-            return True
-        if "torch.set_grad_enabled" in names or "torch.enable_grad" in names:
-            return bool(call.args) and _is_false(call.args[0].value)
-        return False
-
     # What can vanish ----------------------------------------------------------------------------
 
     def _vanishes(self, node: cst.BaseExpression, env: dict, time: int, depth: int) -> str | None:
@@ -495,24 +441,24 @@ class UnsafeSqrtOrNorm(Rule):
             if names & SQUARE:
                 return "a squared difference" if self._difference(first, env, time, depth) else None
             if names & SQUARED_DIFFERENCE:
-                args = _positional(node)
-                if len(args) == 2 and _number(args[0]) is None and _number(args[1]) is None:
+                args = positional(node)
+                if len(args) == 2 and number(args[0]) is None and number(args[1]) is None:
                     return "a squared difference"
                 return None
             if names & POW:
-                args = _positional(node)
-                if len(args) == 2 and _number(args[1]) == 2 and self._difference(args[0], env, time, depth):
+                args = positional(node)
+                if len(args) == 2 and number(args[1]) == 2 and self._difference(args[0], env, time, depth):
                     return "a squared difference"
                 return None
             if names & VARIANCE:
                 return "the variance"
             if names & SELF_PRODUCT:
-                args = _positional(node)
+                args = positional(node)
                 if len(args) == 2 and self._same_difference(args[0], args[1], env, time, depth):
                     return "a squared difference"
                 return None
             if names & EINSUM:
-                operands = _positional(node)[1:]
+                operands = positional(node)[1:]
                 if len(operands) == 2 and self._same_difference(operands[0], operands[1], env, time, depth):
                     return "a squared difference"
                 return None
@@ -529,14 +475,14 @@ class UnsafeSqrtOrNorm(Rule):
         if method in SQUARE.methods:
             return "a squared difference" if self._difference(receiver, env, time, depth) else None
         if method in POW.methods:
-            args = _positional(node)
-            if len(args) == 1 and _number(args[0]) == 2 and self._difference(receiver, env, time, depth):
+            args = positional(node)
+            if len(args) == 1 and number(args[0]) == 2 and self._difference(receiver, env, time, depth):
                 return "a squared difference"
             return None
         if method in VARIANCE.methods:
             return "the variance"
         if method in SELF_PRODUCT.methods:
-            args = _positional(node)
+            args = positional(node)
             if len(args) == 1 and self._same_difference(receiver, args[0], env, time, depth):
                 return "a squared difference"
             return None
@@ -549,7 +495,7 @@ class UnsafeSqrtOrNorm(Rule):
     def _vanishes_binary(self, node: cst.BinaryOperation, env: dict, time: int, depth: int) -> str | None:
         op = node.operator
         if isinstance(op, cst.Power):
-            if _number(node.right) == 2 and self._difference(node.left, env, time, depth):
+            if number(node.right) == 2 and self._difference(node.left, env, time, depth):
                 return "a squared difference"
             return None
         if isinstance(op, (cst.Multiply, cst.MatrixMultiply)):
@@ -586,13 +532,13 @@ class UnsafeSqrtOrNorm(Rule):
         if isinstance(node.operator, cst.MatrixMultiply):  # `2 * x @ y.T` is `(2 * x) @ y.T`
             left = node.left
             return isinstance(left, cst.BinaryOperation) and isinstance(left.operator, cst.Multiply) and (
-                _number(left.left) == 2 or _number(left.right) == 2
+                number(left.left) == 2 or number(left.right) == 2
             )
         if not isinstance(node.operator, cst.Multiply):
             return False
-        if _number(node.left) == 2:
+        if number(node.left) == 2:
             other = node.right
-        elif _number(node.right) == 2:
+        elif number(node.right) == 2:
             other = node.left
         else:
             return False
@@ -610,7 +556,7 @@ class UnsafeSqrtOrNorm(Rule):
 
     def _clamped(self, node: cst.Call, names: frozenset[str]) -> tuple[cst.BaseExpression | None, bool]:
         """(the clamped value, whether a positive lower bound guards it)."""
-        args = _positional(node)
+        args = positional(node)
         keywords = {a.keyword.value: a.value for a in node.args if a.keyword is not None}
         if names & _MAXIMUM:
             if len(args) != 2:
@@ -652,14 +598,14 @@ class UnsafeSqrtOrNorm(Rule):
         names = self.qualified_names(node.func)
         if names:
             if names & SUBTRACT:
-                args = _positional(node)
+                args = positional(node)
                 return len(args) == 2 and self._operands(args[0], args[1], env, time, depth)
             if names & TRANSPARENT:
                 return self._difference(_first_argument(node), env, time, depth)
             return False
         method = self.context.names.method(node)
         if method in SUBTRACT.methods:
-            args = _positional(node)
+            args = positional(node)
             return len(args) == 1 and self._operands(node.func.value, args[0], env, time, depth)
         if method in TRANSPARENT.methods:
             return self._difference(node.func.value, env, time, depth)
@@ -667,7 +613,7 @@ class UnsafeSqrtOrNorm(Rule):
 
     def _operands(self, left: cst.BaseExpression, right: cst.BaseExpression, env: dict, time: int, depth: int) -> bool:
         """Both sides of a difference vary: not a constant, not a NumPy value."""
-        if _number(left) is not None or _number(right) is not None:
+        if number(left) is not None or number(right) is not None:
             return False
         return not (self._numeric(left, env, time, depth) or self._numeric(right, env, time, depth))
 
@@ -701,7 +647,7 @@ class UnsafeSqrtOrNorm(Rule):
     def _same_difference(self, left: cst.BaseExpression, right: cst.BaseExpression, env: dict, time: int, depth: int) -> bool:
         """`d * d`, `dot(d, d)`, `d @ d.T`: the same difference twice."""
         left, right = _untransposed(left), _untransposed(right)
-        if self.source(_bare(left)) != self.source(_bare(right)):
+        if self.source(bare(left)) != self.source(bare(right)):
             return False
         return self._difference(left, env, time, depth)
 
@@ -751,14 +697,10 @@ def _first_argument(node: cst.Call) -> cst.BaseExpression | None:
     return None
 
 
-def _positional(node: cst.Call) -> list[cst.BaseExpression]:
-    return [a.value for a in node.args if a.keyword is None and not a.star]
-
-
 def _single_index(node: cst.Subscript) -> int | None:
     if len(node.slice) != 1 or not isinstance(node.slice[0].slice, cst.Index):
         return None
-    value = _number(node.slice[0].slice.value)
+    value = number(node.slice[0].slice.value)
     return int(value) if value is not None and value == int(value) else None
 
 
@@ -776,11 +718,6 @@ def _untransposed(node: cst.BaseExpression) -> cst.BaseExpression:
     return node
 
 
-def _bare(node: cst.BaseExpression) -> cst.BaseExpression:
-    """The expression without its outer parentheses, to compare spellings (a copy: never resolve its names)."""
-    return node.with_changes(lpar=(), rpar=()) if getattr(node, "lpar", None) else node
-
-
 def _additive_terms(node: cst.BaseExpression, negative: bool = False) -> list[tuple[bool, cst.BaseExpression]]:
     """`a - 2 * b + (c + d)` -> [(False, a), (True, 2 * b), (False, c), (False, d)]."""
     if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, (cst.Add, cst.Subtract)):
@@ -789,50 +726,15 @@ def _additive_terms(node: cst.BaseExpression, negative: bool = False) -> list[tu
     return [(negative, node)]
 
 
-def _number(node: cst.BaseExpression | None) -> float | None:
-    """The value of a numeric constant expression (`0.5`, `1/2`, `-.5`, `1e-8`), else None."""
-    if isinstance(node, (cst.Integer, cst.Float)):
-        try:
-            return float(node.evaluated_value)
-        except (ValueError, OverflowError):
-            return None
-    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, (cst.Minus, cst.Plus)):
-        value = _number(node.expression)
-        if value is None:
-            return None
-        return -value if isinstance(node.operator, cst.Minus) else value
-    if isinstance(node, cst.BinaryOperation):
-        left, right = _number(node.left), _number(node.right)
-        if left is None or right is None:
-            return None
-        op = node.operator
-        try:
-            if isinstance(op, cst.Divide):
-                return left / right
-            if isinstance(op, cst.Multiply):
-                return left * right
-            if isinstance(op, cst.Add):
-                return left + right
-            if isinstance(op, cst.Subtract):
-                return left - right
-        except ZeroDivisionError:
-            return None
-    return None
-
-
 def _is_zero(node: cst.BaseExpression) -> bool:
-    return _number(node) == 0
-
-
-def _is_false(node: cst.BaseExpression) -> bool:
-    return isinstance(node, cst.Name) and node.value == "False"
+    return number(node) == 0
 
 
 def _lower_bound_is_positive(node: cst.Call, method: str) -> bool:
     """For `s.clamp(min=eps)`, `s.clamp_min(eps)`, `s.clip(eps, ...)`: a nonzero lower bound."""
     if method == "relu":
         return False
-    args = _positional(node)
+    args = positional(node)
     keywords = {a.keyword.value: a.value for a in node.args if a.keyword is not None}
     lower = args[0] if args else None
     for key in ("min", "a_min", "min_value"):
@@ -847,7 +749,7 @@ def _is_l2(node: cst.Call, names: frozenset[str]) -> bool:
         if arg.keyword is not None and arg.keyword.value == "ord":
             ord_value = arg.value
     if ord_value is None and names & _ORD_SECOND:
-        args = _positional(node)
+        args = positional(node)
         if len(args) >= 2:
             ord_value = args[1]
     if ord_value is None:
@@ -856,5 +758,4 @@ def _is_l2(node: cst.Call, names: frozenset[str]) -> bool:
         return True
     if isinstance(ord_value, cst.SimpleString):
         return ord_value.evaluated_value in _L2_ORDS
-    number = _number(ord_value)
-    return number == 2
+    return number(ord_value) == 2

@@ -1,0 +1,84 @@
+"""Where no gradient flows: tests, metrics, `no_grad` blocks, functions autograd never runs.
+
+Rules about gradients stay quiet there; a NaN in a metric or a test's expected value harms
+no training run. Every question is answered from the walk's current position
+(`context.scopes`, `context.statements`).
+"""
+
+from __future__ import annotations
+
+import re
+
+import libcst as cst
+
+from gradlint.data import api_table
+from gradlint.engine.names import dotted
+from gradlint.engine.syntax import is_constant
+
+STOP_GRADIENT = api_table("stop_gradient")
+NO_GRAD_CONTEXT = api_table("no_grad_context")
+NO_AUTOGRAD_DECORATORS = api_table("no_autograd_decorators")
+
+# Enclosing functions and classes whose results are not differentiated ...
+_NOT_DIFFERENTIATED = re.compile(
+    r"metric|accuracy|update_state|^result$|evaluat|^eval_|_eval$|_score$|_error$|rmse", re.I
+)
+# ... unless the name also says it is a training objective.
+_OBJECTIVE = re.compile(r"loss|objective|criterion|penalty", re.I)
+# Tests compute expected values; they do not train.
+_TEST_FUNCTION = re.compile(r"^test_|^assert", re.I)
+_TEST_CLASS = re.compile(r"^Test|Tests?$|TestCase$")
+_TEST_FILE = re.compile(r"^(test_.*|.*_test|conftest)\.py$")
+
+
+def is_test_file(filename: str) -> bool:
+    return bool(_TEST_FILE.match(filename))
+
+
+def not_differentiated(context, names=None) -> bool:
+    """True when the walk is in code whose values no gradient goes through: a test file,
+    test function or class, a metric, a `Metric` subclass, a `no_grad` / `inference_mode`
+    block or decorated function, a torch decomposition."""
+    names = names or context.names
+    if is_test_file(context.filename):
+        return True
+    for scope in context.scopes:
+        if isinstance(scope, cst.Lambda):
+            continue
+        name = scope.name.value
+        if _NOT_DIFFERENTIATED.search(name) and not _OBJECTIVE.search(name):
+            return True
+        if isinstance(scope, cst.ClassDef):
+            if _TEST_CLASS.search(name):
+                return True
+            for base in scope.bases:
+                base_name = dotted(base.value)
+                if base_name is not None and base_name.endswith("Metric"):
+                    return True
+        else:
+            if _TEST_FUNCTION.search(name):
+                return True
+            for decorator in scope.decorators:
+                expr = decorator.decorator
+                if isinstance(expr, cst.Call):
+                    expr = expr.func
+                if names.qualified_names(expr) & NO_AUTOGRAD_DECORATORS:
+                    return True
+    return any(
+        isinstance(statement, cst.With) and grad_disabled_block(statement, names)
+        for statement in context.statements
+    )
+
+
+def grad_disabled_block(statement: cst.With, names) -> bool:
+    """`with torch.no_grad():`, `inference_mode()`, `set_grad_enabled(False)`."""
+    return any(isinstance(item.item, cst.Call) and grad_disabled(item.item, names) for item in statement.items)
+
+
+def grad_disabled(call: cst.Call, names) -> bool:
+    qualified = names.qualified_names(call.func)
+    if qualified & NO_GRAD_CONTEXT:
+        return True
+    if "torch.set_grad_enabled" in qualified:
+        return bool(call.args) and is_constant(call.args[0].value, False)
+    return False

@@ -1,0 +1,154 @@
+"""Small questions about syntax that many rules ask: call arguments, constants, local bindings.
+
+These read nodes only; nothing here resolves names (that is `engine.names`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import libcst as cst
+
+from gradlint.engine.walker import iter_children
+
+_SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
+
+
+def argument(call: cst.Call, keyword: str, position: int | None = None) -> cst.BaseExpression | None:
+    """The value passed as `keyword=`, or as positional argument `position` (0-based)."""
+    index = 0
+    for arg in call.args:
+        if arg.star:
+            # After `*args` the positions are unknown; a keyword may still follow.
+            index = -(10**6)
+            continue
+        if arg.keyword is not None:
+            if arg.keyword.value == keyword:
+                return arg.value
+            continue
+        if position is not None and index == position:
+            return arg.value
+        index += 1
+    return None
+
+
+def positional(call: cst.Call) -> list[cst.BaseExpression]:
+    """The positional arguments before any `*args`."""
+    found = []
+    for arg in call.args:
+        if arg.star:
+            break
+        if arg.keyword is None:
+            found.append(arg.value)
+    return found
+
+
+def number(node: cst.BaseExpression | None) -> float | None:
+    """The value of a numeric constant expression (`0.5`, `1/2`, `-.5`, `1e-8`, `2**-3`), else None."""
+    if isinstance(node, (cst.Integer, cst.Float)):
+        try:
+            return float(node.evaluated_value)
+        except (ValueError, OverflowError):
+            return None
+    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, (cst.Minus, cst.Plus)):
+        value = number(node.expression)
+        if value is None:
+            return None
+        return -value if isinstance(node.operator, cst.Minus) else value
+    if isinstance(node, cst.BinaryOperation):
+        left, right = number(node.left), number(node.right)
+        if left is None or right is None:
+            return None
+        op = node.operator
+        try:
+            if isinstance(op, cst.Divide):
+                return left / right
+            if isinstance(op, cst.Multiply):
+                return left * right
+            if isinstance(op, cst.Add):
+                return left + right
+            if isinstance(op, cst.Subtract):
+                return left - right
+            if isinstance(op, cst.Power) and abs(right) <= 64:
+                return float(left**right)
+        except (ZeroDivisionError, OverflowError, TypeError):
+            return None
+    return None
+
+
+def string(node: cst.CSTNode | None) -> str | None:
+    """The value of a plain (non f-) string literal, else None."""
+    if isinstance(node, (cst.SimpleString, cst.ConcatenatedString)):
+        value = node.evaluated_value
+        return value if isinstance(value, str) else None
+    return None
+
+
+def is_constant(node: cst.CSTNode, value: bool | None) -> bool:
+    """`True`, `False` or `None` spelled as such."""
+    return isinstance(node, cst.Name) and node.value == repr(value)
+
+
+def bare(node: cst.BaseExpression) -> cst.BaseExpression:
+    """The expression without its outer parentheses, to compare spellings (a copy: never
+    resolve its names, the alias table caches by node)."""
+    return node.with_changes(lpar=(), rpar=()) if getattr(node, "lpar", None) else node
+
+
+def assigned_names(target: cst.BaseExpression) -> Iterator[str]:
+    """Plain names bound by an assignment target (`a`, `a, (b, *c)`); attributes and subscripts bind none."""
+    if isinstance(target, cst.Name):
+        yield target.value
+    elif isinstance(target, (cst.Tuple, cst.List)):
+        for element in target.elements:
+            yield from assigned_names(element.value)
+    elif isinstance(target, cst.StarredElement):
+        yield from assigned_names(target.value)
+
+
+def own_nodes(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    """Nodes under `node` in walk order, without entering nested functions, classes or lambdas."""
+    stack = list(reversed(list(iter_children(node))))
+    while stack:
+        current = stack.pop()
+        yield current
+        if isinstance(current, _SCOPES):
+            continue
+        children = list(iter_children(current))
+        children.reverse()
+        stack.extend(children)
+
+
+def bindings(function: cst.FunctionDef | cst.Module) -> dict[str, list[cst.BaseExpression]]:
+    """Each local name of a function (or module) and the values assigned to it, in source order.
+
+    Covers `=`, annotated and walrus assignments; a tuple target maps each element to the
+    matching element of a tuple value when the shapes agree, else to the whole value. Loop
+    targets, `with ... as`, augmented assignments and nested scopes are left out: a rule that
+    looks through a binding wants a value it can read.
+    """
+    found: dict[str, list[cst.BaseExpression]] = {}
+    body = function.body if isinstance(function, cst.FunctionDef) else function
+    for node in own_nodes(body):
+        if isinstance(node, cst.Assign):
+            for target in node.targets:
+                _bind(found, target.target, node.value)
+        elif isinstance(node, cst.AnnAssign) and node.value is not None:
+            _bind(found, node.target, node.value)
+        elif isinstance(node, cst.NamedExpr):
+            _bind(found, node.target, node.value)
+    return found
+
+
+def _bind(found: dict, target: cst.BaseExpression, value: cst.BaseExpression) -> None:
+    if isinstance(target, cst.Name):
+        found.setdefault(target.value, []).append(value)
+        return
+    if isinstance(target, (cst.Tuple, cst.List)):
+        if isinstance(value, (cst.Tuple, cst.List)) and len(value.elements) == len(target.elements):
+            for element, item in zip(target.elements, value.elements):
+                if not isinstance(element, cst.StarredElement) and not isinstance(item, cst.StarredElement):
+                    _bind(found, element.value, item.value)
+            return
+        for name in assigned_names(target):
+            found.setdefault(name, []).append(value)
