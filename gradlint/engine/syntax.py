@@ -5,13 +5,14 @@ These read nodes only; nothing here resolves names (that is `engine.names`).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import libcst as cst
 
 from gradlint.engine.walker import iter_children
 
 _SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
+_STATEMENTS = (cst.SimpleStatementLine, cst.BaseCompoundStatement)
 
 
 def argument(call: cst.Call, keyword: str, position: int | None = None) -> cst.BaseExpression | None:
@@ -117,6 +118,33 @@ def own_nodes(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
         children = list(iter_children(current))
         children.reverse()
         stack.extend(children)
+
+
+def scoped_nodes(
+    root: cst.CSTNode, quiet: Callable[[cst.CSTNode], bool] | None = None
+) -> Iterator[tuple[cst.CSTNode, cst.CSTNode | None, tuple[cst.CSTNode, ...], bool]]:
+    """Nodes of a function's (or module's) own code, in walk order, each with its innermost
+    statement, the `for`/`while` loops whose body holds it (outermost first) and whether a
+    node for which `quiet(node)` is true encloses it (e.g. a `no_grad` block). Nested
+    functions, classes and lambdas are yielded but not entered.
+    """
+    body = root.body if isinstance(root, cst.FunctionDef) else root
+    stack: list[tuple[cst.CSTNode, cst.CSTNode | None, tuple, bool]] = [
+        (child, None, (), False) for child in reversed(list(iter_children(body)))
+    ]
+    while stack:
+        node, statement, loops, hushed = stack.pop()
+        if isinstance(node, _STATEMENTS):
+            statement = node
+        yield node, statement, loops, hushed
+        if isinstance(node, _SCOPES):
+            continue
+        inner_hushed = hushed or (quiet is not None and quiet(node))
+        loop_body = node.body if isinstance(node, (cst.For, cst.While)) else None
+        children = list(iter_children(node))
+        for child in reversed(children):
+            inner = loops + (node,) if child is loop_body else loops
+            stack.append((child, statement, inner, inner_hushed))
 
 
 def bindings(function: cst.FunctionDef | cst.Module) -> dict[str, list[cst.BaseExpression]]:

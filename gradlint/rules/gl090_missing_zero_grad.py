@@ -1,0 +1,363 @@
+from __future__ import annotations
+
+import re
+
+import libcst as cst
+
+from gradlint.data import api_table
+from gradlint.engine.gradients import is_test_file
+from gradlint.engine.names import dotted, referenced_names
+from gradlint.engine.syntax import own_nodes, scoped_nodes
+from gradlint.rule import Rule, Severity
+
+OPTIMIZERS = api_table("torch_training_optimizers")
+BACKWARD = api_table("torch_training_backward")
+
+# `optimizer`, `opt`, `optim`, `optimizer_g`, `optG`, `optimizerD`, `g_optimizer`, `gen_opt`.
+_OPTIMIZER_NAME = re.compile(r"^(opt|optim|optimizer|optimiser)([A-Z0-9_].*)?$|_(opt|optim|optimizer|optimiser)$")
+_SCHEDULER_NAME = re.compile(r"sched|lr|warmup", re.I)
+_ZEROING_HELPER = re.compile(r"zero_grad|^_?(reset|clear)_grads?$")
+_NO_ZEROING = re.compile(r"^test|^_?(training|train)_step$", re.I)
+
+
+def _last_name(node: cst.BaseExpression) -> str | None:
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        return node.attr.value
+    return None
+
+
+def _strip_data(node: cst.BaseExpression) -> cst.BaseExpression:
+    """`w.data` -> `w` (the update of `w.data` updates `w`)."""
+    while isinstance(node, cst.Attribute) and node.attr.value == "data":
+        node = node.value
+    return node
+
+
+def _grad_owner(node: cst.BaseExpression) -> cst.BaseExpression | None:
+    """For `w.grad` or `w.grad.data`: `w`."""
+    node = _strip_data(node)
+    if isinstance(node, cst.Attribute) and node.attr.value == "grad":
+        return _strip_data(node.value)
+    return None
+
+
+class MissingZeroGrad(Rule):
+    """
+    ## What it does
+    Checks for a torch training loop (a `for` or `while` body) that calls `loss.backward()`
+    (or `torch.autograd.backward`, `scaler.scale(loss).backward()`,
+    `accelerator.backward(loss)`, `self.manual_backward(loss)`) and then `opt.step()` (or
+    `scaler.step(opt)`) on an optimiser that is never zeroed in that loop. Each optimiser is
+    checked on its own: in a GAN loop with `opt_g` and `opt_d`, only the one not zeroed is
+    flagged. The same holds for hand-written updates: `w -= lr * w.grad` (or
+    `w.data.sub_(lr * w.grad.data)`) in a loop with `backward()` that never clears `w.grad`.
+
+    Optimisers are recognised by their construction (`opt = torch.optim.Adam(...)`,
+    `self.optimizer = optim.SGD(...)`, any `torch.optim` class) or by their name
+    (`optimizer`, `opt`, `optim`, `opt_g`, `optimizerD`, `g_optimizer`, ...).
+
+    ## Why is this bad?
+    `backward()` adds into `.grad`; it never overwrites it. Without `zero_grad()` the k-th
+    step uses the sum of the last k gradients, so the effective learning rate grows with
+    every step and the direction is dominated by stale gradients. Nothing warns. Measured
+    with torch 2.13.0 (SGD, lr=0 so the weights stay fixed): `weight.grad` after steps 1, 2,
+    3 is `[4.2576, 5.5123]`, `[8.5152, 11.0247]`, `[12.7727, 16.537]`, k times the step-1
+    gradient; with `optimizer.zero_grad()` it is `[4.2576, 5.5123]` at every step.
+    Zeroing only once, before the loop, cleans the first step only.
+
+    ## Example
+    ```python
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    for inputs, targets in loader:
+        loss = F.mse_loss(model(inputs), targets)
+        loss.backward()
+        optimizer.step()
+    ```
+
+    Use instead:
+    ```python
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    for inputs, targets in loader:
+        optimizer.zero_grad()
+        loss = F.mse_loss(model(inputs), targets)
+        loss.backward()
+        optimizer.step()
+    ```
+
+    ## Notes
+    The finding is reported on the `step()` call (or on the hand-written update). It is an
+    error when the function never zeroes that optimiser, a warning when it zeroes it only
+    outside the loop (before it, or in an outer loop once per epoch).
+
+    Accepted as zeroing, anywhere in the loop body (before `backward()` or after `step()`,
+    inside a conditional too): `opt.zero_grad()`, `opt.zero_grad(set_to_none=True)`,
+    `model.zero_grad()` (of a model whose parameters the optimiser was built with, or of any
+    model when the construction is not visible), `p.grad = None`, `p.grad.zero_()`,
+    `p.grad.data.zero_()`, and calls of helpers that do it: a function of the same file that
+    zeroes, or one whose name says so (`zero_grad(model)`, `self._zero_grads()`,
+    `reset_grad()`).
+
+    Not flagged, on purpose: gradient accumulation (`if (i + 1) % k == 0: opt.step();
+    opt.zero_grad()`), `opt.step(closure)` (the LBFGS pattern: the closure zeroes), loops
+    without a backward call (evaluation), a `backward()` in one loop and the `step()` after
+    it, Lightning `training_step` methods (Lightning zeroes for you), engines that zero
+    themselves (`model_engine.step()` of DeepSpeed), learning-rate schedulers
+    (`scheduler.step()`), and tests.
+
+    Known misses: a loop that calls a helper doing backward and step (`train_step(batch)`),
+    an optimiser whose name does not say so and whose construction is in another file,
+    and zeroing done through an alias the rule cannot follow.
+
+    ## References
+    - PyTorch FAQ / tutorials, "Zeroing out gradients in PyTorch": gradients accumulate
+      on every `backward()` call.
+    - Stack Overflow, "Why do we need to call zero_grad() in PyTorch?".
+    """
+
+    code = "GL090"
+    severity = Severity.ERROR
+    message = (
+        "`{step}` in a loop that never zeroes `{optimizer}`: gradients accumulate across steps; "
+        "call `zero_grad()` each iteration"
+    )
+    fix_title = "Call `optimizer.zero_grad()` once per iteration"
+    frameworks = ("torch",)
+
+    _manual_message = (
+        "`{update}` in a loop that never clears `{param}.grad`: gradients accumulate across steps; "
+        "zero it after the update"
+    )
+
+    def __init__(self, context) -> None:
+        super().__init__(context)
+        self._backward_scopes: dict[int, cst.CSTNode] = {}
+        # Source text of each target assigned a torch optimiser -> names in the construction call.
+        self._optimizers: dict[str, set[str]] = {}
+        self._zeroing_functions: set[str] = set()
+
+    # The walk: collect evidence cheaply ------------------------------------------------------
+
+    def _scope(self) -> tuple[int, cst.CSTNode | None]:
+        for scope in reversed(self.context.scopes):
+            if isinstance(scope, cst.FunctionDef):
+                return id(scope), scope
+            if isinstance(scope, cst.ClassDef):
+                break
+        return 0, None
+
+    def _mark_zeroing(self) -> None:
+        for scope in reversed(self.context.scopes):
+            if isinstance(scope, cst.FunctionDef):
+                self._zeroing_functions.add(scope.name.value)
+                return
+
+    def visit_Call(self, node: cst.Call) -> None:
+        method = self.context.names.method(node)
+        if method is not None:
+            if method in BACKWARD.methods:
+                key, scope = self._scope()
+                self._backward_scopes[key] = scope
+            elif method == "zero_grad" or (method == "zero_" and _grad_owner(node.func.value) is not None):
+                self._mark_zeroing()
+        elif self.callee(node, BACKWARD):
+            key, scope = self._scope()
+            self._backward_scopes[key] = scope
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        value = node.value
+        if isinstance(value, cst.Call) and self._is_optimizer_class(value):
+            names = _construction_names(value)
+            for target in node.targets:
+                self._optimizers[self.source(target.target)] = names
+            return
+        for target in node.targets:
+            if _grad_owner(target.target) is not None:
+                self._mark_zeroing()
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        if isinstance(node.value, cst.Call) and self._is_optimizer_class(node.value):
+            self._optimizers[self.source(node.target)] = _construction_names(node.value)
+
+    def _is_optimizer_class(self, call: cst.Call) -> bool:
+        for name in self.qualified_names(call.func):
+            if name in OPTIMIZERS:
+                return True
+            head, _, last = name.rpartition(".")
+            if head == "torch.optim" and last[:1].isupper() and last != "Optimizer":
+                return True
+        return False
+
+    # The analysis, once per file ---------------------------------------------------------------
+
+    def leave_Module(self, node: cst.Module) -> None:
+        if is_test_file(self.context.filename):
+            return
+        for scope in self._backward_scopes.values():
+            root = node if scope is None else scope
+            if isinstance(root, cst.FunctionDef) and _NO_ZEROING.search(root.name.value):
+                continue
+            self._check(root)
+
+    def _check(self, root: cst.CSTNode) -> None:
+        aliases: dict[str, str] = {}
+        backward_loops: list[tuple] = []
+        steps: list[tuple[str, cst.Call, cst.CSTNode, tuple]] = []
+        zeros: list[tuple[str | None, str | None, tuple]] = []  # (optimiser key, model name, loops)
+        grad_zeros: list[tuple[str, tuple]] = []
+        updates: list[tuple[str, cst.CSTNode, cst.CSTNode, tuple]] = []
+        names = self.context.names
+        for node, statement, loops, _ in scoped_nodes(root):
+            if isinstance(node, cst.Call):
+                method = names.method(node)
+                if method is None:
+                    if self.callee(node, BACKWARD):
+                        backward_loops.append(loops)
+                    elif self._zeroing_call(node, node.func):
+                        zeros.append((None, None, loops))
+                    continue
+                receiver = node.func.value
+                if method in BACKWARD.methods:
+                    backward_loops.append(loops)
+                elif method == "step":
+                    self._step(node, receiver, statement, loops, steps, aliases)
+                elif method == "zero_grad":
+                    key = self._optimizer_key(receiver, aliases)
+                    zeros.append((key, None, loops) if key else (None, _last_name(receiver) or "", loops))
+                elif method in ("zero_", "fill_", "mul_") and _grad_owner(receiver) is not None:
+                    if method == "zero_" or _is_zero(node):
+                        grad_zeros.append((self.source(_grad_owner(receiver)), loops))
+                elif method in ("sub_", "add_", "copy_") and node.args:
+                    owner = _strip_data(receiver)
+                    if self._reads_grad_of(node, owner):
+                        updates.append((self.source(owner), node, statement, loops))
+                elif self._zeroing_call(node, node.func):
+                    zeros.append((None, None, loops))
+            elif isinstance(node, cst.Assign):
+                for target in node.targets:
+                    owner = _grad_owner(target.target)
+                    if owner is not None:
+                        grad_zeros.append((self.source(owner), loops))
+                    elif isinstance(target.target, cst.Subscript) and _grad_owner(target.target.value) is not None:
+                        grad_zeros.append((self.source(_grad_owner(target.target.value)), loops))
+                    elif isinstance(target.target, cst.Name) and dotted(node.value) is not None:
+                        aliases[target.target.value] = dotted(node.value)
+            elif isinstance(node, cst.AugAssign):
+                owner = _strip_data(node.target)
+                if _grad_owner(node.target) is not None:
+                    if isinstance(node.operator, cst.MultiplyAssign) and _zero_value(node.value):
+                        grad_zeros.append((self.source(_grad_owner(node.target)), loops))
+                elif isinstance(node.operator, (cst.SubtractAssign, cst.AddAssign)) and self._reads_grad_of(
+                    node.value, owner
+                ):
+                    updates.append((self.source(owner), node, statement, loops))
+        if not backward_loops:
+            return
+        for key, call, statement, loops in steps:
+            loop = _training_loop(loops, backward_loops)
+            if loop is None:
+                continue
+            matching = [z for z in zeros if self._zeroes(z, key)] + [(None, None, l) for _, l in grad_zeros]
+            if any(loop in z[2] for z in matching):
+                continue
+            self.report(
+                call,
+                statement=statement,
+                severity=Severity.WARNING if matching else Severity.ERROR,
+                step=self.source(call),
+                optimizer=key,
+            )
+        for param, node, statement, loops in updates:
+            loop = _training_loop(loops, backward_loops)
+            if loop is None:
+                continue
+            matching = [z[2] for z in zeros if z[0] is None] + [l for k, l in grad_zeros if k == param]
+            if any(loop in l for l in matching):
+                continue
+            update = self.source(node)
+            self.report(
+                node,
+                self._manual_message,
+                statement=statement,
+                severity=Severity.WARNING if matching else Severity.ERROR,
+                update=update if len(update) <= 40 else update[:37] + "...",
+                param=param,
+            )
+
+    def _step(self, call: cst.Call, receiver: cst.BaseExpression, statement, loops, steps, aliases) -> None:
+        if not call.args:
+            key = self._optimizer_key(receiver, aliases)
+        elif len(call.args) == 1 and call.args[0].keyword is None and not call.args[0].star:
+            key = self._optimizer_key(call.args[0].value, aliases)  # `scaler.step(opt)`
+        else:
+            return  # `opt.step(closure)`: the closure zeroes (LBFGS)
+        if key is not None:
+            steps.append((key, call, statement, loops))
+
+    def _optimizer_key(self, node: cst.BaseExpression, aliases: dict[str, str]) -> str | None:
+        """The optimiser's spelling when `node` is an optimiser, else None."""
+        text = self.source(node)
+        if isinstance(node, cst.Name) and node.value in aliases:
+            text = aliases[node.value]
+        if text in self._optimizers or self.source(node) in self._optimizers:
+            return text
+        last = text.rpartition(".")[2]
+        if isinstance(node, (cst.Name, cst.Attribute)) and _OPTIMIZER_NAME.search(last):
+            if not _SCHEDULER_NAME.search(last.replace("opt", "")):
+                return text
+        return None
+
+    def _zeroes(self, zero: tuple, key: str) -> bool:
+        zero_key, model, _ = zero
+        if zero_key is not None:
+            return zero_key == key or zero_key.rpartition(".")[2] == key.rpartition(".")[2]
+        if model is None or not model:
+            return True
+        built_from = self._optimizers.get(key)
+        return built_from is None or model in built_from
+
+    def _zeroing_call(self, call: cst.Call, func: cst.BaseExpression) -> bool:
+        name = _last_name(func)
+        if name is None:
+            return False
+        return bool(_ZEROING_HELPER.search(name)) or name in self._zeroing_functions
+
+    def _reads_grad_of(self, node: cst.CSTNode, owner: cst.BaseExpression) -> bool:
+        """Whether `node` reads `owner.grad` (the update of a hand-written SGD step)."""
+        if not isinstance(owner, (cst.Name, cst.Attribute)):
+            return False
+        wanted = self.source(owner)
+        return any(
+            isinstance(current, cst.Attribute)
+            and current.attr.value == "grad"
+            and self.source(_strip_data(current.value)) == wanted
+            for current in (node, *own_nodes(node))
+        )
+
+
+def _construction_names(call: cst.Call) -> set[str]:
+    """Names and attribute names in an optimiser's arguments: `Adam(netD.parameters())` -> netD."""
+    found: set[str] = set()
+    for arg in call.args:
+        found |= referenced_names(arg.value)
+        found.update(
+            current.attr.value for current in (arg.value, *own_nodes(arg.value)) if isinstance(current, cst.Attribute)
+        )
+    return found
+
+
+def _training_loop(loops: tuple, backward_loops: list[tuple]) -> cst.CSTNode | None:
+    """The innermost loop around `loops` that also holds a backward call."""
+    for loop in reversed(loops):
+        if any(loop in other for other in backward_loops):
+            return loop
+    return None
+
+
+def _zero_value(node: cst.BaseExpression) -> bool:
+    return isinstance(node, (cst.Integer, cst.Float)) and float(node.evaluated_value) == 0.0
+
+
+def _is_zero(call: cst.Call) -> bool:
+    return len(call.args) == 1 and _zero_value(call.args[0].value)

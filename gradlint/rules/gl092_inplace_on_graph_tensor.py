@@ -1,0 +1,377 @@
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+from gradlint.data import api_table
+from gradlint.engine.gradients import grad_disabled_block, not_differentiated
+from gradlint.engine.names import referenced_names
+from gradlint.engine.syntax import argument, is_constant, number, scoped_nodes
+from gradlint.rule import Rule, Severity
+
+SAVES_OUTPUT = api_table("torch_training_saves_output")
+SAVES_OUTPUT_MODULES = api_table("torch_training_saves_output_modules")
+SAVES_INPUTS = api_table("torch_training_saves_inputs")
+SEQUENTIAL = api_table("torch_training_sequential")
+BACKWARD = api_table("torch_training_backward")
+LOSSES = api_table("torch_training_loss_functions")
+
+# In-place methods that do not change a tensor's values.
+_NOT_WRITES = frozenset({"requires_grad_", "share_memory_", "retain_grad_", "detach_", "record_stream_"})
+_SAVING_BINARY = (cst.Multiply, cst.Divide, cst.MatrixMultiply)
+# Functions whose values are differentiated: a module's forward, a loss, a training step.
+_DIFFERENTIATED = re.compile(r"^forward$|loss|objective|criterion|^_?(training|train)_step$", re.I)
+# `if not self.training:` / `if eval_mode:`: a branch that runs without autograd.
+_INFERENCE_TEST = re.compile(r"training|eval|inference|infer|predict", re.I)
+
+
+@dataclass
+class _Binding:
+    index: int
+    statement: cst.CSTNode | None = None
+    op: str | None = None  # the output-saving op when the value is `op(...)`
+    torch_value: bool = False  # the value is visibly a torch tensor
+
+
+@dataclass
+class _Saved:
+    """`z = a * w`: `a` is saved for backward by the op assigned to `results`."""
+
+    index: int
+    op: str
+    results: set[str] = field(default_factory=set)
+
+
+class InplaceOnGraphTensor(Rule):
+    """
+    ## What it does
+    Checks for an in-place write to a torch tensor that autograd saved for the backward
+    pass, when the data flow is visible in one function:
+
+    - the output of an op whose backward reads its own output (`torch.sigmoid`, `tanh`,
+      `exp`, `exp2`, `expm1`, `softmax`, `log_softmax`, `relu`, `sqrt`, `rsqrt`,
+      `reciprocal`, as functions or Tensor methods), later written in place: `y += 1`,
+      `y *= 2`, `y[mask] = 0`, `y.add_()`, `y.mul_()`, `y.clamp_()`, `y.copy_()`,
+      `torch.sigmoid_(y)`, `F.relu(y, inplace=True)`, and `y.data.<op>_()`;
+    - an operand of `*`, `/`, `@`, `**` or `torch.mul`/`matmul`/`mm`/`div`/`pow`/`F.linear`
+      (which save their inputs), written in place after the op;
+    - in `nn.Sequential`, an in-place module (`nn.ReLU(inplace=True)`, `nn.Dropout(...,
+      inplace=True)`, ...) right after `nn.Sigmoid`, `nn.Tanh`, `nn.Softmax`,
+      `nn.LogSoftmax` or `nn.ReLU`.
+
+    ## Why is this bad?
+    Autograd keeps a version counter on every tensor and checks it when backward reads a
+    saved tensor. With torch 2.13.0, `y = torch.sigmoid(x); y += 1; y.sum().backward()`
+    raises `RuntimeError: one of the variables needed for gradient computation has been
+    modified by an inplace operation: [torch.FloatTensor [3]], which is output 0 of
+    Sigmoid, is at version 1; expected version 0 instead. Hint: enable anomaly detection to
+    find the operation that failed to compute its gradient, with
+    torch.autograd.set_detect_anomaly(True, check_nan=False).` The same error comes from
+    `z = a * w; a.add_(1)` ("output 0 of Mul") and from `nn.Sigmoid()` followed by
+    `nn.Dropout(inplace=True)`. Through `.data` the check is bypassed and the gradient is
+    silently wrong: `y = torch.sigmoid(x); y.data.mul_(2)` at `x = 0` gives the gradient
+    `[0, 0, 0]` instead of `[0.25, 0.25, 0.25]` (torch 2.13.0).
+
+    ## Example
+    ```python
+    def forward(self, x):
+        gate = torch.sigmoid(self.gate(x))
+        gate[self.mask] = 0.0
+        return gate * x
+    ```
+
+    Use instead:
+    ```python
+    def forward(self, x):
+        gate = torch.sigmoid(self.gate(x))
+        gate = gate.masked_fill(self.mask, 0.0)
+        return gate * x
+    ```
+
+    ## Notes
+    Which ops save what was measured with torch 2.13.0: writing in place to the output of
+    `pow`, `log`, `sin`, `abs`, `matmul`, `linear`, `+`, `*` by a constant, `elu`,
+    `leaky_relu`, `gelu`, `silu`, `softplus`, `clamp`, `hardtanh`, `erf`, `log1p`,
+    `logsigmoid`, `sinh`, `cosh`, `atan`, `cumsum` or a batch norm is fine, and is not
+    flagged (so `nn.ReLU(inplace=True)` after a convolution, linear layer or batch norm is
+    quiet). Writing to an input is fine for `+`, `sigmoid`, `exp`, `tanh` and `relu`.
+
+    Flagged only when the tensor is used after the write (or a value computed from it
+    before the write is), and the function is differentiated: it calls `backward()`,
+    `torch.autograd.grad` or a torch loss after the write, or it is a `forward`, a loss or
+    a training step. Quiet for: `x = x.clone()` (or any rebinding) before the write, fresh
+    tensors (`out = torch.zeros(...); out[i] = ...`), parameter updates and writes inside
+    `torch.no_grad()` blocks, branches that test `training`/`eval`, weight initialisation,
+    tests and metrics.
+
+    Known misses: loop-carried values (a write in one iteration to a tensor saved in the
+    previous one), tensors held in attributes or containers, data flow through other
+    functions or modules (`self.act = nn.Sigmoid()` then `h.mul_()`), and a write under
+    `no_grad` to a tensor saved outside it (it still raises).
+
+    ## References
+    - PyTorch autograd mechanics, "In-place operations with autograd": saved tensors are
+      version-checked and an in-place change raises.
+    - PyTorch forums, "one of the variables needed for gradient computation has been
+      modified by an inplace operation".
+    """
+
+    code = "GL092"
+    severity = Severity.WARNING
+    message = "`{write}` modifies `{name}` in place, but `{op}` saved it for backward: {effect}; {remedy}"
+    _sequential_message = (
+        "`{write}` right after `{before}` overwrites the output that `{before}` saved for backward: "
+        "backward raises; drop `inplace=True`"
+    )
+    fix_title = "Write to a copy (`x = x.clone()`) or use the out-of-place op"
+    frameworks = ("torch",)
+
+    def __init__(self, context) -> None:
+        super().__init__(context)
+        self._candidates: dict[int, cst.CSTNode | None] = {}
+        self._exempt_functions: set[int] = set()
+
+    # The walk: note where in-place writes are, check `nn.Sequential` on the spot -----------
+
+    def _mark(self) -> None:
+        for scope in reversed(self.context.scopes):
+            if isinstance(scope, cst.FunctionDef):
+                self._candidates[id(scope)] = scope
+                return
+            if isinstance(scope, (cst.ClassDef, cst.Lambda)):
+                return
+        self._candidates[0] = None
+
+    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+        self._mark()
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        if any(isinstance(t.target, cst.Subscript) for t in node.targets):
+            self._mark()
+
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        if isinstance(func, cst.Attribute) and func.attr.value.endswith("_"):
+            self._mark()
+        elif node.args and self.callee(node, SEQUENTIAL):
+            self._sequential(node)
+        elif any(a.keyword is not None and a.keyword.value == "inplace" for a in node.args):
+            self._mark()
+
+    def _sequential(self, node: cst.Call) -> None:
+        layers = [a.value for a in node.args if a.keyword is None and not a.star]
+        for before, after in zip(layers, layers[1:]):
+            saver = self.callee(before, SAVES_OUTPUT_MODULES)
+            if saver is None or not isinstance(after, cst.Call):
+                continue
+            inplace = argument(after, "inplace")
+            if inplace is None or not is_constant(inplace, True):
+                continue
+            if not any(n.startswith("torch.nn.") for n in self.qualified_names(after.func)):
+                continue
+            if not_differentiated(self.context):
+                return
+            self.report(
+                after,
+                self._sequential_message,
+                write=_short(self.source(after)),
+                before=self.source(before.func),
+            )
+
+    # The analysis, once per file -------------------------------------------------------------
+
+    def leave_Module(self, node: cst.Module) -> None:
+        for scope in self._candidates.values():
+            self._check(node if scope is None else scope)
+
+    def _quiet(self, node: cst.CSTNode) -> bool:
+        if isinstance(node, cst.With):
+            return grad_disabled_block(node, self.context.names)
+        if isinstance(node, cst.If):
+            return bool(_INFERENCE_TEST.search(self.source(node.test)))
+        return False
+
+    def _check(self, root: cst.CSTNode) -> None:
+        if self._exempt(root):
+            return
+        names = self.context.names
+        bindings: dict[str, list[_Binding]] = {}
+        saved: dict[str, list[_Saved]] = {}
+        uses: list[tuple[int, str, cst.CSTNode | None]] = []
+        writes: list[tuple[int, str, cst.CSTNode, cst.CSTNode, bool, bool]] = []
+        differentiated_at: list[int] = []  # positions of backward / loss calls
+        for index, (node, statement, _loops, hushed) in enumerate(scoped_nodes(root, self._quiet)):
+            if isinstance(node, cst.Name):
+                uses.append((index, node.value, statement))
+            elif isinstance(node, cst.Assign):
+                for target in node.targets:
+                    self._bind(target.target, node.value, index, statement, bindings, saved)
+                    if isinstance(target.target, cst.Subscript):
+                        self._write(target.target.value, node, statement, index, hushed, writes)
+            elif isinstance(node, (cst.AnnAssign, cst.NamedExpr)) and node.value is not None:
+                self._bind(node.target, node.value, index, statement, bindings, saved)
+            elif isinstance(node, cst.AugAssign):
+                self._write(node.target, node, statement, index, hushed, writes)
+            elif isinstance(node, cst.For):
+                self._bind(node.target, None, index, statement, bindings, saved)
+            elif isinstance(node, cst.WithItem) and node.asname is not None:
+                self._bind(node.asname.name, None, index, statement, bindings, saved)
+            elif isinstance(node, cst.Call):
+                method = names.method(node)
+                if method is not None:
+                    if method in BACKWARD.methods:
+                        differentiated_at.append(index)
+                    elif method.endswith("_") and method not in _NOT_WRITES:
+                        self._write(node.func.value, node, statement, index, hushed, writes, explicit=True)
+                    continue
+                qualified = self.qualified_names(node.func)
+                if qualified & LOSSES or self.callee(node, BACKWARD):
+                    differentiated_at.append(index)
+                elif not node.args:
+                    continue
+                elif any(n.startswith("torch.") and n.endswith("_") and ".init." not in n for n in qualified):
+                    self._write(node.args[0].value, node, statement, index, hushed, writes, explicit=True)
+                elif any(n.startswith("torch.nn.functional.") for n in qualified):
+                    inplace = argument(node, "inplace")
+                    if inplace is not None and is_constant(inplace, True):
+                        self._write(node.args[0].value, node, statement, index, hushed, writes, explicit=True)
+        # A module's forward, a loss or a training step, or a function computing a loss.
+        always = isinstance(root, cst.FunctionDef) and (
+            bool(_DIFFERENTIATED.search(root.name.value)) or bool(differentiated_at)
+        )
+        for index, name, node, statement, data, explicit in writes:
+            if not always and not any(i > index for i in differentiated_at):
+                continue
+            self._judge(index, name, node, statement, data, explicit, bindings, saved, uses)
+
+    def _exempt(self, root: cst.CSTNode) -> bool:
+        if isinstance(root, cst.FunctionDef):
+            return id(root) in self._exempt_functions
+        return not_differentiated(self.context)
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        # Asked here, where the walk's scopes and statements are those around the function.
+        if not_differentiated(self.context):
+            self._exempt_functions.add(id(node))
+
+    def _bind(self, target, value, index, statement, bindings, saved) -> None:
+        targets = [target.value] if isinstance(target, cst.Name) else sorted(referenced_names(target))
+        if not isinstance(target, cst.Name) and not isinstance(target, (cst.Tuple, cst.List)):
+            return  # attributes and subscripts bind no name
+        binding = _Binding(index, statement)
+        if isinstance(target, cst.Name) and isinstance(value, cst.Call):
+            binding.op = self._saving_op(value)
+            binding.torch_value = bool(self.context.names.method(value)) or any(
+                n.startswith("torch.") for n in self.qualified_names(value.func)
+            )
+        for name in targets:
+            bindings.setdefault(name, []).append(binding)
+        if value is not None:
+            results = set(targets)
+            for operand, op in self._saved_operands(value):
+                saved.setdefault(operand, []).append(_Saved(index, op, results))
+
+    def _saving_op(self, call: cst.Call) -> str | None:
+        names = self.context.names
+        method = names.method(call)
+        if method is not None:
+            return f".{method}()" if method in SAVES_OUTPUT.methods else None
+        op = self.callee(call, SAVES_OUTPUT)
+        if op is None:
+            return None
+        inplace = argument(call, "inplace")
+        if inplace is not None and is_constant(inplace, True):
+            return None
+        return self.source(call.func)
+
+    def _saved_operands(self, value: cst.BaseExpression):
+        """Names that an op in `value` saves as an input: `a` in `a * w`, `a @ w`, `a ** 2`."""
+        stack = [value]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, (cst.Lambda, cst.FunctionDef)):
+                continue
+            if isinstance(node, cst.BinaryOperation):
+                if isinstance(node.operator, _SAVING_BINARY):
+                    if number(node.left) is None and number(node.right) is None:
+                        for side in (node.left, node.right):
+                            if isinstance(side, cst.Name):
+                                yield side.value, self.source(node)
+                elif isinstance(node.operator, cst.Power) and isinstance(node.left, cst.Name):
+                    if number(node.right) not in (0.0, 1.0):
+                        yield node.left.value, self.source(node)
+            elif isinstance(node, cst.Call):
+                method = self.context.names.method(node)
+                args = [a.value for a in node.args if a.keyword is None and not a.star]
+                if method in SAVES_INPUTS.methods and args and number(args[0]) is None:
+                    operands = [node.func.value, *args]
+                elif method is None and self.callee(node, SAVES_INPUTS) and len(args) >= 2:
+                    operands = args if all(number(a) is None for a in args) else []
+                else:
+                    operands = []
+                for operand in operands:
+                    if isinstance(operand, cst.Name):
+                        yield operand.value, _short(self.source(node))
+            stack.extend(_children(node))
+
+    def _write(self, target, node, statement, index, hushed, writes, explicit=False) -> None:
+        if hushed:
+            return
+        data = False
+        if isinstance(target, cst.Attribute) and target.attr.value == "data":
+            target, data = target.value, True
+        if isinstance(target, cst.Name):
+            writes.append((index, target.value, node, statement, data, explicit))
+
+    def _judge(self, index, name, node, statement, data, explicit, bindings, saved, uses) -> None:
+        before = [b for b in bindings.get(name, ()) if b.index < index and b.statement is not statement]
+        binding = before[-1] if before else None
+        if binding is None:
+            return
+        start, op, derived = None, None, set()
+        if binding.op is not None:
+            start, op, derived = binding.index, binding.op, {name}
+        elif explicit or binding.torch_value:
+            for record in saved.get(name, ()):
+                if binding.index < record.index < index:
+                    start, op, derived = record.index, record.op, set(record.results)
+                    break
+        if start is None:
+            return
+        # Values computed from the tensor (or from the op's result) before the write.
+        derived = self._derived(start, index, derived, bindings, uses)
+        used_after = any(i > index and n in derived and s is not statement for i, n, s in uses)
+        if not used_after:
+            return
+        self.report(
+            node,
+            statement=statement,
+            write=_short(self.source(node)),
+            name=name,
+            op=op,
+            effect="the gradient is silently wrong" if data else "backward raises",
+            remedy="write to a clone" if data else "use an out-of-place op or write to a clone",
+        )
+
+    def _derived(self, start, end, seed, bindings, uses) -> set[str]:
+        """`seed` and the names bound between `start` and `end` from values reading one of them."""
+        found = set(seed)
+        assigned = sorted(
+            (b.index, n, b.statement) for n, records in bindings.items() for b in records if start < b.index < end
+        )
+        for _position, target, statement in assigned:
+            if target not in found and any(s is statement and n in found for _, n, s in uses):
+                found.add(target)
+        return found
+
+
+def _children(node: cst.CSTNode):
+    from gradlint.engine.walker import iter_children
+
+    return iter_children(node)
+
+
+def _short(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."

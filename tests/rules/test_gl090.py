@@ -1,0 +1,113 @@
+"""GL090 missing-zero-grad: spellings, severities and exemptions that fixtures show poorly."""
+
+import textwrap
+
+import pytest
+
+from gradlint import lint_source
+
+
+def found(source: str) -> list[tuple[int, str]]:
+    return [(f.line, f.severity) for f in lint_source(textwrap.dedent(source), select=["GL090"])]
+
+
+LOOP = """\
+{imports}
+
+def train(model, loader):
+    {construct}
+    for x, y in loader:
+        {zero}
+        loss = ((model(x) - y) ** 2).mean()
+        loss.backward()
+        {step}
+"""
+
+
+@pytest.mark.parametrize(
+    "imports, construct",
+    [
+        ("import torch", "opt = torch.optim.SGD(model.parameters(), lr=0.1)"),
+        ("from torch.optim import Adam", "opt = Adam(model.parameters())"),
+        ("import torch.optim as optim", "opt = optim.NAdam(model.parameters())"),
+        ("import torch", "opt = make_optimizer(model)"),  # known by its name
+    ],
+)
+def test_optimizer_spellings(imports, construct):
+    source = LOOP.format(imports=imports, construct=construct, zero="pass", step="opt.step()")
+    assert found(source) == [(9, "error")]
+    fixed = LOOP.format(imports=imports, construct=construct, zero="opt.zero_grad()", step="opt.step()")
+    assert found(fixed) == []
+
+
+@pytest.mark.parametrize(
+    "zero",
+    [
+        "opt.zero_grad(set_to_none=True)",
+        "model.zero_grad()",
+        "zero_grad(model)",
+        "[setattr(p, 'grad', None) for p in model.parameters()] and opt.zero_grad()",
+    ],
+)
+def test_zeroing_spellings(zero):
+    source = LOOP.format(imports="import torch", construct="opt = torch.optim.SGD(model.parameters(), lr=0.1)",
+                         zero=zero, step="opt.step()")
+    assert found(source) == []
+
+
+def test_model_zero_of_another_model_does_not_count():
+    source = LOOP.format(imports="import torch", construct="opt = torch.optim.SGD(model.parameters(), lr=0.1)",
+                         zero="critic.zero_grad()", step="opt.step()")
+    assert found(source) == [(9, "error")]
+
+
+def test_not_an_optimizer():
+    for step in ("scheduler.step()", "env.step()", "opt.step(closure)", "self.lr_scheduler.step()"):
+        source = LOOP.format(imports="import torch", construct="pass", zero="pass", step=step)
+        assert found(source) == [], step
+
+
+def test_zero_before_loop_is_a_warning():
+    source = LOOP.format(imports="import torch", construct="optimizer = torch.optim.SGD(model.parameters(), lr=0.1)"
+                         + "; optimizer.zero_grad()", zero="pass", step="optimizer.step()")
+    assert found(source) == [(9, "warning")]
+
+
+def test_alias_of_attribute():
+    source = """\
+    import torch
+
+    class T:
+        def fit(self, loader):
+            optimizer = self.optimizer
+            for x in loader:
+                self.optimizer.zero_grad()
+                self.model(x).sum().backward()
+                optimizer.step()
+    """
+    assert found(source) == []
+
+
+def test_no_backward_in_loop_is_quiet():
+    source = """\
+    import torch
+
+    def fit(model, batches, optimizer):
+        for x in batches:
+            loss = model(x).sum()
+        loss.backward()
+        optimizer.step()
+    """
+    assert found(source) == []
+
+
+def test_test_files_are_quiet():
+    source = LOOP.format(imports="import torch", construct="opt = torch.optim.SGD(model.parameters(), lr=0.1)",
+                         zero="pass", step="opt.step()")
+    assert lint_source(source, path="test_training.py", select=["GL090"]) == []
+
+
+def test_noqa():
+    source = LOOP.format(imports="import torch", construct="opt = torch.optim.SGD(model.parameters(), lr=0.1)",
+                         zero="pass", step="opt.step()  # noqa: GL090")
+    assert found(source) == []
