@@ -45,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--stdin-filename", metavar="NAME", help="the name to report for standard input")
     parser.add_argument("--force-exclude", action="store_true", help="apply exclude settings and .gitignore to files named on the command line too (for pre-commit)")
     parser.add_argument("--no-respect-gitignore", dest="respect_gitignore", action="store_false", help="lint files that .gitignore ignores")
+    parser.add_argument("--fix", action="store_true", help="apply safe fixes in place (with `-`, print the fixed code)")
+    parser.add_argument("--unsafe-fixes", action="store_true", help="also offer and apply fixes that change numerical results")
+    parser.add_argument("--diff", action="store_true", help="print the fixes as a unified diff instead of writing them")
     parser.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are findings")
     parser.add_argument("--list-rules", action="store_true", help="list the rules and exit")
     parser.add_argument("--version", action="version", version=f"gradlint {__version__}")
@@ -133,6 +136,7 @@ def _lint_command(args: argparse.Namespace) -> int:
         raise UsageError("--jobs must be 0 (all cores) or more")
     paths = args.paths or ["."]
     stdin = sys.stdin.buffer.read() if "-" in paths else None
+    fixing = args.fix or args.diff
     result, missing = lint_paths(
         paths,
         settings,
@@ -142,10 +146,17 @@ def _lint_command(args: argparse.Namespace) -> int:
         stdin_filename=args.stdin_filename or "-",
         force_exclude=args.force_exclude,
         respect_gitignore=args.respect_gitignore,
+        fix=fixing,
+        unsafe_fixes=args.unsafe_fixes,
     )
     for path in missing:
         print(f"gradlint: error: no such file or directory: {path}", file=sys.stderr)
-    text = renderer(args.format)(result, statistics=args.statistics)
+    if args.diff:
+        return _show_diff(result, stdin, args.stdin_filename or "-", bool(missing or result.errors))
+    report_stream = sys.stdout
+    if args.fix:
+        report_stream = _write_fixes(result, stdin, args.stdin_filename or "-")
+    text = renderer(args.format)(result, statistics=args.statistics, unsafe_fixes=args.unsafe_fixes)
     if args.output:
         try:
             with open(args.output, "w", encoding="utf-8") as handle:
@@ -153,10 +164,56 @@ def _lint_command(args: argparse.Namespace) -> int:
         except OSError as error:
             raise UsageError(f"cannot write {args.output}: {error.strerror or error}") from None
     else:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        report_stream.write(text)
+        report_stream.flush()
     if missing or result.errors:
         return EXIT_ERROR
     if result.findings and not args.exit_zero:
         return EXIT_FINDINGS
     return EXIT_CLEAN
+
+
+def _write_fixes(result, stdin: bytes | None, stdin_name: str):
+    """Write fixed files in place; standard input's fixed code goes to stdout, and the report
+    then goes to stderr, as with ruff. Returns the stream the report belongs on."""
+    from pathlib import Path
+
+    stream = sys.stdout
+    for fixed in result.fixed:
+        if stdin is not None and fixed.path == stdin_name:
+            continue
+        try:
+            Path(fixed.path).write_bytes(fixed.fixed)
+        except OSError as error:
+            raise UsageError(f"cannot write {fixed.path}: {error.strerror or error}") from None
+    if stdin is not None:
+        fixed_stdin = next((f.fixed for f in result.fixed if f.path == stdin_name), None)
+        sys.stdout.buffer.write(fixed_stdin if fixed_stdin is not None else stdin)
+        sys.stdout.flush()
+        stream = sys.stderr
+    return stream
+
+
+def _show_diff(result, stdin: bytes | None, stdin_name: str, failed: bool) -> int:
+    """`--diff`: print what `--fix` would change; exit 1 when it would change something."""
+    import difflib
+    from pathlib import Path
+
+    from gradlint.engine.runner import decode
+
+    for fixed in result.fixed:
+        before = stdin if stdin is not None and fixed.path == stdin_name else Path(fixed.path).read_bytes()
+        relative = not os.path.isabs(fixed.path)  # `a/`, `b/` prefixes let `git apply` take the diff
+        sys.stdout.writelines(
+            difflib.unified_diff(
+                decode(before).splitlines(keepends=True),
+                decode(fixed.fixed).splitlines(keepends=True),
+                f"a/{fixed.path}" if relative else fixed.path,
+                f"b/{fixed.path}" if relative else fixed.path,
+            )
+        )
+    count = result.fixes_applied
+    print(f"Would fix {count} finding{'s' if count != 1 else ''}." if count else "No fixes available.", file=sys.stderr)
+    if failed:
+        return EXIT_ERROR
+    return EXIT_FINDINGS if count else EXIT_CLEAN
