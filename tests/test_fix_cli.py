@@ -88,3 +88,17 @@ def test_unsafe_fixes_need_the_flag():
 def test_apply_edit_spans_lines():
     fix = {"range": {"line": 1, "column": 3, "end_line": 2, "end_column": 2}, "replacement": "X"}
     assert apply_edit("ab\ncd\n", fix) == "abXd\n"
+
+
+def test_fix_on_the_demo_folder(tmp_path, run_cli):
+    import shutil
+    from pathlib import Path
+
+    demo = tmp_path / "demo"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "demo", demo)
+    code, diff, _ = run_cli("--isolated", "--diff", "--unsafe-fixes", demo)
+    assert code == 1 and diff.count("\n+++ ") + diff.startswith("+++ ") >= 1
+    code, out, _ = run_cli("--isolated", "--fix", "--unsafe-fixes", demo)
+    assert " fixed in " in out
+    code, diff, err = run_cli("--isolated", "--diff", "--unsafe-fixes", demo)
+    assert (code, diff, err.strip()) == (0, "", "No fixes available.")

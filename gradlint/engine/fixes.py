@@ -22,7 +22,7 @@ from gradlint.rule import Finding, Fix
 MAX_ROUNDS = 50
 
 
-def describe(module: cst.Module, fix: Fix, title: str | None) -> dict | None:
+def describe(module: cst.Module, fix: Fix, title: str | None, safe: bool) -> dict | None:
     """The JSON form of a fix: its title, safety, the range it replaces and the new text."""
     try:
         replaced = module.deep_replace(fix.node, fix.replacement)
@@ -43,7 +43,7 @@ def describe(module: cst.Module, fix: Fix, title: str | None) -> dict | None:
     end_line, end_column = _position(before, end_before)
     return {
         "title": title or "apply the suggested fix",
-        "safe": fix.safe,
+        "safe": safe,
         "range": {"line": line, "column": column, "end_line": end_line, "end_column": end_column},
         "replacement": after[start:end_after],
     }

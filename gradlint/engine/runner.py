@@ -227,7 +227,10 @@ def _findings(context: FileContext, reports: list[Report]) -> list[Finding]:
         if key in seen:
             continue
         seen.add(key)
-        fix = describe(context.module, report.fix, rule.fix_title) if report.fix is not None else None
+        fix = None
+        if report.fix is not None:
+            safe = rule.fix_safe if report.fix.safe is None else report.fix.safe
+            fix = describe(context.module, report.fix, rule.fix_title, safe)
         findings.append(
             Finding(
                 path, where.start.line, where.start.column + 1, where.end.line, where.end.column + 1,

@@ -230,6 +230,7 @@ class NonDifferentiableOp(Rule):
     )
     frameworks = ("tensorflow", "keras", "torch", "jax", "theano")
     fix_title = "use a straight-through estimator: the value of round(x), the gradient of x"
+    fix_safe = False
 
     def __init__(self, context) -> None:
         super().__init__(context)
@@ -426,7 +427,7 @@ class NonDifferentiableOp(Rule):
         text = f"{x} + ({q} - {x}).detach()" if stop == ".detach" else f"{x} + {stop}({q} - {x})"
         if not _stands_alone(call, statement):
             text = f"({text})"
-        return Fix(call, cst.parse_expression(text), safe=False)
+        return Fix(call, cst.parse_expression(text))
 
     def _stop_gradient(self, call: cst.Call, name: str | None) -> str | None:
         """How this file spells stop-gradient for the quantiser's framework (None: it cannot)."""

@@ -163,6 +163,7 @@ class UnsafeSqrtOrNorm(Rule):
     message = "`{root}` of {what} `{arg}`: the gradient is NaN where it is exactly 0; add an epsilon under the root"
     frameworks = ("tensorflow", "keras", "jax", "torch", "theano")
     fix_title = "add an epsilon under the root (changes the value by at most 1e-6)"
+    fix_safe = False
 
     def __init__(self, context) -> None:
         super().__init__(context)
@@ -673,7 +674,7 @@ def _epsilon_fix(node: cst.CSTNode, argument: cst.BaseExpression) -> Fix:
     in_call = isinstance(node, cst.Call) and any(arg.value is argument for arg in node.args)
     if not in_call or argument.lpar:
         guarded = guarded.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
-    return Fix(argument, guarded, safe=False)
+    return Fix(argument, guarded)
 
 
 def _bare_in_sum(node: cst.BaseExpression) -> bool:
