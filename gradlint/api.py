@@ -30,6 +30,7 @@ class RunResult:
     files_skipped: int = 0
     errors: list[dict] = field(default_factory=list)
     fixed: list[FileResult] = field(default_factory=list)  # files with fixes applied (not yet written)
+    baseline_hidden: int = 0  # findings left out because a baseline records them
 
     @property
     def fixes_applied(self) -> int:

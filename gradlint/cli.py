@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--fix", action="store_true", help="apply safe fixes in place (with `-`, print the fixed code)")
     parser.add_argument("--unsafe-fixes", action="store_true", help="also offer and apply fixes that change numerical results")
     parser.add_argument("--diff", action="store_true", help="print the fixes as a unified diff instead of writing them")
+    parser.add_argument("--baseline", metavar="FILE", help="report only findings not recorded in FILE; records them when FILE does not exist")
+    parser.add_argument("--update-baseline", action="store_true", help="rewrite the --baseline file with the current findings")
     parser.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are findings")
     parser.add_argument("--list-rules", action="store_true", help="list the rules and exit")
     parser.add_argument("--version", action="version", version=f"gradlint {__version__}")
@@ -153,6 +155,10 @@ def _lint_command(args: argparse.Namespace) -> int:
         print(f"gradlint: error: no such file or directory: {path}", file=sys.stderr)
     if args.diff:
         return _show_diff(result, stdin, args.stdin_filename or "-", bool(missing or result.errors))
+    if args.baseline:
+        _apply_baseline(args, result, stdin)
+    elif args.update_baseline:
+        raise UsageError("--update-baseline needs --baseline FILE")
     report_stream = sys.stdout
     if args.fix:
         report_stream = _write_fixes(result, stdin, args.stdin_filename or "-")
@@ -217,3 +223,39 @@ def _show_diff(result, stdin: bytes | None, stdin_name: str, failed: bool) -> in
     if failed:
         return EXIT_ERROR
     return EXIT_FINDINGS if count else EXIT_CLEAN
+
+
+def _apply_baseline(args: argparse.Namespace, result, stdin: bytes | None) -> None:
+    """Record the findings in the baseline file, or keep only those it does not record."""
+    from pathlib import Path
+
+    from gradlint import baseline
+    from gradlint.engine.runner import decode
+
+    stdin_name = args.stdin_filename or "-"
+
+    def read_lines(path: str) -> list[str]:
+        try:
+            data = stdin if stdin is not None and path == stdin_name else Path(path).read_bytes()
+            return decode(data).splitlines()
+        except (OSError, UnicodeDecodeError, SyntaxError, LookupError):
+            return []
+
+    target = Path(args.baseline)
+    try:
+        if args.update_baseline or not target.exists():
+            count = baseline.write(target, result.findings, read_lines)
+            print(f"gradlint: recorded {count} finding{'s' if count != 1 else ''} in {target}", file=sys.stderr)
+            result.findings = []
+            return
+        filtered = baseline.filter_new(target, result.findings, read_lines)
+    except baseline.BaselineError as error:
+        raise UsageError(str(error)) from None
+    result.findings = filtered.new
+    result.baseline_hidden = filtered.known
+    if filtered.stale:
+        print(
+            f"gradlint: {filtered.stale} finding{'s' if filtered.stale != 1 else ''} in {target} no longer "
+            "occur; `--update-baseline` drops them",
+            file=sys.stderr,
+        )

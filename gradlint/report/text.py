@@ -39,7 +39,10 @@ def summary(result: RunResult) -> str:
         files += f", {result.files_skipped} skipped (no framework imported)"
     if result.fixed:
         files += f"; {result.fixes_applied} fixed in {len(result.fixed)} file{'s' if len(result.fixed) != 1 else ''}"
-    text = f"Found {n} finding{'s' if n != 1 else ''} in {files}." if n else f"No findings in {files}."
+    if result.baseline_hidden:
+        files += f"; {result.baseline_hidden} more known from the baseline"
+    new = " new" if result.baseline_hidden else ""
+    text = f"Found {n}{new} finding{'s' if n != 1 else ''} in {files}." if n else f"No{new} findings in {files}."
     if result.errors:
         text += f" {len(result.errors)} internal error{'s' if len(result.errors) != 1 else ''}."
     return text
