@@ -29,7 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gradlint",
         description="Find differentiability pitfalls in machine-learning code.",
-        epilog="`gradlint rule CODE` prints a rule's documentation. Exit status: 0 clean, "
+        epilog="`gradlint rule CODE` prints a rule's documentation; `gradlint server` starts the "
+        "language server for editors. Exit status: 0 clean, "
         "1 findings, 2 usage, configuration or internal error.",
     )
     parser.add_argument("paths", nargs="*", metavar="PATH", help="files or directories to lint; `-` reads standard input (default: .)")
@@ -61,6 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if argv[:1] == ["rule"]:
             return _rule_command(argv[1:])
+        if argv[:1] == ["server"]:
+            return _server_command(argv[1:])
         return _lint_command(build_parser().parse_args(argv))
     except UsageError as error:
         print(f"gradlint: error: {error}", file=sys.stderr)
@@ -89,6 +92,16 @@ def _rule_command(args: list[str]) -> int:
     except SelectionError as error:
         raise UsageError(str(error)) from None
     return EXIT_CLEAN
+
+
+def _server_command(args: list[str]) -> int:
+    if args:
+        raise UsageError("usage: gradlint server (speaks the language server protocol on stdin/stdout)")
+    try:
+        from gradlint.server import main as serve
+    except ImportError as error:
+        raise UsageError(f"the language server needs pygls: pip install 'gradlint[server]' ({error})") from None
+    return serve()
 
 
 def _settings(args: argparse.Namespace):
