@@ -54,3 +54,25 @@ def test_sarif_for_code_scanning(tmp_path):
 def test_other_formats_are_refused(tmp_path, fmt):
     run = run_step(tmp_path, format=fmt)
     assert run.returncode == 2 and "format must be github or sarif" in run.stdout
+
+
+def _readme_workflows() -> list[str]:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### GitHub Actions", 1)[1].split("\n### ", 1)[0]
+    return [block.split("```", 1)[0] for block in section.split("```yaml\n")[1:]]
+
+
+def test_action_and_readme_workflows_match_githubs_schemas(tmp_path):
+    """The action against GitHub's action schema, the README's workflows against the workflow
+    schema (both as vendored by check-jsonschema)."""
+    workflows = _readme_workflows()
+    assert len(workflows) == 2
+    files = []
+    for number, text in enumerate(workflows):
+        files.append(tmp_path / f"workflow{number}.yml")
+        files[-1].write_text(text)
+    check = [sys.executable, "-m", "check_jsonschema", "--builtin-schema"]
+    action = subprocess.run([*check, "vendor.github-actions", str(ROOT / "action.yml")], capture_output=True, text=True)
+    assert action.returncode == 0, action.stdout + action.stderr
+    flows = subprocess.run([*check, "vendor.github-workflows", *map(str, files)], capture_output=True, text=True)
+    assert flows.returncode == 0, flows.stdout + flows.stderr
