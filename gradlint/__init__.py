@@ -5,11 +5,11 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 # The public API, imported lazily so that `gradlint --version` stays instant.
-__all__ = ["Finding", "Rule", "Severity", "__version__", "lint_paths", "lint_source"]
+__all__ = ["Finding", "Rule", "Severity", "__version__", "fix_source", "lint_paths", "lint_source"]
 
 
 def __getattr__(name: str):
-    if name in ("lint_source", "lint_paths"):
+    if name in ("fix_source", "lint_source", "lint_paths"):
         from gradlint import api
 
         return getattr(api, name)

@@ -14,7 +14,8 @@ from gradlint.config import Settings
 from gradlint.data import framework_modules
 from gradlint.discovery import discover
 from gradlint.engine.prefilter import framework_pattern
-from gradlint.engine.runner import SYNTAX_ERROR, FileResult, _gl000, lint_bytes
+from gradlint.engine.fixes import applicable, encoding_of, fix_text
+from gradlint.engine.runner import SYNTAX_ERROR, FileResult, _gl000, decode, lint_bytes
 from gradlint.registry import get_rule, select_rules
 from gradlint.rule import Finding, Rule
 
@@ -28,18 +29,29 @@ class RunResult:
     files_checked: int = 0
     files_skipped: int = 0
     errors: list[dict] = field(default_factory=list)
+    fixed: list[FileResult] = field(default_factory=list)  # files with fixes applied (not yet written)
+    baseline_hidden: int = 0  # findings left out because a baseline records them
+
+    @property
+    def fixes_applied(self) -> int:
+        return sum(result.fixes_applied for result in self.fixed)
 
 
 class _Job:
-    """Everything a worker process needs to lint files, small enough to pickle."""
+    """Everything a worker process needs to lint (and fix) files, small enough to pickle."""
 
-    def __init__(self, codes: Sequence[str]) -> None:
+    def __init__(
+        self, codes: Sequence[str], settings: Settings | None = None, fix: bool = False, unsafe_fixes: bool = False
+    ) -> None:
         self.codes = tuple(codes)
+        self.settings = settings
+        self.fix = fix
+        self.unsafe_fixes = unsafe_fixes
         self._rules: list[type[Rule]] | None = None
         self._prefilter = None
 
     def __getstate__(self) -> dict:
-        return {"codes": self.codes, "_rules": None, "_prefilter": None}
+        return {**self.__dict__, "_rules": None, "_prefilter": None}
 
     @property
     def rules(self) -> list[type[Rule]]:
@@ -55,7 +67,31 @@ class _Job:
                 result = FileResult(path)
                 result.findings.append(_gl000(path, 1, 1, f"cannot read it ({error.strerror or error})"))
                 return result
-        return lint_bytes(path, data, self.rules, self.prefilter, SYNTAX_ERROR in self.codes)
+        rules = self.rules_for(path)
+        result = lint_bytes(path, data, rules, self.prefilter, SYNTAX_ERROR in self.codes)
+        if self.fix and any(applicable(f, self.unsafe_fixes) for f in result.findings):
+            self._fix(result, data, rules)
+        return result
+
+    def rules_for(self, path: str) -> list[type[Rule]]:
+        """The selected rules less those that per-file-ignores switch off for this file."""
+        if self.settings is None or not self.settings.per_file_ignores:
+            return self.rules
+        ignored = self.settings.ignored_for(path)
+        return [rule for rule in self.rules if not any(rule.code.startswith(code) for code in ignored)]
+
+    def _fix(self, result: FileResult, data: bytes, rules: list[type[Rule]]) -> None:
+        """Replace `result`'s findings by those left after fixing; keep the fixed content."""
+        encoding = encoding_of(data)
+
+        def lint(text: str) -> list[Finding]:
+            return lint_bytes(result.path, text.encode(encoding), rules, None, True).findings
+
+        outcome = fix_text(decode(data), lint, self.unsafe_fixes)
+        if outcome.applied:
+            result.findings = outcome.findings
+            result.fixes_applied = outcome.applied
+            result.fixed = outcome.text.encode(encoding)
 
     @property
     def prefilter(self):
@@ -84,6 +120,21 @@ def lint_source(
     return sorted(result.findings, key=Finding.sort_key)
 
 
+def fix_source(
+    source: str | bytes,
+    path: str | os.PathLike = "<string>",
+    select: Iterable[str] | None = None,
+    unsafe_fixes: bool = False,
+) -> tuple[bytes, list[Finding]]:
+    """Apply the fixes for one file's content; returns the new content and what remains."""
+    data = source.encode("utf-8") if isinstance(source, str) else source
+    rules = select_rules(list(select) if select is not None else None)
+    result = _Job([rule.code for rule in rules], fix=True, unsafe_fixes=unsafe_fixes).run(str(path), data)
+    if result.errors:
+        raise RuntimeError("; ".join(error["message"] for error in result.errors))
+    return (result.fixed if result.fixed is not None else data), sorted(result.findings, key=Finding.sort_key)
+
+
 def lint_paths(
     paths: Sequence[str],
     settings: Settings,
@@ -93,9 +144,15 @@ def lint_paths(
     stdin_filename: str = "-",
     force_exclude: bool = False,
     respect_gitignore: bool = True,
+    fix: bool = False,
+    unsafe_fixes: bool = False,
 ) -> tuple[RunResult, list[str]]:
-    """Lint files and directories; returns the result and the paths that do not exist."""
-    job = _Job([rule.code for rule in rules])
+    """Lint files and directories; returns the result and the paths that do not exist.
+
+    With `fix`, findings are those left after fixing, and `RunResult.fixed` holds the fixed
+    content of each changed file: the caller decides whether to write it or show a diff.
+    """
+    job = _Job([rule.code for rule in rules], settings, fix, unsafe_fixes)
     discovered = discover(
         [p for p in paths if p != "-"], settings, respect_gitignore, force_exclude
     )
@@ -108,7 +165,7 @@ def lint_paths(
         results.extend(_parallel(job, names, jobs))
     else:
         results.extend(job.run(name) for name in names)
-    return _combine(results, settings), discovered.missing
+    return _combine(results), discovered.missing
 
 
 def _parallel(job: _Job, names: list[str], jobs: int) -> list[FileResult]:
@@ -120,17 +177,16 @@ def _parallel(job: _Job, names: list[str], jobs: int) -> list[FileResult]:
         return [result for batch in pool.map(job.run_many, chunks) for result in batch]
 
 
-def _combine(results: Iterable[FileResult], settings: Settings) -> RunResult:
+def _combine(results: Iterable[FileResult]) -> RunResult:
     run = RunResult()
     for result in results:
         if result.skipped:
             run.files_skipped += 1
             continue
         run.files_checked += 1
-        ignored = settings.ignored_for(result.path) if settings.per_file_ignores else set()
-        run.findings.extend(
-            f for f in result.findings if not any(f.rule.startswith(code) for code in ignored)
-        )
+        run.findings.extend(result.findings)
         run.errors.extend(result.errors)
+        if result.fixes_applied:
+            run.fixed.append(result)
     run.findings.sort(key=Finding.sort_key)
     return run

@@ -29,7 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gradlint",
         description="Find differentiability pitfalls in machine-learning code.",
-        epilog="`gradlint rule CODE` prints a rule's documentation. Exit status: 0 clean, "
+        epilog="`gradlint rule CODE` prints a rule's documentation; `gradlint server` starts the "
+        "language server for editors. Exit status: 0 clean, "
         "1 findings, 2 usage, configuration or internal error.",
     )
     parser.add_argument("paths", nargs="*", metavar="PATH", help="files or directories to lint; `-` reads standard input (default: .)")
@@ -45,6 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--stdin-filename", metavar="NAME", help="the name to report for standard input")
     parser.add_argument("--force-exclude", action="store_true", help="apply exclude settings and .gitignore to files named on the command line too (for pre-commit)")
     parser.add_argument("--no-respect-gitignore", dest="respect_gitignore", action="store_false", help="lint files that .gitignore ignores")
+    parser.add_argument("--fix", action="store_true", help="apply safe fixes in place (with `-`, print the fixed code)")
+    parser.add_argument("--unsafe-fixes", action="store_true", help="also offer and apply fixes that change numerical results")
+    parser.add_argument("--diff", action="store_true", help="print the fixes as a unified diff instead of writing them")
+    parser.add_argument("--baseline", metavar="FILE", help="report only findings not recorded in FILE; records them when FILE does not exist")
+    parser.add_argument("--update-baseline", action="store_true", help="rewrite the --baseline file with the current findings")
     parser.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are findings")
     parser.add_argument("--list-rules", action="store_true", help="list the rules and exit")
     parser.add_argument("--version", action="version", version=f"gradlint {__version__}")
@@ -56,6 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if argv[:1] == ["rule"]:
             return _rule_command(argv[1:])
+        if argv[:1] == ["server"]:
+            return _server_command(argv[1:])
         return _lint_command(build_parser().parse_args(argv))
     except UsageError as error:
         print(f"gradlint: error: {error}", file=sys.stderr)
@@ -84,6 +92,16 @@ def _rule_command(args: list[str]) -> int:
     except SelectionError as error:
         raise UsageError(str(error)) from None
     return EXIT_CLEAN
+
+
+def _server_command(args: list[str]) -> int:
+    if args:
+        raise UsageError("usage: gradlint server (speaks the language server protocol on stdin/stdout)")
+    try:
+        from gradlint.server import main as serve
+    except ImportError as error:
+        raise UsageError(f"the language server needs pygls: pip install 'gradlint[server]' ({error})") from None
+    return serve()
 
 
 def _settings(args: argparse.Namespace):
@@ -133,6 +151,7 @@ def _lint_command(args: argparse.Namespace) -> int:
         raise UsageError("--jobs must be 0 (all cores) or more")
     paths = args.paths or ["."]
     stdin = sys.stdin.buffer.read() if "-" in paths else None
+    fixing = args.fix or args.diff
     result, missing = lint_paths(
         paths,
         settings,
@@ -142,10 +161,21 @@ def _lint_command(args: argparse.Namespace) -> int:
         stdin_filename=args.stdin_filename or "-",
         force_exclude=args.force_exclude,
         respect_gitignore=args.respect_gitignore,
+        fix=fixing,
+        unsafe_fixes=args.unsafe_fixes,
     )
     for path in missing:
         print(f"gradlint: error: no such file or directory: {path}", file=sys.stderr)
-    text = renderer(args.format)(result, statistics=args.statistics)
+    if args.diff:
+        return _show_diff(result, stdin, args.stdin_filename or "-", bool(missing or result.errors))
+    if args.baseline:
+        _apply_baseline(args, result, stdin)
+    elif args.update_baseline:
+        raise UsageError("--update-baseline needs --baseline FILE")
+    report_stream = sys.stdout
+    if args.fix:
+        report_stream = _write_fixes(result, stdin, args.stdin_filename or "-")
+    text = renderer(args.format)(result, statistics=args.statistics, unsafe_fixes=args.unsafe_fixes)
     if args.output:
         try:
             with open(args.output, "w", encoding="utf-8") as handle:
@@ -153,10 +183,92 @@ def _lint_command(args: argparse.Namespace) -> int:
         except OSError as error:
             raise UsageError(f"cannot write {args.output}: {error.strerror or error}") from None
     else:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        report_stream.write(text)
+        report_stream.flush()
     if missing or result.errors:
         return EXIT_ERROR
     if result.findings and not args.exit_zero:
         return EXIT_FINDINGS
     return EXIT_CLEAN
+
+
+def _write_fixes(result, stdin: bytes | None, stdin_name: str):
+    """Write fixed files in place; standard input's fixed code goes to stdout, and the report
+    then goes to stderr, as with ruff. Returns the stream the report belongs on."""
+    from pathlib import Path
+
+    stream = sys.stdout
+    for fixed in result.fixed:
+        if stdin is not None and fixed.path == stdin_name:
+            continue
+        try:
+            Path(fixed.path).write_bytes(fixed.fixed)
+        except OSError as error:
+            raise UsageError(f"cannot write {fixed.path}: {error.strerror or error}") from None
+    if stdin is not None:
+        fixed_stdin = next((f.fixed for f in result.fixed if f.path == stdin_name), None)
+        sys.stdout.buffer.write(fixed_stdin if fixed_stdin is not None else stdin)
+        sys.stdout.flush()
+        stream = sys.stderr
+    return stream
+
+
+def _show_diff(result, stdin: bytes | None, stdin_name: str, failed: bool) -> int:
+    """`--diff`: print what `--fix` would change; exit 1 when it would change something."""
+    import difflib
+    from pathlib import Path
+
+    from gradlint.engine.runner import decode
+
+    for fixed in result.fixed:
+        before = stdin if stdin is not None and fixed.path == stdin_name else Path(fixed.path).read_bytes()
+        relative = not os.path.isabs(fixed.path)  # `a/`, `b/` prefixes let `git apply` take the diff
+        sys.stdout.writelines(
+            difflib.unified_diff(
+                decode(before).splitlines(keepends=True),
+                decode(fixed.fixed).splitlines(keepends=True),
+                f"a/{fixed.path}" if relative else fixed.path,
+                f"b/{fixed.path}" if relative else fixed.path,
+            )
+        )
+    count = result.fixes_applied
+    print(f"Would fix {count} finding{'s' if count != 1 else ''}." if count else "No fixes available.", file=sys.stderr)
+    if failed:
+        return EXIT_ERROR
+    return EXIT_FINDINGS if count else EXIT_CLEAN
+
+
+def _apply_baseline(args: argparse.Namespace, result, stdin: bytes | None) -> None:
+    """Record the findings in the baseline file, or keep only those it does not record."""
+    from pathlib import Path
+
+    from gradlint import baseline
+    from gradlint.engine.runner import decode
+
+    stdin_name = args.stdin_filename or "-"
+
+    def read_lines(path: str) -> list[str]:
+        try:
+            data = stdin if stdin is not None and path == stdin_name else Path(path).read_bytes()
+            return decode(data).splitlines()
+        except (OSError, UnicodeDecodeError, SyntaxError, LookupError):
+            return []
+
+    target = Path(args.baseline)
+    try:
+        if args.update_baseline or not target.exists():
+            count = baseline.write(target, result.findings, read_lines)
+            print(f"gradlint: recorded {count} finding{'s' if count != 1 else ''} in {target}", file=sys.stderr)
+            result.findings = []
+            return
+        filtered = baseline.filter_new(target, result.findings, read_lines)
+    except baseline.BaselineError as error:
+        raise UsageError(str(error)) from None
+    result.findings = filtered.new
+    result.baseline_hidden = filtered.known
+    if filtered.stale:
+        print(
+            f"gradlint: {filtered.stale} finding{'s' if filtered.stale != 1 else ''} in {target} no longer "
+            "occur; `--update-baseline` drops them",
+            file=sys.stderr,
+        )

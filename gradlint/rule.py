@@ -26,11 +26,14 @@ class Severity(str, enum.Enum):
 
 @dataclass
 class Fix:
-    """An edit a rule proposes: replace `node` by `replacement` (applied by `--fix`)."""
+    """An edit a rule proposes: replace `node` by `replacement` (applied by `--fix`).
+
+    `safe=None` takes the rule's `fix_safe`; unsafe fixes change numerical results and are
+    applied only with `--unsafe-fixes`."""
 
     node: Any
     replacement: Any
-    safe: bool = True
+    safe: bool | None = None
 
 
 @dataclass
@@ -101,6 +104,7 @@ class Rule:
     severity: ClassVar[Severity] = Severity.WARNING
     message: ClassVar[str]
     fix_title: ClassVar[str | None] = None
+    fix_safe: ClassVar[bool] = True
     # Top-level packages whose import makes a file worth parsing for this rule (the prefilter).
     frameworks: ClassVar[tuple[str, ...]] = ()
     # Off unless selected explicitly (opinionated or noisy rules).

@@ -17,7 +17,7 @@ J = lambda x: sum(theta)
 scipy.optimize.minimize(J, theta)
 '''
 EXPECTED_TEXT = (
-    "{path}:4:5: GL050 `J` given to `scipy.optimize.minimize` never uses its argument `x`: "
+    "{path}:4:5: GL050 [*] `J` given to `scipy.optimize.minimize` never uses its argument `x`: "
     "the optimiser sees a constant and returns x0"
 )
 
@@ -36,7 +36,8 @@ def test_text_output_and_exit_code(project, run_cli):
     assert code == 1
     lines = out.splitlines()
     assert lines[0] == EXPECTED_TEXT.format(path=os.path.join("pkg", "train.py"))
-    assert lines[-1] == "Found 1 finding in 2 files checked, 1 skipped (no framework imported)."
+    assert lines[-2] == "Found 1 finding in 2 files checked, 1 skipped (no framework imported)."
+    assert lines[-1] == "[*] 1 fixable with `gradlint --fix`."
     assert err == ""
 
 
@@ -55,7 +56,7 @@ def test_json_contract(project, run_cli):
     code, out, _ = run_cli("--format", "json", "pkg", cwd=project)
     payload = json.loads(out)
     assert code == 1
-    assert set(payload) == {"version", "findings", "files_checked", "files_skipped", "errors"}
+    assert set(payload) == {"version", "findings", "files_checked", "files_skipped", "errors", "fixes_applied"}
     assert payload["version"] == __version__
     assert (payload["files_checked"], payload["files_skipped"], payload["errors"]) == (2, 1, [])
     [finding] = payload["findings"]
@@ -68,8 +69,13 @@ def test_json_contract(project, run_cli):
         "rule": "GL050",
         "name": "objective-ignores-argument",
         "severity": "error",
-        "message": EXPECTED_TEXT.split(" GL050 ", 1)[1],
-        "fix": None,
+        "message": EXPECTED_TEXT.split(" GL050 [*] ", 1)[1],
+        "fix": {
+            "title": "read the parameter instead of the starting point it captured",
+            "safe": True,
+            "range": {"line": 4, "column": 19, "end_line": 4, "end_column": 24},
+            "replacement": "x",
+        },
         "confirmation": None,
     }
 
@@ -241,3 +247,10 @@ def test_version_and_help_do_not_import_libcst():
 def test_pre_commit_hooks_file_names_the_entry_point():
     text = (Path(__file__).resolve().parents[1] / ".pre-commit-hooks.yaml").read_text()
     assert "entry: gradlint" in text and "types: [python]" in text
+
+
+def test_a_byte_order_mark_before_the_first_import_does_not_hide_the_file(tmp_path, run_cli):
+    (tmp_path / "bom.py").write_bytes(b"\xef\xbb\xbf" + BAD_OBJECTIVE.encode())
+    (tmp_path / "skipped.py").write_bytes(b"\xef\xbb\xbf# gradlint: skip-file\n" + BAD_OBJECTIVE.encode())
+    code, out, _ = run_cli("--isolated", tmp_path)
+    assert code == 1 and out.count("GL050") == 1 and "bom.py:4:5" in out

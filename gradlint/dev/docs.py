@@ -50,6 +50,12 @@ def page_path(rule: type[Rule]) -> Path:
     return RULES_DIR / f"{rule.code}-{rule.name}.md"
 
 
+def _fix_kind(rule: type[Rule]) -> str:
+    if not rule.fix_title:
+        return "none"
+    return "safe" if rule.fix_safe else "unsafe"
+
+
 def rule_page(rule: type[Rule]) -> str:
     source = Path(inspect.getfile(rule)).name
     verified = verified_versions(rule)
@@ -57,7 +63,7 @@ def rule_page(rule: type[Rule]) -> str:
         f"Severity: {rule.severity.value}",
         f"Frameworks: {', '.join(rule.frameworks)}",
         "Default: on" if rule.default_enabled else "Default: off (select it)",
-        f"Fix: {'available' if rule.fix_title else 'none'}",
+        f"Fix: {_fix_kind(rule)}",
     ]
     if verified:
         facts.append("Verified: " + ", ".join(f"{k} {v}" for k, v in verified.items()))
@@ -66,7 +72,8 @@ def rule_page(rule: type[Rule]) -> str:
         f"# {rule.name} ({rule.code})\n\n"
         f"{' · '.join(facts)}\n\n"
         f"Message: {rule.message}\n\n"
-        f"{docstring(rule)}\n"
+        + (f"Fix ({_fix_kind(rule)}): {rule.fix_title}\n\n" if rule.fix_title else "")
+        + f"{docstring(rule)}\n"
     )
 
 
@@ -98,10 +105,10 @@ def readme_with_rule_table() -> str | None:
         return text
     rows = [
         f"| [{rule.code}](rules/{rule.code}-{rule.name}.md) | {rule.name} | {rule.severity.value} | "
-        f"{', '.join(rule.frameworks)} |"
+        f"{', '.join(rule.frameworks)} | {_fix_kind(rule) if rule.fix_title else ''} |"
         for rule in all_rules()
     ]
-    table = "| code | name | severity | frameworks |\n|---|---|---|---|\n" + "\n".join(rows)
+    table = "| code | name | severity | frameworks | fix |\n|---|---|---|---|---|\n" + "\n".join(rows)
     return f"{text[: start + len(TABLE_START)]}\n{table}\n{text[end:]}"
 
 

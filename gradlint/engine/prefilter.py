@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from gradlint.data import _data
 
-_SKIP_FILE = re.compile(rb"(?m)^[ \t]*#[ \t]*gradlint:[ \t]*skip-file\b")
+_SKIP_FILE = re.compile(rb"(?m)^(?:\xef\xbb\xbf)?[ \t]*#[ \t]*gradlint:[ \t]*skip-file\b")
 
 
 def framework_pattern(frameworks: Iterable[str]) -> re.Pattern[bytes] | None:
@@ -19,9 +19,10 @@ def framework_pattern(frameworks: Iterable[str]) -> re.Pattern[bytes] | None:
             return None
         modules.update(groups.get(framework, [framework]))
     names = b"|".join(re.escape(m.encode()) for m in sorted(modules))
-    # `import torch`, `import os, torch.nn as nn`, `from jax import numpy`, indented or not.
+    # `import torch`, `import os, torch.nn as nn`, `from jax import numpy`, indented or not,
+    # or first in a file that starts with a byte order mark.
     return re.compile(
-        rb"(?m)^[ \t]*(?:from[ \t]+(?:" + names + rb")\b|import[ \t][^\n#;]*?\b(?:" + names + rb")\b)"
+        rb"(?m)^(?:\xef\xbb\xbf)?[ \t]*(?:from[ \t]+(?:" + names + rb")\b|import[ \t][^\n#;]*?\b(?:" + names + rb")\b)"
     )
 
 

@@ -17,6 +17,7 @@ import libcst as cst
 from libcst.metadata import PositionProvider
 
 from gradlint.engine.context import SCOPES, STATEMENTS, FileContext
+from gradlint.engine.fixes import describe
 from gradlint.engine.prefilter import skip_file_comment, wants_file
 from gradlint.engine.suppress import is_suppressed, suppressions
 from gradlint.engine.walker import HandlerError, walk
@@ -36,6 +37,9 @@ class FileResult:
     findings: list[Finding] = field(default_factory=list)
     errors: list[dict] = field(default_factory=list)
     skipped: bool = False
+    # Set when fixes were applied: how many, and the file's new content (in its own encoding).
+    fixes_applied: int = 0
+    fixed: bytes | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -223,10 +227,14 @@ def _findings(context: FileContext, reports: list[Report]) -> list[Finding]:
         if key in seen:
             continue
         seen.add(key)
+        fix = None
+        if report.fix is not None:
+            safe = rule.fix_safe if report.fix.safe is None else report.fix.safe
+            fix = describe(context.module, report.fix, rule.fix_title, safe)
         findings.append(
             Finding(
                 path, where.start.line, where.start.column + 1, where.end.line, where.end.column + 1,
-                rule.code, rule.name, (report.severity or rule.severity).value, report.message,
+                rule.code, rule.name, (report.severity or rule.severity).value, report.message, fix,
             )
         )
     return findings

@@ -15,5 +15,6 @@ def render(result: RunResult, **_: object) -> str:
         "files_checked": result.files_checked,
         "files_skipped": result.files_skipped,
         "errors": result.errors,
+        "fixes_applied": result.fixes_applied,
     }
     return json.dumps(payload, indent=2) + "\n"

@@ -5,10 +5,14 @@ from __future__ import annotations
 from collections import Counter
 
 from gradlint.api import RunResult
+from gradlint.engine.fixes import applicable
 
 
-def render(result: RunResult, statistics: bool = False, **_: object) -> str:
-    lines = [f"{f.path}:{f.line}:{f.column}: {f.rule} {f.message}" for f in result.findings]
+def render(result: RunResult, statistics: bool = False, unsafe_fixes: bool = False, **_: object) -> str:
+    lines = [
+        f"{f.path}:{f.line}:{f.column}: {f.rule}{' [*]' if applicable(f, unsafe_fixes) else ''} {f.message}"
+        for f in result.findings
+    ]
     lines.extend(f"{e['path']}: {e['message']}" for e in result.errors)
     if statistics and result.findings:
         counts = Counter((f.rule, f.name) for f in result.findings)
@@ -19,6 +23,12 @@ def render(result: RunResult, statistics: bool = False, **_: object) -> str:
     if lines:
         lines.append("")
     lines.append(summary(result))
+    fixable = sum(1 for f in result.findings if applicable(f, unsafe_fixes))
+    hidden = sum(1 for f in result.findings if applicable(f, True)) - fixable
+    if fixable:
+        lines.append(f"[*] {fixable} fixable with `gradlint --fix`.")
+    if hidden:
+        lines.append(f"{hidden} more fixable with `--unsafe-fixes` (they change numerical results).")
     return "\n".join(lines) + "\n"
 
 
@@ -27,7 +37,12 @@ def summary(result: RunResult) -> str:
     files = f"{result.files_checked} file{'s' if result.files_checked != 1 else ''} checked"
     if result.files_skipped:
         files += f", {result.files_skipped} skipped (no framework imported)"
-    text = f"Found {n} finding{'s' if n != 1 else ''} in {files}." if n else f"No findings in {files}."
+    if result.fixed:
+        files += f"; {result.fixes_applied} fixed in {len(result.fixed)} file{'s' if len(result.fixed) != 1 else ''}"
+    if result.baseline_hidden:
+        files += f"; {result.baseline_hidden} more known from the baseline"
+    new = " new" if result.baseline_hidden else ""
+    text = f"Found {n}{new} finding{'s' if n != 1 else ''} in {files}." if n else f"No{new} findings in {files}."
     if result.errors:
         text += f" {len(result.errors)} internal error{'s' if len(result.errors) != 1 else ''}."
     return text

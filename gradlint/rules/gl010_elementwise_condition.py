@@ -5,13 +5,15 @@ import re
 import libcst as cst
 
 from gradlint.data import api_table
-from gradlint.rule import Rule, Severity
+from gradlint.engine.walker import iter_tree
+from gradlint.rule import Fix, Rule, Severity
 
 COND = api_table("condition_cond")
 COMPARE = api_table("condition_compare")
 ELEMENTWISE = api_table("condition_elementwise")
 LAYER_BASES = api_table("condition_layer_bases")
 TENSOR_DECORATORS = api_table("condition_tensor_decorators")
+SIDE_EFFECTS = api_table("condition_side_effects")
 LAYER_BASE_PREFIXES = tuple(LAYER_BASES.info.get("prefixes", ()))
 
 # Methods whose first argument is a batch of tensors in a layer, module or loss class.
@@ -34,6 +36,8 @@ LOSS_NAME = re.compile(r"(?:^|_)loss(?:_fn)?$")
 TENSOR_ANNOTATION = re.compile(r"Tensor|Array|ndarray")
 # Framework of a resolved name -> the elementwise select to suggest.
 WHERE = {"tensorflow": "tf.where", "keras": "keras.ops.where", "jax": "jnp.where", "torch": "torch.where"}
+# Calls a branch may make and still be moved into a `where` (both branches then always run).
+PURE_MODULES = frozenset({"tensorflow", "keras", "jax", "torch", "numpy", "math"})
 ELEMENTWISE_COMPARISONS = (
     cst.LessThan, cst.LessThanEqual, cst.GreaterThan, cst.GreaterThanEqual, cst.Equal, cst.NotEqual,
 )
@@ -130,6 +134,7 @@ class ElementwiseCondition(Rule):
         "use `{where}`"
     )
     frameworks = ("tensorflow", "keras", "torch", "jax")
+    fix_title = "select elementwise with `where` (both branches are computed)"
 
     def __init__(self, context) -> None:
         super().__init__(context)
@@ -394,7 +399,47 @@ class ElementwiseCondition(Rule):
         if known is not None and known[0] == MASK and id(pred) not in self.reported:
             self.reported.add(id(pred))
             self.report(pred, construct=f"`{self.source(node.func)}`", pred=self.source(pred),
-                        where=WHERE[_framework(name) or "tensorflow"], severity=Severity.ERROR)
+                        where=WHERE[_framework(name) or "tensorflow"], severity=Severity.ERROR,
+                        fix=self._cond_to_where(node, name))
+
+    def _cond_to_where(self, call: cst.Call, name: str) -> Fix | None:
+        """`tf.cond(mask, lambda: a, lambda: b)` -> `tf.where(mask, a, b)`, when both branches are
+        argument-free lambdas whose bodies only compute (no assignment, no unknown call)."""
+        args = list(call.args)
+        if len(args) != 3 or any(arg.star for arg in args):
+            return None
+        branches = [arg.value for arg in args[1:]]
+        if not all(isinstance(b, cst.Lambda) and not _has_params(b.params) and self._pure(b.body) for b in branches):
+            return None
+        where = self._where_function(call.func, name)
+        if where is None:
+            return None
+        new_args = [
+            arg.with_changes(value=value, keyword=None, equal=cst.MaybeSentinel.DEFAULT)
+            for arg, value in zip(args, [args[0].value, *(b.body for b in branches)])
+        ]
+        return Fix(call, call.with_changes(func=where, args=new_args))
+
+    def _where_function(self, func: cst.BaseExpression, name: str) -> cst.BaseExpression | None:
+        """The file's own spelling of the elementwise select that replaces this `cond`."""
+        if name in ("tensorflow.cond", "keras.ops.cond", "torch.cond") and isinstance(func, cst.Attribute):
+            return func.with_changes(attr=cst.Name("where"))
+        if name == "jax.lax.cond":
+            for local, targets in self.context.names.aliases.items():
+                if targets == {"jax.numpy"}:
+                    return cst.Attribute(cst.Name(local), cst.Name("where"))
+        return None
+
+    def _pure(self, expression: cst.BaseExpression) -> bool:
+        """Only names, constants, operators, subscripts and calls of framework functions."""
+        for node in iter_tree(expression):
+            if isinstance(node, cst.Call):
+                names = self.qualified_names(node.func)
+                if not names or names & SIDE_EFFECTS or not all(n.split(".", 1)[0] in PURE_MODULES for n in names):
+                    return False
+            elif isinstance(node, (cst.NamedExpr, cst.Lambda, cst.Yield, cst.Await)):
+                return False
+        return True
 
     def _truth_test(self, test: cst.BaseExpression, construct: str) -> None:
         if isinstance(test, cst.BooleanOperation):
@@ -452,6 +497,11 @@ def _not_a_tensor(node: cst.BaseExpression) -> bool:
     return isinstance(
         node, (cst.SimpleString, cst.ConcatenatedString, cst.FormattedString, cst.List, cst.Tuple, cst.Dict, cst.Set)
     )
+
+
+def _has_params(params: cst.Parameters) -> bool:
+    return bool(params.params or params.posonly_params or params.kwonly_params
+                or isinstance(params.star_arg, cst.Param) or params.star_kwarg)
 
 
 def _predicate(call: cst.Call) -> cst.BaseExpression | None:

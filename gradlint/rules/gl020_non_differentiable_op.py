@@ -4,8 +4,10 @@ import re
 
 import libcst as cst
 
-from gradlint.data import api_table
-from gradlint.rule import Rule, Severity
+from gradlint.data import api_table, canonical_name
+from gradlint.engine.syntax import argument
+from gradlint.engine.walker import iter_tree
+from gradlint.rule import Fix, Rule, Severity
 
 OPS = api_table("gl020_ops")
 COMPARE = api_table("gl020_compare")
@@ -24,6 +26,7 @@ VARIABLES = api_table("gl020_variables")
 LAYER_WRAPPERS = api_table("gl020_layer_wrappers")
 VARIABLE_NAMESPACES = tuple(api_table("gl020_variable_namespaces"))
 TRANSPARENT_DECORATORS = api_table("gl020_transparent_decorators")
+STRAIGHT_THROUGH = api_table("gl020_straight_through")
 NAMESPACES = tuple(api_table("gl020_namespaces"))
 _TEST_FILE = re.compile(r"^(test_.*|.*_test|tests?|conftest)\.py$")
 
@@ -226,6 +229,8 @@ class NonDifferentiableOp(Rule):
         "use a straight-through estimator"
     )
     frameworks = ("tensorflow", "keras", "torch", "jax", "theano")
+    fix_title = "use a straight-through estimator: the value of round(x), the gradient of x"
+    fix_safe = False
 
     def __init__(self, context) -> None:
         super().__init__(context)
@@ -398,7 +403,50 @@ class NonDifferentiableOp(Rule):
             if id(call) in self.reported:
                 continue
             self.reported.add(id(call))
-            self.report(call, statement=statement, op=self._op_text(call), target=target)
+            self.report(call, statement=statement, op=self._op_text(call), target=target,
+                        fix=self._straight_through(call, statement))
+
+    def _straight_through(self, call: cst.Call, statement: cst.CSTNode | None) -> Fix | None:
+        """`round(x)` -> `x + stop_gradient(round(x) - x)`, in the call's own framework spelling."""
+        name = self.callee(call, STRAIGHT_THROUGH)
+        method = self.context.names.method(call) if name is None else None
+        if name is not None:
+            operand = argument(call, "x", 0) or argument(call, "input", 0)
+            if len(call.args) != 1 or operand is None:
+                return None  # `round(x, decimals)`: not a plain quantiser
+        elif method in STRAIGHT_THROUGH.methods and not call.args and isinstance(call.func, cst.Attribute):
+            operand = call.func.value
+        else:
+            return None
+        if not isinstance(operand, (cst.Name, cst.Attribute, cst.Subscript)):
+            return None  # it would be computed twice
+        stop = self._stop_gradient(call, name)
+        if stop is None:
+            return None
+        x, q = self.context.module.code_for_node(operand), self.context.module.code_for_node(call)
+        text = f"{x} + ({q} - {x}).detach()" if stop == ".detach" else f"{x} + {stop}({q} - {x})"
+        if not _stands_alone(call, statement):
+            text = f"({text})"
+        return Fix(call, cst.parse_expression(text))
+
+    def _stop_gradient(self, call: cst.Call, name: str | None) -> str | None:
+        """How this file spells stop-gradient for the quantiser's framework (None: it cannot)."""
+        framework = name.split(".", 1)[0] if name else "torch"  # tensor methods are torch's
+        if framework == "torch":
+            return ".detach"
+        module = {"tensorflow": "tensorflow", "keras": "keras.ops", "jax": "jax.lax"}[framework]
+        root = call.func
+        while isinstance(root, cst.Attribute):
+            root = root.value
+        locals_first = [root.value] if isinstance(root, cst.Name) else []
+        for local in [*locals_first, *self.context.names.aliases]:
+            targets = {canonical_name(t) for t in self.context.names.aliases.get(local, ())}
+            for target in targets:
+                if target == module:
+                    return f"{local}.stop_gradient"
+                if module.startswith(target + "."):  # `jax` -> `jax.lax`, `keras` -> `keras.ops`
+                    return f"{local}{module[len(target):]}.stop_gradient"
+        return None
 
     def _op_text(self, call: cst.Call) -> str:
         text = self.source(call)
@@ -509,6 +557,16 @@ def _dead_ops(flow: _Flow, layer: bool) -> tuple:
     if not layer:
         return flow.dead_returns(loss=True)
     return tuple(op for op in flow.dead_returns(loss=False) if not op[2])
+
+
+def _stands_alone(node: cst.CSTNode, statement: cst.CSTNode | None) -> bool:
+    """Whether `node` is a whole assigned value, return value or call argument (no parentheses needed)."""
+    if statement is None:
+        return False
+    for parent in iter_tree(statement):
+        if isinstance(parent, (cst.Assign, cst.AnnAssign, cst.Return, cst.Arg)) and parent.value is node:
+            return True
+    return False
 
 
 def _body(node: cst.FunctionDef) -> list:

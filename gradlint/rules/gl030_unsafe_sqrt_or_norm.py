@@ -8,7 +8,7 @@ from gradlint.data import api_table
 from gradlint.engine.gradients import STOP_GRADIENT, not_differentiated
 from gradlint.engine.syntax import bare, number, positional
 from gradlint.engine.walker import iter_children
-from gradlint.rule import Rule, Severity
+from gradlint.rule import Fix, Rule, Severity
 
 SQRT = api_table("roots_sqrt")
 POW = api_table("roots_pow")
@@ -40,6 +40,9 @@ _L2_ORDS = frozenset({"euclidean", "fro", "2"})
 _LEAVE_AUTOGRAD = frozenset({"detach", "detach_", "item", "numpy", "tolist"})
 _NUMERIC_MODULES = ("numpy.", "scipy.", "math.")
 _MAX_DEPTH = 12
+EPSILON = "1e-12"
+# Expressions that need parentheses as an operand of `+`.
+_LOOSER_THAN_ADD = (cst.BooleanOperation, cst.Comparison, cst.IfExp, cst.Lambda, cst.UnaryOperation)
 _ARG_CHARS = 36
 
 _HIDDEN = object()  # a binding that hides earlier ones without a known value
@@ -159,6 +162,8 @@ class UnsafeSqrtOrNorm(Rule):
     severity = Severity.ERROR
     message = "`{root}` of {what} `{arg}`: the gradient is NaN where it is exactly 0; add an epsilon under the root"
     frameworks = ("tensorflow", "keras", "jax", "torch", "theano")
+    fix_title = "add an epsilon under the root (changes the value by at most 1e-6)"
+    fix_safe = False
 
     def __init__(self, context) -> None:
         super().__init__(context)
@@ -380,7 +385,7 @@ class UnsafeSqrtOrNorm(Rule):
         arg = self.source(argument)
         if len(arg) > _ARG_CHARS:
             arg = arg[: _ARG_CHARS - 3] + "..."
-        fields = {"root": root, "what": what, "arg": arg}
+        fields = {"root": root, "what": what, "arg": arg, "fix": _epsilon_fix(node, argument)}
         statement = self.context.current_statement()
         functions = tuple(s.name.value for s in self.context.scopes if isinstance(s, cst.FunctionDef))
         target = _assigned_name(statement, node)
@@ -653,6 +658,28 @@ class UnsafeSqrtOrNorm(Rule):
 
 
 # Small syntax helpers -------------------------------------------------------------------------
+
+
+def _epsilon_fix(node: cst.CSTNode, argument: cst.BaseExpression) -> Fix:
+    """`sqrt(s)` -> `sqrt(s + 1e-12)`, `s ** 0.5` -> `(s + 1e-12) ** 0.5`, `d.norm()` ->
+    `(d + 1e-12).norm()`: unsafe, the value moves by up to sqrt(1e-12) = 1e-6."""
+    inner = argument
+    if isinstance(inner, _LOOSER_THAN_ADD):
+        inner = inner.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+    guarded: cst.BaseExpression = cst.BinaryOperation(
+        inner.with_changes(lpar=(), rpar=()) if _bare_in_sum(inner) else inner,
+        cst.Add(whitespace_before=cst.SimpleWhitespace(" "), whitespace_after=cst.SimpleWhitespace(" ")),
+        cst.Float(EPSILON),
+    )
+    in_call = isinstance(node, cst.Call) and any(arg.value is argument for arg in node.args)
+    if not in_call or argument.lpar:
+        guarded = guarded.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+    return Fix(argument, guarded)
+
+
+def _bare_in_sum(node: cst.BaseExpression) -> bool:
+    """Whether the parentheses around `node` can go once it is the left operand of `+`."""
+    return bool(getattr(node, "lpar", None)) and not isinstance(node, _LOOSER_THAN_ADD)
 
 
 def _assigned_name(statement: cst.CSTNode | None, node: cst.CSTNode) -> cst.Name | None:

@@ -4,7 +4,9 @@ import libcst as cst
 
 from gradlint.data import api_table
 from gradlint.engine.names import referenced_names
-from gradlint.rule import Rule, Severity
+from gradlint.engine.syntax import argument as argument_value
+from gradlint.engine.walker import iter_tree
+from gradlint.rule import Fix, Rule, Severity
 
 SCIPY_OBJECTIVE = api_table("scipy_objective")
 OBJECTIVE_KEYWORDS = ("fun", "func", "f")
@@ -52,6 +54,7 @@ class ObjectiveIgnoresArgument(Rule):
         "the optimiser sees a constant and returns x0"
     )
     frameworks = ("scipy",)
+    fix_title = "read the parameter instead of the starting point it captured"
 
     def __init__(self, context) -> None:
         super().__init__(context)
@@ -91,6 +94,7 @@ class ObjectiveIgnoresArgument(Rule):
             optimizer=self.source(node.func),
             param=param,
             statement=statement,
+            fix=_use_parameter(function, param, argument_value(node, "x0", 1)),
         )
 
     def _definition(self, argument: cst.BaseExpression) -> tuple | None:
@@ -114,6 +118,45 @@ def _objective_argument(call: cst.Call) -> cst.BaseExpression | None:
     if first is not None and first.keyword is None and not first.star:
         return first.value
     return None
+
+
+def _use_parameter(function, param: str, start: cst.BaseExpression | None) -> Fix | None:
+    """Read the parameter where the body reads the optimiser's starting point (`x0`)."""
+    if not isinstance(start, cst.Name) or param == start.value:
+        return None
+    captured = start.value
+    reads = []
+    for node in iter_tree(function.body):
+        if isinstance(node, (cst.Lambda, cst.FunctionDef, cst.ClassDef, cst.Assign, cst.AugAssign, cst.For)):
+            return None  # a nested scope or a rebinding: renaming is no longer obviously right
+        if isinstance(node, cst.Name) and node.value == captured:
+            reads.append(node)
+    reads = [name for name in reads if name not in _non_reads(function.body)]
+    if not reads:
+        return None
+    renamed = function.visit(_Rename(set(reads), param))
+    return Fix(function, renamed)
+
+
+def _non_reads(body: cst.CSTNode) -> set[cst.Name]:
+    """Names that are attribute names or keywords, not variables."""
+    found: set[cst.Name] = set()
+    for node in iter_tree(body):
+        if isinstance(node, cst.Attribute):
+            found.add(node.attr)
+        elif isinstance(node, cst.Arg) and node.keyword is not None:
+            found.add(node.keyword)
+    return found
+
+
+class _Rename(cst.CSTTransformer):
+    def __init__(self, targets: set[cst.Name], new: str) -> None:
+        super().__init__()
+        self.targets = targets
+        self.new = new
+
+    def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.Name:
+        return updated_node.with_changes(value=self.new) if original_node in self.targets else updated_node
 
 
 def _first_parameter(params: cst.Parameters) -> str | None:

@@ -1,6 +1,8 @@
 """GL010 edge cases that the fixtures do not show well: aliases, scoping, rebinding."""
 
-from gradlint import lint_source
+import pytest
+
+from gradlint import fix_source, lint_source
 
 
 def lines(src: str) -> list[int]:
@@ -188,3 +190,24 @@ def test_cond_is_an_error_and_python_control_flow_a_warning():
         "        return tf.cond(inputs > 0, lambda: inputs, lambda: -inputs)\n"
     )
     assert [(f.line, f.severity) for f in lint_source(src, select=["GL010"])] == [(4, "warning"), (6, "error")]
+
+
+@pytest.mark.parametrize(
+    "branches",
+    [
+        "lambda: tf.print(inputs), lambda: inputs",  # a side effect would run for every element
+        "lambda: helper(inputs), lambda: inputs",  # an unknown call may have one
+        "lambda x: x, lambda x: -x",  # branches that take operands
+        "true_branch, lambda: inputs",  # not a lambda
+    ],
+)
+def test_cond_is_not_rewritten_when_moving_a_branch_could_change_behaviour(branches):
+    source = (
+        "import tensorflow as tf\n\n"
+        "class Gate(tf.keras.layers.Layer):\n"
+        "    def call(self, inputs):\n"
+        f"        return tf.cond(tf.greater(inputs, 0.0), {branches})\n"
+    )
+    [finding] = lint_source(source, select=["GL010"])
+    assert finding.fix is None
+    assert fix_source(source, select=["GL010"])[0] == source.encode()

@@ -1,0 +1,129 @@
+"""Fixes: what a rule proposes, described as one text edit, and applied until nothing changes.
+
+A rule proposes a fix as a libcst node and its replacement (`Rule.report(..., fix=Fix(...))`).
+The edit is found by replacing that node in the module and comparing the regenerated code with
+the original: libcst regenerates everything it did not touch byte for byte, so the edit is the
+smallest span that differs, and comments and formatting around it are kept.
+A fix is applied only if the result parses and the rule then reports fewer findings.
+"""
+
+from __future__ import annotations
+
+import io
+import tokenize
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+from gradlint.rule import Finding, Fix
+
+# A file whose fixes keep producing new fixes is left as it is after this many rounds.
+MAX_ROUNDS = 50
+
+
+def describe(module: cst.Module, fix: Fix, title: str | None, safe: bool) -> dict | None:
+    """The JSON form of a fix: its title, safety, the range it replaces and the new text."""
+    try:
+        replaced = module.deep_replace(fix.node, fix.replacement)
+        before, after = module.code, replaced.code  # type: ignore[union-attr]
+    except Exception:  # a rule built an invalid replacement: no fix rather than a crash
+        return None
+    if before == after:
+        return None
+    start = 0
+    limit = min(len(before), len(after))
+    while start < limit and before[start] == after[start]:
+        start += 1
+    end_before, end_after = len(before), len(after)
+    while end_before > start and end_after > start and before[end_before - 1] == after[end_after - 1]:
+        end_before -= 1
+        end_after -= 1
+    line, column = _position(before, start)
+    end_line, end_column = _position(before, end_before)
+    return {
+        "title": title or "apply the suggested fix",
+        "safe": safe,
+        "range": {"line": line, "column": column, "end_line": end_line, "end_column": end_column},
+        "replacement": after[start:end_after],
+    }
+
+
+def _position(text: str, offset: int) -> tuple[int, int]:
+    """1-based line and column (in characters) of an offset."""
+    line = text.count("\n", 0, offset) + 1
+    column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+    return line, column
+
+
+def _offset(text: str, line: int, column: int) -> int:
+    start = 0
+    for _ in range(line - 1):
+        start = text.index("\n", start) + 1
+    return start + column - 1
+
+
+def apply_edit(text: str, fix: dict) -> str:
+    where = fix["range"]
+    start = _offset(text, where["line"], where["column"])
+    end = _offset(text, where["end_line"], where["end_column"])
+    return text[:start] + fix["replacement"] + text[end:]
+
+
+def applicable(finding: Finding, unsafe: bool) -> bool:
+    return finding.fix is not None and (finding.fix["safe"] or unsafe)
+
+
+@dataclass
+class FixOutcome:
+    text: str
+    applied: int = 0
+    findings: list[Finding] = field(default_factory=list)
+
+
+def fix_text(text: str, lint, unsafe: bool = False) -> FixOutcome:
+    """Apply fixes one at a time, re-linting after each, until none applies.
+
+    `lint(text)` returns the findings for a version of the file. A fix that does not parse or
+    does not reduce its rule's findings is skipped; everything else the file holds is kept.
+    """
+    findings = lint(text)
+    applied = 0
+    rejected: set[tuple] = set()
+    for _ in range(MAX_ROUNDS):
+        candidates = [
+            f for f in findings if applicable(f, unsafe) and _key(f) not in rejected
+        ]
+        if not candidates:
+            break
+        finding = candidates[0]
+        fixed = apply_edit(text, finding.fix)
+        after = _checked(fixed, lint)
+        if after is None or _count(after, finding.rule) >= _count(findings, finding.rule):
+            rejected.add(_key(finding))
+            continue
+        text, findings, applied = fixed, after, applied + 1
+    return FixOutcome(text, applied, findings)
+
+
+def _checked(text: str, lint) -> list[Finding] | None:
+    try:
+        cst.parse_module(text)
+    except Exception:
+        return None
+    return lint(text)
+
+
+def _key(finding: Finding) -> tuple:
+    return (finding.rule, finding.message, finding.fix["replacement"] if finding.fix else None)
+
+
+def _count(findings: Sequence[Finding], code: str) -> int:
+    return sum(1 for f in findings if f.rule == code)
+
+
+def encoding_of(data: bytes) -> str:
+    """The encoding a file was read with, to write it back the same way (BOM included)."""
+    encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    return encoding
+
