@@ -8,7 +8,7 @@ from gradlint.data import api_table
 from gradlint.engine.gradients import is_test_file
 from gradlint.engine.names import dotted, referenced_names
 from gradlint.engine.syntax import own_nodes, scoped_nodes
-from gradlint.rule import Rule, Severity
+from gradlint.rule import Fix, Rule, Severity
 
 OPTIMIZERS = api_table("torch_training_optimizers")
 BACKWARD = api_table("torch_training_backward")
@@ -124,6 +124,7 @@ class MissingZeroGrad(Rule):
     )
     fix_title = "Call `optimizer.zero_grad()` once per iteration"
     frameworks = ("torch",)
+    fix_title = "zero the optimiser at the top of the loop body"
 
     _manual_message = (
         "`{update}` in a loop that never clears `{param}.grad`: gradients accumulate across steps; "
@@ -203,7 +204,7 @@ class MissingZeroGrad(Rule):
     def _check(self, root: cst.CSTNode) -> None:
         aliases: dict[str, str] = {}
         backward_loops: list[tuple] = []
-        steps: list[tuple[str, cst.Call, cst.CSTNode, tuple]] = []
+        steps: list[tuple[str, cst.BaseExpression, cst.Call, cst.CSTNode, tuple]] = []
         zeros: list[tuple[str | None, str | None, tuple]] = []  # (optimiser key, model name, loops)
         grad_zeros: list[tuple[str, tuple]] = []
         updates: list[tuple[str, cst.CSTNode, cst.CSTNode, tuple]] = []
@@ -254,7 +255,7 @@ class MissingZeroGrad(Rule):
                     updates.append((self.source(owner), node, statement, loops))
         if not backward_loops:
             return
-        for key, call, statement, loops in steps:
+        for key, optimizer, call, statement, loops in steps:
             loop = _training_loop(loops, backward_loops)
             if loop is None:
                 continue
@@ -267,6 +268,7 @@ class MissingZeroGrad(Rule):
                 severity=Severity.WARNING if matching else Severity.ERROR,
                 step=self.source(call),
                 optimizer=key,
+                fix=_zero_at_top(loop, optimizer),
             )
         for param, node, statement, loops in updates:
             loop = _training_loop(loops, backward_loops)
@@ -287,13 +289,14 @@ class MissingZeroGrad(Rule):
 
     def _step(self, call: cst.Call, receiver: cst.BaseExpression, statement, loops, steps, aliases) -> None:
         if not call.args:
-            key = self._optimizer_key(receiver, aliases)
+            optimizer = receiver
         elif len(call.args) == 1 and call.args[0].keyword is None and not call.args[0].star:
-            key = self._optimizer_key(call.args[0].value, aliases)  # `scaler.step(opt)`
+            optimizer = call.args[0].value  # `scaler.step(opt)`
         else:
             return  # `opt.step(closure)`: the closure zeroes (LBFGS)
+        key = self._optimizer_key(optimizer, aliases)
         if key is not None:
-            steps.append((key, call, statement, loops))
+            steps.append((key, optimizer, call, statement, loops))
 
     def _optimizer_key(self, node: cst.BaseExpression, aliases: dict[str, str]) -> str | None:
         """The optimiser's spelling when `node` is an optimiser, else None."""
@@ -345,6 +348,16 @@ def _construction_names(call: cst.Call) -> set[str]:
             current.attr.value for current in (arg.value, *own_nodes(arg.value)) if isinstance(current, cst.Attribute)
         )
     return found
+
+
+def _zero_at_top(loop: cst.For | cst.While, optimizer: cst.BaseExpression) -> Fix | None:
+    """`optimizer.zero_grad()` as the first statement of the loop body."""
+    if not isinstance(loop.body, cst.IndentedBlock):
+        return None  # `for x in xs: a(); b()` on one line
+    zero = cst.SimpleStatementLine(
+        [cst.Expr(cst.Call(cst.Attribute(optimizer.deep_clone(), cst.Name("zero_grad"))))]
+    )
+    return Fix(loop.body, loop.body.with_changes(body=[zero, *loop.body.body]))
 
 
 def _training_loop(loops: tuple, backward_loops: list[tuple]) -> cst.CSTNode | None:
