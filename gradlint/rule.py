@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import re
+import string
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -89,6 +90,12 @@ class Report:
 
 
 _RULES: dict[str, type[Rule]] = {}
+_RESERVED_FIELDS = frozenset({"node", "message", "fix", "bind", "statement", "severity"})
+
+
+def _template_fields(template: str) -> set[str]:
+    return {name.split(".", 1)[0].split("[", 1)[0] for _, name, _, _ in string.Formatter().parse(template) if name}
+
 _CODE = re.compile(r"^GL\d{3}$")
 
 
@@ -120,6 +127,9 @@ class Rule:
             raise TypeError(f"{cls.__name__}: a rule needs a docstring and a message")
         if not cls.frameworks:
             raise TypeError(f"{cls.__name__}: a rule names the frameworks it checks")
+        reserved = _RESERVED_FIELDS.intersection(_template_fields(cls.message))
+        if reserved:  # `report(**fields)` would take them as its own arguments
+            raise TypeError(f"{cls.__name__}: message fields {sorted(reserved)} are reserved by `report`")
         cls.name = _kebab(cls.__name__)
         _RULES[cls.code] = cls
 
