@@ -1,0 +1,542 @@
+from __future__ import annotations
+
+import io
+import re
+import tokenize
+
+import libcst as cst
+
+from gradlint.data import api_table
+from gradlint.engine.gradients import is_test_file
+from gradlint.engine.names import dotted
+from gradlint.engine.syntax import argument, bindings, number, own_nodes
+from gradlint.engine.walker import iter_tree
+from gradlint.rule import Rule, Severity
+
+ABS = api_table("handwritten_abs")
+NORM = api_table("handwritten_norm")
+REDUCE = api_table("handwritten_reduce")
+ALLCLOSE = api_table("handwritten_allclose")
+CHECKERS = api_table("handwritten_gradient_checkers")  # documentation: recommended, never flagged
+
+# Functions whose name says they check or estimate a gradient numerically.
+_CHECK_FUNCTION = re.compile(
+    r"check|verif|compar|numeric|numgrad|num_grad|finite|fin_diff|^fd_|_fd$|_fd_|approx_?grad|estimate|^test", re.I
+)
+# Functions whose result, when they hold a finite difference, is a numerical gradient.
+_NUMERICAL_FUNCTION = re.compile(r"grad|deriv|jac|finite|fin_diff|numeric|approx|estimat", re.I)
+# Names that hold a numerical gradient.
+_NUMERICAL_NAME = re.compile(r"num|^fd_|_fd$|finite|approx|estimat", re.I)
+_FLOAT32 = re.compile(r"float32|float16|bfloat16|\.float\(\)|\.half\(\)")
+_FLOAT64 = re.compile(r"float64|double|enable_x64|floatX\s*=|set_default_dtype")
+_EPS = {"float64": 2.2e-16, "float32": 1.2e-7}
+_TOO_LARGE = 1e-2
+_TOO_SMALL = {"float64": 1e-10, "float32": 1e-4}
+_EXPR_CHARS = 48
+
+
+class PoorFiniteDifference(Rule):
+    """
+    ## What it does
+    Checks hand-written numerical gradients, the finite differences written to check an
+    analytic or autodiff gradient: two calls of the same function at perturbed points
+    (`f(x + h)` and `f(x - h)`, `J(theta + perturb)`, or the same call after
+    `theta_plus[i] += eps` / `param.set_value(...)`) whose difference is divided by the
+    step (`h`, `2 * h`, `(2 * epsilon)`). It flags:
+
+    - a one-sided (forward) difference `(f(x + h) - f(x)) / h` in a function named like a
+      gradient check (`check*`, `*numerical*`, `finite_diff`, `compute_numerical_gradient`,
+      `test_*`);
+    - a step of 1e-2 or more, or one below 1e-10 (1e-4 in float32 code), whether the value
+      is written in place, assigned, a parameter default or passed by a caller in the same
+      file;
+    - a gradient check in a file that works in float32 (`float32`, `.float()`, `half`)
+      with no float64 anywhere;
+    - (info) a comparison of the numerical and the analytic gradient by absolute difference:
+      `abs(num - ana) < 1e-5`, `np.max(np.abs(num - ana)) < tol`,
+      `np.linalg.norm(num - ana) < tol`, `np.allclose(num, ana, rtol=0, atol=...)`.
+
+    ## Why is this bad?
+    The error of a finite difference is truncation (about `h` one-sided, `h²` central)
+    plus round-off (about `eps / h`). Measured on a 5-16-1 MLP (113 parameters) against
+    torch 2.13.0 float64 autodiff: a one-sided float32 difference with `h = 1e-3` reaches
+    an elementwise error of 1.7e-2 (tanh) and 6.4e-2 (ReLU), so a correct gradient looks
+    wrong and a wrong one (a missing factor, a sign in one layer) can pass; a central
+    float32 difference with the best step `cbrt(eps32) = 4.9e-3` still errs by 7e-4 (2e-3
+    normwise for ReLU nets). A central float64 difference with `h = cbrt(eps64) = 6.1e-6`
+    agrees to 1.2e-9 (5e-11 normwise), and with `h = 1e-6` (`gradcheck`'s default) to
+    1.2e-8. A float32 value perturbed by 1e-6 loses every digit of the difference.
+    An absolute tolerance says nothing about gradients of norm 1e3 or 1e-6: compare
+    `norm(a - n) / max(norm(a), norm(n))` instead.
+
+    The built-in checkers do this right: `torch.autograd.gradcheck` (central, `eps=1e-6`,
+    `atol=1e-5`, `rtol=1e-3`; it warns and fails on float32 inputs even for a correct
+    gradient, torch 2.13.0), `jax.test_util.check_grads`, `scipy.optimize.check_grad`,
+    and `tf.test.compute_gradient` (central, `delta = 1/1024`, no tolerance: the comparison
+    is up to the caller; TF 2.21.0).
+
+    ## Example
+    ```python
+    def finite_diff(param, loss_func, epsilon=1e-3):
+        loss = loss_func()
+        P = param.get_value()
+        grad = np.zeros_like(P)
+        for ind in np.ndindex(P.shape):
+            dP = P.copy()
+            dP[ind] += epsilon
+            param.set_value(dP)
+            grad[ind] = (loss_func() - loss) / epsilon
+        param.set_value(P)
+        return grad
+    ```
+
+    Use instead:
+    ```python
+    def finite_diff(param, loss_func, epsilon=6e-6):
+        P = param.get_value().astype(np.float64)
+        grad = np.zeros_like(P)
+        for ind in np.ndindex(P.shape):
+            dP = P.copy()
+            dP[ind] += epsilon
+            param.set_value(dP)
+            plus = loss_func()
+            dP[ind] -= 2 * epsilon
+            param.set_value(dP)
+            minus = loss_func()
+            grad[ind] = (plus - minus) / (2 * epsilon)
+        param.set_value(P)
+        return grad
+
+    rel = np.linalg.norm(num - ana) / max(np.linalg.norm(num), np.linalg.norm(ana))
+    ```
+
+    ## Notes
+    Not flagged, on purpose: central differences with a step between 1e-10 and 1e-2 (the
+    Coursera `e = 1e-4` check is fine in float64), steps computed at run time (from
+    `np.finfo(...).eps`, scaled by `|x|`), `scipy.optimize.approx_fprime` / `check_grad`,
+    `torch.autograd.gradcheck`, `jax.test_util.check_grads`; one-sided differences outside
+    functions named like gradient checks (derivative-free methods use them on purpose);
+    differences of array elements (`(u[i + 1] - u[i]) / dx` in a PDE solver): the same
+    function must be evaluated twice; relative comparisons (a difference divided by a
+    norm) and `allclose` with its default `rtol`.
+
+    Known misses: the dtype is read from the file's text (explicit float32 without any
+    float64), so torch and TF code that relies on their float32 default, and Theano's
+    `floatX`, are not called float32; a perturbation made in another function; a step
+    held in an attribute or passed from another file; a difference written as a product
+    (`(f_pos - f_neg) * (0.5 / eps)`). Checked against the measurements of torch 2.13.0,
+    TF 2.21.0 and JAX 0.10.2.
+
+    ## References
+    - Stack Overflow, "Strange gradient results with recurrent layers" (Theano/Lasagne):
+      a one-sided float32 check with `eps = 1e-3` whose noise (0.00047684 vs 0.00058144)
+      hid the real cause.
+    - Stack Overflow, "Python neural network backpropagation" (`checkNNGradients`): the
+      answer recommends a relative comparison.
+    - CS231n notes, "Gradient checks": centred formula, relative error, double precision.
+    """
+
+    code = "GL100"
+    severity = Severity.WARNING
+    message = "`{expr}`: {problems}; use a central difference in float64 with h ≈ 6e-6·max(1, |x|), or {checker}"
+    absolute_message = (
+        "`{expr}` compares numerical and analytic gradients absolutely: "
+        "use `norm(a - n) / max(norm(a), norm(n))`"
+    )
+    fix_title = "Use a central float64 difference and a relative error, or the framework's gradient checker"
+    frameworks = ("numpy", "scipy", "torch", "tensorflow", "jax", "theano")
+
+    def __init__(self, context) -> None:
+        super().__init__(context)
+        # Quotients found, resolved once every caller of their function is known.
+        self._pending: list[dict] = []
+        self._quotients: dict[int, list] = {}  # id of the function (of None: the module) -> quotients
+        self._calls: dict[str, list[tuple[cst.Call, cst.FunctionDef | None]]] = {}
+        self._fd_functions: set[str] = set()
+        self._comparisons: list[tuple] = []  # (node, statement, (name, name), function)
+        self._bindings: dict[int, dict] = {}
+        self._dtype_seen: str | None = None
+
+    # Collection ----------------------------------------------------------------------------
+
+    def _scope(self) -> cst.FunctionDef | None:
+        return self.context.enclosing(cst.FunctionDef)
+
+    def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
+        if (
+            isinstance(node.operator, cst.Divide)
+            and isinstance(node.left, cst.BinaryOperation)
+            and isinstance(node.left.operator, cst.Subtract)
+        ):
+            scope = self._scope()
+            self._quotients.setdefault(id(scope), []).append((node, self.context.current_statement()))
+
+    def visit_Comparison(self, node: cst.Comparison) -> None:
+        if len(node.comparisons) == 1 and isinstance(node.comparisons[0].operator, (cst.LessThan, cst.LessThanEqual)):
+            self._comparisons.append((node, self.context.current_statement(), None, self._scope()))
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if isinstance(node.func, cst.Name):
+            self._calls.setdefault(node.func.value, []).append((node, self._scope()))
+        elif self.callee(node, ALLCLOSE):
+            pair = _absolute_comparison(self, node)
+            if pair is not None:
+                self._comparisons.append((node, self.context.current_statement(), pair, self._scope()))
+
+    def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self._scan(node, node)
+
+    def leave_Module(self, node: cst.Module) -> None:
+        self._scan(node, None)
+        for item in self._pending:
+            self._finish(item)
+        for comparison in self._comparisons:
+            self._finish_comparison(*comparison)
+
+    def _local_bindings(self, scope) -> dict:
+        key = id(scope)
+        if key not in self._bindings:
+            self._bindings[key] = bindings(scope)
+        return self._bindings[key]
+
+    def _scan(self, scope: cst.FunctionDef | cst.Module, function: cst.FunctionDef | None) -> None:
+        quotients = self._quotients.pop(id(function), None)
+        if not quotients:
+            return
+        body = scope.body if isinstance(scope, cst.FunctionDef) else scope
+        nodes = list(own_nodes(body))
+        local = self._local_bindings(scope)
+        for quotient, statement in quotients:
+            item = self._finite_difference(quotient, local, nodes, function)
+            if item is not None:
+                item["statement"] = statement
+                self._pending.append(item)
+                if function is not None and _NUMERICAL_FUNCTION.search(function.name.value):
+                    self._fd_functions.add(function.name.value)
+
+    # Finite differences --------------------------------------------------------------------
+
+    def _finite_difference(self, quotient, local, nodes, function) -> dict | None:
+        step, factor = _step(quotient.right)
+        if step is None:
+            return None
+        first = _evaluation(quotient.left.left, local)
+        second = _evaluation(quotient.left.right, local)
+        if first is None or second is None:
+            return None
+        if self.source(first.func) != self.source(second.func):
+            return None
+        step_name = None if isinstance(step, float) else dotted(step)
+        if step_name is None and not isinstance(step, float):
+            return None
+        perturbed = _perturbed_names(nodes, step_name) if step_name else set()
+        marks = {step_name} | perturbed if step_name else set()
+        one = _perturbed(first, marks, step)
+        two = _perturbed(second, marks, step)
+        same_args = _arguments(self, first) == _arguments(self, second)
+        imported = bool(self.qualified_names(first.func))
+        if same_args:
+            # The same call twice: the state was perturbed in between (`set_value`, `+=`).
+            if imported or not perturbed:
+                return None
+            central = factor == 2
+        elif not (one or two):
+            return None
+        else:
+            central = one and two or factor == 2
+        return {
+            "node": quotient,
+            "step": step,
+            "step_name": step_name,
+            "central": central,
+            "literal": _literal_step(first, step) or _literal_step(second, step) if isinstance(step, float) else None,
+            "function": function,
+            "local": local,
+        }
+
+    def _finish(self, item: dict) -> None:
+        function = item["function"]
+        dtype = self._dtype()
+        check = self._check_context(function)
+        problems = []
+        if not item["central"] and check:
+            problems.append("one-sided difference (error ~h)")
+        for value in self._step_values(item):
+            if value >= _TOO_LARGE:
+                problems.append(f"step {value:g} is too large")
+                break
+            if 0 < value < _TOO_SMALL[dtype]:
+                problems.append(f"step {value:g} is too small for {dtype}")
+                break
+        if dtype == "float32" and check:
+            problems.append("float32 values keep 7 digits")
+        if not problems:
+            return
+        self.report(
+            item["node"],
+            statement=item["statement"],
+            expr=_short(self.source(item["node"])),
+            problems=", ".join(problems),
+            checker=self._checker(),
+        )
+
+    def _step_values(self, item: dict) -> list[float]:
+        step = item["step"]
+        if isinstance(step, float):
+            return [item["literal"] or step]
+        name = item["step_name"]
+        if "." in name:
+            return []
+        values = _numbers(item["local"].get(name, ()))
+        if values or name in item["local"]:
+            return values
+        function = item["function"]
+        if function is not None:
+            params = function.params
+            ordered = [*params.posonly_params, *params.params]
+            for index, param in enumerate([*ordered, *params.kwonly_params]):
+                if param.name.value != name:
+                    continue
+                found = []
+                position = index if index < len(ordered) else None
+                for call, caller in self._calls.get(function.name.value, ()):
+                    value = argument(call, name, position)
+                    if value is None:
+                        continue
+                    found.extend(self._resolve(value, caller))
+                if param.default is not None and (value := number(param.default)) is not None:
+                    found.append(value)
+                return found
+        return _numbers(self._module().get(name, ()))
+
+    def _resolve(self, value, caller) -> list[float]:
+        constant = number(value)
+        if constant is not None:
+            return [constant]
+        if isinstance(value, cst.Name):
+            scope = caller if caller is not None else self.context.module
+            held = self._local_bindings(scope).get(value.value)
+            if held is None and caller is not None:
+                held = self._module().get(value.value)
+            return _numbers(held or ())
+        return []
+
+    def _module(self) -> dict:
+        return self._local_bindings(self.context.module)
+
+    def _check_context(self, function) -> bool:
+        if is_test_file(self.context.filename) or re.search(r"grad.*check|check.*grad", self.context.filename, re.I):
+            return True
+        return function is not None and bool(_CHECK_FUNCTION.search(function.name.value))
+
+    def _dtype(self) -> str:
+        if self._dtype_seen is None:
+            text = _code_only(self.context.text)
+            self._dtype_seen = "float32" if _FLOAT32.search(text) and not _FLOAT64.search(text) else "float64"
+        return self._dtype_seen
+
+    def _checker(self) -> str:
+        aliases = {target.split(".", 1)[0] for targets in self.context.names.aliases.values() for target in targets}
+        if "torch" in aliases:
+            return "`torch.autograd.gradcheck`"
+        if "jax" in aliases:
+            return "`jax.test_util.check_grads`"
+        return "`scipy.optimize.check_grad`"
+
+    # Absolute comparisons -------------------------------------------------------------------
+
+    def _finish_comparison(self, node, statement, pair, function) -> None:
+        local = self._local_bindings(function if function is not None else self.context.module)
+        if pair is None:  # `abs(num - ana) < tol`, or `err < tol` with `err = abs(num - ana)`
+            left = node.left
+            if isinstance(left, cst.Name) and len(local.get(left.value, ())) == 1:
+                left = local[left.value][0]
+            pair = _absolute_difference(self, left)
+            if pair is None:
+                return
+        numerical = [self._is_numerical(name, local) for name in pair]
+        if numerical.count(True) != 1:
+            return
+        self.report(node, self.absolute_message, statement=statement, severity=Severity.INFO,
+                    expr=_short(self.source(node)))
+
+    def _is_numerical(self, name: str, local: dict) -> bool:
+        if _NUMERICAL_NAME.search(name):
+            return True
+        for value in local.get(name, ()):
+            if isinstance(value, cst.Call) and isinstance(value.func, cst.Name) and value.func.value in self._fd_functions:
+                return True
+        return False
+
+
+# Helpers -----------------------------------------------------------------------------------
+
+
+def _step(node: cst.BaseExpression) -> tuple[object, int]:
+    """`h` -> (h, 1); `2 * h`, `(2.0 * eps)`, `h * 2` -> (h, 2); `1e-4` -> (1e-4, 1)."""
+    value = number(node)
+    if value is not None:
+        return (value, 1) if value > 0 else (None, 0)
+    if isinstance(node, (cst.Name, cst.Attribute)):
+        return node, 1
+    if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Multiply):
+        for constant, other in ((node.left, node.right), (node.right, node.left)):
+            k = number(constant)
+            if k is not None and isinstance(other, (cst.Name, cst.Attribute)):
+                return other, 2 if k == 2 else 1
+    return None, 0
+
+
+def _evaluation(node: cst.BaseExpression, local: dict) -> cst.Call | None:
+    """`f(x)`, `J(x)[0]`, or a name bound in this function to one of them."""
+    if isinstance(node, cst.Subscript):
+        node = node.value
+    if isinstance(node, cst.Call):
+        return node
+    if isinstance(node, cst.Name):
+        values = local.get(node.value, ())
+        if len(values) == 1:
+            value = values[0]
+            if isinstance(value, cst.Subscript):
+                value = value.value
+            if isinstance(value, cst.Call):
+                return value
+    return None
+
+
+def _mentions(node: cst.CSTNode, names: set[str]) -> bool:
+    for current in iter_tree(node):
+        if isinstance(current, (cst.Name, cst.Attribute)) and dotted(current) in names:
+            return True
+    return False
+
+
+def _literal_step(call: cst.Call, step: float) -> float | None:
+    """The constant in `f(x + 0.1)` that matches a written denominator `0.1` or `0.2`."""
+    for arg in call.args:
+        for node in iter_tree(arg.value):
+            if isinstance(node, (cst.Float, cst.Integer)):
+                value = number(node)
+                if value is not None and value > 0 and (value == step or abs(2 * value - step) <= 1e-12 * step):
+                    return value
+    return None
+
+
+def _perturbed(call: cst.Call, marks: set[str], step) -> bool:
+    for arg in call.args:
+        if isinstance(step, float):
+            if _literal_step(call, step) is not None:
+                return True
+        elif _mentions(arg.value, marks):
+            return True
+    return False
+
+
+def _arguments(rule: Rule, call: cst.Call) -> tuple[str, ...]:
+    return tuple(rule.source(arg) for arg in call.args)
+
+
+def _target_name(target: cst.BaseExpression) -> str | None:
+    while isinstance(target, cst.Subscript):
+        target = target.value
+    return target.value if isinstance(target, cst.Name) else None
+
+
+def _perturbed_names(nodes: list, step_name: str) -> set[str]:
+    """Names that the step perturbs: `perturb[i] = e`, `dP[ind] += eps`, `x_plus = x + perturb`."""
+    assignments = []
+    for node in nodes:
+        if isinstance(node, cst.Assign):
+            for target in node.targets:
+                assignments.append((_target_name(target.target), node.value))
+        elif isinstance(node, cst.AugAssign):
+            assignments.append((_target_name(node.target), node.value))
+    found: set[str] = set()
+    for _ in range(3):
+        marks = {step_name} | found
+        before = len(found)
+        for name, value in assignments:
+            if name is not None and name != step_name and _mentions(value, marks):
+                found.add(name)
+        if len(found) == before:
+            break
+    return found
+
+
+def _code_only(text: str) -> str:
+    """The file's code without comments and string literals (a docstring saying float32 is not code)."""
+    try:
+        tokens = tokenize.generate_tokens(io.StringIO(text).readline)
+        return " ".join(t.string for t in tokens if t.type not in (tokenize.COMMENT, tokenize.STRING))
+    except (tokenize.TokenError, SyntaxError):
+        return text
+
+
+def _numbers(values) -> list[float]:
+    found = []
+    for value in values:
+        constant = number(value)
+        if constant is None:
+            return []
+        found.append(constant)
+    return found
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= _EXPR_CHARS else text[: _EXPR_CHARS - 3] + "..."
+
+
+def _absolute_comparison(rule: Rule, node: cst.Call) -> tuple[str, str] | None:
+    """The two names an `allclose(a, b, rtol=0)` compares, else None."""
+    if rule.callee(node, ALLCLOSE) is None:
+        return None
+    rtol = argument(node, "rtol")
+    if rtol is None or number(rtol) != 0:
+        return None
+    if len(node.args) < 2:
+        return None
+    a, b = argument(node, "actual", 0), argument(node, "desired", 1)
+    if a is None or b is None:
+        return None
+    pair = _name(a), _name(b)
+    return pair if None not in pair else None
+
+
+def _absolute_difference(rule: Rule, node) -> tuple[str, str] | None:
+    """`abs(a - b)`, `np.max(np.abs(a - b))`, `(a - b).abs().max()`, `norm(a - b)`."""
+    for _ in range(4):
+        if not isinstance(node, cst.Call):
+            return None
+        is_builtin = isinstance(node.func, cst.Name) and node.func.value in ("abs", "max", "sum")
+        method = rule.context.names.method(node)
+        if isinstance(node.func, cst.Attribute) and method is not None:
+            inner = node.func.value
+            if method in ABS.methods or method in NORM.methods:
+                return _difference(inner)
+            if method in REDUCE.methods:
+                node = inner
+                continue
+            return None
+        if not node.args:
+            return None
+        first = node.args[0].value
+        if (is_builtin and node.func.value == "abs") or rule.callee(node, ABS) or rule.callee(node, NORM):
+            return _difference(first)
+        if is_builtin or rule.callee(node, REDUCE):
+            node = first
+            continue
+        return None
+    return None
+
+
+def _difference(node) -> tuple[str, str] | None:
+    if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Subtract):
+        pair = _name(node.left), _name(node.right)
+        return pair if None not in pair else None
+    return None
+
+
+def _name(node) -> str | None:
+    if isinstance(node, cst.Subscript):
+        node = node.value
+    return node.value if isinstance(node, cst.Name) else None

@@ -1,0 +1,94 @@
+"""GL100 poor-finite-difference: step resolution, central/one-sided, comparisons."""
+
+import textwrap
+
+import pytest
+
+from gradlint import lint_source
+
+
+def findings(source: str):
+    return lint_source(textwrap.dedent(source), select=["GL100"])
+
+
+@pytest.mark.parametrize(
+    "body, flagged",
+    [
+        ("return (f(x + h) - f(x - h)) / (2 * h)", False),
+        ("return (f(x + h) - f(x)) / h", True),  # one-sided in a check function
+        ("return (f(x + h) - f(x - h)) / (2.0 * h)", False),
+        ("return (f(x + 0.5 * h) - f(x - 0.5 * h)) / h", False),
+        ("return (f(x + 1e-4) - f(x - 1e-4)) / 2e-4", False),
+        ("return (f(x + 0.01) - f(x - 0.01)) / 0.02", True),  # too large
+        ("return (g(x + h) - f(x - h)) / (2 * h)", False),  # two functions: not a difference quotient
+        ("return (x[1] - x[0]) / h", False),
+    ],
+)
+def test_quotients(body, flagged):
+    source = f"""
+    import numpy as np
+
+    def grad_check(f, g, x, h=1e-5):
+        {body}
+    """
+    assert bool(findings(source)) == flagged
+
+
+def test_one_sided_outside_a_check_is_quiet():
+    source = """
+    import numpy as np
+
+    def descend(f, x, h=1e-6):
+        return x - 0.1 * (f(x + h) - f(x)) / h
+    """
+    assert findings(source) == []
+
+
+def test_step_from_a_caller():
+    source = """
+    import numpy as np
+
+    def derivative(f, x, h):
+        return (f(x + h) - f(x - h)) / (2 * h)
+
+    def main():
+        step = 0.05
+        return derivative(np.sin, 0.3, step)
+    """
+    assert [f.line for f in findings(source)] == [5]
+
+
+def test_step_from_machine_epsilon_is_quiet():
+    source = """
+    import numpy as np
+
+    def check_derivative(f, x):
+        h = np.finfo(float).eps ** (1 / 3) * max(1.0, abs(x))
+        return (f(x + h) - f(x - h)) / (2 * h)
+    """
+    assert findings(source) == []
+
+
+def test_relative_comparison_is_quiet_and_absolute_is_info():
+    source = """
+    import numpy as np
+
+    def check(num_grad, grad):
+        assert np.linalg.norm(num_grad - grad) / np.linalg.norm(grad) < 1e-7
+        assert abs(num_grad - grad) < 1e-5
+        assert np.allclose(num_grad, grad)
+    """
+    found = findings(source)
+    assert [(f.line, f.severity) for f in found] == [(6, "info")]
+
+
+def test_float32_marker_in_a_docstring_does_not_count():
+    source = '''
+    """Works in float32."""
+    import numpy as np
+
+    def grad_check(f, x, h=1e-5):
+        return (f(x + h) - f(x - h)) / (2 * h)
+    '''
+    assert findings(source) == []
+    assert len(findings(source.replace("import numpy as np", "import numpy as np\n    X = np.float32(1)"))) == 1
