@@ -73,6 +73,9 @@ def _context_at(code: str, filename: str = "model.py") -> FileContext:
     [
         ("import torch\ndef loss(x):\n    pass\n", "model.py", False),
         ("import torch\ndef loss(x):\n    pass\n", "test_model.py", True),
+        ("import torch\ndef loss(x):\n    pass\n", "pkg/tests/model.py", True),
+        ("import torch\ndef loss(x):\n    pass\n", "pkg/testing/_internal/ref.py", True),
+        ("import torch\ndef loss(x):\n    pass\n", "pkg/contest/model.py", False),
         ("import torch\nclass MeanIoUMetric:\n    def update(self):\n        pass\n", "m.py", True),
         ("import torch\ndef metric_loss(x):\n    pass\n", "m.py", False),
         ("import torch\n@torch.no_grad()\ndef sample(x):\n    pass\n", "m.py", True),

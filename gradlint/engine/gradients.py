@@ -8,6 +8,7 @@ no training run. Every question is answered from the walk's current position
 from __future__ import annotations
 
 import re
+from pathlib import PurePath
 
 import libcst as cst
 
@@ -35,12 +36,17 @@ def is_test_file(filename: str) -> bool:
     return bool(_TEST_FILE.match(filename))
 
 
+def in_test_tree(path: str) -> bool:
+    """A file under a `test`, `tests` or `testing` folder: reference values, not training code."""
+    return any(part in ("test", "tests", "testing") for part in PurePath(path).parts[:-1])
+
+
 def not_differentiated(context, names=None) -> bool:
-    """True when the walk is in code whose values no gradient goes through: a test file,
-    test function or class, a metric, a `Metric` subclass, a `no_grad` / `inference_mode`
+    """True when the walk is in code whose values no gradient goes through: a test file or
+    a file under a tests folder, a test function or class, a metric, a `Metric` subclass, a `no_grad` / `inference_mode`
     block or decorated function, a torch decomposition."""
     names = names or context.names
-    if is_test_file(context.filename):
+    if is_test_file(context.filename) or in_test_tree(context.path):
         return True
     for scope in context.scopes:
         if isinstance(scope, cst.Lambda):

@@ -1,0 +1,415 @@
+from __future__ import annotations
+
+
+import libcst as cst
+
+from gradlint.data import api_table
+from gradlint.engine.gradients import STOP_GRADIENT, in_test_tree, not_differentiated
+from gradlint.engine.names import referenced_names
+from gradlint.engine.syntax import argument, bare, bindings, number
+from gradlint.rule import Rule, Severity
+
+SOFTMAX = api_table("softmax_softmax")
+SIGMOID = api_table("softmax_sigmoid")
+LOG = api_table("softmax_log")
+LOG1P = api_table("softmax_log1p")
+EXP = api_table("softmax_exp")
+SUM = api_table("softmax_sum")
+CLIP = api_table("softmax_clip")
+LOG_SOFTMAX = api_table("softmax_log_softmax")
+
+# Calls whose receiver leaves autograd: `torch.log(p).detach()`, `.item()`.
+_LEAVE_AUTOGRAD = frozenset({"detach", "detach_", "item", "numpy", "tolist"})
+_EPSILON_WORDS = ("eps", "tiny", "epsilon", "_EPS", "small")
+_MAX_DEPTH = 6
+_ARG_CHARS = 48
+
+# What a probability expression is, and the stable spelling that replaces its log.
+SOFTMAX_KIND = "softmax"
+SIGMOID_KIND = "sigmoid"
+ONE_MINUS_SIGMOID = "one minus sigmoid"
+ONE_MINUS_SOFTMAX = "one minus softmax"
+HANDWRITTEN_SOFTMAX = "hand-written softmax"
+EXP_LOG_SOFTMAX = "exp of log_softmax"
+SUM_OF_EXP = "sum of exp"
+
+_WHAT = {
+    SOFTMAX_KIND: "a softmax",
+    SIGMOID_KIND: "a sigmoid",
+    ONE_MINUS_SIGMOID: "one minus a sigmoid",
+    ONE_MINUS_SOFTMAX: "one minus a softmax",
+    HANDWRITTEN_SOFTMAX: "a hand-written softmax",
+    EXP_LOG_SOFTMAX: "the exp of a log_softmax",
+    SUM_OF_EXP: "a sum of exponentials",
+}
+_FIX = {
+    SOFTMAX_KIND: "`log_softmax` or a from-logits loss",
+    SIGMOID_KIND: "`log_sigmoid(x)` (= `-softplus(-x)`)",
+    ONE_MINUS_SIGMOID: "`log_sigmoid(-x)` (= `-softplus(x)`)",
+    ONE_MINUS_SOFTMAX: "`log1p(-softmax)` on `log_softmax`, or a from-logits loss",
+    HANDWRITTEN_SOFTMAX: "`log_softmax`",
+    EXP_LOG_SOFTMAX: "the `log_softmax` itself",
+    SUM_OF_EXP: "`logsumexp`",
+}
+
+
+# Shared with GL082 (probabilities-into-logits-loss) ---------------------------------------------
+
+
+def first_argument(rule: Rule, call: cst.Call) -> cst.BaseExpression | None:
+    """The tensor a unary op works on: the receiver of `x.log()`, else the first argument."""
+    if rule.context.names.method(call) is not None:
+        return call.func.value  # type: ignore[union-attr]
+    return argument(call, "input", 0) or argument(call, "x", 0) or argument(call, "logits", 0)
+
+
+def is_call_to(rule: Rule, node: cst.CSTNode, table) -> bool:
+    """`node` calls an API of `table`, by name or as a Tensor method (`x.softmax(-1)`)."""
+    if not isinstance(node, cst.Call):
+        return False
+    if rule.callee(node, table):
+        return True
+    return bool(table.methods) and rule.context.names.method(node) in table.methods
+
+
+def local_values(rule: Rule, name: cst.Name, cache: dict) -> list[cst.BaseExpression] | None:
+    """The values assigned to `name` in the innermost function (or the module), or None when
+    the name is a parameter there, a lambda's parameter, or never assigned."""
+    scope: cst.CSTNode | None = None
+    for candidate in reversed(rule.context.scopes):
+        if isinstance(candidate, cst.Lambda):
+            params = candidate.params
+            if any(p.name.value == name.value for p in (*params.posonly_params, *params.params, *params.kwonly_params)):
+                return None
+            continue
+        if isinstance(candidate, cst.ClassDef):
+            return None
+        scope = candidate
+        break
+    if isinstance(scope, cst.FunctionDef):
+        params = scope.params
+        every = [*params.posonly_params, *params.params, *params.kwonly_params]
+        for star in (params.star_arg, params.star_kwarg):
+            if isinstance(star, cst.Param):
+                every.append(star)
+        if any(p.name.value == name.value for p in every):
+            return None
+    key = id(scope) if scope is not None else 0
+    table = cache.get(key)
+    if table is None:
+        table = bindings(scope if scope is not None else rule.context.module)
+        cache[key] = table
+    return table.get(name.value)
+
+
+def probability_kind(rule: Rule, node: cst.BaseExpression | None, cache: dict, depth: int = 0) -> tuple[str, bool] | None:
+    """(kind, through a variable) when `node` is visibly a probability computed from logits:
+    a softmax or sigmoid call, one minus one, the exp of a log_softmax, a hand-written softmax.
+    A name counts when every value assigned to it in this function is one."""
+    if node is None or depth > _MAX_DEPTH:
+        return None
+    if isinstance(node, cst.Name):
+        values = local_values(rule, node, cache)
+        if not values:
+            return None
+        found: tuple[str, bool] | None = None
+        for value in values:
+            if _mentions(value, node.value):
+                continue  # `p = p.clamp(min=eps)`: the same probability, updated
+            kind = probability_kind(rule, value, cache, depth + 1)
+            if kind is None:
+                return None
+            found = found or kind
+        return (found[0], True) if found else None
+    if isinstance(node, cst.Call) and is_call_to(rule, node, CLIP):  # a clipped probability
+        inner = probability_kind(rule, first_argument(rule, node), cache, depth + 1)
+        return (inner[0], True) if inner is not None else None
+    if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Add):  # `p + eps`
+        for value, other in ((node.left, node.right), (node.right, node.left)):
+            if _is_epsilon(rule, other):
+                inner = probability_kind(rule, value, cache, depth + 1)
+                return (inner[0], True) if inner is not None else None
+        return None
+    if isinstance(node, cst.Call):
+        if is_call_to(rule, node, SOFTMAX):
+            return SOFTMAX_KIND, False
+        if is_call_to(rule, node, SIGMOID):
+            return SIGMOID_KIND, False
+        if is_call_to(rule, node, EXP):
+            inner = first_argument(rule, node)
+            if isinstance(inner, cst.Call) and is_call_to(rule, inner, LOG_SOFTMAX):
+                return EXP_LOG_SOFTMAX, False
+        return None
+    if isinstance(node, cst.BinaryOperation):
+        if isinstance(node.operator, cst.Subtract) and number(node.left) == 1:
+            inner = probability_kind(rule, node.right, cache, depth + 1)
+            if inner is not None and inner[0] == SIGMOID_KIND:
+                return ONE_MINUS_SIGMOID, inner[1]
+            if inner is not None and inner[0] in (SOFTMAX_KIND, HANDWRITTEN_SOFTMAX):
+                return ONE_MINUS_SOFTMAX, inner[1]
+            return None
+        if isinstance(node.operator, cst.Divide) and _is_exp(rule, node.left, cache, depth + 1):
+            if _is_sum_of_exp(rule, node.right, cache, depth + 1):
+                return HANDWRITTEN_SOFTMAX, False
+        return None
+    return None
+
+
+def _mentions(value: cst.CSTNode, name: str) -> bool:
+    stack = [value]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, cst.Name):
+            if current.value == name:
+                return True
+            continue
+        if isinstance(current, cst.Attribute):
+            stack.append(current.value)
+            continue
+        if isinstance(current, cst.Arg):
+            stack.append(current.value)
+            continue
+        if isinstance(current, (cst.Call, cst.BinaryOperation, cst.UnaryOperation, cst.Subscript,
+                                cst.SubscriptElement, cst.Index, cst.Tuple, cst.List, cst.Element)):
+            from gradlint.engine.walker import iter_children
+
+            stack.extend(iter_children(current))
+    return False
+
+
+def _is_exp(rule: Rule, node: cst.BaseExpression | None, cache: dict, depth: int) -> bool:
+    if node is None or depth > _MAX_DEPTH:
+        return False
+    if isinstance(node, cst.Name):
+        values = local_values(rule, node, cache)
+        return bool(values) and all(_is_exp(rule, v, cache, depth + 1) for v in values)
+    return isinstance(node, cst.Call) and is_call_to(rule, node, EXP)
+
+
+def _is_sum_of_exp(rule: Rule, node: cst.BaseExpression | None, cache: dict, depth: int, shifted_ok: bool = False) -> bool:
+    """`sum(exp(x))`, `exp(x).sum(-1, keepdims=True)`, `tf.reduce_sum(e, 1)` with `e = exp(x)`.
+    With `shifted_ok`, the max-shifted form `sum(exp(x - max(x)))` (at least 1) does not count."""
+    if node is None or depth > _MAX_DEPTH:
+        return False
+    if isinstance(node, cst.Name):
+        values = local_values(rule, node, cache)
+        return bool(values) and all(_is_sum_of_exp(rule, v, cache, depth + 1, shifted_ok) for v in values)
+    if not (isinstance(node, cst.Call) and is_call_to(rule, node, SUM)):
+        return False
+    inner = first_argument(rule, node)
+    if inner is None and rule.callee(node, SUM):
+        inner = argument(node, "input_tensor", 0)
+    if not _is_exp(rule, inner, cache, depth):
+        return False
+    return not (shifted_ok and _max_shifted(rule, inner, cache, depth))
+
+
+def _max_shifted(rule: Rule, node: cst.BaseExpression | None, cache: dict, depth: int) -> bool:
+    """`exp(x - max(x))` (through names): the largest term is 1, so its sum never overflows."""
+    for _ in range(_MAX_DEPTH):
+        if isinstance(node, cst.Name):
+            values = local_values(rule, node, cache)
+            if not values or len(values) != 1:
+                return False
+            node = values[0]
+        elif isinstance(node, cst.Call) and is_call_to(rule, node, EXP):
+            node = first_argument(rule, node)
+        elif isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Subtract):
+            if "max" in rule.source(node.right).lower():
+                return True
+            for name in referenced_names(node.right):  # `x - stop_gradient(m)`, `m = max(x)`
+                values = local_values(rule, cst.Name(name), cache)
+                if values and all("max" in rule.source(v).lower() for v in values):
+                    return True
+            return False
+        else:
+            return False
+    return False
+
+
+class LogOfSoftmax(Rule):
+    """
+    ## What it does
+    Checks for the log of a probability computed from logits in two steps:
+    `log(softmax(x))`, `log(sigmoid(x))`, `log(1 - sigmoid(x))` (and `log1p(-sigmoid(x))`),
+    the log of a hand-written softmax `exp(x) / sum(exp(x))`, and the naive log-sum-exp
+    `log(sum(exp(x)))` (`reduce_sum`, `sum`, `.sum()` of `exp`). Also `nll_loss(log(softmax(x)))`,
+    a log whose argument has a small epsilon added or is clipped (`log(softmax(x) + 1e-8)`,
+    `log(clip(softmax(x), eps, 1))`), and a probability reaching the log through a local
+    variable (`p = softmax(x); ...; log(p)`).
+
+    ## Why is this bad?
+    In float32 the softmax of confident logits underflows to exactly 0 (and a sigmoid
+    saturates to exactly 0 or 1); its log is `-inf` and the chain rule multiplies `1/p = inf`
+    by a zero derivative: NaN. Ground truth case 10, logits `[[200, 0, -200]]`, label 1:
+
+    - TF 2.21.0 `-tf.math.log(tf.nn.softmax(x))[label]`: loss `inf`, gradient `[nan nan nan]`.
+    - torch 2.13.0 `-torch.log(torch.softmax(x, -1))[label]` and `F.nll_loss(torch.log(...))`:
+      loss `inf`, gradient `[nan nan nan]`. With logits `[gap, 0]` the loss and gradient are
+      right up to a gap of 88; from 89 to 103 the gradient is `[inf, nan]`; from 104 on the
+      loss is `inf` and the gradient `[nan, nan]`. No warning anywhere.
+    - torch 2.13.0 `log(sigmoid(x))` is `-inf` with a NaN gradient from `x = -89`;
+      `log(1 - sigmoid(x))` already from `x = 17` (the sigmoid rounds to 1);
+      `log(sum(exp(x)))` is `inf` with a NaN gradient from `x = 89`.
+    - An epsilon does not save it: `-log(softmax(x) + 1e-8)` at the same logits gives a
+      loss stuck at 18.42 and a gradient of exactly `[0, 0, 0]` (torch 2.13.0; 16.12 with
+      `1e-7`, which is also what Keras 3.15.1's clipped `CategoricalCrossentropy` gives on
+      `tf.nn.softmax` output: `[0 0 0]`). At a gap of 30 the gradient is `9e-06` where
+      `log_softmax` gives 1: the confidently wrong examples stop learning.
+
+    The stable forms (`log_softmax`, `sparse_softmax_cross_entropy_with_logits`,
+    `F.cross_entropy`, `CategoricalCrossentropy(from_logits=True)`) give loss 200 and
+    gradient `[1, -1, 0]` in every framework.
+
+    ## Example
+    ```python
+    probs = torch.softmax(logits, dim=-1)
+    loss = F.nll_loss(torch.log(probs + 1e-8), target)
+    log_p = tf.math.log(tf.sigmoid(score))
+    log_z = jnp.log(jnp.sum(jnp.exp(scores), axis=-1))
+    ```
+
+    Use instead:
+    ```python
+    loss = F.cross_entropy(logits, target)  # or F.nll_loss(F.log_softmax(logits, -1), target)
+    log_p = tf.math.log_sigmoid(score)
+    log_z = jax.nn.logsumexp(scores, axis=-1)
+    ```
+
+    ## Notes
+    The severity is error for a log written directly around the softmax or sigmoid, and
+    warning when the probability comes through a variable, an epsilon or a clip (the value is
+    finite there; the gradient vanishes instead of turning NaN).
+
+    Not flagged, on purpose:
+
+    - `log_softmax`, `log_sigmoid`, `logsumexp`, `softplus` and from-logits losses.
+    - The log of a probability that is not computed from logits in the same function: a
+      library loss `log(clip(y_pred, eps, 1 - eps))` over its `y_pred` argument is a
+      deliberate probability-space loss.
+    - Entropy with an epsilon, `p * log(p + eps)` with the same `p` on both sides: its value
+      and gradient stay finite (the product goes to 0 with `p`).
+    - NumPy, SciPy and `math` (never differentiated), and Theano / Aesara / PyTensor: their
+      graph rewrites (`local_logsoftmax`, `logsigm_to_softplus`, `log1msigm_to_softplus`)
+      replace these patterns with the stable forms before compiling.
+    - Code no gradient goes through: tests, metrics, `no_grad` / `inference_mode`, arguments
+      of `stop_gradient`, and a log followed by `.detach()`, `.item()` or `.numpy()`.
+
+    Known misses: a probability produced by another function or returned by a model whose last
+    layer is a softmax (`log(model(x))`), a probability stored on `self`, and a name assigned
+    in a loop or a `with` statement.
+
+    ## References
+    - PyTorch documentation, `torch.nn.functional.log_softmax`: "While mathematically
+      equivalent to log(softmax(x)), doing these two operations separately is slower and
+      numerically unstable."
+    - TensorFlow documentation, `tf.nn.softmax_cross_entropy_with_logits`: pass unscaled
+      logits, it performs the softmax internally and efficiently.
+    """
+
+    code = "GL080"
+    severity = Severity.ERROR
+    message = "`{call}`: the log of {what} turns infinite for large logits, with NaN or zero gradients; use {remedy}"
+    fix_title = "Use log_softmax, log_sigmoid or logsumexp"
+    frameworks = ("torch", "tensorflow", "keras", "jax")
+
+    def __init__(self, context) -> None:
+        super().__init__(context)
+        self._bindings: dict[int, dict] = {}
+        self._quiet_calls: set[int] = set()
+        self._quiet_depth = 0
+        self._entropy_logs: set[int] = set()
+
+    def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
+        # `p * log(p + eps)`: an entropy term, finite in value and gradient.
+        if not isinstance(node.operator, cst.Multiply):
+            return
+        for side, other in ((node.left, node.right), (node.right, node.left)):
+            if isinstance(side, cst.Call) and self._is_log(side) and isinstance(other, (cst.Name, cst.Attribute, cst.UnaryOperation, cst.Call)):
+                inner, guarded = _unguarded(self, first_argument(self, side))
+                if isinstance(other, cst.UnaryOperation):
+                    other = other.expression
+                if guarded and inner is not None and self.source(bare(inner)) == self.source(bare(other)):
+                    self._entropy_logs.add(id(side))
+
+    def _is_log(self, node: cst.Call) -> bool:
+        return is_call_to(self, node, LOG) or is_call_to(self, node, LOG1P)
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if self.callee(node, STOP_GRADIENT) or self.context.names.method(node) in _LEAVE_AUTOGRAD:
+            self._quiet_calls.add(id(node))
+            self._quiet_depth += 1
+            return
+        log1p = is_call_to(self, node, LOG1P)
+        if not (log1p or is_call_to(self, node, LOG)):
+            return
+        if self._quiet_depth or id(node) in self._entropy_logs or in_test_tree(self.context.path):
+            return
+        if any(name.startswith("theano.") for name in self.qualified_names(node.func)):
+            return
+        found = self._classify(first_argument(self, node), log1p)
+        if found is None or not_differentiated(self.context):
+            return
+        kind, indirect = found
+        call = self.source(node)
+        if len(call) > _ARG_CHARS:
+            call = call[: _ARG_CHARS - 3] + "..."
+        self.report(
+            node,
+            call=call,
+            what=_WHAT[kind],
+            remedy=_FIX[kind],
+            severity=Severity.WARNING if indirect else None,
+        )
+
+    def leave_Call(self, node: cst.Call) -> None:
+        if id(node) in self._quiet_calls:
+            self._quiet_depth -= 1
+
+    def _classify(self, arg: cst.BaseExpression | None, log1p: bool) -> tuple[str, bool] | None:
+        """(kind, indirect) for the argument of a log; indirect when through a name, an
+        epsilon or a clip."""
+        if arg is None:
+            return None
+        if log1p:  # log1p(-sigmoid(x)) is log(1 - sigmoid(x))
+            if isinstance(arg, cst.UnaryOperation) and isinstance(arg.operator, cst.Minus):
+                kind = probability_kind(self, arg.expression, self._bindings)
+                if kind is not None and kind[0] == SIGMOID_KIND:
+                    return ONE_MINUS_SIGMOID, kind[1]
+            return None
+        inner, guarded = _unguarded(self, arg)
+        if inner is None:
+            return None
+        if _is_sum_of_exp(self, inner, self._bindings, 0, shifted_ok=True):
+            return SUM_OF_EXP, guarded or isinstance(inner, cst.Name)
+        kind = probability_kind(self, inner, self._bindings)
+        if kind is None or kind[0] == EXP_LOG_SOFTMAX:
+            return None
+        return kind[0], kind[1] or guarded
+
+
+def _unguarded(rule: Rule, node: cst.BaseExpression | None) -> tuple[cst.BaseExpression | None, bool]:
+    """The probability under `p + eps` or `clip(p, eps, 1)`, and whether such a guard was there."""
+    guarded = False
+    for _ in range(3):
+        if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Add):
+            if _is_epsilon(rule, node.right):
+                node, guarded = node.left, True
+                continue
+            if _is_epsilon(rule, node.left):
+                node, guarded = node.right, True
+                continue
+            return node, guarded
+        if isinstance(node, cst.Call) and is_call_to(rule, node, CLIP):
+            node, guarded = first_argument(rule, node), True
+            continue
+        break
+    return node, guarded
+
+
+def _is_epsilon(rule: Rule, node: cst.BaseExpression) -> bool:
+    value = number(node)
+    if value is not None:
+        return 0 < value < 1e-2
+    text = rule.source(node)
+    return len(text) < 40 and any(word.lower() in text.lower() for word in _EPSILON_WORDS)

@@ -1,0 +1,280 @@
+from __future__ import annotations
+
+import libcst as cst
+
+from gradlint.data import api_table
+from gradlint.engine.gradients import in_test_tree, not_differentiated
+from gradlint.engine.syntax import argument, bindings, number, positional, string
+from gradlint.rule import Rule, Severity
+
+SOFTMAX = api_table("softmax_softmax")
+DENSE = api_table("softmax_dense")
+LINEAR = api_table("softmax_linear")
+SOFTMAX_LAYER = api_table("softmax_softmax_layer")
+SEQUENTIAL = api_table("softmax_sequential")
+
+_MAX_DEPTH = 4
+_CALL_CHARS = 48
+
+
+class SoftmaxOverOneUnit(Rule):
+    """
+    ## What it does
+    Checks for a softmax taken over an axis of size 1:
+
+    - `Dense(1, activation="softmax")` (Keras, `tf.keras`, also `activation=tf.nn.softmax` or
+      `keras.activations.softmax`), and Lasagne `DenseLayer(l, num_units=1,
+      nonlinearity=softmax)`;
+    - a one-output layer followed by a softmax over the last axis in a `Sequential`:
+      `nn.Linear(n, 1), nn.Softmax(dim=-1)`, `Dense(1), Softmax()`, `Dense(1),
+      Activation("softmax")`;
+    - a softmax over the last axis of a one-output layer's result, directly or through a local
+      variable: `F.softmax(self.fc(h), dim=-1)` with `self.fc = nn.Linear(n, 1)`,
+      `torch.softmax(out, -1)`, `out.softmax(-1)`, `self.softmax(out)` with
+      `self.softmax = nn.Softmax(dim=-1)`, `tf.nn.softmax(logits)` with
+      `logits = Dense(1)(h)`, `jax.nn.softmax(nn.Dense(1)(x))`.
+
+    ## Why is this bad?
+    A softmax normalises over its axis; over one element it is `exp(z) / exp(z) = 1`, whatever
+    the input, and its derivative is exactly 0. The layer predicts a constant and no gradient
+    reaches the weights below it (ground truth case 9):
+
+    - torch 2.13.0, `Linear(4, 1)` + `softmax(dim=-1)` + `F.binary_cross_entropy`: output
+      exactly 1.0, gradient of kernel and bias exactly 0. No warning.
+    - TF 2.21.0, raw `tf.nn.softmax` on an `(n, 1)` tensor: exactly 1.0 for 3 rows
+      (gradient 0), 0.99999994 for 8 rows (gradient 4.8e-07). No warning.
+    - Keras 3.15.1, `Dense(1, activation="softmax")`: `predict()` is 0.99999994 for every
+      input. With `mse` the loss stays flat at 0.75 (gradients about 1e-7). Keras 3 warns
+      "You are using a softmax over axis -1 of a tensor of shape (8, 1). This axis has size 1.
+      The softmax operation will always return the value 1, ..."; `tf_keras` 2.21.0 does not.
+      With the built-in `binary_crossentropy` the loss does train, because Keras computes it
+      from the logits it caches on the softmax output (`_keras_logits`), yet `predict()` still
+      returns the constant 1: the model looks trained and is useless.
+
+    ## Example
+    ```python
+    model = nn.Sequential(
+        nn.Linear(1, 45), nn.ReLU(),
+        nn.Linear(45, 45), nn.ReLU(),
+        nn.Linear(45, 1),
+        nn.Softmax(dim=-1),
+    )
+    head = keras.layers.Dense(1, activation="softmax")
+    ```
+
+    Use instead:
+    ```python
+    model = nn.Sequential(
+        nn.Linear(1, 45), nn.ReLU(),
+        nn.Linear(45, 45), nn.ReLU(),
+        nn.Linear(45, 1),  # regression: no output activation
+    )
+    head = keras.layers.Dense(1, activation="sigmoid")  # binary: a sigmoid
+    ```
+
+    ## Notes
+    Not flagged, on purpose:
+
+    - a softmax over another axis: `nn.Softmax(dim=1)` or `softmax(scores, dim=0)` after a
+      one-output layer is attention pooling over the sequence or the batch (weights over
+      `(batch, seq, 1)`), a deliberate and correct use. In torch only an explicit `dim=-1`
+      is flagged (`dim=1` is the size-1 axis only for 2-D inputs, unknown here).
+    - `Dense(k)` with `k > 1`, `Dense(units)` with a width held in a variable, and
+      `Dense(1, activation="sigmoid")`.
+    - tests, metrics and files under `tests/` or `testing/` folders.
+
+    Known misses: a width computed at run time (`Dense(n_classes)` with `n_classes = 1`), a
+    one-output layer defined in another class or file, a softmax applied in another
+    function, Theano `T.nnet.softmax(T.dot(h, W))` with a `(n, 1)` weight (the shape of `W`
+    is not tracked), and `model.add(Dense(1)); model.add(Activation("softmax"))`.
+
+    ## References
+    - Stack Overflow, "Fitting a neural network with ReLUs to polynomial functions" (Flux,
+      `Chain(..., Dense(45, 1), softmax)`): "It makes no sense to have softmax output
+      activation on a regression problem"; the model returned `Float32[1.0]` for every input.
+    - Keras source, `keras/src/activations/activations.py` and `keras/src/ops/nn.py`: the
+      size-1 softmax warning.
+    """
+
+    code = "GL081"
+    severity = Severity.ERROR
+    message = "`{call}`: a softmax over a size-1 axis is always 1, with zero gradient; use sigmoid or no activation"
+    fix_title = "Use a sigmoid for one binary output, or no activation for regression"
+    frameworks = ("torch", "tensorflow", "keras", "jax", "theano", "lasagne")
+
+    def __init__(self, context) -> None:
+        super().__init__(context)
+        # Per class (id of its node): `self.<attr>` names holding a one-output layer / a softmax
+        # module over the last axis.
+        self._single_attrs: dict[int, set[str]] = {}
+        self._softmax_attrs: dict[int, set[str]] = {}
+        self._bindings: dict[int, dict] = {}
+        self._quiet = in_test_tree(context.path)
+
+    # `self.fc = nn.Linear(n, 1)` and `self.softmax = nn.Softmax(dim=-1)` -----------------
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        if not isinstance(node.value, cst.Call):
+            return
+        single = self._single_output_layer(node.value)
+        softmax = not single and self._last_axis_softmax_layer(node.value)
+        if not (single or softmax):
+            return
+        cls = self.context.enclosing(cst.ClassDef)
+        if cls is None:
+            return
+        for target in node.targets:
+            attr = _self_attribute(target.target)
+            if attr is not None:
+                store = self._single_attrs if single else self._softmax_attrs
+                store.setdefault(id(cls), set()).add(attr)
+
+    # Layers ---------------------------------------------------------------------------------
+
+    def _single_output_layer(self, call: cst.Call) -> bool:
+        """`nn.Linear(n, 1)`, `Dense(1)`, `nn.Dense(features=1)`, `DenseLayer(l, num_units=1)`."""
+        if self.callee(call, LINEAR):
+            return number(argument(call, "out_features", 1)) == 1
+        name = self.callee(call, DENSE)
+        if name is None:
+            return False
+        if name.startswith("lasagne."):
+            return number(argument(call, "num_units", 1)) == 1
+        width = argument(call, "units", 0) or argument(call, "features", 0)
+        return number(width) == 1
+
+    def _is_softmax_reference(self, node: cst.BaseExpression | None) -> bool:
+        """`"softmax"`, `tf.nn.softmax`, `keras.activations.softmax`, `lasagne.nonlinearities.softmax`."""
+        if node is None:
+            return False
+        if string(node) == "softmax":
+            return True
+        return bool(self.qualified_names(node) & SOFTMAX)
+
+    def _last_axis_softmax_layer(self, call: cst.Call) -> bool:
+        """`nn.Softmax(dim=-1)`, `layers.Softmax()`, `layers.Softmax(axis=-1)`, `Activation("softmax")`."""
+        name = self.callee(call, SOFTMAX_LAYER)
+        if name is None:
+            return False
+        if name == "torch.nn.Softmax":
+            return number(argument(call, "dim", 0)) == -1
+        if name == "keras.layers.Activation":
+            return self._is_softmax_reference(argument(call, "activation", 0))
+        axis = argument(call, "axis", 0)
+        return axis is None or number(axis) == -1
+
+    def _dense_with_softmax(self, call: cst.Call) -> bool:
+        name = self.callee(call, DENSE)
+        if name is None or not self._single_output_layer(call):
+            return False
+        if name.startswith("lasagne."):
+            return self._is_softmax_reference(argument(call, "nonlinearity", 2))
+        if name.startswith("flax."):
+            return False
+        return self._is_softmax_reference(argument(call, "activation", 1))
+
+    # The checks ------------------------------------------------------------------------------
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if self._quiet:
+            return
+        if self._dense_with_softmax(node):
+            self._report(node)
+            return
+        if self.callee(node, SEQUENTIAL):
+            self._sequential(node)
+            return
+        if self._softmax_over_last_axis(node):
+            target = self._softmax_input(node)
+            if target is not None and self._single_output(target, 0):
+                self._report(node)
+
+    def _report(self, node: cst.Call) -> None:
+        if not_differentiated(self.context):
+            return
+        call = self.source(node)
+        if len(call) > _CALL_CHARS:
+            call = call[: _CALL_CHARS - 3] + "..."
+        self.report(node, call=call)
+
+    def _sequential(self, node: cst.Call) -> None:
+        layers = positional(node)
+        if len(layers) == 1 and isinstance(layers[0], (cst.List, cst.Tuple)):
+            layers = [element.value for element in layers[0].elements]
+        for before, after in zip(layers, layers[1:]):
+            if (
+                isinstance(before, cst.Call)
+                and isinstance(after, cst.Call)
+                and self._single_output_layer(before)
+                and self._last_axis_softmax_layer(after)
+            ):
+                self._report(after)
+
+    def _softmax_over_last_axis(self, node: cst.Call) -> bool:
+        """A softmax call whose axis is the last: explicit `-1` in torch, `-1` or the default elsewhere."""
+        names = self.qualified_names(node.func)
+        if names & SOFTMAX:
+            if any(name.startswith("torch.") for name in names):
+                return number(argument(node, "dim", 1)) == -1
+            if any(name.startswith(("theano.", "lasagne.")) for name in names):
+                return False
+            axis = argument(node, "axis", 1)
+            if axis is None:
+                axis = argument(node, "dim", 1)
+            return axis is None or number(axis) == -1
+        if names:
+            return False
+        func = node.func
+        if not isinstance(func, cst.Attribute):
+            return False
+        if func.attr.value == "softmax" and self.context.names.method(node) == "softmax" and not _is_self(func.value):
+            return number(argument(node, "dim", 0)) == -1  # `out.softmax(-1)`
+        attr = _self_attribute(func)
+        cls = self.context.enclosing(cst.ClassDef)
+        return attr is not None and cls is not None and attr in self._softmax_attrs.get(id(cls), ())
+
+    def _softmax_input(self, node: cst.Call) -> cst.BaseExpression | None:
+        func = node.func
+        if isinstance(func, cst.Attribute) and not self.qualified_names(func) and not _is_self(func.value):
+            if self.context.names.method(node) == "softmax":
+                return func.value
+        return argument(node, "input", 0) or argument(node, "x", 0) or argument(node, "logits", 0)
+
+    def _single_output(self, node: cst.BaseExpression, depth: int) -> bool:
+        """`self.fc(h)`, `Dense(1)(h)`, `nn.Dense(1)(x)`, or a local name bound only to those."""
+        if depth > _MAX_DEPTH:
+            return False
+        if isinstance(node, cst.Name):
+            values = self._local_values(node.value)
+            return bool(values) and all(self._single_output(v, depth + 1) for v in values)
+        if not isinstance(node, cst.Call):
+            return False
+        func = node.func
+        if isinstance(func, cst.Call):  # `Dense(1)(h)`
+            return self._single_output_layer(func)
+        attr = _self_attribute(func)
+        cls = self.context.enclosing(cst.ClassDef)
+        return attr is not None and cls is not None and attr in self._single_attrs.get(id(cls), ())
+
+    def _local_values(self, name: str) -> list[cst.BaseExpression] | None:
+        function = self.context.enclosing(cst.FunctionDef)
+        if function is not None:
+            params = function.params
+            if any(p.name.value == name for p in (*params.posonly_params, *params.params, *params.kwonly_params)):
+                return None
+        key = id(function) if function is not None else 0
+        table = self._bindings.get(key)
+        if table is None:
+            table = bindings(function if function is not None else self.context.module)
+            self._bindings[key] = table
+        return table.get(name)
+
+
+def _is_self(node: cst.BaseExpression) -> bool:
+    return isinstance(node, cst.Name) and node.value == "self"
+
+
+def _self_attribute(node: cst.BaseExpression) -> str | None:
+    if isinstance(node, cst.Attribute) and _is_self(node.value):
+        return node.attr.value
+    return None
