@@ -7,7 +7,7 @@ from gradlint.data import api_table
 from gradlint.engine.gradients import STOP_GRADIENT, in_test_tree, not_differentiated
 from gradlint.engine.names import referenced_names
 from gradlint.engine.syntax import argument, bare, bindings, number
-from gradlint.rule import Rule, Severity
+from gradlint.rule import Fix, Rule, Severity
 
 SOFTMAX = api_table("softmax_softmax")
 SIGMOID = api_table("softmax_sigmoid")
@@ -310,7 +310,7 @@ class LogOfSoftmax(Rule):
     code = "GL080"
     severity = Severity.ERROR
     message = "`{call}`: the log of {what} turns infinite for large logits, with NaN or zero gradients; use {remedy}"
-    fix_title = "Use log_softmax, log_sigmoid or logsumexp"
+    fix_title = "use the framework's log_softmax (same axis)"
     frameworks = ("torch", "tensorflow", "keras", "jax")
 
     def __init__(self, context) -> None:
@@ -360,7 +360,25 @@ class LogOfSoftmax(Rule):
             what=_WHAT[kind],
             remedy=_FIX[kind],
             severity=Severity.WARNING if indirect else None,
+            fix=None if indirect or kind != SOFTMAX_KIND or log1p else self._log_softmax(node),
         )
+
+    def _log_softmax(self, log: cst.Call) -> Fix | None:
+        """`log(softmax(x, axis))` -> `log_softmax(x, axis)`, in the softmax's own spelling."""
+        inner = first_argument(self, log)
+        if not isinstance(inner, cst.Call) or not isinstance(inner.func, cst.Attribute):
+            return None
+        if self.context.names.method(log) is None and len(log.args) != 1:
+            return None  # `log(p, base)`: not the plain natural log
+        names = self.qualified_names(inner.func)
+        if names:
+            renamed = {name.rpartition(".")[0] + ".log_softmax" for name in names if name.endswith(".softmax")}
+            if not renamed & LOG_SOFTMAX:
+                return None  # `keras.backend.softmax` has no log_softmax beside it
+        elif self.context.names.method(inner) != "softmax":
+            return None
+        replacement = inner.with_changes(func=inner.func.with_changes(attr=cst.Name("log_softmax")))
+        return Fix(log, replacement.with_changes(lpar=log.lpar, rpar=log.rpar))
 
     def leave_Call(self, node: cst.Call) -> None:
         if id(node) in self._quiet_calls:

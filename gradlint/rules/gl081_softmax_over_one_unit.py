@@ -5,7 +5,7 @@ import libcst as cst
 from gradlint.data import api_table
 from gradlint.engine.gradients import in_test_tree, not_differentiated
 from gradlint.engine.syntax import argument, bindings, number, positional, string
-from gradlint.rule import Rule, Severity
+from gradlint.rule import Fix, Rule, Severity
 
 SOFTMAX = api_table("softmax_softmax")
 DENSE = api_table("softmax_dense")
@@ -99,7 +99,8 @@ class SoftmaxOverOneUnit(Rule):
     code = "GL081"
     severity = Severity.ERROR
     message = "`{call}`: a softmax over a size-1 axis is always 1, with zero gradient; use sigmoid or no activation"
-    fix_title = "Use a sigmoid for one binary output, or no activation for regression"
+    fix_title = "use a sigmoid for the one output (unsafe: a regression output needs no activation instead)"
+    fix_safe = False
     frameworks = ("torch", "tensorflow", "keras", "jax", "theano", "lasagne")
 
     def __init__(self, context) -> None:
@@ -179,7 +180,7 @@ class SoftmaxOverOneUnit(Rule):
         if self._quiet:
             return
         if self._dense_with_softmax(node):
-            self._report(node)
+            self._report(node, _sigmoid_activation(node))
             return
         if self.callee(node, SEQUENTIAL):
             self._sequential(node)
@@ -189,13 +190,13 @@ class SoftmaxOverOneUnit(Rule):
             if target is not None and self._single_output(target, 0):
                 self._report(node)
 
-    def _report(self, node: cst.Call) -> None:
+    def _report(self, node: cst.Call, fix: Fix | None = None) -> None:
         if not_differentiated(self.context):
             return
         call = self.source(node)
         if len(call) > _CALL_CHARS:
             call = call[: _CALL_CHARS - 3] + "..."
-        self.report(node, call=call)
+        self.report(node, call=call, fix=fix)
 
     def _sequential(self, node: cst.Call) -> None:
         layers = positional(node)
@@ -272,6 +273,17 @@ class SoftmaxOverOneUnit(Rule):
 
 def _is_self(node: cst.BaseExpression) -> bool:
     return isinstance(node, cst.Name) and node.value == "self"
+
+
+def _sigmoid_activation(dense: cst.Call) -> Fix | None:
+    """`activation="softmax"` -> `activation="sigmoid"` (the same quotes); `tf.nn.softmax` ->
+    `tf.nn.sigmoid`. Unsafe: right for a binary output, wrong for a regression one."""
+    activation = argument(dense, "activation", 1)
+    if isinstance(activation, cst.SimpleString) and string(activation) == "softmax":
+        return Fix(activation, activation.with_changes(value=activation.value.replace("softmax", "sigmoid")))
+    if isinstance(activation, cst.Attribute) and activation.attr.value == "softmax":
+        return Fix(activation, activation.with_changes(attr=cst.Name("sigmoid")))
+    return None
 
 
 def _self_attribute(node: cst.BaseExpression) -> str | None:
