@@ -6,7 +6,7 @@ from gradlint.data import api_table
 from gradlint.engine.names import referenced_names
 from gradlint.engine.syntax import assigned_names, bare, own_nodes
 from gradlint.engine.walker import iter_children
-from gradlint.rule import Rule, Severity
+from gradlint.rule import Fix, Rule, Severity
 
 SWITCH = api_table("closures_switch")
 REGISTER = api_table("closures_register")
@@ -103,7 +103,7 @@ class LateBindingClosure(Rule):
         "{closure} reads loop variable `{var}` but runs later ({late}): all see its last value; "
         "bind `{var}={var}`"
     )
-    fix_title = "Bind the loop variable as a default argument or with functools.partial"
+    fix_title = "bind the variable when the closure is made: a default argument (`lambda v=v: ...`)"
     frameworks = ("tensorflow", "keras", "jax", "torch", "numpy")
 
     def __init__(self, context) -> None:
@@ -302,7 +302,8 @@ class LateBindingClosure(Rule):
             if len(text) > _SHOWN_CHARS:
                 text = text[: _SHOWN_CHARS - 3] + "..."
             shown = f"`{text}`"
-        self.report(node, closure=shown, var=var, late=late, statement=statement, severity=severity)
+        self.report(node, closure=shown, var=var, late=late, statement=statement, severity=severity,
+                    fix=_bind_default(closure, var))
 
     def _flush(self, scope: int, body: cst.CSTNode) -> None:
         for anchor, name, closure, var, statement, late in self._pending.pop(scope, ()):
@@ -487,3 +488,21 @@ def _uses_after(body: cst.CSTNode, anchor: cst.CSTNode, name: str, rule: Rule) -
         children.reverse()
         stack.extend(children)
     return used, None
+
+
+def _bind_default(closure: cst.Lambda | cst.FunctionDef, var: str) -> Fix | None:
+    """`lambda: f(v)` -> `lambda v=v: f(v)`: the default is evaluated when the closure is made."""
+    params = closure.params
+    if params.star_arg is not cst.MaybeSentinel.DEFAULT or params.kwonly_params or params.star_kwarg:
+        return None  # a parameter after `*args` would have to be keyword-only: leave it to the user
+    if any(param.name.value == var for param in (*params.posonly_params, *params.params)):
+        return None
+    no_space = cst.SimpleWhitespace("")
+    bound = cst.Param(cst.Name(var), default=cst.Name(var), equal=cst.AssignEqual(no_space, no_space))
+    new_params = params.with_changes(params=[*params.params, bound])
+    if isinstance(closure, cst.Lambda):
+        changes = {"params": new_params}
+        if not params.params and not params.posonly_params:
+            changes["whitespace_after_lambda"] = cst.SimpleWhitespace(" ")
+        return Fix(closure, closure.with_changes(**changes))
+    return Fix(closure.params, new_params)
