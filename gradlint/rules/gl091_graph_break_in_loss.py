@@ -1,0 +1,821 @@
+from __future__ import annotations
+
+import re
+
+import libcst as cst
+
+from gradlint.data import api_table
+from gradlint.engine.gradients import is_test_file, not_differentiated
+from gradlint.engine.names import dotted
+from gradlint.engine.syntax import argument, is_constant, positional
+from gradlint.rule import Rule, Severity
+
+REWRAP = api_table("graph_breaks_rewrap")
+TO_NUMPY = api_table("graph_breaks_to_numpy")
+BUILTINS = api_table("graph_breaks_builtins")
+STOP = api_table("graph_breaks_stop")
+GRAD_TRANSFORMS = api_table("graph_breaks_grad_transforms")
+GRAD_SINKS = api_table("graph_breaks_grad_sinks")
+TAPE = api_table("graph_breaks_tape")
+NO_GRAD = api_table("graph_breaks_no_grad")
+OWN_GRADIENT = api_table("graph_breaks_own_gradient")
+AUTOGRAD_FUNCTION = api_table("graph_breaks_autograd_function")
+MODEL_CONSTRUCTORS = tuple(api_table("graph_breaks_model_constructors"))
+LOSS_CONSTRUCTORS = tuple(api_table("graph_breaks_loss_constructors"))
+FRAMEWORKS = ("torch.", "tensorflow.", "keras.", "jax.", "flax.", "optax.", "theano.")
+HARD_METHODS = frozenset({"item", "numpy", "tolist"})
+
+# How much gradient an expression carries. BROKEN: it had one, and a break cut it.
+CONST, BROKEN, UNKNOWN, LIVE = 0, 1, 2, 3
+
+# Parameters and free names that hold labels, masks or sizes.
+LABEL_NAMES = frozenset({
+    "y_true", "labels", "label", "targets", "target", "y", "gt", "ground_truth", "y_gt", "truth",
+    "sample_weight", "sample_weights", "mask", "masks", "axis", "axes", "dim", "dims", "keepdims",
+    "keepdim", "dtype", "num_classes", "n_classes", "shape", "training", "reduction", "name", "epoch", "step",
+})
+# Parameters of a loss that hold the model's prediction: surely graph tensors.
+PREDICTION_NAMES = frozenset({
+    "y_pred", "pred", "preds", "prediction", "predictions", "logits", "output", "outputs", "y_hat",
+    "yhat", "scores", "out", "recon", "reconstruction", "x_hat", "x_recon",
+})
+NO_GRAD_ATTRS = frozenset({"shape", "dtype", "ndim", "device", "is_cuda", "requires_grad", "grad", "size"})
+CONST_BUILTINS = frozenset({"len", "range", "isinstance", "type", "str", "repr", "bool", "enumerate", "zip", "print"})
+MODEL_TOKENS = frozenset({
+    "model", "net", "network", "encoder", "decoder", "generator", "discriminator", "critic", "actor",
+    "policy", "classifier", "backbone", "head", "layer", "layers", "module", "fc", "conv", "mlp", "dense",
+    "linear", "rnn", "lstm", "gru", "transformer", "embedding", "embed", "disc", "gen", "unet", "vae",
+    "autoencoder", "student", "qnet", "dqn", "predictor", "regressor",
+})
+LOSS_TOKENS = frozenset({"loss", "losses", "criterion", "crossentropy", "hinge", "nll", "objective"})
+NOT_A_LOSS = frozenset({
+    "scale", "scaling", "scaler", "weight", "weights", "mask", "masks", "schedule", "scheduler", "factor",
+    "coef", "coeff", "ratio", "name", "names", "key", "keys", "history", "tracker", "log", "logger",
+    "count", "counts", "index", "step", "steps", "meter", "avg", "average", "value", "values", "item",
+    "items", "list", "dict", "hist", "str", "print", "plot", "record", "records", "running", "total",
+    "sum", "fn", "func", "function", "type", "types", "config", "cfg", "landscape",
+})
+_TOKEN = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
+# Functions whose first word says they run no training step.
+INFERENCE_WORDS = frozenset({
+    "predict", "decode", "generate", "sample", "infer", "inference", "eval", "evaluate", "test", "valid",
+    "validate", "validation", "plot", "log", "print", "report", "summary", "summarize", "show", "visualize",
+})
+
+
+def _tokens(name: str) -> list[str]:
+    return [token.lower() for token in _TOKEN.findall(name)]
+
+
+def _loss_named(name: str) -> bool:
+    """`my_loss`, `compute_loss`, `DiceLoss`, `criterion`: yes. `loss_scale`, `loss_history`: no."""
+    tokens = _tokens(name)
+    for index, token in enumerate(tokens):
+        if token in LOSS_TOKENS:
+            following = tokens[index + 1] if index + 1 < len(tokens) else None
+            previous = tokens[index - 1] if index else None
+            if following not in NOT_A_LOSS and previous not in ("log", "print", "plot", "record", "running"):
+                return True
+    return False
+
+
+def _model_named(node: cst.BaseExpression) -> bool:
+    name = node.attr.value if isinstance(node, cst.Attribute) else node.value if isinstance(node, cst.Name) else ""
+    return bool(set(_tokens(name)) & MODEL_TOKENS)
+
+
+class _S:
+    """A level, the breaks that made a BROKEN value so, and hard breaks in dead additive terms."""
+
+    __slots__ = ("level", "breaks", "partial")
+
+    def __init__(self, level: int, breaks: tuple = (), partial: tuple = ()) -> None:
+        self.level = level
+        self.breaks = breaks
+        self.partial = partial
+
+
+_CONST = _S(CONST)
+_UNKNOWN = _S(UNKNOWN)
+_LIVE = _S(LIVE)
+
+
+def _union(*groups) -> tuple:
+    found: list = []
+    for group in groups:
+        for item in group:
+            if item not in found:
+                found.append(item)
+    return tuple(found)
+
+
+def _combine(statuses, additive: bool = False) -> _S:
+    """Operands combined: `additive` for `+`/`-`, where a broken term beside a live one is dead;
+    elsewhere (products, calls, tuples) a broken operand beside a live one is a weight or a target."""
+    statuses = list(statuses)
+    if not statuses:
+        return _CONST
+    level = max(status.level for status in statuses)
+    partial = _union(*(status.partial for status in statuses))
+    if level == BROKEN:
+        return _S(BROKEN, _union(*(s.breaks for s in statuses if s.level == BROKEN)), partial)
+    if additive and level > BROKEN:
+        dead = [b for s in statuses if s.level == BROKEN for b in s.breaks if b[2] and b[3]]
+        partial = _union(partial, dead)
+    if not partial:
+        return _CONST if level == CONST else _UNKNOWN if level == UNKNOWN else _LIVE
+    return _S(level, (), partial)
+
+
+class GraphBreakInLoss(Rule):
+    """
+    ## What it does
+    Checks for a value taken off the autodiff graph inside the computation of something that
+    is differentiated: `.item()`, `.numpy()`, `.tolist()`, `float(t)` / `int(t)` of a tensor,
+    `torch.tensor(t)` of a tensor, a NumPy function applied to a tensor (`np.mean(pred)`,
+    `np.exp(logits)`, `np.asarray(w)`), `keras.ops.convert_to_numpy`, `jax.device_get`, and
+    `.detach()` of the prediction itself. Differentiated values are: the value given to
+    `.backward()`, `tape.gradient(target, ...)`, `torch.autograd.grad`, `tf.gradients` or
+    `add_loss`; the value returned by a loss (a function named like a loss, a `keras.losses.Loss`
+    or `*Loss` module's `call`/`forward`, a function given as `loss=` to `compile`, a function
+    given to or decorated with `jax.grad` / `value_and_grad`); and the output of a layer's
+    `forward` / `call`. The flow is followed through local variables inside one function.
+
+    ## Why is this bad?
+    The converted value is a constant to autodiff: everything computed from it trains nothing.
+    When the whole loss goes through the break (reported as an error), nothing trains at all;
+    when one additive term does (a warning), that term silently contributes no gradient.
+    Measured: torch 2.13.0 warns "To copy construct from a tensor, it is recommended to use
+    sourceTensor.detach().clone() or sourceTensor.detach().clone().requires_grad_(True),
+    rather than torch.tensor(sourceTensor)" and `loss.backward()` then raises "element 0 of
+    tensors does not require grad and does not have a grad_fn"; with
+    `torch.tensor(loss.item(), requires_grad=True)` backward runs and every weight's `.grad`
+    stays `None`. `.numpy()` on a tensor that requires grad raises "Can't call numpy() on
+    Tensor that requires grad. Use tensor.detach().numpy() instead.", which users obey, and
+    `float(t)` warns "Converting a tensor with requires_grad=True to a scalar may lead to
+    unexpected behavior". TensorFlow 2.21.0's `tape.gradient` returns `None` for a loss
+    built from `.numpy()` or from `np.square(pred)`; a Keras 3.15.1 `compile` loss calling
+    `.numpy()` fails with "'SymbolicTensor' object has no attribute 'numpy'", and with
+    `run_eagerly=True` with "No gradients provided for any variable". In JAX 0.10.2 the bug
+    is a crash: under `jax.grad`, `float(x)` raises `ConcretizationTypeError` ("Abstract
+    tracer value encountered where concrete value is expected") and `np.asarray(x)` /
+    `np.exp(x)` raise `TracerArrayConversionError` ("The numpy.ndarray conversion method
+    __array__() was called on traced array"); `.item()` gives zero gradients, or the
+    `ConcretizationTypeError` under `jit`.
+
+    ## Example
+    ```python
+    def train_step(model, optimizer, x, y):
+        pred = model(x)
+        loss = torch.tensor(np.mean((pred.detach().numpy() - y.numpy()) ** 2), requires_grad=True)
+        optimizer.zero_grad()
+        loss.backward()  # runs, but no weight gets a gradient
+        optimizer.step()
+    ```
+
+    Use instead:
+    ```python
+    def train_step(model, optimizer, x, y):
+        pred = model(x)
+        loss = torch.mean((pred - y) ** 2)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    ```
+
+    ## Notes
+    Quiet for values used only for logging, metrics or conditions (`running_loss +=
+    loss.item()`, `print(loss.item())`, `if loss.item() < best:`), for anything computed after
+    the gradient request, for a broken value used as a factor or a target beside a live one
+    (`loss / loss.detach()`, `mse(q, reward + gamma * target_net(s).detach())`, `x + (q -
+    x).detach()`: straight-through estimators, DQN and distillation targets, BYOL/SimSiam
+    stop-gradients), for `stop_gradient`, and in tests, metrics, `no_grad` /
+    `inference_mode` code, `torch.autograd.Function` subclasses and functions with their own
+    gradient (`tf.custom_gradient`, `jax.custom_vjp`). `.detach()` is reported only when the
+    whole loss depends on it alone, never as a partial term, and never in a layer's output (a
+    frozen feature extractor detaches on purpose). `torch.as_tensor(t)`,
+    `torch.FloatTensor(t)` and `tf.constant(t)` of a tensor keep the graph in torch 2.13.0 and
+    TensorFlow 2.21.0 (eager) and are not reported. A NumPy call or `float()` is reported only
+    on a value known to be a graph tensor (a model's output, a loss's prediction argument, a
+    `jax.grad` argument); `.item()`, `.numpy()`, `.tolist()` are evidence of a tensor
+    themselves. Checked with torch 2.13.0, TensorFlow 2.21.0, Keras 3.15.1 and JAX 0.10.2.
+
+    Misses: breaks inside helper functions called by the loss, losses assembled across
+    functions or in attributes (`self.loss = ...`), values that are broken on one branch only,
+    and a break in a term multiplied by a live value.
+
+    ## References
+    - PyTorch autograd mechanics: "Locally disabling gradient computation", `Tensor.detach`.
+    - TensorFlow guide "Introduction to gradients and automatic differentiation": cases where
+      `gradient` returns `None` (taking gradients through NumPy / a stateful object).
+    - JAX errors: `ConcretizationTypeError`, `TracerArrayConversionError`.
+    """
+
+    code = "GL091"
+    severity = Severity.ERROR
+    message = "`{op}` leaves the autodiff graph and {target} depends on it alone: {effect}"
+    partial_message = "`{op}` leaves the autodiff graph: its term in {target} gets no gradient; keep it a tensor"
+    fix_title = "Keep the loss in tensor ops: no `.item()`, `.numpy()`, `float()` or re-wrapping"
+    frameworks = ("torch", "tensorflow", "keras", "jax")
+
+    def __init__(self, context) -> None:
+        super().__init__(context)
+        self.test_file = is_test_file(context.filename)
+        self.has_break: set[int] = set()  # functions (id) holding a break candidate; 0: module level
+        self.has_sink: set[int] = set()
+        # statement id -> gradient requests in it: (kind, call, how to name the target)
+        self.sinks: dict[int, list[tuple[str, cst.Call, str]]] = {}
+        self.tapes: set[str] = set()  # names bound by `with tf.GradientTape() as tape`
+        # function name -> (how to name it, parameters differentiated or None, jax?)
+        self.grad_targets: dict[str, tuple[str, frozenset[int] | None, bool]] = {}
+        self.pending: dict[str, list[tuple[cst.FunctionDef, str | None, str]]] = {}
+        self.models: set[str] = set()  # names bound to a model or layer instance
+        self.loss_objects: set[str] = set()  # names bound to a loss object
+        self.reported: set[int] = set()
+
+    # The walk ---------------------------------------------------------------------------
+
+    def _scope_id(self) -> int:
+        function = self.context.enclosing(cst.FunctionDef)
+        return id(function) if function is not None else 0
+
+    def visit_With(self, node: cst.With) -> None:
+        for item in node.items:
+            call = item.item
+            if isinstance(call, cst.Call) and item.asname is not None and self.callee(call, TAPE):
+                if isinstance(item.asname.name, cst.Name):
+                    self.tapes.add(item.asname.name.value)
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        value = node.value
+        if not isinstance(value, cst.Call):
+            return
+        names = self.qualified_names(value.func)
+        if not names:
+            return
+        for name in names:
+            table = None
+            if name.startswith(LOSS_CONSTRUCTORS) or (name.startswith("torch.nn.") and name.endswith("Loss")):
+                table = self.loss_objects
+            elif name.startswith(MODEL_CONSTRUCTORS):
+                table = self.models
+            if table is not None:
+                for target in node.targets:
+                    key = _binding_key(target.target)
+                    if key is not None:
+                        table.add(key)
+                return
+
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        names = self.qualified_names(func)
+        if names:
+            for name in names:
+                if name in REWRAP or name in TO_NUMPY or name.startswith("numpy."):
+                    self.has_break.add(self._scope_id())
+                elif name in GRAD_SINKS:
+                    self._add_sink("grad", node, f"the value given to `{self.source(func)}`")
+                elif name in GRAD_TRANSFORMS:
+                    self._grad_target(argument(node, "fun", 0), f"{{name}} differentiated by `{self.source(func)}`",
+                                      _argnums(node), jax=name.startswith("jax."))
+            return
+        if isinstance(func, cst.Name):
+            if func.value in BUILTINS.methods:
+                self.has_break.add(self._scope_id())
+            return
+        method = self.context.names.method(node)
+        if method is None:
+            return
+        if method in TO_NUMPY.methods:
+            self.has_break.add(self._scope_id())
+        elif method == "backward":
+            self._add_sink("backward", node, "the value given to `.backward()`")
+        elif method == "gradient" and len(node.args) >= 2:
+            receiver = func.value
+            if isinstance(receiver, cst.Name) and receiver.value in self.tapes:
+                self._add_sink("grad", node, f"the target of `{self.source(func)}`")
+        elif method == "add_loss" and node.args:
+            self._add_sink("grad", node, "the value given to `add_loss`")
+        elif method == "compile":
+            loss = argument(node, "loss")
+            values = [loss]
+            if isinstance(loss, (cst.List, cst.Tuple)):
+                values = [element.value for element in loss.elements]
+            elif isinstance(loss, cst.Dict):
+                values = [element.value for element in loss.elements if isinstance(element, cst.DictElement)]
+            for value in values:
+                if value is not None:
+                    self._grad_target(value, "{name} given as loss to `compile`", frozenset({1}))
+
+    def _add_sink(self, kind: str, node: cst.Call, target: str) -> None:
+        statement = self.context.current_statement()
+        if statement is not None:
+            self.sinks.setdefault(id(statement), []).append((kind, node, target))
+            self.has_sink.add(self._scope_id())
+
+    def _grad_target(self, value, target: str, argnums: frozenset[int] | None, jax: bool = False) -> None:
+        if isinstance(value, cst.Name):
+            self.grad_targets.setdefault(value.value, (target, argnums, jax))
+        elif isinstance(value, cst.Attribute) and _is_self(value.value):
+            self.grad_targets.setdefault(value.attr.value, (target, argnums, jax))
+
+    def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
+        key = id(node)
+        if key not in self.has_break:
+            return
+        if self.test_file or self._excluded():
+            return
+        kind, target, argnums, jax = self._target(node)
+        if kind in (None, "named"):
+            # A later `compile(loss=...)` or `jax.grad(...)` may name it: decided at the module's end.
+            self.pending.setdefault(node.name.value, []).append((node, kind, target))
+            if key not in self.has_sink:
+                return
+        flow = self._analyze(node, kind, argnums)
+        if flow is None:
+            return
+        self._report_sinks(flow)
+        if kind not in (None, "named"):
+            self._report_returns(flow, target, kind == "layer", jax)
+
+    def leave_Module(self, node: cst.Module) -> None:
+        if self.test_file:
+            return
+        if 0 in self.has_break and 0 in self.has_sink:
+            flow = _Flow(self, "script")
+            try:
+                flow.run_block(node.body)
+            except RecursionError:
+                flow.sink_hits = []
+            self._report_sinks(flow)
+        for name, functions in self.pending.items():
+            for function, kind, target in functions:
+                argnums, jax = None, False
+                if name in self.grad_targets:
+                    target, argnums, jax = self.grad_targets[name]
+                    target, kind = target.format(name=f"`{name}`"), "jax" if jax else "loss"
+                if kind is None:
+                    continue
+                flow = self._analyze(function, kind, argnums)
+                if flow is not None:
+                    self._report_returns(flow, target, False, jax)
+
+    def _analyze(self, node: cst.FunctionDef, kind: str | None, argnums) -> _Flow | None:
+        flow = _Flow(self, kind)
+        flow.bind_params(node.params, kind, argnums)
+        body = node.body
+        try:
+            flow.run_block(list(body.body) if isinstance(body, cst.IndentedBlock) else [body])
+        except RecursionError:
+            return None
+        return flow
+
+    # Reports ----------------------------------------------------------------------------
+
+    def _report_sinks(self, flow: _Flow) -> None:
+        for status, target in flow.sink_hits:
+            self._report(status, target, layer=False, jax=False)
+
+    def _report_returns(self, flow: _Flow, target: str, layer: bool, jax: bool) -> None:
+        returns = flow.returns
+        if not returns:
+            return
+        if flow.kind == "named":
+            # Only its name says it is differentiated: NumPy calls there are a NumPy
+            # implementation of the loss (a backend, a test reference), not a break.
+            returns = [self._without_numpy_calls(status) for status in returns]
+        if all(status.level <= BROKEN for status in returns):
+            broken = _union(*(status.breaks for status in returns if status.level == BROKEN))
+            partial = _union(*(status.partial for status in returns))
+            self._report(_S(BROKEN, broken, partial), target, layer, jax)
+        else:
+            partial = _union(*(status.partial for status in returns))
+            self._report(_S(LIVE, (), partial), target, layer, jax)
+
+    def _without_numpy_calls(self, status: _S) -> _S:
+        def keep(record) -> bool:
+            return not any(n.startswith("numpy.") for n in self.qualified_names(record[0].func))
+
+        partial = tuple(r for r in status.partial if keep(r))
+        if status.level != BROKEN:
+            return _S(status.level, (), partial)
+        breaks = tuple(r for r in status.breaks if keep(r))
+        return _S(BROKEN, breaks, partial) if breaks else _S(CONST, (), partial)
+
+    def _report(self, status: _S, target: str, layer: bool, jax: bool) -> None:
+        if jax:
+            effect = "`jax.grad` raises a tracer error or gives zeros"
+        elif layer:
+            effect = "no gradient flows back"
+        else:
+            effect = "no gradient reaches the model"
+        if status.level == BROKEN:
+            for call, statement, hard, strong in status.breaks:
+                if layer and not (hard and strong):
+                    continue
+                self._emit(call, statement, self.message, target=target, effect=effect)
+        for call, statement, _, _ in status.partial:
+            self._emit(call, statement, self.partial_message, Severity.WARNING, target=target)
+
+    def _emit(self, call, statement, message: str, severity: Severity | None = None, **fields) -> None:
+        if id(call) in self.reported:
+            return
+        self.reported.add(id(call))
+        text = self.source(call)
+        if len(text) > 40:
+            text = f"{self.source(call.func)}(...)"
+        self.report(call, message, statement=statement, severity=severity, op=text, **fields)
+
+    # Which functions are differentiated -------------------------------------------------
+
+    def _excluded(self) -> bool:
+        if not_differentiated(self.context):
+            return True
+        for scope in self.context.scopes:
+            if isinstance(scope, cst.FunctionDef):
+                words = _tokens(scope.name.value)
+                if words and words[0] in INFERENCE_WORDS:
+                    return True
+                for decorator in scope.decorators:
+                    expr = decorator.decorator
+                    func = expr.func if isinstance(expr, cst.Call) else expr
+                    if self.qualified_names(func) & OWN_GRADIENT:
+                        return True
+                    wrapped = expr.args[0].value if isinstance(expr, cst.Call) and expr.args else None
+                    if wrapped is not None and self.qualified_names(wrapped) & OWN_GRADIENT:
+                        return True
+            elif isinstance(scope, cst.ClassDef):
+                for base in scope.bases:
+                    if self.qualified_names(base.value) & AUTOGRAD_FUNCTION:
+                        return True
+                    text = self.source(base.value).rsplit(".", 1)[-1]
+                    if text.endswith("Function") or text.endswith("Metric"):
+                        return True
+        return False
+
+    def _target(self, node: cst.FunctionDef) -> tuple[str | None, str, frozenset[int] | None, bool]:
+        """(kind, how to name it, differentiated parameters, under jax.grad)."""
+        name = node.name.value
+        for decorator in node.decorators:
+            expr = decorator.decorator
+            if self.qualified_names(expr) & GRAD_TRANSFORMS:
+                jax = any(n.startswith("jax.") for n in self.qualified_names(expr))
+                return "jax" if jax else "loss", f"`{name}` differentiated by `{self.source(expr)}`", frozenset({0}), jax
+            if isinstance(expr, cst.Call) and self.callee(expr, GRAD_TRANSFORMS):
+                jax = any(n.startswith("jax.") for n in self.qualified_names(expr.func))
+                target = f"`{name}` differentiated by `{self.source(expr.func)}`"
+                return "jax" if jax else "loss", target, _argnums(expr), jax
+        scopes = self.context.scopes
+        parent = scopes[-2] if len(scopes) >= 2 else None
+        if isinstance(parent, cst.ClassDef):
+            owner = parent.name.value
+            bases = [n for base in parent.bases for n in self.qualified_names(base.value)]
+            is_loss = _loss_named(owner) or any(n.startswith("keras.losses.") for n in bases)
+            if is_loss and name in ("call", "__call__", "forward"):
+                return "loss", f"the loss `{owner}.{name}`", None, False
+            if name in ("forward", "call") and parent.bases:
+                return "layer", f"the output of `{owner}.{name}`", None, False
+            if name in ("train_step", "compute_loss", "training_step"):
+                return "loss", f"the loss of `{owner}.{name}`", None, False
+        if _loss_named(name):
+            return "named", f"the loss `{name}`", None, False
+        return None, "", None, False
+
+
+def _binding_key(target: cst.BaseExpression) -> str | None:
+    if isinstance(target, cst.Name):
+        return target.value
+    if isinstance(target, cst.Attribute) and _is_self(target.value):
+        return "self." + target.attr.value
+    return None
+
+
+def _is_self(node: cst.BaseExpression) -> bool:
+    return isinstance(node, cst.Name) and node.value == "self"
+
+
+def _argnums(call: cst.Call) -> frozenset[int] | None:
+    value = argument(call, "argnums", 1)
+    if value is None:
+        return frozenset({0})
+    elements = [e.value for e in value.elements] if isinstance(value, (cst.Tuple, cst.List)) else [value]
+    if all(isinstance(e, cst.Integer) for e in elements):
+        return frozenset(int(e.value) for e in elements)
+    return None
+
+
+class _Flow:
+    """Forward data flow over one function's statements: what each local name carries."""
+
+    def __init__(self, rule: GraphBreakInLoss, kind: str | None) -> None:
+        self.rule = rule
+        self.names = rule.context.names
+        self.kind = kind
+        self.env: dict[str, _S] = {}
+        self.returns: list[_S] = []
+        self.sink_hits: list[tuple[_S, str]] = []
+        self.statement = None
+        self.no_grad = 0
+
+    def bind_params(self, params: cst.Parameters, kind: str | None, argnums) -> None:
+        ordered = [*params.posonly_params, *params.params]
+        every = [*ordered, *params.kwonly_params]
+        for extra in (params.star_arg, params.star_kwarg):
+            if isinstance(extra, cst.Param):
+                every.append(extra)
+        offset = 1 if ordered and ordered[0].name.value in ("self", "cls") else 0
+        for index, param in enumerate(every):
+            name = param.name.value
+            literal = param.default is not None and not isinstance(param.default, (cst.Name, cst.Attribute))
+            if name in LABEL_NAMES or literal or (offset and index == 0):
+                status = _CONST if name not in ("self", "cls") else _UNKNOWN
+            elif argnums is not None and kind in ("jax", "loss"):
+                position = index - offset
+                status = _LIVE if index < len(ordered) and position in argnums else _CONST
+            elif kind in ("loss", "named") and name in PREDICTION_NAMES:
+                status = _LIVE
+            else:
+                status = _UNKNOWN
+            self.env[name] = status
+
+    # Statements -------------------------------------------------------------------------
+
+    def run_block(self, statements) -> None:
+        for statement in statements:
+            self.run_statement(statement)
+
+    @staticmethod
+    def _suite(block) -> list:
+        if block is None:
+            return []
+        body = block.body
+        return list(body.body) if isinstance(body, cst.IndentedBlock) else [body]
+
+    def _branches(self, blocks: list[list]) -> None:
+        start = dict(self.env)
+        results = []
+        for statements in blocks:
+            self.env = dict(start)
+            self.run_block(statements)
+            results.append(self.env)
+        merged: dict[str, _S] = {}
+        for env in results:
+            for name, status in env.items():
+                before = merged.get(name)
+                if before is None or before is status:
+                    merged[name] = status
+                elif before.level == BROKEN and status.level == BROKEN:
+                    merged[name] = _combine((before, status))
+                else:  # broken on one path only: not reported
+                    level = max(before.level, status.level)
+                    merged[name] = _S(level if level != BROKEN else CONST, (), _union(before.partial, status.partial))
+        self.env = merged
+
+    def run_statement(self, statement: cst.CSTNode) -> None:
+        if isinstance(statement, (cst.SimpleStatementLine, cst.SimpleStatementSuite)):
+            self.statement = statement
+            for kind, call, target in self.rule.sinks.get(id(statement), ()):
+                self._sink(kind, call, target)
+            for small in statement.body:
+                self.run_small(small)
+        elif isinstance(statement, cst.If):
+            orelse = statement.orelse
+            other = [orelse] if isinstance(orelse, cst.If) else self._suite(orelse)
+            self._branches([self._suite(statement), other])
+        elif isinstance(statement, (cst.For, cst.While)):
+            if isinstance(statement, cst.For):
+                self._bind(statement.target, _UNKNOWN)
+            self._branches([[], self._suite(statement)])
+            self.run_block(self._suite(statement.orelse))
+        elif isinstance(statement, (cst.Try, cst.TryStar)):
+            self._branches([self._suite(statement), *(self._suite(h) for h in statement.handlers)])
+            self.run_block(self._suite(statement.orelse))
+            self.run_block(self._suite(statement.finalbody))
+        elif isinstance(statement, cst.With):
+            quiet = any(self._is_no_grad(item.item) for item in statement.items)
+            for item in statement.items:
+                if item.asname is not None:
+                    self._bind(item.asname.name, _UNKNOWN)
+            self.no_grad += quiet
+            self.run_block(self._suite(statement))
+            self.no_grad -= quiet
+        elif isinstance(statement, (cst.FunctionDef, cst.ClassDef)):
+            self.env[statement.name.value] = _UNKNOWN
+        elif isinstance(statement, cst.Match):
+            self._branches([self._suite(case) for case in statement.cases])
+
+    def _is_no_grad(self, expr: cst.BaseExpression) -> bool:
+        if isinstance(expr, cst.Call):
+            if "torch.set_grad_enabled" in self.rule.qualified_names(expr.func):
+                return bool(expr.args) and is_constant(expr.args[0].value, False)
+            expr = expr.func
+        return bool(self.rule.qualified_names(expr) & NO_GRAD)
+
+    def run_small(self, small: cst.CSTNode) -> None:
+        if isinstance(small, cst.Assign):
+            status = self.eval(small.value)
+            for target in small.targets:
+                self._bind(target.target, status, small.value)
+        elif isinstance(small, cst.AnnAssign) and small.value is not None:
+            self._bind(small.target, self.eval(small.value), small.value)
+        elif isinstance(small, cst.AugAssign):
+            additive = isinstance(small.operator, (cst.AddAssign, cst.SubtractAssign))
+            status = _combine((self.eval(small.target), self.eval(small.value)), additive)
+            self._bind(small.target, status)
+        elif isinstance(small, cst.Return) and small.value is not None and not self.no_grad:
+            value = small.value
+            if isinstance(value, cst.Tuple) and value.elements and not isinstance(value.elements[0], cst.StarredElement):
+                value = value.elements[0].value  # `return loss, logs`: the loss is differentiated
+            status = self.eval(value)
+            if self.kind == "named" and status.level == BROKEN and self._reports_number(value):
+                return  # `return loss.item()`: a function named like a loss that reports a number
+            self.returns.append(status)
+
+    def _bind(self, target: cst.BaseExpression, status: _S, value=None) -> None:
+        if self.no_grad:
+            status = _CONST
+        if isinstance(target, cst.Name):
+            if target.value in LABEL_NAMES and status.level < LIVE:
+                status = _CONST  # `for x, y in loader`, `target = r + gamma * q_next.detach()`
+            self.env[target.value] = status
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            elements = target.elements
+            values = value.elements if isinstance(value, (cst.Tuple, cst.List)) else None
+            paired = values is not None and len(values) == len(elements) and not any(
+                isinstance(e, cst.StarredElement) for e in (*elements, *values)
+            )
+            for index, element in enumerate(elements):
+                if paired:
+                    self._bind(element.value, self.eval(values[index].value), values[index].value)
+                else:
+                    self._bind(element.value, _S(status.level if status.level != BROKEN else CONST), None)
+        elif isinstance(target, cst.StarredElement):
+            self._bind(target.value, status)
+
+    def _reports_number(self, value: cst.BaseExpression) -> bool:
+        if not isinstance(value, cst.Call):
+            return False
+        if isinstance(value.func, cst.Name):
+            return value.func.value in BUILTINS.methods
+        return self.names.method(value) in TO_NUMPY.methods
+
+    def _sink(self, kind: str, call: cst.Call, target: str) -> None:
+        if self.no_grad:
+            return
+        if kind == "backward":
+            value = call.func.value if isinstance(call.func, cst.Attribute) else None
+        else:
+            value = argument(call, "target", 0)
+            if value is None:
+                value = argument(call, "outputs", 0) or argument(call, "ys", 0) or argument(call, "tensors", 0)
+        if value is None:
+            return
+        status = self.eval(value)
+        if status.level == BROKEN or status.partial:
+            self.sink_hits.append((status, target))
+
+    # Expressions ------------------------------------------------------------------------
+
+    def eval(self, node: cst.BaseExpression) -> _S:
+        if isinstance(node, cst.Name):
+            status = self.env.get(node.value)
+            if status is not None:
+                return status
+            if node.value in ("True", "False", "None") or node.value in LABEL_NAMES:
+                return _CONST
+            if node.value in self.rule.models:
+                return _UNKNOWN
+            return _CONST if self.names.is_module(node) else _UNKNOWN
+        if isinstance(node, (cst.Integer, cst.Float, cst.Imaginary, cst.SimpleString,
+                             cst.ConcatenatedString, cst.FormattedString, cst.Ellipsis)):
+            return _CONST
+        if isinstance(node, cst.Call):
+            return self.eval_call(node)
+        if isinstance(node, cst.BinaryOperation):
+            additive = isinstance(node.operator, (cst.Add, cst.Subtract))
+            return _combine((self.eval(node.left), self.eval(node.right)), additive)
+        if isinstance(node, cst.Attribute):
+            if node.attr.value in NO_GRAD_ATTRS or self.rule.qualified_names(node):
+                return _CONST
+            return self.eval(node.value)
+        if isinstance(node, cst.Subscript):
+            return self.eval(node.value)
+        if isinstance(node, cst.UnaryOperation):
+            return _CONST if isinstance(node.operator, cst.Not) else self.eval(node.expression)
+        if isinstance(node, (cst.Comparison, cst.Dict, cst.Set, cst.ListComp, cst.DictComp, cst.SetComp,
+                             cst.GeneratorExp, cst.Lambda)):
+            return _CONST if isinstance(node, (cst.Comparison, cst.Lambda)) else _UNKNOWN
+        if isinstance(node, cst.IfExp):
+            return _combine((self.eval(node.body), self.eval(node.orelse)))
+        if isinstance(node, cst.BooleanOperation):
+            return _combine((self.eval(node.left), self.eval(node.right)))
+        if isinstance(node, (cst.Tuple, cst.List)):
+            return _combine(self.eval(e.value) for e in node.elements)
+        if isinstance(node, cst.NamedExpr):
+            status = self.eval(node.value)
+            self._bind(node.target, status)
+            return status
+        return _UNKNOWN
+
+    def _break(self, call: cst.Call, source: _S, hard: bool) -> _S:
+        """The result of a break applied to `source`: cut when it may have carried a gradient.
+
+        A record is (call, statement, hard, strong): `hard` for a conversion (not `.detach()`),
+        `strong` when the value was surely a graph tensor. Only hard and strong breaks are
+        reported as a dead term or in a layer's output; any break is when the loss is all broken."""
+        if source.level == BROKEN:
+            if hard and not any(b[2] for b in source.breaks):  # `.detach().numpy()`: the numpy is the break
+                strong = any(b[3] for b in source.breaks)
+                return _S(BROKEN, ((call, self.statement, True, strong),), source.partial)
+            return source
+        if source.level >= UNKNOWN:
+            return _S(BROKEN, ((call, self.statement, hard, source.level == LIVE),), source.partial)
+        return _S(CONST, (), source.partial) if source.partial else _CONST
+
+    def _args(self, call: cst.Call) -> _S:
+        statuses = []
+        for arg in call.args:
+            if arg.star:
+                return _UNKNOWN
+            if arg.keyword is not None and arg.keyword.value in LABEL_NAMES:
+                continue
+            statuses.append(self.eval(arg.value))
+        return _combine(statuses)
+
+    def eval_call(self, call: cst.Call) -> _S:
+        func = call.func
+        names = self.rule.qualified_names(func)
+        if names:
+            if names & STOP:
+                return _CONST
+            if names & REWRAP or names & TO_NUMPY:
+                values = positional(call)
+                source = self.eval(values[0]) if values else _CONST
+                result = self._break(call, source, True)
+                if result.level == CONST and _requires_grad(call):
+                    return _LIVE  # a fresh trainable leaf
+                return result
+            if any(name.startswith("numpy.") for name in names):
+                return self._break(call, self._args(call), True)
+            if any(name.startswith(FRAMEWORKS) for name in names):
+                if _requires_grad(call):
+                    return _LIVE
+                return self._args(call)
+            if any(name.startswith(MODEL_CONSTRUCTORS) for name in names):
+                return _UNKNOWN
+            return _UNKNOWN
+        if isinstance(func, cst.Name):
+            name = func.value
+            if name in BUILTINS.methods and name not in self.env:
+                values = positional(call)
+                source = self.eval(values[0]) if len(values) == 1 else _CONST
+                return self._break(call, source, True)
+            if name in CONST_BUILTINS and name not in self.env:
+                return _CONST
+            if name in ("sum", "abs", "min", "max", "pow") and name not in self.env:
+                return self._args(call)
+            if name in self.rule.loss_objects or _loss_named(name):
+                return self._args(call)
+            return self._model_call(call)
+        if isinstance(func, cst.Call):  # nn.MSELoss()(pred, y), model(x) of a constructor
+            if any(n.startswith(LOSS_CONSTRUCTORS) or n.endswith("Loss") for n in self.rule.qualified_names(func.func)):
+                return self._args(call)
+            return self._model_call(call)
+        if not isinstance(func, cst.Attribute):
+            return _UNKNOWN
+        method = func.attr.value
+        if _is_self(func.value):
+            key = "self." + method
+            if key in self.rule.loss_objects or _loss_named(method):
+                return self._args(call)
+            return self._model_call(call)
+        receiver = self.eval(func.value)
+        if method in TO_NUMPY.methods:
+            if call.args and method != "item":  # `np.ndarray.tolist` takes none; `x.numpy(force=True)` keeps
+                if any(arg.keyword is None for arg in call.args):
+                    return _UNKNOWN
+            return self._break(call, receiver, method in HARD_METHODS)
+        if method in ("requires_grad_",):
+            return _LIVE
+        if isinstance(func.value, cst.Name) and func.value.value in self.rule.loss_objects:
+            return self._args(call)
+        return _combine((receiver, self._args(call)))
+
+    def _model_call(self, call: cst.Call) -> _S:
+        """A call of something that is not a framework function: a model gives a graph tensor."""
+        func = call.func
+        args = self._args(call)
+        model = _model_named(func) or (dotted(func) or "") in self.rule.models
+        if isinstance(func, cst.Attribute) and _is_self(func.value):
+            model = model or ("self." + func.attr.value) in self.rule.models or self.kind == "layer"
+        if model and call.args:
+            return _LIVE
+        if args.level == LIVE:
+            return _LIVE
+        return _UNKNOWN if not args.partial else _S(UNKNOWN, (), args.partial)
+
+
+def _requires_grad(call: cst.Call) -> bool:
+    value = argument(call, "requires_grad")
+    return value is not None and not is_constant(value, False)
+
