@@ -1,0 +1,820 @@
+from __future__ import annotations
+
+import bisect
+import operator
+import re
+
+import libcst as cst
+
+from gradlint.data import api_table
+from gradlint.engine.gradients import STOP_GRADIENT, not_differentiated
+from gradlint.engine.names import dotted
+from gradlint.engine.syntax import argument, bare, number, own_nodes, positional
+from gradlint.engine.walker import iter_children
+from gradlint.rule import Rule, Severity
+
+WHERE = api_table("where_select")
+LOG = api_table("where_log")
+LOG1P = api_table("where_log1p")
+ROOT = api_table("where_root")
+RECIPROCAL = api_table("where_reciprocal")
+TF_ZERO_GRAD = api_table("where_tf_zero_grad")  # documentation: never flagged
+DIVIDE = api_table("where_divide")
+POW = api_table("where_pow")
+ARC = api_table("where_arc")
+COMPARE = api_table("where_compare")
+LOGICAL_AND = api_table("where_logical_and")
+LOGICAL_OR = api_table("where_logical_or")
+LOGICAL_NOT = api_table("where_logical_not")
+ABS = api_table("where_abs")
+SQUARE = api_table("where_square")
+CLAMP = api_table("where_clamp")
+
+# The (condition, selected-where-true, selected-where-false) parameters of each `where`.
+_PARAMETERS = {
+    "torch.where": ("condition", "input", "other"),
+    "keras.ops.where": ("condition", "x1", "x2"),
+    "keras.backend.switch": ("condition", "then_expression", "else_expression"),
+    "jax.lax.select": ("pred", "on_true", "on_false"),
+    "theano.tensor.switch": ("cond", "ift", "iff"),
+}
+_DEFAULT_PARAMETERS = ("condition", "x", "y")
+
+_OPERATORS = {
+    cst.LessThan: "<", cst.GreaterThan: ">", cst.LessThanEqual: "<=", cst.GreaterThanEqual: ">=",
+    cst.Equal: "==", cst.NotEqual: "!=",
+}
+_SUFFIX = {
+    "greater": ">", "gt": ">", "less": "<", "lt": "<", "greater_equal": ">=", "ge": ">=",
+    "less_equal": "<=", "le": "<=", "equal": "==", "eq": "==", "not_equal": "!=", "ne": "!=", "neq": "!=",
+}
+_EVALUATE = {"<": operator.lt, ">": operator.gt, "<=": operator.le, ">=": operator.ge, "==": operator.eq, "!=": operator.ne}
+_MIRROR = {"<": ">", ">": "<", "<=": ">=", ">=": "<=", "==": "==", "!=": "!="}
+
+# Per kind of unsafe op: the points tested against the condition, the points where its
+# domain ends (a condition whose threshold is one of them was written to exclude it), and
+# what the op does there.
+_POINTS = {
+    "log": ((0.0,), (0.0,), "is -inf where `{u}` = 0"),
+    "log1p": ((-1.0,), (-1.0,), "is -inf where `{u}` = -1"),
+    "div": ((0.0,), (0.0,), "is inf where `{u}` = 0"),
+    "root": ((0.0, -1.0), (0.0,), "has an infinite slope where `{u}` = 0 and is NaN below"),
+    "arc": ((1.0, -1.0), (1.0, -1.0), "has an infinite slope where `{u}` = ±1 and is NaN beyond"),
+}
+_EPS_NAME = re.compile(r"(^|_)(eps|epsilon|tiny|tol)(\d*|_.*)$|^eps", re.I)
+_TINY = 1e-7
+_CLOSE = 1e-3
+_MAX_DEPTH = 4
+_CHARS = 40
+_LEAVE_AUTOGRAD = frozenset({"detach", "numpy", "item", "tolist"})
+_HIDDEN = object()
+_GUARD = object()
+_LATEST = float("inf")
+
+
+class WhereUnsafeBranch(Rule):
+    """
+    ## What it does
+    Checks for an elementwise `where` (`tf.where`, `tf.experimental.numpy.where`,
+    `torch.where`, `Tensor.where`, `jnp.where`, `jax.lax.select`, `keras.ops.where`,
+    `keras.backend.switch`, Theano/PyTensor `T.switch`) whose branch applies a log, a
+    division, a square root, a negative or fractional power, `log1p` or `arcsin` /
+    `arccos` / `arctanh` to the very input the condition tests, at the point the condition
+    was written to exclude: `where(x > 0, log(x), 0)`, `where(x != 0, 1 / x, 0)`,
+    `where(abs(x) < eps, 1, sin(x) / x)`, the bump `where(x**2 < 1, exp(-1 / (1 - x**2)), 0)`.
+    A branch computed earlier in the same function (`inv = 1 / x`, then `where(x != 0, inv, 0)`)
+    counts too, and so does a branch computed by a helper function or method of the same
+    file (`where(c, self.bump(x), 0)`, reported as a warning).
+
+    ## Why is this bad?
+    `where` computes both branches everywhere and only then picks one. Its gradient sends 0
+    to the branch it did not pick, and the chain rule multiplies that 0 by the derivative of
+    the branch: where the branch is infinite (`log` at 0, `1/x` at 0, `sqrt` at 0), that is
+    `0 * inf = NaN`, and the NaN reaches `x` and every weight before it. The forward value
+    is perfect, so nothing shows until the weights turn NaN. Measured at
+    `x = [0, -1, 2]`, no warning anywhere:
+
+    - `where(x != 0, 1/x, 0)` gives gradient `[nan, -1, -0.25]` and `where(x > 0, log x, 0)`
+      gives `[nan, 0, 0.5]` in TF 2.21.0, torch 2.13.0 and JAX 0.10.2 alike; so do
+      `tf.math.divide`, `x ** -1`, `torch.div`, `torch.reciprocal`, `jnp.reciprocal`,
+      `jax.lax.select`, `tf.experimental.numpy.where`, and `keras.ops.log` and
+      `keras.ops.divide` in Keras 3.15.1.
+    - the bump `where(x**2 < 1, exp(-1/(1 - x**2)), 0)` at `x = [0, .5, 1, 1.001, 3]` gives
+      `[0, -0.469, nan, nan, 0]` in all three.
+    - `where(x > 0, sqrt x, 0)` gives `[nan, nan, 0.354]` in torch and JAX, and TF's
+      `where(x > 0, x ** 0.5, 0)` and `tf.pow(x, 0.5)` do the same.
+    - `log1p` at -1 and `arcsin` at ±1 give NaN in all three (same versions).
+
+    The fix is the double where: make the input safe where it is not selected, so that
+    both branches stay finite, `where(c, log(where(c, x, 1.)), 0.)`. It gives a finite
+    gradient everywhere (0 at the masked entries) with identical forward values. TF also has
+    `tf.math.divide_no_nan` and `tf.math.xlogy`, torch `torch.xlogy`, JAX
+    `jax.scipy.special.xlogy`. `torch.nan_to_num` on the result is no fix: the NaN is in the
+    gradient, not the value.
+
+    ## Example
+    ```python
+    def call(self, inputs):
+        condition = tf.math.less(tf.math.square(inputs), 1.0)
+        return tf.where(condition, tf.math.exp(-1.0 / (1.0 - tf.math.square(inputs))), 0.0)
+    ```
+
+    Use instead:
+    ```python
+    def call(self, inputs):
+        condition = tf.math.less(tf.math.square(inputs), 1.0)
+        safe = tf.where(condition, inputs, 0.0)
+        return tf.where(condition, tf.math.exp(-1.0 / (1.0 - tf.math.square(safe))), 0.0)
+    ```
+
+    ## Notes
+    The finding sits on the unsafe operation when it is written inside the `where` call,
+    else on the branch argument that carries it (the local name or the helper call).
+
+    It is an error when the condition's boundary is the op's singular point (`x > 0`,
+    `x != 0`, `x > eps`, `abs(x) < 1e-6`, `x**2 < 1` against `1 - x**2`, `x > y` against
+    `x - y`) and the NaN was measured for that framework and spelling; a warning when the
+    branch comes from a helper function, for Theano and for `keras.ops.sqrt` /
+    `reciprocal` (0 under the TF backend, NaN under torch and JAX), and when the condition
+    only compares the same variables as a difference in a denominator or under a log or a
+    root (`(x > -s) & (x < s)` against `s - x**2`).
+
+    Not flagged, on purpose:
+
+    - `tf.sqrt`, `tf.math.rsqrt` and `tf.math.reciprocal` (and Keras 3's `sqrt` and
+      `reciprocal` on the TF backend): inside `tf.where` their gradient at the masked
+      entries is 0, not NaN, in TF 2.21.0 (their gradient kernels return 0 for a 0 upstream
+      gradient); the same maths spelled `1/x`, `x ** 0.5` or `tf.pow(x, 0.5)` is flagged.
+    - the double where, and any input kept in the domain first: a name assigned from a
+      `where`, a clamp with a positive lower bound (`maximum(x, eps)`, `clamp(x, min=1e-6)`),
+      an added epsilon or positive constant (`log(x + eps)`, `1 / (x + 1e-8)`, `log(1 + x)`).
+    - `divide_no_nan`, `xlogy`, `xlog1py` (safe by construction).
+    - a condition that does not test the op's input (`where(labels > 0, log(p), 0)`), or
+      tests it against an unrelated threshold (`where(x > 1, log(x), x - 1)`): the masked
+      region need not reach the singular point.
+    - NumPy `np.where` (NumPy is not differentiated), a `where` under `stop_gradient`
+      or followed by `.detach()`, and code that is not differentiated: tests, metrics,
+      `no_grad` / `inference_mode` blocks.
+
+    Known misses: `exp` overflow without a division inside (`where(x < 80, exp(x), ...)`),
+    `lgamma` and `digamma` at non-positive integers, `sin(x)/x` spelled through `torch.sinc`
+    (safe anyway), a masked input reached through an attribute (`self.x`) or a loop, a
+    helper defined in another file, and a condition built by another function.
+
+    ## References
+    - Stack Overflow, "Implementing a trainable generalized Bump function layer in
+      Keras/Tensorflow": the bump inside `tf.where` turns `sigma` into NaN; fixed by the
+      inner `tf.where(condition, inputs, 0.0)`.
+    - JAX FAQ, "Gradients contain NaN where using where": the double-where trick.
+    """
+
+    code = "GL040"
+    severity = Severity.ERROR
+    message = (
+        "{op} in the branch `{where}` does not select {what}; its NaN gradient passes the mask: "
+        "add an inner where"
+    )
+    fix_title = "Sanitise the input with an inner where: where(c, f(where(c, x, safe)), 0)"
+    frameworks = ("tensorflow", "keras", "jax", "torch", "theano")
+
+    def __init__(self, context) -> None:
+        super().__init__(context)
+        self._scopes: dict[int, _Scope] = {}
+        self._quiet_args: set[int] = set()
+        self._quiet_nodes: set[int] = set()
+        self._quiet_depth = 0
+        self._functions: dict[str, cst.FunctionDef] | None = None
+        self._methods: dict[int, dict[str, cst.FunctionDef]] = {}
+
+    # Regions no gradient reaches ---------------------------------------------------------
+
+    def visit_Arg(self, node: cst.Arg) -> None:
+        if id(node) in self._quiet_args:
+            self._quiet_depth += 1
+
+    def leave_Arg(self, node: cst.Arg) -> None:
+        if id(node) in self._quiet_args:
+            self._quiet_depth -= 1
+
+    # The where calls ---------------------------------------------------------------------
+
+    def visit_Call(self, node: cst.Call) -> None:
+        names = self.qualified_names(node.func)
+        if names:
+            if names & STOP_GRADIENT:
+                self._quiet_args.update(id(a) for a in node.args)
+                return
+            where = next((n for n in names if n in WHERE), None)
+            if where is None:
+                return
+            params = _PARAMETERS.get(where, _DEFAULT_PARAMETERS)
+            condition = argument(node, params[0], 0)
+            branches = (argument(node, params[1], 1), argument(node, params[2], 2))
+            framework = where.split(".", 1)[0]
+        else:
+            method = self.context.names.method(node)
+            if method in _LEAVE_AUTOGRAD:
+                self._quiet_nodes.add(id(node.func.value))
+                return
+            if method not in WHERE.methods:
+                return
+            args = positional(node)
+            if len(args) != 2 or len(node.args) != 2:
+                return
+            condition, branches, framework = args[0], (node.func.value, args[1]), "torch"
+        if condition is None or None in branches:
+            return
+        if self._quiet_depth or id(node) in self._quiet_nodes:
+            return
+        self._check(node, condition, branches, framework)
+
+    def _check(self, node: cst.Call, condition: cst.BaseExpression, branches, framework: str) -> None:
+        scope = self._scope()
+        time = scope.orders.get(id(self.context.current_statement()), _LATEST)
+        for selected, branch in zip((True, False), branches):
+            for found in self._unsafe_ops(branch, scope, time, 0, None, False):
+                verdict = self._verdict(condition, scope, time, found, selected)
+                if verdict is None:
+                    continue
+                if not_differentiated(self.context):
+                    return
+                self._report(node, found, verdict, framework)
+                break
+
+    def _report(self, node: cst.Call, found: _Found, loose: bool, framework: str) -> None:
+        kind = found.kind
+        severity = None
+        if found.helper or loose or framework == "theano" or found.name.startswith("theano."):
+            severity = Severity.WARNING
+        elif kind in ("root", "div") and found.name.startswith("keras.") and found.call_kind in ("root", "reciprocal"):
+            severity = Severity.WARNING
+        elif framework in ("tensorflow", "keras") and found.name.startswith("."):
+            severity = Severity.WARNING
+        what = _POINTS[kind][2].format(u=_short(self._text(found.operand, found.scope)))
+        op = f"`{_short(self.source(bare(found.node)))}`"
+        where = _short(self.source(node.func)) if self.qualified_names(node.func) else "Tensor.where"
+        if found.via is not None:
+            op += f" (from `{_short(self.source(found.via))}`)"
+        self.report(found.via or found.node, severity=severity, op=op, where=where, what=what)
+
+    # Unsafe operations in a branch ---------------------------------------------------------
+
+    def _unsafe_ops(self, expr, scope, time, depth, via, helper):
+        """The unsafe operations computed by `expr`, looking through local names and helpers."""
+        if depth > _MAX_DEPTH:
+            return
+        stack = [expr]
+        while stack:
+            current = stack.pop()
+            if isinstance(current, (cst.Lambda, cst.FunctionDef, cst.ClassDef)):
+                continue
+            if isinstance(current, cst.Name):
+                value, value_time = scope.lookup(current.value, time)
+                if isinstance(value, cst.BaseExpression):
+                    yield from self._unsafe_ops(value, scope, value_time, depth + 1, via or current, helper)
+                continue
+            if isinstance(current, cst.Attribute):
+                continue
+            if isinstance(current, cst.Call):
+                found = self._unsafe_call(current)
+                if found is not None:
+                    yield _Found(current, *found, scope, time, via, helper)
+                if self._skip_call(current):
+                    continue
+                if via is None and depth == 0:
+                    helper_found = self._helper(current, scope, time, depth)
+                    if helper_found is not None:
+                        yield from helper_found
+                children = [a.value for a in current.args]
+                if isinstance(current.func, cst.Attribute) and not self.qualified_names(current.func):
+                    children.append(current.func.value)
+                stack.extend(reversed(children))
+                continue
+            if isinstance(current, cst.BinaryOperation):
+                found = self._unsafe_binary(current)
+                if found is not None:
+                    yield _Found(current, *found, scope, time, via, helper)
+            stack.extend(reversed(list(iter_children(current))))
+
+    def _skip_call(self, node: cst.Call) -> bool:
+        """Calls whose arguments are not searched: nested wheres (checked on their own) and
+        calls no gradient goes through."""
+        names = self.qualified_names(node.func)
+        if names:
+            return bool(names & WHERE or names & STOP_GRADIENT) or any(_shape_only(n.rpartition(".")[2]) for n in names)
+        method = self.context.names.method(node)
+        return method in WHERE.methods or method in _LEAVE_AUTOGRAD or (method is not None and _shape_only(method))
+
+    def _unsafe_call(self, node: cst.Call):
+        """(kind, operand, name, call kind) for an unsafe call, else None."""
+        names = self.qualified_names(node.func)
+        if names:
+            if names & TF_ZERO_GRAD:
+                return None
+            first = _first(node)
+            for table, kind in ((LOG, "log"), (LOG1P, "log1p"), (ROOT, "root"), (RECIPROCAL, "div"), (ARC, "arc")):
+                hit = names & table
+                if hit and first is not None:
+                    return kind, first, min(hit), "reciprocal" if table is RECIPROCAL else kind
+            if names & DIVIDE:
+                args = positional(node)
+                denominator = args[1] if len(args) == 2 else argument(node, "y") or argument(node, "other")
+                if denominator is not None and number(denominator) is None:
+                    return "div", denominator, min(names & DIVIDE), "div"
+                return None
+            if names & POW:
+                args = positional(node)
+                if len(args) == 2:
+                    kind = _power_kind(args[1])
+                    if kind is not None:
+                        return kind, args[0], min(names & POW), kind
+            return None
+        method = self.context.names.method(node)
+        if method is None:
+            return None
+        receiver = node.func.value
+        if not node.args:
+            for table, kind in ((LOG, "log"), (LOG1P, "log1p"), (ROOT, "root"), (RECIPROCAL, "div"), (ARC, "arc")):
+                if method in table.methods:
+                    return kind, receiver, "." + method, kind
+            return None
+        args = positional(node)
+        if len(args) == 1 and len(node.args) == 1:
+            if method in DIVIDE.methods and number(args[0]) is None:
+                return "div", args[0], "." + method, "div"
+            if method in POW.methods:
+                kind = _power_kind(args[0])
+                if kind is not None:
+                    return kind, receiver, "." + method, kind
+        return None
+
+    def _unsafe_binary(self, node: cst.BinaryOperation):
+        if isinstance(node.operator, cst.Divide):
+            if number(node.right) is None and not isinstance(node.right, (cst.SimpleString, cst.FormattedString)):
+                return "div", node.right, "/", "div"
+            return None
+        if isinstance(node.operator, cst.Power):
+            kind = _power_kind(node.right)
+            if kind is not None:
+                return kind, node.left, "**", kind
+        return None
+
+    def _helper(self, node: cst.Call, scope, time, depth):
+        """A call of a function or method defined in this file: search what it returns."""
+        function = self._helper_function(node)
+        if function is None:
+            return None
+        returned = [n.value for n in own_nodes(function.body) if isinstance(n, cst.Return) and n.value is not None]
+        if len(returned) != 1:
+            return None
+        inner = self._scope_of(function)
+        params = [p.name.value for p in (*function.params.posonly_params, *function.params.params)]
+        if isinstance(node.func, cst.Attribute) and params and params[0] in ("self", "cls"):
+            params = params[1:]
+        mapping = {}
+        for name, value in zip(params, positional(node)):
+            mapping[name] = value
+        helper_scope = _Scope.bound(inner, mapping, scope, time)
+        return self._unsafe_ops(returned[0], helper_scope, _LATEST, depth + 1, node, True)
+
+    def _helper_function(self, node: cst.Call) -> cst.FunctionDef | None:
+        if self._functions is None:
+            self._functions = {}
+            for statement in self.context.module.body:
+                if isinstance(statement, cst.FunctionDef):
+                    self._functions[statement.name.value] = statement
+        func = node.func
+        if isinstance(func, cst.Name):
+            if self.context.names.is_module(func):
+                return None
+            function = self._functions.get(func.value)
+        elif isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self":
+            cls = self.context.enclosing(cst.ClassDef)
+            if cls is None:
+                return None
+            methods = self._methods.get(id(cls))
+            if methods is None:
+                methods = {s.name.value: s for s in cls.body.body if isinstance(s, cst.FunctionDef)}
+                self._methods[id(cls)] = methods
+            function = methods.get(func.attr.value)
+        else:
+            return None
+        if function is None or function in self.context.scopes:
+            return None
+        return function
+
+    # The condition -----------------------------------------------------------------------------
+
+    def _verdict(self, condition, scope, time, found: _Found, selected: bool) -> bool | None:
+        """None when quiet; False for a sure finding; True for one on looser evidence."""
+        forms = self._forms(found.operand, found.scope, found.time)
+        if forms is None:
+            return None  # the input was made safe first
+        points, bounds, _ = _POINTS[found.kind]
+        known = False
+        for point in points:
+            value, exact = self._truth(condition, scope, time, forms, found, point, bounds, 0)
+            if value is None:
+                continue
+            known = True
+            if value != selected and exact:
+                return False
+        if known:
+            return None
+        # The condition compares the very variables of a difference under the op.
+        last = forms[-1]
+        if isinstance(last[0], cst.BinaryOperation) and isinstance(last[0].operator, cst.Subtract):
+            leaves = self._leaves(last[0], last[1])
+            if leaves and leaves <= self._leaves(condition, scope, time):
+                return True
+        return None
+
+    def _forms(self, node, scope, time):
+        """The operand and what its local names were assigned: [(expression, scope)], or None
+        when one of them keeps it in the domain (a where, a positive clamp, an epsilon)."""
+        forms = []
+        for _ in range(_MAX_DEPTH):
+            if _guarded(node, self):
+                return None
+            forms.append((node, scope))
+            if not isinstance(node, cst.Name):
+                break
+            if node.value in scope.params and scope.caller is not None:
+                node, scope, time = scope.params[node.value], scope.caller, scope.caller_time
+                continue
+            value, time = scope.lookup(node.value, time)
+            if not isinstance(value, cst.BaseExpression):
+                break
+            node = value
+        return forms
+
+    def _truth(self, cond, scope, time, forms, found, point, bounds, depth):
+        """(the condition's value where the op's input is `point`, whether its boundary is there)."""
+        if depth > _MAX_DEPTH:
+            return None, False
+        depth += 1
+        if isinstance(cond, cst.Name):
+            value, time = scope.lookup(cond.value, time)
+            if isinstance(value, cst.BaseExpression):
+                return self._truth(value, scope, time, forms, found, point, bounds, depth)
+            return None, False
+        parts = None
+        if isinstance(cond, cst.Comparison):
+            left, results = cond.left, []
+            for target in cond.comparisons:
+                op = _OPERATORS.get(type(target.operator))
+                if op is None:
+                    return None, False
+                results.append(self._compare(left, op, target.comparator, forms, point, bounds, scope, time))
+                left = target.comparator
+            return _combine(results, all_of=True)
+        if isinstance(cond, cst.BinaryOperation) and isinstance(cond.operator, (cst.BitAnd, cst.BitOr)):
+            parts = [cond.left, cond.right]
+            combine_all = isinstance(cond.operator, cst.BitAnd)
+        elif isinstance(cond, cst.UnaryOperation) and isinstance(cond.operator, (cst.BitInvert, cst.Not)):
+            value, exact = self._truth(cond.expression, scope, time, forms, found, point, bounds, depth)
+            return (None if value is None else not value), exact
+        elif isinstance(cond, cst.Call):
+            names = self.qualified_names(cond.func)
+            method = None if names else self.context.names.method(cond)
+            args = positional(cond)
+            if method is not None:
+                args = [cond.func.value, *args]
+            compare = next((n for n in names if n in COMPARE), None) or (method if method in COMPARE.methods else None)
+            if compare is not None and len(args) == 2:
+                op = _SUFFIX[compare.rpartition(".")[2]]
+                return _combine([self._compare(args[0], op, args[1], forms, point, bounds, scope, time)], True)
+            if (names & LOGICAL_AND or method in LOGICAL_AND.methods) and len(args) == 2:
+                parts, combine_all = args, True
+            elif (names & LOGICAL_OR or method in LOGICAL_OR.methods) and len(args) == 2:
+                parts, combine_all = args, False
+            elif (names & LOGICAL_NOT or method in LOGICAL_NOT.methods) and len(args) == 1:
+                value, exact = self._truth(args[0], scope, time, forms, found, point, bounds, depth)
+                return (None if value is None else not value), exact
+        if parts is None:
+            return None, False
+        return _combine([self._truth(p, scope, time, forms, found, point, bounds, depth) for p in parts], combine_all)
+
+    def _compare(self, left, op, right, forms, point, bounds, scope, time):
+        """`left op right` where the op's input is `point`: (value, whether the boundary is the domain's end)."""
+        for form, form_scope in forms:
+            difference = _difference(form)
+            if difference is not None:
+                a, b = difference
+                if self._same(left, scope, a, form_scope) and self._same(right, scope, b, form_scope):
+                    return _EVALUATE[op](point, 0.0), True
+                if self._same(left, scope, b, form_scope) and self._same(right, scope, a, form_scope):
+                    return _EVALUATE[op](-point, 0.0), True
+        for side, other, side_op in ((left, right, op), (right, left, _MIRROR[op])):
+            function, inner = self._unwrap(side)
+            if not any(self._same(inner, scope, form, form_scope) for form, form_scope in forms):
+                continue
+            threshold = self._threshold(other, scope, time)
+            if threshold is None:
+                return None, False
+            value = function(point)
+            exact = any(abs(threshold - function(b)) <= _CLOSE for b in bounds)
+            return _EVALUATE[side_op](value, threshold), exact
+        return None, False
+
+    def _unwrap(self, node):
+        """`abs(e)`, `e ** 2`, `square(e)`: (the function of e, e)."""
+        if isinstance(node, cst.Call):
+            names = self.qualified_names(node.func) or (
+                frozenset({"abs"}) if isinstance(node.func, cst.Name) and node.func.value == "abs" else frozenset()
+            )
+            method = None if names else self.context.names.method(node)
+            first = _first(node)
+            if (names & ABS) and first is not None:
+                return abs, first
+            if method in ABS.methods and not node.args:
+                return abs, node.func.value
+            if (names & SQUARE) and first is not None:
+                return _square, first
+            if method in SQUARE.methods and not node.args:
+                return _square, node.func.value
+        base = self._square_base(node)
+        if base is not None:
+            return _square, base
+        return _identity, node
+
+    def _square_base(self, node):
+        if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Power) and number(node.right) == 2:
+            return node.left
+        if isinstance(node, cst.Call):
+            names = self.qualified_names(node.func)
+            args = positional(node)
+            if names & POW and len(args) == 2 and number(args[1]) == 2:
+                return args[0]
+            if names & SQUARE and len(args) == 1:
+                return args[0]
+        return None
+
+    def _same(self, a, a_scope, b, b_scope) -> bool:
+        value_a, value_b = number(a), number(b)
+        if value_a is not None or value_b is not None:
+            return value_a is not None and value_a == value_b
+        base_a, base_b = self._square_base(a), self._square_base(b)
+        if base_a is not None and base_b is not None:
+            return self._same(base_a, a_scope, base_b, b_scope)
+        return self._text(a, a_scope) == self._text(b, b_scope)
+
+    def _threshold(self, node, scope, time) -> float | None:
+        value = number(node)
+        if value is not None:
+            return value
+        name = node
+        if isinstance(node, cst.Call):
+            name = node.func  # `K.epsilon()`, `keras.backend.epsilon()`
+        text = dotted(name) if isinstance(name, (cst.Name, cst.Attribute)) else None
+        if text is None:
+            return None
+        last = text.rpartition(".")[2]
+        if _EPS_NAME.search(last) or last in ("eps", "tiny"):
+            return _TINY
+        if isinstance(node, cst.Name):
+            bound, _ = scope.lookup(node.value, time)
+            if isinstance(bound, cst.BaseExpression):
+                return number(bound)
+        return None
+
+    def _text(self, node, scope) -> str:
+        """The expression's code, with a helper's parameters replaced by the caller's arguments."""
+        node = bare(node)
+        if scope.caller is None or not scope.params:
+            return self.source(node)
+        if isinstance(node, cst.Name) and node.value in scope.params:
+            return self._text(scope.params[node.value], scope.caller)
+        replaced = node.visit(_Substitute({k: bare(v) for k, v in scope.params.items()}))
+        return self.source(replaced)
+
+    def _leaves(self, node, scope, time=None) -> set[str]:
+        """Variables an expression reads (names and dotted attributes, not modules or functions),
+        through a helper's parameters and, for a condition, its local names."""
+        found: set[str] = set()
+        stack = [(node, 0)]
+        while stack:
+            current, depth = stack.pop()
+            if isinstance(current, (cst.Name, cst.Attribute)):
+                text = dotted(current)
+                if text is None:
+                    stack.append((current.value, depth))
+                    continue
+                if self.context.names.is_module(current):
+                    continue
+                if isinstance(current, cst.Name) and scope.caller is not None and current.value in scope.params:
+                    argument_value = scope.params[current.value]
+                    if _guarded(argument_value, self):
+                        found.add("<kept in the domain>")  # never in a condition
+                        continue
+                    found |= self._leaves(argument_value, scope.caller)
+                    continue
+                if time is not None and isinstance(current, cst.Name) and depth < _MAX_DEPTH:
+                    value, _ = scope.lookup(current.value, time)
+                    if isinstance(value, cst.BaseExpression) and self._boolean(value):
+                        stack.append((value, depth + 1))
+                        continue
+                found.add(text)
+                continue
+            if isinstance(current, cst.Call):
+                stack.extend((a.value, depth) for a in current.args)
+                if isinstance(current.func, cst.Attribute) and not self.qualified_names(current.func):
+                    stack.append((current.func.value, depth))
+                continue
+            stack.extend((child, depth) for child in iter_children(current))
+        return found
+
+    def _boolean(self, node) -> bool:
+        """Whether an assigned value is a condition (so a name holding it stands for it)."""
+        if isinstance(node, cst.Comparison):
+            return True
+        if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, (cst.BitAnd, cst.BitOr)):
+            return True
+        if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.BitInvert):
+            return True
+        if not isinstance(node, cst.Call):
+            return False
+        tables = (COMPARE, LOGICAL_AND, LOGICAL_OR, LOGICAL_NOT)
+        names = self.qualified_names(node.func)
+        if names:
+            return any(names & table for table in tables)
+        method = self.context.names.method(node)
+        return any(method in table.methods for table in tables)
+
+    # Scopes ------------------------------------------------------------------------------------
+
+    def _scope(self) -> _Scope:
+        function = self.context.enclosing(cst.FunctionDef)
+        return self._scope_of(function if function is not None else self.context.module)
+
+    def _scope_of(self, node) -> _Scope:
+        scope = self._scopes.get(id(node))
+        if scope is None:
+            scope = self._scopes[id(node)] = _Scope(node)
+        return scope
+
+
+class _Found:
+    __slots__ = ("node", "kind", "operand", "name", "call_kind", "scope", "time", "via", "helper")
+
+    def __init__(self, node, kind, operand, name, call_kind, scope, time, via, helper) -> None:
+        self.node, self.kind, self.operand, self.name, self.call_kind = node, kind, operand, name, call_kind
+        self.scope, self.time, self.via, self.helper = scope, time, via, helper
+
+
+class _Scope:
+    """The local assignments of one function (or the module), in statement order."""
+
+    def __init__(self, node=None) -> None:
+        self.bindings: dict[str, tuple[list[int], list[object]]] = {}
+        self.orders: dict[int, int] = {}
+        self.params: dict[str, cst.BaseExpression] = {}
+        self.caller: _Scope | None = None
+        self.caller_time: float = _LATEST
+        if node is None:
+            return
+        body = node.body if isinstance(node, cst.FunctionDef) else node
+        count = 0
+        for current in own_nodes(body):
+            count += 1
+            if isinstance(current, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+                self.orders[id(current)] = count
+            elif isinstance(current, cst.Assign):
+                for target in current.targets:
+                    self._bind(target.target, current.value, count)
+            elif isinstance(current, cst.AnnAssign):
+                self._bind(current.target, current.value if current.value is not None else _HIDDEN, count)
+            elif isinstance(current, (cst.AugAssign, cst.For, cst.CompFor)):
+                self._bind(current.target, _HIDDEN, count)
+            elif isinstance(current, cst.NamedExpr):
+                self._bind(current.target, current.value, count)
+            elif isinstance(current, cst.WithItem) and current.asname is not None:
+                self._bind(current.asname.name, _HIDDEN, count)
+
+    @classmethod
+    def bound(cls, inner: _Scope, params: dict, caller: _Scope, caller_time: float) -> _Scope:
+        scope = cls()
+        scope.bindings, scope.orders = inner.bindings, inner.orders
+        scope.params, scope.caller, scope.caller_time = params, caller, caller_time
+        return scope
+
+    def _bind(self, target, value, order: int) -> None:
+        if isinstance(target, cst.Name):
+            times, values = self.bindings.setdefault(target.value, ([], []))
+            times.append(order)
+            values.append(value)
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            for element in target.elements:
+                self._bind(element.value, _HIDDEN, order)
+        elif isinstance(target, cst.StarredElement):
+            self._bind(target.value, _HIDDEN, order)
+
+    def lookup(self, name: str, time: float) -> tuple[object, float]:
+        entry = self.bindings.get(name)
+        if entry is None:
+            return _HIDDEN, 0
+        times, values = entry
+        index = bisect.bisect_left(times, time) - 1
+        if index < 0:
+            return _HIDDEN, 0
+        return values[index], times[index]
+
+
+class _Substitute(cst.CSTTransformer):
+    def __init__(self, params: dict) -> None:
+        super().__init__()
+        self.params = params
+
+    def leave_Name(self, original: cst.Name, updated: cst.Name) -> cst.BaseExpression:
+        return self.params.get(original.value, updated)
+
+    def leave_Attribute(self, original: cst.Attribute, updated: cst.Attribute) -> cst.BaseExpression:
+        return updated.with_changes(attr=original.attr)
+
+
+# Small helpers ------------------------------------------------------------------------------
+
+
+def _first(node: cst.Call) -> cst.BaseExpression | None:
+    for arg in node.args:
+        if arg.star:
+            return None
+        if arg.keyword is None or arg.keyword.value in ("x", "input", "a", "self"):
+            return arg.value
+    return None
+
+
+def _shape_only(name: str) -> bool:
+    """`ones_like(v)`, `v.new_zeros(...)`, `v.size()`: only the shape of `v` is read, no gradient flows."""
+    return name.endswith("_like") or name.startswith("new_") or name in ("shape", "size", "dim", "numel")
+
+
+def _power_kind(exponent: cst.BaseExpression) -> str | None:
+    value = number(exponent)
+    if value is None or value >= 1 or value == 0:
+        return None
+    if value < 0 and value == int(value):
+        return "div"
+    return "root"
+
+
+def _difference(node):
+    """`a - b` (parentheses aside): (a, b), else None."""
+    if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Subtract):
+        return node.left, node.right
+    return None
+
+
+def _guarded(node, rule: WhereUnsafeBranch) -> bool:
+    """An input kept in the domain: a where, a clamp with a positive bound, `x + eps`."""
+    if isinstance(node, cst.Call):
+        names = rule.qualified_names(node.func)
+        method = None if names else rule.context.names.method(node)
+        if names & WHERE or method in WHERE.methods:
+            return True
+        if names & CLAMP or method in CLAMP.methods:
+            return _positive_bound(node, names, method)
+        return False
+    if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Add):
+        return True  # `x + eps`, `1 + x`, `x**2 + 1e-12`: a positive term added
+    return False
+
+
+def _positive_bound(node: cst.Call, names, method) -> bool:
+    keywords = {a.keyword.value: a.value for a in node.args if a.keyword is not None}
+    args = positional(node)
+    lower = None
+    if method is not None:
+        lower = args[0] if args else None
+    elif len(args) >= 2:
+        lower = args[1]
+    for key in ("min", "clip_value_min", "a_min", "x_min", "min_value"):
+        if key in keywords:
+            lower = keywords[key]
+    if lower is None:
+        return False
+    value = number(lower)
+    return value is None or value > 0
+
+
+def _combine(results, all_of: bool):
+    values = [value for value, _ in results]
+    decisive = False if all_of else True
+    hits = [exact for value, exact in results if value is decisive]
+    if hits:
+        return decisive, any(hits)
+    if values and all(value is not None for value in values):
+        return (not decisive), any(exact for _, exact in results)
+    return None, False
+
+
+def _identity(value: float) -> float:
+    return value
+
+
+def _square(value: float) -> float:
+    return value * value
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= _CHARS else text[: _CHARS - 3] + "..."
