@@ -11,9 +11,10 @@ from gradlint.engine.gradients import STOP_GRADIENT, not_differentiated
 from gradlint.engine.names import dotted
 from gradlint.engine.syntax import argument, bare, number, own_nodes, positional
 from gradlint.engine.walker import iter_children
-from gradlint.rule import Rule, Severity
+from gradlint.rule import Fix, Rule, Severity
 
 WHERE = api_table("where_select")
+FIXABLE_WHERE = api_table("where_fixable")
 LOG = api_table("where_log")
 LOG1P = api_table("where_log1p")
 ROOT = api_table("where_root")
@@ -65,6 +66,8 @@ _EPS_NAME = re.compile(r"(^|_)(eps|epsilon|tiny|tol)(\d*|_.*)$|^eps", re.I)
 _TINY = 1e-7
 _CLOSE = 1e-3
 _MAX_DEPTH = 4
+# For the fix: a value of the op's input at which the op is finite and smooth.
+_SAFE_VALUE = {"log": "1.0", "log1p": "0.0", "div": "1.0", "root": "1.0", "arc": "0.0"}
 _CHARS = 40
 _LEAVE_AUTOGRAD = frozenset({"detach", "numpy", "item", "tolist"})
 _HIDDEN = object()
@@ -174,7 +177,7 @@ class WhereUnsafeBranch(Rule):
         "{op} in the branch `{where}` does not select {what}; its NaN gradient passes the mask: "
         "add an inner where"
     )
-    fix_title = "Sanitise the input with an inner where: where(c, f(where(c, x, safe)), 0)"
+    fix_title = "sanitise the input with an inner where: `where(c, log(where(c, x, 1.0)), y)`"
     frameworks = ("tensorflow", "keras", "jax", "torch", "theano")
 
     def __init__(self, context) -> None:
@@ -238,10 +241,23 @@ class WhereUnsafeBranch(Rule):
                     continue
                 if not_differentiated(self.context):
                     return
-                self._report(node, found, verdict, framework)
+                self._report(node, found, verdict, framework, self._inner_where(node, condition, found, selected))
                 break
 
-    def _report(self, node: cst.Call, found: _Found, loose: bool, framework: str) -> None:
+    def _inner_where(self, where: cst.Call, condition, found: _Found, selected: bool) -> Fix | None:
+        """`where(c, log(x), y)` -> `where(c, log(where(c, x, 1.0)), y)`: the masked entries get
+        a value at which the op is finite, so its gradient there is 0 and not NaN."""
+        if found.via is not None or found.helper or found.kind not in _SAFE_VALUE:
+            return None
+        if not self.qualified_names(where.func) & FIXABLE_WHERE or any(a.keyword or a.star for a in where.args):
+            return None
+        code = self.context.module.code_for_node
+        keep, fill = code(bare(found.operand)), _SAFE_VALUE[found.kind]
+        cond = code(condition)
+        args = f"{cond}, {keep}, {fill}" if selected else f"{cond}, {fill}, {keep}"
+        return Fix(found.operand, cst.parse_expression(f"{code(where.func)}({args})"))
+
+    def _report(self, node: cst.Call, found: _Found, loose: bool, framework: str, fix: Fix | None = None) -> None:
         kind = found.kind
         severity = None
         if found.helper or loose or framework == "theano" or found.name.startswith("theano."):
@@ -255,7 +271,7 @@ class WhereUnsafeBranch(Rule):
         where = _short(self.source(node.func)) if self.qualified_names(node.func) else "Tensor.where"
         if found.via is not None:
             op += f" (from `{_short(self.source(found.via))}`)"
-        self.report(found.via or found.node, severity=severity, op=op, where=where, what=what)
+        self.report(found.via or found.node, severity=severity, op=op, where=where, what=what, fix=fix)
 
     # Unsafe operations in a branch ---------------------------------------------------------
 
