@@ -1,0 +1,410 @@
+from __future__ import annotations
+
+import re
+
+import libcst as cst
+
+from gradlint.data import api_table
+from gradlint.engine.gradients import not_differentiated
+from gradlint.engine.names import dotted, referenced_names
+from gradlint.engine.syntax import bindings, positional
+from gradlint.engine.walker import iter_children
+from gradlint.rule import Rule, Severity
+
+TFP_REPARAMETERIZED = api_table("sampling_tfp_reparameterized")
+TFP_WRAPPERS = api_table("sampling_tfp_wrappers")
+RSAMPLE = api_table("sampling_rsample")
+LOG_PROB = api_table("sampling_log_prob")
+LEAVE_AUTOGRAD = api_table("sampling_leave_autograd")
+TRANSPARENT = api_table("sampling_transparent")
+SINKS = api_table("sampling_sinks")
+
+_TFP_MODULES = ("tensorflow_probability.distributions", "tensorflow_probability.python.distributions")
+# What a log-probability is weighted by in a score-function (REINFORCE) estimator.
+_REWARD = re.compile(
+    r"^(?:rewards?|returns?|rets?|g|g_?t|r|r_?t|advantages?|advs?|adv_\w+|q_?values?|q_?vals?|"
+    r"discounted\w*|\w*_returns?|\w*_rewards?|\w*_advantages?|\w*rewards_to_go|td_errors?|deltas?)$",
+    re.I,
+)
+# Names saying that a log-probability of one's own sample is an entropy or KL estimate, or a
+# temperature-weighted entropy term (SAC): there the pathwise gradient is the one wanted.
+_ENTROPY_NAME = re.compile(r"entrop|^ent$|^ent_|_ent$|^h$|kl|elbo|diverg|alpha|temperature|^temp$|^tau$", re.I)
+_ENTROPY_SCOPE = re.compile(r"entrop|kl|elbo|diverg", re.I)
+_MAX_FLOW = 4
+_SOURCE_CHARS = 48
+
+
+class LogProbOfReparameterizedSample(Rule):
+    """
+    ## What it does
+    Checks for `dist.log_prob(z)` where `z` is a reparameterised sample of the same
+    distribution, `z = dist.rsample()` in `torch.distributions` or `z = dist.sample()` of a
+    TensorFlow Probability location-scale distribution (`tfd.Normal`,
+    `tfd.MultivariateNormalDiag`, `tfd.MultivariateNormalTriL`, `tfd.Laplace`, ..., also
+    wrapped in `tfd.Independent`), when the gradient is meant to come through the
+    log-probability:
+
+    - the sample is used for nothing but its own `log_prob` (and values read from it with
+      `.item()`, `.numpy()`, `.detach()`, `env.step(...)`, loggers): an error;
+    - the sample is also stored or returned, but the `log_prob` is multiplied by a reward,
+      return or advantage (`returns`, `G`, `advantages`, `adv`, `rewards_to_go`, `q_values`,
+      ...), a score-function (REINFORCE) estimator: a warning.
+
+    ## Why is this bad?
+    A reparameterised sample is `z = mu + sigma * eps`. Its log-density is
+    `log N((z - mu) / sigma) - log sigma = log N(eps) - log sigma`: the location cancels.
+    Gradients of `log_prob(z)` are then the pathwise gradients of a negative-entropy
+    estimate, not the score `d log p(z) / d theta` that a policy gradient or a likelihood
+    fit needs. With `Normal(0.3, 1.5)` and four samples, the gradient of
+    `sum(log_prob(z))` is:
+
+    - torch 2.13.0, `rsample()`: d/dmu exactly 0.0, d/dsigma -2.666667 (= -N / sigma) whatever
+      the samples; with `sample()` d/dmu is sum(z - mu) / sigma² (the score);
+    - TFP 0.25.0 (TF 2.21.0), `sample()` (`FULLY_REPARAMETERIZED`): d/dmu -8.94e-08 (zero up
+      to rounding), d/dsigma -2.666667.
+
+    The mean of a policy trained this way never moves, and sigma only shrinks; nothing warns.
+    The fixes give the score: `sample()` (torch), `rsample().detach()`, or
+    `tf.stop_gradient(dist.sample())`.
+
+    ## Example
+    ```python
+    dist = torch.distributions.Normal(mu, sigma)
+    action = dist.rsample()
+    loss = -(dist.log_prob(action) * returns).mean()
+    ```
+
+    Use instead:
+    ```python
+    dist = torch.distributions.Normal(mu, sigma)
+    action = dist.sample()  # or dist.rsample().detach(); TFP: tf.stop_gradient(dist.sample())
+    loss = -(dist.log_prob(action) * returns).mean()
+    ```
+
+    ## Notes
+    Not flagged, because the pathwise gradient is what the algorithm wants there:
+
+    - the sample also feeds the rest of the model, e.g. an action given to a critic or
+      Q-network (SAC actor losses `alpha * log_prob(a) - q(s, a)`), squashed by `tanh`,
+      pushed through a flow or a decoder;
+    - an entropy or KL estimate: the log-probability goes to a name such as `entropy`,
+      `kl`, `elbo`, is weighted by `alpha` / `temperature`, is combined with another
+      distribution's `log_prob` (`q.log_prob(z) - p.log_prob(z)`), or the function is named
+      like an entropy or KL;
+    - a sample that is returned or stored with no reward weighting in the same function
+      (a policy's `sample()` method returning `action, log_prob`);
+    - torch's `sample()` (not reparameterised), a detached or `stop_gradient` sample, and
+      TFP distributions that are not reparameterised (`Bernoulli`, `Categorical`, ...);
+    - code that is not differentiated (tests, metrics, `no_grad` blocks).
+
+    The distribution and the sample are followed through local names in one function (or
+    at module level); a TFP distribution must be built in the same function, from
+    `tfp.distributions` spelled through imports or through a module-level alias
+    `tfd = tfp.distributions` (an assignment, which the rule resolves itself).
+
+    Known misses: a log-probability stored by one function (`saved_log_probs`) and weighted
+    by returns in another, as long as the sample is returned or stored there too; a
+    distribution passed in as an argument with TFP's `sample()`; JAX libraries (distrax,
+    numpyro), whose samples are reparameterised too. TFP files that import neither
+    TensorFlow nor torch are skipped by the framework prefilter.
+
+    ## References
+    - Stack Overflow, "tensorflow_probability: Gradients always zero when backpropagating
+      the log_prob of a sample of a normal distribution": the location cancels.
+    - torch.distributions documentation, "Score function" and "Pathwise derivative": REINFORCE
+      uses `sample()`, the pathwise estimator `rsample()`.
+    - Williams (1992), REINFORCE; Kingma and Welling (2014), the reparameterisation trick.
+    """
+
+    code = "GL070"
+    severity = Severity.ERROR
+    message = "`{log_prob}` scores the reparameterised sample `{sample}`{weighted}: its location gets 0 gradient; {remedy}"
+    fix_title = "Score a constant sample: `sample()` or `.detach()` (torch), `tf.stop_gradient` (TFP)"
+    frameworks = ("torch", "tensorflow")
+
+    def __init__(self, context) -> None:
+        super().__init__(context)
+        # Sample calls per scope (id of the innermost function, 0 for the module).
+        self._samples: dict[int, list[cst.Call]] = {}
+        self._tfd_aliases: set[str] = set()  # module-level `tfd = tfp.distributions`
+
+    def visit_Module(self, node: cst.Module) -> None:
+        for statement in node.body:
+            if not isinstance(statement, cst.SimpleStatementLine):
+                continue
+            for small in statement.body:
+                if isinstance(small, cst.Assign) and len(small.targets) == 1:
+                    target = small.targets[0].target
+                    if isinstance(target, cst.Name) and self._is_tfp_module(small.value):
+                        self._tfd_aliases.add(target.value)
+
+    def visit_Call(self, node: cst.Call) -> None:
+        method = self.context.names.method(node)
+        if method != "sample" and method not in RSAMPLE.methods:
+            return
+        if dotted(node.func.value) is None or not_differentiated(self.context):
+            return
+        function = self.context.enclosing(cst.FunctionDef)
+        self._samples.setdefault(id(function) if function is not None else 0, []).append(node)
+
+    def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
+        samples = self._samples.pop(id(node), None)
+        if samples:
+            self._check(node, samples)
+
+    def leave_Module(self, node: cst.Module) -> None:
+        samples = self._samples.pop(0, None)
+        if samples:
+            self._check(node, samples)
+
+    # The analysis, once per function that draws a sample -----------------------------------
+
+    def _check(self, scope: cst.FunctionDef | cst.Module, samples: list[cst.Call]) -> None:
+        index = _Index(scope.body if isinstance(scope, cst.FunctionDef) else scope)
+        local = bindings(scope)
+        for sample in samples:
+            receiver = dotted(sample.func.value)
+            tfp = sample.func.attr.value == "sample"
+            if tfp and not self._tfp_reparameterized(sample.func.value, local, 0):
+                continue
+            found = self._log_probs(sample, receiver, index, local)
+            if found is None:
+                continue
+            calls, weak = found
+            for call in calls:
+                self._judge(call, sample, index, weak, tfp)
+
+    def _log_probs(self, sample: cst.Call, receiver: str, index: _Index, local: dict) -> tuple[list, bool] | None:
+        """The receiver's own `log_prob` calls of this sample, and whether the sample is also
+        stored or returned; None when the sample feeds anything differentiable."""
+        parent = index.parent.get(id(sample))
+        if isinstance(parent, cst.Arg):
+            call = index.parent.get(id(parent))
+            if self._own_log_prob(call, parent, receiver):
+                return [call], False
+            return None
+        if not (isinstance(parent, cst.Assign) and len(parent.targets) == 1):
+            return None
+        target = parent.targets[0].target
+        if not isinstance(target, cst.Name) or len(local.get(target.value, ())) != 1:
+            return None
+        calls, weak = [], False
+        for name in index.names.get(target.value, ()):
+            if name is target:
+                continue
+            use = self._use(name, receiver, index)
+            if use == "strong":
+                return None
+            if use == "weak":
+                weak = True
+            elif isinstance(use, cst.Call):
+                calls.append(use)
+        return calls, weak
+
+    def _own_log_prob(self, call: cst.CSTNode | None, arg: cst.Arg, receiver: str) -> bool:
+        if not isinstance(call, cst.Call) or self.context.names.method(call) not in LOG_PROB.methods:
+            return False
+        args = positional(call)
+        return dotted(call.func.value) == receiver and bool(args) and args[0] is arg.value
+
+    def _use(self, name: cst.Name, receiver: str, index: _Index) -> str | cst.Call | None:
+        """How the sample is used here: its own log_prob call, None (not differentiated),
+        'weak' (stored or returned) or 'strong' (anything else)."""
+        node: cst.CSTNode = name
+        for _ in range(_MAX_FLOW):
+            parent = index.parent.get(id(node))
+            if isinstance(parent, cst.Arg):
+                call = index.parent.get(id(parent))
+                if not isinstance(call, cst.Call):
+                    return "strong"
+                if node is name and self._own_log_prob(call, parent, receiver):
+                    return call
+                if self._sink(call):
+                    return None
+                return "weak" if self.context.names.method(call) == "append" else "strong"
+            if isinstance(parent, cst.Attribute) and parent.value is node:
+                call = index.parent.get(id(parent))
+                method = parent.attr.value
+                if not (isinstance(call, cst.Call) and call.func is parent):
+                    return "strong"
+                if method in LEAVE_AUTOGRAD.methods:
+                    return None
+                if method in TRANSPARENT.methods:
+                    node = call
+                    continue
+                return "strong"
+            if isinstance(parent, (cst.Element, cst.Tuple)):
+                node = parent
+                continue
+            if isinstance(parent, cst.Return):
+                return "weak"
+            return "strong"
+        return "strong"
+
+    def _sink(self, call: cst.Call) -> bool:
+        if self.callee(call, SINKS):
+            return True
+        if isinstance(call.func, cst.Name) and not self.qualified_names(call.func):
+            return call.func.value in SINKS.methods
+        return self.context.names.method(call) in SINKS.methods
+
+    def _judge(self, call: cst.Call, sample: cst.Call, index: _Index, weak: bool, tfp: bool) -> None:
+        if any(_ENTROPY_SCOPE.search(s.name.value) for s in self.context.scopes if not isinstance(s, cst.Lambda)):
+            return
+        holders = index.holders(call)
+        if any(_ENTROPY_NAME.search(h) for h in holders) or index.combined_log_prob(call, holders, self):
+            return
+        weight = index.weight(call, holders, _REWARD)
+        if weight is not None and _ENTROPY_NAME.search(" ".join(_all_names(weight))):
+            return
+        if index.weight(call, holders, _ENTROPY_NAME) is not None:
+            return
+        if weak and weight is None:
+            return
+        self.report(
+            call,
+            statement=index.statement.get(id(call)),
+            severity=Severity.WARNING if weak else None,
+            log_prob=_short(self.source(call)),
+            sample=_short(self.source(sample)),
+            weighted=f" weighted by `{_short(self.source(weight))}`" if weight is not None else "",
+            remedy="wrap the sample in `tf.stop_gradient`" if tfp else "draw it with `.sample()` or `.detach()` it",
+        )
+
+    # TFP distributions --------------------------------------------------------------------
+
+    def _is_tfp_module(self, node: cst.BaseExpression) -> bool:
+        return any(name in _TFP_MODULES for name in self.qualified_names(node))
+
+    def _tfp_names(self, func: cst.BaseExpression, local: dict) -> set[str]:
+        names = set(self.qualified_names(func))
+        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name):
+            alias = func.value.value
+            values = local.get(alias, ())
+            if alias in self._tfd_aliases or (len(values) == 1 and self._is_tfp_module(values[0])):
+                names.add(f"{_TFP_MODULES[0]}.{func.attr.value}")
+        return names
+
+    def _tfp_reparameterized(self, node: cst.BaseExpression, local: dict, depth: int) -> bool:
+        if depth > 3:
+            return False
+        if isinstance(node, cst.Name):
+            values = local.get(node.value, ())
+            return len(values) == 1 and self._tfp_reparameterized(values[0], local, depth + 1)
+        if not isinstance(node, cst.Call):
+            return False
+        names = self._tfp_names(node.func, local)
+        if names & TFP_REPARAMETERIZED:
+            return True
+        if names & TFP_WRAPPERS:
+            inner = next((a.value for a in node.args if a.keyword and a.keyword.value == "distribution"), None)
+            args = positional(node)
+            inner = inner if inner is not None else (args[0] if args else None)
+            return inner is not None and self._tfp_reparameterized(inner, local, depth + 1)
+        return False
+
+
+class _Index:
+    """Parents, statements and name uses under one function body, built once per function
+    that draws a sample (a handful per file)."""
+
+    def __init__(self, body: cst.CSTNode) -> None:
+        self.parent: dict[int, cst.CSTNode] = {}
+        self.statement: dict[int, cst.CSTNode] = {}
+        self.names: dict[str, list[cst.Name]] = {}
+        self.assigns: list[tuple[set[str], cst.BaseExpression, cst.CSTNode]] = []
+        self.products: list[cst.BinaryOperation] = []
+        self.log_probs: list[cst.Call] = []
+        stack: list[tuple[cst.CSTNode, cst.CSTNode | None, cst.CSTNode | None]] = [(body, None, None)]
+        while stack:
+            node, parent, statement = stack.pop()
+            if parent is not None:
+                self.parent[id(node)] = parent
+            if isinstance(node, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+                statement = node
+            if isinstance(node, cst.Name):
+                self.names.setdefault(node.value, []).append(node)
+                continue
+            if isinstance(node, cst.Call):
+                self.statement[id(node)] = statement
+                if isinstance(node.func, cst.Attribute) and node.func.attr.value in LOG_PROB.methods:
+                    self.log_probs.append(node)
+            elif isinstance(node, cst.Assign):
+                targets = {n for t in node.targets for n in referenced_names(t.target)}
+                self.assigns.append((targets, node.value, node))
+            elif isinstance(node, (cst.AugAssign, cst.AnnAssign)) and node.value is not None:
+                self.assigns.append((referenced_names(node.target), node.value, node))
+            elif isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Multiply):
+                self.products.append(node)
+            if isinstance(node, (cst.Attribute, cst.Arg)):  # not attribute or keyword names
+                stack.append((node.value, node, statement))
+                continue
+            for child in iter_children(node):
+                stack.append((child, node, statement))
+
+    def contains(self, outer: cst.CSTNode, node: cst.CSTNode) -> bool:
+        while node is not None:
+            if node is outer:
+                return True
+            node = self.parent.get(id(node))
+        return False
+
+    def holders(self, call: cst.Call) -> set[str]:
+        """Names the log-probability flows into: assignment targets and lists it is appended to."""
+        found: set[str] = set()
+        for _ in range(_MAX_FLOW):
+            before = len(found)
+            for targets, value, _node in self.assigns:
+                if self.contains(value, call) or referenced_names(value) & found:
+                    found |= targets
+            for log_prob in (call,):
+                parent = self.parent.get(id(log_prob))
+                while isinstance(parent, (cst.Arg, cst.Attribute, cst.Call, cst.BinaryOperation, cst.UnaryOperation)):
+                    if isinstance(parent, cst.Call) and isinstance(parent.func, cst.Attribute):
+                        if parent.func.attr.value == "append" and isinstance(parent.func.value, cst.Name):
+                            found.add(parent.func.value.value)
+                    parent = self.parent.get(id(parent))
+            if len(found) == before:
+                break
+        return found
+
+    def _feeds(self, side: cst.BaseExpression, call: cst.Call, holders: set[str]) -> bool:
+        return self.contains(side, call) or bool(referenced_names(side) & holders)
+
+    def weight(self, call: cst.Call, holders: set[str], pattern: re.Pattern) -> cst.BaseExpression | None:
+        """The other factor of a product with the log-probability whose names match `pattern`."""
+        for product in self.products:
+            for mine, other in ((product.left, product.right), (product.right, product.left)):
+                if self._feeds(mine, call, holders) and not self._feeds(other, call, holders):
+                    if any(pattern.search(n) for n in _all_names(other)):
+                        return other
+        return None
+
+    def combined_log_prob(self, call: cst.Call, holders: set[str], rule: Rule) -> bool:
+        """Another distribution's log_prob in the same expression: a Monte-Carlo KL or ELBO."""
+        receiver = dotted(call.func.value)
+        for other in self.log_probs:
+            if other is call or dotted(other.func.value) == receiver:
+                continue
+            statement = self.statement.get(id(other))
+            if statement is not None and (
+                self.contains(statement, call) or referenced_names(statement) & holders
+            ):
+                return True
+        return False
+
+
+def _all_names(node: cst.CSTNode) -> set[str]:
+    """Plain names and attribute names under `node` (`batch.returns` gives batch and returns)."""
+    found = referenced_names(node)
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, cst.Attribute):
+            found.add(current.attr.value)
+        stack.extend(iter_children(current))
+    return found
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= _SOURCE_CHARS else text[: _SOURCE_CHARS - 3] + "..."
