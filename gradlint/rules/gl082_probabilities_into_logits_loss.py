@@ -196,7 +196,7 @@ class ProbabilitiesIntoLogitsLoss(Rule):
             return
         self.report(
             prediction,
-            what=what[0].upper() + what[1:],
+            what=what,
             arg=_short(self.source(prediction)),
             loss=_short(self.source(node.func)),
             severity=Severity.WARNING if model_evidence else None,

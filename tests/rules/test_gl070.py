@@ -119,3 +119,15 @@ def test_noqa():
             a = d.rsample()
             return -(d.log_prob(a) * returns).mean()  # noqa: GL070
     """) == []
+
+
+def test_a_file_that_imports_only_tensorflow_probability_is_checked():
+    source = (
+        "import tensorflow_probability as tfp\n"
+        "tfd = tfp.distributions\n\n"
+        "def loss(mu, sigma):\n"
+        "    dist = tfd.Normal(mu, sigma)\n"
+        "    z = dist.sample()\n"
+        "    return -dist.log_prob(z)\n"
+    )
+    assert [f.line for f in lint_source(source, select=["GL070"])] == [7]
