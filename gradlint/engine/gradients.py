@@ -19,6 +19,7 @@ from gradlint.engine.syntax import is_constant
 STOP_GRADIENT = api_table("stop_gradient")
 NO_GRAD_CONTEXT = api_table("no_grad_context")
 NO_AUTOGRAD_DECORATORS = api_table("no_autograd_decorators")
+NO_GRADIENT_PATHS = api_table("no_gradient_paths")
 
 # Enclosing functions and classes whose results are not differentiated ...
 _NOT_DIFFERENTIATED = re.compile(
@@ -41,12 +42,18 @@ def in_test_tree(path: str) -> bool:
     return any(part in ("test", "tests", "testing") for part in PurePath(path).parts[:-1])
 
 
+def no_gradient_path(path: str) -> bool:
+    """A file in an optimiser, quantiser or below-autograd package (`NO_GRADIENT_PATHS`)."""
+    parts = PurePath(path).parts
+    return any(part in NO_GRADIENT_PATHS for part in (*parts[:-1], PurePath(path).stem))
+
+
 def not_differentiated(context, names=None) -> bool:
     """True when the walk is in code whose values no gradient goes through: a test file or
-    a file under a tests folder, a test function or class, a metric, a `Metric` subclass, a `no_grad` / `inference_mode`
+    a file under a tests folder, an optimiser or quantiser package, a test function or class, a metric, a `Metric` subclass, a `no_grad` / `inference_mode`
     block or decorated function, a torch decomposition."""
     names = names or context.names
-    if is_test_file(context.filename) or in_test_tree(context.path):
+    if is_test_file(context.filename) or in_test_tree(context.path) or no_gradient_path(context.path):
         return True
     for scope in context.scopes:
         if isinstance(scope, cst.Lambda):
