@@ -97,7 +97,6 @@ class StaleLossCallable(Rule):
     code = "GL052"
     severity = Severity.ERROR
     message = "{subject} {problem}: {effect}; {remedy}"
-    fix_title = "Compute the loss inside the tape or the callable"
     frameworks = ("tensorflow", "keras", "torch", "jax")
 
     def __init__(self, context) -> None:

@@ -113,7 +113,6 @@ class OptimizerIgnoresObjective(Rule):
         "`{function}` never uses its parameter `{param}`, though callers pass a function there: "
         "their function is ignored"
     )
-    fix_title = "Call the parameter instead of the global function"
     frameworks = ("numpy", "scipy", "torch", "tensorflow", "jax", "theano")
 
     def __init__(self, context) -> None:

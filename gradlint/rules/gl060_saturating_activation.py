@@ -159,7 +159,6 @@ class SaturatingActivation(Rule):
     code = "GL060"
     severity = Severity.WARNING
     message = "`{op}` {role}: {gradient}; {advice}"
-    fix_title = "Use a smooth activation (sigmoid, tanh) or a straight-through estimator"
     frameworks = ("tensorflow", "keras", "torch", "jax", "theano", "lasagne")
 
     def __init__(self, context) -> None:

@@ -119,7 +119,6 @@ class LogProbOfReparameterizedSample(Rule):
     code = "GL070"
     severity = Severity.ERROR
     message = "`{log_prob}` scores the reparameterised sample `{sample}`{weighted}: its location gets 0 gradient; {remedy}"
-    fix_title = "Score a constant sample: `sample()` or `.detach()` (torch), `tf.stop_gradient` (TFP)"
     frameworks = ("torch", "tensorflow")
 
     def __init__(self, context) -> None:

@@ -121,7 +121,6 @@ class ProbabilitiesIntoLogitsLoss(Rule):
         "{what} `{arg}` passed to `{loss}`, which applies softmax/sigmoid again: "
         "the gradient shrinks; pass the logits"
     )
-    fix_title = "Pass the logits, not the probabilities"
     frameworks = ("torch", "tensorflow", "keras", "jax")
 
     def __init__(self, context) -> None:

@@ -125,7 +125,6 @@ class InplaceOnGraphTensor(Rule):
         "`{write}` right after `{before}` overwrites the output that `{before}` saved for backward: "
         "backward raises; drop `inplace=True`"
     )
-    fix_title = "Write to a copy (`x = x.clone()`) or use the out-of-place op"
     frameworks = ("torch",)
 
     def __init__(self, context) -> None:

@@ -143,7 +143,6 @@ class PoorFiniteDifference(Rule):
         "`{expr}` compares numerical and analytic gradients absolutely: "
         "use `norm(a - n) / max(norm(a), norm(n))`"
     )
-    fix_title = "Use a central float64 difference and a relative error, or the framework's gradient checker"
     frameworks = ("numpy", "scipy", "torch", "tensorflow", "jax", "theano")
 
     def __init__(self, context) -> None:

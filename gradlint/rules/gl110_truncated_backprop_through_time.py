@@ -107,7 +107,6 @@ class TruncatedBackpropThroughTime(Rule):
         "`{call}` truncates backprop through time {span}: not full BPTT, "
         "finite differences will disagree{alarm}"
     )
-    fix_title = "Backpropagate through the whole sequence (`gradient_steps=-1`, no detach in the time loop)"
     frameworks = ("torch", "tensorflow", "jax", "theano", "lasagne")
 
     def __init__(self, context) -> None:
