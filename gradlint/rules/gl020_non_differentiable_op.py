@@ -5,6 +5,7 @@ import re
 import libcst as cst
 
 from gradlint.data import api_table, canonical_name
+from gradlint.engine.flow import StatementFlow
 from gradlint.engine.syntax import argument
 from gradlint.engine.walker import iter_tree
 from gradlint.rule import Fix, Rule, Severity
@@ -633,18 +634,19 @@ def _keyword(call: cst.Call, keyword: str) -> cst.BaseExpression | None:
     return None
 
 
-class _Flow:
+class _Flow(StatementFlow[_Status]):
     """Forward data flow over one function's statements: what each local name can carry."""
 
+    constant = _CONST
+    unknown = _UNKNOWN
+    no_grad_attrs = NO_GRAD_ATTRS
+
     def __init__(self, rule: NonDifferentiableOp, statement: cst.CSTNode | None) -> None:
-        self.rule = rule
-        self.names = rule.context.names
-        self.env: dict[str, _Status] = {}
+        super().__init__(rule, rule.sinks, statement)
+        self.rule: NonDifferentiableOp = rule
         self.loss_objects: dict[str, int] = {}  # local name -> index of the label argument
         self.returns: list[tuple[_Status, _Status]] = []  # (whole value, first element)
         self.sink_hits: list[tuple[_Status, str]] = []
-        self.statement = statement
-        self.no_grad = 0
 
     def bind_params(self, params: cst.Parameters, argnums: frozenset[int] | None = None) -> None:
         """Parameters carry gradients, except labels and sizes, and those `argnums` leaves out."""
@@ -667,125 +669,41 @@ class _Flow:
 
     # Statements -------------------------------------------------------------------------
 
-    def run_block(self, statements) -> None:
-        for statement in statements:
-            self.run_statement(statement)
+    def merge(self, before: _Status, status: _Status) -> _Status:
+        return _combine((before, status), branches=True)
 
-    def _suite(self, block) -> list:
-        if block is None:
-            return []
-        body = block.body
-        return list(body.body) if isinstance(body, cst.IndentedBlock) else [body]
-
-    def _branches(self, blocks: list[list]) -> None:
-        start = dict(self.env)
-        results = []
-        for statements in blocks:
-            self.env = dict(start)
-            self.run_block(statements)
-            results.append(self.env)
-        merged: dict[str, _Status] = {}
-        for env in results:
-            for name, status in env.items():
-                before = merged.get(name)
-                same = before is None or before is status
-                merged[name] = status if same else _combine((before, status), branches=True)
-        self.env = merged
-
-    def run_statement(self, statement: cst.CSTNode) -> None:
-        if isinstance(statement, (cst.SimpleStatementLine, cst.SimpleStatementSuite)):
-            self.statement = statement
-            for kind, call, target in self.rule.sinks.get(id(statement), ()):
-                self._sink(kind, call, target)
-            for small in statement.body:
-                self.run_small(small)
-        elif isinstance(statement, cst.If):
-            orelse = statement.orelse
-            other = [orelse] if isinstance(orelse, cst.If) else self._suite(orelse)
-            self._branches([self._suite(statement), other])
-        elif isinstance(statement, (cst.For, cst.While)):
-            if isinstance(statement, cst.For):
-                self._bind(statement.target, self.eval(statement.iter), statement.iter, loop=True)
-            self._branches([[], self._suite(statement)])
-            self.run_block(self._suite(statement.orelse))
-        elif isinstance(statement, (cst.Try, cst.TryStar)):
-            self._branches([self._suite(statement), *(self._suite(h) for h in statement.handlers)])
-            self.run_block(self._suite(statement.orelse))
-            self.run_block(self._suite(statement.finalbody))
-        elif isinstance(statement, cst.With):
-            quiet = any(self._is_no_grad(item.item) for item in statement.items)
-            for item in statement.items:
-                if item.asname is not None:
-                    self._bind(item.asname.name, _UNKNOWN, None)
-            self.no_grad += quiet
-            self.run_block(self._suite(statement))
-            self.no_grad -= quiet
-        elif isinstance(statement, (cst.FunctionDef, cst.ClassDef)):
-            self.env[statement.name.value] = _UNKNOWN
-        elif isinstance(statement, cst.Match):
-            self._branches([self._suite(case) for case in statement.cases])
-
-    def _is_no_grad(self, expr: cst.BaseExpression) -> bool:
+    def is_no_grad(self, expr: cst.BaseExpression) -> bool:
         func = expr.func if isinstance(expr, cst.Call) else expr
         return bool(self.rule.qualified_names(func) & NO_GRAD)
 
-    def run_small(self, small: cst.CSTNode) -> None:
-        if isinstance(small, cst.Assign):
-            status = self.eval(small.value)
-            for target in small.targets:
-                self._bind(target.target, status, small.value)
-        elif isinstance(small, cst.AnnAssign) and small.value is not None:
-            self._bind(small.target, self.eval(small.value), small.value)
-        elif isinstance(small, cst.AugAssign):
-            status = _combine((self.eval(small.target), self.eval(small.value)))
-            self._bind(small.target, status, None)
-        elif isinstance(small, cst.Return) and small.value is not None and not self.no_grad:
-            value = small.value
-            whole = self.eval(value)
-            head = _head(value)
-            self.returns.append((whole, whole if head is value else self.eval(head)))
+    def on_return(self, value: cst.BaseExpression) -> None:
+        whole = self.eval(value)
+        head = _head(value)
+        self.returns.append((whole, whole if head is value else self.eval(head)))
 
-    def _bind(self, target: cst.BaseExpression, status: _Status, value, loop: bool = False) -> None:
-        if self.no_grad:
+    def bind_loop(self, target: cst.BaseExpression, iterable: cst.BaseExpression) -> None:
+        self.bind(target, self.eval(iterable), iterable, loop=True)
+
+    def bind_name(self, name: str, status: _Status, value: cst.BaseExpression | None, loop: bool) -> None:
+        if loop and name in NO_GRAD_NAMES:
             status = _CONST
-        if isinstance(target, cst.Name):
-            name = target.value
-            if loop and name in NO_GRAD_NAMES:
-                status = _CONST
-            self.env[name] = status
-            self.loss_objects.pop(name, None)
-            if isinstance(value, cst.Call):
-                label = _loss_class(self.rule, value)
-                if label is not None:
-                    self.loss_objects[name] = label
-        elif isinstance(target, (cst.Tuple, cst.List)):
-            elements = [e for e in target.elements]
-            values = value.elements if isinstance(value, (cst.Tuple, cst.List)) else None
-            paired = values is not None and len(values) == len(elements) and not any(
-                isinstance(e, cst.StarredElement) for e in (*elements, *values)
-            )
-            for index, element in enumerate(elements):
-                if paired:
-                    self._bind(element.value, self.eval(values[index].value), values[index].value, loop)
-                else:
-                    self._bind(element.value, status, None, loop)
-        elif isinstance(target, cst.StarredElement):
-            self._bind(target.value, status, None, loop)
-        elif isinstance(target, cst.Subscript) and isinstance(target.value, cst.Name):
+        self.env[name] = status
+        self.loss_objects.pop(name, None)
+        if isinstance(value, cst.Call):
+            label = _loss_class(self.rule, value)
+            if label is not None:
+                self.loss_objects[name] = label
+
+    def bind_item(self, target: cst.BaseExpression, status: _Status) -> None:
+        if isinstance(target, cst.Subscript) and isinstance(target.value, cst.Name):
             name = target.value.value
             if name in self.env:
                 self.env[name] = _combine((self.env[name], status))
 
-    def _sink(self, kind: str, call: cst.Call, target: str) -> None:
-        if self.no_grad:
-            return
-        if kind == "backward":
-            value = call.func.value if isinstance(call.func, cst.Attribute) else None
-        else:
-            value = _first_arg(call, ("target", "outputs", "tensors", "ys", "cost", "loss", "losses"))
-        if value is None:
-            return
-        status = self.eval(value)
+    def sink_argument(self, call: cst.Call) -> cst.BaseExpression | None:
+        return _first_arg(call, ("target", "outputs", "tensors", "ys", "cost", "loss", "losses"))
+
+    def on_sink(self, status: _Status, target: str) -> None:
         if status.level == DEAD and status.ops:
             self.sink_hits.append((status, target))
         elif status.maybe:  # dead on some branch: that branch trains nothing
@@ -803,42 +721,18 @@ class _Flow:
 
     # Expressions ------------------------------------------------------------------------
 
-    def eval(self, node: cst.BaseExpression) -> _Status:
-        if isinstance(node, cst.Name):
-            status = self.env.get(node.value)
-            if status is not None:
-                return status
-            if node.value in ("True", "False", "None") or node.value in NO_GRAD_NAMES:
-                return _CONST
-            return _CONST if self.names.is_module(node) else _LIVE
-        if isinstance(node, (cst.Integer, cst.Float, cst.Imaginary, cst.SimpleString,
-                             cst.ConcatenatedString, cst.FormattedString, cst.Ellipsis)):
+    def combine(self, statuses, operator: cst.CSTNode | None = None) -> _Status:
+        return _combine(statuses)
+
+    def free_name(self, node: cst.Name) -> _Status:
+        if node.value in ("True", "False", "None") or node.value in NO_GRAD_NAMES:
             return _CONST
-        if isinstance(node, cst.Call):
-            return self.eval_call(node)
-        if isinstance(node, cst.BinaryOperation):
-            return _combine((self.eval(node.left), self.eval(node.right)))
-        if isinstance(node, cst.Attribute):
-            if node.attr.value in NO_GRAD_ATTRS or self.rule.qualified_names(node):
-                return _CONST
-            return self.eval(node.value)
-        if isinstance(node, cst.Subscript):
-            return self.eval(node.value)
-        if isinstance(node, cst.UnaryOperation):
-            return _CONST if isinstance(node.operator, cst.Not) else self.eval(node.expression)
+        return _CONST if self.names.is_module(node) else _LIVE
+
+    def eval_other(self, node: cst.BaseExpression) -> _Status:
         if isinstance(node, cst.Comparison):
             operands = [self.eval(node.left), *(self.eval(target.comparator) for target in node.comparisons)]
             return _boolean(_combine(operands))
-        if isinstance(node, cst.IfExp):
-            return _combine((self.eval(node.body), self.eval(node.orelse)))
-        if isinstance(node, cst.BooleanOperation):
-            return _combine((self.eval(node.left), self.eval(node.right)))
-        if isinstance(node, (cst.Tuple, cst.List)):
-            return _combine(self.eval(element.value) for element in node.elements)
-        if isinstance(node, cst.NamedExpr):
-            status = self.eval(node.value)
-            self._bind(node.target, status, node.value)
-            return status
         return _UNKNOWN
 
     def _op(self, call: cst.Call, inputs: _Status, integer: bool = False) -> _Status:

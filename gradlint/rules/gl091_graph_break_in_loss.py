@@ -5,6 +5,7 @@ import re
 import libcst as cst
 
 from gradlint.data import api_table
+from gradlint.engine.flow import StatementFlow
 from gradlint.engine.gradients import is_test_file, not_differentiated
 from gradlint.engine.names import dotted
 from gradlint.engine.syntax import argument, is_constant, positional
@@ -215,7 +216,6 @@ class GraphBreakInLoss(Rule):
     severity = Severity.ERROR
     message = "`{op}` leaves the autodiff graph and {target} depends on it alone: {effect}"
     partial_message = "`{op}` leaves the autodiff graph: its term in {target} gets no gradient; keep it a tensor"
-    fix_title = "Keep the loss in tensor ops: no `.item()`, `.numpy()`, `float()` or re-wrapping"
     frameworks = ("torch", "tensorflow", "keras", "jax")
 
     def __init__(self, context) -> None:
@@ -504,18 +504,19 @@ def _argnums(call: cst.Call) -> frozenset[int] | None:
     return None
 
 
-class _Flow:
+class _Flow(StatementFlow[_S]):
     """Forward data flow over one function's statements: what each local name carries."""
 
+    constant = _CONST
+    unknown = _UNKNOWN
+    no_grad_attrs = NO_GRAD_ATTRS
+
     def __init__(self, rule: GraphBreakInLoss, kind: str | None) -> None:
-        self.rule = rule
-        self.names = rule.context.names
+        super().__init__(rule, rule.sinks)
+        self.rule: GraphBreakInLoss = rule
         self.kind = kind
-        self.env: dict[str, _S] = {}
         self.returns: list[_S] = []
         self.sink_hits: list[tuple[_S, str]] = []
-        self.statement = None
-        self.no_grad = 0
 
     def bind_params(self, params: cst.Parameters, kind: str | None, argnums) -> None:
         ordered = [*params.posonly_params, *params.params]
@@ -540,117 +541,35 @@ class _Flow:
 
     # Statements -------------------------------------------------------------------------
 
-    def run_block(self, statements) -> None:
-        for statement in statements:
-            self.run_statement(statement)
+    def merge(self, before: _S, status: _S) -> _S:
+        if before.level == BROKEN and status.level == BROKEN:
+            return _combine((before, status))
+        # broken on one path only: not reported
+        level = max(before.level, status.level)
+        return _S(level if level != BROKEN else CONST, (), _union(before.partial, status.partial))
 
-    @staticmethod
-    def _suite(block) -> list:
-        if block is None:
-            return []
-        body = block.body
-        return list(body.body) if isinstance(body, cst.IndentedBlock) else [body]
-
-    def _branches(self, blocks: list[list]) -> None:
-        start = dict(self.env)
-        results = []
-        for statements in blocks:
-            self.env = dict(start)
-            self.run_block(statements)
-            results.append(self.env)
-        merged: dict[str, _S] = {}
-        for env in results:
-            for name, status in env.items():
-                before = merged.get(name)
-                if before is None or before is status:
-                    merged[name] = status
-                elif before.level == BROKEN and status.level == BROKEN:
-                    merged[name] = _combine((before, status))
-                else:  # broken on one path only: not reported
-                    level = max(before.level, status.level)
-                    merged[name] = _S(level if level != BROKEN else CONST, (), _union(before.partial, status.partial))
-        self.env = merged
-
-    def run_statement(self, statement: cst.CSTNode) -> None:
-        if isinstance(statement, (cst.SimpleStatementLine, cst.SimpleStatementSuite)):
-            self.statement = statement
-            for kind, call, target in self.rule.sinks.get(id(statement), ()):
-                self._sink(kind, call, target)
-            for small in statement.body:
-                self.run_small(small)
-        elif isinstance(statement, cst.If):
-            orelse = statement.orelse
-            other = [orelse] if isinstance(orelse, cst.If) else self._suite(orelse)
-            self._branches([self._suite(statement), other])
-        elif isinstance(statement, (cst.For, cst.While)):
-            if isinstance(statement, cst.For):
-                self._bind(statement.target, _UNKNOWN)
-            self._branches([[], self._suite(statement)])
-            self.run_block(self._suite(statement.orelse))
-        elif isinstance(statement, (cst.Try, cst.TryStar)):
-            self._branches([self._suite(statement), *(self._suite(h) for h in statement.handlers)])
-            self.run_block(self._suite(statement.orelse))
-            self.run_block(self._suite(statement.finalbody))
-        elif isinstance(statement, cst.With):
-            quiet = any(self._is_no_grad(item.item) for item in statement.items)
-            for item in statement.items:
-                if item.asname is not None:
-                    self._bind(item.asname.name, _UNKNOWN)
-            self.no_grad += quiet
-            self.run_block(self._suite(statement))
-            self.no_grad -= quiet
-        elif isinstance(statement, (cst.FunctionDef, cst.ClassDef)):
-            self.env[statement.name.value] = _UNKNOWN
-        elif isinstance(statement, cst.Match):
-            self._branches([self._suite(case) for case in statement.cases])
-
-    def _is_no_grad(self, expr: cst.BaseExpression) -> bool:
+    def is_no_grad(self, expr: cst.BaseExpression) -> bool:
         if isinstance(expr, cst.Call):
             if "torch.set_grad_enabled" in self.rule.qualified_names(expr.func):
                 return bool(expr.args) and is_constant(expr.args[0].value, False)
             expr = expr.func
         return bool(self.rule.qualified_names(expr) & NO_GRAD)
 
-    def run_small(self, small: cst.CSTNode) -> None:
-        if isinstance(small, cst.Assign):
-            status = self.eval(small.value)
-            for target in small.targets:
-                self._bind(target.target, status, small.value)
-        elif isinstance(small, cst.AnnAssign) and small.value is not None:
-            self._bind(small.target, self.eval(small.value), small.value)
-        elif isinstance(small, cst.AugAssign):
-            additive = isinstance(small.operator, (cst.AddAssign, cst.SubtractAssign))
-            status = _combine((self.eval(small.target), self.eval(small.value)), additive)
-            self._bind(small.target, status)
-        elif isinstance(small, cst.Return) and small.value is not None and not self.no_grad:
-            value = small.value
-            if isinstance(value, cst.Tuple) and value.elements and not isinstance(value.elements[0], cst.StarredElement):
-                value = value.elements[0].value  # `return loss, logs`: the loss is differentiated
-            status = self.eval(value)
-            if self.kind == "named" and status.level == BROKEN and self._reports_number(value):
-                return  # `return loss.item()`: a function named like a loss that reports a number
-            self.returns.append(status)
+    def on_return(self, value: cst.BaseExpression) -> None:
+        if isinstance(value, cst.Tuple) and value.elements and not isinstance(value.elements[0], cst.StarredElement):
+            value = value.elements[0].value  # `return loss, logs`: the loss is differentiated
+        status = self.eval(value)
+        if self.kind == "named" and status.level == BROKEN and self._reports_number(value):
+            return  # `return loss.item()`: a function named like a loss that reports a number
+        self.returns.append(status)
 
-    def _bind(self, target: cst.BaseExpression, status: _S, value=None) -> None:
-        if self.no_grad:
-            status = _CONST
-        if isinstance(target, cst.Name):
-            if target.value in LABEL_NAMES and status.level < LIVE:
-                status = _CONST  # `for x, y in loader`, `target = r + gamma * q_next.detach()`
-            self.env[target.value] = status
-        elif isinstance(target, (cst.Tuple, cst.List)):
-            elements = target.elements
-            values = value.elements if isinstance(value, (cst.Tuple, cst.List)) else None
-            paired = values is not None and len(values) == len(elements) and not any(
-                isinstance(e, cst.StarredElement) for e in (*elements, *values)
-            )
-            for index, element in enumerate(elements):
-                if paired:
-                    self._bind(element.value, self.eval(values[index].value), values[index].value)
-                else:
-                    self._bind(element.value, _S(status.level if status.level != BROKEN else CONST), None)
-        elif isinstance(target, cst.StarredElement):
-            self._bind(target.value, status)
+    def bind_name(self, name: str, status: _S, value: cst.BaseExpression | None, loop: bool) -> None:
+        if name in LABEL_NAMES and status.level < LIVE:
+            status = _CONST  # `for x, y in loader`, `target = r + gamma * q_next.detach()`
+        self.env[name] = status
+
+    def unpacked(self, status: _S) -> _S:
+        return _S(status.level if status.level != BROKEN else CONST)
 
     def _reports_number(self, value: cst.BaseExpression) -> bool:
         if not isinstance(value, cst.Call):
@@ -659,63 +578,31 @@ class _Flow:
             return value.func.value in BUILTINS.methods
         return self.names.method(value) in TO_NUMPY.methods
 
-    def _sink(self, kind: str, call: cst.Call, target: str) -> None:
-        if self.no_grad:
-            return
-        if kind == "backward":
-            value = call.func.value if isinstance(call.func, cst.Attribute) else None
-        else:
-            value = argument(call, "target", 0)
-            if value is None:
-                value = argument(call, "outputs", 0) or argument(call, "ys", 0) or argument(call, "tensors", 0)
+    def sink_argument(self, call: cst.Call) -> cst.BaseExpression | None:
+        value = argument(call, "target", 0)
         if value is None:
-            return
-        status = self.eval(value)
+            value = argument(call, "outputs", 0) or argument(call, "ys", 0) or argument(call, "tensors", 0)
+        return value
+
+    def on_sink(self, status: _S, target: str) -> None:
         if status.level == BROKEN or status.partial:
             self.sink_hits.append((status, target))
 
     # Expressions ------------------------------------------------------------------------
 
-    def eval(self, node: cst.BaseExpression) -> _S:
-        if isinstance(node, cst.Name):
-            status = self.env.get(node.value)
-            if status is not None:
-                return status
-            if node.value in ("True", "False", "None") or node.value in LABEL_NAMES:
-                return _CONST
-            if node.value in self.rule.models:
-                return _UNKNOWN
-            return _CONST if self.names.is_module(node) else _UNKNOWN
-        if isinstance(node, (cst.Integer, cst.Float, cst.Imaginary, cst.SimpleString,
-                             cst.ConcatenatedString, cst.FormattedString, cst.Ellipsis)):
+    def combine(self, statuses, operator: cst.CSTNode | None = None) -> _S:
+        additive = isinstance(operator, (cst.Add, cst.Subtract, cst.AddAssign, cst.SubtractAssign))
+        return _combine(statuses, additive)
+
+    def free_name(self, node: cst.Name) -> _S:
+        if node.value in ("True", "False", "None") or node.value in LABEL_NAMES:
             return _CONST
-        if isinstance(node, cst.Call):
-            return self.eval_call(node)
-        if isinstance(node, cst.BinaryOperation):
-            additive = isinstance(node.operator, (cst.Add, cst.Subtract))
-            return _combine((self.eval(node.left), self.eval(node.right)), additive)
-        if isinstance(node, cst.Attribute):
-            if node.attr.value in NO_GRAD_ATTRS or self.rule.qualified_names(node):
-                return _CONST
-            return self.eval(node.value)
-        if isinstance(node, cst.Subscript):
-            return self.eval(node.value)
-        if isinstance(node, cst.UnaryOperation):
-            return _CONST if isinstance(node.operator, cst.Not) else self.eval(node.expression)
-        if isinstance(node, (cst.Comparison, cst.Dict, cst.Set, cst.ListComp, cst.DictComp, cst.SetComp,
-                             cst.GeneratorExp, cst.Lambda)):
-            return _CONST if isinstance(node, (cst.Comparison, cst.Lambda)) else _UNKNOWN
-        if isinstance(node, cst.IfExp):
-            return _combine((self.eval(node.body), self.eval(node.orelse)))
-        if isinstance(node, cst.BooleanOperation):
-            return _combine((self.eval(node.left), self.eval(node.right)))
-        if isinstance(node, (cst.Tuple, cst.List)):
-            return _combine(self.eval(e.value) for e in node.elements)
-        if isinstance(node, cst.NamedExpr):
-            status = self.eval(node.value)
-            self._bind(node.target, status)
-            return status
-        return _UNKNOWN
+        if node.value in self.rule.models:
+            return _UNKNOWN
+        return _CONST if self.names.is_module(node) else _UNKNOWN
+
+    def eval_other(self, node: cst.BaseExpression) -> _S:
+        return _CONST if isinstance(node, (cst.Comparison, cst.Lambda)) else _UNKNOWN
 
     def _break(self, call: cst.Call, source: _S, hard: bool) -> _S:
         """The result of a break applied to `source`: cut when it may have carried a gradient.
