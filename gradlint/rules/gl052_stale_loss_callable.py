@@ -324,7 +324,7 @@ class StaleLossCallable(Rule):
                 return  # called once: a stale closure only returns a stale number
         self.report(
             node,
-            subject=f"The closure given to `{self.source(node.func)}`",
+            subject=f"the closure given to `{self.source(node.func)}`",
             problem=f"returns `{name}`, computed outside it, with no `backward()`",
             effect="every re-evaluation sees the old loss",
             remedy="recompute the loss and call backward() in it",

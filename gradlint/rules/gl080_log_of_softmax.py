@@ -114,7 +114,7 @@ def probability_kind(rule: Rule, node: cst.BaseExpression | None, cache: dict, d
             return None
         found: tuple[str, bool] | None = None
         for value in values:
-            if _mentions(value, node.value):
+            if node.value in referenced_names(value):
                 continue  # `p = p.clamp(min=eps)`: the same probability, updated
             kind = probability_kind(rule, value, cache, depth + 1)
             if kind is None:
@@ -153,28 +153,6 @@ def probability_kind(rule: Rule, node: cst.BaseExpression | None, cache: dict, d
                 return HANDWRITTEN_SOFTMAX, False
         return None
     return None
-
-
-def _mentions(value: cst.CSTNode, name: str) -> bool:
-    stack = [value]
-    while stack:
-        current = stack.pop()
-        if isinstance(current, cst.Name):
-            if current.value == name:
-                return True
-            continue
-        if isinstance(current, cst.Attribute):
-            stack.append(current.value)
-            continue
-        if isinstance(current, cst.Arg):
-            stack.append(current.value)
-            continue
-        if isinstance(current, (cst.Call, cst.BinaryOperation, cst.UnaryOperation, cst.Subscript,
-                                cst.SubscriptElement, cst.Index, cst.Tuple, cst.List, cst.Element)):
-            from gradlint.engine.walker import iter_children
-
-            stack.extend(iter_children(current))
-    return False
 
 
 def _is_exp(rule: Rule, node: cst.BaseExpression | None, cache: dict, depth: int) -> bool:
