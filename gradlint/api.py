@@ -10,12 +10,14 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gradlint.cache import ResultCache
 from gradlint.config import Settings
 from gradlint.data import framework_modules
 from gradlint.discovery import discover
 from gradlint.engine.prefilter import framework_pattern
 from gradlint.engine.fixes import applicable, encoding_of, fix_text
-from gradlint.engine.runner import SYNTAX_ERROR, FileResult, _gl000, decode, lint_bytes
+from gradlint.engine.result import FileResult
+from gradlint.engine.runner import SYNTAX_ERROR, _gl000, decode, lint_bytes
 from gradlint.registry import get_rule, select_rules
 from gradlint.rule import Finding, Rule
 
@@ -146,11 +148,14 @@ def lint_paths(
     respect_gitignore: bool = True,
     fix: bool = False,
     unsafe_fixes: bool = False,
+    cache: ResultCache | None = None,
 ) -> tuple[RunResult, list[str]]:
     """Lint files and directories; returns the result and the paths that do not exist.
 
     With `fix`, findings are those left after fixing, and `RunResult.fixed` holds the fixed
     content of each changed file: the caller decides whether to write it or show a diff.
+    With a `cache`, files whose content, path and rules are unchanged are not linted again
+    (fixing always lints: it needs the parse).
     """
     job = _Job([rule.code for rule in rules], settings, fix, unsafe_fixes)
     discovered = discover(
@@ -160,12 +165,36 @@ def lint_paths(
     if "-" in paths:
         results.append(job.run(stdin_filename, stdin if stdin is not None else b""))
     names = [str(path) for path in discovered.files]
+    cached, keys = _cached(cache, job, names) if cache is not None and not fix else ({}, {})
+    todo = [name for name in names if name not in cached]
     jobs = jobs or os.cpu_count() or 1
-    if jobs > 1 and len(names) >= PARALLEL_THRESHOLD:
-        results.extend(_parallel(job, names, jobs))
+    if jobs > 1 and len(todo) >= PARALLEL_THRESHOLD:
+        fresh = dict(zip(todo, _parallel(job, todo, jobs)))
     else:
-        results.extend(job.run(name) for name in names)
+        fresh = {name: job.run(name) for name in todo}
+    for name, result in fresh.items():
+        if name in keys:
+            cache.put(keys[name], result)
+    results.extend(cached.get(name) or fresh[name] for name in names)
     return _combine(results), discovered.missing
+
+
+def _cached(cache: ResultCache, job: _Job, names: list[str]) -> tuple[dict[str, FileResult], dict[str, str]]:
+    """The results the cache holds for these files, and the keys of those it does not."""
+    hits: dict[str, FileResult] = {}
+    keys: dict[str, str] = {}
+    for name in names:
+        try:
+            data = Path(name).read_bytes()
+        except OSError:
+            continue  # linting reports it
+        key = cache.key(name, data, [rule.code for rule in job.rules_for(name)])
+        hit = cache.get(key)
+        if hit is not None and hit.path == name:
+            hits[name] = hit
+        else:
+            keys[name] = key
+    return hits, keys
 
 
 def _parallel(job: _Job, names: list[str], jobs: int) -> list[FileResult]:

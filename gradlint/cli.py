@@ -49,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--fix", action="store_true", help="apply safe fixes in place (with `-`, print the fixed code)")
     parser.add_argument("--unsafe-fixes", action="store_true", help="also offer and apply fixes that change numerical results")
     parser.add_argument("--diff", action="store_true", help="print the fixes as a unified diff instead of writing them")
+    parser.add_argument("--no-cache", dest="cache", action="store_false", help="neither read nor write the result cache")
+    parser.add_argument("--cache-dir", metavar="DIR", help="where the result cache lives (default: .gradlint_cache beside the configuration, else in the current directory)")
     parser.add_argument("--baseline", metavar="FILE", help="report only findings not recorded in FILE; records them when FILE does not exist")
     parser.add_argument("--update-baseline", action="store_true", help="rewrite the --baseline file with the current findings")
     parser.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are findings")
@@ -163,6 +165,7 @@ def _lint_command(args: argparse.Namespace) -> int:
         respect_gitignore=args.respect_gitignore,
         fix=fixing,
         unsafe_fixes=args.unsafe_fixes,
+        cache=_cache(args, settings),
     )
     for path in missing:
         print(f"gradlint: error: no such file or directory: {path}", file=sys.stderr)
@@ -190,6 +193,18 @@ def _lint_command(args: argparse.Namespace) -> int:
     if result.findings and not args.exit_zero:
         return EXIT_FINDINGS
     return EXIT_CLEAN
+
+
+def _cache(args: argparse.Namespace, settings):
+    from pathlib import Path
+
+    from gradlint.cache import CACHE_DIR_NAME, ResultCache
+
+    if not args.cache:
+        return None
+    if args.cache_dir:
+        return ResultCache(Path(args.cache_dir))
+    return ResultCache(Path(settings.root) / CACHE_DIR_NAME)
 
 
 def _write_fixes(result, stdin: bytes | None, stdin_name: str):

@@ -11,12 +11,12 @@ import io
 import tokenize
 import traceback
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import libcst as cst
 from libcst.metadata import PositionProvider
 
 from gradlint.engine.context import SCOPES, STATEMENTS, FileContext
+from gradlint.engine.result import FileResult
 from gradlint.engine.fixes import describe
 from gradlint.engine.prefilter import skip_file_comment, wants_file
 from gradlint.engine.suppress import is_suppressed, suppressions
@@ -29,29 +29,6 @@ SYNTAX_ERROR = "GL000"
 MAX_BRACKET_DEPTH = 200
 _OPENING, _CLOSING = b"([{", b")]}"
 _NOT_BRACKETS = bytes(set(range(256)) - set(_OPENING + _CLOSING))
-
-
-@dataclass
-class FileResult:
-    path: str
-    findings: list[Finding] = field(default_factory=list)
-    errors: list[dict] = field(default_factory=list)
-    skipped: bool = False
-    # Set when fixes were applied: how many, and the file's new content (in its own encoding).
-    fixes_applied: int = 0
-    fixed: bytes | None = None
-
-    def to_dict(self) -> dict:
-        return {
-            "path": self.path,
-            "findings": [f.to_dict() for f in self.findings],
-            "errors": self.errors,
-            "skipped": self.skipped,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict) -> FileResult:
-        return cls(data["path"], [Finding.from_dict(f) for f in data["findings"]], data["errors"], data["skipped"])
 
 
 def _with_subclasses(base: type) -> list[type]:

@@ -1,0 +1,30 @@
+"""What linting one file produced: light enough to import, pickle and cache without libcst."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from gradlint.rule import Finding
+
+
+@dataclass
+class FileResult:
+    path: str
+    findings: list[Finding] = field(default_factory=list)
+    errors: list[dict] = field(default_factory=list)
+    skipped: bool = False
+    # Set when fixes were applied: how many, and the file's new content (in its own encoding).
+    fixes_applied: int = 0
+    fixed: bytes | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "path": self.path,
+            "findings": [f.to_dict() for f in self.findings],
+            "errors": self.errors,
+            "skipped": self.skipped,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> FileResult:
+        return cls(data["path"], [Finding.from_dict(f) for f in data["findings"]], data["errors"], data["skipped"])
