@@ -17,6 +17,7 @@ from libcst.metadata import PositionProvider
 
 from gradlint.engine.context import SCOPES, STATEMENTS, FileContext
 from gradlint.engine.result import FileResult
+from gradlint.engine.syntax import forget_file
 from gradlint.engine.fixes import describe
 from gradlint.engine.prefilter import skip_file_comment, wants_file
 from gradlint.engine.suppress import is_suppressed, suppressions
@@ -118,6 +119,7 @@ def lint_bytes(
             result.findings.append(_syntax_error(path, text, error))
         return result
     active = [rule for rule in rules if rule.code != SYNTAX_ERROR]
+    forget_file()  # per-file caches shared by the rules
     while True:
         context = FileContext(path, text, module)
         instances = [rule(context) for rule in active]

@@ -5,7 +5,8 @@ These read nodes only; nothing here resolves names (that is `engine.names`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from types import MappingProxyType
 
 import libcst as cst
 
@@ -147,14 +148,28 @@ def scoped_nodes(
             stack.append((child, statement, inner, inner_hushed))
 
 
-def bindings(function: cst.FunctionDef | cst.Module) -> dict[str, list[cst.BaseExpression]]:
+# id(function) -> (function, its bindings); the function is kept so that its id stays its own.
+# The engine clears this before each file (`forget_file`).
+_bindings: dict[int, tuple[cst.CSTNode, Mapping[str, list[cst.BaseExpression]]]] = {}
+
+
+def forget_file() -> None:
+    _bindings.clear()
+
+
+def bindings(function: cst.FunctionDef | cst.Module) -> Mapping[str, list[cst.BaseExpression]]:
     """Each local name of a function (or module) and the values assigned to it, in source order.
+
+    Computed once per function for all the rules that ask (read-only: do not change it).
 
     Covers `=`, annotated and walrus assignments; a tuple target maps each element to the
     matching element of a tuple value when the shapes agree, else to the whole value. Loop
     targets, `with ... as`, augmented assignments and nested scopes are left out: a rule that
     looks through a binding wants a value it can read.
     """
+    cached = _bindings.get(id(function))
+    if cached is not None and cached[0] is function:
+        return cached[1]
     found: dict[str, list[cst.BaseExpression]] = {}
     body = function.body if isinstance(function, cst.FunctionDef) else function
     for node in own_nodes(body):
@@ -165,7 +180,9 @@ def bindings(function: cst.FunctionDef | cst.Module) -> dict[str, list[cst.BaseE
             _bind(found, node.target, node.value)
         elif isinstance(node, cst.NamedExpr):
             _bind(found, node.target, node.value)
-    return found
+    result = MappingProxyType(found)
+    _bindings[id(function)] = (function, result)
+    return result
 
 
 def _bind(found: dict, target: cst.BaseExpression, value: cst.BaseExpression) -> None:

@@ -38,15 +38,27 @@ def child_fields(cls: type) -> tuple[str, ...]:
     return names
 
 
+# `isinstance(x, cst.CSTNode)` is an ABC check and the walk's hottest call: answer it once per type.
+_is_node: dict[type, bool] = {}
+
+
+def _node_type(cls: type) -> bool:
+    known = _is_node.get(cls)
+    if known is None:
+        known = _is_node[cls] = issubclass(cls, cst.CSTNode)
+    return known
+
+
 def iter_children(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
     for name in child_fields(type(node)):
         value = getattr(node, name)
-        if isinstance(value, cst.CSTNode):
-            yield value
-        elif isinstance(value, (tuple, list)):
+        cls = type(value)
+        if cls is tuple or cls is list:
             for item in value:
-                if isinstance(item, cst.CSTNode):
+                if _node_type(type(item)):
                     yield item
+        elif _node_type(cls):
+            yield value
 
 
 def iter_tree(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
