@@ -89,3 +89,21 @@ def _context_at(code: str, filename: str = "model.py") -> FileContext:
 )
 def test_not_differentiated(code, filename, expected):
     assert not_differentiated(_context_at(code, filename)) is expected
+
+
+def test_bindings_read_only_statements_unless_the_file_has_a_walrus():
+    from gradlint.engine.syntax import forget_file
+
+    source = (
+        "def f(x):\n    a = 1\n    if x:\n        b: int = 2\n    else:\n        c = 3\n"
+        "    for i in x:\n        d = 4\n    with x:\n        e = 5\n    try:\n        g = 6\n"
+        "    except E:\n        k = 7\n    match x:\n        case 1:\n            m = 8\n"
+    )
+    function = cst.parse_module(source).body[0]
+    forget_file(source)
+    fast = sorted(bindings(function))
+    forget_file(None)  # as for a file with a walrus: every expression is searched
+    assert fast == sorted(bindings(function)) == ["a", "b", "c", "d", "e", "g", "k", "m"]
+    walrus = "def f(x):\n    if (n := len(x)):\n        pass\n"
+    forget_file(walrus)
+    assert sorted(bindings(cst.parse_module(walrus).body[0])) == ["n"]

@@ -119,20 +119,23 @@ def lint_bytes(
             result.findings.append(_syntax_error(path, text, error))
         return result
     active = [rule for rule in rules if rule.code != SYNTAX_ERROR]
-    forget_file()  # per-file caches shared by the rules
-    while True:
-        context = FileContext(path, text, module)
-        instances = [rule(context) for rule in active]
-        try:
-            _walk_rules(context, instances)
-            break
-        except HandlerError as failure:
-            broken = type(failure.handler.__self__)
-            result.errors.append(_internal_error(path, broken, failure.error))
-            active = [rule for rule in active if rule is not broken]
-        except RecursionError as error:
-            result.errors.append({"path": path, "rule": None, "message": f"RecursionError: {error}"})
-            return result
+    forget_file(text)  # per-file caches shared by the rules, dropped once the walk is done
+    try:
+        while True:
+            context = FileContext(path, text, module)
+            instances = [rule(context) for rule in active]
+            try:
+                _walk_rules(context, instances)
+                break
+            except HandlerError as failure:
+                broken = type(failure.handler.__self__)
+                result.errors.append(_internal_error(path, broken, failure.error))
+                active = [rule for rule in active if rule is not broken]
+            except RecursionError as error:
+                result.errors.append({"path": path, "rule": None, "message": f"RecursionError: {error}"})
+                return result
+    finally:
+        forget_file()
     reports = [report for instance in instances for report in instance.reports]
     if reports:
         try:

@@ -153,8 +153,37 @@ def scoped_nodes(
 _bindings: dict[int, tuple[cst.CSTNode, Mapping[str, list[cst.BaseExpression]]]] = {}
 
 
-def forget_file() -> None:
+# Whether the file being linted may hold a walrus (`:=`); without one, finding bindings needs
+# only the statements, not every expression node.
+_walrus = True
+
+
+def forget_file(text: str | None = None) -> None:
+    global _walrus
     _bindings.clear()
+    _walrus = text is None or ":=" in text
+
+
+# What holds statements: compound statements, their blocks and clauses (never expressions).
+_STATEMENT_HOLDERS = (
+    cst.SimpleStatementLine, cst.BaseSuite, cst.BaseCompoundStatement, cst.Else, cst.ExceptHandler, cst.ExceptStarHandler,
+    cst.Finally, cst.MatchCase,
+)
+
+
+def _own_small_statements(body: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    """Assignments and other small statements of a body, nested functions and classes left out."""
+    stack = [body]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, (cst.SimpleStatementLine, cst.SimpleStatementSuite)):
+            yield from current.body
+            continue
+        if isinstance(current, (cst.FunctionDef, cst.ClassDef)):
+            continue
+        children = [c for c in iter_children(current) if isinstance(c, _STATEMENT_HOLDERS)]
+        children.reverse()
+        stack.extend(children)
 
 
 def bindings(function: cst.FunctionDef | cst.Module) -> Mapping[str, list[cst.BaseExpression]]:
@@ -172,7 +201,7 @@ def bindings(function: cst.FunctionDef | cst.Module) -> Mapping[str, list[cst.Ba
         return cached[1]
     found: dict[str, list[cst.BaseExpression]] = {}
     body = function.body if isinstance(function, cst.FunctionDef) else function
-    for node in own_nodes(body):
+    for node in own_nodes(body) if _walrus else _own_small_statements(body):
         if isinstance(node, cst.Assign):
             for target in node.targets:
                 _bind(found, target.target, node.value)
