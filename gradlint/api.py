@@ -15,10 +15,8 @@ from gradlint.config import Settings
 from gradlint.data import framework_modules
 from gradlint.discovery import discover
 from gradlint.engine.prefilter import framework_pattern
-from gradlint.engine.fixes import applicable, encoding_of, fix_text
 from gradlint.engine.result import FileResult
-from gradlint.engine.runner import SYNTAX_ERROR, _gl000, decode, lint_bytes
-from gradlint.registry import get_rule, select_rules
+from gradlint.registry import get_rule, rule_index, select_codes
 from gradlint.rule import Finding, Rule
 
 # Below this many files a process pool costs more than it saves.
@@ -62,28 +60,35 @@ class _Job:
         return self._rules
 
     def run(self, path: str, data: bytes | None = None) -> FileResult:
+        # The engine (and libcst) is imported only when a file is really linted.
+        from gradlint.engine import runner
+
         if data is None:
             try:
                 data = Path(path).read_bytes()
             except OSError as error:
                 result = FileResult(path)
-                result.findings.append(_gl000(path, 1, 1, f"cannot read it ({error.strerror or error})"))
+                result.findings.append(runner._gl000(path, 1, 1, f"cannot read it ({error.strerror or error})"))
                 return result
-        rules = self.rules_for(path)
-        result = lint_bytes(path, data, rules, self.prefilter, SYNTAX_ERROR in self.codes)
-        if self.fix and any(applicable(f, self.unsafe_fixes) for f in result.findings):
+        codes = set(self.codes_for(path))
+        rules = [rule for rule in self.rules if rule.code in codes]
+        result = runner.lint_bytes(path, data, rules, self.prefilter, runner.SYNTAX_ERROR in self.codes)
+        if self.fix and any(f.fixable(self.unsafe_fixes) for f in result.findings):
             self._fix(result, data, rules)
         return result
 
-    def rules_for(self, path: str) -> list[type[Rule]]:
-        """The selected rules less those that per-file-ignores switch off for this file."""
+    def codes_for(self, path: str) -> list[str]:
+        """The selected codes less those that per-file-ignores switch off for this file."""
         if self.settings is None or not self.settings.per_file_ignores:
-            return self.rules
+            return list(self.codes)
         ignored = self.settings.ignored_for(path)
-        return [rule for rule in self.rules if not any(rule.code.startswith(code) for code in ignored)]
+        return [code for code in self.codes if not any(code.startswith(prefix) for prefix in ignored)]
 
     def _fix(self, result: FileResult, data: bytes, rules: list[type[Rule]]) -> None:
         """Replace `result`'s findings by those left after fixing; keep the fixed content."""
+        from gradlint.engine.fixes import encoding_of, fix_text
+        from gradlint.engine.runner import decode, lint_bytes
+
         encoding = encoding_of(data)
 
         def lint(text: str) -> list[Finding]:
@@ -99,7 +104,8 @@ class _Job:
     def prefilter(self):
         if self._prefilter is None:
             # GL000 is the engine's own: it does not widen the set of files worth parsing.
-            frameworks = {f for rule in self.rules if rule.code != SYNTAX_ERROR for f in rule.frameworks}
+            index = rule_index()
+            frameworks = {f for code in self.codes if code != "GL000" for f in index[code]["frameworks"]}
             self._prefilter = framework_pattern(frameworks or framework_modules())
         return self._prefilter
 
@@ -115,8 +121,8 @@ def lint_source(
 ) -> list[Finding]:
     """Lint one file's content with the selected rules (default: the default rule set)."""
     data = source.encode("utf-8") if isinstance(source, str) else source
-    rules = select_rules(list(select) if select is not None else None, ignore)
-    result = _Job([rule.code for rule in rules]).run(str(path), data)
+    codes = select_codes(list(select) if select is not None else None, ignore)
+    result = _Job(codes).run(str(path), data)
     if result.errors:
         raise RuntimeError("; ".join(error["message"] for error in result.errors))
     return sorted(result.findings, key=Finding.sort_key)
@@ -130,8 +136,8 @@ def fix_source(
 ) -> tuple[bytes, list[Finding]]:
     """Apply the fixes for one file's content; returns the new content and what remains."""
     data = source.encode("utf-8") if isinstance(source, str) else source
-    rules = select_rules(list(select) if select is not None else None)
-    result = _Job([rule.code for rule in rules], fix=True, unsafe_fixes=unsafe_fixes).run(str(path), data)
+    codes = select_codes(list(select) if select is not None else None)
+    result = _Job(codes, fix=True, unsafe_fixes=unsafe_fixes).run(str(path), data)
     if result.errors:
         raise RuntimeError("; ".join(error["message"] for error in result.errors))
     return (result.fixed if result.fixed is not None else data), sorted(result.findings, key=Finding.sort_key)
@@ -140,7 +146,7 @@ def fix_source(
 def lint_paths(
     paths: Sequence[str],
     settings: Settings,
-    rules: Sequence[type[Rule]],
+    rules: Sequence[type[Rule] | str],
     jobs: int | None = None,
     stdin: bytes | None = None,
     stdin_filename: str = "-",
@@ -150,14 +156,16 @@ def lint_paths(
     unsafe_fixes: bool = False,
     cache: ResultCache | None = None,
 ) -> tuple[RunResult, list[str]]:
-    """Lint files and directories; returns the result and the paths that do not exist.
+    """Lint files and directories with `rules` (classes or codes); returns the result and
+    the paths that do not exist.
 
     With `fix`, findings are those left after fixing, and `RunResult.fixed` holds the fixed
     content of each changed file: the caller decides whether to write it or show a diff.
     With a `cache`, files whose content, path and rules are unchanged are not linted again
     (fixing always lints: it needs the parse).
     """
-    job = _Job([rule.code for rule in rules], settings, fix, unsafe_fixes)
+    codes = [rule if isinstance(rule, str) else rule.code for rule in rules]
+    job = _Job(codes, settings, fix, unsafe_fixes)
     discovered = discover(
         [p for p in paths if p != "-"], settings, respect_gitignore, force_exclude
     )
@@ -188,7 +196,7 @@ def _cached(cache: ResultCache, job: _Job, names: list[str]) -> tuple[dict[str, 
             data = Path(name).read_bytes()
         except OSError:
             continue  # linting reports it
-        key = cache.key(name, data, [rule.code for rule in job.rules_for(name)])
+        key = cache.key(name, data, job.codes_for(name))
         hit = cache.get(key)
         if hit is not None and hit.path == name:
             hits[name] = hit

@@ -128,25 +128,25 @@ def _settings(args: argparse.Namespace):
 
 def _lint_command(args: argparse.Namespace) -> int:
     from gradlint.api import lint_paths
-    from gradlint.registry import SelectionError, expand, select_rules
+    from gradlint.registry import SelectionError, expand, get_rule, select_codes
     from gradlint.report import renderer
 
     settings = _settings(args)
     try:
-        rules = select_rules(
+        codes = select_codes(
             args.select if args.select is not None else settings.select,
             [*settings.ignore, *args.ignore],
             [*settings.extend_select, *args.extend_select],
         )
-        for codes in settings.per_file_ignores.values():
-            expand(codes)  # an unknown code there is a configuration error too
+        for listed in settings.per_file_ignores.values():
+            expand(listed)  # an unknown code there is a configuration error too
     except SelectionError as error:
         where = f" (in {settings.source})" if settings.source else ""
         raise UsageError(f"{error}{where}") from None
     if args.list_rules:
         from gradlint.dev.docs import summary
 
-        for rule in rules:
+        for rule in map(get_rule, codes):
             print(f"{rule.code}  {rule.name:<32} {rule.severity.value:<8} {summary(rule)}")
         return EXIT_CLEAN
     if args.jobs < 0:
@@ -157,7 +157,7 @@ def _lint_command(args: argparse.Namespace) -> int:
     result, missing = lint_paths(
         paths,
         settings,
-        rules,
+        codes,
         jobs=args.jobs or None,
         stdin=stdin,
         stdin_filename=args.stdin_filename or "-",

@@ -1,18 +1,49 @@
-"""Rule lookup and selection: codes, prefixes (`GL0`, `GL03`), defaults."""
+"""Rule lookup and selection: codes, prefixes (`GL0`, `GL03`), defaults.
+
+Selection reads `rules/index.toml` (generated with the rule pages from the rule classes), so
+that choosing rules, keying the cache and prefiltering files import no rule module, and with
+them no libcst: a run whose files are all cached never parses or imports a parser.
+"""
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
 from collections.abc import Iterable
+from pathlib import Path
 
 from gradlint.rule import Rule, registered_rules
 
+INDEX = Path(__file__).parent / "rules" / "index.toml"
 _loaded = False
+_index: dict[str, dict] | None = None
 
 
 class SelectionError(ValueError):
     """A code or prefix that matches no rule."""
+
+
+def rule_index() -> dict[str, dict]:
+    """code -> {name, module, frameworks, default}, for every built-in rule."""
+    global _index
+    if _index is None:
+        try:
+            import tomllib
+        except ModuleNotFoundError:  # Python 3.10
+            import tomli as tomllib
+
+        _index = tomllib.loads(INDEX.read_text("utf-8"))
+    return _index
+
+
+def index_entry(rule: type[Rule]) -> dict:
+    """What the index records of a rule (the docs generator writes it; a test compares)."""
+    return {
+        "name": rule.name,
+        "module": rule.__module__.rsplit(".", 1)[-1],
+        "frameworks": list(rule.frameworks),
+        "default": rule.default_enabled,
+    }
 
 
 def _load() -> None:
@@ -31,36 +62,52 @@ def all_rules() -> list[type[Rule]]:
 
 
 def get_rule(code: str) -> type[Rule]:
-    _load()
-    rule = registered_rules().get(code.upper())
-    if rule is None:
-        by_name = {r.name: r for r in registered_rules().values()}
-        rule = by_name.get(code.lower())
-    if rule is None:
+    """The rule class for a code or name, importing only its module."""
+    index = rule_index()
+    wanted = code.upper() if code.upper() in index else next(
+        (c for c, entry in index.items() if entry["name"] == code.lower()), None
+    )
+    if wanted is None:
         raise SelectionError(f"unknown rule {code!r}")
+    rule = registered_rules().get(wanted)
+    if rule is None:
+        importlib.import_module(f"gradlint.rules.{index[wanted]['module']}")
+        rule = registered_rules()[wanted]
     return rule
 
 
 def default_codes() -> list[str]:
-    return [rule.code for rule in all_rules() if rule.default_enabled]
+    return [code for code, entry in sorted(rule_index().items()) if entry["default"]]
 
 
 def expand(selectors: Iterable[str]) -> set[str]:
     """Codes matched by each selector: a code, a prefix, a rule name, or ALL."""
     codes: set[str] = set()
-    rules = all_rules()
+    index = rule_index()
     for raw in selectors:
         selector = raw.strip()
         if not selector:
             continue
         if selector.upper() == "ALL":
-            codes.update(rule.code for rule in rules)
+            codes.update(index)
             continue
-        matched = [rule.code for rule in rules if rule.code.startswith(selector.upper()) or rule.name == selector]
+        matched = [code for code, entry in index.items() if code.startswith(selector.upper()) or entry["name"] == selector]
         if not matched:
             raise SelectionError(f"unknown rule code or prefix {selector!r} (see `gradlint --list-rules`)")
         codes.update(matched)
     return codes
+
+
+def select_codes(
+    select: Iterable[str] | None = None,
+    ignore: Iterable[str] = (),
+    extend_select: Iterable[str] = (),
+) -> list[str]:
+    """Codes to run: `select` (default: the default-enabled ones) plus `extend_select`, minus `ignore`."""
+    chosen = expand(select) if select is not None else set(default_codes())
+    chosen |= expand(extend_select)
+    chosen -= expand(ignore)
+    return sorted(chosen)
 
 
 def select_rules(
@@ -68,8 +115,5 @@ def select_rules(
     ignore: Iterable[str] = (),
     extend_select: Iterable[str] = (),
 ) -> list[type[Rule]]:
-    """Rules to run: `select` (default: the default-enabled ones) plus `extend_select`, minus `ignore`."""
-    chosen = expand(select) if select is not None else set(default_codes())
-    chosen |= expand(extend_select)
-    chosen -= expand(ignore)
-    return [rule for rule in all_rules() if rule.code in chosen]
+    """The rule classes of `select_codes` (this imports their modules)."""
+    return [get_rule(code) for code in select_codes(select, ignore, extend_select)]

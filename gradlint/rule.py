@@ -56,6 +56,10 @@ class Finding:
     def sort_key(self) -> tuple:
         return (self.path, self.line, self.column, self.rule)
 
+    def fixable(self, unsafe: bool = False) -> bool:
+        """Whether `--fix` applies this finding's fix (unsafe ones only with `--unsafe-fixes`)."""
+        return self.fix is not None and (self.fix["safe"] or unsafe)
+
     def to_dict(self) -> dict:
         return {
             "path": self.path,

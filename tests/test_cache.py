@@ -33,7 +33,7 @@ def test_a_second_run_reads_the_cache_and_reports_the_same(project, run_cli, mon
     def no_linting(*args, **kwargs):
         raise AssertionError("a cached file was linted again")
 
-    monkeypatch.setattr("gradlint.api.lint_bytes", no_linting)
+    monkeypatch.setattr("gradlint.engine.runner.lint_bytes", no_linting)
     assert run_cli("--isolated", ".") == first
 
 
@@ -89,3 +89,24 @@ def test_concurrent_writers_never_leave_a_broken_entry(tmp_path):
     [entry] = list(tmp_path.rglob("*.json"))
     assert json.loads(entry.read_bytes())["path"] == "train.py"
     assert not list(tmp_path.rglob(".tmp-*"))
+
+
+def test_a_fully_cached_run_imports_no_parser(project):
+    """Selection, cache keys and the prefilter read the rule index, not the rule modules."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\nfrom gradlint.cli import main\n"
+        "code = main(['--isolated', '.'])\nprint(code, 'libcst' in sys.modules)\n"
+    )
+    first = subprocess.run([sys.executable, "-c", probe], cwd=project, capture_output=True, text=True)
+    assert first.stdout.splitlines()[-1] == "1 True", first.stderr
+    second = subprocess.run([sys.executable, "-c", probe], cwd=project, capture_output=True, text=True)
+    assert second.stdout.splitlines()[-1] == "1 False", second.stderr
+
+
+def test_the_rule_index_matches_the_rule_classes():
+    from gradlint.registry import all_rules, index_entry, rule_index
+
+    assert rule_index() == {rule.code: index_entry(rule) for rule in all_rules()}

@@ -70,9 +70,6 @@ def apply_edit(text: str, fix: dict) -> str:
     return text[:start] + fix["replacement"] + text[end:]
 
 
-def applicable(finding: Finding, unsafe: bool) -> bool:
-    return finding.fix is not None and (finding.fix["safe"] or unsafe)
-
 
 @dataclass
 class FixOutcome:
@@ -92,7 +89,7 @@ def fix_text(text: str, lint, unsafe: bool = False) -> FixOutcome:
     rejected: set[tuple] = set()
     for _ in range(MAX_ROUNDS):
         candidates = [
-            f for f in findings if applicable(f, unsafe) and _key(f) not in rejected
+            f for f in findings if f.fixable(unsafe) and _key(f) not in rejected
         ]
         if not candidates:
             break

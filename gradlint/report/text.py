@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections import Counter
 
 from gradlint.api import RunResult
-from gradlint.engine.fixes import applicable
 
 
 def render(result: RunResult, statistics: bool = False, unsafe_fixes: bool = False, **_: object) -> str:
     lines = [
-        f"{f.path}:{f.line}:{f.column}: {f.rule}{' [*]' if applicable(f, unsafe_fixes) else ''} {f.message}"
+        f"{f.path}:{f.line}:{f.column}: {f.rule}{' [*]' if f.fixable(unsafe_fixes) else ''} {f.message}"
         for f in result.findings
     ]
     lines.extend(f"{e['path']}: {e['message']}" for e in result.errors)
@@ -23,8 +22,8 @@ def render(result: RunResult, statistics: bool = False, unsafe_fixes: bool = Fal
     if lines:
         lines.append("")
     lines.append(summary(result))
-    fixable = sum(1 for f in result.findings if applicable(f, unsafe_fixes))
-    hidden = sum(1 for f in result.findings if applicable(f, True)) - fixable
+    fixable = sum(1 for f in result.findings if f.fixable(unsafe_fixes))
+    hidden = sum(1 for f in result.findings if f.fixable(True)) - fixable
     if fixable:
         lines.append(f"[*] {fixable} fixable with `gradlint --fix`.")
     if hidden:
