@@ -14,7 +14,7 @@ from gradlint.cache import ResultCache
 from gradlint.config import Settings
 from gradlint.data import framework_modules
 from gradlint.discovery import discover
-from gradlint.engine.prefilter import framework_pattern
+from gradlint.engine.prefilter import framework_pattern, skip_file_comment, wants_file
 from gradlint.engine.result import FileResult
 from gradlint.registry import get_rule, rule_index, select_codes
 from gradlint.rule import Finding, Rule
@@ -60,16 +60,20 @@ class _Job:
         return self._rules
 
     def run(self, path: str, data: bytes | None = None) -> FileResult:
-        # The engine (and libcst) is imported only when a file is really linted.
-        from gradlint.engine import runner
-
         if data is None:
             try:
                 data = Path(path).read_bytes()
             except OSError as error:
+                from gradlint.engine.runner import _gl000
+
                 result = FileResult(path)
-                result.findings.append(runner._gl000(path, 1, 1, f"cannot read it ({error.strerror or error})"))
+                result.findings.append(_gl000(path, 1, 1, f"cannot read it ({error.strerror or error})"))
                 return result
+        if skip_file_comment(data) or not wants_file(data, self.prefilter):
+            return FileResult(path, skipped=True)
+        # The engine (and libcst) is imported only for a file that is really parsed.
+        from gradlint.engine import runner
+
         codes = set(self.codes_for(path))
         rules = [rule for rule in self.rules if rule.code in codes]
         result = runner.lint_bytes(path, data, rules, self.prefilter, runner.SYNTAX_ERROR in self.codes)
