@@ -76,7 +76,7 @@ class _Job:
 
         codes = set(self.codes_for(path))
         rules = [rule for rule in self.rules if rule.code in codes]
-        result = runner.lint_bytes(path, data, rules, self.prefilter, runner.SYNTAX_ERROR in self.codes)
+        result = runner.lint_bytes(path, data, rules, None, runner.SYNTAX_ERROR in self.codes)  # prefiltered above
         if self.fix and any(f.fixable(self.unsafe_fixes) for f in result.findings):
             self._fix(result, data, rules)
         return result
