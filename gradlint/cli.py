@@ -210,16 +210,17 @@ def _cache(args: argparse.Namespace, settings):
 def _write_fixes(result, stdin: bytes | None, stdin_name: str):
     """Write fixed files in place; standard input's fixed code goes to stdout, and the report
     then goes to stderr, as with ruff. Returns the stream the report belongs on."""
-    from pathlib import Path
+    from gradlint.engine.fixes import write_atomically
 
     stream = sys.stdout
     for fixed in result.fixed:
         if stdin is not None and fixed.path == stdin_name:
             continue
         try:
-            Path(fixed.path).write_bytes(fixed.fixed)
-        except OSError as error:
-            raise UsageError(f"cannot write {fixed.path}: {error.strerror or error}") from None
+            write_atomically(fixed.path, fixed.fixed)
+        except OSError as error:  # that file keeps its old content; the others are still written
+            result.errors.append({"path": fixed.path, "rule": None,
+                                  "message": f"fixes not written: {error.strerror or error}"})
     if stdin is not None:
         fixed_stdin = next((f.fixed for f in result.fixed if f.path == stdin_name), None)
         sys.stdout.buffer.write(fixed_stdin if fixed_stdin is not None else stdin)

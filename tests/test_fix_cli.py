@@ -102,3 +102,36 @@ def test_fix_on_the_demo_folder(tmp_path, run_cli):
     assert " fixed in " in out
     code, diff, err = run_cli("--isolated", "--diff", "--unsafe-fixes", demo)
     assert (code, diff, err.strip()) == (0, "", "No fixes available.")
+
+
+def test_fixes_are_written_whole_or_not_at_all(tmp_path, run_cli, monkeypatch):
+    import os
+
+    target = tmp_path / "train.py"
+    target.write_bytes(BAD)
+    target.chmod(0o640)
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", interrupted)
+    code, _, err = run_cli("--isolated", "--fix", target)
+    assert code == 130 and "interrupted" in err
+    assert target.read_bytes() == BAD
+    assert [p.name for p in tmp_path.iterdir()] == ["train.py"]  # no temporary file left behind
+    monkeypatch.undo()
+    run_cli("--isolated", "--fix", target)
+    assert target.read_bytes() == FIXED and (target.stat().st_mode & 0o777) == 0o640
+
+
+def test_a_read_only_file_is_not_fixed_and_the_run_says_so(tmp_path, run_cli, monkeypatch):
+    import os
+
+    locked, other = tmp_path / "locked.py", tmp_path / "other.py"
+    locked.write_bytes(BAD)
+    other.write_bytes(BAD)
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: False if str(path) == str(locked) else real_access(path, mode))
+    code, out, _ = run_cli("--isolated", "--fix", tmp_path)
+    assert code == 2 and "fixes not written" in out and "locked.py" in out
+    assert locked.read_bytes() == BAD and other.read_bytes() == FIXED

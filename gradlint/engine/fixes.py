@@ -10,6 +10,8 @@ A fix is applied only if the result parses and the rule then reports fewer findi
 from __future__ import annotations
 
 import io
+import os
+import tempfile
 import tokenize
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -124,3 +126,27 @@ def encoding_of(data: bytes) -> str:
     encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
     return encoding
 
+
+
+def write_atomically(path: str, data: bytes) -> None:
+    """Replace a file's content so that an interruption (Ctrl-C, a full disk) leaves either the
+    old file or the new one, never a part: write a temporary file beside it, then rename.
+    A file the user cannot write is refused, as a plain write would refuse it."""
+    if not os.access(path, os.W_OK):
+        raise PermissionError(f"{path} is not writable")
+    mode = os.stat(path).st_mode & 0o7777
+    directory = os.path.dirname(os.path.abspath(path))
+    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".gradlint-fix-")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        raise
