@@ -79,6 +79,7 @@ def _context_at(code: str, filename: str = "model.py") -> FileContext:
         ("import torch\ndef update(x):\n    pass\n", "keras/src/optimizers/lamb.py", True),
         ("import torch\ndef update(x):\n    pass\n", "jax/example_libraries/optimizers.py", True),
         ("import torch\ndef sgn(x):\n    pass\n", "torch/_refs/__init__.py", True),
+        ("import torch\nclass XSoftmax(torch.autograd.Function):\n    def forward(ctx, x):\n        pass\n", "m.py", True),
         ("import torch\nclass MeanIoUMetric:\n    def update(self):\n        pass\n", "m.py", True),
         ("import torch\ndef metric_loss(x):\n    pass\n", "m.py", False),
         ("import torch\n@torch.no_grad()\ndef sample(x):\n    pass\n", "m.py", True),

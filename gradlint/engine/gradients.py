@@ -20,6 +20,7 @@ STOP_GRADIENT = api_table("stop_gradient")
 NO_GRAD_CONTEXT = api_table("no_grad_context")
 NO_AUTOGRAD_DECORATORS = api_table("no_autograd_decorators")
 NO_GRADIENT_PATHS = api_table("no_gradient_paths")
+CUSTOM_GRADIENT_BASES = api_table("custom_gradient_bases")
 
 # Enclosing functions and classes whose results are not differentiated ...
 _NOT_DIFFERENTIATED = re.compile(
@@ -50,7 +51,8 @@ def no_gradient_path(path: str) -> bool:
 
 def not_differentiated(context, names=None) -> bool:
     """True when the walk is in code whose values no gradient goes through: a test file or
-    a file under a tests folder, an optimiser or quantiser package, a test function or class, a metric, a `Metric` subclass, a `no_grad` / `inference_mode`
+    a file under a tests folder, an optimiser or quantiser package, a test function or class,
+    a `torch.autograd.Function` (its backward is written by hand), a metric, a `Metric` subclass, a `no_grad` / `inference_mode`
     block or decorated function, a torch decomposition."""
     names = names or context.names
     if is_test_file(context.filename) or in_test_tree(context.path) or no_gradient_path(context.path):
@@ -63,6 +65,8 @@ def not_differentiated(context, names=None) -> bool:
             return True
         if isinstance(scope, cst.ClassDef):
             if _TEST_CLASS.search(name):
+                return True
+            if any(names.qualified_names(base.value) & CUSTOM_GRADIENT_BASES for base in scope.bases):
                 return True
             for base in scope.bases:
                 base_name = dotted(base.value)

@@ -236,6 +236,8 @@ class WhereUnsafeBranch(Rule):
         time = scope.orders.get(id(self.context.current_statement()), _LATEST)
         for selected, branch in zip((True, False), branches):
             for found in self._unsafe_ops(branch, scope, time, 0, None, False):
+                if _gradient_free(found.node, found.scope, found.time, 0):
+                    continue  # counts of a comparison: no gradient reaches this op
                 verdict = self._verdict(condition, scope, time, found, selected)
                 if verdict is None:
                     continue
@@ -668,6 +670,37 @@ class WhereUnsafeBranch(Rule):
         if scope is None:
             scope = self._scopes[id(node)] = _Scope(node)
         return scope
+
+
+# Reductions and casts that keep a value gradient-free when their input is (a count stays a count).
+_KEEPS_CONSTANT = frozenset({"sum", "float", "int", "long", "double", "half", "to", "type", "mean", "count_nonzero",
+                             "any", "all", "astype", "cast", "reduce_sum", "reduce_mean"})
+
+
+def _gradient_free(node, scope, time, depth: int) -> bool:
+    """Whether `node` is built only from comparisons and constants (through local names and
+    sums or casts of them): `area_i / area_u` with `area_u = (m > t).sum().float()`."""
+    if depth > _MAX_DEPTH:
+        return False
+    if isinstance(node, cst.Comparison) or number(node) is not None:
+        return True
+    if isinstance(node, cst.Name):
+        value, value_time = scope.lookup(node.value, time)
+        return isinstance(value, cst.BaseExpression) and _gradient_free(value, scope, value_time, depth + 1)
+    if isinstance(node, cst.BinaryOperation):
+        return _gradient_free(node.left, scope, time, depth + 1) and _gradient_free(node.right, scope, time, depth + 1)
+    if isinstance(node, cst.UnaryOperation):
+        return _gradient_free(node.expression, scope, time, depth + 1)
+    if isinstance(node, cst.Call):
+        func = node.func
+        name = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else None
+        if name not in _KEEPS_CONSTANT:
+            return False
+        inputs = positional(node)[:1]
+        if isinstance(func, cst.Attribute) and not inputs:
+            inputs = [func.value]  # `(m > t).sum()`: the receiver is the input
+        return bool(inputs) and all(_gradient_free(value, scope, time, depth + 1) for value in inputs)
+    return False
 
 
 class _Found:

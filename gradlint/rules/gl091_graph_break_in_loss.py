@@ -8,7 +8,7 @@ from gradlint.data import api_table
 from gradlint.engine.flow import StatementFlow
 from gradlint.engine.gradients import is_test_file, not_differentiated
 from gradlint.engine.names import dotted
-from gradlint.engine.syntax import argument, is_constant, positional
+from gradlint.engine.syntax import argument, is_constant, own_nodes, positional
 from gradlint.rule import Rule, Severity
 
 REWRAP = api_table("graph_breaks_rewrap")
@@ -475,11 +475,27 @@ class GraphBreakInLoss(Rule):
                 return "loss", f"the loss `{owner}.{name}`", None, False
             if name in ("forward", "call") and parent.bases:
                 return "layer", f"the output of `{owner}.{name}`", None, False
-            if name in ("train_step", "compute_loss", "training_step"):
+            if name in ("train_step", "compute_loss", "training_step") and not _requests_gradients(node):
+                # A step that runs backward itself returns its loss for logging (HF `Trainer`).
                 return "loss", f"the loss of `{owner}.{name}`", None, False
         if _loss_named(name):
             return "named", f"the loss `{name}`", None, False
         return None, "", None, False
+
+
+_GRADIENT_REQUESTS = frozenset({"backward", "manual_backward", "gradient", "apply_gradients"})
+
+
+def _requests_gradients(function: cst.FunctionDef) -> bool:
+    """Whether the function computes gradients itself: `loss.backward()`,
+    `self.accelerator.backward(loss)`, `tape.gradient(...)`, a `*_backward(...)` helper."""
+    for node in own_nodes(function.body):
+        if isinstance(node, cst.Call):
+            func = node.func
+            name = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else ""
+            if name in _GRADIENT_REQUESTS or name.endswith("_backward"):
+                return True
+    return False
 
 
 def _binding_key(target: cst.BaseExpression) -> str | None:
