@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass, field
 
 import libcst as cst
@@ -54,6 +56,9 @@ FRAMEWORK_LIKE = frozenset({"Module", "Layer"})
 IGNORED_BASES = frozenset({"object", "ABC", "Generic", "Protocol", "abc.ABC", "typing.Generic", "typing.Protocol"})
 _VALUE_OPS = (cst.Is, cst.IsNot, cst.In, cst.NotIn)
 SELF_SAFE_BUILTINS = frozenset({"isinstance", "type", "id", "super", "repr", "str", "hash"})
+
+
+_DOTTED_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)+$")
 
 
 @dataclass
@@ -190,6 +195,13 @@ class UnusedTrainableWeight(Rule):
         if self.context.names.is_module(value):
             return
         self.external.add(node.attr.value)
+
+    def visit_SimpleString(self, node: cst.SimpleString) -> None:
+        # A dotted key (`"lm_head.bias"` in a weight-tying map or a state-dict key) names a
+        # weight that is used by name, out of sight of the class.
+        text = node.value.strip("\"'rbuRBU")
+        if "." in text and _DOTTED_KEY.match(text):
+            self.external.add(text.rsplit(".", 1)[1])
 
     def leave_Module(self, node: cst.Module) -> None:
         if not self.classes:
