@@ -15,7 +15,7 @@ from gradlint.config import Settings
 from gradlint.data import framework_modules
 from gradlint.discovery import discover
 from gradlint.engine.prefilter import framework_pattern, skip_file_comment, wants_file
-from gradlint.engine.result import FileResult
+from gradlint.engine.result import SYNTAX_ERROR, FileResult
 from gradlint.registry import get_rule, rule_index, select_codes
 from gradlint.rule import Finding, Rule
 
@@ -76,7 +76,7 @@ class _Job:
 
         codes = set(self.codes_for(path))
         rules = [rule for rule in self.rules if rule.code in codes]
-        result = runner.lint_bytes(path, data, rules, None, runner.SYNTAX_ERROR in self.codes)  # prefiltered above
+        result = runner.lint_bytes(path, data, rules, None, SYNTAX_ERROR in self.codes)  # prefiltered above
         if self.fix and any(f.fixable(self.unsafe_fixes) for f in result.findings):
             self._fix(result, data, rules)
         return result
@@ -109,7 +109,7 @@ class _Job:
         if self._prefilter is None:
             # GL000 is the engine's own: it does not widen the set of files worth parsing.
             index = rule_index()
-            frameworks = {f for code in self.codes if code != "GL000" for f in index[code]["frameworks"]}
+            frameworks = {f for code in self.codes if code != SYNTAX_ERROR for f in index[code]["frameworks"]}
             self._prefilter = framework_pattern(frameworks or framework_modules())
         return self._prefilter
 

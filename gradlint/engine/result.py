@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 
 from gradlint.rule import Finding
 
+# The engine's own code for a file it could not check (read, decode or parse).
+SYNTAX_ERROR = "GL000"
+
 
 @dataclass
 class FileResult:

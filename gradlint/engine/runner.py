@@ -16,7 +16,7 @@ import libcst as cst
 from libcst.metadata import PositionProvider
 
 from gradlint.engine.context import SCOPES, STATEMENTS, FileContext
-from gradlint.engine.result import FileResult
+from gradlint.engine.result import SYNTAX_ERROR, FileResult
 from gradlint.engine.syntax import forget_file
 from gradlint.engine.fixes import describe
 from gradlint.engine.prefilter import skip_file_comment, wants_file
@@ -24,7 +24,6 @@ from gradlint.engine.suppress import is_suppressed, suppressions
 from gradlint.engine.walker import HandlerError, walk
 from gradlint.rule import Finding, Report, Rule, Severity
 
-SYNTAX_ERROR = "GL000"
 # libcst's native parser overflows its stack (a segfault, not an exception) on a few thousand
 # nested brackets; CPython refuses more than 200, so deeper files are checked with `ast` first.
 MAX_BRACKET_DEPTH = 200
