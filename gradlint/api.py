@@ -177,24 +177,26 @@ def lint_paths(
     if "-" in paths:
         results.append(job.run(stdin_filename, stdin if stdin is not None else b""))
     names = [str(path) for path in discovered.files]
-    cached, keys = _cached(cache, job, names) if cache is not None and not fix else ({}, {})
+    cached, misses = _cached(cache, job, names) if cache is not None and not fix else ({}, {})
     todo = [name for name in names if name not in cached]
     jobs = jobs or os.cpu_count() or 1
     if jobs > 1 and len(todo) >= PARALLEL_THRESHOLD:
         fresh = dict(zip(todo, _parallel(job, todo, jobs)))
-    else:
-        fresh = {name: job.run(name) for name in todo}
+    else:  # in this process, lint the very bytes the cache key was made from
+        fresh = {name: job.run(name, misses[name][1] if name in misses else None) for name in todo}
     for name, result in fresh.items():
-        if name in keys:
-            cache.put(keys[name], result)
+        if name in misses:
+            cache.put(misses[name][0], result)
     results.extend(cached.get(name) or fresh[name] for name in names)
     return _combine(results), discovered.missing
 
 
-def _cached(cache: ResultCache, job: _Job, names: list[str]) -> tuple[dict[str, FileResult], dict[str, str]]:
-    """The results the cache holds for these files, and the keys of those it does not."""
+def _cached(
+    cache: ResultCache, job: _Job, names: list[str]
+) -> tuple[dict[str, FileResult], dict[str, tuple[str, bytes]]]:
+    """The results the cache holds for these files, and the key and content of those it does not."""
     hits: dict[str, FileResult] = {}
-    keys: dict[str, str] = {}
+    misses: dict[str, tuple[str, bytes]] = {}
     for name in names:
         try:
             data = Path(name).read_bytes()
@@ -205,8 +207,8 @@ def _cached(cache: ResultCache, job: _Job, names: list[str]) -> tuple[dict[str, 
         if hit is not None and hit.path == name:
             hits[name] = hit
         else:
-            keys[name] = key
-    return hits, keys
+            misses[name] = (key, data)
+    return hits, misses
 
 
 def _parallel(job: _Job, names: list[str], jobs: int) -> list[FileResult]:
