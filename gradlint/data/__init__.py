@@ -81,3 +81,8 @@ def canonical_name(name: str) -> str:
 def framework_modules() -> tuple[str, ...]:
     """Top-level packages gradlint knows; a file importing none of them is skipped."""
     return tuple(_data()["frameworks"]["modules"])
+
+
+def section(key: str) -> dict:
+    """One table of the data files, by its key (`[key]`)."""
+    return _data()[key]

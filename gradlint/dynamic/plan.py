@@ -1,0 +1,184 @@
+"""From findings to jobs: cut out the code each finding needs, and pick the worker that runs it.
+
+The snippet of a finding is the top-level statement that holds it plus, transitively, the
+top-level statements that bind the module-level names it reads (imports, constants, helper
+functions and classes), found with libcst's scope analysis. Everything else in the module,
+training loops and `if __name__ == "__main__":` blocks included, is left out. The snippet keeps
+the original line numbers (left-out lines are blank), so positions and tracebacks still match.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import libcst as cst
+from libcst.metadata import GlobalScope, MetadataWrapper, PositionProvider, ScopeProvider
+
+from gradlint.data import section
+from gradlint.dynamic.probe import Job
+from gradlint.engine.runner import decode
+from gradlint.rule import Finding
+
+
+@dataclass
+class Unrunnable:
+    """A finding that cannot become a job, and why (reported as inconclusive)."""
+
+    index: int
+    reason: str
+
+
+def framework_modules() -> dict[str, list[str]]:
+    return dict(section("dynamic_frameworks"))
+
+
+class ModulePlan:
+    """One parsed file: its top-level statements, what each binds and what each reads."""
+
+    def __init__(self, path: str, text: str) -> None:
+        self.path = path
+        self.lines = text.splitlines(keepends=True)
+        wrapper = MetadataWrapper(cst.parse_module(text), unsafe_skip_copy=True)
+        positions = wrapper.resolve(PositionProvider)
+        scopes = wrapper.resolve(ScopeProvider)
+        self.body = list(wrapper.module.body)
+        self.spans = [(positions[s].start.line, positions[s].end.line) for s in self.body]
+        owner: dict[int, int] = {}
+        for index, statement in enumerate(self.body):
+            for node in _walk(statement):
+                owner[id(node)] = index
+        self.imports: dict[int, set[str]] = {}  # statement -> top-level modules it imports
+        for index, statement in enumerate(self.body):
+            self.imports[index] = {
+                module for node in _walk(statement) if isinstance(node, (cst.Import, cst.ImportFrom)) for module in _top_module(node)
+            }
+        self.needs: dict[int, set[int]] = {i: set() for i in range(len(self.body))}
+        global_scope = next((s for s in scopes.values() if isinstance(s, GlobalScope)), None)
+        if global_scope is None:
+            return
+        for scope in set(scopes.values()):
+            if scope is None:
+                continue
+            for access in scope.accesses:
+                user = owner.get(id(access.node))
+                if user is None:
+                    continue
+                for referent in access.referents:
+                    if getattr(referent, "scope", None) is global_scope and hasattr(referent, "node"):
+                        provider = owner.get(id(referent.node))
+                        if provider is not None and provider != user:
+                            self.needs[user].add(provider)
+
+    def statement_at(self, line: int) -> int | None:
+        return next((i for i, (start, end) in enumerate(self.spans) if start <= line <= end), None)
+
+    def closure(self, target: int) -> list[int]:
+        keep, todo = {target}, [target]
+        while todo:
+            for provider in self.needs[todo.pop()]:
+                if provider not in keep and not _is_main_guard(self.body[provider]):
+                    keep.add(provider)
+                    todo.append(provider)
+        keep.update(i for i, s in enumerate(self.body) if _is_future_import(s))
+        return sorted(keep)
+
+    def snippet(self, statements: list[int]) -> str:
+        lines = ["\n"] * len(self.lines)
+        for index in statements:
+            start, end = self.spans[index]
+            lines[start - 1 : end] = self.lines[start - 1 : end]
+        return "".join(lines)
+
+    def framework(self, statements: list[int], target: int) -> str | None:
+        imported = {m for i in statements for m in self.imports[i]}
+        if not any(imported.intersection(modules) for modules in framework_modules().values()):
+            imported = {m for modules in self.imports.values() for m in modules}  # tensors arrive as arguments
+        target_code = "".join(self.lines[self.spans[target][0] - 1 : self.spans[target][1]])
+        candidates = [(name, modules) for name, modules in framework_modules().items() if imported.intersection(modules)]
+        if not candidates:
+            return None
+        # Prefer the framework the flagged statement itself spells most often.
+        def mentions(item: tuple[str, list[str]]) -> int:
+            return sum(target_code.count(module) for module in item[1])
+
+        best = max(candidates, key=mentions)
+        return best[0] if mentions(best) else candidates[0][0]
+
+
+def _walk(node: cst.CSTNode):
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        stack.extend(current.children)
+
+
+def _top_module(node: cst.Import | cst.ImportFrom) -> set[str]:
+    if isinstance(node, cst.Import):
+        return {cst.helpers.get_full_name_for_node(alias.name).split(".")[0] for alias in node.names}
+    if node.relative or node.module is None:
+        return set()
+    return {cst.helpers.get_full_name_for_node(node.module).split(".")[0]}
+
+
+def _is_main_guard(statement: cst.CSTNode) -> bool:
+    if not isinstance(statement, cst.If) or not isinstance(statement.test, cst.Comparison):
+        return False
+    code = cst.Module([]).code_for_node(statement.test)
+    return "__name__" in code and "__main__" in code
+
+
+def _is_future_import(statement: cst.CSTNode) -> bool:
+    return (
+        isinstance(statement, cst.SimpleStatementLine)
+        and any(isinstance(s, cst.ImportFrom) and isinstance(s.module, cst.Name) and s.module.value == "__future__" for s in statement.body)
+    )
+
+
+def module_location(path: str) -> tuple[str, str]:
+    """The module's dotted name and the directory to put on sys.path: the package's parent for a
+    module inside a package (so relative imports work), else the file's own directory."""
+    file = Path(path).resolve()
+    parts, directory = [], file.parent
+    while (directory / "__init__.py").is_file() and directory.parent != directory:
+        parts.insert(0, directory.name)
+        directory = directory.parent
+    if parts:
+        return ".".join([*parts, file.stem]), str(directory)
+    return "__gradlint_snippet__", str(file.parent)
+
+
+def plan(findings: list[Finding], codes: set[str], device: str, sources: dict[str, str] | None = None) -> tuple[list[Job], list[Unrunnable]]:
+    """Jobs for the findings whose rule is in `codes`; the others that cannot run, with why."""
+    jobs: list[Job] = []
+    unrunnable: list[Unrunnable] = []
+    modules: dict[str, ModulePlan | str] = {}
+    for index, finding in enumerate(findings):
+        if finding.rule not in codes:
+            continue
+        module = modules.get(finding.path)
+        if module is None:
+            try:
+                text = sources[finding.path] if sources and finding.path in sources else decode(Path(finding.path).read_bytes())
+                module = ModulePlan(finding.path, text)
+            except (OSError, UnicodeDecodeError, SyntaxError, LookupError, cst.ParserSyntaxError) as error:
+                module = f"could not read the file again: {error}"
+            modules[finding.path] = module
+        if isinstance(module, str):
+            unrunnable.append(Unrunnable(index, module))
+            continue
+        target = module.statement_at(finding.line)
+        if target is None:
+            unrunnable.append(Unrunnable(index, "the finding is not inside a top-level statement"))
+            continue
+        statements = module.closure(target)
+        framework = module.framework(statements, target)
+        if framework is None:
+            unrunnable.append(Unrunnable(index, "the dynamic mode runs torch, TensorFlow/Keras, JAX and NumPy/SciPy code; "
+                                                "this code imports none of them"))
+            continue
+        name, search_path = module_location(finding.path)
+        jobs.append(Job(index, finding.rule, finding.path, finding.line, finding.column, finding.end_line,
+                        finding.end_column, finding.message, framework, module.snippet(statements), name, search_path, device))
+    return jobs, unrunnable

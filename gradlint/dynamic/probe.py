@@ -1,0 +1,366 @@
+"""What a witness works with inside a worker: the executed snippet, the flagged node, and a way
+to evaluate part of the code on inputs the witness chooses.
+
+Runs in the worker process, so it uses `ast` (the standard library) and never libcst; the
+frameworks are reached only through `backends`.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+CONFIRMED, NOT_REPRODUCED, INCONCLUSIVE = "confirmed", "not-reproduced", "inconclusive"
+VERDICTS = (CONFIRMED, NOT_REPRODUCED, INCONCLUSIVE)
+
+
+class Inconclusive(Exception):
+    """Raised by a witness that could not run its experiment; the message says why."""
+
+
+@dataclass
+class Observation:
+    """What a witness saw. `evidence` states it in numbers; `inputs` says what was fed in."""
+
+    verdict: str
+    evidence: str
+    inputs: str = ""
+
+    def __post_init__(self) -> None:
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"unknown verdict {self.verdict!r}")
+
+
+def confirmed(evidence: str, inputs: str = "") -> Observation:
+    return Observation(CONFIRMED, evidence, inputs)
+
+
+def not_reproduced(evidence: str, inputs: str = "") -> Observation:
+    return Observation(NOT_REPRODUCED, evidence, inputs)
+
+
+@dataclass
+class Job:
+    """One finding to check, as the parent sends it (see `gradlint.dynamic.plan`)."""
+
+    id: int
+    rule: str
+    path: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    message: str
+    framework: str
+    source: str  # the snippet: the finding's definition and what it needs, at the original line numbers
+    module: str = "__gradlint_snippet__"
+    search_path: str = ""  # prepended to sys.path so the module's own imports resolve
+    device: str = "cpu"
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Job:
+        return cls(**{name: data[name] for name in cls.__dataclass_fields__ if name in data})
+
+
+def _char_column(line: str, byte_offset: int) -> int:
+    """ast columns count UTF-8 bytes; findings count characters."""
+    return len(line.encode("utf-8")[:byte_offset].decode("utf-8", errors="ignore"))
+
+
+@dataclass
+class Probe:
+    """The executed snippet and the flagged node, handed to a witness."""
+
+    job: Job
+    namespace: dict
+    tree: ast.Module
+    backend: Any  # gradlint.dynamic.backends.Backend
+    lines: list[str] = field(default_factory=list)
+    _parents: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for parent in ast.walk(self.tree):
+            for child in ast.iter_child_nodes(parent):
+                self._parents[child] = parent
+
+    # Where the finding is ---------------------------------------------------------------
+
+    def span(self, node: ast.AST) -> tuple[int, int, int, int] | None:
+        if not hasattr(node, "end_lineno") or node.end_lineno is None:
+            return None
+        start = _char_column(self.lines[node.lineno - 1], node.col_offset) + 1
+        end = _char_column(self.lines[node.end_lineno - 1], node.end_col_offset) + 1
+        return node.lineno, start, node.end_lineno, end
+
+    @property
+    def target(self) -> ast.AST:
+        """The node the finding points at: the one with exactly its range, else the smallest
+        node that contains it."""
+        job = self.job
+        wanted = (job.line, job.column, job.end_line, job.end_column)
+        best, best_size = None, None
+        for node in ast.walk(self.tree):
+            span = self.span(node)
+            if span is None:
+                continue
+            if span == wanted:
+                return node
+            if (span[:2] <= wanted[:2]) and (span[2:] >= wanted[2:]):
+                size = (span[2] - span[0], span[3] - span[1])
+                if best_size is None or size < best_size:
+                    best, best_size = node, size
+        if best is None:
+            raise Inconclusive(f"nothing at line {job.line} of the snippet")
+        return best
+
+    def parent(self, node: ast.AST) -> ast.AST | None:
+        return self._parents.get(node)
+
+    def ancestors(self, node: ast.AST) -> Iterable[ast.AST]:
+        while (node := self._parents.get(node)) is not None:
+            yield node
+
+    def enclosing(self, node: ast.AST, kinds: tuple[type, ...]) -> ast.AST | None:
+        return next((a for a in self.ancestors(node) if isinstance(a, kinds)), None)
+
+    def enclosing_function(self, node: ast.AST) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
+        return self.enclosing(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+
+    def enclosing_class(self, node: ast.AST) -> ast.ClassDef | None:
+        return self.enclosing(node, (ast.ClassDef,))
+
+    def code(self, node: ast.AST) -> str:
+        return ast.unparse(node)
+
+    def live_class(self, node: ast.ClassDef) -> type:
+        """The class object the snippet defined for `node` (top-level classes only)."""
+        value = self.namespace.get(node.name)
+        if not isinstance(value, type):
+            raise Inconclusive(f"class `{node.name}` is not defined at module level")
+        return value
+
+    # Evaluating part of the code --------------------------------------------------------
+
+    def expression(
+        self,
+        node: ast.expr,
+        holes: dict[str, ast.expr] | None = None,
+        inline_locals: bool = True,
+    ) -> Expression:
+        """`node` as a function of its free variables, ready to evaluate on chosen inputs.
+
+        Local names bound by a plain `name = value` earlier in the enclosing function are
+        replaced by their values (so the inputs are the function's parameters), `holes`
+        (subexpressions of `node`, by input name) become inputs themselves, and `self.attr`
+        reads become inputs unless `attr` is a method of the enclosing class.
+        """
+        return Expression(self, node, holes or {}, inline_locals)
+
+
+def substitute(node: ast.AST, replace: Callable[[ast.AST], ast.AST | None]) -> ast.AST:
+    """A copy of `node` with each subtree for which `replace` gives a node replaced by it;
+    `node` itself is left untouched."""
+    replacement = replace(node)
+    if replacement is not None:
+        return replacement
+    clone = copy.copy(node)
+    for name, value in ast.iter_fields(node):
+        if isinstance(value, list):
+            setattr(clone, name, [substitute(v, replace) if isinstance(v, ast.AST) else v for v in value])
+        elif isinstance(value, ast.AST):
+            setattr(clone, name, substitute(value, replace))
+    return clone
+
+
+def bound_inside(node: ast.AST) -> set[str]:
+    """Names a lambda, comprehension or walrus binds within `node`."""
+    names: set[str] = set()
+    for inner in ast.walk(node):
+        if isinstance(inner, ast.Lambda):
+            names.update(a.arg for a in (*inner.args.posonlyargs, *inner.args.args, *inner.args.kwonlyargs))
+            names.update(a.arg for a in (inner.args.vararg, inner.args.kwarg) if a is not None)
+        elif isinstance(inner, ast.comprehension):
+            names.update(n.id for n in ast.walk(inner.target) if isinstance(n, ast.Name))
+        elif isinstance(inner, ast.NamedExpr):
+            names.add(inner.target.id)
+    return names
+
+
+def free_names(node: ast.AST) -> list[str]:
+    """Names `node` reads that it does not bind itself, in order of first use."""
+    inner = bound_inside(node)
+    seen: dict[str, None] = {}
+    for name in ast.walk(node):
+        if isinstance(name, ast.Name) and isinstance(name.ctx, ast.Load) and name.id not in inner:
+            seen.setdefault(name.id, None)
+    return list(seen)
+
+
+def _assignments(function: ast.AST) -> list[tuple[int, str, ast.expr]]:
+    """(line, name, value) of every `name = value` in `function`'s own body, in order."""
+    found = []
+    for node in ast.walk(function):
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            found.append((node.lineno, node.targets[0].id, node.value))
+        elif isinstance(node, ast.AnnAssign) and node.value is not None and isinstance(node.target, ast.Name):
+            found.append((node.lineno, node.target.id, node.value))
+    return sorted(found, key=lambda item: item[0])
+
+
+def _rebinds(function: ast.AST) -> set[str]:
+    """Names bound other than by a plain assignment (loops, augmented assignment, unpacking):
+    their value at the finding is not one expression, so they stay inputs."""
+    names: set[str] = set()
+    for node in ast.walk(function):
+        targets: list[ast.AST] = []
+        if isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)):
+            targets = [node.target]
+        elif isinstance(node, ast.AugAssign):
+            targets = [node.target]
+        elif isinstance(node, ast.Assign) and (len(node.targets) > 1 or not isinstance(node.targets[0], ast.Name)):
+            targets = list(node.targets)
+        elif isinstance(node, (ast.With, ast.AsyncWith)):
+            targets = [item.optional_vars for item in node.items if item.optional_vars is not None]
+        for target in targets:
+            names.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+    return names
+
+
+SELF_PREFIX = "self."
+
+
+class Expression:
+    """An expression of the snippet turned into a function of named inputs.
+
+    `inputs` lists the input names: parameters and unresolved locals by name, holes by the name
+    the witness gave them, `self.attr` reads as "self.attr". Call it with a value per input.
+    """
+
+    MAX_INLINE_DEPTH = 20
+
+    def __init__(self, probe: Probe, node: ast.expr, holes: dict[str, ast.expr], inline_locals: bool) -> None:
+        self.probe = probe
+        self.function = probe.enclosing_function(node)
+        self.cls = probe.enclosing_class(node)
+        self._methods = self._class_methods()
+        hole_ids = {id(hole): name for name, hole in holes.items()}
+        body = substitute(node, lambda n: ast.Name(hole_ids[id(n)], ast.Load()) if id(n) in hole_ids else None)
+        if inline_locals and self.function is not None:
+            body = self._inline(body, node.lineno, 0, set(holes))
+        self.node = ast.fix_missing_locations(body)
+        self.source = ast.unparse(self.node)
+        namespace = probe.namespace
+        self.inputs: list[str] = []
+        for name in free_names(self.node):
+            if name in holes or name not in namespace or self._is_local(name):
+                if name == "self" and self.cls is not None:
+                    continue
+                self.inputs.append(name)
+        self.self_attributes = self._self_attributes() if self.cls is not None else []
+        self.inputs.extend(self.self_attributes)
+        self._compiled = self._compile()
+
+    # -- building -------------------------------------------------------------------------
+
+    def _class_methods(self) -> set[str]:
+        if self.cls is None:
+            return set()
+        return {n.name for n in self.cls.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+
+    def _is_local(self, name: str) -> bool:
+        if self.function is None:
+            return False
+        args = self.function.args
+        params = {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg) if a}
+        return name in params or any(n == name for _, n, _ in _assignments(self.function)) or name in _rebinds(self.function)
+
+    def _inline(self, node: ast.AST, line: int, depth: int, keep: set[str]) -> ast.AST:
+        if depth > self.MAX_INLINE_DEPTH:
+            return node
+        assignments = _assignments(self.function)
+        rebound = _rebinds(self.function)
+
+        def replace(inner: ast.AST) -> ast.AST | None:
+            if not (isinstance(inner, ast.Name) and isinstance(inner.ctx, ast.Load)):
+                return None
+            if inner.id in keep or inner.id in rebound:
+                return None
+            earlier = [(at, value) for at, name, value in assignments if name == inner.id and at < line]
+            if not earlier:
+                return None
+            at, value = earlier[-1]
+            return self._inline(value, at, depth + 1, keep)
+
+        keep = keep | bound_inside(node)
+        return substitute(node, replace)
+
+    def _self_attributes(self) -> list[str]:
+        """`self.x` reads in the class (not methods, not properties) that become inputs."""
+        attrs: dict[str, None] = {}
+        for node in ast.walk(self.cls):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "self"
+                and isinstance(node.ctx, ast.Load)
+                and node.attr not in self._methods
+            ):
+                attrs.setdefault(SELF_PREFIX + node.attr, None)
+        used = {SELF_PREFIX + n.attr for n in ast.walk(self.node) if isinstance(n, ast.Attribute)}
+        calls_methods = any(
+            isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == "self" and n.attr in self._methods
+            for n in ast.walk(self.node)
+        )
+        return [a for a in attrs if calls_methods or a in used]
+
+    def _compile(self) -> Callable:
+        plain = [name for name in self.inputs if not name.startswith(SELF_PREFIX)]
+        lam = ast.Expression(
+            ast.Lambda(
+                ast.arguments(posonlyargs=[], args=[ast.arg("__gradlint_self__")] + [ast.arg(n) for n in plain],
+                              vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[]),
+                substitute(
+                    self.node,
+                    lambda n: ast.Name("__gradlint_self__", ast.Load()) if isinstance(n, ast.Name) and n.id == "self" else None,
+                ),
+            )
+        )
+        code = compile(ast.fix_missing_locations(lam), self.probe.job.path, "eval")
+        return eval(code, self.probe.namespace)  # noqa: S307 - the user's own code, in the worker
+
+    # -- running --------------------------------------------------------------------------
+
+    def __call__(self, **values: Any) -> Any:
+        missing = [name for name in self.inputs if name not in values]
+        if missing:
+            raise TypeError(f"no value for {', '.join(missing)}")
+        proxy = _SelfProxy(self, {name[len(SELF_PREFIX):]: v for name, v in values.items() if name.startswith(SELF_PREFIX)})
+        plain = [values[name] for name in self.inputs if not name.startswith(SELF_PREFIX)]
+        return self._compiled(proxy, *plain)
+
+
+class _SelfProxy:
+    """Stands in for `self`: data attributes are the witness's inputs, methods are the class's
+    own functions bound to this proxy (so they see the same inputs)."""
+
+    def __init__(self, expression: Expression, attributes: dict[str, Any]) -> None:
+        object.__setattr__(self, "_attributes", attributes)
+        cls = expression.probe.live_class(expression.cls) if expression.cls is not None else None
+        object.__setattr__(self, "_cls", cls)
+
+    def __getattr__(self, name: str) -> Any:
+        attributes = object.__getattribute__(self, "_attributes")
+        if name in attributes:
+            return attributes[name]
+        cls = object.__getattribute__(self, "_cls")
+        for klass in getattr(cls, "__mro__", ()):
+            if name in vars(klass):
+                value = vars(klass)[name]
+                return value.__get__(self, cls) if hasattr(value, "__get__") else value
+        raise Inconclusive(f"`self.{name}` has no value outside a built instance")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__getattribute__(self, "_attributes")[name] = value
