@@ -43,6 +43,7 @@ def index_entry(rule: type[Rule]) -> dict:
         "module": rule.__module__.rsplit(".", 1)[-1],
         "frameworks": list(rule.frameworks),
         "default": rule.default_enabled,
+        **({"dynamic_only": True} if rule.dynamic_only else {}),
     }
 
 
@@ -74,6 +75,10 @@ def get_rule(code: str) -> type[Rule]:
         importlib.import_module(f"gradlint.rules.{index[wanted]['module']}")
         rule = registered_rules()[wanted]
     return rule
+
+
+def dynamic_only(code: str) -> bool:
+    return rule_index()[code].get("dynamic_only", False)
 
 
 def default_codes() -> list[str]:

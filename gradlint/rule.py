@@ -120,6 +120,9 @@ class Rule:
     frameworks: ClassVar[tuple[str, ...]] = ()
     # Off unless selected explicitly (opinionated or noisy rules).
     default_enabled: ClassVar[bool] = True
+    # Its findings are candidates that only `--dynamic` can judge: they are reported only when
+    # a witness confirms them, and without `--dynamic` the rule does not run.
+    dynamic_only: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -124,6 +124,7 @@ def index_toml() -> str:
             f'module = "{entry["module"]}"',
             f"frameworks = [{frameworks}]",
             f"default = {'true' if entry['default'] else 'false'}",
+            *(["dynamic_only = true"] if entry.get("dynamic_only") else []),
             "",
         ]
     return "\n".join(lines)
