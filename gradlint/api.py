@@ -123,9 +123,10 @@ def lint_source(
     select: Iterable[str] | None = None,
     ignore: Iterable[str] = (),
 ) -> list[Finding]:
-    """Lint one file's content with the selected rules (default: the default rule set)."""
+    """Lint one file's content with the selected rules (default: the default rule set). A
+    dynamic-only rule runs when it is selected by name: its findings are unconfirmed candidates."""
     data = source.encode("utf-8") if isinstance(source, str) else source
-    codes = select_codes(list(select) if select is not None else None, ignore)
+    codes = select_codes(list(select) if select is not None else None, ignore, dynamic=select is not None)
     result = _Job(codes).run(str(path), data)
     if result.errors:
         raise RuntimeError("; ".join(error["message"] for error in result.errors))

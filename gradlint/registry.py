@@ -81,8 +81,10 @@ def dynamic_only(code: str) -> bool:
     return rule_index()[code].get("dynamic_only", False)
 
 
-def default_codes() -> list[str]:
-    return [code for code, entry in sorted(rule_index().items()) if entry["default"]]
+def default_codes(dynamic: bool = False) -> list[str]:
+    """The default rule set; dynamic-only rules join it only for a dynamic run."""
+    return [code for code, entry in sorted(rule_index().items())
+            if entry["default"] and (dynamic or not entry.get("dynamic_only"))]
 
 
 def expand(selectors: Iterable[str]) -> set[str]:
@@ -107,12 +109,14 @@ def select_codes(
     select: Iterable[str] | None = None,
     ignore: Iterable[str] = (),
     extend_select: Iterable[str] = (),
+    dynamic: bool = False,
 ) -> list[str]:
-    """Codes to run: `select` (default: the default-enabled ones) plus `extend_select`, minus `ignore`."""
-    chosen = expand(select) if select is not None else set(default_codes())
+    """Codes to run: `select` (default: the default-enabled ones) plus `extend_select`, minus
+    `ignore`; dynamic-only rules only for a `dynamic` run (their findings need a witness)."""
+    chosen = expand(select) if select is not None else set(default_codes(dynamic))
     chosen |= expand(extend_select)
     chosen -= expand(ignore)
-    return sorted(chosen)
+    return sorted(code for code in chosen if dynamic or not dynamic_only(code))
 
 
 def select_rules(
