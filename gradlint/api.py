@@ -31,6 +31,8 @@ class RunResult:
     errors: list[dict] = field(default_factory=list)
     fixed: list[FileResult] = field(default_factory=list)  # files with fixes applied (not yet written)
     baseline_hidden: int = 0  # findings left out because a baseline records them
+    # Set by a dynamic run: {"checked", "verdicts": {verdict: n}, "seconds", "hidden"}.
+    dynamic: dict | None = None
 
     @property
     def fixes_applied(self) -> int:

@@ -53,6 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--cache-dir", metavar="DIR", help="where the result cache lives (default: .gradlint_cache beside the configuration, else in the current directory)")
     parser.add_argument("--baseline", metavar="FILE", help="report only findings not recorded in FILE; records them when FILE does not exist")
     parser.add_argument("--update-baseline", action="store_true", help="rewrite the --baseline file with the current findings")
+    dynamic = parser.add_argument_group("dynamic mode", "run the code behind each finding and observe its gradient")
+    dynamic.add_argument("--dynamic", action="store_true", help="confirm findings by running them (needs the framework installed)")
+    dynamic.add_argument("--confirmed-only", action="store_true", help="report only findings the dynamic mode confirmed")
+    dynamic.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu", help="where to run them (auto: a GPU when the framework sees one; default: cpu)")
+    dynamic.add_argument("--dynamic-timeout", type=float, default=20.0, metavar="S", help="seconds allowed per finding (default: 20)")
+    dynamic.add_argument("--dynamic-jobs", type=int, default=1, metavar="N", help="worker processes at once (default: 1)")
+    dynamic.add_argument("--dynamic-memory", type=int, default=4096, metavar="MB", help="memory limit per worker in MiB (default: 4096; 0: none)")
     parser.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are findings")
     parser.add_argument("--list-rules", action="store_true", help="list the rules and exit")
     parser.add_argument("--version", action="version", version=f"gradlint {__version__}")
@@ -132,11 +139,13 @@ def _lint_command(args: argparse.Namespace) -> int:
     from gradlint.report import renderer
 
     settings = _settings(args)
+    _check_dynamic_options(args)
     try:
         codes = select_codes(
             args.select if args.select is not None else settings.select,
             [*settings.ignore, *args.ignore],
             [*settings.extend_select, *args.extend_select],
+            dynamic=args.dynamic,
         )
         for listed in settings.per_file_ignores.values():
             expand(listed)  # an unknown code there is a configuration error too
@@ -178,6 +187,8 @@ def _lint_command(args: argparse.Namespace) -> int:
     report_stream = sys.stdout
     if args.fix:
         report_stream = _write_fixes(result, stdin, args.stdin_filename or "-")
+    if args.dynamic:
+        _run_dynamic(args, result, stdin)
     text = renderer(args.format)(result, statistics=args.statistics, unsafe_fixes=args.unsafe_fixes)
     if args.output:
         try:
@@ -193,6 +204,68 @@ def _lint_command(args: argparse.Namespace) -> int:
     if result.findings and not args.exit_zero:
         return EXIT_FINDINGS
     return EXIT_CLEAN
+
+
+def _check_dynamic_options(args: argparse.Namespace) -> None:
+    if not args.dynamic:
+        used = [flag for flag, value in (("--confirmed-only", args.confirmed_only), ("--device", args.device != "cpu"),
+                                         ("--dynamic-timeout", args.dynamic_timeout != 20.0),
+                                         ("--dynamic-jobs", args.dynamic_jobs != 1),
+                                         ("--dynamic-memory", args.dynamic_memory != 4096)) if value]
+        if used:
+            raise UsageError(f"{used[0]} needs --dynamic")
+    if args.dynamic_timeout <= 0:
+        raise UsageError("--dynamic-timeout must be more than 0 seconds")
+    if args.dynamic_jobs < 1:
+        raise UsageError("--dynamic-jobs must be 1 or more")
+    if args.dynamic_memory < 0:
+        raise UsageError("--dynamic-memory must be 0 (no limit) or more")
+
+
+def _run_dynamic(args: argparse.Namespace, result, stdin: bytes | None) -> None:
+    """Confirm what can be confirmed; keep dynamic-only findings only when confirmed, and with
+    --confirmed-only nothing else either."""
+    import time
+
+    from gradlint.dynamic import DynamicOptions, confirm, count_confirmable
+    from gradlint.engine.runner import decode
+    from gradlint.registry import dynamic_only
+
+    sources = {}
+    if stdin is not None:
+        fixed = next((f.fixed for f in result.fixed if f.path == (args.stdin_filename or "-")), None)
+        sources[args.stdin_filename or "-"] = decode(fixed if fixed is not None else stdin)
+    total = count_confirmable(result.findings)
+    bar = _progress_bar(total)
+    started = time.perf_counter()
+    try:
+        stats = confirm(
+            result.findings,
+            DynamicOptions(args.device, args.dynamic_timeout, args.dynamic_jobs, args.dynamic_memory),
+            on_result=(lambda _: bar.update(1)) if bar is not None else None,
+            sources=sources,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    before = len(result.findings)
+    result.findings = [
+        f for f in result.findings
+        if (f.confirmation or {}).get("verdict") == "confirmed" or not (args.confirmed_only or dynamic_only(f.rule))
+    ]
+    result.dynamic = {"checked": stats.checked, "verdicts": stats.verdicts,
+                      "seconds": round(time.perf_counter() - started, 2), "hidden": before - len(result.findings)}
+
+
+def _progress_bar(total: int):
+    """A progress bar on stderr when it is a terminal (and tqdm is installed), else None."""
+    if total == 0 or not sys.stderr.isatty():
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, desc="gradlint --dynamic", unit="finding", file=sys.stderr, leave=False)
 
 
 def _cache(args: argparse.Namespace, settings):

@@ -25,6 +25,10 @@ from gradlint.dynamic.guard import FileSystemGuard
 from gradlint.dynamic.probe import INCONCLUSIVE, Inconclusive, Job, Observation, Probe
 
 
+# Set by `main`: the limit this worker runs under, for the message when it is reached.
+MEMORY_LIMIT_MB = 0
+
+
 class SnippetError(Exception):
     pass
 
@@ -42,6 +46,8 @@ def execute_snippet(job: Job) -> dict:
         exec(compile(job.source, job.path, "exec"), module.__dict__)  # noqa: S102 - the point of dynamic mode
     except SystemExit as error:
         raise SnippetError(f"the module's definitions called sys.exit({error.code!r})") from None
+    except MemoryError:
+        raise
     except BaseException as error:  # noqa: BLE001 - any failure of user code is a reason, not a crash
         if isinstance(error, KeyboardInterrupt):
             raise
@@ -79,7 +85,7 @@ def run_job(job: Job | dict, backend: Backend, guard: FileSystemGuard | None = N
     except SnippetError as error:
         observation = Observation(INCONCLUSIVE, str(error))
     except MemoryError:
-        observation = Observation(INCONCLUSIVE, "ran out of memory (the worker's limit)")
+        observation = Observation(INCONCLUSIVE, f"ran out of memory (limit {MEMORY_LIMIT_MB or 'of the machine'} MiB)")
     except SystemExit as error:
         observation = Observation(INCONCLUSIVE, f"the code called sys.exit({error.code!r})")
     except RecursionError:
@@ -106,21 +112,24 @@ def run_job(job: Job | dict, backend: Backend, guard: FileSystemGuard | None = N
     }
 
 
-def _state(framework: str) -> tuple:
-    """What a snippet must not change for the next one to be trusted: the builtins and the
-    framework's global switches and entry points."""
-    state: list[Any] = [tuple(sorted((k, id(v)) for k, v in vars(builtins).items()))]
+def _state(framework: str) -> dict[str, Any]:
+    """What a snippet must not change for its verdict, and the next one, to be trusted: the
+    builtins and the framework's global switches and entry points."""
+    state: dict[str, Any] = {"builtins": tuple(sorted((k, id(v)) for k, v in vars(builtins).items()))}
     if framework == "torch":
         torch = sys.modules["torch"]
-        state += [torch.is_grad_enabled(), torch.get_default_dtype(), id(torch.autograd.grad), id(torch.Tensor.backward),
-                  torch.is_anomaly_enabled()]
+        state.update({"grad mode": torch.is_grad_enabled(), "default dtype": torch.get_default_dtype(),
+                      "anomaly mode": torch.is_anomaly_enabled(), "torch.autograd.grad": id(torch.autograd.grad),
+                      "Tensor.backward": id(torch.Tensor.backward)})
     elif framework == "tensorflow":
         tf = sys.modules["tensorflow"]
-        state += [tf.executing_eagerly(), id(tf.GradientTape), id(tf.reduce_sum), tf.config.functions_run_eagerly()]
+        state.update({"eager execution": tf.executing_eagerly(), "run_functions_eagerly": tf.config.functions_run_eagerly(),
+                      "tf.GradientTape": id(tf.GradientTape), "tf.reduce_sum": id(tf.reduce_sum)})
     elif framework == "jax":
         jax = sys.modules["jax"]
-        state += [id(jax.grad), bool(jax.config.jax_enable_x64), bool(jax.config.jax_disable_jit)]
-    return tuple(state)
+        state.update({"jax.grad": id(jax.grad), "jax_enable_x64": bool(jax.config.jax_enable_x64),
+                      "jax_disable_jit": bool(jax.config.jax_disable_jit)})
+    return state
 
 
 def _limit_memory(megabytes: int, device: str) -> None:
@@ -156,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:  # noqa: BLE001 - not installed, no GPU, broken install
         send({"ready": False, "reason": f"{type(error).__name__}: {error}"[:400]})
         return 1
+    global MEMORY_LIMIT_MB
+    MEMORY_LIMIT_MB = int(memory) if device == "cpu" else 0
     _limit_memory(int(memory), device)
     send({"ready": True, "framework": backend.describe(), "device": backend.device,
           "import_seconds": round(time.perf_counter() - started, 3)})
@@ -164,11 +175,14 @@ def main(argv: list[str] | None = None) -> int:
     before = _state(framework)
     for line in protocol_in:
         result = run_job(json.loads(line), backend, guard)
-        tainted = _state(framework) != before
-        if tainted:
-            result["replace_worker"] = "the code changed the framework's global state"
+        after = _state(framework)
+        changed = [name for name in before if after.get(name) != before[name]]
+        if changed:  # this verdict ran under changed rules, and the next would too
+            result.update(verdict=INCONCLUSIVE, inputs="", replace_worker=True,
+                          evidence=f"the code changed {backend.name}'s global state ({', '.join(changed)}), "
+                                   "so its gradients cannot be trusted")
         send(result)
-        if tainted:
+        if changed:
             return 0
     return 0
 

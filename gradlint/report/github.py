@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gradlint.api import RunResult
-from gradlint.report.text import summary
+from gradlint.report.text import summary, verdict_line
 
 _LEVEL = {"error": "error", "warning": "warning", "info": "notice"}
 
@@ -23,7 +23,8 @@ def render(result: RunResult, **_: object) -> str:
             f"file={_escape_property(f.path)},line={f.line},col={f.column},"
             f"endLine={f.end_line},endColumn={f.end_column},title={_escape_property(f'{f.rule} {f.name}')}"
         )
-        lines.append(f"::{_LEVEL.get(f.severity, 'warning')} {props}::{_escape_data(f'{f.rule} {f.message}')}")
+        text = f"{f.rule} {f.message}" + (f"\n{verdict_line(f.confirmation)}" if f.confirmation else "")
+        lines.append(f"::{_LEVEL.get(f.severity, 'warning')} {props}::{_escape_data(text)}")
     for e in result.errors:
         lines.append(f"::error file={_escape_property(e['path'])}::{_escape_data(e['message'])}")
     lines.append(summary(result))

@@ -17,4 +17,6 @@ def render(result: RunResult, **_: object) -> str:
         "errors": result.errors,
         "fixes_applied": result.fixes_applied,
     }
+    if result.dynamic is not None:
+        payload["dynamic"] = result.dynamic
     return json.dumps(payload, indent=2) + "\n"

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from gradlint import __version__
 from gradlint.api import RunResult
+from gradlint.report.text import verdict_line
 from gradlint.dev.docs import rule_page, summary
 from gradlint.registry import all_rules
 
@@ -44,7 +45,8 @@ def render(result: RunResult, **_: object) -> str:
             "ruleId": f.rule,
             "ruleIndex": index[f.rule],
             "level": _LEVEL.get(f.severity, "warning"),
-            "message": {"text": f.message},
+            "message": {"text": f.message + (f"\n{verdict_line(f.confirmation)}" if f.confirmation else "")},
+            **({"properties": {"confirmation": f.confirmation}} if f.confirmation else {}),
             "locations": [
                 {
                     "physicalLocation": {

@@ -8,10 +8,11 @@ from gradlint.api import RunResult
 
 
 def render(result: RunResult, statistics: bool = False, unsafe_fixes: bool = False, **_: object) -> str:
-    lines = [
-        f"{f.path}:{f.line}:{f.column}: {f.rule}{' [*]' if f.fixable(unsafe_fixes) else ''} {f.message}"
-        for f in result.findings
-    ]
+    lines = []
+    for f in result.findings:
+        lines.append(f"{f.path}:{f.line}:{f.column}: {f.rule}{' [*]' if f.fixable(unsafe_fixes) else ''} {f.message}")
+        if f.confirmation:
+            lines.append(f"    {verdict_line(f.confirmation)}")
     lines.extend(f"{e['path']}: {e['message']}" for e in result.errors)
     if statistics and result.findings:
         counts = Counter((f.rule, f.name) for f in result.findings)
@@ -28,7 +29,27 @@ def render(result: RunResult, statistics: bool = False, unsafe_fixes: bool = Fal
         lines.append(f"[*] {fixable} fixable with `gradlint --fix`.")
     if hidden:
         lines.append(f"{hidden} more fixable with `--unsafe-fixes` (they change numerical results).")
+    if result.dynamic is not None:
+        lines.append(dynamic_summary(result.dynamic))
     return "\n".join(lines) + "\n"
+
+
+def verdict_line(confirmation: dict) -> str:
+    """`confirmed: grad of `thr` is None [tensorflow 2.21.0, cpu, 0.05 s]`"""
+    where = ", ".join(filter(None, [confirmation.get("framework"), confirmation.get("device")]))
+    seconds = confirmation.get("seconds")
+    if seconds:
+        where = f"{where}, {seconds:.2f} s" if where else f"{seconds:.2f} s"
+    return f"{confirmation['verdict']}: {confirmation['evidence']}" + (f" [{where}]" if where else "")
+
+
+def dynamic_summary(dynamic: dict) -> str:
+    counts = dynamic["verdicts"]
+    parts = [f"{counts.get(v, 0)} {v.replace('-', ' ')}" for v in ("confirmed", "not-reproduced", "inconclusive")]
+    text = f"Dynamic mode: {', '.join(parts)} ({dynamic['checked']} checked in {dynamic['seconds']:.1f} s)."
+    if dynamic.get("hidden"):
+        text += f" {dynamic['hidden']} not confirmed and not shown."
+    return text
 
 
 def summary(result: RunResult) -> str:
