@@ -103,3 +103,15 @@ def test_standard_input_is_checked_too(run_cli, tmp_path):
     code, out, err = run_cli("-", "--dynamic", "--stdin-filename", "model.py", cwd=tmp_path, stdin=UNSAFE.encode())
     assert code == 1
     assert "model.py:5:" in out and "    confirmed: " in out
+
+
+@needs_torch
+def test_a_progress_bar_only_on_a_terminal(run_cli, tmp_path, monkeypatch):
+    import sys
+
+    (tmp_path / "a.py").write_text(UNSAFE)
+    code, out, err = run_cli(tmp_path / "a.py", "--dynamic", "--no-cache")
+    assert "gradlint --dynamic" not in err  # not a terminal: silent
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    code, out, err = run_cli(tmp_path / "a.py", "--dynamic", "--no-cache")
+    assert "gradlint --dynamic" in err and "finding" in err

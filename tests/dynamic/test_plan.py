@@ -1,0 +1,86 @@
+"""The snippet a finding runs with: its definition and what that needs, nothing else, at the
+original line numbers; and the worker that runs it."""
+
+from __future__ import annotations
+
+import textwrap
+
+from gradlint.dynamic.plan import ModulePlan, module_location, plan
+from gradlint.rule import Finding
+
+MODULE = textwrap.dedent('''\
+    from __future__ import annotations
+
+    import os
+    import numpy as np
+    import torch
+    from torch import nn
+
+    EPS = 1e-12
+    UNUSED = 3
+    print("training starts")  # a side effect at import
+
+
+    def helper(x):
+        return x * EPS
+
+
+    class Head(nn.Module):
+        def forward(self, x):
+            return torch.sqrt(helper(x))
+
+
+    model = Head()
+    for step in range(1000):
+        model(torch.ones(3))
+
+    if __name__ == "__main__":
+        os.remove("data.bin")
+    ''')
+
+
+def _finding(line: int, path: str = "m.py") -> Finding:
+    return Finding(path, line, 1, line, 2, "GL030", "unsafe-sqrt-or-norm", "error", "m")
+
+
+def test_the_snippet_keeps_what_the_finding_needs_at_its_lines():
+    module = ModulePlan("m.py", MODULE)
+    target = module.statement_at(19)
+    snippet = module.snippet(module.closure(target))
+    original = MODULE.splitlines()
+    kept = {number for number, line in enumerate(snippet.splitlines(), 1) if line.strip()}
+    for number in kept:
+        assert snippet.splitlines()[number - 1] == original[number - 1]
+    text = snippet
+    assert "from __future__ import annotations" in text
+    assert "import torch" in text and "from torch import nn" in text
+    assert "EPS = 1e-12" in text and "def helper" in text and "class Head" in text
+    for left_out in ("import os", "import numpy", "UNUSED", "print(", "model = Head()", "for step", "__main__", "os.remove"):
+        assert left_out not in text, left_out
+    assert len(snippet.splitlines()) == len(original)
+
+
+def test_the_worker_follows_the_framework_the_code_uses(tmp_path):
+    path = tmp_path / "m.py"
+    path.write_text(MODULE)
+    jobs, unrunnable = plan([_finding(19, str(path))], {"GL030"}, "cpu")
+    assert not unrunnable
+    (job,) = jobs
+    assert job.framework == "torch" and job.line == 19 and job.search_path == str(tmp_path)
+
+
+def test_code_without_a_supported_framework_cannot_run(tmp_path):
+    path = tmp_path / "t.py"
+    path.write_text("import theano.tensor as T\n\n\ndef f(x):\n    return T.sqrt(x)\n")
+    jobs, unrunnable = plan([_finding(5, str(path))], {"GL030"}, "cpu")
+    assert not jobs and "imports none of them" in unrunnable[0].reason
+
+
+def test_a_module_in_a_package_keeps_its_name_for_relative_imports(tmp_path):
+    package = tmp_path / "pkg" / "sub"
+    package.mkdir(parents=True)
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (package / "__init__.py").write_text("")
+    (package / "losses.py").write_text("")
+    assert module_location(str(package / "losses.py")) == ("pkg.sub.losses", str(tmp_path))
+    assert module_location(str(tmp_path / "script.py")) == ("__gradlint_snippet__", str(tmp_path))
