@@ -45,7 +45,7 @@ class FileSystemGuard:
         except TypeError:
             return True
         real = os.path.realpath(text)
-        return real == self.root or real.startswith(self.root + os.sep) or real in _ALLOWED_DEVICES or real.startswith("/dev/shm/")
+        return real == self.root or real in _ALLOWED_DEVICES or real.startswith((self.root + os.sep, "/dev/shm/"))
 
     def _refuse(self, what: str) -> None:
         self.violations.append(what)

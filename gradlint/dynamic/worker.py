@@ -24,7 +24,6 @@ from gradlint.dynamic.backends import Backend, backend_for
 from gradlint.dynamic.guard import FileSystemGuard
 from gradlint.dynamic.probe import INCONCLUSIVE, Inconclusive, Job, Observation, Probe
 
-
 # Set by `main`: the limit this worker runs under, for the message when it is reached.
 MEMORY_LIMIT_MB = 0
 
@@ -48,7 +47,7 @@ def execute_snippet(job: Job) -> dict:
         raise SnippetError(f"the module's definitions called sys.exit({error.code!r})") from None
     except MemoryError:
         raise
-    except BaseException as error:  # noqa: BLE001 - any failure of user code is a reason, not a crash
+    except BaseException as error:
         if isinstance(error, KeyboardInterrupt):
             raise
         raise SnippetError(f"could not run the definitions the finding needs: {_describe_error(error, job.path)}") from None

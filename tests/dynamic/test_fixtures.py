@@ -14,12 +14,12 @@ All selected cases are checked in one batch, so each framework is imported once.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from pathlib import Path
 
 import pytest
 
-from gradlint.dynamic.backends import FRAMEWORKS, installed
 from gradlint.rule import Finding
 from tests.conftest import FIXTURES, require_frameworks
 
@@ -77,19 +77,20 @@ def dynamic_results(request) -> dict:
     return results
 
 
-def _framework_of(path: Path) -> str | None:
+def _missing_module(path: Path) -> str | None:
+    """The first framework module the fixture imports that is not installed here."""
     text = path.read_text("utf-8")
-    for framework in ("torch", "tensorflow", "jax"):
-        if re.search(rf"^\s*(import|from) {framework}\b", text, re.M):
-            return framework
+    for module in ("tensorflow_probability", "torch", "tensorflow", "jax", "scipy"):
+        if re.search(rf"^\s*(import|from) {module}\b", text, re.MULTILINE) and importlib.util.find_spec(module) is None:
+            return module
     return None
 
 
 @pytest.mark.parametrize("path, line, code, verdict, at, reason", CASES)
 def test_fixture_verdict(dynamic_results, path, line, code, verdict, at, reason):
-    framework = _framework_of(path)
-    if framework and not installed(framework) and not require_frameworks():
-        pytest.skip(f"{FRAMEWORKS[framework][1]} is not installed")
+    missing = _missing_module(path)
+    if missing and not require_frameworks():
+        pytest.skip(f"{missing} is not installed")
     finding = dynamic_results[(path, line, code)]
     assert not isinstance(finding, str), finding
     confirmation = finding.confirmation
