@@ -43,7 +43,12 @@ class ModulePlan:
         positions = wrapper.resolve(PositionProvider)
         scopes = wrapper.resolve(ScopeProvider)
         self.body = list(wrapper.module.body)
-        self.spans = [(positions[s].start.line, positions[s].end.line) for s in self.body]
+        # A definition's position starts at `def`/`class`; its decorators belong to it.
+        self.spans = [
+            (positions[getattr(s, "decorators", None)[0] if getattr(s, "decorators", None) else s].start.line,
+             positions[s].end.line)
+            for s in self.body
+        ]
         owner: dict[int, int] = {}
         for index, statement in enumerate(self.body):
             for node in _walk(statement):

@@ -264,9 +264,17 @@ class Expression:
     # -- building -------------------------------------------------------------------------
 
     def _class_methods(self) -> set[str]:
+        """Methods of the enclosing class, its framework base classes' included (`add_weight`)."""
         if self.cls is None:
             return set()
-        return {n.name for n in self.cls.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+        names = {n.name for n in self.cls.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+        try:
+            live = self.probe.live_class(self.cls)
+        except Inconclusive:
+            return names
+        for klass in live.__mro__:
+            names.update(name for name, value in vars(klass).items() if callable(value) or isinstance(value, property))
+        return names
 
     def _is_local(self, name: str) -> bool:
         if self.function is None:

@@ -21,6 +21,11 @@ MODULE = textwrap.dedent('''\
     print("training starts")  # a side effect at import
 
 
+    def traced(fn):
+        return fn
+
+
+    @traced
     def helper(x):
         return x * EPS
 
@@ -45,7 +50,7 @@ def _finding(line: int, path: str = "m.py") -> Finding:
 
 def test_the_snippet_keeps_what_the_finding_needs_at_its_lines():
     module = ModulePlan("m.py", MODULE)
-    target = module.statement_at(19)
+    target = module.statement_at(24)
     snippet = module.snippet(module.closure(target))
     original = MODULE.splitlines()
     kept = {number for number, line in enumerate(snippet.splitlines(), 1) if line.strip()}
@@ -54,7 +59,7 @@ def test_the_snippet_keeps_what_the_finding_needs_at_its_lines():
     text = snippet
     assert "from __future__ import annotations" in text
     assert "import torch" in text and "from torch import nn" in text
-    assert "EPS = 1e-12" in text and "def helper" in text and "class Head" in text
+    assert "EPS = 1e-12" in text and "@traced\ndef helper" in text and "class Head" in text
     for left_out in ("import os", "import numpy", "UNUSED", "print(", "model = Head()", "for step", "__main__", "os.remove"):
         assert left_out not in text, left_out
     assert len(snippet.splitlines()) == len(original)
@@ -63,10 +68,10 @@ def test_the_snippet_keeps_what_the_finding_needs_at_its_lines():
 def test_the_worker_follows_the_framework_the_code_uses(tmp_path):
     path = tmp_path / "m.py"
     path.write_text(MODULE)
-    jobs, unrunnable = plan([_finding(19, str(path))], {"GL030"}, "cpu")
+    jobs, unrunnable = plan([_finding(24, str(path))], {"GL030"}, "cpu")
     assert not unrunnable
     (job,) = jobs
-    assert job.framework == "torch" and job.line == 19 and job.search_path == str(tmp_path)
+    assert job.framework == "torch" and job.line == 24 and job.search_path == str(tmp_path)
 
 
 def test_code_without_a_supported_framework_cannot_run(tmp_path):

@@ -1,7 +1,12 @@
-"""GL030: a root or norm whose argument can be exactly zero has a non-finite gradient there.
+"""GL030: a root or L2 norm of a quantity that is exactly zero has a non-finite gradient there.
 
-The flagged call is evaluated with its argument replaced by an input, at the zero point, and the
-gradient with respect to that input is inspected.
+The flagged root or norm is evaluated with its own inputs (locals inlined, so the inputs are
+the function's parameters), all set to the same array: then every difference `a - b` is zero,
+as is the variance of a constant. The point counts only if the quantity under the root really
+is zero there (or within an epsilon of it, so that a repaired `sqrt(s + 1e-12)` is tested at
+the same point and found finite). When the inputs cannot be built (integer indices, dicts,
+models), the difference inside the flagged expression, or the norm's argument, is replaced by
+an input at zero instead. The evidence says which point was used.
 """
 
 from __future__ import annotations
@@ -11,38 +16,217 @@ import ast
 import numpy as np
 
 from gradlint.dynamic.backends import describe_array
-from gradlint.dynamic.probe import Inconclusive, Probe, confirmed, not_reproduced
+from gradlint.dynamic.probe import SELF_PREFIX, Expression, Inconclusive, Probe, confirmed, not_reproduced
 
-SHAPES = ((2, 3), (3,), (1, 3))
+# Shapes tried in turn: pairwise differences and einsum need a matrix, `dot` a vector,
+# moments over axes [1, 2] a rank-4 array.
+SHAPES = ((2, 3), (3,), (2, 3, 4), (2, 3, 4, 2))
+# Identical pairs first (a non-constant value, so no product collapses to 0 by accident),
+# then a constant (a variance or `x - mean(x)` is zero only there).
+PATTERN = np.array([0.5, -1.25, 2.0, 0.75, -0.5, 1.5, 3.0, -2.0])
+# Last, zeros: for a root of an input that is itself the zero quantity (`sqrt(variance)` with
+# `mean, variance = moments(x)`).
+FILLS = (("identical inputs", "pattern"), ("identical constant inputs", "ones"), ("zero inputs", "zeros"))
+# The quantity under the root counts as zero up to an epsilon: the repairs add 1e-12 ... 1e-5.
+ZERO_REACHED = 1e-4
+
+NORMS = ("norm", "vector_norm", "reduce_euclidean_norm")
+ROOTS = ("sqrt", "rsqrt")
+POWERS = ("pow", "power")
+SUBTRACTS = ("subtract", "sub", "squared_difference")
+GATHERS = ("gather", "take", "index_select", "take_along_axis")
 
 
-def _argument(call: ast.AST) -> ast.expr:
-    if isinstance(call, ast.Call) and call.args:
-        return call.args[0]
-    if isinstance(call, ast.Call) and call.keywords:
-        return call.keywords[0].value
-    if isinstance(call, ast.BinOp) and isinstance(call.op, ast.Pow):
-        return call.left
-    raise Inconclusive(f"cannot tell the argument of `{ast.unparse(call)}`")
+def index_inputs(node: ast.AST) -> dict[str, bool]:
+    """Names used as integer indices (`gather(means, labels)`, `x[pairs[:, 0]]`), each with
+    whether it is itself sliced (then it needs two columns)."""
+    found: dict[str, bool] = {}
+    for inner in ast.walk(node):
+        places: list[ast.AST] = []
+        if isinstance(inner, ast.Call) and _callee(inner) in GATHERS:
+            places = [*inner.args[1:], *(k.value for k in inner.keywords if k.arg in ("indices", "index"))]
+        elif isinstance(inner, ast.Subscript):
+            places = [inner.slice]
+        for place in places:
+            for name in ast.walk(place):
+                if isinstance(name, ast.Name):
+                    found.setdefault(name.id, False)
+                if isinstance(name, ast.Subscript) and isinstance(name.value, ast.Name):
+                    found[name.value.id] = True
+    return found
+
+
+def index_value(backend, rows: int, sliced: bool):
+    """Indices that pick every row once, in order, so identical inputs stay identical."""
+    array = np.arange(rows)
+    if sliced:
+        array = np.stack([array, array], axis=1)
+    if backend.name == "torch":
+        return backend.torch.as_tensor(array, device=backend.device)
+    if backend.name == "tensorflow":
+        return backend.tf.constant(array)
+    if backend.name == "jax":
+        import jax.numpy as jnp
+
+        return jnp.asarray(array)
+    return array
+
+
+def _callee(call: ast.Call) -> str:
+    return call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", "")
+
+
+def _is_method(call: ast.Call) -> bool:
+    """`d.sqrt()`, `s.pow(0.5)`: a method on a value, not a module function (`torch.sqrt(s)`)."""
+    if not isinstance(call.func, ast.Attribute):
+        return False
+    return (_callee(call) in ROOTS and not call.args) or (_callee(call) in POWERS and len(call.args) == 1)
+
+
+def _argument(node: ast.AST) -> ast.expr:
+    """What the root is taken of: the radicand, or the vector a norm measures."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
+        return node.left
+    if isinstance(node, ast.Call):
+        if _is_method(node):
+            return node.func.value
+        if node.args:
+            return node.args[0]
+        for keyword in node.keywords:
+            if keyword.arg in ("x", "tensor", "input", "a", "input_tensor"):
+                return keyword.value
+    raise Inconclusive(f"cannot tell what `{ast.unparse(node)}` takes the root of")
+
+
+def _is_norm(node: ast.AST) -> bool:
+    return isinstance(node, ast.Call) and _callee(node) in NORMS
+
+
+def _difference(node: ast.expr) -> ast.expr | None:
+    """The outermost difference inside `node`: `a - b`, `tf.subtract(a, b)`."""
+    for inner in ast.walk(node):
+        if isinstance(inner, ast.BinOp) and isinstance(inner.op, ast.Sub):
+            return inner
+        if isinstance(inner, ast.Call) and _callee(inner) in SUBTRACTS[:2] and len(inner.args) == 2:
+            return inner
+    return None
+
+
+def _describe_error(error: Exception) -> str:
+    return f"{type(error).__name__}: {error}".splitlines()[0][:160]
+
+
+def _data_inputs(expression: Expression) -> list[str]:
+    """The inputs to feed arrays to: not `self.method`s inherited from a framework base class."""
+    cls = expression.probe.live_class(expression.cls) if expression.cls is not None else None
+    names = []
+    for name in expression.inputs:
+        attr = name[len(SELF_PREFIX):] if name.startswith(SELF_PREFIX) else None
+        if attr is not None and cls is not None and callable(getattr(cls, attr, None)):
+            continue
+        names.append(name)
+    return names
+
+
+def _with_fixed(expression: Expression, data: list[str], fixed: dict | None = None):
+    """`expression` as a function of its data inputs only; the others get `fixed` or None."""
+    fixed = {name: (fixed or {}).get(name) for name in expression.inputs if name not in data}
+    return lambda **values: expression(**values, **fixed)
+
+
+def _quantity(probe: Probe, node: ast.expr, values: dict, indices: dict) -> np.ndarray:
+    radicand = probe.expression(node, inline_locals=True)
+    data = [name for name in _data_inputs(radicand) if name not in indices]
+    value, _ = probe.backend.gradients(_with_fixed(radicand, data, indices), {name: values[name] for name in data})
+    return np.asarray(value, dtype=float)
+
+
+def _reached(quantity: np.ndarray, norm: bool) -> bool:
+    """A norm needs a whole zero vector; a root one zero entry."""
+    if quantity.size == 0 or not np.all(np.isfinite(quantity)):
+        return False
+    magnitude = np.abs(quantity)
+    return bool((magnitude.max() if norm else magnitude.min()) <= ZERO_REACHED)
+
+
+def _verdict(source: str, grads: dict, point: str, inputs: str):
+    present = {name: g for name, g in grads.items() if g is not None}
+    if not present:
+        raise Inconclusive(f"`{source}` has no gradient with respect to its inputs at {point}")
+    for name, grad in present.items():
+        if not np.all(np.isfinite(grad)):
+            return confirmed(f"d `{source}` / d `{name}` at {point} is {describe_array(grad)}", inputs)
+    name, grad = next(iter(present.items()))
+    return not_reproduced(f"d `{source}` / d `{name}` at {point} is {describe_array(grad)}: finite", inputs)
+
+
+def _at_identical_inputs(probe: Probe, node: ast.AST, argument: ast.expr, norm: bool, errors: list[str]):
+    expression = probe.expression(node, inline_locals=True)
+    index_names = index_inputs(expression.node)
+    data = [name for name in _data_inputs(expression) if name not in index_names]
+    if not data:
+        raise Inconclusive(f"`{expression.source}` has no inputs to vary")
+    for label, fill in FILLS:
+        for shape in SHAPES:
+            size = int(np.prod(shape))
+            array = {"pattern": np.resize(PATTERN, size), "ones": np.ones(size), "zeros": np.zeros(size)}[fill].reshape(shape)
+            values = {name: array for name in data}
+            indices = {name: index_value(probe.backend, shape[0], sliced) for name, sliced in index_names.items()}
+            function = _with_fixed(expression, data, indices)
+            try:
+                quantity = _quantity(probe, argument, values, indices)
+                if not _reached(quantity, norm):
+                    break  # this fill does not make the quantity zero in any shape; try the next
+                _, grads = probe.backend.gradients(function, values)
+            except Inconclusive:
+                raise
+            except Exception as error:  # noqa: BLE001 - the inputs may need another shape
+                errors.append(_describe_error(error))
+                continue
+            shown = describe_array(array)
+            point = f"{' == '.join(f'`{n}`' for n in data) if len(data) > 1 else f'`{data[0]}`'} = {shown}"
+            what = "under the root" if not norm else "the norm measures"
+            inputs = f"{', '.join(data)} = {fill}{shape} (float64)"
+            if indices:
+                inputs += f"; {', '.join(indices)} = every row in order"
+            return _verdict(expression.source, grads, f"{point} ({label}: the quantity {what} is "
+                            f"{describe_array(quantity, 3)})", inputs)
+    return None
+
+
+def _at_zero_difference(probe: Probe, node: ast.AST, argument: ast.expr, norm: bool, errors: list[str]):
+    hole = argument if norm else _difference(argument)
+    if hole is None:
+        return None
+    expression = probe.expression(node, holes={"difference": hole}, inline_locals=True)
+    data = _data_inputs(expression)
+    if data != ["difference"]:
+        return None
+    function = _with_fixed(expression, data)
+    for shape in SHAPES:
+        try:
+            _, grads = probe.backend.gradients(function, {"difference": np.zeros(shape)})
+        except Exception as error:  # noqa: BLE001 - try the next shape
+            errors.append(_describe_error(error))
+            continue
+        point = f"`{ast.unparse(hole)}` replaced by zeros{shape} (its inputs could not be built)"
+        return _verdict(expression.source, grads, point, f"difference = zeros{shape} (float64)")
+    return None
 
 
 def witness(probe: Probe):
-    call = probe.target
-    expression = probe.expression(call, holes={"argument": _argument(call)}, inline_locals=False)
-    if expression.inputs != ["argument"]:
-        raise Inconclusive(f"`{expression.source}` also needs {', '.join(i for i in expression.inputs if i != 'argument')}")
-    errors = []
-    for shape in SHAPES:
-        try:
-            value, grads = probe.backend.gradients(expression, {"argument": np.zeros(shape)})
-        except Exception as error:  # noqa: BLE001 - try the next shape
-            errors.append(f"{type(error).__name__}: {error}"[:160])
-            continue
-        grad = grads["argument"]
-        inputs = f"argument = zeros{shape} (float64)"
-        if grad is None:
-            return not_reproduced(f"`{expression.source}` has no gradient with respect to its argument", inputs)
-        if not np.all(np.isfinite(grad)):
-            return confirmed(f"d `{expression.source}` / d argument at argument = 0 is {describe_array(grad)}", inputs)
-        return not_reproduced(f"d `{expression.source}` / d argument at argument = 0 is {describe_array(grad)}: finite", inputs)
-    raise Inconclusive(f"could not evaluate `{expression.source}`: {errors[-1]}")
+    node = probe.target
+    argument = _argument(node)
+    norm = _is_norm(node)
+    errors: list[str] = []
+    try:
+        found = _at_identical_inputs(probe, node, argument, norm, errors)
+    except Inconclusive:
+        found = None
+    if found is None:
+        found = _at_zero_difference(probe, node, argument, norm, errors)
+    if found is not None:
+        return found
+    if errors:
+        raise Inconclusive(f"could not evaluate `{ast.unparse(node)}` where its argument is zero: {errors[-1]}")
+    raise Inconclusive(f"no inputs make the argument of `{ast.unparse(node)}` zero (tried identical and constant inputs)")

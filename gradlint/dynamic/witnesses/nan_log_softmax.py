@@ -1,0 +1,140 @@
+"""GL080: the log of a softmax or sigmoid computed in two steps is infinite for confident logits.
+
+The flagged log is evaluated with its inputs (locals inlined) all set to confident logits, in
+float64, and differentiated through a fixed positive weighting of its entries (like a label
+picking one class per row). It is confirmed when the value or the gradient is not finite
+(the probability underflowed to 0: `log(0) = -inf`, `0 * inf = NaN`), or when an epsilon or a
+clip keeps the value finite but the gradient is exactly zero while the log-probability sits far
+below 0 (a true log-probability only stops changing where it is 0). The stable forms
+(`log_softmax`, `log_sigmoid`) give a finite, non-zero gradient at the same points.
+"""
+
+from __future__ import annotations
+
+import ast
+
+import numpy as np
+
+from gradlint.dynamic.backends import describe_array
+from gradlint.dynamic.probe import SELF_PREFIX, Inconclusive, Probe, confirmed, not_reproduced
+
+# Ground truth case 10 uses [[200, 0, -200]] in float32; float64 underflows only beyond a gap
+# of about 745, hence 800. Each row and each column holds 800, 0 and -800, so a softmax over
+# either axis underflows, and a sigmoid saturates both ways.
+GAP = 800.0
+LATIN = GAP * np.array([[1.0, 0.0, -1.0], [0.0, -1.0, 1.0], [-1.0, 1.0, 0.0]])
+# Then every entry -800 (where sigmoid underflows) and every entry +800 (where 1 - sigmoid does).
+POINTS = (("logits", LATIN), ("all logits", np.full((3, 3), -GAP)), ("all logits", np.full((3, 3), GAP)))
+# Positive, unequal weights: a uniform weighting would make the stable log_softmax's gradient 0.
+WEIGHTS = np.array([0.2, 0.5, 0.3, 0.6, 0.1, 0.3, 0.25, 0.25, 0.5])
+# A gradient this small is zero (healthy gradients here are >= 0.1); a log-probability below
+# FLOORED is far from 0, where a true log-probability still changes.
+ZERO = 1e-6
+FLOORED = -2.0
+PROBABILITIES = ("softmax", "sigmoid", "exp", "log_softmax", "log_sigmoid")
+
+
+def _callee(call: ast.AST) -> str:
+    if not isinstance(call, ast.Call):
+        return ""
+    return call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", "")
+
+
+def _logits_node(node: ast.AST) -> ast.expr | None:
+    """The argument of the softmax / sigmoid / exp inside the flagged log, if it is written there."""
+    for inner in ast.walk(node):
+        if _callee(inner) in PROBABILITIES:
+            if inner.args:
+                return inner.args[0]
+            if isinstance(inner.func, ast.Attribute) and inner is not node:
+                return inner.func.value  # `logits.softmax(-1)`
+    return None
+
+
+def _weights(backend, output):
+    shape = tuple(int(n) for n in output.shape)
+    weights = np.resize(WEIGHTS, int(np.prod(shape))).reshape(shape)
+    if backend.name == "torch":
+        return backend.torch.as_tensor(weights, dtype=output.dtype, device=output.device), weights
+    if backend.name == "tensorflow":
+        return backend.tf.constant(weights, dtype=output.dtype), weights
+    return weights, weights
+
+
+def _inputs(probe: Probe, node: ast.AST, holes: dict) -> tuple:
+    expression = probe.expression(node, holes=holes, inline_locals=True)
+    cls = probe.live_class(expression.cls) if expression.cls is not None else None
+    data, fixed = [], {}
+    for name in expression.inputs:
+        attr = name[len(SELF_PREFIX):] if name.startswith(SELF_PREFIX) else None
+        if attr is not None and cls is not None and callable(getattr(cls, attr, None)):
+            fixed[name] = None  # an inherited method, not a value
+        else:
+            data.append(name)
+    return expression, data, fixed
+
+
+def _experiment(probe: Probe, expression, data: list[str], fixed: dict, replaced: str = ""):
+    """Run every point; returns an observation, or None if the expression could not be built."""
+    seen_weights: dict[str, np.ndarray] = {}
+
+    def weighted(**inputs):
+        output = expression(**inputs, **fixed)
+        weights, plain = _weights(probe.backend, output)
+        seen_weights["last"] = plain
+        return output * weights
+
+    healthy = None
+    for label, logits in POINTS:
+        values = {name: logits for name in data}
+        value, grads = probe.backend.gradients(weighted, values)
+        raw = np.asarray(value, dtype=float) / seen_weights["last"]
+        point = f"{label} {describe_array(logits, 9 if label == 'logits' else 3)}{replaced}"
+        inputs = f"{', '.join(data)} = {describe_array(logits, 9)} (float64)"
+        present = {n: np.asarray(g, dtype=float) for n, g in grads.items() if g is not None}
+        if not present:
+            raise Inconclusive(f"`{expression.source}` has no gradient with respect to {', '.join(data)}")
+        grad = next(iter(present.values()))
+        if not np.all(np.isfinite(raw)) or not all(np.all(np.isfinite(g)) for g in present.values()):
+            shown = describe_array(next((g for g in present.values() if not np.all(np.isfinite(g))), grad))
+            return confirmed(f"`{expression.source}` at {point} is {describe_array(raw, 3)}; its gradient is {shown}", inputs)
+        all_zero = all(np.max(np.abs(g)) <= ZERO for g in present.values())
+        if all_zero and np.min(raw) < FLOORED:
+            return confirmed(
+                f"`{expression.source}` at {point} is stuck at {np.min(raw):.4g} with a gradient of exactly "
+                f"{describe_array(grad, 3)}: the epsilon or clip hides the underflow, and the logits stop learning",
+                inputs,
+            )
+        if healthy is None and np.all(np.abs(grad) > ZERO):
+            healthy = (point, grad, raw, inputs)
+    if healthy is None:
+        raise Inconclusive(f"the gradient of `{expression.source}` is zero at some entries of every point tried; "
+                           "cannot tell saturation from a clipped log")
+    point, grad, raw, inputs = healthy
+    return not_reproduced(
+        f"`{expression.source}` at {point} is finite ({describe_array(raw, 3)}) with gradient {describe_array(grad, 3)}",
+        inputs,
+    )
+
+
+def witness(probe: Probe):
+    node = probe.target
+    errors = []
+    attempts = [{}]
+    logits = _logits_node(node)
+    if logits is not None:
+        attempts.append({"logits": logits})
+    for holes in attempts:
+        expression, data, fixed = _inputs(probe, node, holes)
+        if not data:
+            continue
+        try:
+            replaced = f" (`{ast.unparse(holes['logits'])}` replaced by the logits)" if holes else ""
+            return _experiment(probe, expression, data, fixed, replaced)
+        except Inconclusive:
+            raise
+        except Exception as error:  # noqa: BLE001 - try the logits as the only input
+            errors.append(f"{type(error).__name__}: {error}".splitlines()[0][:200])
+    if errors:
+        raise Inconclusive(f"could not evaluate `{ast.unparse(node)}` on logits: {errors[-1]}")
+    raise Inconclusive(f"`{ast.unparse(node)}` has no inputs to set to logits")
