@@ -9,6 +9,7 @@ the original line numbers (left-out lines are blank), so positions and traceback
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -184,6 +185,8 @@ def plan(findings: list[Finding], codes: set[str], device: str, sources: dict[st
                                                 "this code imports none of them"))
             continue
         name, search_path = module_location(finding.path)
-        jobs.append(Job(index, finding.rule, finding.path, finding.line, finding.column, finding.end_line,
+        # The worker runs in its own directory: it needs the absolute path to read the file.
+        path = finding.path if sources and finding.path in sources else os.path.abspath(finding.path)
+        jobs.append(Job(index, finding.rule, path, finding.line, finding.column, finding.end_line,
                         finding.end_column, finding.message, framework, module.snippet(statements), name, search_path, device))
     return jobs, unrunnable

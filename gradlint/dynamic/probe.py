@@ -227,6 +227,22 @@ def _rebinds(function: ast.AST) -> set[str]:
     return names
 
 
+_BLOCKS = (ast.If, ast.For, ast.AsyncFor, ast.While, ast.Try, ast.With, ast.AsyncWith, ast.Match)
+
+
+def _assigned_in_other_blocks(function: ast.AST, line: int) -> set[str]:
+    """Names assigned inside a block (`if`, loop, `try`, `with`) that does not hold `line`: the
+    value at `line` depends on whether that block ran, so they stay inputs."""
+    names: set[str] = set()
+    for block in ast.walk(function):
+        if isinstance(block, _BLOCKS) and block is not function and not (block.lineno <= line <= block.end_lineno):
+            for node in ast.walk(block):
+                if isinstance(node, (ast.Assign, ast.AnnAssign)):
+                    for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                        names.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+    return names
+
+
 SELF_PREFIX = "self."
 
 
@@ -287,7 +303,7 @@ class Expression:
         if depth > self.MAX_INLINE_DEPTH:
             return node
         assignments = _assignments(self.function)
-        rebound = _rebinds(self.function)
+        rebound = _rebinds(self.function) | _assigned_in_other_blocks(self.function, line)
 
         def replace(inner: ast.AST) -> ast.AST | None:
             if not (isinstance(inner, ast.Name) and isinstance(inner.ctx, ast.Load)):

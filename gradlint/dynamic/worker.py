@@ -38,8 +38,6 @@ def execute_snippet(job: Job) -> dict:
     module.__file__ = job.path
     if "." in job.module:
         module.__package__ = job.module.rpartition(".")[0]
-    if job.search_path and job.search_path not in sys.path:
-        sys.path.insert(0, job.search_path)
     sys.modules[job.module] = module  # dataclasses, pickling and typing look the module up
     try:
         exec(compile(job.source, job.path, "exec"), module.__dict__)  # noqa: S102 - the point of dynamic mode
@@ -68,6 +66,11 @@ def run_job(job: Job | dict, backend: Backend, guard: FileSystemGuard | None = N
         job = Job.from_dict(job)
     started = time.perf_counter()
     inputs = ""
+    # As when the file runs as a script, its directory (or its package's root) comes first on
+    # the path; afterwards the path and the modules imported from there are as before.
+    saved_path, saved_modules = list(sys.path), set(sys.modules)
+    if job.search_path:
+        sys.path.insert(0, job.search_path)
     try:
         if guard is not None:
             guard.start()
@@ -92,6 +95,8 @@ def run_job(job: Job | dict, backend: Backend, guard: FileSystemGuard | None = N
     except Exception as error:  # noqa: BLE001 - the code could not be exercised: say how
         observation = Observation(INCONCLUSIVE, f"the check could not run: {_describe_error(error, job.path)}")
     finally:
+        sys.path[:] = saved_path
+        _forget_modules_under(job.search_path, saved_modules)
         sys.modules.pop(job.module, None)
     if guard is not None and guard.violations:
         observation = Observation(
@@ -109,6 +114,18 @@ def run_job(job: Job | dict, backend: Backend, guard: FileSystemGuard | None = N
         "inputs": inputs,
         "seconds": round(time.perf_counter() - started, 4),
     }
+
+
+def _forget_modules_under(directory: str, keep: set[str]) -> None:
+    """Drop the modules a job imported from the user's directory, so the next job (another
+    file, maybe another project) imports its own."""
+    if not directory:
+        return
+    prefix = os.path.join(os.path.realpath(directory), "")
+    for name in set(sys.modules) - keep:
+        file = getattr(sys.modules.get(name), "__file__", None)
+        if file and os.path.realpath(file).startswith(prefix):
+            del sys.modules[name]
 
 
 def _state(framework: str) -> dict[str, Any]:

@@ -1,0 +1,262 @@
+"""GL010: a conditional that needs one boolean is given an elementwise predicate.
+
+The flagged predicate is evaluated on a batch of three elements (the layer input or argument
+becomes `[-1, 2, 3]`, ground truth case 2). When it holds one boolean per element, the construct
+itself is run on it: `tf.cond` / `jax.lax.cond` / `torch.cond` with the same inputs, and for `if`,
+`while`, `... if ... else ...`, `and`, `or` and `not` the truth test they make (`bool(pred)`). The
+error that follows is the pitfall (TF eager and NumPy-style arrays: "The truth value of an array
+with more than one element is ambiguous"; torch: "Boolean value of Tensor with more than one value
+is ambiguous"; JAX: "Pred must be a scalar"). A `cond` that accepts the batch without an error is
+compared with the elementwise select of its two branches.
+
+A predicate that stays one value on a batch is not elementwise (not reproduced), and an
+elementwise select (`tf.where`, `torch.where`, `jnp.where`, `keras.ops.where`, the repair) is run
+and shown to select per element.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from typing import Any
+
+import numpy as np
+
+from gradlint.dynamic.backends import describe_array
+from gradlint.dynamic.probe import SELF_PREFIX, Inconclusive, Probe, confirmed, not_reproduced
+
+# The batch fed for every tensor input (ground truth case 2: `x = [-1, 2, 3]`).
+BATCH = np.array([-1.0, 2.0, 3.0])
+# A layer's own weight (`self.threshold`, built with shape [1] in the seed): one value, broadcast.
+WEIGHT = np.array([0.5])
+# Error texts that are this pitfall: a conditional refusing a predicate with several elements
+# (ground truth case 2, and `jax.lax.cond` / `torch.cond` measured with JAX 0.10.2, torch 2.13.0).
+PITFALL_ERROR = re.compile(
+    r"truth value of an array with more than one element is ambiguous"
+    r"|Boolean value of Tensor with more than one value is ambiguous"
+    r"|Pred must be a scalar"
+    r"|Expected pred to be bool or single-element tensor"
+    r"|must be a scalar, but it has shape"
+    r"|expected to be `?tf\.bool`? scalar"
+    r"|boolean conversion of traced array",
+    re.IGNORECASE,
+)
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")  # Keras colours its messages
+SELECTS = frozenset({"where", "select", "switch"})
+
+
+def _callee(call: ast.Call) -> str:
+    func = call.func
+    return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+
+
+def _cond_predicate(call: ast.Call) -> ast.expr | None:
+    for keyword in call.keywords:
+        if keyword.arg in ("pred", "condition"):
+            return keyword.value
+    return call.args[0] if call.args else None
+
+
+class Construct:
+    """What the predicate feeds: `cond` (a call), `select` (a `where`), or `truth` (`if` & co.)."""
+
+    def __init__(self, probe: Probe) -> None:
+        node = probe.target
+        self.call: ast.Call | None = None
+        if isinstance(node, ast.Call) and (_callee(node) == "cond" or _callee(node) in SELECTS):
+            self.call, self.pred = node, _cond_predicate(node)
+        else:
+            self.pred = node
+            parent = probe.parent(node)
+            if isinstance(parent, ast.keyword):
+                parent = probe.parent(parent)
+            if isinstance(parent, ast.Call) and node is not parent.func and _callee(parent) in {"cond", *SELECTS}:
+                self.call = parent
+        if self.pred is None:
+            raise Inconclusive(f"`{probe.code(node)}` has no predicate")
+        if self.call is not None:
+            self.kind = "select" if _callee(self.call) in SELECTS else "cond"
+            self.name = ast.unparse(self.call.func)
+        else:
+            self.kind, self.name = "truth", _truth_construct(probe, node)
+
+
+def _truth_construct(probe: Probe, node: ast.AST) -> str:
+    """The statement or operator that tests `node`: through `and` / `or` / `not` up to the
+    `if`, `while` or conditional expression holding them."""
+    current, innermost = probe.parent(node), None
+    while isinstance(current, (ast.BoolOp, ast.UnaryOp)):
+        innermost = innermost or current
+        current = probe.parent(current)
+    if isinstance(current, ast.If):
+        return "if"
+    if isinstance(current, ast.While):
+        return "while"
+    if isinstance(current, ast.IfExp):
+        return "... if ... else ..."
+    if isinstance(innermost, ast.BoolOp):
+        return "and" if isinstance(innermost.op, ast.And) else "or"
+    return "not" if innermost is not None else "bool(...)"
+
+
+def _defaults(probe: Probe, node: ast.AST) -> dict[str, Any]:
+    """Literal defaults of the enclosing function's parameters (`margin=1.0`): kept as they are."""
+    function = probe.enclosing_function(node)
+    if function is None:
+        return {}
+    args = function.args
+    positional = [*args.posonlyargs, *args.args]
+    pairs = list(zip(positional[len(positional) - len(args.defaults):], args.defaults))
+    pairs += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None]
+    found = {}
+    for arg, default in pairs:
+        try:
+            value = ast.literal_eval(default)
+        except ValueError:
+            continue
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            found[arg.arg] = float(value)
+    return found
+
+
+def _values(names: list[str], defaults: dict[str, Any]) -> dict[str, Any]:
+    values = {}
+    for name in names:
+        if name.startswith(SELF_PREFIX):
+            values[name] = WEIGHT
+        elif name in defaults:
+            values[name] = np.array(defaults[name])
+        else:
+            values[name] = BATCH
+    return values
+
+
+def _describe_inputs(values: dict[str, Any]) -> str:
+    return ", ".join(f"{name} = {describe_array(v) if np.ndim(v) else f'{float(v):g}'}" for name, v in values.items()) + " (float64)"
+
+
+def _describe_mask(values: np.ndarray, limit: int = 8) -> str:
+    flat = np.asarray(values).ravel()
+    if flat.dtype != bool:
+        return describe_array(flat, limit)
+    shown = ", ".join(str(bool(v)) for v in flat[:limit])
+    return f"[{shown}{', ...' if flat.size > limit else ''}]"
+
+
+def _tensor(backend: Any, value: np.ndarray) -> Any:
+    if backend.name == "torch":
+        return backend.tensor(value)
+    if backend.name == "tensorflow":
+        return backend.tf.constant(value, dtype=backend.tf.float64)
+    if backend.name == "jax":
+        import jax.numpy as jnp
+
+        return jnp.asarray(value, dtype=jnp.float64)
+    return np.asarray(value, dtype=float)
+
+
+def _error_text(error: BaseException) -> str:
+    """`Type: message`, with the line of the message that names the pitfall (Keras wraps the
+    framework's error in "Exception encountered when calling ...")."""
+    text = ANSI_ESCAPE.sub("", str(error))
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    line = next((line for line in lines if PITFALL_ERROR.search(line)), lines[0] if lines else "")
+    return f"{type(error).__name__}: {line}"[:200]
+
+
+def _run(probe: Probe, expression: Any, values: dict[str, np.ndarray]) -> Any:
+    return expression(**{name: _tensor(probe.backend, v) for name, v in values.items()})
+
+
+def _shape(probe: Probe, value: Any) -> tuple:
+    return tuple(np.shape(probe.backend.to_numpy(value)))
+
+
+def witness(probe: Probe):
+    construct = Construct(probe)
+    node = construct.call if construct.call is not None else construct.pred
+    defaults = _defaults(probe, node)
+    predicate = probe.expression(construct.pred)
+    values = _values(predicate.inputs, defaults)
+    inputs = _describe_inputs(values)
+    if not any(np.ndim(v) for v in values.values()):
+        raise Inconclusive(f"`{predicate.source}` reads no tensor input to feed a batch into")
+    try:
+        pred_value = _run(probe, predicate, values)
+    except Inconclusive:
+        raise
+    except Exception as error:  # noqa: BLE001 - the predicate itself could not be computed
+        raise Inconclusive(f"could not evaluate `{predicate.source}` on a batch: {_error_text(error)}") from None
+    shape = _shape(probe, pred_value)
+    pred_text = f"`{predicate.source}` at {inputs.removesuffix(' (float64)')} is {_describe_mask(probe.backend.to_numpy(pred_value))} (shape {shape})"
+    if construct.kind == "select":
+        return _select(probe, construct, defaults, pred_text)
+    if int(np.prod(shape)) <= 1:
+        return not_reproduced(f"{pred_text}: one boolean, which `{construct.name}` can test", inputs)
+    if construct.kind == "truth":
+        try:
+            bool(pred_value)
+        except Exception as error:  # noqa: BLE001 - the error is what is observed
+            if PITFALL_ERROR.search(str(error)):
+                return confirmed(f"{pred_text}: `{construct.name}` raises {_error_text(error)}", inputs)
+            raise Inconclusive(f"{pred_text}; testing it raised something else: {_error_text(error)}") from None
+        raise Inconclusive(f"{pred_text}, yet `bool()` of it gave no error")
+    return _cond(probe, construct, defaults, pred_value, pred_text, inputs)
+
+
+def _cond(probe: Probe, construct: Construct, defaults: dict, pred_value: Any, pred_text: str, inputs: str):
+    call = probe.expression(construct.call)
+    values = _values(call.inputs, defaults)
+    try:
+        output = _run(probe, call, values)
+    except Inconclusive:
+        raise
+    except Exception as error:  # noqa: BLE001 - the error is what is observed
+        if PITFALL_ERROR.search(str(error)):
+            return confirmed(f"{pred_text}: `{construct.name}` raises {_error_text(error)}", inputs)
+        raise Inconclusive(f"{pred_text}; `{construct.name}` failed for another reason: {_error_text(error)}") from None
+    # Accepted without an error: compare with the elementwise select of the two branches.
+    branches = _branches(construct.call)
+    if branches is None:
+        raise Inconclusive(f"{pred_text}; `{construct.name}` accepted it and its branches are not plain lambdas to compare with")
+    chosen = []
+    for branch in branches:
+        expression = probe.expression(branch)
+        chosen.append(probe.backend.to_numpy(_run(probe, expression, _values(expression.inputs, defaults))))
+    mask = probe.backend.to_numpy(pred_value).astype(bool)
+    elementwise = np.where(mask, *np.broadcast_arrays(*chosen))
+    got = probe.backend.to_numpy(output)
+    if got.shape == elementwise.shape and np.allclose(got, elementwise):
+        return not_reproduced(f"{pred_text}; `{construct.name}` returned {describe_array(got)}, as the elementwise select", inputs)
+    return confirmed(f"{pred_text}; `{construct.name}` silently returned {describe_array(got)} where the elementwise "
+                     f"select gives {describe_array(elementwise)}", inputs)
+
+
+def _branches(call: ast.Call) -> list[ast.expr] | None:
+    positional = call.args[1:3]
+    named = {k.arg: k.value for k in call.keywords}
+    found = positional or [named.get("true_fn"), named.get("false_fn")]
+    if len(found) != 2 or not all(isinstance(b, ast.Lambda) and not b.args.args for b in found):
+        return None
+    return [b.body for b in found]
+
+
+def _select(probe: Probe, construct: Construct, defaults: dict, pred_text: str):
+    """The repair: an elementwise select runs, and its gradient reaches each element."""
+    call = probe.expression(construct.call)
+    values = _values(call.inputs, defaults)
+    inputs = _describe_inputs(values)
+    try:
+        output, grads = probe.backend.gradients(call, values)
+    except Inconclusive:
+        raise
+    except Exception as error:  # noqa: BLE001 - a select that fails is another problem
+        raise Inconclusive(f"`{construct.name}` failed on a batch: {_error_text(error)}") from None
+    batch_inputs = [n for n, v in values.items() if np.ndim(v) and not n.startswith(SELF_PREFIX)]
+    grad_text = ""
+    if batch_inputs and grads.get(batch_inputs[0]) is not None:
+        grad = grads[batch_inputs[0]]
+        grad_text = f", d/d{batch_inputs[0]} = {describe_array(grad)}"
+        if not np.all(np.isfinite(grad)):
+            grad_text += " (the non-finite entries come from the branches themselves, not from the condition)"
+    return not_reproduced(f"{pred_text}; `{construct.name}` selects per element: y = {describe_array(output)}{grad_text}", inputs)
