@@ -56,6 +56,30 @@ def _fix_kind(rule: type[Rule]) -> str:
     return "safe" if rule.fix_safe else "unsafe"
 
 
+def witness_doc(rule: type[Rule]) -> str | None:
+    """The docstring of the rule's dynamic witness, read without importing it (it needs NumPy)."""
+    import ast
+
+    from gradlint.data import section
+
+    name = section("witnesses").get(rule.code)
+    path = Path(__file__).resolve().parents[1] / "dynamic" / "witnesses" / f"{name}.py"
+    if name is None or not path.exists():
+        return None
+    return inspect.cleandoc(ast.get_docstring(ast.parse(path.read_text("utf-8"))) or "")
+
+
+def _dynamic_kind(rule: type[Rule]) -> str:
+    if rule.dynamic_only:
+        return "only"
+    return "confirms" if witness_doc(rule) is not None else "none"
+
+
+def _dynamic_fact(rule: type[Rule]) -> str:
+    return {"only": "Dynamic: only with `--dynamic`", "confirms": "Dynamic: confirms findings",
+            "none": "Dynamic: no witness"}[_dynamic_kind(rule)]
+
+
 def rule_page(rule: type[Rule]) -> str:
     source = Path(inspect.getfile(rule)).name
     verified = verified_versions(rule)
@@ -64,6 +88,7 @@ def rule_page(rule: type[Rule]) -> str:
         f"Frameworks: {', '.join(rule.frameworks)}",
         "Default: on" if rule.default_enabled else "Default: off (select it)",
         f"Fix: {_fix_kind(rule)}",
+        _dynamic_fact(rule),
     ]
     if verified:
         facts.append("Verified: " + ", ".join(f"{k} {v}" for k, v in verified.items()))
@@ -74,6 +99,8 @@ def rule_page(rule: type[Rule]) -> str:
         f"Message: {rule.message}\n\n"
         + (f"Fix ({_fix_kind(rule)}): {rule.fix_title}\n\n" if rule.fix_title else "")
         + f"{docstring(rule)}\n"
+        + (f"\n## Dynamic mode\n`gradlint --dynamic` checks each finding by running it:\n\n{witness}\n"
+           if (witness := witness_doc(rule)) else "")
     )
 
 
@@ -105,10 +132,11 @@ def readme_with_rule_table() -> str | None:
         return text
     rows = [
         f"| [{rule.code}](rules/{rule.code}-{rule.name}.md) | {rule.name} | {rule.severity.value} | "
-        f"{', '.join(rule.frameworks)} | {_fix_kind(rule) if rule.fix_title else ''} |"
+        f"{', '.join(rule.frameworks)} | {_fix_kind(rule) if rule.fix_title else ''} | "
+        f"{'' if _dynamic_kind(rule) == 'none' else _dynamic_kind(rule)} |"
         for rule in all_rules()
     ]
-    table = "| code | name | severity | frameworks | fix |\n|---|---|---|---|---|\n" + "\n".join(rows)
+    table = "| code | name | severity | frameworks | fix | dynamic |\n|---|---|---|---|---|---|\n" + "\n".join(rows)
     return f"{text[: start + len(TABLE_START)]}\n{table}\n{text[end:]}"
 
 

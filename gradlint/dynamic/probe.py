@@ -135,6 +135,23 @@ class Probe:
     def code(self, node: ast.AST) -> str:
         return ast.unparse(node)
 
+    def reaching(self, node: ast.AST, depth: int = 20) -> list[ast.AST]:
+        """`node`'s own nodes and those of the values its local names were assigned, followed
+        as `expression(inline_locals=True)` follows them: where to look for a hole."""
+        function = self.enclosing_function(node)
+        found, todo, seen = [], [(node, getattr(node, "lineno", 0), 0)], set()
+        while todo:
+            current, line, level = todo.pop()
+            for inner in ast.walk(current):
+                found.append(inner)
+                if function is None or level >= depth or not isinstance(inner, ast.Name) or (inner.id, line) in seen:
+                    continue
+                seen.add((inner.id, line))
+                bound = binding(function, inner.id, line)
+                if bound is not None:
+                    todo.append((bound[1], bound[0], level + 1))
+        return found
+
     def live_class(self, node: ast.ClassDef) -> type:
         """The class object the snippet defined for `node` (top-level classes only)."""
         value = self.namespace.get(node.name)
@@ -243,6 +260,15 @@ def _assigned_in_other_blocks(function: ast.AST, line: int) -> set[str]:
     return names
 
 
+def binding(function: ast.AST, name: str, line: int) -> tuple[int, ast.expr] | None:
+    """The line and value of the plain `name = value` in `function` that `name` has at `line`;
+    None when it is a parameter or its value there is not one expression."""
+    if name in _rebinds(function) or name in _assigned_in_other_blocks(function, line):
+        return None
+    earlier = [(at, value) for at, bound, value in _assignments(function) if bound == name and at < line]
+    return earlier[-1] if earlier else None
+
+
 SELF_PREFIX = "self."
 
 
@@ -261,7 +287,9 @@ class Expression:
         self.cls = probe.enclosing_class(node)
         self._methods = self._class_methods()
         hole_ids = {id(hole): name for name, hole in holes.items()}
-        body = substitute(node, lambda n: ast.Name(hole_ids[id(n)], ast.Load()) if id(n) in hole_ids else None)
+        # A hole may sit in a local's assigned value that inlining brings in: matched by identity.
+        self._hole = lambda n: ast.Name(hole_ids[id(n)], ast.Load()) if id(n) in hole_ids else None
+        body = substitute(node, self._hole)
         if inline_locals and self.function is not None:
             body = self._inline(body, node.lineno, 0, set(holes))
         self.node = ast.fix_missing_locations(body)
@@ -302,19 +330,14 @@ class Expression:
     def _inline(self, node: ast.AST, line: int, depth: int, keep: set[str]) -> ast.AST:
         if depth > self.MAX_INLINE_DEPTH:
             return node
-        assignments = _assignments(self.function)
-        rebound = _rebinds(self.function) | _assigned_in_other_blocks(self.function, line)
-
         def replace(inner: ast.AST) -> ast.AST | None:
-            if not (isinstance(inner, ast.Name) and isinstance(inner.ctx, ast.Load)):
+            if not (isinstance(inner, ast.Name) and isinstance(inner.ctx, ast.Load)) or inner.id in keep:
                 return None
-            if inner.id in keep or inner.id in rebound:
+            found = binding(self.function, inner.id, line)
+            if found is None:
                 return None
-            earlier = [(at, value) for at, name, value in assignments if name == inner.id and at < line]
-            if not earlier:
-                return None
-            at, value = earlier[-1]
-            return self._inline(value, at, depth + 1, keep)
+            at, value = found
+            return self._inline(substitute(value, self._hole), at, depth + 1, keep)
 
         keep = keep | bound_inside(node)
         return substitute(node, replace)
@@ -355,10 +378,20 @@ class Expression:
 
     # -- running --------------------------------------------------------------------------
 
+    @property
+    def called_inputs(self) -> list[str]:
+        """Inputs the expression calls (`model(x)` with `model` a parameter): no array fits."""
+        called = {n.func.id for n in ast.walk(self.node) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+        return [name for name in self.inputs if name in called]
+
     def __call__(self, **values: Any) -> Any:
         missing = [name for name in self.inputs if name not in values]
         if missing:
             raise TypeError(f"no value for {', '.join(missing)}")
+        for name in self.called_inputs:
+            if not callable(values[name]):
+                raise TypeError(f"`{name}` is called in `{self.source}`, and its value is not known outside a "
+                                "call of the enclosing function")
         proxy = _SelfProxy(self, {name[len(SELF_PREFIX):]: v for name, v in values.items() if name.startswith(SELF_PREFIX)})
         plain = [values[name] for name in self.inputs if not name.startswith(SELF_PREFIX)]
         return self._compiled(proxy, *plain)

@@ -40,9 +40,10 @@ def _callee(call: ast.AST) -> str:
     return call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", "")
 
 
-def _logits_node(node: ast.AST) -> ast.expr | None:
-    """The argument of the softmax / sigmoid / exp inside the flagged log, if it is written there."""
-    for inner in ast.walk(node):
+def _logits_node(probe: Probe, node: ast.AST) -> ast.expr | None:
+    """The argument of the softmax / sigmoid / exp inside the flagged log, written there or in
+    the value of a local it reads (`probs = torch.softmax(model(x), -1)`)."""
+    for inner in probe.reaching(node):
         if _callee(inner) in PROBABILITIES:
             if inner.args:
                 return inner.args[0]
@@ -121,7 +122,7 @@ def witness(probe: Probe):
     node = probe.target
     errors = []
     attempts = [{}]
-    logits = _logits_node(node)
+    logits = _logits_node(probe, node)
     if logits is not None:
         attempts.append({"logits": logits})
     for holes in attempts:

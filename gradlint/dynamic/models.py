@@ -1,0 +1,428 @@
+"""Build a torch module or a Keras layer, run it on a small random input, and say which of its
+trainable weights get no gradient from the output.
+
+Shared by the GL001 witness (`witnesses/unused_weight.py`) and `gradlint.testing`. Nothing here
+imports a framework at module import: each is reached through the model it is given, so this
+module loads in an environment without torch, TensorFlow or NumPy.
+
+The scalar that is differentiated is `sum(output * r)` for a fixed random `r` of the output's
+shape, not the plain sum: the plain sum of a normalised output (softmax, BatchNorm, LayerNorm) is
+constant, which would make every weight before it look dead.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+# A gradient whose largest entry is at most this counts as zero. Ground truth §3: the float32
+# "zeros" TF/Keras/TFP produce were <= 4.8e-7, the healthy gradients in the same probes >= 1e-2.
+NEAR_ZERO = 1e-6
+# Input shapes tried in turn until the model accepts one (batch first). (1, 1) and (1,) come
+# late: a `tf.cond`/`if` on an elementwise condition only runs with a one-element input
+# (ground truth case 2).
+TORCH_SHAPES = ((2, 4), (2, 8), (2, 16), (2, 1), (2, 3, 8, 8), (2, 5, 8), (2, 3, 16), (1, 1), (1,))
+KERAS_SHAPES = ((2, 4), (2, 8), (2, 16), (2, 1), (2, 8, 8, 3), (2, 5, 8), (2, 16, 3), (1, 1), (1,))
+# Scales of the random input tried before a dead-looking weight is believed: a weight that acts
+# only inside a small window of inputs (|x| < sigma) needs small inputs to show its gradient.
+INPUT_SCALES = (1.0, 0.1, 0.01, 10.0)
+# Constructor arguments that look like sizes get this value when they have no default.
+GUESSED_SIZE = 4
+SIZE_WORDS = frozenset({
+    "dim", "dims", "size", "features", "channels", "units", "width", "hidden", "heads", "classes",
+    "depth", "embed", "embedding", "vocab", "d", "n", "num", "in", "out", "len", "length", "filters",
+    "planes", "inputs", "outputs", "neurons", "nodes", "latent",
+})
+BATCH = 2
+# Keras attributes that list every weight again: a weight is named by where it lives instead.
+AGGREGATES = frozenset({
+    "trainable_variables", "trainable_weights", "non_trainable_variables", "non_trainable_weights",
+    "variables", "weights", "tracker",
+})
+SEED = 0
+
+
+class CannotRun(Exception):
+    """The model could not be built or called; the message says why, for a user."""
+
+
+@dataclass
+class WeightGradient:
+    """One trainable weight and what its gradient looked like."""
+
+    name: str  # as the user spells it: `fc2.weight`, `threshold_level`
+    label: str  # the framework's own name (Keras `name=`), for matching
+    status: str  # "none", "zero", "non-finite" or "ok"
+    norm: float | None = None
+    bad_value: float | None = None  # the first non-finite entry
+    largest: float | None = None  # the largest absolute entry
+
+    @property
+    def dead(self) -> bool:
+        return self.status in ("none", "zero")
+
+    @property
+    def healthy(self) -> bool:
+        return self.status == "ok"
+
+    def describe(self) -> str:
+        if self.status == "none":
+            return f"grad of `{self.name}` is None"
+        if self.status == "zero":
+            return f"grad of `{self.name}` is zero"
+        if self.status == "non-finite":
+            return f"grad of `{self.name}` is non-finite ({self.bad_value})"
+        return f"grad of `{self.name}` has norm {self.norm:.3g}"
+
+
+# Which framework a model belongs to -------------------------------------------------------
+
+
+def framework_of(model: Any) -> str | None:
+    """"torch" for an `nn.Module`, "tensorflow" for a Keras layer or model (Keras 3 or 2),
+    None otherwise. Looks at the class hierarchy, so it imports nothing."""
+    for klass in inspect.getmro(model if isinstance(model, type) else type(model)):
+        module = klass.__module__ or ""
+        if module.startswith("torch.nn") and klass.__name__ == "Module":
+            return "torch"
+        if module.startswith(("keras", "tf_keras", "tensorflow")) and klass.__name__ in ("Layer", "Model"):
+            return "tensorflow"
+    return None
+
+
+# Building --------------------------------------------------------------------------------
+
+
+def _size_like(parameter: inspect.Parameter) -> bool:
+    annotation = parameter.annotation
+    if annotation is int or annotation == "int":
+        return True
+    words = set(re.split(r"_+", parameter.name.lower()))
+    return bool(words & SIZE_WORDS) or bool(re.fullmatch(r"(d|n|dim|in|out)\d*", parameter.name.lower()))
+
+
+def constructor(cls: type) -> tuple[Callable[[], Any], str]:
+    """A factory for `cls` and how it calls it (`Net()`, `Net(dim=4)`). Required arguments that
+    look like sizes get `GUESSED_SIZE`; any other required argument makes it `CannotRun`."""
+    try:
+        signature = inspect.signature(cls)
+    except (TypeError, ValueError):
+        return cls, f"{cls.__name__}()"
+    guessed: dict[str, int] = {}
+    missing: list[str] = []
+    for parameter in signature.parameters.values():
+        if parameter.default is not inspect.Parameter.empty:
+            continue
+        if parameter.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+            continue
+        if parameter.kind is inspect.Parameter.POSITIONAL_ONLY or not _size_like(parameter):
+            missing.append(parameter.name)
+        else:
+            guessed[parameter.name] = GUESSED_SIZE
+    if missing:
+        raise CannotRun(f"could not build `{cls.__name__}`: missing constructor arguments {', '.join(missing)}")
+    call = f"{cls.__name__}({', '.join(f'{k}={v}' for k, v in guessed.items())})"
+    return (lambda: cls(**guessed)), call
+
+
+def build(factory: Callable[[], Any], call: str) -> Any:
+    try:
+        return factory()
+    except CannotRun:
+        raise
+    except Exception as error:  # noqa: BLE001 - the user's constructor failed: say how
+        raise CannotRun(f"could not build `{call}`: {type(error).__name__}: {error}"[:300]) from None
+
+
+# Sample inputs -------------------------------------------------------------------------
+
+
+def _torch_inferred_shapes(module: Any) -> list[tuple]:
+    """Input shapes suggested by the first layer that says what it expects."""
+    from torch import nn
+
+    for layer in module.modules():
+        if isinstance(layer, nn.Linear):
+            return [(BATCH, layer.in_features)]
+        if isinstance(layer, nn.Bilinear):
+            return []
+        if isinstance(layer, (nn.Conv1d, nn.ConvTranspose1d)):
+            return [(BATCH, layer.in_channels, 16)]
+        if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)):
+            return [(BATCH, layer.in_channels, 8, 8)]
+        if isinstance(layer, (nn.Conv3d, nn.ConvTranspose3d)):
+            return [(BATCH, layer.in_channels, 4, 4, 4)]
+        if isinstance(layer, nn.RNNBase):
+            return [(BATCH, 5, layer.input_size) if layer.batch_first else (5, BATCH, layer.input_size)]
+        if isinstance(layer, nn.Embedding):
+            return [("int", layer.num_embeddings, (BATCH, 5))]
+    return []
+
+
+def candidate_shapes(model: Any, framework: str) -> list[tuple]:
+    shapes: list[tuple] = []
+    if framework == "torch":
+        shapes = _torch_inferred_shapes(model) + list(TORCH_SHAPES)
+    else:
+        shapes = list(KERAS_SHAPES)
+    return list(dict.fromkeys(shapes))
+
+
+def describe_shape(shape: tuple) -> str:
+    if shape and shape[0] == "int":
+        return f"integers in [0, {shape[1]}) of shape {shape[2]}"
+    return f"normal{shape}"
+
+
+class _Random:
+    """Seeded random arrays in the model's framework (no global RNG is touched)."""
+
+    def __init__(self, framework: str, seed: int = SEED) -> None:
+        import numpy as np
+
+        self.np = np
+        self.framework = framework
+        self.rng = np.random.default_rng(seed)
+
+    def array(self, shape: tuple, scale: float = 1.0, dtype: str = "float32") -> Any:
+        if shape and shape[0] == "int":
+            value = self.rng.integers(0, shape[1], size=shape[2])
+        else:
+            value = (self.rng.standard_normal(shape) * scale).astype(dtype)
+        return self.tensor(value)
+
+    def like(self, tensor: Any) -> Any:
+        value = self.rng.standard_normal(tuple(tensor.shape))
+        if self.framework == "torch":
+            import torch
+
+            return torch.as_tensor(value, dtype=tensor.dtype, device=tensor.device)
+        return self.tensor(value.astype(tensor.dtype.name if hasattr(tensor.dtype, "name") else "float32"))
+
+    def tensor(self, value: Any) -> Any:
+        if self.framework == "torch":
+            import torch
+
+            return torch.as_tensor(value)
+        if self.framework == "tensorflow":
+            import tensorflow as tf
+
+            return tf.convert_to_tensor(value)
+        return value
+
+
+def _torch_dtype(module: Any) -> str:
+    for parameter in module.parameters():
+        if parameter.is_floating_point():
+            return str(parameter.dtype).replace("torch.", "")
+    return "float32"
+
+
+def find_sample(factory: Callable[[], Any], call: str, framework: str) -> tuple[Any, tuple]:
+    """A fresh instance that has run once on a random input, and that input's shape. Each
+    failed shape gets a new instance: a Keras layer builds itself for the first shape it sees."""
+    model = build(factory, call)
+    random = _Random(framework)
+    errors: list[str] = []
+    for shape in candidate_shapes(model, framework):
+        dtype = _torch_dtype(model) if framework == "torch" else "float32"
+        try:
+            _forward(model, framework, [random.array(shape, dtype=dtype)])
+            return model, shape
+        except Exception as error:  # noqa: BLE001 - try the next shape
+            errors.append(f"{describe_shape(shape)}: {type(error).__name__}: {error}")
+            model = build(factory, call)
+    first = errors[0] if errors else "no shape to try"
+    raise CannotRun(f"could not call `{call}` on a small random input (tried {len(errors)} shapes; {first})"[:400])
+
+
+def _forward(model: Any, framework: str, inputs: list) -> Any:
+    return model(*inputs)
+
+
+# Gradients -------------------------------------------------------------------------------
+
+
+def _float_leaves(output: Any, framework: str) -> list:
+    """The floating tensors in a model's output (a tensor, a tuple, a dict, a dataclass)."""
+    found: list = []
+    stack = [output]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif hasattr(item, "__dataclass_fields__"):
+            stack.extend(getattr(item, name) for name in item.__dataclass_fields__)
+        elif framework == "torch":
+            import torch
+
+            if isinstance(item, torch.Tensor) and item.is_floating_point():
+                found.append(item)
+        elif framework == "tensorflow" and hasattr(item, "dtype") and hasattr(item, "shape"):
+            dtype = getattr(item.dtype, "is_floating", None)
+            if dtype is True or (dtype is None and "float" in str(item.dtype)):
+                found.append(item)
+    return found
+
+
+def gradient_status(values: Any, framework: str) -> tuple[str, float | None, float | None, float | None]:
+    """(status, norm, first non-finite value, largest absolute entry) of one gradient."""
+    if values is None:
+        return "none", None, None, None
+    if framework == "torch":
+        detached = values.detach().double()
+        finite = bool(detached.isfinite().all())
+        if not finite:
+            return "non-finite", None, float(detached[~detached.isfinite()].flatten()[0]), None
+        largest = float(detached.abs().max()) if detached.numel() else 0.0
+        norm = float(detached.norm())
+    else:
+        import numpy as np
+
+        array = np.asarray(values.numpy() if hasattr(values, "numpy") else values, dtype=float)
+        if not np.all(np.isfinite(array)):
+            return "non-finite", None, float(array[~np.isfinite(array)].ravel()[0]), None
+        largest = float(np.max(np.abs(array))) if array.size else 0.0
+        norm = float(np.linalg.norm(array))
+    return ("zero" if largest <= NEAR_ZERO else "ok"), norm, None, largest
+
+
+def _public_attributes(obj: Any) -> list[tuple[str, Any]]:
+    """Public attributes, plus the property `x` where `_x` is stored (Keras 3 keeps a Dense
+    layer's kernel in `_kernel` behind the `kernel` property, a Sequential's layers in `_layers`)."""
+    if not hasattr(obj, "__dict__"):
+        return []
+    found = [(k, v) for k, v in vars(obj).items() if not k.startswith("_") and k not in AGGREGATES]
+    klass = type(obj)
+    for key in vars(obj):
+        public = key[1:]
+        if public in AGGREGATES:
+            continue
+        if key.startswith("_") and not key.startswith("__") and isinstance(getattr(klass, public, None), property):
+            try:
+                found.append((public, getattr(obj, public)))
+            except Exception:  # noqa: BLE001, S112 - a property that cannot be read names nothing
+                continue
+    return found
+
+
+def _walk_attributes(root: Any, is_weight: Callable[[Any], bool], is_container: Callable[[Any], bool]) -> dict[int, str]:
+    """id(weight) -> attribute path (`dense.kernel`), found through public attributes,
+    lists and dicts, sub-layers first by the order they were assigned."""
+    names: dict[int, str] = {}
+    seen: set[int] = set()
+    stack: list[tuple[str, Any, int]] = [("", root, 0)]
+    while stack:
+        prefix, obj, depth = stack.pop(0)
+        if id(obj) in seen or depth > 6:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, dict):
+            items = [(str(k), v) for k, v in obj.items()]
+        elif isinstance(obj, (list, tuple)):
+            items = [(str(i), v) for i, v in enumerate(obj)]
+        else:
+            items = _public_attributes(obj)
+        for key, value in items:
+            path = f"{prefix}.{key}" if prefix else key
+            if is_weight(value):
+                names.setdefault(id(value), path)
+            elif is_container(value) or isinstance(value, (list, tuple, dict)):
+                stack.append((path, value, depth + 1))
+    return names
+
+
+def _keras_weight_names(layer: Any) -> dict[int, str]:
+    def is_weight(value: Any) -> bool:
+        return hasattr(value, "assign") and hasattr(value, "trainable") and hasattr(value, "shape")
+
+    def is_layer(value: Any) -> bool:
+        return framework_of(value) == "tensorflow" and not isinstance(value, type)
+
+    return _walk_attributes(layer, is_weight, is_layer)
+
+
+def _keras_label(variable: Any) -> str:
+    return str(getattr(variable, "name", "")).rsplit("/", 1)[-1].split(":")[0]
+
+
+def trainable_weights(model: Any, framework: str) -> list[tuple[str, str, Any]]:
+    """(name as the user spells it, framework label, weight) for each trainable weight."""
+    if framework == "torch":
+        return [(name, name.rsplit(".", 1)[-1], p) for name, p in model.named_parameters() if p.requires_grad]
+    names = _keras_weight_names(model)
+    found = []
+    for variable in model.trainable_weights:
+        label = _keras_label(variable)
+        name = names.get(id(variable)) or str(getattr(variable, "path", None) or label)
+        found.append((name, label, variable))
+    return found
+
+
+def weight_gradients(model: Any, framework: str, inputs: list, seed: int = SEED) -> list[WeightGradient]:
+    """Run `model(*inputs)` and differentiate `sum(output * r)` with respect to every trainable
+    weight. Raises CannotRun when the output holds no floating tensor."""
+    random = _Random(framework, seed)
+    if framework == "torch":
+        import torch
+
+        with torch.enable_grad():
+            output = model(*inputs)
+            weights = trainable_weights(model, framework)  # after the call: lazy modules make theirs then
+            leaves = _float_leaves(output, framework)
+            if not leaves:
+                raise CannotRun(f"the output of `{type(model).__name__}` holds no floating tensor")
+            total = sum((leaf * random.like(leaf)).sum() for leaf in leaves)
+            params = [w for _, _, w in weights]
+            if total.requires_grad and params:
+                grads = torch.autograd.grad(total, params, allow_unused=True)
+            else:
+                grads = [None] * len(params)
+    else:
+        import tensorflow as tf
+
+        if not getattr(model, "built", True):
+            model(*inputs)  # a Keras layer creates its weights on its first call
+        weights = trainable_weights(model, framework)
+        with tf.GradientTape() as tape:
+            output = model(*inputs)
+            leaves = _float_leaves(output, framework)
+            if not leaves:
+                raise CannotRun(f"the output of `{type(model).__name__}` holds no floating tensor")
+            total = tf.add_n([tf.reduce_sum(tf.cast(leaf, tf.float32) * tf.cast(random.like(leaf), tf.float32)) for leaf in leaves])
+        grads = tape.gradient(total, [w for _, _, w in weights]) if weights else []
+        grads = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]
+    result = []
+    for (name, label, _), grad in zip(weights, grads):
+        result.append(WeightGradient(name, label, *gradient_status(grad, framework)))
+    return result
+
+
+def perturb_weights(model: Any, framework: str, seed: int = SEED) -> None:
+    """Add noise to every trainable weight, in place: a weight behind a zero-initialised one
+    (a LoRA `B`, a ReZero gate) has a zero gradient at initialisation only."""
+    random = _Random(framework, seed + 1)
+    if framework == "torch":
+        import torch
+
+        with torch.no_grad():
+            for _, _, weight in trainable_weights(model, framework):
+                weight.add_(0.5 * random.like(weight))
+    else:
+        for _, _, weight in trainable_weights(model, framework):
+            weight.assign(weight + 0.5 * random.like(weight))
+
+
+def attempts(model: Any, framework: str, shape: tuple, scales: Iterable[float] = INPUT_SCALES) -> Iterator[tuple[str, list]]:
+    """(description of the input, inputs) for each input scale."""
+    random = _Random(framework)
+    dtype = _torch_dtype(model) if framework == "torch" else "float32"
+    for scale in scales:
+        label = describe_shape(shape) if scale == 1.0 or shape[0] == "int" else f"{scale:g} * {describe_shape(shape)}"
+        yield label, [random.array(shape, scale, dtype)]
+

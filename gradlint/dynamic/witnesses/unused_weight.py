@@ -1,0 +1,140 @@
+"""GL001: a trainable weight that never reaches the output gets no gradient.
+
+The class that creates the flagged weight is built (no arguments, or small sizes for arguments
+that look like sizes), called on a small random input, and `sum(output * r)` is differentiated
+with respect to every trainable weight. The finding is confirmed when the flagged weight's
+gradient is None or zero for every input tried (several input scales, then once more with all
+weights perturbed), and not reproduced as soon as it gets a real gradient. The other weights'
+gradients are quoted as the contrast that shows the experiment itself worked.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from gradlint.dynamic import models
+from gradlint.dynamic.probe import Inconclusive, Probe, confirmed, not_reproduced
+
+# Calls whose keyword `name=` names the weight they create (Keras `add_weight`, `tf.Variable`).
+NAMING_CALLS = frozenset({"add_weight", "add_variable", "Variable"})
+REGISTERING_CALLS = frozenset({"register_parameter", "add_module", "register_module", "setattr"})
+
+
+def _string(node: ast.AST) -> str | None:
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+
+
+def _self_attribute(node: ast.AST) -> str | None:
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self":
+        return node.attr
+    return None
+
+
+def flagged_names(probe: Probe, node: ast.AST) -> tuple[set[str], set[str]]:
+    """(attribute names, framework `name=` labels) the flagged weight goes by."""
+    statement = next((a for a in (node, *probe.ancestors(node)) if isinstance(a, ast.stmt)), None)
+    if statement is None:
+        raise Inconclusive(f"cannot tell which weight `{probe.code(node)}` creates")
+    attributes: set[str] = set()
+    labels: set[str] = set()
+    if isinstance(statement, (ast.Assign, ast.AnnAssign)):
+        targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
+        attributes.update(name for name in map(_self_attribute, targets) if name)
+    for call in ast.walk(statement):
+        if not isinstance(call, ast.Call):
+            continue
+        func = call.func
+        called = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
+        if called in NAMING_CALLS:
+            labels.update(s for k in call.keywords if k.arg == "name" and (s := _string(k.value)))
+        if called in REGISTERING_CALLS and call.args:
+            position = 1 if called == "setattr" else 0
+            if len(call.args) > position and (name := _string(call.args[position])):
+                attributes.add(name)
+    if not attributes and not labels:
+        raise Inconclusive(f"cannot tell which weight `{probe.code(statement)[:80]}` creates")
+    return attributes, labels
+
+
+def _matches(weight: models.WeightGradient, attributes: set[str], labels: set[str]) -> bool:
+    if any(weight.name == a or weight.name.startswith(a + ".") for a in attributes):
+        return True
+    return weight.label in labels and not attributes
+
+
+def _spelling(attributes: set[str], labels: set[str]) -> str:
+    return ", ".join(f"`{n}`" for n in sorted(attributes or labels))
+
+
+def _unbuilt_layer(model, framework: str, attributes: set[str]) -> str | None:
+    """A Keras sub-layer that the forward pass never called has no weights at all."""
+    if framework != "tensorflow":
+        return None
+    for attribute in sorted(attributes):
+        layer = getattr(model, attribute, None)
+        if models.framework_of(layer) == "tensorflow" and not layer.weights:
+            return f"`{attribute}` was never called by the forward pass: it holds no weights, so none can train"
+    return None
+
+
+def witness(probe: Probe):
+    node = probe.target
+    framework = probe.backend.name
+    if framework not in ("torch", "tensorflow"):
+        raise Inconclusive(f"GL001 checks torch modules and Keras layers; this code runs under {framework}")
+    class_node = probe.enclosing_class(node)
+    if class_node is None:
+        raise Inconclusive("the weight is not created inside a class")
+    cls = probe.live_class(class_node)
+    if models.framework_of(cls) != framework:
+        raise Inconclusive(f"`{cls.__name__}` is not a {'torch module' if framework == 'torch' else 'Keras layer'}")
+    attributes, labels = flagged_names(probe, node)
+    try:
+        factory, call = models.constructor(cls)
+        model, shape = models.find_sample(factory, call, framework)
+    except models.CannotRun as error:
+        raise Inconclusive(str(error)) from None
+
+    first_report = None
+    tried: list[str] = []
+    for perturbed in (False, True):
+        if perturbed:
+            models.perturb_weights(model, framework)
+        for label, inputs in models.attempts(model, framework, shape):
+            try:
+                report = models.weight_gradients(model, framework, inputs)
+            except models.CannotRun as error:
+                raise Inconclusive(str(error)) from None
+            flagged = [w for w in report if _matches(w, attributes, labels)]
+            if not flagged:
+                unbuilt = _unbuilt_layer(model, framework, attributes)
+                if unbuilt:
+                    return confirmed(unbuilt, f"`{call}` on x = {label}")
+                absent = [a for a in sorted(attributes) if not hasattr(model, a)]
+                if absent:
+                    raise Inconclusive(f"the built `{call}` has no `{absent[0]}`: its creation did not run")
+                found = ", ".join(f"`{w.name}`" for w in report) or "none"
+                raise Inconclusive(f"{_spelling(attributes, labels)} is not among the trainable weights of `{call}` (found: {found})")
+            where = f"`{call}` on x = {label}" + (" after perturbing the weights" if perturbed else "")
+            tried.append(where)
+            first_report = first_report or (report, flagged, where)
+            live = [w for w in flagged if w.healthy]
+            if live:
+                evidence = "; ".join(w.describe() for w in live)
+                if perturbed:
+                    initially = "; ".join(w.describe() for w in first_report[1])
+                    evidence = f"{initially} at the initial weights, but after perturbing them {evidence}"
+                return not_reproduced(evidence, where)
+            broken = [w for w in flagged if w.status == "non-finite"]
+            if broken:
+                raise Inconclusive(
+                    "; ".join(w.describe() for w in broken)
+                    + ": the weight reaches the output, but its gradient is not finite (another pitfall)"
+                )
+    report, flagged, where = first_report
+    contrast = max((w for w in report if w.healthy and w not in flagged), key=lambda w: w.norm, default=None)
+    evidence = "; ".join(w.describe() for w in flagged)
+    if contrast is not None:
+        evidence += f"; {contrast.describe()}"
+    evidence += f" (on all {len(tried)} inputs tried, also after perturbing the weights)"
+    return confirmed(evidence, where)
