@@ -269,6 +269,26 @@ def binding(function: ast.AST, name: str, line: int) -> tuple[int, ast.expr] | N
     return earlier[-1] if earlier else None
 
 
+def numeric_defaults(function: ast.AST | None) -> dict[str, float]:
+    """Parameters with a numeric literal default (`eps=1e-6`, `margin=1.0`): a witness keeps
+    them, since they are part of what the code computes."""
+    if function is None:
+        return {}
+    args = function.args
+    positional = [*args.posonlyargs, *args.args]
+    pairs = list(zip(positional[len(positional) - len(args.defaults):], args.defaults))
+    pairs += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None]
+    found = {}
+    for arg, default in pairs:
+        try:
+            value = ast.literal_eval(default)
+        except ValueError:
+            continue  # not a literal: the parameter stays an input
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            found[arg.arg] = float(value)
+    return found
+
+
 SELF_PREFIX = "self."
 
 

@@ -16,8 +16,10 @@ _SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
 _STATEMENTS = (cst.SimpleStatementLine, cst.BaseCompoundStatement)
 
 
-def argument(call: cst.Call, keyword: str, position: int | None = None) -> cst.BaseExpression | None:
-    """The value passed as `keyword=`, or as positional argument `position` (0-based)."""
+def argument(call: cst.Call, keyword: str | tuple[str, ...], position: int | None = None) -> cst.BaseExpression | None:
+    """The value passed as `keyword=` (or as any of several spellings), or as positional
+    argument `position` (0-based)."""
+    keywords = (keyword,) if isinstance(keyword, str) else keyword
     index = 0
     for arg in call.args:
         if arg.star:
@@ -25,7 +27,7 @@ def argument(call: cst.Call, keyword: str, position: int | None = None) -> cst.B
             index = -(10**6)
             continue
         if arg.keyword is not None:
-            if arg.keyword.value == keyword:
+            if arg.keyword.value in keywords:
                 return arg.value
             continue
         if position is not None and index == position:

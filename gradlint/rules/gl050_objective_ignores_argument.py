@@ -80,7 +80,7 @@ class ObjectiveIgnoresArgument(Rule):
         optimizer = self.callee(node, SCIPY_OBJECTIVE)
         if optimizer is None:
             return
-        argument = _objective_argument(node)
+        argument = argument_value(node, OBJECTIVE_KEYWORDS, 0)
         definition = self._definition(argument) if argument is not None else None
         if definition is None:
             return
@@ -108,16 +108,6 @@ class ObjectiveIgnoresArgument(Rule):
             if argument.value in held:
                 return held[argument.value]
         return None
-
-
-def _objective_argument(call: cst.Call) -> cst.BaseExpression | None:
-    for arg in call.args:
-        if arg.keyword is not None and arg.keyword.value in OBJECTIVE_KEYWORDS:
-            return arg.value
-    first = call.args[0] if call.args else None
-    if first is not None and first.keyword is None and not first.star:
-        return first.value
-    return None
 
 
 def _use_parameter(function, param: str, start: cst.BaseExpression | None) -> Fix | None:

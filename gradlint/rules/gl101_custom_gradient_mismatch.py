@@ -140,7 +140,7 @@ class CustomGradientMismatch(Rule):
     # scipy -----------------------------------------------------------------------------
 
     def _scipy_call(self, call: cst.Call, info: dict) -> None:
-        objective = _objective(call)
+        objective = argument_value(call, OBJECTIVE_KEYWORDS, 0)
         gradient = argument_value(call, info["gradient"], info["position"])
         combined = info["combined"]
         if combined == "true" and _is_true(gradient):
@@ -178,16 +178,6 @@ def _registration(expression: cst.BaseExpression) -> str | None:
     """`f.defvjp` / `f.defjvp` (called or used as a decorator): `f`."""
     if isinstance(expression, cst.Attribute) and expression.attr.value in JAX_CUSTOM.methods:
         return dotted(expression.value)
-    return None
-
-
-def _objective(call: cst.Call) -> cst.BaseExpression | None:
-    for arg in call.args:
-        if arg.keyword is not None and arg.keyword.value in OBJECTIVE_KEYWORDS:
-            return arg.value
-    first = call.args[0] if call.args else None
-    if first is not None and first.keyword is None and not first.star:
-        return first.value
     return None
 
 

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from gradlint.dynamic.backends import describe_array
-from gradlint.dynamic.probe import SELF_PREFIX, Inconclusive, Probe, confirmed, not_reproduced
+from gradlint.dynamic.probe import SELF_PREFIX, Inconclusive, Probe, confirmed, not_reproduced, numeric_defaults
 
 # The batch fed for every tensor input (as measured: `x = [-1, 2, 3]`).
 BATCH = np.array([-1.0, 2.0, 3.0])
@@ -99,26 +99,6 @@ def _truth_construct(probe: Probe, node: ast.AST) -> str:
     return "not" if innermost is not None else "bool(...)"
 
 
-def _defaults(probe: Probe, node: ast.AST) -> dict[str, Any]:
-    """Literal defaults of the enclosing function's parameters (`margin=1.0`): kept as they are."""
-    function = probe.enclosing_function(node)
-    if function is None:
-        return {}
-    args = function.args
-    positional = [*args.posonlyargs, *args.args]
-    pairs = list(zip(positional[len(positional) - len(args.defaults):], args.defaults))
-    pairs += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None]
-    found = {}
-    for arg, default in pairs:
-        try:
-            value = ast.literal_eval(default)
-        except ValueError:
-            continue
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            found[arg.arg] = float(value)
-    return found
-
-
 def _values(names: list[str], defaults: dict[str, Any]) -> dict[str, Any]:
     values = {}
     for name in names:
@@ -175,7 +155,7 @@ def _shape(probe: Probe, value: Any) -> tuple:
 def witness(probe: Probe):
     construct = Construct(probe)
     node = construct.call if construct.call is not None else construct.pred
-    defaults = _defaults(probe, node)
+    defaults = numeric_defaults(probe.enclosing_function(node))
     predicate = probe.expression(construct.pred)
     values = _values(predicate.inputs, defaults)
     inputs = _describe_inputs(values)

@@ -16,7 +16,7 @@ import ast
 import numpy as np
 
 from gradlint.dynamic.backends import describe_array
-from gradlint.dynamic.probe import SELF_PREFIX, Expression, Inconclusive, Probe, confirmed, not_reproduced
+from gradlint.dynamic.probe import Expression, Inconclusive, Probe, confirmed, not_reproduced
 
 # Shapes tried in turn: pairwise differences and einsum need a matrix, `dot` a vector,
 # moments over axes [1, 2] a rank-4 array.
@@ -116,18 +116,6 @@ def _describe_error(error: Exception) -> str:
     return f"{type(error).__name__}: {error}".splitlines()[0][:160]
 
 
-def _data_inputs(expression: Expression) -> list[str]:
-    """The inputs to feed arrays to: not `self.method`s inherited from a framework base class."""
-    cls = expression.probe.live_class(expression.cls) if expression.cls is not None else None
-    names = []
-    for name in expression.inputs:
-        attr = name[len(SELF_PREFIX):] if name.startswith(SELF_PREFIX) else None
-        if attr is not None and cls is not None and callable(getattr(cls, attr, None)):
-            continue
-        names.append(name)
-    return names
-
-
 def _with_fixed(expression: Expression, data: list[str], fixed: dict | None = None):
     """`expression` as a function of its data inputs only; the others get `fixed` or None."""
     fixed = {name: (fixed or {}).get(name) for name in expression.inputs if name not in data}
@@ -136,7 +124,7 @@ def _with_fixed(expression: Expression, data: list[str], fixed: dict | None = No
 
 def _quantity(probe: Probe, node: ast.expr, values: dict, indices: dict) -> np.ndarray:
     radicand = probe.expression(node, inline_locals=True)
-    data = [name for name in _data_inputs(radicand) if name not in indices]
+    data = [name for name in radicand.inputs if name not in indices]
     value, _ = probe.backend.gradients(_with_fixed(radicand, data, indices), {name: values[name] for name in data})
     return np.asarray(value, dtype=float)
 
@@ -163,7 +151,7 @@ def _verdict(source: str, grads: dict, point: str, inputs: str):
 def _at_identical_inputs(probe: Probe, node: ast.AST, argument: ast.expr, norm: bool, errors: list[str]):
     expression = probe.expression(node, inline_locals=True)
     index_names = index_inputs(expression.node)
-    data = [name for name in _data_inputs(expression) if name not in index_names]
+    data = [name for name in expression.inputs if name not in index_names]
     if not data:
         raise Inconclusive(f"`{expression.source}` has no inputs to vary")
     for label, fill in FILLS:
@@ -199,7 +187,7 @@ def _at_zero_difference(probe: Probe, node: ast.AST, argument: ast.expr, norm: b
     if hole is None:
         return None
     expression = probe.expression(node, holes={"difference": hole}, inline_locals=True)
-    data = _data_inputs(expression)
+    data = list(expression.inputs)
     if data != ["difference"]:
         return None
     function = _with_fixed(expression, data)

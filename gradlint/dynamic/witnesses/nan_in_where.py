@@ -15,7 +15,7 @@ import ast
 import numpy as np
 
 from gradlint.dynamic.backends import describe_array
-from gradlint.dynamic.probe import SELF_PREFIX, Inconclusive, Probe, confirmed, not_reproduced
+from gradlint.dynamic.probe import SELF_PREFIX, Inconclusive, Probe, confirmed, not_reproduced, numeric_defaults
 
 WHERES = ("where", "select", "switch")
 # Points every grid holds: the singular points of log, 1/x, sqrt (0), log1p (-1), arcsin (+-1).
@@ -56,48 +56,21 @@ def _grid(constants: set[float], parameters: list[float]) -> np.ndarray:
     return np.array(sorted(points))
 
 
-def _defaults(function: ast.AST | None) -> dict[str, float]:
-    """Parameters with a numeric default (`eps=1e-6`) keep it: it is part of the condition."""
-    if function is None:
-        return {}
-    args = function.args
-    positional = [*args.posonlyargs, *args.args]
-    pairs = list(zip(positional[len(positional) - len(args.defaults):], args.defaults))
-    pairs += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None]
-    found = {}
-    for arg, default in pairs:
-        try:
-            value = ast.literal_eval(default)
-        except ValueError:
-            value = None  # not a literal: the parameter stays an input
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            found[arg.arg] = float(value)
-    return found
-
-
-def _split(expression, probe: Probe) -> tuple[list[str], list[str], list[str]]:
-    """(array inputs, scalar self-parameters, inherited self methods to pass as None)."""
-    cls = probe.live_class(expression.cls) if expression.cls is not None else None
-    arrays, scalars, others = [], [], []
-    for name in expression.inputs:
-        if name.startswith(SELF_PREFIX):
-            attr = name[len(SELF_PREFIX):]
-            (others if cls is not None and callable(getattr(cls, attr, None)) else scalars).append(name)
-        else:
-            arrays.append(name)
-    return arrays, scalars, others
+def _split(expression) -> tuple[list[str], list[str]]:
+    """(array inputs, scalar `self` parameters such as a layer's weight)."""
+    scalars = [name for name in expression.inputs if name.startswith(SELF_PREFIX)]
+    return [name for name in expression.inputs if name not in scalars], scalars
 
 
 def witness(probe: Probe):
     where = _where_call(probe, probe.target)
     expression = probe.expression(where, inline_locals=True)
-    arrays, scalars, others = _split(expression, probe)
-    defaults = {name: value for name, value in _defaults(expression.function).items() if name in arrays}
+    arrays, scalars = _split(expression)
+    defaults = {name: value for name, value in numeric_defaults(expression.function).items() if name in arrays}
     arrays = [name for name in arrays if name not in defaults]
     if not arrays and not scalars:
         raise Inconclusive(f"`{expression.source}` has no inputs to vary")
     constants = _numbers(expression.node) | set(defaults.values())
-    fixed = {name: None for name in others}
     checked = []
     for parameter in PARAMETER_VALUES if scalars else (None,):
         grid = _grid(constants, [parameter] if parameter is not None else [])
@@ -105,7 +78,7 @@ def witness(probe: Probe):
         values |= {name: np.array(value) for name, value in defaults.items()}
 
         def function(**inputs):
-            return expression(**inputs, **fixed)
+            return expression(**inputs)
 
         try:
             value, grads = probe.backend.gradients(function, values)

@@ -16,7 +16,7 @@ import ast
 import numpy as np
 
 from gradlint.dynamic.backends import describe_array
-from gradlint.dynamic.probe import SELF_PREFIX, Inconclusive, Probe, confirmed, not_reproduced
+from gradlint.dynamic.probe import Inconclusive, Probe, confirmed, not_reproduced
 
 # Measured in torch 2.13 and TF 2.21 with [[200, 0, -200]] in float32; float64 underflows only beyond a gap
 # of about 745, hence 800. Each row and each column holds 800, 0 and -800, so a softmax over
@@ -62,25 +62,12 @@ def _weights(backend, output):
     return weights, weights
 
 
-def _inputs(probe: Probe, node: ast.AST, holes: dict) -> tuple:
-    expression = probe.expression(node, holes=holes, inline_locals=True)
-    cls = probe.live_class(expression.cls) if expression.cls is not None else None
-    data, fixed = [], {}
-    for name in expression.inputs:
-        attr = name[len(SELF_PREFIX):] if name.startswith(SELF_PREFIX) else None
-        if attr is not None and cls is not None and callable(getattr(cls, attr, None)):
-            fixed[name] = None  # an inherited method, not a value
-        else:
-            data.append(name)
-    return expression, data, fixed
-
-
-def _experiment(probe: Probe, expression, data: list[str], fixed: dict, replaced: str = ""):
+def _experiment(probe: Probe, expression, data: list[str], replaced: str = ""):
     """Run every point; returns an observation, or None if the expression could not be built."""
     seen_weights: dict[str, np.ndarray] = {}
 
     def weighted(**inputs):
-        output = expression(**inputs, **fixed)
+        output = expression(**inputs)
         weights, plain = _weights(probe.backend, output)
         seen_weights["last"] = plain
         return output * weights
@@ -126,12 +113,13 @@ def witness(probe: Probe):
     if logits is not None:
         attempts.append({"logits": logits})
     for holes in attempts:
-        expression, data, fixed = _inputs(probe, node, holes)
+        expression = probe.expression(node, holes=holes, inline_locals=True)
+        data = list(expression.inputs)
         if not data:
             continue
         try:
             replaced = f" (`{ast.unparse(holes['logits'])}` replaced by the logits)" if holes else ""
-            return _experiment(probe, expression, data, fixed, replaced)
+            return _experiment(probe, expression, data, replaced)
         except Inconclusive:
             raise
         except Exception as error:  # noqa: BLE001 - try the logits as the only input
