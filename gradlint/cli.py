@@ -60,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     dynamic.add_argument("--dynamic-timeout", type=float, default=20.0, metavar="S", help="seconds allowed per finding (default: 20)")
     dynamic.add_argument("--dynamic-jobs", type=int, default=1, metavar="N", help="worker processes at once (default: 1)")
     dynamic.add_argument("--dynamic-memory", type=int, default=4096, metavar="MB", help="memory limit per worker in MiB (default: 4096; 0: none)")
+    dynamic.add_argument("--dynamic-sandbox", action="store_true", help="run the checked code without network and with the project read-only (Linux namespaces)")
     parser.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are findings")
     parser.add_argument("--list-rules", action="store_true", help="list the rules and exit")
     parser.add_argument("--version", action="version", version=f"gradlint {__version__}")
@@ -188,7 +189,7 @@ def _lint_command(args: argparse.Namespace) -> int:
     if args.fix:
         report_stream = _write_fixes(result, stdin, args.stdin_filename or "-")
     if args.dynamic:
-        _run_dynamic(args, result, stdin)
+        _run_dynamic(args, result, stdin, settings)
     text = renderer(args.format)(result, statistics=args.statistics, unsafe_fixes=args.unsafe_fixes)
     if args.output:
         try:
@@ -211,7 +212,8 @@ def _check_dynamic_options(args: argparse.Namespace) -> None:
         used = [flag for flag, value in (("--confirmed-only", args.confirmed_only), ("--device", args.device != "cpu"),
                                          ("--dynamic-timeout", args.dynamic_timeout != 20.0),
                                          ("--dynamic-jobs", args.dynamic_jobs != 1),
-                                         ("--dynamic-memory", args.dynamic_memory != 4096)) if value]
+                                         ("--dynamic-memory", args.dynamic_memory != 4096),
+                                         ("--dynamic-sandbox", args.dynamic_sandbox)) if value]
         if used:
             raise UsageError(f"{used[0]} needs --dynamic")
     if args.dynamic_timeout <= 0:
@@ -222,7 +224,30 @@ def _check_dynamic_options(args: argparse.Namespace) -> None:
         raise UsageError("--dynamic-memory must be 0 (no limit) or more")
 
 
-def _run_dynamic(args: argparse.Namespace, result, stdin: bytes | None) -> None:
+def _sandbox_read_only(args: argparse.Namespace, settings, paths: list[str]) -> list[str] | None:
+    """The directories a sandboxed worker sees read-only (the project and the directories of
+    the checked files), or None: no sandbox asked for, or none possible here."""
+    import tempfile
+
+    from gradlint.dynamic import sandbox
+
+    if not args.dynamic_sandbox:
+        return None
+    directories = {os.path.realpath(settings.root or os.getcwd())}
+    directories.update(os.path.dirname(os.path.realpath(path)) for path in paths if path != "-")
+    outermost = sorted(d for d in directories if not any(d.startswith(o + os.sep) for o in directories))
+    reason = sandbox.unavailable_reason()
+    temporary = os.path.realpath(tempfile.gettempdir())
+    if reason is None and any(temporary == d or temporary.startswith(d + os.sep) for d in outermost):
+        reason = f"the temporary directory {temporary} is inside the project"
+    if reason is not None:
+        print(f"gradlint: warning: --dynamic-sandbox is not available here: {reason}; "
+              "the checked code runs without it (no network isolation, project writable)", file=sys.stderr)
+        return None
+    return outermost
+
+
+def _run_dynamic(args: argparse.Namespace, result, stdin: bytes | None, settings) -> None:
     """Confirm what can be confirmed; keep dynamic-only findings only when confirmed, and with
     --confirmed-only nothing else either."""
     import time
@@ -241,7 +266,8 @@ def _run_dynamic(args: argparse.Namespace, result, stdin: bytes | None) -> None:
     try:
         stats = confirm(
             result.findings,
-            DynamicOptions(args.device, args.dynamic_timeout, args.dynamic_jobs, args.dynamic_memory),
+            DynamicOptions(args.device, args.dynamic_timeout, args.dynamic_jobs, args.dynamic_memory,
+                           _sandbox_read_only(args, settings, [f.path for f in result.findings])),
             on_result=(lambda _: bar.update(1)) if bar is not None else None,
             sources=sources,
         )

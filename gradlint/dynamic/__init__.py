@@ -28,6 +28,9 @@ class DynamicOptions:
     timeout: float = DEFAULT_TIMEOUT
     jobs: int = 1
     memory_mb: int = DEFAULT_MEMORY_MB
+    # --dynamic-sandbox: the directories workers see read-only, inside namespaces without
+    # network; None runs without the sandbox.
+    sandbox_read_only: list[str] | None = None
 
 
 @dataclass
@@ -74,7 +77,7 @@ def confirm(
     for item in unrunnable:
         record({"id": item.index, "verdict": "inconclusive", "evidence": item.reason, "framework": "",
                 "device": options.device, "inputs": "", "seconds": 0.0})
-    pool = Pool(options.device, options.timeout, options.jobs, options.memory_mb, record)
+    pool = Pool(options.device, options.timeout, options.jobs, options.memory_mb, record, options.sandbox_read_only)
     pool.run(jobs)
     stats.import_seconds = dict(pool.import_seconds)
     return stats

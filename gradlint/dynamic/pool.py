@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from gradlint.dynamic import sandbox
 from gradlint.dynamic.backends import FRAMEWORKS, INSTALL_HINT, installed
 from gradlint.dynamic.probe import INCONCLUSIVE, Job
 
@@ -40,7 +41,7 @@ class WorkerFailed(Exception):
 class Worker:
     """One worker process and its temporary directory (its working directory and TMPDIR)."""
 
-    def __init__(self, framework: str, device: str, memory_mb: int) -> None:
+    def __init__(self, framework: str, device: str, memory_mb: int, read_only: list[str] | None = None) -> None:
         self.framework = framework
         self.memory_mb = memory_mb
         self.directory = tempfile.mkdtemp(prefix=f"gradlint-{framework}-")
@@ -52,9 +53,13 @@ class Worker:
             env.update(CUDA_VISIBLE_DEVICES="", JAX_PLATFORMS="cpu")
         package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
+        command = [sys.executable, "-m", "gradlint.dynamic.worker", framework, device, str(memory_mb)]
+        if read_only is not None:  # --dynamic-sandbox
+            env[sandbox.READ_ONLY_ENV] = os.pathsep.join(read_only)
+            command = sandbox.command(command)
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "gradlint.dynamic.worker", framework, device, str(memory_mb)],
+                command,
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, cwd=self.directory, env=env,
                 start_new_session=True,
             )
@@ -155,7 +160,8 @@ class Pool:
     """Runs jobs on up to `jobs` workers at once; each worker serves one framework's queue."""
 
     def __init__(self, device: str = "cpu", timeout: float = 20.0, jobs: int = 1, memory_mb: int = 4096,
-                 on_result: Callable[[dict], None] | None = None) -> None:
+                 on_result: Callable[[dict], None] | None = None, read_only: list[str] | None = None) -> None:
+        self.read_only = read_only  # None: no sandbox
         self.device = device
         self.timeout = timeout
         self.jobs = max(1, jobs)
@@ -210,7 +216,7 @@ class Pool:
             while (job := self._take(queue)) is not None:
                 if worker is None:
                     try:
-                        worker = Worker(framework, self.device, self.memory_mb)
+                        worker = Worker(framework, self.device, self.memory_mb, self.read_only)
                         self.import_seconds[framework].append(worker.import_seconds)
                     except WorkerFailed as error:  # the next start would fail the same way
                         reason = f"could not start the {FRAMEWORKS[framework][1]} worker: {error}"

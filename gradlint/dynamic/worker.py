@@ -23,6 +23,7 @@ from gradlint.dynamic import witnesses
 from gradlint.dynamic.backends import Backend, backend_for
 from gradlint.dynamic.guard import FileSystemGuard
 from gradlint.dynamic.probe import INCONCLUSIVE, Inconclusive, Job, Observation, Probe
+from gradlint.dynamic.sandbox import READ_ONLY_ENV, make_read_only
 
 # Set by `main`: the limit this worker runs under, for the message when it is reached.
 MEMORY_LIMIT_MB = 0
@@ -162,6 +163,13 @@ def _limit_memory(megabytes: int, device: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     framework, device, memory = (argv or sys.argv[1:])[:3]
+    read_only = [p for p in os.environ.pop(READ_ONLY_ENV, "").split(os.pathsep) if p]
+    if read_only:  # inside `--dynamic-sandbox`'s namespaces, before any user code runs
+        try:
+            make_read_only(read_only)
+        except OSError as error:
+            print(json.dumps({"ready": False, "reason": f"the sandbox could not be set up: {error.strerror}"}), flush=True)
+            return 1
     # The protocol keeps the original pipes; user code gets an empty stdin and a silent stdout.
     protocol_in = os.fdopen(os.dup(0), "r", encoding="utf-8")
     protocol_out = os.fdopen(os.dup(1), "w", encoding="utf-8")
