@@ -112,8 +112,9 @@ class WhereUnsafeBranch(Rule):
     both branches stay finite, `where(c, log(where(c, x, 1.)), 0.)`. It gives a finite
     gradient everywhere (0 at the masked entries) with identical forward values. TF also has
     `tf.math.divide_no_nan` and `tf.math.xlogy`, torch `torch.xlogy`, JAX
-    `jax.scipy.special.xlogy`. `torch.nan_to_num` on the result is no fix: the NaN is in the
-    gradient, not the value.
+    `jax.scipy.special.xlogy`; `xlogy(x, y)` is safe only in `x`: with respect to `y` its
+    gradient is x/y, NaN at x = y = 0 (`torch.xlogy(p, p)` at p = 0, torch 2.13).
+    `torch.nan_to_num` on the result is no fix: the NaN is in the gradient, not the value.
 
     ## Example
     ```python
