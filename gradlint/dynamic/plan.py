@@ -97,20 +97,19 @@ class ModulePlan:
         return "".join(lines)
 
     def framework(self, statements: list[int], target: int) -> str | None:
-        imported = {m for i in statements for m in self.imports[i]}
-        if not any(imported.intersection(modules) for modules in framework_modules().values()):
-            imported = {m for modules in self.imports.values() for m in modules}  # tensors arrive as arguments
-        target_code = "".join(self.lines[self.spans[target][0] - 1 : self.spans[target][1]])
-        candidates = [(name, modules) for name, modules in framework_modules().items() if imported.intersection(modules)]
-        if not candidates:
-            return None
-        # Prefer the framework the flagged statement itself spells most often.
-        def mentions(item: tuple[str, list[str]]) -> int:
-            return sum(target_code.count(module) for module in item[1])
-
-        best = max(candidates, key=mentions)
-        return best[0] if mentions(best) else candidates[0][0]
-
+        """The worker for a finding: the first framework (in the table's order) among the
+        modules the flagged statement itself uses, else those the snippet imports, else those
+        the file imports (tensors may arrive as arguments)."""
+        tiers = (
+            {m for i in self.needs[target] for m in self.imports[i]},
+            {m for i in statements for m in self.imports[i]},
+            {m for modules in self.imports.values() for m in modules},
+        )
+        for imported in tiers:
+            for name, modules in framework_modules().items():
+                if imported.intersection(modules):
+                    return name
+        return None
 
 def _walk(node: cst.CSTNode):
     stack = [node]

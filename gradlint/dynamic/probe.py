@@ -8,6 +8,7 @@ frameworks are reached only through `backends`.
 from __future__ import annotations
 
 import ast
+import builtins
 import copy
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -101,17 +102,20 @@ class Probe:
         node that contains it."""
         job = self.job
         wanted = (job.line, job.column, job.end_line, job.end_column)
-        best, best_size = None, None
+        best, best_size, exact = None, None, None
         for node in ast.walk(self.tree):
             span = self.span(node)
             if span is None:
                 continue
             if span == wanted:
-                return node
+                exact = node  # breadth-first: the last exact match is the innermost (a call, not its statement)
+                continue
             if (span[:2] <= wanted[:2]) and (span[2:] >= wanted[2:]):
                 size = (span[2] - span[0], span[3] - span[1])
                 if best_size is None or size < best_size:
                     best, best_size = node, size
+        if exact is not None:
+            return exact
         if best is None:
             raise Inconclusive(f"nothing at line {job.line} of the snippet")
         return best
@@ -317,7 +321,7 @@ class Expression:
         namespace = probe.namespace
         self.inputs: list[str] = []
         for name in free_names(self.node):
-            if name in holes or name not in namespace or self._is_local(name):
+            if name in holes or (name not in namespace and not hasattr(builtins, name)) or self._is_local(name):
                 if name == "self" and self.cls is not None:
                     continue
                 self.inputs.append(name)
