@@ -16,6 +16,7 @@ from gradlint.data import framework_modules
 from gradlint.discovery import discover
 from gradlint.engine.prefilter import framework_pattern, skip_file_comment, wants_file
 from gradlint.engine.result import SYNTAX_ERROR, FileResult
+from gradlint.notebook import Notebook, NotebookError, is_notebook, place_in_cell
 from gradlint.registry import get_rule, rule_index, select_codes
 from gradlint.rule import Finding, Rule
 
@@ -71,16 +72,54 @@ class _Job:
                 result = FileResult(path)
                 result.findings.append(_gl000(path, 1, 1, f"cannot read it ({error.strerror or error})"))
                 return result
+        if is_notebook(path):
+            return self._run_notebook(path, data)
         if skip_file_comment(data) or not wants_file(data, self.prefilter):
             return FileResult(path, skipped=True)
         # The engine (and libcst) is imported only for a file that is really parsed.
         from gradlint.engine import runner
 
-        codes = set(self.codes_for(path))
-        rules = [rule for rule in self.rules if rule.code in codes]
+        rules = self._rules_for(path)
         result = runner.lint_bytes(path, data, rules, None, SYNTAX_ERROR in self.codes)  # prefiltered above
         if self.fix and any(f.fixable(self.unsafe_fixes) for f in result.findings):
             self._fix(result, data, rules)
+        return result
+
+    def _rules_for(self, path: str) -> list[type[Rule]]:
+        codes = set(self.codes_for(path))
+        return [rule for rule in self.rules if rule.code in codes]
+
+    def _run_notebook(self, path: str, data: bytes) -> FileResult:
+        """A notebook's code cells are linted as one program; positions come back per cell."""
+        try:
+            notebook = Notebook(data)
+        except NotebookError as error:
+            from gradlint.engine.runner import _gl000
+
+            result = FileResult(path)
+            if SYNTAX_ERROR in self.codes:
+                result.findings.append(_gl000(path, 1, 1, str(error)))
+            return result
+        program = notebook.program.encode("utf-8")
+        if not notebook.is_python or skip_file_comment(program) or not wants_file(program, self.prefilter):
+            return FileResult(path, skipped=True)
+        from gradlint.engine import runner
+
+        rules = self._rules_for(path)
+        result = runner.lint_bytes(path, program, rules, None, SYNTAX_ERROR in self.codes)
+        if self.fix and any(f.fixable(self.unsafe_fixes) for f in result.findings):
+            self._fix(result, program, rules)
+            if result.fixed is not None:
+                if notebook.round_trips():
+                    result.fixed = notebook.with_program(result.fixed.decode("utf-8"))
+                else:  # rewriting would reformat the whole file
+                    result.fixed, result.fixes_applied = None, 0
+                    result.findings = runner.lint_bytes(path, program, rules, None, True).findings
+                    result.errors.append({"path": path, "rule": None, "message": (
+                        "fixes not written: the notebook's JSON is not laid out as Jupyter writes it "
+                        "(save it from Jupyter, then run --fix again)")})
+        for finding in result.findings:
+            place_in_cell(finding, notebook)
         return result
 
     def codes_for(self, path: str) -> list[str]:

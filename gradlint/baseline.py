@@ -33,8 +33,11 @@ class Filtered:
     stale: int  # baseline entries that no longer occur
 
 
-def fingerprint(finding: Finding, lines: list[str]) -> str:
-    """A hash of the rule and the offending lines with whitespace collapsed."""
+def fingerprint(finding: Finding, lines: list[str] | dict[int, list[str]]) -> str:
+    """A hash of the rule and the offending lines with whitespace collapsed (for a notebook,
+    `lines` holds each cell's lines and the finding's cell is used)."""
+    if isinstance(lines, dict):
+        lines = lines.get(finding.cell, [])
     code = " ".join(" ".join(lines[finding.line - 1 : finding.end_line]).split()) if lines else finding.message
     return hashlib.sha256(f"{finding.rule}\0{code}".encode()).hexdigest()[:20]
 

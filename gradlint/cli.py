@@ -362,11 +362,13 @@ def _apply_baseline(args: argparse.Namespace, result, stdin: bytes | None) -> No
 
     stdin_name = args.stdin_filename or "-"
 
-    def read_lines(path: str) -> list[str]:
+    def read_lines(path: str) -> list[str] | dict[int, list[str]]:
+        from gradlint.notebook import Notebook, NotebookError, is_notebook
+
         try:
             data = stdin if stdin is not None and path == stdin_name else Path(path).read_bytes()
-            return decode(data).splitlines()
-        except (OSError, UnicodeDecodeError, SyntaxError, LookupError):
+            return Notebook(data).cell_lines() if is_notebook(path) else decode(data).splitlines()
+        except (OSError, UnicodeDecodeError, SyntaxError, LookupError, NotebookError):
             return []
 
     target = Path(args.baseline)

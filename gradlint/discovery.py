@@ -1,6 +1,6 @@
 """Paths on the command line -> the Python files to lint.
 
-Directories are walked for `*.py`, skipping the usual tool and environment folders, the
+Directories are walked for `*.py` and `*.ipynb`, skipping the usual tool and environment folders, the
 configured `exclude` globs and whatever `.gitignore` files (from the repository root down)
 ignore. A file named on the command line is always linted unless `force_exclude` is set,
 as pre-commit needs.
@@ -216,7 +216,7 @@ def _walk(root: Path, settings: Settings, respect_gitignore: bool) -> Iterator[P
             if is_dir:
                 if entry.name in DEFAULT_EXCLUDES:
                     continue
-            elif not entry.name.endswith(".py"):
+            elif not entry.name.endswith((".py", ".ipynb")):
                 continue
             if excludes and settings.is_excluded(path, excludes):
                 continue

@@ -52,9 +52,10 @@ class Finding:
     message: str
     fix: dict | None = None
     confirmation: dict | None = None
+    cell: int | None = None  # in a notebook: the cell (from 1); `line` is then within the cell
 
     def sort_key(self) -> tuple:
-        return (self.path, self.line, self.column, self.rule)
+        return (self.path, self.cell or 0, self.line, self.column, self.rule)
 
     def fixable(self, unsafe: bool = False) -> bool:
         """Whether `--fix` applies this finding's fix (unsafe ones only with `--unsafe-fixes`)."""
@@ -73,6 +74,7 @@ class Finding:
             "message": self.message,
             "fix": self.fix,
             "confirmation": self.confirmation,
+            "cell": self.cell,
         }
 
     @classmethod

@@ -77,6 +77,7 @@ def test_json_contract(project, run_cli):
             "replacement": "x",
         },
         "confirmation": None,
+        "cell": None,
     }
 
 
@@ -246,7 +247,7 @@ def test_version_and_help_do_not_import_libcst():
 
 def test_pre_commit_hooks_file_names_the_entry_point():
     text = (Path(__file__).resolve().parents[1] / ".pre-commit-hooks.yaml").read_text()
-    assert "entry: gradlint" in text and "types: [python]" in text
+    assert "entry: gradlint" in text and "types_or: [python, jupyter]" in text
 
 
 def test_a_byte_order_mark_before_the_first_import_does_not_hide_the_file(tmp_path, run_cli):

@@ -19,6 +19,7 @@ from libcst.metadata import GlobalScope, MetadataWrapper, PositionProvider, Scop
 from gradlint.data import section
 from gradlint.dynamic.probe import Job
 from gradlint.engine.runner import decode
+from gradlint.notebook import Notebook, NotebookError, is_notebook
 from gradlint.rule import Finding
 
 
@@ -158,22 +159,23 @@ def plan(findings: list[Finding], codes: set[str], device: str, sources: dict[st
     """Jobs for the findings whose rule is in `codes`; the others that cannot run, with why."""
     jobs: list[Job] = []
     unrunnable: list[Unrunnable] = []
-    modules: dict[str, ModulePlan | str] = {}
+    modules: dict[str, tuple[ModulePlan, Notebook | None] | str] = {}
     for index, finding in enumerate(findings):
         if finding.rule not in codes:
             continue
-        module = modules.get(finding.path)
-        if module is None:
-            try:
-                text = sources[finding.path] if sources and finding.path in sources else decode(Path(finding.path).read_bytes())
-                module = ModulePlan(finding.path, text)
-            except (OSError, UnicodeDecodeError, SyntaxError, LookupError, cst.ParserSyntaxError) as error:
-                module = f"could not read the file again: {error}"
-            modules[finding.path] = module
-        if isinstance(module, str):
-            unrunnable.append(Unrunnable(index, module))
+        loaded = modules.get(finding.path)
+        if loaded is None:
+            loaded = modules[finding.path] = _load(finding.path, sources)
+        if isinstance(loaded, str):
+            unrunnable.append(Unrunnable(index, loaded))
             continue
-        target = module.statement_at(finding.line)
+        module, notebook = loaded
+        # A notebook's findings count lines per cell; its program counts them all.
+        line, end_line = finding.line, finding.end_line
+        if notebook is not None and finding.cell is not None:
+            line = notebook.program_line(finding.cell, finding.line)
+            end_line = notebook.program_line(finding.cell, finding.end_line)
+        target = module.statement_at(line)
         if target is None:
             unrunnable.append(Unrunnable(index, "the finding is not inside a top-level statement"))
             continue
@@ -186,6 +188,21 @@ def plan(findings: list[Finding], codes: set[str], device: str, sources: dict[st
         name, search_path = module_location(finding.path)
         # The worker runs in its own directory: it needs the absolute path to read the file.
         path = finding.path if sources and finding.path in sources else os.path.abspath(finding.path)
-        jobs.append(Job(index, finding.rule, path, finding.line, finding.column, finding.end_line,
+        jobs.append(Job(index, finding.rule, path, line, finding.column, end_line,
                         finding.end_column, finding.message, framework, module.snippet(statements), name, search_path, device))
     return jobs, unrunnable
+
+
+def _load(path: str, sources: dict[str, str] | None) -> tuple[ModulePlan, Notebook | None] | str:
+    """The file's module plan (for a notebook: of its code cells as one program), or why not."""
+    try:
+        if sources and path in sources:
+            text, notebook = sources[path], None
+        elif is_notebook(path):
+            notebook = Notebook(Path(path).read_bytes())
+            text = notebook.program
+        else:
+            text, notebook = decode(Path(path).read_bytes()), None
+        return ModulePlan(path, text), notebook
+    except (OSError, UnicodeDecodeError, SyntaxError, LookupError, cst.ParserSyntaxError, NotebookError) as error:
+        return f"could not read the file again: {error}"

@@ -142,13 +142,13 @@ class Probe:
     def reaching(self, node: ast.AST, depth: int = 20) -> list[ast.AST]:
         """`node`'s own nodes and those of the values its local names were assigned, followed
         as `expression(inline_locals=True)` follows them: where to look for a hole."""
-        function = self.enclosing_function(node)
+        function = self.enclosing_function(node) or self.tree
         found, todo, seen = [], [(node, getattr(node, "lineno", 0), 0)], set()
         while todo:
             current, line, level = todo.pop()
             for inner in ast.walk(current):
                 found.append(inner)
-                if function is None or level >= depth or not isinstance(inner, ast.Name) or (inner.id, line) in seen:
+                if level >= depth or not isinstance(inner, ast.Name) or (inner.id, line) in seen:
                     continue
                 seen.add((inner.id, line))
                 bound = binding(function, inner.id, line)
@@ -220,10 +220,22 @@ def free_names(node: ast.AST) -> list[str]:
     return list(seen)
 
 
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+
+
+def _own_nodes(scope: ast.AST):
+    """The nodes of a function (or module) without those of the functions and classes inside it."""
+    stack = [scope]
+    while stack:
+        node = stack.pop()
+        yield node
+        stack.extend(child for child in ast.iter_child_nodes(node) if not isinstance(child, _SCOPES))
+
+
 def _assignments(function: ast.AST) -> list[tuple[int, str, ast.expr]]:
     """(line, name, value) of every `name = value` in `function`'s own body, in order."""
     found = []
-    for node in ast.walk(function):
+    for node in _own_nodes(function):
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
             found.append((node.lineno, node.targets[0].id, node.value))
         elif isinstance(node, ast.AnnAssign) and node.value is not None and isinstance(node.target, ast.Name):
@@ -235,7 +247,7 @@ def _rebinds(function: ast.AST) -> set[str]:
     """Names bound other than by a plain assignment (loops, augmented assignment, unpacking):
     their value at the finding is not one expression, so they stay inputs."""
     names: set[str] = set()
-    for node in ast.walk(function):
+    for node in _own_nodes(function):
         targets: list[ast.AST] = []
         if isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension, ast.AugAssign)):
             targets = [node.target]
@@ -255,7 +267,7 @@ def _assigned_in_other_blocks(function: ast.AST, line: int) -> set[str]:
     """Names assigned inside a block (`if`, loop, `try`, `with`) that does not hold `line`: the
     value at `line` depends on whether that block ran, so they stay inputs."""
     names: set[str] = set()
-    for block in ast.walk(function):
+    for block in _own_nodes(function):
         if isinstance(block, _BLOCKS) and block is not function and not (block.lineno <= line <= block.end_lineno):
             for node in ast.walk(block):
                 if isinstance(node, (ast.Assign, ast.AnnAssign)):
@@ -314,7 +326,9 @@ class Expression:
         # A hole may sit in a local's assigned value that inlining brings in: matched by identity.
         self._hole = lambda n: ast.Name(hole_ids[id(n)], ast.Load()) if id(n) in hole_ids else None
         body = substitute(node, self._hole)
-        if inline_locals and self.function is not None:
+        # Module-level code (a notebook cell) follows the module's own assignments.
+        self._scope = self.function or probe.tree
+        if inline_locals:
             body = self._inline(body, node.lineno, 0, set(holes))
         self.node = ast.fix_missing_locations(body)
         self.source = ast.unparse(self.node)
@@ -357,7 +371,7 @@ class Expression:
         def replace(inner: ast.AST) -> ast.AST | None:
             if not (isinstance(inner, ast.Name) and isinstance(inner.ctx, ast.Load)) or inner.id in keep:
                 return None
-            found = binding(self.function, inner.id, line)
+            found = binding(self._scope, inner.id, line)
             if found is None:
                 return None
             at, value = found

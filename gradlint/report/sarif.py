@@ -45,21 +45,9 @@ def render(result: RunResult, **_: object) -> str:
             "ruleId": f.rule,
             "ruleIndex": index[f.rule],
             "level": _LEVEL.get(f.severity, "warning"),
-            "message": {"text": f.message + (f"\n{verdict_line(f.confirmation)}" if f.confirmation else "")},
+            "message": {"text": _in_cell(f) + f.message + (f"\n{verdict_line(f.confirmation)}" if f.confirmation else "")},
             **({"properties": {"confirmation": f.confirmation}} if f.confirmation else {}),
-            "locations": [
-                {
-                    "physicalLocation": {
-                        "artifactLocation": {"uri": _uri(f.path)},
-                        "region": {
-                            "startLine": f.line,
-                            "startColumn": f.column,
-                            "endLine": f.end_line,
-                            "endColumn": f.end_column,
-                        },
-                    }
-                }
-            ],
+            "locations": [{"physicalLocation": _physical_location(f)}],
         }
         for f in result.findings
     ]
@@ -88,3 +76,17 @@ def render(result: RunResult, **_: object) -> str:
         ],
     }
     return json.dumps(log, indent=2) + "\n"
+
+
+def _in_cell(finding) -> str:
+    return f"cell {finding.cell}, line {finding.line}: " if finding.cell is not None else ""
+
+
+def _physical_location(finding) -> dict:
+    """The file and region; a notebook finding points at the notebook file (its lines are the
+    cell's, not the file's), and its message names the cell and line."""
+    location: dict = {"artifactLocation": {"uri": _uri(finding.path)}}
+    if finding.cell is None:
+        location["region"] = {"startLine": finding.line, "startColumn": finding.column,
+                              "endLine": finding.end_line, "endColumn": finding.end_column}
+    return location

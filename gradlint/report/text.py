@@ -10,7 +10,8 @@ from gradlint.api import RunResult
 def render(result: RunResult, statistics: bool = False, unsafe_fixes: bool = False, **_: object) -> str:
     lines = []
     for f in result.findings:
-        lines.append(f"{f.path}:{f.line}:{f.column}: {f.rule}{' [*]' if f.fixable(unsafe_fixes) else ''} {f.message}")
+        where = f"{f.path}:cell {f.cell}:{f.line}:{f.column}" if f.cell is not None else f"{f.path}:{f.line}:{f.column}"
+        lines.append(f"{where}: {f.rule}{' [*]' if f.fixable(unsafe_fixes) else ''} {f.message}")
         if f.confirmation:
             lines.append(f"    {verdict_line(f.confirmation)}")
     lines.extend(f"{e['path']}: {e['message']}" for e in result.errors)
