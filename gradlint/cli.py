@@ -336,7 +336,12 @@ def _show_diff(result, stdin: bytes | None, stdin_name: str, failed: bool) -> in
     from gradlint.engine.runner import decode
 
     for fixed in result.fixed:
-        before = stdin if stdin is not None and fixed.path == stdin_name else Path(fixed.path).read_bytes()
+        try:
+            before = stdin if stdin is not None and fixed.path == stdin_name else Path(fixed.path).read_bytes()
+        except OSError as error:  # deleted or replaced since it was linted
+            print(f"gradlint: error: cannot read {fixed.path}: {error.strerror or error}", file=sys.stderr)
+            failed = True
+            continue
         relative = not os.path.isabs(fixed.path)  # `a/`, `b/` prefixes let `git apply` take the diff
         sys.stdout.writelines(
             difflib.unified_diff(
@@ -346,6 +351,10 @@ def _show_diff(result, stdin: bytes | None, stdin_name: str, failed: bool) -> in
                 f"b/{fixed.path}" if relative else fixed.path,
             )
         )
+    unchecked = [f for f in result.findings if f.rule == "GL000"]  # unreadable or unparsable: no diff can be made
+    for finding in unchecked:
+        print(f"{finding.path}:{finding.line}:{finding.column}: {finding.rule} {finding.message}", file=sys.stderr)
+    failed = failed or bool(unchecked)
     count = result.fixes_applied
     print(f"Would fix {count} finding{'s' if count != 1 else ''}." if count else "No fixes available.", file=sys.stderr)
     if failed:

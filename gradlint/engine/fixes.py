@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import tempfile
 import tokenize
 from collections.abc import Sequence
@@ -24,14 +25,17 @@ from gradlint.rule import Finding, Fix
 MAX_ROUNDS = 50
 
 
-def describe(module: cst.Module, fix: Fix, title: str | None, safe: bool) -> dict | None:
-    """The JSON form of a fix: its title, safety, the range it replaces and the new text."""
+def describe(module: cst.Module, fix: Fix, title: str | None, safe: bool, original: str | None = None) -> dict | None:
+    """The JSON form of a fix: its title, safety, the range it replaces and the new text.
+    `original` is the file's text: where libcst's code is not the file or the start of it (it
+    drops a form feed that starts a line, and a last lone "\r"), positions in its code are not
+    positions in the file: no fix."""
     try:
         replaced = module.deep_replace(fix.node, fix.replacement)
         before, after = module.code, replaced.code  # type: ignore[union-attr]
     except Exception:  # a rule built an invalid replacement: no fix rather than a crash
         return None
-    if before == after:
+    if before == after or (original is not None and not original.startswith(before)):
         return None
     start = 0
     limit = min(len(before), len(after))
@@ -51,17 +55,27 @@ def describe(module: cst.Module, fix: Fix, title: str | None, safe: bool) -> dic
     }
 
 
+# Lines end as Python's tokenizer ends them (and as the findings count them): "\r\n", "\r" or "\n".
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
 def _position(text: str, offset: int) -> tuple[int, int]:
     """1-based line and column (in characters) of an offset."""
-    line = text.count("\n", 0, offset) + 1
-    column = offset - (text.rfind("\n", 0, offset) + 1) + 1
-    return line, column
+    line, start = 1, 0
+    for brk in _LINE_BREAK.finditer(text, 0, offset):
+        line, start = line + 1, brk.end()
+    return line, offset - start + 1
 
 
 def _offset(text: str, line: int, column: int) -> int:
     start = 0
-    for _ in range(line - 1):
-        start = text.index("\n", start) + 1
+    if line > 1:
+        for count, brk in enumerate(_LINE_BREAK.finditer(text), 2):
+            if count == line:
+                start = brk.end()
+                break
+        else:
+            raise ValueError(f"line {line} is past the end of the text")
     return start + column - 1
 
 
@@ -132,9 +146,9 @@ def write_atomically(path: str, data: bytes) -> None:
     """Replace a file's content so that an interruption (Ctrl-C, a full disk) leaves either the
     old file or the new one, never a part: write a temporary file beside it, then rename.
     A file the user cannot write is refused, as a plain write would refuse it."""
+    mode = os.stat(path).st_mode & 0o7777  # first: a file deleted since it was read is not "not writable"
     if not os.access(path, os.W_OK):
         raise PermissionError(f"{path} is not writable")
-    mode = os.stat(path).st_mode & 0o7777
     directory = os.path.dirname(os.path.abspath(path))
     handle, temporary = tempfile.mkstemp(dir=directory, prefix=".gradlint-fix-")
     try:

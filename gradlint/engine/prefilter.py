@@ -7,7 +7,9 @@ from collections.abc import Iterable
 
 from gradlint.data import _data
 
-_SKIP_FILE = re.compile(rb"(?m)^(?:\xef\xbb\xbf)?[ \t]*#[ \t]*gradlint:[ \t]*skip-file\b")
+# A line starts after "\n" or a lone "\r" (old Mac line endings), which `(?m)^` does not see.
+_LINE_START = rb"(?:\A|(?<=[\r\n]))"
+_SKIP_FILE = re.compile(_LINE_START + rb"(?:\xef\xbb\xbf)?[ \t\f]*#[ \t]*gradlint:[ \t]*skip-file\b")
 
 
 def framework_pattern(frameworks: Iterable[str]) -> re.Pattern[bytes] | None:
@@ -19,10 +21,10 @@ def framework_pattern(frameworks: Iterable[str]) -> re.Pattern[bytes] | None:
             return None
         modules.update(groups.get(framework, [framework]))
     names = b"|".join(re.escape(m.encode()) for m in sorted(modules))
-    # `import torch`, `import os, torch.nn as nn`, `from jax import numpy`, indented or not,
-    # or first in a file that starts with a byte order mark.
+    # `import torch`, `import os, torch.nn as nn`, `from jax import numpy`, indented or not
+    # (a form feed is whitespace to Python too), or first in a file that starts with a byte order mark.
     return re.compile(
-        rb"(?m)^(?:\xef\xbb\xbf)?[ \t]*(?:from[ \t]+(?:" + names + rb")\b|import[ \t][^\n#;]*?\b(?:" + names + rb")\b)"
+        _LINE_START + rb"(?:\xef\xbb\xbf)?[ \t\f]*(?:from[ \t\f]+(?:" + names + rb")\b|import[ \t\f][^\r\n#;]*?\b(?:" + names + rb")\b)"
     )
 
 

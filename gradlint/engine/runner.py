@@ -10,6 +10,7 @@ import ast
 import io
 import tokenize
 import traceback
+import warnings
 from collections.abc import Sequence
 
 import libcst as cst
@@ -71,7 +72,7 @@ def decode(data: bytes) -> str:
 def _syntax_error(path: str, text: str, error: Exception) -> Finding:
     line, column, message = 1, 1, f"{type(error).__name__}: {error}"
     try:
-        ast.parse(text, filename=path)
+        _quiet_parse(text, path)
     except SyntaxError as precise:  # CPython's location and wording beat libcst's
         line, column = precise.lineno or 1, precise.offset or 1
         message = f"SyntaxError: {precise.msg}"
@@ -82,6 +83,14 @@ def _syntax_error(path: str, text: str, error: Exception) -> Finding:
             line, column = error.raw_line, error.raw_column + 1
             message = f"libcst cannot parse this file: {error.message}"
     return _gl000(path, line, column, message)
+
+
+def _quiet_parse(text: str, path: str) -> None:
+    """`ast.parse` without its warnings about the user's code (an invalid escape sequence):
+    they would reach stderr (a SyntaxWarning from Python 3.12 on) and are not gradlint's findings."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ast.parse(text, filename=path)
 
 
 def _gl000(path: str, line: int, column: int, why: str) -> Finding:
@@ -111,7 +120,7 @@ def lint_bytes(
         return result
     try:
         if _bracket_depth(data) > MAX_BRACKET_DEPTH:
-            ast.parse(text)  # brackets in strings may inflate the count; ast decides
+            _quiet_parse(text, path)  # brackets in strings may inflate the count; ast decides
         module = cst.parse_module(text)
     except Exception as error:  # SyntaxError, ParserSyntaxError, RecursionError, MemoryError
         if report_syntax_errors:
@@ -211,7 +220,7 @@ def _findings(context: FileContext, reports: list[Report]) -> list[Finding]:
         fix = None
         if report.fix is not None:
             safe = rule.fix_safe if report.fix.safe is None else report.fix.safe
-            fix = describe(context.module, report.fix, rule.fix_title, safe)
+            fix = describe(context.module, report.fix, rule.fix_title, safe, context.text)
         findings.append(
             Finding(
                 path, where.start.line, where.start.column + 1, where.end.line, where.end.column + 1,
