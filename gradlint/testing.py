@@ -50,6 +50,10 @@ def assert_gradients_flow(model: Any, *inputs: Any, ignore: Iterable[str] = (), 
       (2, 4), (2, 8), (2, 3, 8, 8)).
     - JAX: `assert_gradients_flow(fn, params, x, ...)` where `fn(params, x, ...)` returns an
       array (or a pytree of arrays); the parameters are the floating leaves of `params`.
+    - Flax linen: `assert_gradients_flow(module, variables, x, ...)` (what `module.init`
+      returned, or its `"params"`); Flax NNX and Equinox: `assert_gradients_flow(module, x, ...)`
+      (the `nnx.Param`s; every floating array of the Equinox module). Parameters are named by
+      their path in the pytree (`Dense_0.kernel`, `linear.weight`).
 
     The gradient taken is that of `sum(output * r)` for a fixed random `r` (a plain sum is
     constant after a softmax or a normalisation layer). A gradient counts as zero when no entry
@@ -58,7 +62,11 @@ def assert_gradients_flow(model: Any, *inputs: Any, ignore: Iterable[str] = (), 
     a parameter behind a zero-initialised one (a LoRA `B`) has a zero gradient at initialisation.
     """
     framework = models.framework_of(model)
-    if framework is None:
+    library = models.jax_library(model) if framework is None else None
+    if library in ("linen", "nnx", "equinox"):
+        title = f"`{type(model).__name__}`"
+        report = _jax_module_gradients(model, library, title, inputs)
+    elif framework is None:
         if not callable(model):
             raise TypeError(f"assert_gradients_flow expects a torch module, a Keras layer or a JAX function, not {type(model).__name__}")
         if not inputs:
@@ -86,6 +94,19 @@ def assert_gradients_flow(model: Any, *inputs: Any, ignore: Iterable[str] = (), 
             lines.append(f"(the others do, e.g. {working.describe()})")
         raise AssertionError("\n".join(lines))
     return {w.name: w.norm for w in checked}
+
+
+def _jax_module_gradients(model: Any, library: str, title: str, inputs: tuple) -> list[models.WeightGradient]:
+    if library == "linen":
+        if len(inputs) < 2:
+            raise TypeError("for a Flax linen module, call assert_gradients_flow(module, variables, *inputs)")
+        params, inputs = inputs[0], inputs[1:]
+    elif not inputs:
+        raise TypeError(f"pass example inputs: assert_gradients_flow(module, x) for a {library} module")
+    else:
+        params = None
+    built = models.jax_model(model, tuple(inputs), library, title, params)
+    return models.jax_weight_gradients(built, tuple(inputs))
 
 
 def _sample_inputs(model: Any, framework: str) -> list:
@@ -118,18 +139,6 @@ def _is_array(value: Any) -> bool:
     return hasattr(value, "__array__") or isinstance(value, (list, tuple, float, int))
 
 
-def _path_name(path: tuple) -> str:
-    parts = []
-    for key in path:
-        for attribute in ("key", "idx", "name"):
-            if hasattr(key, attribute):
-                parts.append(str(getattr(key, attribute)))
-                break
-        else:
-            parts.append(str(key))
-    return ".".join(parts) or "params"
-
-
 def _jax_gradients(fn: Callable, params: Any, inputs: tuple) -> list[models.WeightGradient]:
     import jax
     import jax.numpy as jnp
@@ -160,7 +169,7 @@ def _jax_gradients(fn: Callable, params: Any, inputs: tuple) -> list[models.Weig
     grads = jax.grad(total)([leaves[i] for i in trainable])
     report = []
     for index, grad in zip(trainable, grads):
-        report.append(models.WeightGradient(_path_name(flat[index][0]), "", *models.gradient_status(np.asarray(grad), "jax")))
+        report.append(models.WeightGradient(models.path_name(flat[index][0]), "", *models.gradient_status(np.asarray(grad), "jax")))
     return report
 
 

@@ -265,3 +265,66 @@ def test_numpy_inputs_need_a_framework():
 
     with pytest.raises(TypeError, match="pass framework="):
         check_gradient(lambda x: x, np.ones(2))
+
+
+# Flax and Equinox ------------------------------------------------------------------------
+
+
+def _flax_scaled(used: bool):
+    need("jax")
+    pytest.importorskip("flax")
+    import flax.linen as nn
+    import jax
+
+    class ScaledDense(nn.Module):
+        def setup(self):
+            self.dense = nn.Dense(3)
+            self.shift = self.param("shift", nn.initializers.zeros, (3,))
+
+        def __call__(self, x):
+            return self.dense(x) + self.shift if used else self.dense(x)
+
+    x = jax.numpy.ones((2, 4))
+    module = ScaledDense()
+    return module, module.init(jax.random.PRNGKey(0), x), x
+
+
+def test_flax_linen_gradients_flow():
+    module, variables, x = _flax_scaled(used=True)
+    assert set(assert_gradients_flow(module, variables, x)) == {"dense.kernel", "dense.bias", "shift"}
+    assert set(assert_gradients_flow(module, variables["params"], x)) == {"dense.kernel", "dense.bias", "shift"}
+
+
+def test_flax_linen_unused_param_fails():
+    module, variables, x = _flax_scaled(used=False)
+    with pytest.raises(AssertionError, match=r"1 of 3 trainable parameters of `ScaledDense`:\n  grad of `shift` is zero"):
+        assert_gradients_flow(module, variables, x)
+
+
+def _equinox_head(used: bool):
+    jax = need("jax")
+    eqx = pytest.importorskip("equinox")
+
+    class Head(eqx.Module):
+        linear: eqx.nn.Linear
+        bias: jax.Array
+
+        def __init__(self, key):
+            self.linear = eqx.nn.Linear(4, 3, key=key)
+            self.bias = jax.numpy.zeros(3)
+
+        def __call__(self, x):
+            return self.linear(x) + self.bias if used else self.linear(x)
+
+    return Head(jax.random.PRNGKey(0)), jax.numpy.ones(4)
+
+
+def test_equinox_gradients_flow():
+    model, x = _equinox_head(used=True)
+    assert set(assert_gradients_flow(model, x)) == {"linear.weight", "linear.bias", "bias"}
+
+
+def test_equinox_unused_field_fails():
+    model, x = _equinox_head(used=False)
+    with pytest.raises(AssertionError, match=r"1 of 3 trainable parameters of `Head`:\n  grad of `bias` is zero"):
+        assert_gradients_flow(model, x)

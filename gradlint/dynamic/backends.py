@@ -17,12 +17,14 @@ FRAMEWORKS = {
     "torch": ("torch", "torch"),
     "tensorflow": ("tensorflow", "TensorFlow"),
     "jax": ("jax", "JAX"),
+    "pytensor": ("pytensor", "PyTensor"),
     "numpy": ("numpy", "NumPy"),
 }
 INSTALL_HINT = {
     "torch": "pip install 'gradlint[torch]'",
     "tensorflow": "pip install 'gradlint[tf]'",
     "jax": "pip install 'gradlint[jax]'",
+    "pytensor": "pip install 'gradlint[pytensor]'",
     "numpy": "pip install numpy scipy",
 }
 
@@ -159,6 +161,48 @@ class JaxBackend(Backend):
         return np.asarray(output), {n: np.asarray(g) for n, g in zip(names, grads)}
 
 
+class PyTensorBackend(Backend):
+    """Symbolic: float64 inputs of the values' shapes, `pytensor.grad` of the summed output, one
+    compiled function (default mode, so PyTensor's own rewrites run, as they do for the user)."""
+
+    name = "pytensor"
+
+    def __init__(self, device: str = "cpu") -> None:
+        import pytensor
+        import pytensor.tensor as pt
+
+        self.pytensor = pytensor
+        self.pt = pt
+        self.version = pytensor.__version__
+        self.device = "cpu"
+        # The default graph rewrites (what makes `switch` safe and `log(sigmoid)` stable) with the
+        # Python linker: the C linker compiles with g++ into a shared cache, which the worker's
+        # sandbox refuses, and gives the same numbers.
+        self.mode = pytensor.compile.mode.Mode(linker="py", optimizer="fast_run")
+        pytensor.config.cxx = ""  # no C anywhere (constant folding in the rewrites compiles too)
+        if importlib.util.find_spec("pymc") is not None:
+            import pymc  # noqa: F401 - imported here, before the sandbox: it creates cache folders
+
+
+    def gradients(self, fn, inputs, dtype="float64"):
+        pytensor, pt = self.pytensor, self.pt
+        names = list(inputs)
+        values = {n: np.asarray(inputs[n], dtype=dtype) for n in names}
+        symbols = {n: pt.tensor(name=n, dtype=dtype, shape=values[n].shape) for n in names}
+        output = fn(**symbols)
+        if not isinstance(output, pytensor.graph.basic.Variable):
+            raise _output_sum_error(output)
+        grads = pytensor.grad(pt.sum(output), [symbols[n] for n in names], disconnected_inputs="ignore",
+                              return_disconnected="none")
+        connected = [n for n, g in zip(names, grads) if g is not None]
+        function = pytensor.function([symbols[n] for n in names], [output, *(g for g in grads if g is not None)],
+                                     on_unused_input="ignore", mode=self.mode)
+        with np.errstate(all="ignore"):
+            value, *computed = function(*(values[n] for n in names))
+        found = dict(zip(connected, computed))
+        return np.asarray(value), {n: (np.asarray(found[n]) if n in found else None) for n in names}
+
+
 class NumpyBackend(Backend):
     """No autodiff: gradients by central differences in float64 (step cbrt(eps) ~ 6e-6)."""
 
@@ -184,7 +228,8 @@ class NumpyBackend(Backend):
         return output, grads
 
 
-BACKENDS = {"torch": TorchBackend, "tensorflow": TensorFlowBackend, "jax": JaxBackend, "numpy": NumpyBackend}
+BACKENDS = {"torch": TorchBackend, "tensorflow": TensorFlowBackend, "jax": JaxBackend, "pytensor": PyTensorBackend,
+            "numpy": NumpyBackend}
 
 
 def backend_for(framework: str, device: str = "cpu") -> Backend:

@@ -426,3 +426,215 @@ def attempts(model: Any, framework: str, shape: tuple, scales: Iterable[float] =
         label = describe_shape(shape) if scale == 1.0 or shape[0] == "int" else f"{scale:g} * {describe_shape(shape)}"
         yield label, [random.array(shape, scale, dtype)]
 
+
+
+# JAX libraries: Flax linen and NNX, Equinox, Haiku ----------------------------------------
+#
+# Each model becomes a parameter pytree and `apply(params, x)`, and `jax.grad` of the weighted
+# sum of the output is taken with respect to the whole pytree. JAX never says None: a leaf the
+# output does not depend on gets an exact zero (measured with JAX 0.10.2, Flax 0.12.8, Equinox
+# 0.13.8, dm-haiku 0.0.17).
+
+# Shapes for JAX models: batched first (linen, NNX, Haiku), one example first for Equinox,
+# whose layers (`eqx.nn.Linear`) take a single example and are `vmap`ped by the user.
+JAX_BATCHED_SHAPES = ((2, 4), (2, 8), (2, 16), (2, 1), (2, 8, 8, 3), (2, 5, 8), (2, 16, 3), (1, 1), (1,))
+JAX_SINGLE_SHAPES = ((4,), (8,), (16,), (1,), (3, 8, 8), (5, 8))
+# Constructor arguments filled in for JAX modules: NNX's `rngs`, Equinox's `key`.
+RNG_ARGUMENTS = frozenset({"rngs", "rng", "key", "keys", "prng_key", "rng_key"})
+
+
+def jax_library(model: Any) -> str | None:
+    """"linen", "nnx", "equinox" or "haiku" for a module (instance or class) of that library,
+    None otherwise. Looks at the class hierarchy, so it imports nothing."""
+    for klass in inspect.getmro(model if isinstance(model, type) else type(model)):
+        module = klass.__module__ or ""
+        if klass.__name__ != "Module":
+            continue
+        if module.startswith("flax.linen"):
+            return "linen"
+        if module.startswith("flax.nnx"):
+            return "nnx"
+        if module.startswith("equinox"):
+            return "equinox"
+        if module.startswith("haiku"):
+            return "haiku"
+    return None
+
+
+def path_name(path: tuple) -> str:
+    """`lin.kernel` for a pytree path; NNX's trailing `.value` is dropped."""
+    parts = []
+    for key in path:
+        for attribute in ("key", "idx", "name"):
+            if hasattr(key, attribute):
+                parts.append(str(getattr(key, attribute)))
+                break
+        else:
+            parts.append(str(key))
+    if len(parts) > 1 and type(path[-1]).__name__ == "GetAttrKey" and parts[-1] == "value":
+        parts.pop()  # an NNX variable's array
+    return ".".join(parts) or "params"
+
+
+def jax_constructor(cls: type, library: str) -> tuple[Callable[[], Any], str]:
+    """Like `constructor`, also filling NNX's `rngs=nnx.Rngs(0)` and Equinox's `key=PRNGKey(0)`."""
+    try:
+        signature = inspect.signature(cls.__init__ if library == "nnx" else cls)
+    except (TypeError, ValueError):
+        return cls, f"{cls.__name__}()"
+    guessed: dict[str, Any] = {}
+    spelled: list[str] = []
+    missing: list[str] = []
+    for parameter in signature.parameters.values():
+        if parameter.name == "self" or parameter.default is not inspect.Parameter.empty:
+            continue
+        if parameter.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+            continue
+        if parameter.name in RNG_ARGUMENTS and library in ("nnx", "equinox"):
+            guessed[parameter.name] = None  # made when called: the framework is imported then
+            spelled.append(f"{parameter.name}=" + ("nnx.Rngs(0)" if library == "nnx" else "jax.random.PRNGKey(0)"))
+        elif parameter.kind is inspect.Parameter.POSITIONAL_ONLY or not _size_like(parameter):
+            missing.append(parameter.name)
+        else:
+            guessed[parameter.name] = GUESSED_SIZE
+            spelled.append(f"{parameter.name}={GUESSED_SIZE}")
+    if missing:
+        raise CannotRun(f"could not build `{cls.__name__}`: missing constructor arguments {', '.join(missing)}")
+
+    def factory() -> Any:
+        arguments = dict(guessed)
+        for name, value in guessed.items():
+            if value is None:
+                arguments[name] = _rng(library)
+        return cls(**arguments)
+
+    return factory, f"{cls.__name__}({', '.join(spelled)})"
+
+
+def _rng(library: str) -> Any:
+    if library == "nnx":
+        from flax import nnx
+
+        return nnx.Rngs(SEED)
+    import jax
+
+    return jax.random.PRNGKey(SEED)
+
+
+@dataclass
+class JaxModel:
+    """A JAX model as a parameter pytree and a pure function of it."""
+
+    params: Any
+    apply: Callable[..., Any]  # apply(params, *inputs)
+    title: str
+    library: str
+    holder: Any = None  # what the parameters were read from (a linen module, a Haiku transform)
+
+
+def jax_model(model: Any, inputs: tuple, library: str, title: str, params: Any = None) -> JaxModel:
+    """Initialise (linen: `init(PRNGKey(0), x)`; Haiku: `hk.transform`) or split (NNX:
+    `nnx.split(model, nnx.Param, ...)`; Equinox: `eqx.partition(model, eqx.is_inexact_array)`)."""
+    import jax
+
+    if library == "linen":
+        variables = params if params is not None else model.init(jax.random.PRNGKey(SEED), *inputs)
+        if "params" not in variables:
+            variables = {"params": variables}
+        rest = {k: v for k, v in variables.items() if k != "params"}
+        return JaxModel(variables["params"], lambda p, *values: model.apply({**rest, "params": p}, *values), title, library, model)
+    if library == "nnx":
+        from flax import nnx
+
+        graphdef, state, rest = nnx.split(model, nnx.Param, ...)
+        return JaxModel(state, lambda p, *values: nnx.merge(graphdef, p, rest)(*values), title, library, model)
+    if library == "equinox":
+        import equinox as eqx
+
+        arrays, static = eqx.partition(model, eqx.is_inexact_array)
+        return JaxModel(arrays, lambda p, *values: eqx.combine(p, static)(*values), title, library, model)
+    if library == "haiku":
+        import haiku as hk
+
+        function = (lambda *values: model()(*values)) if isinstance(model, type) else model
+        transformed = hk.transform_with_state(function)
+        p, state = transformed.init(jax.random.PRNGKey(SEED), *inputs) if params is None else (params, {})
+        return JaxModel(p, lambda q, *values: transformed.apply(q, state, None, *values)[0], title, library, transformed)
+    raise CannotRun(f"`{title}` is not a Flax, Equinox or Haiku module")
+
+
+def jax_sample(make: Callable[[Any], JaxModel], library: str, title: str) -> tuple[JaxModel, tuple]:
+    """The first small random input the model accepts, and the model made with it."""
+    shapes = JAX_SINGLE_SHAPES + JAX_BATCHED_SHAPES if library == "equinox" else JAX_BATCHED_SHAPES
+    random = _Random("jax")
+    errors: list[str] = []
+    for shape in shapes:
+        x = random.array(shape)
+        try:
+            built = make((x,))
+            _float_leaves_jax(built.apply(built.params, x))
+            return built, shape
+        except CannotRun:
+            raise
+        except Exception as error:  # noqa: BLE001 - try the next shape
+            errors.append(f"{describe_shape(shape)}: {type(error).__name__}: {error}")
+    first = errors[0] if errors else "no shape to try"
+    raise CannotRun(f"could not call `{title}` on a small random input (tried {len(errors)} shapes; {first})"[:400])
+
+
+def _float_leaves_jax(output: Any) -> list:
+    import jax
+    import jax.numpy as jnp
+
+    leaves = [leaf for leaf in jax.tree_util.tree_leaves(output) if jnp.issubdtype(jnp.asarray(leaf).dtype, jnp.inexact)]
+    if not leaves:
+        raise CannotRun("the output holds no floating array")
+    return leaves
+
+
+def jax_weight_gradients(built: JaxModel, inputs: tuple, seed: int = SEED) -> list[WeightGradient]:
+    """`jax.grad` of `sum(output * r)` with respect to every floating leaf of the parameters,
+    each named by its path (`dense.kernel`, `~.b`)."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    weights = [jnp.asarray(rng.standard_normal(jnp.shape(leaf)), dtype=jnp.asarray(leaf).dtype)
+               for leaf in _float_leaves_jax(built.apply(built.params, *inputs))]
+
+    def total(params: Any) -> Any:
+        leaves = _float_leaves_jax(built.apply(params, *inputs))
+        return sum(jnp.sum(leaf * w) for leaf, w in zip(leaves, weights))
+
+    flat, _ = jax.tree_util.tree_flatten_with_path(built.params)
+    grads, _ = jax.tree_util.tree_flatten_with_path(jax.grad(total)(built.params))
+    result = []
+    for (path, leaf), (_, grad) in zip(flat, grads):
+        if not jnp.issubdtype(jnp.asarray(leaf).dtype, jnp.inexact):
+            continue
+        name = path_name(path)
+        result.append(WeightGradient(name, name.rsplit(".", 1)[-1], *gradient_status(np.asarray(grad), "jax")))
+    return result
+
+
+def jax_perturbed(built: JaxModel, seed: int = SEED) -> JaxModel:
+    """The same model with noise added to every floating parameter (a copy: JAX is pure)."""
+    import jax
+    import jax.numpy as jnp
+
+    random = _Random("jax", seed + 1)
+
+    def shift(leaf: Any) -> Any:
+        if not jnp.issubdtype(jnp.asarray(leaf).dtype, jnp.inexact):
+            return leaf
+        return leaf + 0.5 * jnp.asarray(random.rng.standard_normal(jnp.shape(leaf)), dtype=jnp.asarray(leaf).dtype)
+
+    return JaxModel(jax.tree_util.tree_map(shift, built.params), built.apply, built.title, built.library, built.holder)
+
+
+def jax_attempts(shape: tuple, scales: Iterable[float] = INPUT_SCALES) -> Iterator[tuple[str, Any]]:
+    random = _Random("jax")
+    for scale in scales:
+        label = describe_shape(shape) if scale == 1.0 else f"{scale:g} * {describe_shape(shape)}"
+        yield label, random.array(shape, scale)

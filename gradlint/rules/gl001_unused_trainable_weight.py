@@ -1,12 +1,12 @@
 from __future__ import annotations
 
 import re
-
 from dataclasses import dataclass, field
 
 import libcst as cst
 
 from gradlint.data import api_table
+from gradlint.engine.gradients import not_differentiated
 from gradlint.engine.walker import iter_children, iter_tree
 from gradlint.rule import Rule, Severity
 
@@ -16,10 +16,17 @@ KERAS_LAYERS = api_table("weights_keras_layers")
 CONTAINERS = api_table("weights_containers")
 CONDITION = api_table("weights_condition")
 COMPARISON = api_table("weights_comparison")
+FLAX_LAYERS = api_table("weights_flax_layers")
+EQUINOX_LAYERS = api_table("weights_equinox_layers")
+JAX_ARRAYS = api_table("weights_jax_arrays")
+LOCAL_PARAMETER = api_table("weights_local_parameter")
 
 _LAST = {
     "torch.nn.": frozenset(name.rsplit(".", 1)[1] for name in TORCH_LAYERS),
     "keras.layers.": frozenset(name.rsplit(".", 1)[1] for name in KERAS_LAYERS),
+    "flax.linen.": frozenset(n.rsplit(".", 1)[1] for n in FLAX_LAYERS if n.startswith("flax.linen.")),
+    "flax.nnx.": frozenset(n.rsplit(".", 1)[1] for n in FLAX_LAYERS if n.startswith("flax.nnx.")),
+    "equinox.nn.": frozenset(name.rsplit(".", 1)[1] for name in EQUINOX_LAYERS),
 }
 _CONTAINER_LAST = {
     "torch.nn.": frozenset(n.rsplit(".", 1)[1] for n in CONTAINERS if n.startswith("torch.nn.")),
@@ -27,7 +34,7 @@ _CONTAINER_LAST = {
 }
 
 # Where weights are created, and methods whose reads are not uses (set-up and serialisation).
-CREATORS = frozenset({"__init__", "build"})
+CREATORS = frozenset({"__init__", "build", "setup"})  # `setup`: Flax linen
 INIT_LIKE = CREATORS | {
     "get_config", "from_config", "extra_repr", "__repr__", "__str__", "reset_parameters",
     "_reset_parameters", "_init_weights", "init_weights", "initialize", "_initialize_weights",
@@ -43,6 +50,9 @@ WHOLE_SELF = frozenset({
     "_trainable_weights", "submodules", "get_weights", "set_weights", "layers", "_tracker",
     "__getattr__", "__getattribute__", "_get_name", "to_empty", "_apply",
 })
+# Flax linen's `self.param(name, init, *shape)` in `setup`, or in an `@nn.compact` method.
+LINEN_PARAM = "param"
+LINEN_COMPACT = frozenset({"flax.linen.compact", "flax.linen.module.compact"})
 SELF_WEIGHT_METHODS = frozenset({"add_weight", "add_variable"})
 REGISTER_METHODS = frozenset({"register_parameter", "add_module", "register_module"})
 # In `__init__`/`build`, a statement touching `self.x` with one of these freezes it.
@@ -91,6 +101,13 @@ class UnusedTrainableWeight(Rule):
     comparison (`tf.cond(tf.less(x, self.w), ...)`, `if self.w < 0.5:`, the condition of
     `tf.where`).
 
+    It checks JAX libraries the same way: Flax linen (`self.w = self.param(...)` or a sub-layer such
+    as `nn.Dense` in `setup`; `w = self.param(...)` in an `@nn.compact` method), Flax NNX
+    (`nnx.Param(...)`, `nnx.Linear(...)` in `__init__`), Equinox (a module field assigned a
+    floating array such as `jnp.zeros(...)`/`jax.random.normal(...)`, or a layer such as
+    `eqx.nn.Linear`, in `__init__`) and Haiku (`w = hk.get_parameter(...)` in a transformed
+    function or a `hk.Module`).
+
     ## Why is this bad?
     A weight that does not reach the output has no gradient: the optimiser never moves it,
     and nothing fails. A comparison returns a boolean, which carries no gradient either, so a
@@ -106,6 +123,15 @@ class UnusedTrainableWeight(Rule):
     flagged `add_weight` gets `None` from `tape.gradient` (Keras 3.15.1). Under
     `DistributedDataParallel` such parameters make the next iteration fail unless
     `find_unused_parameters=True` (documented behaviour, not measured here).
+
+    JAX does not say `None`: `jax.grad` over the parameter pytree returns exact zeros for every
+    leaf the output does not depend on. Measured (JAX 0.10.2, Flax 0.12.8, Equinox 0.13.8,
+    dm-haiku 0.0.17): a linen `self.param` made in `setup` or in `@nn.compact` and never read,
+    an `nnx.Param` or `nnx.Linear` never called (`nnx.grad`), an Equinox array field never read
+    (`eqx.filter_grad`) and an unused `hk.get_parameter` all get an all-zero gradient, while
+    the used weights beside them get a real one; an optimiser then only applies weight decay
+    to them. A linen sub-layer assigned in `setup` and never called creates no parameters at
+    all (linen makes them on the first call), like an unbuilt Keras layer.
 
     ## Example
     ```python
@@ -132,8 +158,30 @@ class UnusedTrainableWeight(Rule):
             return tf.where(inside, self.bump(tf.where(inside, inputs, 0.0)), 0.0)
     ```
 
+    Flax (the same for a `w = self.param(...)` in `@nn.compact`, or `hk.get_parameter`):
+    ```python
+    class ScaledDense(nn.Module):
+        def setup(self):
+            self.dense = nn.Dense(8)
+            self.shift = self.param("shift", nn.initializers.zeros, (8,))
+
+        def __call__(self, x):
+            return self.dense(x)
+    ```
+
+    Use instead:
+    ```python
+    class ScaledDense(nn.Module):
+        def setup(self):
+            self.dense = nn.Dense(8)
+            self.shift = self.param("shift", nn.initializers.zeros, (8,))
+
+        def __call__(self, x):
+            return self.dense(x) + self.shift
+    ```
+
     ## Notes
-    Any read of the weight in a method other than `__init__`/`build` and set-up or
+    Any read of the weight in a method other than `__init__`/`build`/`setup` and set-up or
     serialisation helpers (`get_config`, `extra_repr`, `reset_parameters`, `_init_weights`,
     ...) counts as a use, whichever method it is (helpers, properties, `encode`/`decode`,
     `training_step`, hooks); so does `obj.x` read anywhere in the file outside set-up code, a
@@ -155,9 +203,22 @@ class UnusedTrainableWeight(Rule):
     `register_buffer`, frozen in `__init__` with `requires_grad_`/`.trainable = False`/
     `.eval()`, created under `torch.no_grad()`); and for sub-layers without weights
     (`nn.ReLU`, `nn.Dropout`, `layers.Dropout`, `layers.Flatten`). An unused Keras sub-layer
-    is usually never built, so it has no variables yet: it is still reported as dead.
+    is usually never built, so it has no variables yet: it is still reported as dead (so is an
+    unused Flax linen sub-layer).
 
-    Known misses: weights created outside `__init__`/`build` (in a helper they call), reads
+    For parameters made into a local (`w = hk.get_parameter(...)`, `w = self.param(...)` in a
+    linen method) the local must reach a value the function uses (returned, passed on, stored,
+    read by a nested function); `self.param(...)` or `hk.get_parameter(...)` as a bare
+    statement is reported too. Not parameters: linen `self.variable(...)`, NNX `nnx.Variable`/
+    `nnx.BatchStat`, `hk.get_state`, Equinox integer or boolean arrays (`jnp.zeros(n,
+    jnp.int32)`, `jnp.array([0, 1])`) and static fields; a weight read only through
+    `jax.lax.stop_gradient` counts as used. Test functions are not checked for unused
+    `hk.get_parameter`/`self.param` locals. Checked with Flax 0.12.8, Equinox 0.13.8,
+    dm-haiku 0.0.17 on JAX 0.10.2.
+
+    Known misses: weights created outside `__init__`/`build`/`setup` (in a helper they call),
+    Equinox fields assigned from constructor arguments, a local parameter overwritten before
+    it is read (`w = hk.get_parameter(...)`, then `w = ...`), reads
     in helper methods that are never called, weights used only through `.detach()`,
     `tf.stop_gradient` or `.item()`, and thresholds whose comparison flows into the value
     (`x * tf.cast(mask, x.dtype)` where `mask = x > self.w`: the cast counts as a use).
@@ -165,6 +226,9 @@ class UnusedTrainableWeight(Rule):
     ## References
     - Keras: "Gradients do not exist for variables" warning in `BaseOptimizer.apply_gradients`.
     - PyTorch: `DistributedDataParallel(find_unused_parameters=...)` documentation.
+    - Flax: "Module.param" and "setup vs compact" in the linen guides; `nnx.grad` and filters.
+    - Equinox: `eqx.filter_grad` differentiates every floating array leaf of the module.
+    - Haiku: `hk.get_parameter` and `hk.transform`.
     """
 
     code = "GL001"
@@ -173,11 +237,13 @@ class UnusedTrainableWeight(Rule):
     condition_message = (
         "trainable weight `{attr}` is used only in a condition or comparison, which has no gradient: it never trains"
     )
-    frameworks = ("keras", "tensorflow", "torch")
+    frameworks = ("keras", "tensorflow", "torch", "jax")
 
     def __init__(self, context) -> None:
         super().__init__(context)
         self.classes: list[cst.ClassDef] = []
+        # Function -> parameters it creates into locals (`hk.get_parameter`, linen `self.param`).
+        self.local_parameters: dict[int, list[tuple[cst.Call, cst.CSTNode, str]]] = {}
         self.statement_of: dict[int, cst.CSTNode] = {}
         # Attribute names read through something other than `self`, outside set-up code.
         self.external: set[str] = set()
@@ -203,6 +269,31 @@ class UnusedTrainableWeight(Rule):
         if "." in text and _DOTTED_KEY.match(text):
             self.external.add(text.rsplit(".", 1)[1])
 
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        if isinstance(func, cst.Attribute):
+            last = func.attr.value
+        elif isinstance(func, cst.Name):
+            last = func.value
+        else:
+            return
+        if last == LINEN_PARAM and isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name):
+            kind = "linen"
+        elif last == "get_parameter" and self.callee(node, LOCAL_PARAMETER):
+            kind = "haiku"
+        else:
+            return
+        function = self.context.enclosing(cst.FunctionDef)
+        statement = self.context.current_statement()
+        if function is None or statement is None or not_differentiated(self.context):
+            return
+        self.local_parameters.setdefault(id(function), []).append((node, statement, kind))
+
+    def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
+        created = self.local_parameters.pop(id(node), None)
+        if created:
+            _local_parameters(self, node, created)
+
     def leave_Module(self, node: cst.Module) -> None:
         if not self.classes:
             return
@@ -212,7 +303,7 @@ class UnusedTrainableWeight(Rule):
 
     def layer_call(self, call: cst.Call) -> bool:
         for name in self.qualified_names(call.func):
-            if name in TORCH_LAYERS or name in KERAS_LAYERS:
+            if name in TORCH_LAYERS or name in KERAS_LAYERS or name in FLAX_LAYERS or name in EQUINOX_LAYERS:
                 return True
             for prefix, last in _LAST.items():
                 if name.startswith(prefix) and name.rsplit(".", 1)[1] in last:
@@ -333,6 +424,8 @@ class _Analysis:
         self._creations: dict[int, list[_Creation]] = {}
         self._base_cache: dict[int, list] = {}
         self._ancestor_cache: dict[int, list] = {}
+        self._family_kind: dict[int, str | None] = {}
+        self.kind: str | None = None  # the framework family of the class whose creations are read
 
     # Class hierarchy -----------------------------------------------------------------
 
@@ -447,10 +540,31 @@ class _Analysis:
         self._weights[key] = result
         return result
 
+    def framework_kind(self, cls: cst.ClassDef) -> str | None:
+        """"linen", "equinox" or None, from the framework base of the class or of a local base."""
+        key = id(cls)
+        if key in self._family_kind:
+            return self._family_kind[key]
+        self._family_kind[key] = None  # cycle guard
+        found = None
+        for member in (cls, *self.ancestors(cls)):
+            for arg in member.bases:
+                for name in self.rule.qualified_names(arg.value):
+                    if name.startswith("flax.linen."):
+                        found = "linen"
+                    elif name.startswith("equinox."):
+                        found = "equinox"
+        self._family_kind[key] = found
+        return found
+
     def creation_kind(self, value: cst.CSTNode, selfname: str, seen: frozenset = frozenset()) -> str | None:
         if isinstance(value, cst.Call):
             rule = self.rule
             func = value.func
+            if self.kind == "linen" and _self_attr(func, selfname) == LINEN_PARAM:
+                return "tensor"
+            if self.kind == "equinox" and rule.callee(value, JAX_ARRAYS) and _floating_dtype(value):
+                return "tensor"
             if rule.callee(value, PARAMETER):
                 position = 1 if "tensorflow.Variable" in rule.qualified_names(func) else None
                 flag = "requires_grad" if rule.callee(value, ("torch.nn.Parameter", "torch.nn.UninitializedParameter")) else "trainable"
@@ -490,6 +604,15 @@ class _Analysis:
         if key in self._creations:
             return self._creations[key]
         self._creations[key] = []  # cycle guard
+        outer_kind, self.kind = self.kind, self.framework_kind(cls)
+        try:
+            result = self._read_creations(cls, seen, key)
+        finally:
+            self.kind = outer_kind
+        self._creations[key] = result
+        return result
+
+    def _read_creations(self, cls: cst.ClassDef, seen: frozenset, key: int) -> list[_Creation]:
         found: dict[str, _Creation] = {}
         frozen: set[str] = set()
         for method in _methods(cls):
@@ -515,9 +638,7 @@ class _Analysis:
                             found[name] = _Creation(name, node, statement, method.name.value)
                 elif isinstance(statement, cst.For):
                     self._freezes(statement, selfname, frozen)
-        result = [c for name, c in found.items() if name not in frozen]
-        self._creations[key] = result
-        return result
+        return [c for name, c in found.items() if name not in frozen]
 
     def _no_grad(self, statement: cst.With) -> bool:
         for item in statement.items:
@@ -638,6 +759,71 @@ class _Analysis:
                 _MethodScan(self.rule, "self", scan).run(statement)
 
 
+def _floating_dtype(call: cst.Call) -> bool:
+    """False for a JAX array call that makes integers or booleans (`jnp.zeros(n, jnp.int32)`,
+    `jnp.array(0)`), which `eqx.filter_grad` leaves alone."""
+    for arg in call.args:
+        if arg.keyword is None or arg.keyword.value == "dtype":
+            code = cst.Module([]).code_for_node(arg.value)
+            literal = isinstance(arg.value, (cst.List, cst.Tuple, cst.Integer, cst.Float))
+            if (arg.keyword is not None or not literal) and re.search(r"\b(u?int\d*|bool_?)\b", code):
+                return False
+    first = call.args[0].value if call.args and call.args[0].keyword is None else None
+    if isinstance(first, (cst.List, cst.Tuple)):
+        elements = [e.value for e in first.elements]
+    else:
+        elements = [first] if first is not None else []
+    last = call.func.attr.value if isinstance(call.func, cst.Attribute) else None
+    if last in ("array", "asarray") and elements and all(isinstance(e, cst.Integer) for e in elements):
+        return any(a.keyword is not None and a.keyword.value == "dtype" for a in call.args)
+    return True
+
+
+def _local_parameters(rule: UnusedTrainableWeight, function: cst.FunctionDef, created: list) -> None:
+    """Parameters created into locals (`w = hk.get_parameter(...)`, `w = self.param(...)` in
+    an `@nn.compact` method) that nothing in the function passes on to its output."""
+    selfname = _first_param(function)
+    linen = _linen_function(rule, function)
+    scan: _MethodScan | None = None
+    for call, statement, kind in created:
+        if kind == "linen" and (not linen or not _is_name(call.func.value, selfname or "")):
+            continue
+        small = next((s for s in getattr(statement, "body", ()) if any(n is call for n in iter_tree(s))), None)
+        label = _string(call.args[0].value) if call.args else None
+        if isinstance(small, cst.Expr) and small.value is call:
+            rule.report(call, statement=statement, attr=label or rule.source(call), output=function.name.value)
+            continue
+        if isinstance(small, cst.Assign) and len(small.targets) == 1:
+            target = small.targets[0].target
+        elif isinstance(small, cst.AnnAssign) and small.value is not None:
+            target = small.target
+        else:
+            continue  # used right where it is made (returned, passed on, stored)
+        if not isinstance(target, cst.Name):
+            continue
+        if scan is None:
+            scan = _MethodScan(rule, selfname or "self", _Scan())
+            scan.run(function.body)
+        name = target.value
+        if scan.all_used or name in scan.value_names:
+            continue
+        if name in scan.pred_names:
+            rule.report(target, rule.condition_message, statement=statement, attr=name)
+        else:
+            rule.report(target, statement=statement, attr=name, output=function.name.value)
+
+
+def _linen_function(rule: UnusedTrainableWeight, function: cst.FunctionDef) -> bool:
+    """A method of a Flax linen module (`@nn.compact`, or in a class with a linen base)."""
+    if any(rule.qualified_names(d.decorator) & LINEN_COMPACT for d in function.decorators):
+        return True
+    scopes = rule.context.scopes
+    owner = scopes[-2] if len(scopes) >= 2 and scopes[-1] is function else None
+    if not isinstance(owner, cst.ClassDef):
+        return False
+    return any(name.startswith("flax.linen.") for arg in owner.bases for name in rule.qualified_names(arg.value))
+
+
 def _last_name(expr: cst.CSTNode) -> str | None:
     if isinstance(expr, cst.Name):
         return expr.value
@@ -648,8 +834,10 @@ def _last_name(expr: cst.CSTNode) -> str | None:
 
 def _framework_base(name: str) -> bool:
     last = name.rsplit(".", 1)[-1]
-    if name.startswith(("torch.nn.", "keras.layers.")):
+    if name.startswith(("torch.nn.", "keras.layers.", "flax.linen.", "flax.nnx.", "equinox.nn.")):
         return last.lstrip("_")[:1].isupper()
+    if name.startswith(("equinox.", "haiku.")):
+        return last == "Module"
     return name.startswith("keras.") and last in ("Layer", "Model", "Sequential", "Functional")
 
 
@@ -740,6 +928,9 @@ class _MethodScan:
         self.reads: list[tuple[str, bool, str | None]] = []
         self.uses: dict[str, list[tuple[bool, str | None]]] = {}
         self.declared: set[str] = set()  # `global` / `nonlocal` names live on after the method
+        self.value_names: set[str] = set()  # locals whose value reaches a use (after `resolve`)
+        self.pred_names: set[str] = set()  # locals that reach a condition
+        self.all_used = False  # `locals()`, `eval`: any local may be used
 
     def run(self, body: cst.CSTNode) -> None:
         stack: list[tuple[cst.CSTNode, bool, str | None]] = [(body, False, None)]
@@ -938,6 +1129,7 @@ class _MethodScan:
         uses = self.uses
         if uses.keys() & {"locals", "eval", "exec"}:
             self.scan.value.update(attr for attr, _, _ in self.reads)
+            self.all_used = True
             return
         value_names = {name for name, items in uses.items() if any(not p and s is None for p, s in items)}
         value_names |= self.declared
@@ -955,6 +1147,7 @@ class _MethodScan:
                     if s in pred_names and name not in pred_names:
                         pred_names.add(name)
                         changed = True
+        self.value_names, self.pred_names = value_names, pred_names
         for attr, pred, sink in self.reads:
             if pred:
                 self.scan.predicate.add(attr)

@@ -19,6 +19,9 @@ STOP = api_table("gl020_stop_gradient")
 WHERE = api_table("gl020_where")
 GRAD_TRANSFORMS = api_table("gl020_grad_transforms")
 GRAD_SINKS = api_table("gl020_grad_sinks")
+POTENTIALS = api_table("gl020_potentials")
+LOGP_OWNERS = api_table("gl020_logp_owners")
+_LOGP_PARAMETERS = frozenset(range(1, 64))  # all but `value`, the first
 CUSTOM_GRADIENT = api_table("gl020_custom_gradient")
 NO_GRAD = api_table("gl020_no_grad")
 AUTOGRAD_FUNCTION = api_table("gl020_autograd_function")
@@ -156,7 +159,8 @@ class NonDifferentiableOp(Rule):
     of: the value returned by a loss (a function named like a loss, a `keras.losses.Loss`
     subclass, a function given as `loss=` to `compile` or to `jax.grad`), the output of a
     layer's `call` / `forward`, or a value given to `.backward()`, `tape.gradient`,
-    `torch.autograd.grad` or `add_loss`. The flow is followed through local variables,
+    `torch.autograd.grad` or `add_loss`, and in PyMC the value of a `pm.Potential` and the `logp=`
+    function of a `pm.CustomDist` / `pm.DensityDist` (in its parameters). The flow is followed through local variables,
     arithmetic, reductions and framework losses inside one function.
 
     ## Why is this bad?
@@ -167,7 +171,9 @@ class NonDifferentiableOp(Rule):
     gradients for `round`/`floor`/`ceil`/`sign` and raises "element 0 of tensors does not
     require grad" for `argmax`, `.long()` and `(x > 0).float()`. With Keras 3.15.1,
     `binary_crossentropy(y, keras.ops.round(p))` has a `None` gradient and `keras.ops.sign`
-    zeros; JAX 0.10.2 returns zeros for `jnp.round` and `jnp.argmax(p).astype(float)`. No
+    zeros; JAX 0.10.2 returns zeros for `jnp.round` and `jnp.argmax(p).astype(float)`;
+    PyTensor 2.38.3 (PyMC 5.28.5) returns zeros for `pt.round`, `floor`, `sign` and `argmax`,
+    so NUTS samples a parameter behind `pt.round` in a `logp` as if it had no influence. No
     framework warns at the op itself.
 
     ## Example
@@ -287,6 +293,13 @@ class NonDifferentiableOp(Rule):
                     self.has_op.add(self._scope_id())
                 elif name in GRAD_SINKS:
                     self._add_sink("grad", node, f"the value given to `{self.source(func)}`")
+                elif name in POTENTIALS:
+                    self._add_sink("grad", node, f"the model's log-probability (`{self.source(func)}`)")
+                elif name in LOGP_OWNERS:
+                    # PyMC calls logp(value, *params): the parameters must get a gradient (the value
+                    # of an observed variable is data).
+                    self._grad_target(_keyword(node, "logp"), f"{{name}}, the `logp` of `{self.source(func)}`",
+                                      _LOGP_PARAMETERS)
                 elif name in GRAD_TRANSFORMS:
                     self._grad_target(
                         _first_arg(node, ("fun", "func", "f")),
@@ -701,6 +714,8 @@ class _Flow(StatementFlow[_Status]):
                 self.env[name] = _combine((self.env[name], status))
 
     def sink_argument(self, call: cst.Call) -> cst.BaseExpression | None:
+        if self.rule.qualified_names(call.func) & POTENTIALS:
+            return argument(call, "var", 1)  # pm.Potential(name, var)
         return _first_arg(call, ("target", "outputs", "tensors", "ys", "cost", "loss", "losses"))
 
     def on_sink(self, status: _Status, target: str) -> None:

@@ -30,6 +30,7 @@ LOGICAL_NOT = api_table("where_logical_not")
 ABS = api_table("where_abs")
 SQUARE = api_table("where_square")
 CLAMP = api_table("where_clamp")
+REWRITTEN_SWITCH = api_table("where_rewritten_switch")  # raw PyTensor / PyMC spellings: never flagged
 
 # The (condition, selected-where-true, selected-where-false) parameters of each `where`.
 _PARAMETERS = {
@@ -80,7 +81,7 @@ class WhereUnsafeBranch(Rule):
     ## What it does
     Checks for an elementwise `where` (`tf.where`, `tf.experimental.numpy.where`,
     `torch.where`, `Tensor.where`, `jnp.where`, `jax.lax.select`, `keras.ops.where`,
-    `keras.backend.switch`, Theano/PyTensor `T.switch`) whose branch applies a log, a
+    `keras.backend.switch`, Theano/Aesara `T.switch`) whose branch applies a log, a
     division, a square root, a negative or fractional power, `log1p` or `arcsin` /
     `arccos` / `arctanh` to the very input the condition tests, at the point the condition
     was written to exclude: `where(x > 0, log(x), 0)`, `where(x != 0, 1 / x, 0)`,
@@ -152,6 +153,15 @@ class WhereUnsafeBranch(Rule):
     - the double where, and any input kept in the domain first: a name assigned from a
       `where`, a clamp with a positive lower bound (`maximum(x, eps)`, `clamp(x, min=1e-6)`),
       an added epsilon or positive constant (`log(x + eps)`, `1 / (x + 1e-8)`, `log(1 + x)`).
+    - PyTensor's `pt.switch` and PyMC's `pm.math.switch`: PyTensor's graph rewrites
+      (`local_mul_switch_sink`, `local_div_switch_sink`) move the switch below the
+      multiplications and divisions of the gradient, so the masked entries get 0. Measured in
+      PyTensor 2.38.3 (PyMC 5.28.5) at `x = [0, -1, 2]`: `switch(x > 0, log(x), 0)` gives
+      `[0, 0, 0.5]`, `1/x` `[0, 0, -0.25]`, `sqrt(x)` `[0, 0, 0.354]`, and the bump, `log1p`,
+      `arcsin`, `arccos` and `arctanh` stay finite at their singular points too, in the
+      default, `FAST_COMPILE`, `NUMBA` and `JAX` modes; only a mode without rewrites
+      (`Mode(optimizer=None)`) gives `nan`. Theano and Aesara carry the same rewrites in their
+      source but were not measured: their `T.switch` stays a warning.
     - `divide_no_nan`, `xlogy`, `xlog1py` (safe by construction).
     - a condition that does not test the op's input (`where(labels > 0, log(p), 0)`), or
       tests it against an unrelated threshold (`where(x > 1, log(x), x - 1)`): the masked
@@ -211,6 +221,8 @@ class WhereUnsafeBranch(Rule):
             where = next((n for n in names if n in WHERE), None)
             if where is None:
                 return
+            if any(raw in REWRITTEN_SWITCH for raw in self.context.names.raw_names(node.func)):
+                return  # PyTensor's rewrites keep the masked gradient at 0 (measured)
             params = _PARAMETERS.get(where, _DEFAULT_PARAMETERS)
             condition = argument(node, params[0], 0)
             branches = (argument(node, params[1], 1), argument(node, params[2], 2))

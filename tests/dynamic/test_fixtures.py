@@ -80,7 +80,7 @@ def dynamic_results(request) -> dict:
 def _missing_module(path: Path) -> str | None:
     """The first framework module the fixture imports that is not installed here."""
     text = path.read_text("utf-8")
-    for module in ("tensorflow_probability", "tf_keras", "torch", "tensorflow", "keras", "jax", "scipy"):
+    for module in ("tensorflow_probability", "tf_keras", "torch", "tensorflow", "keras", "jax", "pytensor", "pymc", "scipy"):
         if re.search(rf"^\s*(import|from) {module}\b", text, re.MULTILINE) and importlib.util.find_spec(module) is None:
             return module
     return None

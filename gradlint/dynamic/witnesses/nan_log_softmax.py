@@ -53,6 +53,10 @@ def _logits_node(probe: Probe, node: ast.AST) -> ast.expr | None:
 
 
 def _weights(backend, output):
+    if backend.name == "pytensor":  # symbolic: the static shape the backend's inputs give
+        shape = tuple(int(n) for n in output.type.shape)
+        weights = np.resize(WEIGHTS, int(np.prod(shape))).reshape(shape)
+        return backend.pt.as_tensor(weights.astype(output.dtype)), weights
     shape = tuple(int(n) for n in output.shape)
     weights = np.resize(WEIGHTS, int(np.prod(shape))).reshape(shape)
     if backend.name == "torch":
@@ -62,8 +66,43 @@ def _weights(backend, output):
     return weights, weights
 
 
+# PyTensor rewrites log(softmax) into log_softmax for the value and for a weighted sum's
+# gradient, but not for the gradient of the NLL idiom `log_p[arange(n), labels]` (measured,
+# PyTensor 2.38.3): pick, in each row of LATIN, the class whose probability underflows.
+PICKS = np.array([2, 1, 0])
+
+
+def _picked(probe: Probe, expression, data: list[str], replaced: str):
+    """PyTensor only: the gradient of one log-probability per row, picked by advanced indexing."""
+    def picked(**inputs):
+        output = expression(**inputs)
+        if output.ndim != 2 or tuple(output.type.shape) != LATIN.shape:
+            raise Inconclusive("not a (rows, classes) output")
+        return output[np.arange(LATIN.shape[0]), PICKS]
+
+    try:
+        value, grads = probe.backend.gradients(picked, {name: LATIN for name in data})
+    except Inconclusive:
+        return None
+    present = [np.asarray(g, dtype=float) for g in grads.values() if g is not None]
+    bad = next((g for g in present if not np.all(np.isfinite(g))), None)
+    if bad is None:
+        return None
+    inputs = f"{', '.join(data)} = {describe_array(LATIN, 9)} (float64)"
+    return confirmed(
+        f"`{expression.source}` at logits {describe_array(LATIN, 3)}{replaced}, one class per row picked by "
+        f"`[arange(n), labels]`: value {describe_array(value, 3)}, gradient {describe_array(bad)} "
+        "(PyTensor's rewrite fixes the value, not this gradient)",
+        inputs,
+    )
+
+
 def _experiment(probe: Probe, expression, data: list[str], replaced: str = ""):
     """Run every point; returns an observation, or None if the expression could not be built."""
+    if probe.backend.name == "pytensor":
+        observation = _picked(probe, expression, data, replaced)
+        if observation is not None:
+            return observation
     seen_weights: dict[str, np.ndarray] = {}
 
     def weighted(**inputs):

@@ -6,6 +6,11 @@ with respect to every trainable weight. The finding is confirmed when the flagge
 gradient is None or zero for every input tried (several input scales, then once more with all
 weights perturbed), and not reproduced as soon as it gets a real gradient. The other weights'
 gradients are quoted as the contrast that shows the experiment itself worked.
+
+Flax, Equinox and Haiku models run in the JAX worker: the module (or the Haiku function) is
+initialised on a small random input (linen `init(PRNGKey(0), x)`, `hk.transform`, NNX
+`nnx.split`, `eqx.partition`), `jax.grad` is taken over the whole parameter pytree, and each
+leaf is named by its path. JAX gives exact zeros, not None, for a parameter the output ignores.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from gradlint.dynamic.probe import Inconclusive, Probe, confirmed, not_reproduce
 
 # Calls whose keyword `name=` names the weight they create (Keras `add_weight`, `tf.Variable`).
 NAMING_CALLS = frozenset({"add_weight", "add_variable", "Variable"})
+# Calls whose first argument names the parameter they create (Flax linen, Haiku).
+JAX_NAMING_CALLS = frozenset({"param", "get_parameter"})
 REGISTERING_CALLS = frozenset({"register_parameter", "add_module", "register_module", "setattr"})
 
 
@@ -47,6 +54,8 @@ def flagged_names(probe: Probe, node: ast.AST) -> tuple[set[str], set[str]]:
         called = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
         if called in NAMING_CALLS:
             labels.update(s for k in call.keywords if k.arg == "name" and (s := _string(k.value)))
+        if called in JAX_NAMING_CALLS and call.args and (label := _string(call.args[0])):
+            labels.add(label)
         if called in REGISTERING_CALLS and call.args:
             position = 1 if called == "setattr" else 0
             if len(call.args) > position and (name := _string(call.args[position])):
@@ -80,6 +89,8 @@ def _unbuilt_layer(model, framework: str, attributes: set[str]) -> str | None:
 def witness(probe: Probe):
     node = probe.target
     framework = probe.backend.name
+    if framework == "jax":
+        return _jax_witness(probe, node)
     if framework not in ("torch", "tensorflow"):
         raise Inconclusive(f"GL001 checks torch modules and Keras layers; this code runs under {framework}")
     class_node = probe.enclosing_class(node)
@@ -97,6 +108,7 @@ def witness(probe: Probe):
 
     first_report = None
     tried: list[str] = []
+    contrasts: list[models.WeightGradient] = []  # healthy other weights: the experiment worked
     for perturbed in (False, True):
         if perturbed:
             models.perturb_weights(model, framework)
@@ -118,6 +130,7 @@ def witness(probe: Probe):
             where = f"`{call}` on x = {label}" + (" after perturbing the weights" if perturbed else "")
             tried.append(where)
             first_report = first_report or (report, flagged, where)
+            contrasts.extend(w for w in report if w.healthy and w not in flagged)
             live = [w for w in flagged if w.healthy]
             if live:
                 evidence = "; ".join(w.describe() for w in live)
@@ -132,9 +145,101 @@ def witness(probe: Probe):
                     + ": the weight reaches the output, but its gradient is not finite (another pitfall)"
                 )
     report, flagged, where = first_report
-    contrast = max((w for w in report if w.healthy and w not in flagged), key=lambda w: w.norm, default=None)
+    contrast = max(contrasts, key=lambda w: w.norm, default=None)
     evidence = "; ".join(w.describe() for w in flagged)
     if contrast is not None:
         evidence += f"; {contrast.describe()}"
     evidence += f" (on all {len(tried)} inputs tried, also after perturbing the weights)"
     return confirmed(evidence, where)
+
+
+def _jax_matches(weight: models.WeightGradient, attributes: set[str], labels: set[str], library: str) -> bool:
+    """Linen and NNX name a leaf by attribute (`shift`, `aux.kernel`) or `self.param` name;
+    Equinox by field; Haiku by `module/~` and parameter name (`~.b`, `gated.gate`)."""
+    if any(weight.name == a or weight.name.startswith(a + ".") for a in attributes):
+        return True
+    return weight.label in labels and (library == "haiku" or weight.name == weight.label or not attributes)
+
+
+def _jax_subject(probe: Probe, node: ast.AST) -> tuple[object, str, str]:
+    """(live class or function, library, how it is spelled) for the flagged parameter."""
+    class_node = probe.enclosing_class(node)
+    if class_node is not None:
+        cls = probe.live_class(class_node)
+        library = models.jax_library(cls)
+        if library is None:
+            raise Inconclusive(f"`{cls.__name__}` is not a Flax, Equinox or Haiku module")
+        title = f"hk.transform(lambda x: {cls.__name__}()(x))" if library == "haiku" else cls.__name__
+        return cls, library, title
+    function = next((a for a in probe.ancestors(node) if isinstance(a, (ast.FunctionDef, ast.AsyncFunctionDef))), None)
+    live = probe.namespace.get(function.name) if function is not None else None
+    if live is None or not callable(live):
+        raise Inconclusive("the parameter is not created in a module class or a top-level function")
+    return live, "haiku", f"hk.transform({function.name})"
+
+
+def _jax_witness(probe: Probe, node: ast.AST):
+    subject, library, title = _jax_subject(probe, node)
+    attributes, labels = flagged_names(probe, node)
+    try:
+        if library == "haiku":
+            factory, call = (lambda: subject), title
+        else:
+            factory, call = models.jax_constructor(subject, library)
+
+        def make(inputs):
+            model = models.build(factory, call) if library != "haiku" else subject
+            return models.jax_model(model, inputs, library, call)
+
+        built, shape = models.jax_sample(make, library, call)
+    except models.CannotRun as error:
+        raise Inconclusive(str(error)) from None
+
+    first_report = None
+    tried: list[str] = []
+    contrasts: list[models.WeightGradient] = []  # healthy other weights: the experiment worked
+    for perturbed in (False, True):
+        current = models.jax_perturbed(built) if perturbed else built
+        for label, x in models.jax_attempts(shape):
+            report = models.jax_weight_gradients(current, (x,))
+            flagged = [w for w in report if _jax_matches(w, attributes, labels, library)]
+            if not flagged:
+                unbuilt = _uncalled_linen_layer(built, attributes, labels)
+                if unbuilt:
+                    return confirmed(unbuilt, f"`{call}` on x = {label}")
+                found = ", ".join(f"`{w.name}`" for w in report) or "none"
+                raise Inconclusive(f"{_spelling(attributes, labels)} is not among the parameters of `{call}` (found: {found})")
+            where = f"`{call}` on x = {label}" + (" after perturbing the parameters" if perturbed else "")
+            tried.append(where)
+            first_report = first_report or (report, flagged, where)
+            contrasts.extend(w for w in report if w.healthy and w not in flagged)
+            live = [w for w in flagged if w.healthy]
+            if live:
+                evidence = "; ".join(w.describe() for w in live)
+                if perturbed:
+                    initially = "; ".join(w.describe() for w in first_report[1])
+                    evidence = f"{initially} at the initial parameters, but after perturbing them {evidence}"
+                return not_reproduced(evidence, where)
+            broken = [w for w in flagged if w.status == "non-finite"]
+            if broken:
+                raise Inconclusive(
+                    "; ".join(w.describe() for w in broken)
+                    + ": the parameter reaches the output, but its gradient is not finite (another pitfall)"
+                )
+    report, flagged, where = first_report
+    contrast = max(contrasts, key=lambda w: w.norm, default=None)
+    evidence = "; ".join(w.describe() for w in flagged)
+    if contrast is not None:
+        evidence += f"; {contrast.describe()}"
+    evidence += f" (jax.grad over the parameters, on all {len(tried)} inputs tried, also after perturbing them)"
+    return confirmed(evidence, where)
+
+
+def _uncalled_linen_layer(built: models.JaxModel, attributes: set[str], labels: set[str]) -> str | None:
+    """A Flax linen sub-layer assigned in `setup` and never called makes no parameters."""
+    if built.library != "linen" or labels:
+        return None  # a `self.param` always makes its parameter
+    for attribute in sorted(attributes):
+        return (f"`{attribute}` was never called by the forward pass: `init` made no parameters for it "
+                f"(the parameters are {', '.join(f'`{k}`' for k in built.params)}), so none can train")
+    return None

@@ -416,6 +416,8 @@ def _array_like(probe: Probe, array: np.ndarray, like: Any) -> Any:
         return backend.tf.cast(backend.tf.constant(array), like.dtype)
     if backend.name == "jax":
         return backend.jax.numpy.asarray(array, dtype=like.dtype)
+    if backend.name == "pytensor":
+        return backend.pt.as_tensor(array.astype(like.dtype))
     return array.astype(np.asarray(like).dtype)
 
 
