@@ -158,13 +158,63 @@ def index_toml() -> str:
     return "\n".join(lines)
 
 
+FRAMEWORKS_START, FRAMEWORKS_END = "<!-- frameworks:start -->", "<!-- frameworks:end -->"
+FIXTURES = RULES_DIR.parent / "fixtures"
+# README framework table: (column, the rule `frameworks` that mean static coverage, the modules
+# a dynamic fixture imports to show a confirmation in that framework).
+FRAMEWORK_COLUMNS = (
+    ("torch", ("torch",), ("torch",)),
+    ("TensorFlow / Keras", ("tensorflow", "keras"), ("tensorflow", "keras", "tf_keras", "tensorflow_probability")),
+    ("JAX / Flax / Equinox / Haiku", ("jax",), ("jax", "flax", "equinox", "haiku", "optax")),
+    ("NumPy / SciPy", ("numpy", "scipy"), ("numpy", "scipy")),
+    ("Theano / PyTensor / PyMC", ("theano", "lasagne"), ("pytensor", "pymc")),
+)
+
+
+def _confirmed_in(code: str) -> set[str]:
+    """The columns whose framework a dynamic fixture holding a `# confirmed: CODE` line runs in
+    (tests/dynamic/test_fixtures.py runs them): the first framework it imports, in the order
+    the dynamic mode picks its worker, NumPy last."""
+    columns: set[str] = set()
+    by_priority = sorted(FRAMEWORK_COLUMNS, key=lambda column: column[0] == "NumPy / SciPy")
+    for path in sorted((FIXTURES / "dynamic" / code).glob("*.py")):
+        text = path.read_text("utf-8")
+        if re.search(rf"#\s*confirmed:\s*{code}\b", text):
+            imported = set(re.findall(r"(?m)^\s*(?:import|from)\s+(\w+)", text))
+            columns.update(next(([c] for c, _, modules in by_priority if imported & set(modules)), []))
+    return columns
+
+
+def framework_table() -> str:
+    header = "| rule | " + " | ".join(column for column, _, _ in FRAMEWORK_COLUMNS) + " |"
+    rows = [header, "|---|" + "---|" * len(FRAMEWORK_COLUMNS)]
+    for rule in all_rules():
+        if rule.code == "GL000":
+            continue
+        confirmed = _confirmed_in(rule.code)
+        cells = []
+        for column, static, _ in FRAMEWORK_COLUMNS:
+            kinds = (["static"] if set(static) & set(rule.frameworks) and not rule.dynamic_only else [])
+            kinds += ["dynamic"] if column in confirmed else []
+            cells.append(", ".join(kinds))
+        rows.append(f"| [{rule.code}](rules/{rule.code}-{rule.name}.md) {rule.name} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def _between(text: str, start_marker: str, end_marker: str, content: str) -> str:
+    start, end = text.find(start_marker), text.find(end_marker)
+    if start < 0 or end < start:
+        return text
+    return f"{text[: start + len(start_marker)]}\n{content}\n{text[end:]}"
+
+
 def expected_pages() -> dict[Path, str]:
     pages = {page_path(rule): rule_page(rule) for rule in all_rules()}
     pages[INDEX] = index_toml()
     pages[RULES_DIR / "README.md"] = index_page()
     readme = readme_with_rule_table()
     if readme is not None:
-        pages[README] = readme
+        pages[README] = _between(readme, FRAMEWORKS_START, FRAMEWORKS_END, framework_table())
     return pages
 
 
