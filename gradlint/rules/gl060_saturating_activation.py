@@ -339,6 +339,7 @@ class SaturatingActivation(Rule):
     def _analyse(self, function: cst.FunctionDef | None, body: cst.CSTNode) -> None:
         self._env = bindings(function if function is not None else body)
         self._memo = {}
+        self._product: dict[int, cst.BinaryOperation] = {}  # a product's factors -> the whole product
         loss_function = function is not None and bool(_LOSS_FUNCTION.search(function.name.value))
         in_class = function is not None and any(isinstance(scope, cst.ClassDef) for scope in self.context.scopes)
         loss_objects = {
@@ -359,6 +360,10 @@ class SaturatingActivation(Rule):
             elif isinstance(child, cst.Return) and loss_function and child.value is not None:
                 self._found(self._taint(child.value, 0), "feeds the loss")
             elif isinstance(child, cst.BinaryOperation) and in_class and isinstance(child.operator, cst.Multiply):
+                # Walk order meets a product before its nested products: remember the whole one.
+                top = self._product.setdefault(id(child), child)
+                for factor in (child.left, child.right):
+                    self._product[id(factor)] = top
                 self._gate(child)
 
     def _sink_call(self, call: cst.Call, loss_objects: set[str], last_add: dict[str, int | None]) -> None:
@@ -517,7 +522,7 @@ class SaturatingActivation(Rule):
     # Hard gates ------------------------------------------------------------------------
 
     def _gate(self, node: cst.BinaryOperation) -> None:
-        for side, other in ((node.left, node.right), (node.right, node.left)):
+        for side in (node.left, node.right):
             step = side
             if isinstance(side, cst.Name):
                 values = self._env.get(side.value, ())
@@ -530,8 +535,11 @@ class SaturatingActivation(Rule):
             compared = _indicator_condition(self, step)
             if compared is None or not self._trainable(compared):
                 continue
-            if isinstance(compared, cst.Name) and compared.value in _names(other):
-                continue  # `h * (h > 0).float()`: a relu, the gradient flows through `h`
+            others = [f for f in _factors(self._product.get(id(node), node)) if f is not side]
+            if isinstance(compared, cst.Name) and any(compared.value in _names(f) for f in others):
+                # `h * (h > 0).float()`, a relu, or `sign(z) * (1 - exp(-abs(z)))`: the gradient
+                # flows through the other factors of the product.
+                continue
             self.reported.add(id(step))
             self.report(
                 step,
@@ -571,6 +579,13 @@ def _elements(node: cst.BaseExpression) -> list[cst.BaseExpression]:
         return [e.value for e in node.elements if not isinstance(e, cst.StarredElement)]
     if isinstance(node, cst.Dict):
         return [e.value for e in node.elements if isinstance(e, cst.DictElement)]
+    return [node]
+
+
+def _factors(node: cst.BaseExpression) -> list[cst.BaseExpression]:
+    """The factors of a product `a * b * c` (one factor for anything else)."""
+    if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Multiply):
+        return _factors(node.left) + _factors(node.right)
     return [node]
 
 
