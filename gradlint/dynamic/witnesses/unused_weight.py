@@ -106,51 +106,28 @@ def witness(probe: Probe):
     except models.CannotRun as error:
         raise Inconclusive(str(error)) from None
 
-    first_report = None
-    tried: list[str] = []
-    contrasts: list[models.WeightGradient] = []  # healthy other weights: the experiment worked
-    for perturbed in (False, True):
-        if perturbed:
-            models.perturb_weights(model, framework)
-        for label, inputs in models.attempts(model, framework, shape):
-            try:
-                report = models.weight_gradients(model, framework, inputs)
-            except models.CannotRun as error:
-                raise Inconclusive(str(error)) from None
-            flagged = [w for w in report if _matches(w, attributes, labels)]
-            if not flagged:
-                unbuilt = _unbuilt_layer(model, framework, attributes)
-                if unbuilt:
-                    return confirmed(unbuilt, f"`{call}` on x = {label}")
-                absent = [a for a in sorted(attributes) if not hasattr(model, a)]
-                if absent:
-                    raise Inconclusive(f"the built `{call}` has no `{absent[0]}`: its creation did not run")
-                found = ", ".join(f"`{w.name}`" for w in report) or "none"
-                raise Inconclusive(f"{_spelling(attributes, labels)} is not among the trainable weights of `{call}` (found: {found})")
-            where = f"`{call}` on x = {label}" + (" after perturbing the weights" if perturbed else "")
-            tried.append(where)
-            first_report = first_report or (report, flagged, where)
-            contrasts.extend(w for w in report if w.healthy and w not in flagged)
-            live = [w for w in flagged if w.healthy]
-            if live:
-                evidence = "; ".join(w.describe() for w in live)
-                if perturbed:
-                    initially = "; ".join(w.describe() for w in first_report[1])
-                    evidence = f"{initially} at the initial weights, but after perturbing them {evidence}"
-                return not_reproduced(evidence, where)
-            broken = [w for w in flagged if w.status == "non-finite"]
-            if broken:
-                raise Inconclusive(
-                    "; ".join(w.describe() for w in broken)
-                    + ": the weight reaches the output, but its gradient is not finite (another pitfall)"
-                )
-    report, flagged, where = first_report
-    contrast = max(contrasts, key=lambda w: w.norm, default=None)
-    evidence = "; ".join(w.describe() for w in flagged)
-    if contrast is not None:
-        evidence += f"; {contrast.describe()}"
-    evidence += f" (on all {len(tried)} inputs tried, also after perturbing the weights)"
-    return confirmed(evidence, where)
+    def runs():
+        for perturbed in (False, True):
+            if perturbed:
+                models.perturb_weights(model, framework)
+            for label, inputs in models.attempts(model, framework, shape):
+                try:
+                    report = models.weight_gradients(model, framework, inputs)
+                except models.CannotRun as error:
+                    raise Inconclusive(str(error)) from None
+                yield report, f"`{call}` on x = {label}", perturbed
+
+    def missing(report, where):
+        unbuilt = _unbuilt_layer(model, framework, attributes)
+        if unbuilt:
+            return confirmed(unbuilt, where)
+        absent = [a for a in sorted(attributes) if not hasattr(model, a)]
+        if absent:
+            raise Inconclusive(f"the built `{call}` has no `{absent[0]}`: its creation did not run")
+        found = ", ".join(f"`{w.name}`" for w in report) or "none"
+        raise Inconclusive(f"{_spelling(attributes, labels)} is not among the trainable weights of `{call}` (found: {found})")
+
+    return _judge(runs(), lambda w: _matches(w, attributes, labels), missing, "weight", "")
 
 
 def _jax_matches(weight: models.WeightGradient, attributes: set[str], labels: set[str], library: str) -> bool:
@@ -195,43 +172,55 @@ def _jax_witness(probe: Probe, node: ast.AST):
     except models.CannotRun as error:
         raise Inconclusive(str(error)) from None
 
-    first_report = None
+    def runs():
+        for perturbed in (False, True):
+            current = models.jax_perturbed(built) if perturbed else built
+            for label, x in models.jax_attempts(shape):
+                yield models.jax_weight_gradients(current, (x,)), f"`{call}` on x = {label}", perturbed
+
+    def missing(report, where):
+        unbuilt = _uncalled_linen_layer(built, attributes, labels)
+        if unbuilt:
+            return confirmed(unbuilt, where)
+        found = ", ".join(f"`{w.name}`" for w in report) or "none"
+        raise Inconclusive(f"{_spelling(attributes, labels)} is not among the parameters of `{call}` (found: {found})")
+
+    return _judge(runs(), lambda w: _jax_matches(w, attributes, labels, library), missing, "parameter",
+                  "jax.grad over the parameters, ")
+
+
+def _judge(runs, is_flagged, missing, noun: str, how: str):
+    """The verdict over `runs` ((gradient report, where, perturbed) per input tried): not
+    reproduced as soon as the flagged weight gets a real gradient; confirmed only when it gets
+    none on every input, at the initial and at perturbed weights, while another one does."""
+    first = None
     tried: list[str] = []
     contrasts: list[models.WeightGradient] = []  # healthy other weights: the experiment worked
-    for perturbed in (False, True):
-        current = models.jax_perturbed(built) if perturbed else built
-        for label, x in models.jax_attempts(shape):
-            report = models.jax_weight_gradients(current, (x,))
-            flagged = [w for w in report if _jax_matches(w, attributes, labels, library)]
-            if not flagged:
-                unbuilt = _uncalled_linen_layer(built, attributes, labels)
-                if unbuilt:
-                    return confirmed(unbuilt, f"`{call}` on x = {label}")
-                found = ", ".join(f"`{w.name}`" for w in report) or "none"
-                raise Inconclusive(f"{_spelling(attributes, labels)} is not among the parameters of `{call}` (found: {found})")
-            where = f"`{call}` on x = {label}" + (" after perturbing the parameters" if perturbed else "")
-            tried.append(where)
-            first_report = first_report or (report, flagged, where)
-            contrasts.extend(w for w in report if w.healthy and w not in flagged)
-            live = [w for w in flagged if w.healthy]
-            if live:
-                evidence = "; ".join(w.describe() for w in live)
-                if perturbed:
-                    initially = "; ".join(w.describe() for w in first_report[1])
-                    evidence = f"{initially} at the initial parameters, but after perturbing them {evidence}"
-                return not_reproduced(evidence, where)
-            broken = [w for w in flagged if w.status == "non-finite"]
-            if broken:
-                raise Inconclusive(
-                    "; ".join(w.describe() for w in broken)
-                    + ": the parameter reaches the output, but its gradient is not finite (another pitfall)"
-                )
-    report, flagged, where = first_report
+    for report, where, perturbed in runs:
+        flagged = [w for w in report if is_flagged(w)]
+        if not flagged:
+            return missing(report, where)
+        where += f" after perturbing the {noun}s" if perturbed else ""
+        tried.append(where)
+        first = first or (flagged, where)
+        contrasts.extend(w for w in report if w.healthy and w not in flagged)
+        live = [w for w in flagged if w.healthy]
+        if live:
+            evidence = "; ".join(w.describe() for w in live)
+            if perturbed:
+                initially = "; ".join(w.describe() for w in first[0])
+                evidence = f"{initially} at the initial {noun}s, but after perturbing them {evidence}"
+            return not_reproduced(evidence, where)
+        broken = [w for w in flagged if w.status == "non-finite"]
+        if broken:
+            raise Inconclusive("; ".join(w.describe() for w in broken)
+                               + f": the {noun} reaches the output, but its gradient is not finite (another pitfall)")
+    flagged, where = first
     contrast = max(contrasts, key=lambda w: w.norm, default=None)
     evidence = "; ".join(w.describe() for w in flagged)
     if contrast is not None:
         evidence += f"; {contrast.describe()}"
-    evidence += f" (jax.grad over the parameters, on all {len(tried)} inputs tried, also after perturbing them)"
+    evidence += f" ({how}on all {len(tried)} inputs tried, also after perturbing them)"
     return confirmed(evidence, where)
 
 
