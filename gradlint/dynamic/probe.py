@@ -139,6 +139,11 @@ class Probe:
     def code(self, node: ast.AST) -> str:
         return ast.unparse(node)
 
+    def spelled(self, node: ast.AST) -> str:
+        """The code as the user wrote it (quotes and spacing kept), on one line."""
+        text = ast.get_source_segment(self.job.source, node) or ast.unparse(node)
+        return " ".join(text.split())
+
     def reaching(self, node: ast.AST, depth: int = 20) -> list[ast.AST]:
         """`node`'s own nodes and those of the values its local names were assigned, followed
         as `expression(inline_locals=True)` follows them: where to look for a hole."""
@@ -285,24 +290,35 @@ def binding(function: ast.AST, name: str, line: int) -> tuple[int, ast.expr] | N
     return earlier[-1] if earlier else None
 
 
-def numeric_defaults(function: ast.AST | None) -> dict[str, float]:
-    """Parameters with a numeric literal default (`eps=1e-6`, `margin=1.0`): a witness keeps
-    them, since they are part of what the code computes."""
+def parameter_defaults(function: ast.AST | None) -> dict[str, ast.expr]:
+    """Each parameter of `function` that has a default, with the default's expression."""
     if function is None:
         return {}
     args = function.args
     positional = [*args.posonlyargs, *args.args]
     pairs = list(zip(positional[len(positional) - len(args.defaults):], args.defaults))
     pairs += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None]
+    return {arg.arg: default for arg, default in pairs}
+
+
+def numeric_defaults(function: ast.AST | None) -> dict[str, float]:
+    """Parameters with a numeric literal default (`eps=1e-6`, `margin=1.0`): a witness keeps
+    them, since they are part of what the code computes."""
     found = {}
-    for arg, default in pairs:
+    for name, default in parameter_defaults(function).items():
         try:
             value = ast.literal_eval(default)
         except ValueError:
             continue  # not a literal: the parameter stays an input
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            found[arg.arg] = float(value)
+            found[name] = float(value)
     return found
+
+
+def first_line(error: Exception) -> str:
+    """An error's first line, short: enough to say what failed."""
+    text = str(error).strip().splitlines()
+    return (text[0] if text else "")[:160]
 
 
 SELF_PREFIX = "self."

@@ -29,7 +29,7 @@ def unavailable_reason() -> str | None:
     if shutil.which("unshare") is None:
         return "the `unshare` command (util-linux) is not installed"
     try:
-        probe = subprocess.run([*UNSHARE, "true"], capture_output=True, timeout=10)
+        probe = subprocess.run([*UNSHARE, "true"], check=False, capture_output=True, timeout=10)
     except (OSError, subprocess.TimeoutExpired) as error:
         return f"`unshare` failed: {error}"
     if probe.returncode != 0:

@@ -44,21 +44,21 @@ def witness(probe: Probe) -> Observation:
     target = probe.target
     call = _loss_call(probe, target)
     if call is None:
-        raise Inconclusive(f"cannot find the loss that `{_spelled(probe, target)}` is given to")
+        raise Inconclusive(f"cannot find the loss that `{probe.spelled(target)}` is given to")
     if isinstance(call.func, ast.Attribute) and call.func.attr == "compile":
         return _compiled_model(probe, target, call)
-    prediction = _spelled(probe, target)
-    loss_text = _spelled(probe, call.func)
+    prediction = probe.spelled(target)
+    loss_text = probe.spelled(call.func)
     correct = probe.expression(call, holes={HOLE: target})
     squash = _innermost_squash(probe, target)
     if squash is not None:
         doubled = probe.expression(call, holes={HOLE: _operand(probe, squash)})
-        how = f"through `{_spelled(probe, squash)}`"
+        how = f"through `{probe.spelled(squash)}`"
         return _compare(probe, lambda **kw: doubled(**kw), correct, prediction, loss_text, how, _keras_squash(probe, squash))
     model_call, last = _probability_model(probe, target)
     if model_call is not None:
         doubled = probe.expression(call, holes={HOLE: model_call})
-        how = f"through the last layer of `{_spelled(probe, model_call.func)}`"
+        how = f"through the last layer of `{probe.spelled(model_call.func)}`"
 
         def through_last_layer(**kw: Any) -> Any:
             return doubled(**{**kw, HOLE: last(kw[HOLE])})
@@ -73,7 +73,7 @@ def _compiled_model(probe: Probe, target: ast.expr, call: ast.Call) -> Observati
     loss = _constant_value(probe, target)
     last = _last_squash(model)
     if last is None:
-        raise Inconclusive(f"`{_spelled(probe, call.func.value)}` does not end in a softmax or sigmoid layer when built")
+        raise Inconclusive(f"`{probe.spelled(call.func.value)}` does not end in a softmax or sigmoid layer when built")
     backend = probe.backend
     labels_for = _labels(probe, type(loss).__name__)
 
@@ -83,8 +83,8 @@ def _compiled_model(probe: Probe, target: ast.expr, call: ast.Call) -> Observati
     def correct(**kw: Any) -> Any:
         return loss(labels_for(kw[HOLE]), kw[HOLE])
 
-    how = f"through the last layer of `{_spelled(probe, call.func.value)}`"
-    return _measure(backend, doubled, correct, f"`{_spelled(probe, target)}`", how, _is_keras(last), "the model's output")
+    how = f"through the last layer of `{probe.spelled(call.func.value)}`"
+    return _measure(backend, doubled, correct, f"`{probe.spelled(target)}`", how, _is_keras(last), "the model's output")
 
 
 # Comparing the two losses ----------------------------------------------------------------
@@ -199,7 +199,7 @@ def _probability_model(probe: Probe, target: ast.expr) -> tuple[ast.Call | None,
 def _constant_value(probe: Probe, node: ast.expr) -> Any:
     expression = probe.expression(node)
     if expression.inputs:
-        raise Inconclusive(f"`{_spelled(probe, node)}` needs {', '.join(expression.inputs)}")
+        raise Inconclusive(f"`{probe.spelled(node)}` needs {', '.join(expression.inputs)}")
     return expression()
 
 
@@ -229,7 +229,7 @@ def _is_keras(function: Any) -> bool:
 
 
 def _keras_squash(probe: Probe, squash: ast.Call) -> bool:
-    return probe.backend.name == "tensorflow" and "keras" in _spelled(probe, squash.func)
+    return probe.backend.name == "tensorflow" and "keras" in probe.spelled(squash.func)
 
 
 def _labels(probe: Probe, loss_name: str):
@@ -272,6 +272,3 @@ def _rows(array: np.ndarray) -> str:
     return "[" + ", ".join("[" + ", ".join(f"{v:g}" for v in row) + "]" for row in array) + "]"
 
 
-def _spelled(probe: Probe, node: ast.AST) -> str:
-    text = ast.get_source_segment(probe.job.source, node) or probe.code(node)
-    return " ".join(text.split())

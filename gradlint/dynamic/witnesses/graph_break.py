@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from gradlint.dynamic.backends import backend_for
-from gradlint.dynamic.probe import SELF_PREFIX, Inconclusive, Observation, Probe, confirmed, not_reproduced
+from gradlint.dynamic.probe import SELF_PREFIX, Inconclusive, Observation, Probe, confirmed, first_line, not_reproduced
 
 # Input shapes tried in turn: a small batch first, then a scalar for `.item()` / `float()` on a
 # value the code reduces elsewhere.
@@ -51,7 +51,7 @@ def witness(probe: Probe) -> Observation:
     target = probe.target
     if not isinstance(target, ast.expr):
         raise Inconclusive(f"`{probe.code(target)[:60]}` is not an expression")
-    code = _spelled(probe, target)
+    code = probe.spelled(target)
     expression = probe.expression(target, inline_locals=False)
     if any(name.startswith(SELF_PREFIX) for name in expression.inputs):
         raise Inconclusive(f"`{code}` reads attributes of `self`, which have no value outside a built instance")
@@ -92,8 +92,8 @@ def witness(probe: Probe) -> Observation:
                 name = type(error).__name__
                 if name in REFUSALS or TORCH_REFUSAL in str(error):
                     return confirmed(f"{backend.name} refuses to differentiate through `{code}`: "
-                                     f"{name}: {_first_line(error)}", inputs)
-                errors.append(f"{name}: {_first_line(error)}")
+                                     f"{name}: {first_line(error)}", inputs)
+                errors.append(f"{name}: {first_line(error)}")
                 continue
         live = {n: g for n, g in grads.items() if g is not None and np.all(np.isfinite(g)) and np.max(np.abs(g), initial=0) > LIVE}
         shown = ", ".join(f"`{n}`" for n in wrt)
@@ -200,16 +200,6 @@ def _warned(caught: list) -> str:
         return ""
     text = texts[0].split(". ")[0]
     return f" ({'it warned' if len(texts) == 1 else f'{len(texts)} warnings, the first'}: \"{text[:120]}\")"
-
-
-def _first_line(error: Exception) -> str:
-    text = str(error).strip().splitlines()
-    return (text[0] if text else "")[:160]
-
-
-def _spelled(probe: Probe, node: ast.AST) -> str:
-    text = ast.get_source_segment(probe.job.source, node) or probe.code(node)
-    return " ".join(text.split())
 
 
 def _show(value: np.ndarray) -> str:

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from gradlint.dynamic import models
-from gradlint.dynamic.probe import Inconclusive, Observation, Probe, confirmed, not_reproduced
+from gradlint.dynamic.probe import Inconclusive, Observation, Probe, confirmed, first_line, not_reproduced
 
 ERROR = "modified by an inplace operation"
 # A square shape for a plain function's tensor arguments: `q @ k.T`, `h @ w` and elementwise
@@ -36,7 +36,7 @@ def witness(probe: Probe) -> Observation:
     if probe.backend.name != "torch":
         raise Inconclusive(f"GL092 is a torch pitfall; this code runs under {probe.backend.name}")
     target = probe.target
-    code = _spelled(probe, target)
+    code = probe.spelled(target)
     if ".data." in code or code.startswith("data."):
         raise Inconclusive(f"`{code}` writes through `.data`, which torch does not version-check: no error to observe "
                            "(the gradient is silently wrong instead)")
@@ -104,7 +104,7 @@ def _run_sequential(probe: Probe, node: ast.Call, code: str) -> Observation:
     try:
         module = expression(**sizes)
     except Exception as error:  # noqa: BLE001 - the model cannot be built with guessed sizes
-        raise Inconclusive(f"could not build `{_spelled(probe, node)[:60]}`: {type(error).__name__}: {error}"[:300]) from None
+        raise Inconclusive(f"could not build `{probe.spelled(node)[:60]}`: {type(error).__name__}: {error}"[:300]) from None
     built = "`nn.Sequential(...)`" + (f" with {', '.join(f'{k} = {v}' for k, v in sizes.items())}" if sizes else "")
     errors = []
     for shape in models.candidate_shapes(module, "torch"):
@@ -159,9 +159,9 @@ def _differentiate(probe: Probe, run, inputs: list, parameters: list, line: int 
     except RuntimeError as error:
         if ERROR in str(error):
             return ("raised", error, ran.hit)
-        return f"{type(error).__name__}: {_first_line(error)}"
+        return f"{type(error).__name__}: {first_line(error)}"
     except Exception as error:  # noqa: BLE001 - wrong guess of shapes or arguments
-        return f"{type(error).__name__}: {_first_line(error)}"
+        return f"{type(error).__name__}: {first_line(error)}"
     norms = [float(g.norm()) for g in grads if g is not None]
     return ("ran", norms, ran.hit)
 
@@ -284,11 +284,3 @@ def _quote(error: Exception) -> str:
     return text[: end + len("instead")] if end > 0 else text[:300]
 
 
-def _first_line(error: Exception) -> str:
-    text = str(error).strip().splitlines()
-    return (text[0] if text else "")[:160]
-
-
-def _spelled(probe: Probe, node: ast.AST) -> str:
-    text = ast.get_source_segment(probe.job.source, node) or probe.code(node)
-    return " ".join(text.split())

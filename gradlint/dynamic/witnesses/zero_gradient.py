@@ -35,6 +35,7 @@ from gradlint.dynamic.probe import (
     confirmed,
     free_names,
     not_reproduced,
+    parameter_defaults,
 )
 
 # A "zero" gradient: TF/TFP give 1e-7-sized zeros in float32 (TFP location -8.9e-8, TF size-1
@@ -96,14 +97,14 @@ def _non_differentiable_op(probe: Probe) -> Observation:
     operand = _operand(probe, target) if isinstance(target, ast.Call) else None
     if operand is not None:
         expression = probe.expression(target, holes={OPERAND: operand}, inline_locals=False)
-        wrt, shown = OPERAND, _spelled(probe, operand)
+        wrt, shown = OPERAND, probe.spelled(operand)
     else:  # a forced probe on a whole expression (a straight-through estimator): its own input
         expression = probe.expression(target, inline_locals=False)
         plain = [name for name in expression.inputs if not name.startswith(SELF_PREFIX)]
         if len(plain) != 1:
             raise Inconclusive(f"cannot tell which input of `{probe.code(target)}` carries the gradient")
         wrt = shown = plain[0]
-    code = _spelled(probe, target)
+    code = probe.spelled(target)
     errors = []
     for shape in OP_SHAPES:
         value = np.resize(np.array(OP_POINTS), shape)
@@ -133,7 +134,7 @@ def _non_differentiable_op(probe: Probe) -> Observation:
 
 def _saturating_activation(probe: Probe) -> Observation:
     target = probe.target
-    code = _spelled(probe, target)
+    code = probe.spelled(target)
     subject = f"`{code}`"
     activation = _built_object(probe, target)
     if activation is not None:
@@ -148,7 +149,7 @@ def _saturating_activation(probe: Probe) -> Observation:
         expression = probe.expression(target, holes={OPERAND: operand}, inline_locals=False)
         fn, _ = _fill_other_inputs(probe, expression, OPERAND, ACTIVATION_GRID)
         fn = _renamed(fn, "x", OPERAND)
-        shown = _spelled(probe, operand)
+        shown = probe.spelled(operand)
     else:
         raise Inconclusive(f"cannot tell the input of `{code}`")
     if not callable(fn):
@@ -190,7 +191,7 @@ def _saturating_activation(probe: Probe) -> Observation:
 
 def _log_prob_of_reparameterized_sample(probe: Probe) -> Observation:
     target = probe.target
-    code = _spelled(probe, target)
+    code = probe.spelled(target)
     if not (isinstance(target, ast.Call) and isinstance(target.func, ast.Attribute) and target.func.attr == "log_prob"):
         raise Inconclusive(f"`{code}` is not a `log_prob` call")
     expression = probe.expression(target, inline_locals=True)
@@ -253,14 +254,8 @@ def _parameter(call: ast.Call, keywords: tuple[str, ...], position: int) -> ast.
 
 def _defaults(probe: Probe, expression: Expression, names: list[str]) -> dict[str, Any]:
     """Inputs that are parameters with a literal default (`n=4`): sizes and flags, not tensors."""
-    function = expression.function
-    if function is None:
-        return {}
-    args = function.args
-    positional = [*args.posonlyargs, *args.args]
-    pairs = list(zip(positional[len(positional) - len(args.defaults):], args.defaults))
-    pairs += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None]
-    return {a.arg: d.value for a, d in pairs if a.arg in names and isinstance(d, ast.Constant)}
+    return {name: default.value for name, default in parameter_defaults(expression.function).items()
+            if name in names and isinstance(default, ast.Constant)}
 
 
 # GL081 ------------------------------------------------------------------------------------
@@ -268,7 +263,7 @@ def _defaults(probe: Probe, expression: Expression, names: list[str]) -> dict[st
 
 def _softmax_over_one_unit(probe: Probe) -> Observation:
     target = probe.target
-    code = _spelled(probe, target)
+    code = probe.spelled(target)
     logits = np.linspace(-2.0, 2.0, SOFTMAX_ROWS).reshape(SOFTMAX_ROWS, 1)
     layer = _built_object(probe, target)
     if layer is not None:
@@ -278,7 +273,7 @@ def _softmax_over_one_unit(probe: Probe) -> Observation:
     elif isinstance(target, ast.Call) and (operand := _operand(probe, target)) is not None:
         expression = probe.expression(target, holes={OPERAND: operand}, inline_locals=False)
         fn, _ = _fill_other_inputs(probe, expression, OPERAND, logits)
-        fn, shown = _renamed(fn, "x", OPERAND), _spelled(probe, operand)
+        fn, shown = _renamed(fn, "x", OPERAND), probe.spelled(operand)
     else:
         raise Inconclusive(f"cannot tell the input of `{code}`")
     inputs = f"{shown} = {describe_array(logits)} as shape ({SOFTMAX_ROWS}, 1) (float64)"
@@ -458,12 +453,6 @@ def _first_line(error: Exception) -> str:
     """The error's first sentence: enough to say what failed."""
     text = str(error).splitlines()[0] if str(error) else ""
     return f"{type(error).__name__}: {text.split('. ')[0]}"[:200]
-
-
-def _spelled(probe: Probe, node: ast.AST) -> str:
-    """The code as the user wrote it (quotes and spacing kept), on one line."""
-    text = ast.get_source_segment(probe.job.source, node) or probe.code(node)
-    return " ".join(text.split())
 
 
 def _show(value: np.ndarray) -> str:
