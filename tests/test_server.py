@@ -8,6 +8,7 @@ Every edit the server sends is applied here to the text the client holds, and co
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import sys
 from contextlib import asynccontextmanager
@@ -18,6 +19,8 @@ from pygls.lsp.client import LanguageClient
 from pygls.uris import from_fs_path
 
 from gradlint.api import fix_source, lint_source
+from gradlint.engine.suppress import suppressions, with_noqa
+from gradlint.server.actions import FIX_ALL
 
 BAD = "import scipy.optimize\n\ntheta = [0.0]\nJ = lambda x: sum(theta)  # é\nscipy.optimize.minimize(J, theta)\n"
 CLEAN = BAD.replace("sum(theta)", "sum(x)")
@@ -160,7 +163,7 @@ def units(text: str, encoding: str) -> int:
 
 def offset(text: str, position: types.Position, encoding: str) -> int:
     """A position in the client's units -> an index into `text`, as an editor resolves it."""
-    lines = text.splitlines(keepends=True)
+    lines = io.StringIO(text, newline="").readlines()  # LSP's line breaks: "\r\n", "\r", "\n"
     start = sum(len(line) for line in lines[: position.line])
     line = lines[position.line] if position.line < len(lines) else ""
     column = 0
@@ -303,7 +306,7 @@ def test_fix_all_is_what_gradlint_fix_writes(tmp_path):
             s.open(uri, SOFTMAX)
             await s.diagnostics(uri, version=1)
             version = s.change(uri, edited)
-            fix_all = await s.actions(uri, 0, only=[types.CodeActionKind.SourceFixAll])
+            fix_all = await s.actions(uri, 0, only=[types.CodeActionKind.SourceFixAll])  # as VS Code asks on save
             quick_only = await s.actions(uri, 3, only=[types.CodeActionKind.QuickFix])
             return version, s.encoding(), fix_all, quick_only
 
@@ -326,7 +329,7 @@ def test_no_fix_all_when_nothing_is_fixable(tmp_path):
         async with server(tmp_path) as s:
             s.open(uri, text)
             await s.diagnostics(uri, version=1)
-            return await s.actions(uri, 0, only=[types.CodeActionKind.SourceFixAll])
+            return await s.actions(uri, 0, only=[FIX_ALL])
 
     assert run(scenario()) == []
 
@@ -429,7 +432,7 @@ def test_notebook_documents_are_linted_as_one_program_with_findings_per_cell(tmp
             )
             opened = await s.diagnostics(code_cell)
             quick = await s.actions(code_cell, 0, only=[types.CodeActionKind.QuickFix])
-            fix_all = await s.actions(code_cell, 0, only=[types.CodeActionKind.SourceFixAll])
+            fix_all = await s.actions(code_cell, 0, only=[FIX_ALL])
             s.client.notebook_document_did_change(
                 types.DidChangeNotebookDocumentParams(
                     notebook_document=types.VersionedNotebookDocumentIdentifier(uri=notebook_uri, version=2),
@@ -482,7 +485,7 @@ def test_notebook_fix_all_is_what_gradlint_fix_writes_to_the_notebook(tmp_path):
                 )
             )
             await s.diagnostics(uris[1])
-            return s.encoding(), await s.actions(uris[1], 0, only=[types.CodeActionKind.SourceFixAll])
+            return s.encoding(), await s.actions(uris[1], 0, only=[FIX_ALL])
 
     encoding, [action] = run(scenario())
     document = {"cells": [{"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
@@ -496,3 +499,44 @@ def test_notebook_fix_all_is_what_gradlint_fix_writes_to_the_notebook(tmp_path):
            for uri, text in zip(uris, sources)]
     assert got == want
     assert got != sources
+
+
+def test_line_breaks_are_counted_as_python_counts_them(tmp_path):
+    """"\r\n" ends a line, a form feed does not (str.splitlines would count it)."""
+    text = "import torch\r\n\x0c\r\nx = torch.randn(3)  # \x0c é\r\ny = torch.log(torch.softmax(x, -1))\r\n"
+    uri = source_file(tmp_path, text)
+
+    async def scenario():
+        async with server(tmp_path, utf8_client()) as s:
+            s.open(uri, text)
+            published = await s.diagnostics(uri, version=1)
+            quick = await s.actions(uri, 3, only=[types.CodeActionKind.QuickFix])
+            return s.encoding(), published.diagnostics, quick, await s.actions(uri, 0, only=[FIX_ALL])
+
+    encoding, [diagnostic], quick, [fix_all] = run(scenario())
+    assert diagnostic.range.start.line == 3
+    fixed = fix_source(text.encode("utf-8"), tmp_path / "train.py")[0].decode("utf-8")
+    assert apply(text, edits_for(fix_all, uri)[1], encoding) == fixed
+    [fix] = [a for a in quick if a.title.startswith("GL080")]
+    assert apply(text, edits_for(fix, uri)[1], encoding) == fixed
+
+
+def test_noqa_goes_where_a_comment_can_go():
+    text = (
+        'a = 1  # noqa: E501\r\n'
+        'b = f("""\n'
+        '""")\n'
+        'c = 1 + \\\n'
+        '    2\n'
+        'd = 1  # é\n'
+    )
+    after = with_noqa(text, {1: {"GL080"}, 2: {"GL080"}, 4: {"GL030", "GL080"}, 6: {"GL080", "GL030"}})
+    assert after.splitlines(keepends=True) == [
+        'a = 1  # noqa: E501, GL080\r\n',  # the line ending kept
+        'b = f("""\n',  # its end lies in a string
+        '""")\n',
+        'c = 1 + \\\n',  # a comment cannot follow a backslash
+        '    2\n',
+        'd = 1  # é  # noqa: GL030, GL080\n',
+    ]
+    assert suppressions(after)[6] == {"GL030", "GL080"}

@@ -131,9 +131,7 @@ def _clear(uri: str) -> None:
 
 def _refresh(uri: str) -> None:
     """Lint a file or a notebook now and publish what was found; a pending lint is dropped."""
-    waiting = _pending.pop(uri, None)
-    if waiting is not None:
-        waiting.cancel()
+    _cancel(uri)
     notebook = server.workspace.get_notebook_document(notebook_uri=uri)
     if notebook is not None:
         for cell in _lint_notebook(notebook).values():
@@ -146,30 +144,41 @@ def _notebook_of(cell_uri: str) -> types.NotebookDocument | None:
     return server.workspace.get_notebook_document(cell_uri=cell_uri)
 
 
+def _unit(uri: str) -> tuple[str, list[str]]:
+    """What a document is linted as part of: (the file's or notebook's uri, its text documents)."""
+    notebook = _notebook_of(uri)
+    if notebook is None:
+        return uri, [uri]
+    return notebook.uri, [cell.document for cell in notebook.cells]
+
+
 def _schedule(uri: str) -> None:
-    waiting = _pending.pop(uri, None)
-    if waiting is not None:
-        waiting.cancel()
+    _cancel(uri)
     _pending[uri] = asyncio.get_running_loop().call_later(DEBOUNCE, _refresh, uri)
 
 
+def _cancel(uri: str) -> None:
+    waiting = _pending.pop(uri, None)
+    if waiting is not None:
+        waiting.cancel()
+
+
 def current(uri: str) -> Linted:
-    """The lint of the text the editor holds now for a file or a cell: the last one if the text
-    has not changed since, else a new one (published too)."""
-    notebook = _notebook_of(uri)
-    key = notebook.uri if notebook is not None else uri
-    document = server.workspace.get_text_document(uri)
-    linted = _linted.get(uri)
-    stale = linted is None or linted.version != document.version or linted.text != document.source
-    if notebook is not None and not stale:
-        stale = any(
-            (_linted.get(cell.document) or Linted("", None, "")).version
-            != server.workspace.get_text_document(cell.document).version
-            for cell in notebook.cells
-        )
-    if stale:
-        _refresh(key)
-    return _linted.get(uri) or Linted(uri, document.version, document.source)
+    """The lint of the text the editor holds now for a file or a cell: the last one if no
+    document it depends on (the file, or every cell of the notebook) has changed since, else a
+    new one (published too)."""
+    linted_as, documents = _unit(uri)
+    if not all(_is_fresh(document) for document in documents):
+        _refresh(linted_as)
+    if uri not in _linted:  # not a document the workspace knows: nothing to offer
+        document = server.workspace.get_text_document(uri)
+        return Linted(uri, document.version, document.source)
+    return _linted[uri]
+
+
+def _is_fresh(uri: str) -> bool:
+    linted, document = _linted.get(uri), server.workspace.get_text_document(uri)
+    return linted is not None and (linted.version, linted.text) == (document.version, document.source)
 
 
 # Document sync --------------------------------------------------------------------------------
@@ -193,9 +202,7 @@ def did_save(ls: LanguageServer, params: types.DidSaveTextDocumentParams) -> Non
 
 @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
 def did_close(ls: LanguageServer, params: types.DidCloseTextDocumentParams) -> None:
-    waiting = _pending.pop(params.text_document.uri, None)
-    if waiting is not None:
-        waiting.cancel()
+    _cancel(params.text_document.uri)
     _clear(params.text_document.uri)
 
 
@@ -218,9 +225,7 @@ def notebook_did_save(ls: LanguageServer, params: types.DidSaveNotebookDocumentP
 
 @server.feature(types.NOTEBOOK_DOCUMENT_DID_CLOSE)
 def notebook_did_close(ls: LanguageServer, params: types.DidCloseNotebookDocumentParams) -> None:
-    waiting = _pending.pop(params.notebook_document.uri, None)
-    if waiting is not None:
-        waiting.cancel()
+    _cancel(params.notebook_document.uri)
     for cell in params.cell_text_documents:
         _clear(cell.uri)
 
@@ -245,14 +250,14 @@ def code_actions(ls: LanguageServer, params: types.CodeActionParams) -> list[typ
 
 def _fix_all(ls: LanguageServer, uri: str) -> list[types.CodeAction]:
     """`gradlint --fix` on the file or the whole notebook the document belongs to."""
-    notebook = _notebook_of(uri)
-    documents = [cell.document for cell in notebook.cells] if notebook is not None else [uri]
-    if not any(f.fixable() for document in documents for f in _linted[document].findings):
+    linted_as, documents = _unit(uri)
+    if not any(f.fixable() for document in documents if document in _linted for f in _linted[document].findings):
         return []  # the fixes are computed only where there are some (clients ask often)
-    path = _path(notebook.uri if notebook is not None else uri)
+    path = _path(linted_as)
     job = _job(path)
     if job is None:
         return []
+    notebook = server.workspace.get_notebook_document(notebook_uri=linted_as)
     if notebook is None:
         fixed = fix_all(job, path, _linted[uri].text)
         changes = {uri: fixed} if fixed is not None else {}
