@@ -19,8 +19,6 @@ from pygls.lsp.client import LanguageClient
 from pygls.uris import from_fs_path
 
 from gradlint.api import fix_source, lint_source
-from gradlint.engine.suppress import suppressions, with_noqa
-from gradlint.server.actions import FIX_ALL
 
 BAD = "import scipy.optimize\n\ntheta = [0.0]\nJ = lambda x: sum(theta)  # é\nscipy.optimize.minimize(J, theta)\n"
 CLEAN = BAD.replace("sum(theta)", "sum(x)")
@@ -32,6 +30,7 @@ SOFTMAX = (
     'label = "Größe ≈ \U0001F600"; logp = torch.log(torch.softmax(x, -1))\n'
     "loss = -torch.log(torch.softmax(x, 1)).mean()  # é\n"
 )
+FIX_ALL = "source.fixAll.gradlint"
 TIMEOUT = 60
 
 
@@ -520,23 +519,3 @@ def test_line_breaks_are_counted_as_python_counts_them(tmp_path):
     [fix] = [a for a in quick if a.title.startswith("GL080")]
     assert apply(text, edits_for(fix, uri)[1], encoding) == fixed
 
-
-def test_noqa_goes_where_a_comment_can_go():
-    text = (
-        'a = 1  # noqa: E501\r\n'
-        'b = f("""\n'
-        '""")\n'
-        'c = 1 + \\\n'
-        '    2\n'
-        'd = 1  # é\n'
-    )
-    after = with_noqa(text, {1: {"GL080"}, 2: {"GL080"}, 4: {"GL030", "GL080"}, 6: {"GL080", "GL030"}})
-    assert after.splitlines(keepends=True) == [
-        'a = 1  # noqa: E501, GL080\r\n',  # the line ending kept
-        'b = f("""\n',  # its end lies in a string
-        '""")\n',
-        'c = 1 + \\\n',  # a comment cannot follow a backslash
-        '    2\n',
-        'd = 1  # é  # noqa: GL030, GL080\n',
-    ]
-    assert suppressions(after)[6] == {"GL030", "GL080"}

@@ -15,7 +15,7 @@ from pygls.workspace.position_codec import PositionCodec, ServerTextPosition
 
 from gradlint.api import _Job
 from gradlint.engine.fixes import encoding_of
-from gradlint.notebook import Notebook, from_cells
+from gradlint.notebook import SUFFIX, Notebook, from_cells, is_notebook
 from gradlint.rule import Finding
 
 
@@ -111,13 +111,16 @@ class Cell:
     version: int | None
 
 
-def notebook_data(cells: list[Cell]) -> bytes:
-    return from_cells([(cell.kind, cell.text) for cell in cells])
+def _notebook_job(job: _Job, path: str, cells: list[Cell], fix: bool = False):
+    """Run on the cells as on their notebook file (an unsaved notebook's name may lack the suffix)."""
+    if not is_notebook(path):
+        path += SUFFIX
+    return _Job(job.codes, job.settings, fix=fix).run(path, from_cells([(cell.kind, cell.text) for cell in cells]))
 
 
 def lint_notebook(job: _Job, path: str, cells: list[Cell]) -> tuple[dict[str, Linted], list[dict]]:
     """Each cell's findings, in the cell's own lines: the cells are linted as one program."""
-    result = job.run(path, notebook_data(cells))
+    result = _notebook_job(job, path, cells)
     linted = {cell.uri: Linted(cell.uri, cell.version, cell.text) for cell in cells}
     for finding in result.findings:
         if finding.cell is not None and 0 < finding.cell <= len(cells):
@@ -127,7 +130,7 @@ def lint_notebook(job: _Job, path: str, cells: list[Cell]) -> tuple[dict[str, Li
 
 def fix_notebook(job: _Job, path: str, cells: list[Cell]) -> dict[str, str]:
     """The cells `gradlint --fix` would change in this notebook, with their new text."""
-    result = _Job(job.codes, job.settings, fix=True).run(path, notebook_data(cells))
+    result = _notebook_job(job, path, cells, fix=True)
     if result.fixed is None:
         return {}
     fixed = Notebook(result.fixed).json["cells"]
