@@ -209,7 +209,7 @@ def test_diagnostics_on_open_and_save_and_a_fix_as_code_action(tmp_path):
     async def scenario():
         async with server(tmp_path) as s:
             s.open(uri, BAD)
-            opened = await s.diagnostics(uri, version=1)
+            opened = await s.diagnostics(uri)
             actions = await s.actions(uri, 3, only=[types.CodeActionKind.QuickFix])
             version = s.change(uri, CLEAN)
             Path(tmp_path / "train.py").write_text(CLEAN)
@@ -238,7 +238,7 @@ def test_positions_are_in_the_encoding_the_client_negotiated(tmp_path):
     async def scenario(capabilities):
         async with server(tmp_path, capabilities) as s:
             s.open(uri, SOFTMAX)
-            published = await s.diagnostics(uri, version=1)
+            published = await s.diagnostics(uri)
             return s.encoding(), published.diagnostics, await s.actions(uri, 3, only=[types.CodeActionKind.QuickFix])
 
     line = SOFTMAX.splitlines()[3]
@@ -284,11 +284,13 @@ def test_a_code_action_never_applies_to_a_buffer_it_was_not_computed_for(tmp_pat
     async def scenario():
         async with server(tmp_path, utf8_client()) as s:
             s.open(uri, SOFTMAX)
-            await s.diagnostics(uri, version=1)
+            await s.diagnostics(uri)
             version = s.change(uri, edited)
-            return version, s.encoding(), await s.actions(uri, 5, only=[types.CodeActionKind.QuickFix])
+            where_it_was = await s.actions(uri, 3, only=[types.CodeActionKind.QuickFix])
+            return version, s.encoding(), where_it_was, await s.actions(uri, 5, only=[types.CodeActionKind.QuickFix])
 
-    version, encoding, actions = run(scenario())
+    version, encoding, where_it_was, actions = run(scenario())
+    assert where_it_was == []  # line 3 is now blank: nothing to fix there
     [fix] = [a for a in actions if a.title.startswith("GL080")]
     for_version, edits = edits_for(fix, uri)
     assert for_version == version
@@ -303,7 +305,7 @@ def test_fix_all_is_what_gradlint_fix_writes(tmp_path):
     async def scenario():
         async with server(tmp_path, utf8_client()) as s:
             s.open(uri, SOFTMAX)
-            await s.diagnostics(uri, version=1)
+            await s.diagnostics(uri)
             version = s.change(uri, edited)
             fix_all = await s.actions(uri, 0, only=[types.CodeActionKind.SourceFixAll])  # as VS Code asks on save
             quick_only = await s.actions(uri, 3, only=[types.CodeActionKind.QuickFix])
@@ -327,7 +329,7 @@ def test_no_fix_all_when_nothing_is_fixable(tmp_path):
     async def scenario():
         async with server(tmp_path) as s:
             s.open(uri, text)
-            await s.diagnostics(uri, version=1)
+            await s.diagnostics(uri)
             return await s.actions(uri, 0, only=[FIX_ALL])
 
     assert run(scenario()) == []
@@ -345,7 +347,7 @@ def test_hover_and_code_description_show_the_rule_page(tmp_path):
     async def scenario():
         async with server(tmp_path, utf8_client()) as s:
             s.open(uri, SOFTMAX)
-            published = await s.diagnostics(uri, version=1)
+            published = await s.diagnostics(uri)
             line = SOFTMAX.splitlines()[3]
             inside = units(line[: line.index("torch.softmax")], s.encoding())
             return published.diagnostics, await s.hover(uri, 3, inside), await s.hover(uri, 2, 0)
@@ -369,7 +371,7 @@ def test_disable_for_this_line_writes_the_noqa_comment_gradlint_honours(tmp_path
     async def scenario():
         async with server(tmp_path, utf8_client()) as s:
             s.open(uri, text)
-            await s.diagnostics(uri, version=1)
+            await s.diagnostics(uri)
             return s.encoding(), {line: await s.actions(uri, line) for line in (3, 4, 5)}
 
     encoding, actions = run(scenario())
@@ -508,7 +510,7 @@ def test_line_breaks_are_counted_as_python_counts_them(tmp_path):
     async def scenario():
         async with server(tmp_path, utf8_client()) as s:
             s.open(uri, text)
-            published = await s.diagnostics(uri, version=1)
+            published = await s.diagnostics(uri)
             quick = await s.actions(uri, 3, only=[types.CodeActionKind.QuickFix])
             return s.encoding(), published.diagnostics, quick, await s.actions(uri, 0, only=[FIX_ALL])
 
