@@ -19,6 +19,8 @@ class FileResult:
     # Set when fixes were applied: how many, and the file's new content (in its own encoding).
     fixes_applied: int = 0
     fixed: bytes | None = None
+    # Other modules of the project the findings depend on: path -> [size, mtime_ns] when read.
+    dependencies: dict[str, list[int]] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {
@@ -26,8 +28,12 @@ class FileResult:
             "findings": [f.to_dict() for f in self.findings],
             "errors": self.errors,
             "skipped": self.skipped,
+            "dependencies": self.dependencies,
         }
 
     @classmethod
     def from_dict(cls, data: dict) -> FileResult:
-        return cls(data["path"], [Finding.from_dict(f) for f in data["findings"]], data["errors"], data["skipped"])
+        return cls(
+            data["path"], [Finding.from_dict(f) for f in data["findings"]], data["errors"], data["skipped"],
+            dependencies=data.get("dependencies", {}),
+        )

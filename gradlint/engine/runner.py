@@ -144,6 +144,8 @@ def lint_bytes(
                 return result
     finally:
         forget_file()
+    if context.semantic_index is not None:
+        result.dependencies = {path: list(signature) for path, signature in context.semantic_index.read.items()}
     reports = [report for instance in instances for report in instance.reports]
     if reports:
         try:

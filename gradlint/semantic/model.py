@@ -1,0 +1,593 @@
+"""One module's semantic model: the value of an expression, through names, `self`, calls and imports.
+
+Only what the model can see for certain counts: a name is a probability when every value
+assigned to it is one, a function's result when every `return` gives one, a `self.<attr>` when
+every assignment to it in the class gives one. Parameters are unknown. Each function's result
+is computed once (`_results`), a cycle reads as unknown, and the depth of any chain of names,
+calls and modules is bounded by `MAX_DEPTH`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import libcst as cst
+
+from gradlint.data import api_table
+from gradlint.engine.names import NameTable, dotted, referenced_names
+from gradlint.engine.syntax import argument, number, own_nodes, positional, string
+from gradlint.semantic.values import UNKNOWN, Value, join
+
+SOFTMAX = api_table("softmax_softmax")
+SIGMOID = api_table("softmax_sigmoid")
+EXP = api_table("softmax_exp")
+SUM = api_table("softmax_sum")
+CLIP = api_table("softmax_clip")
+LOG_SOFTMAX = api_table("softmax_log_softmax")
+DENSE = api_table("softmax_dense")
+SOFTMAX_LAYER = api_table("softmax_softmax_layer")
+SIGMOID_LAYER = api_table("softmax_sigmoid_layer")
+SEQUENTIAL = api_table("softmax_sequential")
+SAME_VALUE = api_table("semantic_same_value")
+
+# The kinds of probability computed from logits (`Value.probability`).
+SOFTMAX_KIND = "softmax"
+SIGMOID_KIND = "sigmoid"
+ONE_MINUS_SIGMOID = "one minus sigmoid"
+ONE_MINUS_SOFTMAX = "one minus softmax"
+HANDWRITTEN_SOFTMAX = "hand-written softmax"
+EXP_LOG_SOFTMAX = "exp of log_softmax"
+
+# What calling an instance runs, first found wins: torch, Keras, Flax/Haiku/Equinox.
+CALL_METHODS = ("forward", "call", "__call__")
+MAX_DEPTH = 8  # names, calls and attributes followed within one function
+MAX_SUMMARIES = 24  # function summaries computed inside one another
+_EPSILON_WORDS = ("eps", "tiny", "epsilon", "small")
+_ACTIVATIONS = {"softmax": SOFTMAX_KIND, "sigmoid": SIGMOID_KIND}
+
+
+def is_epsilon(node: cst.BaseExpression, source: str) -> bool:
+    """A small positive constant added to keep a value off zero: `1e-8`, `eps`, `self.epsilon`."""
+    value = number(node)
+    if value is not None:
+        return 0 < value < 1e-2
+    return len(source) < 40 and any(word in source.lower() for word in _EPSILON_WORDS)
+
+
+@dataclass(frozen=True)
+class ClassRef:
+    """A class and the model of the module that defines it."""
+
+    model: ModuleModel
+    node: cst.ClassDef
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where an expression is read: the functions around it (innermost first) and the class of
+    `self` there (for an inherited method, the class of the instance, so that the attributes
+    its subclass assigns are seen)."""
+
+    functions: tuple[cst.FunctionDef | cst.Lambda, ...] = ()
+    cls: ClassRef | None = None
+
+
+_PARAMETER = Scope()  # where a parameter's value comes from: a caller the model does not follow
+
+
+class ModuleModel:
+    """The semantic model of one module; `index` finds the other modules of its project."""
+
+    _summaries_open = 0  # across modules: a summary may need another module's
+
+    def __init__(self, module: cst.Module, names: NameTable | None = None, index=None, dotted_name: str = "") -> None:
+        self.module = module
+        self.names = names or NameTable(module)
+        self.index = index
+        self.dotted_name = dotted_name  # e.g. "pkg.models.net"; "" when not importable
+        self.functions: dict[str, cst.FunctionDef] = {}
+        self.classes: dict[str, cst.ClassDef] = {}
+        self._owner: dict[cst.FunctionDef, cst.ClassDef] = {}
+        for statement in _definitions(module):
+            if isinstance(statement, cst.FunctionDef):
+                self.functions[statement.name.value] = statement
+            elif isinstance(statement, cst.ClassDef):
+                self.classes[statement.name.value] = statement
+                for item in _definitions(statement):
+                    if isinstance(item, cst.FunctionDef):
+                        self._owner[item] = statement
+        self._imports = _project_imports(module, dotted_name)
+        self._bindings: dict[cst.CSTNode, dict[str, list[tuple[cst.BaseExpression, int | None]]]] = {}
+        self._attributes: dict[cst.ClassDef, dict[str, list[tuple[cst.BaseExpression, cst.FunctionDef]]]] = {}
+        self._results: dict[tuple[cst.FunctionDef, cst.ClassDef | None], Value] = {}
+        self._sources: dict[cst.CSTNode, str] = {}
+
+    # Queries ------------------------------------------------------------------------------
+
+    def value(self, node: cst.BaseExpression, scopes: Sequence[cst.CSTNode] = ()) -> Value:
+        """The value of `node` read inside `scopes` (the walk's stack of functions, classes, lambdas)."""
+        return self._eval(node, self._scope(scopes), 0)
+
+    def _scope(self, scopes: Sequence[cst.CSTNode]) -> Scope:
+        functions = tuple(s for s in reversed(scopes) if isinstance(s, (cst.FunctionDef, cst.Lambda)))
+        cls = next((s for s in reversed(scopes) if isinstance(s, cst.ClassDef)), None)
+        return Scope(functions, ClassRef(self, cls) if cls is not None else None)
+
+    def origins(self, node: cst.BaseExpression, scopes: Sequence[cst.CSTNode] = ()) -> list[cst.BaseExpression] | None:
+        """The expressions `node` may hold, followed through local and module names and `self`
+        attributes (`criterion = nn.CrossEntropyLoss()`, `self.loss_fn = ...`); None when one
+        way in is not an assignment the model can read (a parameter, a loop variable)."""
+        found: list[cst.BaseExpression] = []
+        todo: list[tuple[cst.BaseExpression, Scope, ModuleModel]] = [(node, self._scope(scopes), self)]
+        for _ in range(4 * MAX_DEPTH):
+            if not todo:
+                return found
+            current, scope, model = todo.pop()
+            if isinstance(current, cst.Name):
+                bound, where = model._local_with_scope(current.value, scope)
+                if not bound or any(index is not None for _, index in bound):
+                    return None
+                todo.extend((value, where, model) for value, _ in bound)
+            elif isinstance(current, cst.Attribute) and model._self_class(current.value, scope) is not None:
+                assigned = _assigned(scope.cls, current.attr.value)
+                if not assigned:
+                    return None
+                todo.extend((value, Scope((method,), scope.cls), owner) for owner, value, method in assigned)
+            else:
+                found.append(current)
+        return None
+
+    def global_value(self, name: str, depth: int = 0) -> Value:
+        """What a module-level name holds: a function or class (callable), or an assigned value."""
+        if depth > MAX_DEPTH:
+            return UNKNOWN
+        if name in self.functions:
+            return Value(output=self._result(self.functions[name]))
+        if name in self.classes:
+            return Value(output=self.instance(ClassRef(self, self.classes[name])))
+        bound = self._bound(self.module).get(name)
+        if bound:
+            return self._join_bound(bound, Scope(), depth, name)
+        return self._imported(name, depth)
+
+    def instance(self, cls: ClassRef) -> Value:
+        """An instance of `cls`: calling it runs its `forward` / `call` / `__call__`, its own or
+        inherited from a class of the project."""
+        found = _method(cls, CALL_METHODS)
+        if found is None:
+            return UNKNOWN
+        owner, method = found
+        return Value(output=owner._result(method, cls))
+
+    def class_ref(self, node: cst.BaseExpression, depth: int = 0) -> ClassRef | None:
+        """The project class an expression names (`Net`, `models.Net`, an imported one)."""
+        if depth > MAX_DEPTH:
+            return None
+        if isinstance(node, cst.Name):
+            if node.value in self.classes:
+                return ClassRef(self, self.classes[node.value])
+            target = self._imports.get(node.value)
+            if target is not None and target[1] is not None and self.index is not None:
+                module = self.index.module(target[0])
+                if module is not None:
+                    return module.class_ref(cst.Name(target[1]), depth + 1)
+            return None
+        if isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name) and node.value.value in self._imports:
+            module = self._module(self._imports[node.value.value], depth)
+            return module.class_ref(node.attr, depth + 1) if module is not None else None
+        return None
+
+    # Expressions --------------------------------------------------------------------------
+
+    def _eval(self, node: cst.BaseExpression, scope: Scope, depth: int) -> Value:
+        if depth > MAX_DEPTH:
+            return UNKNOWN
+        if isinstance(node, cst.Name):
+            return self._name(node.value, scope, depth)
+        if isinstance(node, cst.Attribute):
+            return self._attribute(node, scope, depth)
+        if isinstance(node, cst.Call):
+            return self._call(node, scope, depth)
+        if isinstance(node, cst.Subscript):
+            base = self._eval(node.value, scope, depth + 1)
+            index = number(node.slice[0].slice.value) if len(node.slice) == 1 and isinstance(
+                node.slice[0].slice, cst.Index) else None
+            if base.elements is not None and index is not None and index == int(index):
+                return base.element(int(index))
+            return replace(base, indirect=True, output=None, elements=None) if base.probability else UNKNOWN
+        if isinstance(node, (cst.Tuple, cst.List)):
+            if any(isinstance(element, cst.StarredElement) for element in node.elements):
+                return UNKNOWN
+            return Value(elements=tuple(self._eval(e.value, scope, depth + 1) for e in node.elements))
+        if isinstance(node, cst.IfExp):
+            return join([self._eval(node.body, scope, depth + 1), self._eval(node.orelse, scope, depth + 1)])
+        if isinstance(node, cst.BinaryOperation):
+            return self._binary(node, scope, depth)
+        return UNKNOWN
+
+    def _name(self, name: str, scope: Scope, depth: int) -> Value:
+        bound, where = self._enclosing_binding(name, scope)
+        if where is _PARAMETER:
+            return UNKNOWN
+        if bound:
+            return self._join_bound(bound, where, depth, name)
+        return self.global_value(name, depth + 1).reached()
+
+    def _join_bound(self, bound, scope: Scope, depth: int, name: str | None = None) -> Value:
+        # `p = p.clamp(min=eps)` updates the value a name holds: the earlier values decide.
+        if name is not None and len(bound) > 1:
+            fresh = [(value, index) for value, index in bound if name not in referenced_names(value)]
+            bound = fresh or bound
+        values = []
+        for value, index in bound:
+            found = self._eval(value, scope, depth + 1)
+            values.append(found.element(index) if index is not None else found)
+        return join(values).reached()
+
+    def _self_class(self, node: cst.BaseExpression, scope: Scope) -> ClassRef | None:
+        """The class of `self` when `node` is the first parameter of the method being read."""
+        if not isinstance(node, cst.Name) or scope.cls is None:
+            return None
+        for function in scope.functions:
+            if isinstance(function, cst.FunctionDef) and function in self._owner:
+                params = function.params.params or function.params.posonly_params
+                return scope.cls if params and params[0].name.value == node.value else None
+        return None
+
+    def _attribute(self, node: cst.Attribute, scope: Scope, depth: int) -> Value:
+        cls = self._self_class(node.value, scope)
+        if cls is not None:
+            return self._member(cls, node.attr.value, depth)
+        names = self.names.qualified_names(node)
+        if names:  # an API used as a value: `act = F.softmax`
+            kind = _produced(names, None)
+            return Value(output=Value(kind)) if kind else UNKNOWN
+        if isinstance(node.value, cst.Name) and node.value.value in self._imports:  # `models.Net`
+            module = self._module(self._imports[node.value.value], depth)
+            return module.global_value(node.attr.value, depth + 1).reached() if module else UNKNOWN
+        return UNKNOWN
+
+    def _member(self, cls: ClassRef, attr: str, depth: int) -> Value:
+        """`self.<attr>`: a method (callable) or what the methods of the class and of its
+        project bases assign to it."""
+        found = _method(cls, (attr,))
+        if found is not None:
+            owner, method = found
+            return Value(output=owner._result(method, cls))
+        assigned = _assigned(cls, attr)
+        if not assigned:
+            return UNKNOWN
+        values = [owner._eval(value, Scope((where,), cls), depth + 1) for owner, value, where in assigned]
+        return join(values).reached()
+
+    def _call(self, node: cst.Call, scope: Scope, depth: int) -> Value:
+        names = self.names.qualified_names(node.func)
+        method = self.names.method(node)
+        receiver_class = self._self_class(node.func.value, scope) if isinstance(node.func, cst.Attribute) else None
+        if receiver_class is None:
+            kind = _produced(names, method)
+            if kind is not None:
+                return Value(kind)
+            if names & EXP or method in EXP.methods:
+                inner = _first_argument(node, method)
+                if isinstance(inner, cst.Call) and (
+                    self.names.qualified_names(inner.func) & LOG_SOFTMAX or self.names.method(inner) in LOG_SOFTMAX.methods
+                ):
+                    return Value(EXP_LOG_SOFTMAX)
+                return UNKNOWN
+            if names & CLIP or method in CLIP.methods:
+                inner = self._eval(_first_argument(node, method), scope, depth + 1)
+                return inner.reached() if inner.probability else UNKNOWN
+            if names & SAME_VALUE or method in SAME_VALUE.methods:
+                inner = self._eval(_first_argument(node, method), scope, depth + 1)
+                return replace(inner, indirect=True, output=None, elements=None) if inner.probability else UNKNOWN
+            layer = self._layer(node, names)
+            if layer is not None:
+                return layer
+        callee = self._eval(node.func, scope, depth + 1)
+        if callee.output is not None and callee.output.known:
+            return replace(callee.output, indirect=True, through_call=True)
+        return UNKNOWN
+
+    def _layer(self, node: cst.Call, names: frozenset[str]) -> Value | None:
+        """A layer object built by an API: what calling it gives."""
+        if names & SEQUENTIAL:
+            layers = positional(node)
+            if len(layers) == 1 and isinstance(layers[0], (cst.List, cst.Tuple)):
+                layers = [element.value for element in layers[0].elements]
+            if not layers:
+                return UNKNOWN
+            last = self._eval(layers[-1], Scope(), MAX_DEPTH - 2)
+            return Value(output=last.output) if last.output is not None else UNKNOWN
+        if names & SIGMOID_LAYER:
+            return Value(output=Value(SIGMOID_KIND))
+        if "keras.layers.Activation" in names:
+            kind = self._activation(argument(node, "activation", 0))
+            return Value(output=Value(kind)) if kind else UNKNOWN
+        if names & SOFTMAX_LAYER:
+            return Value(output=Value(SOFTMAX_KIND))
+        if any(name.startswith("keras.") for name in names & DENSE):
+            kind = self._activation(argument(node, "activation", 1))
+            return Value(output=Value(kind)) if kind else UNKNOWN
+        return None
+
+    def _activation(self, node: cst.BaseExpression | None) -> str | None:
+        if node is None:
+            return None
+        text = string(node)
+        if text is not None:
+            return _ACTIVATIONS.get(text)
+        return _produced(self.names.qualified_names(node), None)
+
+    def _binary(self, node: cst.BinaryOperation, scope: Scope, depth: int) -> Value:
+        operator = node.operator
+        if isinstance(operator, cst.Add):  # `p + eps`: the same probability, kept off zero
+            for value, other in ((node.left, node.right), (node.right, node.left)):
+                if is_epsilon(other, self._source(other)):
+                    inner = self._eval(value, scope, depth + 1)
+                    return inner.reached() if inner.probability else UNKNOWN
+            return UNKNOWN
+        if isinstance(operator, cst.Subtract) and number(node.left) == 1:
+            inner = self._eval(node.right, scope, depth + 1)
+            if inner.probability == SIGMOID_KIND:
+                return replace(inner, probability=ONE_MINUS_SIGMOID)
+            if inner.probability in (SOFTMAX_KIND, HANDWRITTEN_SOFTMAX):
+                return replace(inner, probability=ONE_MINUS_SOFTMAX)
+            return UNKNOWN
+        if isinstance(operator, cst.Divide) and self._is_exp(node.left, scope, depth + 1):
+            if self._is_sum_of_exp(node.right, scope, depth + 1):
+                return Value(HANDWRITTEN_SOFTMAX)
+        return UNKNOWN
+
+    def _is_exp(self, node: cst.BaseExpression | None, scope: Scope, depth: int) -> bool:
+        if node is None or depth > MAX_DEPTH:
+            return False
+        if isinstance(node, cst.Name):
+            bound = self._local(node.value, scope)
+            return bool(bound) and all(self._is_exp(value, scope, depth + 1) for value, _ in bound)
+        return isinstance(node, cst.Call) and bool(
+            self.names.qualified_names(node.func) & EXP or self.names.method(node) in EXP.methods
+        )
+
+    def _is_sum_of_exp(self, node: cst.BaseExpression | None, scope: Scope, depth: int) -> bool:
+        if node is None or depth > MAX_DEPTH:
+            return False
+        if isinstance(node, cst.Name):
+            bound = self._local(node.value, scope)
+            return bool(bound) and all(self._is_sum_of_exp(value, scope, depth + 1) for value, _ in bound)
+        if not isinstance(node, cst.Call):
+            return False
+        method = self.names.method(node)
+        if not (self.names.qualified_names(node.func) & SUM or method in SUM.methods):
+            return False
+        inner = _first_argument(node, method) or argument(node, "input_tensor", 0)
+        return self._is_exp(inner, scope, depth)
+
+    # Bindings -----------------------------------------------------------------------------
+
+    def _local(self, name: str, scope: Scope):
+        return self._local_with_scope(name, scope)[0]
+
+    def _local_with_scope(self, name: str, scope: Scope):
+        """The values assigned to `name` where it is read (its functions, else the module), and
+        the scope they are read in; no values for a parameter."""
+        bound, where = self._enclosing_binding(name, scope)
+        if where is _PARAMETER:
+            return None, scope
+        if bound:
+            return bound, where
+        return self._bound(self.module).get(name), Scope()
+
+    def _enclosing_binding(self, name: str, scope: Scope):
+        """(values, scope) from the innermost enclosing function that binds `name`; `_PARAMETER`
+        as the scope when it is a parameter there; (None, None) when no function binds it."""
+        for position, function in enumerate(scope.functions):
+            if name in _parameters(function):
+                return None, _PARAMETER
+            if isinstance(function, cst.FunctionDef):
+                bound = self._bound(function).get(name)
+                if bound:
+                    return bound, Scope(scope.functions[position:], scope.cls)
+        return None, None
+
+    def _bound(self, owner: cst.CSTNode) -> dict[str, list[tuple[cst.BaseExpression, int | None]]]:
+        """Each name a function (or the module) assigns, with the values and, for tuple
+        unpacking of a value that is not a literal tuple, the position taken from it."""
+        table = self._bindings.get(owner)
+        if table is None:
+            table = {}
+            body = owner.body if isinstance(owner, cst.FunctionDef) else owner
+            for small in own_nodes(body):
+                if isinstance(small, cst.Assign):
+                    for target in small.targets:
+                        _bind(table, target.target, small.value, None)
+                elif isinstance(small, (cst.AnnAssign, cst.NamedExpr)) and small.value is not None:
+                    _bind(table, small.target, small.value, None)
+            self._bindings[owner] = table
+        return table
+
+    def _assigned_attributes(self, cls: cst.ClassDef) -> dict[str, list[tuple[cst.BaseExpression, cst.FunctionDef]]]:
+        """`self.<attr> = value` in every method of the class, with the method."""
+        table = self._attributes.get(cls)
+        if table is None:
+            table = {}
+            for method in _definitions(cls):
+                if not isinstance(method, cst.FunctionDef):
+                    continue
+                params = method.params.params or method.params.posonly_params
+                if not params:
+                    continue
+                me = params[0].name.value
+                for small in own_nodes(method.body):
+                    targets = []
+                    if isinstance(small, cst.Assign):
+                        targets = [t.target for t in small.targets]
+                    elif isinstance(small, cst.AnnAssign) and small.value is not None:
+                        targets = [small.target]
+                    for target in targets:
+                        if isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name) and target.value.value == me:
+                            table.setdefault(target.attr.value, []).append((small.value, method))
+            self._attributes[cls] = table
+        return table
+
+    def _result(self, function: cst.FunctionDef, cls: ClassRef | None = None) -> Value:
+        """What calling `function` returns, whatever its arguments: computed once, from a fresh
+        depth (it does not depend on the caller); a cycle or too deep a chain of summaries
+        reads as unknown."""
+        key = (function, cls.node if cls is not None else None)
+        if key in self._results:
+            return self._results[key]
+        if ModuleModel._summaries_open >= MAX_SUMMARIES:
+            return UNKNOWN
+        self._results[key] = UNKNOWN  # a recursive call reads as unknown
+        ModuleModel._summaries_open += 1
+        try:
+            owner = self._owner.get(function)
+            scope = Scope((function,), cls or (ClassRef(self, owner) if owner is not None else None))
+            returns = [node.value for node in own_nodes(function.body) if isinstance(node, cst.Return)]
+            if not returns or any(value is None for value in returns):
+                result = UNKNOWN
+            else:
+                result = join(self._eval(value, scope, 0) for value in returns)
+        finally:
+            ModuleModel._summaries_open -= 1
+        self._results[key] = result
+        return result
+
+    # Other modules -------------------------------------------------------------------------
+
+    def _imported(self, name: str, depth: int) -> Value:
+        target = self._imports.get(name)
+        if target is None or self.index is None:
+            return UNKNOWN
+        module_name, attribute = target
+        if attribute is None:
+            return UNKNOWN  # a module object: its attributes are read in `_attribute`
+        module = self.index.module(module_name)
+        if module is None:
+            return UNKNOWN
+        return module.global_value(attribute, depth + 1)
+
+    def _module(self, target: tuple[str, str | None], depth: int) -> ModuleModel | None:
+        if self.index is None or depth > MAX_DEPTH:
+            return None
+        module_name, attribute = target
+        return self.index.module(f"{module_name}.{attribute}" if attribute else module_name)
+
+    def _source(self, node: cst.CSTNode) -> str:
+        text = self._sources.get(node)
+        if text is None:
+            text = self._sources[node] = self.module.code_for_node(node)
+        return text
+
+
+def _lineage(cls: ClassRef) -> list[ClassRef]:
+    """The class, then its project bases depth first (each once, at most `MAX_DEPTH` deep)."""
+    found: list[ClassRef] = []
+    todo = [(cls, 0)]
+    while todo:
+        current, depth = todo.pop(0)
+        if any(seen.node is current.node for seen in found) or depth > MAX_DEPTH:
+            continue
+        found.append(current)
+        for base in current.node.bases:
+            parent = current.model.class_ref(base.value)
+            if parent is not None:
+                todo.append((parent, depth + 1))
+    return found
+
+
+def _method(cls: ClassRef, names: Sequence[str]) -> tuple[ModuleModel, cst.FunctionDef] | None:
+    """The first method of `names` defined by the class or inherited from a project base."""
+    for ref in _lineage(cls):
+        methods = {item.name.value: item for item in _definitions(ref.node) if isinstance(item, cst.FunctionDef)}
+        for name in names:
+            if name in methods:
+                return ref.model, methods[name]
+    return None
+
+
+def _assigned(cls: ClassRef, attr: str) -> list[tuple[ModuleModel, cst.BaseExpression, cst.FunctionDef]]:
+    """Every `self.<attr> = value` in the methods of the class and of its project bases."""
+    return [
+        (ref.model, value, method)
+        for ref in _lineage(cls)
+        for value, method in ref.model._assigned_attributes(ref.node).get(attr, ())
+    ]
+
+
+def _produced(names: frozenset[str], method: str | None) -> str | None:
+    """The probability kind an API call (or a method spelling) produces, if any."""
+    if names & SOFTMAX or method in SOFTMAX.methods:
+        return SOFTMAX_KIND
+    if names & SIGMOID or method in SIGMOID.methods:
+        return SIGMOID_KIND
+    return None
+
+
+def _first_argument(call: cst.Call, method: str | None) -> cst.BaseExpression | None:
+    """The tensor a unary op works on: the receiver of `x.op()`, else the first argument."""
+    if method is not None:
+        return call.func.value  # type: ignore[union-attr]
+    return argument(call, ("input", "x", "logits", "t", "tensor", "a"), 0)
+
+
+def _definitions(node: cst.Module | cst.ClassDef) -> list[cst.CSTNode]:
+    """The functions and classes defined directly in a module or class body."""
+    statements = node.body if isinstance(node, cst.Module) else node.body.body
+    return [s for s in statements if isinstance(s, (cst.FunctionDef, cst.ClassDef))]
+
+
+def _parameters(function: cst.FunctionDef | cst.Lambda) -> set[str]:
+    params = function.params
+    found = {p.name.value for p in (*params.posonly_params, *params.params, *params.kwonly_params)}
+    for star in (params.star_arg, params.star_kwarg):
+        if isinstance(star, cst.Param):
+            found.add(star.name.value)
+    return found
+
+
+def _bind(table: dict, target: cst.BaseExpression, value: cst.BaseExpression, index: int | None) -> None:
+    if isinstance(target, cst.Name):
+        table.setdefault(target.value, []).append((value, index))
+    elif isinstance(target, (cst.Tuple, cst.List)):
+        if any(isinstance(element, cst.StarredElement) for element in target.elements):
+            return
+        literal = isinstance(value, (cst.Tuple, cst.List)) and len(value.elements) == len(target.elements)
+        for position, element in enumerate(target.elements):
+            if literal:
+                _bind(table, element.value, value.elements[position].value, None)
+            elif index is None:
+                _bind(table, element.value, value, position)
+
+
+def _project_imports(module: cst.Module, dotted_name: str) -> dict[str, tuple[str, str | None]]:
+    """Local name -> (absolute module, attribute or None) for every import of the module,
+    relative ones resolved against the module's own package."""
+    package = dotted_name.rpartition(".")[0]
+    found: dict[str, tuple[str, str | None]] = {}
+    for node in own_nodes(module):
+        if isinstance(node, cst.Import):
+            for alias in node.names:
+                full = dotted(alias.name)
+                if full is None:
+                    continue
+                if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                    found[alias.asname.name.value] = (full, None)
+                else:
+                    found.setdefault(full.split(".", 1)[0], (full.split(".", 1)[0], None))
+        elif isinstance(node, cst.ImportFrom) and not isinstance(node.names, cst.ImportStar):
+            base = dotted(node.module) if node.module is not None else ""
+            if base is None:
+                continue
+            if node.relative:
+                anchor = package.split(".") if package else []
+                anchor = anchor[: len(anchor) - (len(node.relative) - 1)] if len(node.relative) > 1 else anchor
+                base = ".".join(part for part in (*anchor, base) if part)
+            for alias in node.names:
+                if not isinstance(alias.name, cst.Name):
+                    continue
+                local = alias.asname.name.value if alias.asname is not None and isinstance(alias.asname.name, cst.Name) else alias.name.value
+                found[local] = (base, alias.name.value)
+    return found

@@ -1,0 +1,226 @@
+"""The semantic model (gradlint/semantic/): what a value is, through names, `self`, calls, layers,
+models and the other modules of a project; and the result cache that depends on those modules."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from pathlib import Path
+
+import libcst as cst
+
+from gradlint import lint_source
+from gradlint.api import lint_paths
+from gradlint.cache import ResultCache
+from gradlint.config import Settings
+from gradlint.semantic.index import ProjectIndex, module_name
+from gradlint.semantic.model import ModuleModel
+
+
+def model_of(source: str) -> ModuleModel:
+    return ModuleModel(cst.parse_module(textwrap.dedent(source)))
+
+
+def returned(model: ModuleModel, function: str):
+    return model.global_value(function).output
+
+
+def test_a_stored_softmax_layer_makes_forward_a_probability():
+    model = model_of(
+        """
+        import torch.nn as nn
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(4, 3)
+                self.act = nn.Softmax(dim=1)
+
+            def forward(self, x):
+                h = self.fc(x)
+                return self.act(h).view(-1, 3)
+
+        def make():
+            return Net()
+        """
+    )
+    instance = returned(model, "make")
+    assert instance.output.probability == "softmax"
+    assert instance.output.through_call
+
+
+def test_sequential_keras_activation_and_dense_activation_end_in_a_probability():
+    model = model_of(
+        """
+        import torch.nn as nn
+        import keras
+
+        def torch_model():
+            return nn.Sequential(nn.Linear(4, 3), nn.Sigmoid())
+
+        def keras_activation():
+            return keras.layers.Activation("softmax")
+
+        def keras_dense():
+            return keras.layers.Dense(10, activation="softmax")
+
+        def keras_relu():
+            return keras.layers.Dense(10, activation="relu")
+        """
+    )
+    assert returned(model, "torch_model").output.probability == "sigmoid"
+    assert returned(model, "keras_activation").output.probability == "softmax"
+    assert returned(model, "keras_dense").output.probability == "softmax"
+    assert returned(model, "keras_relu").output is None
+
+
+def test_helpers_tuples_views_and_guards_keep_the_kind():
+    model = model_of(
+        """
+        import torch
+
+        def pair(x):
+            return torch.sigmoid(x), x
+
+        def first(x):
+            p, _ = pair(x)
+            return p[:, 0]
+
+        def one_minus(x):
+            return 1 - first(x)
+
+        def guarded(x):
+            p = torch.softmax(x, -1)
+            p = p.clamp(min=1e-6)
+            return p + 1e-8
+
+        def second(x):
+            _, z = pair(x)
+            return z
+        """
+    )
+    assert returned(model, "first").probability == "sigmoid"
+    assert returned(model, "one_minus").probability == "one minus sigmoid"
+    assert returned(model, "guarded").probability == "softmax" and returned(model, "guarded").indirect
+    assert returned(model, "second").probability is None
+
+
+def test_what_the_model_cannot_see_is_unknown():
+    model = model_of(
+        """
+        import torch
+
+        def parameter(p):
+            return p
+
+        def mixed(x, logits):
+            out = torch.softmax(x, -1)
+            if logits:
+                out = x
+            return out
+
+        def sometimes(x, training):
+            if training:
+                return x
+            return torch.softmax(x, -1)
+
+        def recursive(x):
+            return recursive(x)
+        """
+    )
+    for name in ("parameter", "mixed", "sometimes", "recursive"):
+        assert returned(model, name).probability is None, name
+
+
+def _write(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+
+
+PACKAGE = {
+    "pkg/__init__.py": "",
+    "pkg/models/__init__.py": "",
+    "pkg/models/base.py": """
+        import torch.nn as nn
+
+        class Base(nn.Module):
+            def forward(self, x):
+                return self.act(self.fc(x))
+        """,
+    "pkg/models/net.py": """
+        import torch.nn as nn
+        from .base import Base
+
+        class Net(Base):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(4, 3)
+                self.act = nn.Softmax(dim=1)
+        """,
+    "pkg/train.py": """
+        import torch
+        import torch.nn.functional as F
+        from .models.net import Net
+        from .models import net as nets
+
+        def train(x, y):
+            model = Net()
+            loss = F.nll_loss(torch.log(model(x)), y)
+            other = nets.Net()
+            return loss + F.cross_entropy(other(x), y)
+        """,
+    "script.py": """
+        import torch
+        from pkg.models.net import Net
+
+        criterion = torch.nn.CrossEntropyLoss()
+        model = Net()
+        for x, y in data:
+            criterion(model(x), y).backward()
+        """,
+}
+
+
+def test_a_model_defined_in_another_module_is_followed(tmp_path):
+    _write(tmp_path, PACKAGE)
+    assert module_name(tmp_path / "pkg" / "models" / "net.py") == ("pkg.models.net", tmp_path.resolve())
+    train = tmp_path / "pkg" / "train.py"
+    found = lint_source(train.read_bytes(), path=train, select=["GL080", "GL082"])
+    assert [(f.line, f.rule) for f in found] == [(9, "GL080"), (11, "GL082")]
+    script = tmp_path / "script.py"
+    found = lint_source(script.read_bytes(), path=script, select=["GL082"])
+    assert [(f.line, f.rule, f.severity) for f in found] == [(8, "GL082", "warning")]
+
+
+def test_import_cycles_and_missing_modules_are_unknown(tmp_path):
+    _write(
+        tmp_path,
+        {
+            "a.py": "import torch\nfrom b import f\n\ndef g(x):\n    return f(x)\n",
+            "b.py": "from a import g\nfrom missing import h\n\ndef f(x):\n    return g(h(x))\n",
+        },
+    )
+    index = ProjectIndex(str(tmp_path / "a.py"))
+    model = index.module("a")
+    assert model.global_value("g").output.probability is None
+    assert set(index.read) == {str(tmp_path / "a.py"), str(tmp_path / "b.py")}
+
+
+def test_a_cached_result_is_not_reused_when_a_module_it_depends_on_changes(tmp_path):
+    _write(tmp_path, PACKAGE)
+    cache = ResultCache(tmp_path / ".cache")
+    settings = Settings()
+    train = str(tmp_path / "pkg" / "train.py")
+
+    def run():
+        result, _ = lint_paths([train], settings, ["GL080"], jobs=1, cache=cache)
+        return [f.line for f in result.findings]
+
+    assert run() == [9]
+    net = tmp_path / "pkg" / "models" / "net.py"
+    net.write_text(net.read_text().replace("nn.Softmax(dim=1)", "nn.Identity()"))
+    stat = net.stat()
+    os.utime(net, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    assert run() == []
