@@ -27,7 +27,6 @@ It is a benchmark, not a test: it needs the clones. Exit status 0, or 2 on bad i
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import re
@@ -54,7 +53,7 @@ FRAMEWORKS = ("torch", "tensorflow", "keras2", "keras3", "jax", "flax", "numpy",
 REQUIRED = ("id", "rule", "label", "repo", "commit", "path", "lines", "framework", "description", "evidence")
 # Files besides the case's own that go into the temporary copy of its repository: the project's
 # other modules (imports between them) and its configuration.
-CONTEXT_PATHSPECS = (":(glob)**/*.py", ":(glob)**/pyproject.toml", ":(glob)**/setup.cfg")
+CONTEXT_SUFFIXES = (".py", "pyproject.toml", "setup.cfg")
 # Why a dynamic check ended inconclusive, read from its evidence: first matching pattern wins.
 INCONCLUSIVE_REASONS = (
     ("missing module", r"No module named|cannot import name|ImportError"),
@@ -221,13 +220,20 @@ def check_out(cases: list[Case], mirrors: Path, root: Path) -> Checkout:
 
 
 def _write_context(mirror: Path, commit: str, tree: Path) -> None:
-    archive = _git(mirror, "archive", "--format=tar", commit, "--", *CONTEXT_PATHSPECS)
-    if archive.returncode != 0:
-        return
-    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
-        members = [m for m in tar.getmembers() if (m.isfile() or m.isdir()) and not Path(m.name).is_absolute()]
-        members = [m for m in members if ".." not in Path(m.name).parts]
-        tar.extractall(tree, members=members, filter="data")
+    """The repository's Python files and configuration at `commit`, streamed out of `git archive`."""
+    archive = subprocess.Popen(["git", "-C", str(mirror), "archive", "--format=tar", commit],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        with tarfile.open(fileobj=archive.stdout, mode="r|") as tar:
+            for member in tar:
+                parts = Path(member.name).parts
+                if member.isfile() and member.name.endswith(CONTEXT_SUFFIXES) and ".." not in parts:
+                    tar.extract(member, tree, filter="data")
+    except tarfile.TarError:
+        pass  # context only: the case file itself is written from `git show`
+    finally:
+        archive.stdout.close()
+        archive.wait()
 
 
 def run_gradlint(files: list[Path], dynamic: bool, jobs: int | None, cwd: Path) -> tuple[dict, float]:
