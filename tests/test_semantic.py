@@ -224,3 +224,66 @@ def test_a_cached_result_is_not_reused_when_a_module_it_depends_on_changes(tmp_p
     stat = net.stat()
     os.utime(net, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
     assert run() == []
+
+
+def test_containers_filled_after_construction_and_explicit_forward_calls():
+    source = """
+        import torch
+        import keras
+
+        def build_model(n):
+            model = torch.nn.Sequential()
+            model.add_module("linear", torch.nn.Linear(n, 3))
+            model.add_module("softmax", torch.nn.Softmax())
+            return model
+
+        class ConvNet(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = torch.nn.Sequential()
+                self.fc.add_module("softmax", torch.nn.Softmax())
+
+            def forward(self, x):
+                return self.fc.forward(x.view(-1, 320))
+
+        def train(model, loss, x, y):
+            return loss.forward(model.forward(x), y)
+
+        def main(x, y):
+            criterion = torch.nn.CrossEntropyLoss()
+            train(build_model(3), criterion, x, y)
+            train(ConvNet(), criterion, x, y)
+
+        seq = keras.Sequential()
+        seq.add(keras.layers.Dense(3, activation="relu"))
+        seq.add(keras.layers.Dense(3, activation="softmax"))
+        seq.compile(loss=keras.losses.CategoricalCrossentropy(from_logits=True))
+    """
+    found = lint_source(textwrap.dedent(source), select=["GL082"])
+    assert [f.line for f in found] == [21, 31]
+
+
+def test_a_parameter_holds_what_every_call_in_the_module_passes():
+    model = model_of(
+        """
+        import torch
+
+        def nll(p, y):
+            return p
+
+        def always(x, y):
+            return nll(torch.softmax(x, -1), y) + nll(torch.softmax(-x, -1), y)
+
+        def once_logits(x, y):
+            return mixed(torch.softmax(x, -1)) + mixed(x)
+
+        def mixed(p):
+            return p
+
+        def uncalled(p):
+            return p
+        """
+    )
+    assert returned(model, "nll").probability == "softmax"
+    assert returned(model, "mixed").probability is None
+    assert returned(model, "uncalled").probability is None

@@ -247,9 +247,16 @@ class LogOfSoftmax(Rule):
     - Code no gradient goes through: tests, metrics, `no_grad` / `inference_mode`, arguments
       of `stop_gradient`, and a log followed by `.detach()`, `.item()` or `.numpy()`.
 
-    Known misses: a probability produced by another function or returned by a model whose last
-    layer is a softmax (`log(model(x))`), a probability stored on `self`, and a name assigned
-    in a loop or a `with` statement.
+    The probability is found wherever the semantic model can follow it: through local names,
+    views and indexing (`.view`, `p[:, 0]`), `self` attributes, helper functions, layers stored
+    in `__init__` (`self.act = nn.Softmax(dim=1)`), `nn.Sequential` and Keras models (also built
+    with `add_module` / `add`), a model's `forward` / `call` (inherited too), the arguments the
+    module passes to its own functions, and models and helpers imported from other modules of
+    the project.
+
+    Known misses: a name assigned in a loop or a `with` statement, a buffer filled in place
+    (`p[i] = exp(...)`), and a log written inside a helper function that takes the probability
+    as its argument.
 
     ## References
     - PyTorch documentation, `torch.nn.functional.log_softmax`: "While mathematically

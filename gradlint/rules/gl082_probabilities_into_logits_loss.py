@@ -95,9 +95,15 @@ class ProbabilitiesIntoLogitsLoss(Rule):
     - a softmax model used only for predictions (`no_grad`, `inference_mode`, `predict`),
       metrics and tests.
 
-    Known misses: a model defined in another file, a custom `nn.Module` whose `forward` ends
-    in a softmax, a functional Keras model (`keras.Model(inputs, outputs)`), and a loss object
-    passed in as an argument.
+    The model's output is followed by the semantic model: a custom `nn.Module` or Keras layer
+    whose `forward` / `call` ends in a softmax (a stored `nn.Softmax`, an `Activation` layer,
+    an inherited `forward`), `nn.Sequential` and Keras `Sequential` (also filled with
+    `add_module` / `add`), functional Keras models (`keras.Model(inputs, outputs)`), models and
+    helpers from other modules of the project, and models and loss objects passed as
+    arguments to the module's own functions.
+
+    Known misses: a loss wrapped in a helper function that receives the probabilities as its
+    argument, and a softmax written into a buffer in place.
 
     ## References
     - PyTorch documentation, `torch.nn.CrossEntropyLoss`: "The input is expected to contain
@@ -157,8 +163,11 @@ class ProbabilitiesIntoLogitsLoss(Rule):
             if not _from_logits(node):
                 return None
             return argument(node, "y_pred", 1) or argument(node, "output", 1)
-        # A loss object called: `nn.CrossEntropyLoss()(p, y)`, `criterion(p, y)`, `self.loss_fn(p, y)`.
+        # A loss object called: `nn.CrossEntropyLoss()(p, y)`, `criterion(p, y)`, `self.loss_fn(p, y)`,
+        # `criterion.forward(p, y)`.
         func = node.func
+        if self.context.names.method(node) == "forward":
+            func = func.value
         constructors = [func] if isinstance(func, cst.Call) else self._origins(func)
         if not constructors or not all(isinstance(c, cst.Call) for c in constructors):
             return None

@@ -30,6 +30,8 @@ SOFTMAX_LAYER = api_table("softmax_softmax_layer")
 SIGMOID_LAYER = api_table("softmax_sigmoid_layer")
 SEQUENTIAL = api_table("softmax_sequential")
 SAME_VALUE = api_table("semantic_same_value")
+CONTAINER_ADD = api_table("semantic_container_add")
+FUNCTIONAL_MODEL = api_table("semantic_functional_model")
 
 # The kinds of probability computed from logits (`Value.probability`).
 SOFTMAX_KIND = "softmax"
@@ -101,6 +103,11 @@ class ModuleModel:
         self._bindings: dict[cst.CSTNode, dict[str, list[tuple[cst.BaseExpression, int | None]]]] = {}
         self._attributes: dict[cst.ClassDef, dict[str, list[tuple[cst.BaseExpression, cst.FunctionDef]]]] = {}
         self._results: dict[tuple[cst.FunctionDef, cst.ClassDef | None], Value] = {}
+        self._arguments: dict[tuple[cst.FunctionDef, str], Value] = {}
+        self._calls: dict[str, list[tuple[cst.Call, Scope]]] | None = None
+        # Containers filled after construction: owner -> name -> the last layer added.
+        self._added: dict[cst.CSTNode, dict[str, cst.BaseExpression]] = {}
+        self._added_attributes: dict[cst.ClassDef, dict[str, tuple[cst.BaseExpression, cst.FunctionDef]]] = {}
         self._sources: dict[cst.CSTNode, str] = {}
 
     # Queries ------------------------------------------------------------------------------
@@ -126,6 +133,13 @@ class ModuleModel:
             current, scope, model = todo.pop()
             if isinstance(current, cst.Name):
                 bound, where = model._local_with_scope(current.value, scope)
+                if where is _PARAMETER:
+                    function = next(f for f in scope.functions if current.value in _parameters(f))
+                    passed = model._passed(function, current.value)
+                    if passed is None:
+                        return None
+                    todo.extend((value, at, model) for value, at in passed)
+                    continue
                 if not bound or any(index is not None for _, index in bound):
                     return None
                 todo.extend((value, where, model) for value, _ in bound)
@@ -148,7 +162,7 @@ class ModuleModel:
             return Value(output=self.instance(ClassRef(self, self.classes[name])))
         bound = self._bound(self.module).get(name)
         if bound:
-            return self._join_bound(bound, Scope(), depth, name)
+            return self._bound_value(self.module, name, bound, Scope(), depth)
         return self._imported(name, depth)
 
     def instance(self, cls: ClassRef) -> Value:
@@ -209,10 +223,74 @@ class ModuleModel:
     def _name(self, name: str, scope: Scope, depth: int) -> Value:
         bound, where = self._enclosing_binding(name, scope)
         if where is _PARAMETER:
-            return UNKNOWN
+            function = next(f for f in scope.functions if name in _parameters(f))
+            return self._argument(function, name, depth)
         if bound:
-            return self._join_bound(bound, where, depth, name)
+            return self._bound_value(where.functions[0], name, bound, where, depth)
         return self.global_value(name, depth + 1).reached()
+
+    def _bound_value(self, owner: cst.CSTNode, name: str, bound, scope: Scope, depth: int) -> Value:
+        """What a name assigned in `owner` (a function or the module) holds; a container built
+        empty and filled with `add_module` / `add` gives what its last layer gives."""
+        added = self._added.get(owner, {}).get(name)
+        if added is not None and self._built_empty(bound):
+            return self._last_layer(added, scope, depth)
+        return self._join_bound(bound, scope, depth, name)
+
+    def _built_empty(self, bound) -> bool:
+        """Some value of the name is a container constructor (`nn.Sequential()`), filled later."""
+        return any(isinstance(value, cst.Call) and self.names.qualified_names(value.func) & SEQUENTIAL for value, _ in bound)
+
+    def _last_layer(self, layer: cst.BaseExpression, scope: Scope, depth: int) -> Value:
+        output = self._eval(layer, scope, depth + 1).output
+        return Value(output=output) if output is not None else UNKNOWN
+
+    def _argument(self, function: cst.FunctionDef | cst.Lambda, name: str, depth: int) -> Value:
+        """A parameter of a module-level function: what every call in the module passes (or
+        its default), when the module calls it; else unknown (its callers are elsewhere)."""
+        key = (function, name)
+        if key in self._arguments:
+            return self._arguments[key]
+        self._arguments[key] = UNKNOWN  # a recursive call reads as unknown
+        passed = self._passed(function, name)
+        result = join(self._eval(value, scope, depth + 1) for value, scope in passed).reached() if passed else UNKNOWN
+        self._arguments[key] = result
+        return result
+
+    def _passed(self, function: cst.FunctionDef | cst.Lambda, name: str) -> list[tuple[cst.BaseExpression, Scope]] | None:
+        """The expressions the module's calls of `function` give its parameter `name` (the
+        default where a call leaves it out), each with its scope; None when `function` is not
+        a module-level function called in the module, or a call's arguments cannot be matched."""
+        if not isinstance(function, cst.FunctionDef) or self.functions.get(function.name.value) is not function:
+            return None
+        params = function.params
+        positional_names = [p.name.value for p in (*params.posonly_params, *params.params)]
+        default = next((p.default for p in (*params.posonly_params, *params.params, *params.kwonly_params)
+                        if p.name.value == name), None)
+        passed = []
+        for call, scope in self._call_sites().get(function.name.value, ()):
+            if any(arg.star for arg in call.args):
+                return None
+            given = argument(call, name, positional_names.index(name) if name in positional_names else None)
+            if given is None and default is None:
+                return None
+            passed.append((given, scope) if given is not None else (default, Scope()))
+        return passed or None
+
+    def _call_sites(self) -> dict[str, list[tuple[cst.Call, Scope]]]:
+        """Calls of the module's functions by name, in the module's own code and in the bodies of
+        its functions and methods, each with the scope it is read in."""
+        if self._calls is None:
+            self._calls = {}
+            owners: list[tuple[cst.CSTNode, Scope]] = [(self.module, Scope())]
+            owners += [(f, Scope((f,))) for f in self.functions.values()]
+            owners += [(m, Scope((m,), ClassRef(self, c))) for m, c in self._owner.items()]
+            for owner, scope in owners:
+                body = owner.body if isinstance(owner, cst.FunctionDef) else owner
+                for node in own_nodes(body):
+                    if isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and node.func.value in self.functions:
+                        self._calls.setdefault(node.func.value, []).append((node, scope))
+        return self._calls
 
     def _join_bound(self, bound, scope: Scope, depth: int, name: str | None = None) -> Value:
         # `p = p.clamp(min=eps)` updates the value a name holds: the earlier values decide.
@@ -258,6 +336,11 @@ class ModuleModel:
         assigned = _assigned(cls, attr)
         if not assigned:
             return UNKNOWN
+        added = _added(cls, attr)
+        if added is not None:
+            owner, layer, method = added
+            if owner._built_empty([(value, None) for _, value, _ in assigned]):
+                return owner._last_layer(layer, Scope((method,), cls), depth)
         values = [owner._eval(value, Scope((where,), cls), depth + 1) for owner, value, where in assigned]
         return join(values).reached()
 
@@ -265,6 +348,9 @@ class ModuleModel:
         names = self.names.qualified_names(node.func)
         method = self.names.method(node)
         receiver_class = self._self_class(node.func.value, scope) if isinstance(node.func, cst.Attribute) else None
+        if method in CALL_METHODS and receiver_class is None:  # `model.forward(x)` calls the model
+            output = self._eval(node.func.value, scope, depth + 1).output
+            return replace(output, indirect=True, through_call=True) if output is not None and output.known else UNKNOWN
         if receiver_class is None:
             kind = _produced(names, method)
             if kind is not None:
@@ -282,6 +368,9 @@ class ModuleModel:
             if names & SAME_VALUE or method in SAME_VALUE.methods:
                 inner = self._eval(_first_argument(node, method), scope, depth + 1)
                 return replace(inner, indirect=True, output=None, elements=None) if inner.probability else UNKNOWN
+            if names & FUNCTIONAL_MODEL:
+                outputs = argument(node, "outputs", 1)
+                return Value(output=self._eval(outputs, scope, depth + 1)) if outputs is not None else UNKNOWN
             layer = self._layer(node, names)
             if layer is not None:
                 return layer
@@ -374,7 +463,7 @@ class ModuleModel:
         the scope they are read in; no values for a parameter."""
         bound, where = self._enclosing_binding(name, scope)
         if where is _PARAMETER:
-            return None, scope
+            return None, _PARAMETER
         if bound:
             return bound, where
         return self._bound(self.module).get(name), Scope()
@@ -398,13 +487,17 @@ class ModuleModel:
         if table is None:
             table = {}
             body = owner.body if isinstance(owner, cst.FunctionDef) else owner
+            added: dict[str, cst.BaseExpression] = {}
             for small in own_nodes(body):
                 if isinstance(small, cst.Assign):
                     for target in small.targets:
                         _bind(table, target.target, small.value, None)
                 elif isinstance(small, (cst.AnnAssign, cst.NamedExpr)) and small.value is not None:
                     _bind(table, small.target, small.value, None)
+                elif (addition := _container_addition(small)) is not None and isinstance(addition[0], cst.Name):
+                    added[addition[0].value] = addition[1]
             self._bindings[owner] = table
+            self._added[owner] = added
         return table
 
     def _assigned_attributes(self, cls: cst.ClassDef) -> dict[str, list[tuple[cst.BaseExpression, cst.FunctionDef]]]:
@@ -420,6 +513,12 @@ class ModuleModel:
                     continue
                 me = params[0].name.value
                 for small in own_nodes(method.body):
+                    addition = _container_addition(small)
+                    if addition is not None:
+                        container = addition[0]
+                        if isinstance(container, cst.Attribute) and isinstance(container.value, cst.Name) and container.value.value == me:
+                            self._added_attributes.setdefault(cls, {})[container.attr.value] = (addition[1], method)
+                        continue
                     targets = []
                     if isinstance(small, cst.Assign):
                         targets = [t.target for t in small.targets]
@@ -515,6 +614,27 @@ def _assigned(cls: ClassRef, attr: str) -> list[tuple[ModuleModel, cst.BaseExpre
         for ref in _lineage(cls)
         for value, method in ref.model._assigned_attributes(ref.node).get(attr, ())
     ]
+
+
+def _added(cls: ClassRef, attr: str) -> tuple[ModuleModel, cst.BaseExpression, cst.FunctionDef] | None:
+    """The last layer added to the container `self.<attr>` (`self.fc.add_module(...)`)."""
+    for ref in _lineage(cls):
+        ref.model._assigned_attributes(ref.node)
+        added = ref.model._added_attributes.get(ref.node, {}).get(attr)
+        if added is not None:
+            return (ref.model, *added)
+    return None
+
+
+def _container_addition(node: cst.CSTNode) -> tuple[cst.BaseExpression, cst.BaseExpression] | None:
+    """(container, layer) for a call such as `model.add_module("fc", layer)` or `model.add(layer)`."""
+    if not (isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute)):
+        return None
+    position = CONTAINER_ADD.info.get(node.func.attr.value)
+    if position is None:
+        return None
+    layer = argument(node, ("module", "layer"), position)
+    return (node.func.value, layer) if layer is not None else None
 
 
 def _produced(names: frozenset[str], method: str | None) -> str | None:
