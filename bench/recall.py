@@ -86,14 +86,24 @@ class Case:
     description: str
     evidence: str
     pair: str | None = None
+    # Other places of the same pitfall (the loss in another file that takes the model's
+    # probabilities): path -> ranges. A finding in any place counts.
+    also: tuple[tuple[str, tuple[tuple[int, int], ...]], ...] = ()
 
-    def covers(self, finding: dict) -> bool:
-        start, end = finding["line"], finding.get("end_line") or finding["line"]
-        return any(start <= last and end >= first for first, last in self.ranges)
+    @property
+    def places(self) -> tuple[tuple[str, tuple[tuple[int, int], ...]], ...]:
+        return ((self.path, self.ranges), *self.also)
 
-    def distance(self, finding: dict) -> int:
+    def covers(self, finding: dict, path: str) -> bool:
         start, end = finding["line"], finding.get("end_line") or finding["line"]
-        return min(max(first - end, start - last, 0) for first, last in self.ranges)
+        return any(
+            start <= last and end >= first for where, ranges in self.places if where == path for first, last in ranges
+        )
+
+    def distance(self, finding: dict, path: str) -> int:
+        start, end = finding["line"], finding.get("end_line") or finding["line"]
+        gaps = [max(first - end, start - last, 0) for where, ranges in self.places if where == path for first, last in ranges]
+        return min(gaps, default=10**9)
 
 
 def load_cases(paths: Iterable[Path]) -> list[Case]:
@@ -142,6 +152,7 @@ def load_cases(paths: Iterable[Path]) -> list[Case]:
                     description=entry["description"],
                     evidence=entry["evidence"],
                     pair=entry.get("pair"),
+                    also=tuple((place["path"], _ranges(place["lines"], where)) for place in entry.get("also", [])),
                 )
             )
     ids = {case.id for case in cases}
@@ -185,7 +196,7 @@ class Checkout:
     """The cases' files written out, and the cases that could not be read, with why."""
 
     root: Path
-    files: dict[str, Path] = field(default_factory=dict)  # case id -> file in the temporary folder
+    files: dict[str, dict[str, Path]] = field(default_factory=dict)  # case id -> its paths -> files written
     unreadable: dict[str, str] = field(default_factory=dict)  # case id -> reason
     seconds: float = 0.0
 
@@ -207,14 +218,18 @@ def check_out(cases: list[Case], mirrors: Path, root: Path) -> Checkout:
         tree = root / f"{repo.replace('/', '+')}@{commit[:12]}"
         _write_context(mirror, commit, tree)
         for case in group:
-            shown = _git(mirror, "show", f"{commit}:{case.path}")
-            if shown.returncode != 0:
-                checkout.unreadable[case.id] = shown.stderr.decode(errors="replace").strip() or "git show failed"
-                continue
-            target = tree / case.path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(shown.stdout)
-            checkout.files[case.id] = target
+            written = {}
+            for path, _ in case.places:
+                shown = _git(mirror, "show", f"{commit}:{path}")
+                if shown.returncode != 0:
+                    checkout.unreadable[case.id] = shown.stderr.decode(errors="replace").strip() or "git show failed"
+                    break
+                target = tree / path
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(shown.stdout)
+                written[path] = target
+            else:
+                checkout.files[case.id] = written
     checkout.seconds = time.perf_counter() - started
     return checkout
 
@@ -279,23 +294,25 @@ def score(cases: list[Case], checkout: Checkout, report: dict) -> list[Outcome]:
         if case.id in checkout.unreadable:
             outcomes.append(Outcome(case, "unreadable", why_nothing=checkout.unreadable[case.id]))
             continue
-        file = str(checkout.files[case.id].resolve())
-        findings = by_file.get(file, [])
-        matching = [f for f in findings if f["rule"] in case.rules and case.covers(f)]
+        files = {path: str(file.resolve()) for path, file in checkout.files[case.id].items()}
+        findings = [(path, f) for path, file in files.items() for f in by_file.get(file, [])]
+        matching = [f for path, f in findings if f["rule"] in case.rules and case.covers(f, path)]
         if case.label == "positive":
             status = "found" if matching else "missed"
         else:
             status = "false-positive" if matching else "clean"
         outcome = Outcome(case, status, matching)
         if status == "missed":
-            others = [f for f in findings if f["rule"] != "GL000"]
+            others = [(path, f) for path, f in findings if f["rule"] != "GL000"]
+            file = files[case.path]
             if others:
-                outcome.nearest = min(others, key=lambda f: (case.distance(f), f["line"]))
+                path, nearest = min(others, key=lambda item: (item[0] != case.path, case.distance(item[1], item[0]), item[1]["line"]))
+                outcome.nearest = {**nearest, "distance": case.distance(nearest, path), "place": path}
             elif file in errors:
                 outcome.why_nothing = f"internal error: {errors[file]}"
-            elif any(f["rule"] == "GL000" for f in findings):
+            elif any(f["rule"] == "GL000" for _, f in findings):
                 outcome.why_nothing = "unparsable (GL000)"
-            elif _skipped(checkout.files[case.id]):
+            elif _skipped(checkout.files[case.id][case.path]):
                 outcome.why_nothing = "skipped: the file imports no framework gradlint reads"
             else:
                 outcome.why_nothing = "no finding in the file"
@@ -373,8 +390,8 @@ def render(outcomes: list[Outcome], results: dict, before: dict | None, dynamic:
         for o in missed:
             where = f"{o.case.repo}@{o.case.commit[:8]}:{o.case.path}:{_lines(o.case)}"
             if o.nearest:
-                near = (f"nearest {o.nearest['rule']} at line {o.nearest['line']} "
-                        f"({o.case.distance(o.nearest)} lines away)")
+                elsewhere = "" if o.nearest["place"] == o.case.path else f" of {o.nearest['place']}"
+                near = f"nearest {o.nearest['rule']} at line {o.nearest['line']}{elsewhere} ({o.nearest['distance']} lines away)"
             else:
                 near = o.why_nothing
             out.append(f"  {o.case.id} [{'/'.join(o.case.rules)}] {where}: {near}")
@@ -479,7 +496,7 @@ def _run(cases: list[Case], args: argparse.Namespace, before: dict | None) -> in
     root = Path(tempfile.mkdtemp(prefix="gradlint-recall-"))
     try:
         checkout = check_out(cases, args.mirrors.resolve(), root)
-        files = sorted(set(checkout.files.values()))
+        files = sorted({file for written in checkout.files.values() for file in written.values()})
         report, seconds = run_gradlint(files, args.dynamic, args.jobs, root) if files else ({}, 0.0)
         outcomes = score(cases, checkout, report)
         results = {

@@ -19,6 +19,18 @@ sys.modules[spec.name] = recall  # dataclasses look their module up by name
 spec.loader.exec_module(recall)
 
 
+def test_the_corpus_is_well_formed():
+    cases = recall.load_cases([recall.DEFAULT_CASES])
+    labels = {label: sum(c.label == label for c in cases) for label in recall.LABELS}
+    assert labels["positive"] >= 60 and labels["negative"] >= 40, labels
+    by_id = {case.id: case for case in cases}
+    for case in cases:
+        if case.pair is not None:
+            other = by_id[case.pair]
+            assert other.pair == case.id, f"{case.id} names {other.id} as its pair, but not the other way"
+            assert other.label != case.label and other.repo == case.repo
+
+
 def _git(repo: Path, *args: str) -> str:
     env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t",
            "PATH": "/usr/bin:/bin:/usr/local/bin"}

@@ -287,3 +287,33 @@ def test_a_parameter_holds_what_every_call_in_the_module_passes():
     assert returned(model, "nll").probability == "softmax"
     assert returned(model, "mixed").probability is None
     assert returned(model, "uncalled").probability is None
+
+
+def test_tf1_dense_layers_and_trainers_given_a_model_class():
+    source = """
+        import tensorflow as tf
+        from torch import nn
+        from skorch import NeuralNet
+
+        def model(x):
+            h = tf.layers.dense(x, 64, activation=tf.nn.relu)
+            return x, tf.layers.dense(h, 10, activation=tf.nn.softmax)
+
+        x, output = model(1)
+        loss = tf.nn.softmax_cross_entropy_with_logits_v2(logits=output, labels=y)
+
+        class MyModule(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.softmax = nn.Softmax(dim=-1)
+
+            def forward(self, X):
+                return self.softmax(X)
+
+        net = NeuralNet(MyModule, criterion=nn.CrossEntropyLoss, max_epochs=10)
+        fine = NeuralNet(MyModule, criterion=nn.NLLLoss, max_epochs=10)
+        logits = tf.layers.dense(x, 10)
+        also_fine = tf.nn.softmax_cross_entropy_with_logits_v2(logits=logits, labels=y)
+    """
+    found = lint_source(textwrap.dedent(source), select=["GL082"])
+    assert [f.line for f in found] == [11, 21]

@@ -133,6 +133,8 @@ class ProbabilitiesIntoLogitsLoss(Rule):
         if self.context.names.method(node) == "compile":
             self._compile(node)
             return
+        if argument(node, "criterion") is not None:
+            self._trainer(node)
         prediction = self._prediction(node)
         if prediction is None:
             return
@@ -196,6 +198,29 @@ class ProbabilitiesIntoLogitsLoss(Rule):
             "`{model}` ends in a softmax or sigmoid and `{loss}` applies it again: the gradient shrinks",
             model=_short(self.source(model)),
             loss=_short(self.source(loss)),
+            severity=Severity.WARNING,
+        )
+
+    def _trainer(self, node: cst.Call) -> None:
+        """`NeuralNet(MyModule, criterion=nn.CrossEntropyLoss)`: a trainer (skorch and the like)
+        given a model that ends in a softmax or sigmoid and a loss class that expects logits."""
+        criterion = argument(node, "criterion")
+        loss = criterion.func if isinstance(criterion, cst.Call) else criterion
+        if not (self.qualified_names(loss) & LOSS_CLASS):
+            return
+        module = argument(node, "module", 0)
+        if module is None:
+            return
+        value = self.context.semantic.value(module, self.context.scopes)
+        # A module class (its instances' output) or a module instance (its output).
+        outputs = [value.output, value.output.output if value.output is not None else None]
+        if not any(o is not None and o.probability for o in outputs) or not_differentiated(self.context):
+            return
+        self.report(
+            criterion,
+            "`{model}` ends in a softmax or sigmoid and `{loss}` applies it again: the gradient shrinks",
+            model=_short(self.source(module)),
+            loss=_short(self.source(criterion)),
             severity=Severity.WARNING,
         )
 

@@ -32,6 +32,7 @@ SEQUENTIAL = api_table("softmax_sequential")
 SAME_VALUE = api_table("semantic_same_value")
 CONTAINER_ADD = api_table("semantic_container_add")
 FUNCTIONAL_MODEL = api_table("semantic_functional_model")
+DENSE_FUNCTION = api_table("semantic_dense_function")
 
 # The kinds of probability computed from logits (`Value.probability`).
 SOFTMAX_KIND = "softmax"
@@ -368,6 +369,11 @@ class ModuleModel:
             if names & SAME_VALUE or method in SAME_VALUE.methods:
                 inner = self._eval(_first_argument(node, method), scope, depth + 1)
                 return replace(inner, indirect=True, output=None, elements=None) if inner.probability else UNKNOWN
+            dense = names & DENSE_FUNCTION
+            if dense:  # `tf.layers.dense(h, 10, activation=tf.nn.softmax)`
+                position = DENSE_FUNCTION.info[min(dense)]
+                kind = self._activation(argument(node, ("activation", "activation_fn"), position))
+                return Value(kind) if kind else UNKNOWN
             if names & FUNCTIONAL_MODEL:
                 outputs = argument(node, "outputs", 1)
                 return Value(output=self._eval(outputs, scope, depth + 1)) if outputs is not None else UNKNOWN
