@@ -317,3 +317,42 @@ def test_tf1_dense_layers_and_trainers_given_a_model_class():
     """
     found = lint_source(textwrap.dedent(source), select=["GL082"])
     assert [f.line for f in found] == [11, 21]
+
+
+def test_a_layer_whose_base_class_lives_in_another_module_is_a_layer(tmp_path):
+    _write(
+        tmp_path,
+        {
+            "ops/__init__.py": "",
+            "ops/baseop.py": """
+                import tensorflow as tf
+
+                class BaseOp(tf.keras.layers.Layer):
+                    pass
+                """,
+            "ops/simple.py": """
+                import tensorflow as tf
+                from ops.baseop import BaseOp
+                from .baseop import BaseOp as Relative
+
+                class Relie(BaseOp):
+                    def call(self, inputs):
+                        return tf.cond(tf.greater(inputs, 0), lambda: inputs, lambda: 0.01 * inputs)
+
+                class Deeper(Relie):
+                    def call(self, inputs):
+                        return tf.cond(inputs > 0, lambda: inputs, lambda: -inputs)
+
+                class Other(Relative):
+                    def call(self, inputs):
+                        return tf.cond(inputs > 0, lambda: inputs, lambda: -inputs)
+
+                class NotALayer(object):
+                    def call(self, inputs):
+                        return tf.cond(inputs > 0, lambda: inputs, lambda: -inputs)
+                """,
+        },
+    )
+    simple = tmp_path / "ops" / "simple.py"
+    found = lint_source(simple.read_bytes(), path=simple, select=["GL010"])
+    assert [f.line for f in found] == [8, 12, 16]

@@ -11,15 +11,11 @@ from gradlint.rule import Fix, Rule, Severity
 COND = api_table("condition_cond")
 COMPARE = api_table("condition_compare")
 ELEMENTWISE = api_table("condition_elementwise")
-LAYER_BASES = api_table("condition_layer_bases")
 TENSOR_DECORATORS = api_table("condition_tensor_decorators")
 SIDE_EFFECTS = api_table("condition_side_effects")
-LAYER_BASE_PREFIXES = tuple(LAYER_BASES.info.get("prefixes", ()))
 
 # Methods whose first argument is a batch of tensors in a layer, module or loss class.
 LAYER_METHODS = frozenset({"call", "forward", "__call__"})
-# Unresolved base classes (relative imports inside the frameworks, a project's own base class).
-LAYER_BASE_NAME = re.compile(r"(Layer|Module|Model|Loss)$")
 # Parameters that are (nearly always) tensors wherever they appear.
 TENSOR_PARAMS = frozenset({"y_true", "y_pred"})
 # Receivers that are not the data: `self`, `cls`, the autograd `ctx`.
@@ -234,19 +230,7 @@ class ElementwiseCondition(Rule):
         scopes = self.context.scopes
         if len(scopes) < 2 or not isinstance(scopes[-2], cst.ClassDef):
             return None
-        for base in scopes[-2].bases:
-            if base.keyword is not None:
-                continue
-            names = self.qualified_names(base.value)
-            for name in names:
-                if name in LAYER_BASES or name.startswith(LAYER_BASE_PREFIXES):
-                    return _framework(name)
-            if not names:
-                last = base.value.attr.value if isinstance(base.value, cst.Attribute) else None
-                last = base.value.value if isinstance(base.value, cst.Name) else last
-                if last is not None and LAYER_BASE_NAME.search(last):
-                    return ""
-        return None
+        return self.context.semantic.layer_framework(scopes[-2])
 
     # Bindings -------------------------------------------------------------------------
 

@@ -33,6 +33,11 @@ SAME_VALUE = api_table("semantic_same_value")
 CONTAINER_ADD = api_table("semantic_container_add")
 FUNCTIONAL_MODEL = api_table("semantic_functional_model")
 DENSE_FUNCTION = api_table("semantic_dense_function")
+LAYER_BASES = api_table("semantic_layer_bases")
+_LAYER_PREFIXES = tuple(LAYER_BASES.info["prefixes"])
+_LAYER_SUFFIXES = tuple(LAYER_BASES.info["name_suffixes"])
+# The framework a layer base belongs to, by the head of its canonical name.
+_LAYER_FRAMEWORKS = {"tensorflow": "tensorflow", "keras": "keras", "torch": "torch", "jax": "jax", "flax": "jax"}
 
 # The kinds of probability computed from logits (`Value.probability`).
 SOFTMAX_KIND = "softmax"
@@ -174,6 +179,12 @@ class ModuleModel:
             return UNKNOWN
         owner, method = found
         return Value(output=owner._result(method, cls))
+
+    def layer_framework(self, cls: cst.ClassDef) -> str | None:
+        """The framework whose layer or module class `cls` derives from, directly or through
+        classes of the project in any module; "" when only the name of a base that cannot be
+        resolved says so (`class Block(MyLayer)`); None when it is not a layer."""
+        return _layer_framework(ClassRef(self, cls), frozenset())
 
     def class_ref(self, node: cst.BaseExpression, depth: int = 0) -> ClassRef | None:
         """The project class an expression names (`Net`, `models.Net`, an imported one)."""
@@ -585,6 +596,30 @@ class ModuleModel:
         if text is None:
             text = self._sources[node] = self.module.code_for_node(node)
         return text
+
+
+def _layer_framework(cls: ClassRef, seen: frozenset) -> str | None:
+    found = None
+    for base in cls.node.bases:
+        if base.keyword is not None or base.star:
+            continue
+        expr = base.value.value if isinstance(base.value, cst.Subscript) else base.value
+        names = cls.model.names.qualified_names(expr)
+        for name in names:
+            if name in LAYER_BASES or name.startswith(_LAYER_PREFIXES):
+                return _LAYER_FRAMEWORKS.get(name.split(".", 1)[0])
+        parent = cls.model.class_ref(expr)
+        if parent is not None:
+            if parent.node not in seen:
+                inherited = _layer_framework(parent, seen | {cls.node})
+                if inherited:
+                    return inherited
+                found = found if inherited is None else inherited
+        elif not names:
+            last = expr.attr.value if isinstance(expr, cst.Attribute) else getattr(expr, "value", None)
+            if isinstance(last, str) and last.endswith(_LAYER_SUFFIXES):
+                found = ""
+    return found
 
 
 def _lineage(cls: ClassRef) -> list[ClassRef]:
