@@ -111,6 +111,10 @@ class ElementwiseCondition(Rule):
     scalar step is fine). Arguments named like scalars (`step`, `epoch`, `seq_len`, `axis`,
     `num_*`, `*_size`, ...) are not counted as tensors, nor are `jax.jit` static arguments.
 
+    A layer is a class deriving from a framework layer or module, directly or through the
+    project's own base classes in any module (`class Relie(BaseOp)` with `BaseOp` a
+    `keras.layers.Layer` defined elsewhere in the project), as the semantic model resolves it.
+
     Known misses: values that pass through a call the rule cannot resolve (`h = self.dense(x)`,
     a helper function), through indexing (`x[:, 0] > 0`) or through a reduction along one
     axis (`x.sum(dim=1) > 0`); plain functions that are not layer methods, not decorated and
