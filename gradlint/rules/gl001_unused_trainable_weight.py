@@ -216,8 +216,10 @@ class UnusedTrainableWeight(Rule):
     `hk.get_parameter`/`self.param` locals. Checked with Flax 0.12.8, Equinox 0.13.8,
     dm-haiku 0.0.17 on JAX 0.10.2.
 
-    Known misses: weights created outside `__init__`/`build`/`setup` (in a helper they call),
-    Equinox fields assigned from constructor arguments, a local parameter overwritten before
+    Weights created in a method that `__init__`/`build`/`setup` calls on `self` (directly or
+    through other such methods) count as created there, and reads there are set-up, not uses.
+
+    Known misses: weights created in a method that set-up does not call, Equinox fields assigned from constructor arguments, a local parameter overwritten before
     it is read (`w = hk.get_parameter(...)`, then `w = ...`), reads
     in helper methods that are never called, weights used only through `.detach()`,
     `tf.stop_gradient` or `.item()`, and thresholds whose comparison flows into the value
@@ -377,6 +379,24 @@ def _methods(cls: cst.ClassDef) -> list[cst.FunctionDef]:
     if not isinstance(body, cst.IndentedBlock):
         return []
     return [statement for statement in body.body if isinstance(statement, cst.FunctionDef)]
+
+
+def _creator_methods(cls: cst.ClassDef) -> frozenset[str]:
+    """`__init__` / `build` / `setup` and the methods of the class they call on `self`,
+    transitively (`self.init_architecture()` creating the layers)."""
+    methods = {m.name.value: m for m in _methods(cls)}
+    found = {name for name in CREATORS if name in methods}
+    todo = list(found)
+    while todo:
+        method = methods[todo.pop()]
+        selfname = _first_param(method)
+        for node in iter_tree(method.body):
+            if isinstance(node, cst.Call):
+                name = _self_attr(node.func, selfname) if selfname else None
+                if name in methods and name not in found:
+                    found.add(name)
+                    todo.append(name)
+    return frozenset(found)
 
 
 def _statements(body: cst.CSTNode):
@@ -615,8 +635,9 @@ class _Analysis:
     def _read_creations(self, cls: cst.ClassDef, seen: frozenset, key: int) -> list[_Creation]:
         found: dict[str, _Creation] = {}
         frozen: set[str] = set()
+        creators = _creator_methods(cls)
         for method in _methods(cls):
-            if method.name.value not in CREATORS:
+            if method.name.value not in creators:
                 continue
             selfname = _first_param(method)
             if selfname is None:
@@ -751,7 +772,7 @@ class _Analysis:
                                 name = _self_attr(part, selfname)
                                 if name is not None:
                                     defined.add(name)
-                if statement.name.value in INIT_LIKE:
+                if statement.name.value in INIT_LIKE or statement.name.value in _creator_methods(cls):
                     _InitScan(selfname, used, aliases).scan(statement.body)
                 else:
                     _MethodScan(self.rule, selfname, scan).run(statement.body)
