@@ -173,7 +173,7 @@ _STATEMENT_HOLDERS = (
 )
 
 
-def _own_small_statements(body: cst.CSTNode) -> Iterator[cst.CSTNode]:
+def small_statements(body: cst.CSTNode) -> Iterator[cst.CSTNode]:
     """Assignments and other small statements of a body, nested functions and classes left out."""
     stack = [body]
     while stack:
@@ -203,7 +203,7 @@ def bindings(function: cst.FunctionDef | cst.Module) -> Mapping[str, list[cst.Ba
         return cached[1]
     found: dict[str, list[cst.BaseExpression]] = {}
     body = function.body if isinstance(function, cst.FunctionDef) else function
-    for node in own_nodes(body) if _walrus else _own_small_statements(body):
+    for node in own_nodes(body) if _walrus else small_statements(body):
         if isinstance(node, cst.Assign):
             for target in node.targets:
                 _bind(found, target.target, node.value)

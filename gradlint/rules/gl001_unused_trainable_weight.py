@@ -445,6 +445,7 @@ class _Analysis:
         self._base_cache: dict[int, list] = {}
         self._ancestor_cache: dict[int, list] = {}
         self._family_kind: dict[int, str | None] = {}
+        self._creators: dict[int, frozenset[str]] = {}
         self.kind: str | None = None  # the framework family of the class whose creations are read
 
     # Class hierarchy -----------------------------------------------------------------
@@ -635,7 +636,7 @@ class _Analysis:
     def _read_creations(self, cls: cst.ClassDef, seen: frozenset, key: int) -> list[_Creation]:
         found: dict[str, _Creation] = {}
         frozen: set[str] = set()
-        creators = _creator_methods(cls)
+        creators = self.creator_methods(cls)
         for method in _methods(cls):
             if method.name.value not in creators:
                 continue
@@ -660,6 +661,12 @@ class _Analysis:
                 elif isinstance(statement, cst.For):
                     self._freezes(statement, selfname, frozen)
         return [c for name, c in found.items() if name not in frozen]
+
+    def creator_methods(self, cls: cst.ClassDef) -> frozenset[str]:
+        found = self._creators.get(id(cls))
+        if found is None:
+            found = self._creators[id(cls)] = _creator_methods(cls)
+        return found
 
     def _no_grad(self, statement: cst.With) -> bool:
         for item in statement.items:
@@ -772,7 +779,7 @@ class _Analysis:
                                 name = _self_attr(part, selfname)
                                 if name is not None:
                                     defined.add(name)
-                if statement.name.value in INIT_LIKE or statement.name.value in _creator_methods(cls):
+                if statement.name.value in INIT_LIKE or statement.name.value in self.creator_methods(cls):
                     _InitScan(selfname, used, aliases).scan(statement.body)
                 else:
                     _MethodScan(self.rule, selfname, scan).run(statement.body)

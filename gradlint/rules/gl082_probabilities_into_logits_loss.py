@@ -166,7 +166,9 @@ class ProbabilitiesIntoLogitsLoss(Rule):
                 return None
             return argument(node, "y_pred", 1) or argument(node, "output", 1)
         # A loss object called: `nn.CrossEntropyLoss()(p, y)`, `criterion(p, y)`, `self.loss_fn(p, y)`,
-        # `criterion.forward(p, y)`.
+        # `criterion.forward(p, y)`: a prediction and a target.
+        if len(node.args) < 2:
+            return None
         func = node.func
         if self.context.names.method(node) == "forward":
             func = func.value

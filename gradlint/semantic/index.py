@@ -4,8 +4,9 @@ parsed only when the semantic model asks about one of their names.
 A module name is looked up under the import roots of the file: its own folder (scripts import
 their neighbours), the folder above its top package (`pkg/sub/mod.py` imports `pkg.other`), and
 the folders above that up to the repository root (a `src/` layout). Modules are parsed with the
-same parser as the file, at most `MAX_MODULE_BYTES` each; the trees of the last `KEPT_MODULES`
-are kept per process, keyed by path, modification time and size, so a run over a package parses
+same parser as the file, at most `MAX_MODULE_BYTES` each; the trees of the most recent modules,
+up to `KEPT_SOURCE_BYTES` of their source (a tree takes a few hundred times its source), are kept
+per process, keyed by path, modification time and size, so a run over a package parses
 each at most a few times per worker while memory stays bounded. The models built on them belong to
 one linted file, so every module its findings depend on is recorded in `read` (with its size and
 modification time): the result cache checks them before it reuses the file's result.
@@ -20,8 +21,8 @@ import libcst as cst
 
 from gradlint.semantic.model import ModuleModel
 
-KEPT_MODULES = 32
-MAX_MODULE_BYTES = 1_000_000
+KEPT_SOURCE_BYTES = 1_000_000
+MAX_MODULE_BYTES = 500_000
 _MAX_ROOT_LEVELS = 6
 
 # (path, mtime_ns, size) -> the parsed module (None: unparsable), most recent last.
@@ -100,7 +101,7 @@ class ProjectIndex:
                 except Exception:  # unreadable or unparsable: the module is simply not known
                     module = None
             _parsed[key] = module
-            if len(_parsed) > KEPT_MODULES:
+            while len(_parsed) > 1 and sum(size for _, _, size in _parsed) > KEPT_SOURCE_BYTES:
                 _parsed.popitem(last=False)
         return ModuleModel(module, index=self, dotted_name=name) if module is not None else None
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass, replace
 
 import libcst as cst
 
-from gradlint.data import api_table
+from gradlint.data import api_table, framework_modules
 from gradlint.engine.names import NameTable, dotted, referenced_names
-from gradlint.engine.syntax import argument, number, own_nodes, positional, string
+from gradlint.engine.syntax import argument, number, own_nodes, positional, small_statements, string
 from gradlint.semantic.values import UNKNOWN, Value, join
 
 SOFTMAX = api_table("softmax_softmax")
@@ -505,13 +505,13 @@ class ModuleModel:
             table = {}
             body = owner.body if isinstance(owner, cst.FunctionDef) else owner
             added: dict[str, cst.BaseExpression] = {}
-            for small in own_nodes(body):
+            for small in small_statements(body):
                 if isinstance(small, cst.Assign):
                     for target in small.targets:
                         _bind(table, target.target, small.value, None)
-                elif isinstance(small, (cst.AnnAssign, cst.NamedExpr)) and small.value is not None:
+                elif isinstance(small, cst.AnnAssign) and small.value is not None:
                     _bind(table, small.target, small.value, None)
-                elif (addition := _container_addition(small)) is not None and isinstance(addition[0], cst.Name):
+                elif isinstance(small, cst.Expr) and (addition := _container_addition(small.value)) is not None and isinstance(addition[0], cst.Name):
                     added[addition[0].value] = addition[1]
             self._bindings[owner] = table
             self._added[owner] = added
@@ -529,7 +529,9 @@ class ModuleModel:
                 if not params:
                     continue
                 me = params[0].name.value
-                for small in own_nodes(method.body):
+                for small in small_statements(method.body):
+                    if isinstance(small, cst.Expr):
+                        small = small.value
                     addition = _container_addition(small)
                     if addition is not None:
                         container = addition[0]
@@ -561,7 +563,7 @@ class ModuleModel:
         try:
             owner = self._owner.get(function)
             scope = Scope((function,), cls or (ClassRef(self, owner) if owner is not None else None))
-            returns = [node.value for node in own_nodes(function.body) if isinstance(node, cst.Return)]
+            returns = [node.value for node in small_statements(function.body) if isinstance(node, cst.Return)]
             if not returns or any(value is None for value in returns):
                 result = UNKNOWN
             else:
@@ -724,11 +726,13 @@ def _bind(table: dict, target: cst.BaseExpression, value: cst.BaseExpression, in
 
 
 def _project_imports(module: cst.Module, dotted_name: str) -> dict[str, tuple[str, str | None]]:
-    """Local name -> (absolute module, attribute or None) for every import of the module,
-    relative ones resolved against the module's own package."""
+    """Local name -> (absolute module, attribute or None) for every import of the module that
+    may be the project's own, relative ones resolved against the module's own package. The
+    frameworks' modules are APIs, read through the tables, never parsed as project code."""
     package = dotted_name.rpartition(".")[0]
+    frameworks = set(framework_modules())
     found: dict[str, tuple[str, str | None]] = {}
-    for node in own_nodes(module):
+    for node in small_statements(module):
         if isinstance(node, cst.Import):
             for alias in node.names:
                 full = dotted(alias.name)
@@ -751,4 +755,4 @@ def _project_imports(module: cst.Module, dotted_name: str) -> dict[str, tuple[st
                     continue
                 local = alias.asname.name.value if alias.asname is not None and isinstance(alias.asname.name, cst.Name) else alias.name.value
                 found[local] = (base, alias.name.value)
-    return found
+    return {local: target for local, target in found.items() if target[0].split(".", 1)[0] not in frameworks}
