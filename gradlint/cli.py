@@ -110,7 +110,7 @@ def _server_command(args: list[str]) -> int:
     try:
         from gradlint.server import main as serve
     except ImportError as error:
-        raise UsageError(f"the language server needs pygls: pip install 'gradlint[server]' ({error})") from None
+        raise UsageError(f"the language server needs pygls: pip install pygls (or `pip install -e '.[server]'` in a gradlint clone) ({error})") from None
     return serve()
 
 
