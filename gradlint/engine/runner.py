@@ -7,8 +7,6 @@ metadata costs about as much as the parse itself.
 from __future__ import annotations
 
 import ast
-import io
-import tokenize
 import traceback
 import warnings
 from collections.abc import Sequence
@@ -17,10 +15,10 @@ import libcst as cst
 from libcst.metadata import PositionProvider
 
 from gradlint.engine.context import SCOPES, STATEMENTS, FileContext
-from gradlint.engine.result import SYNTAX_ERROR, FileResult
+from gradlint.engine.result import SKIP_COMMENT, SKIP_NO_FRAMEWORK, SYNTAX_ERROR, FileResult
 from gradlint.engine.syntax import forget_file
 from gradlint.engine.fixes import describe
-from gradlint.engine.prefilter import skip_file_comment, wants_file
+from gradlint.engine.prefilter import decode, skip_file_comment, wants_file
 from gradlint.engine.suppress import is_suppressed, suppressions
 from gradlint.engine.walker import HandlerError, walk
 from gradlint.rule import Finding, Report, Rule, Severity
@@ -63,12 +61,6 @@ def _rule_handlers(rule: type[Rule]) -> list[tuple[str, type, str]]:
     return names
 
 
-def decode(data: bytes) -> str:
-    """Decode as Python does: a BOM or a coding cookie, else UTF-8 (errors raise)."""
-    encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
-    return data.decode(encoding)
-
-
 def _syntax_error(path: str, text: str, error: Exception) -> Finding:
     line, column, message = 1, 1, f"{type(error).__name__}: {error}"
     try:
@@ -109,7 +101,7 @@ def lint_bytes(
 ) -> FileResult:
     result = FileResult(path)
     if skip_file_comment(data) or not wants_file(data, prefilter):
-        result.skipped = True
+        result.skipped = SKIP_COMMENT if skip_file_comment(data) else SKIP_NO_FRAMEWORK
         return result
     try:
         text = decode(data)
