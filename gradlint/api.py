@@ -16,7 +16,7 @@ from gradlint.config import Settings
 from gradlint.data import framework_modules
 from gradlint.discovery import discover, force_excluded
 from gradlint.engine.prefilter import framework_pattern, is_source_text, skip_file_comment, wants_file
-from gradlint.engine.result import SKIP_COMMENT, SKIP_NO_FRAMEWORK, SKIP_NOT_PYTHON, SYNTAX_ERROR, FileResult
+from gradlint.engine.result import ENGINE_CODES, SKIP_COMMENT, SKIP_NO_FRAMEWORK, SKIP_NOT_PYTHON, SYNTAX_ERROR, FileResult
 from gradlint.notebook import Notebook, NotebookError, is_notebook, place_in_cell
 from gradlint.registry import get_rule, rule_index, select_codes
 from gradlint.rule import Finding, Rule
@@ -158,9 +158,9 @@ class _Job:
     @property
     def prefilter(self):
         if self._prefilter is None:
-            # GL000 is the engine's own: it does not widen the set of files worth parsing.
+            # GL000 and GL900 are the engine's own: they do not widen the set of files worth parsing.
             index = rule_index()
-            frameworks = {f for code in self.codes if code != SYNTAX_ERROR for f in index[code]["frameworks"]}
+            frameworks = {f for code in self.codes if code not in ENGINE_CODES for f in index[code]["frameworks"]}
             self._prefilter = framework_pattern(frameworks or framework_modules())
         return self._prefilter
 

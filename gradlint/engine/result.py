@@ -8,6 +8,9 @@ from gradlint.rule import Finding
 
 # The engine's own code for a file it could not check (read, decode or parse).
 SYNTAX_ERROR = "GL000"
+# The engine's code for a suppression comment that suppressed nothing; like GL000 it has no visitor.
+UNUSED_NOQA = "GL900"
+ENGINE_CODES = frozenset({SYNTAX_ERROR, UNUSED_NOQA})
 # Why a file was not parsed (FileResult.skipped), as the summary line says it.
 SKIP_NO_FRAMEWORK = "no framework imported"
 SKIP_COMMENT = "`# gradlint: skip-file`"
