@@ -200,7 +200,7 @@ def _lint_command(args: argparse.Namespace) -> int:
     if missing and nothing_linted and args.format in ("text", "github"):
         return EXIT_ERROR  # the error says it all; a summary of no files would not
     text = renderer(args.format)(result, statistics=args.statistics, unsafe_fixes=args.unsafe_fixes,
-                                 show_fixes=args.show_fixes)
+                                 show_fixes=args.show_fixes, read_lines=_source_lines(args, stdin))
     if args.output:
         try:
             with open(args.output, "w", encoding="utf-8") as handle:
@@ -215,6 +215,13 @@ def _lint_command(args: argparse.Namespace) -> int:
     if result.findings and not args.exit_zero:
         return EXIT_FINDINGS
     return EXIT_CLEAN
+
+
+def _source_lines(args: argparse.Namespace, stdin: bytes | None):
+    """How a report reads a checked file's lines (standard input's included), for fingerprints."""
+    from gradlint.baseline import read_source_lines
+
+    return lambda path: read_source_lines(path, stdin, args.stdin_filename or "-")
 
 
 def _selected_codes(args: argparse.Namespace, settings) -> list[str]:
@@ -467,19 +474,8 @@ def _apply_baseline(args: argparse.Namespace, result, stdin: bytes | None) -> No
     from pathlib import Path
 
     from gradlint import baseline
-    from gradlint.engine.runner import decode
 
-    stdin_name = args.stdin_filename or "-"
-
-    def read_lines(path: str) -> list[str] | dict[int, list[str]]:
-        from gradlint.notebook import Notebook, NotebookError, is_notebook
-
-        try:
-            data = stdin if stdin is not None and path == stdin_name else Path(path).read_bytes()
-            return Notebook(data).cell_lines() if is_notebook(path) else decode(data).splitlines()
-        except (OSError, UnicodeDecodeError, SyntaxError, LookupError, NotebookError):
-            return []
-
+    read_lines = _source_lines(args, stdin)
     target = Path(args.baseline)
     try:
         if args.update_baseline or not target.exists():

@@ -47,7 +47,8 @@ def test_json_sarif_and_github_point_at_the_notebook(tmp_path, run_cli):
     _, out, _ = run_cli("nb.ipynb", "--no-cache", "--format", "sarif", cwd=tmp_path)
     (result,) = json.loads(out)["runs"][0]["results"]
     location = result["locations"][0]["physicalLocation"]
-    assert location["artifactLocation"]["uri"].endswith("nb.ipynb") and "region" not in location
+    assert location["artifactLocation"]["uri"].endswith("nb.ipynb")
+    assert (location["region"]["startLine"], location["region"]["properties"]) == (3, {"cell": 3})  # the cell's terms
     assert result["message"]["text"].startswith("cell 3, line 3: ")
     _, out, _ = run_cli("nb.ipynb", "--no-cache", "--format", "github", cwd=tmp_path)
     assert out.startswith("::warning file=nb.ipynb,title=GL080 log-of-softmax::cell 3:3:9: GL080 ")
