@@ -31,6 +31,12 @@ def summary(rule: type[Rule]) -> str:
     return text.split(". ")[0].rstrip(".:") + "."
 
 
+def severity_text(rule: type[Rule]) -> str:
+    """`error`, or `error (some warning)` for a rule whose `## Severity` says when."""
+    others = " or ".join(level.value for level in rule.other_severities)
+    return f"{rule.severity.value} (some {others})" if others else rule.severity.value
+
+
 def verified_versions(rule: type[Rule]) -> dict[str, str]:
     """Versions recorded in the data tables the rule's module uses."""
     versions: dict[str, str] = {}
@@ -85,7 +91,7 @@ def rule_page(rule: type[Rule]) -> str:
     """The page as `gradlint rule CODE` prints it and SARIF embeds it."""
     verified = verified_versions(rule)
     facts = [
-        f"Severity: {rule.severity.value}",
+        f"Severity: {severity_text(rule)}",
         f"Frameworks: {', '.join(rule.frameworks)}",
         "Default: on" if rule.default_enabled else "Default: off (select it)",
         f"Fix: {fix_kind(rule)}",
@@ -110,7 +116,7 @@ def _generated_note(rule: type[Rule]) -> str:
 
 def index_page() -> str:
     rows = [
-        f"| [{rule.code}]({rule.code}-{rule.name}.md) | {rule.name} | {rule.severity.value} | "
+        f"| [{rule.code}]({rule.code}-{rule.name}.md) | {rule.name} | {severity_text(rule)} | "
         f"{', '.join(rule.frameworks)} | {summary(rule)} |"
         for rule in all_rules()
     ]
@@ -135,7 +141,7 @@ def readme_with_rule_table() -> str | None:
     if start < 0 or end < start:
         return text
     rows = [
-        f"| [{rule.code}](rules/{rule.code}-{rule.name}.md) | {rule.name} | {rule.severity.value} | "
+        f"| [{rule.code}](rules/{rule.code}-{rule.name}.md) | {rule.name} | {severity_text(rule)} | "
         f"{', '.join(rule.frameworks)} | {fix_kind(rule) if rule.fix_title else ''} | "
         f"{'' if _dynamic_kind(rule) == 'none' else _dynamic_kind(rule)} |"
         for rule in all_rules()
