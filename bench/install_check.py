@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import yaml
@@ -32,6 +33,7 @@ GOOD = BAD.replace("sum(theta)", "sum(x)")
 
 def run(command, cwd, env=None, shell=False, expect=(0,)) -> subprocess.CompletedProcess:
     shown = command if shell else " ".join(map(str, command))
+    shown = shown.strip().splitlines()[0] + (" ..." if "\n" in shown.strip() else "")
     print(f"$ {shown}    (in {cwd.name})", flush=True)
     done = subprocess.run(command, cwd=cwd, env=env, shell=shell, capture_output=True, text=True,
                           executable="/bin/bash" if shell else None)
@@ -173,13 +175,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--extras", action="store_true", help="install the torch extra for real")
     args = parser.parse_args()
+    started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="gradlint-install-") as temporary:
         base = Path(temporary)
         print("Install lines:")
         clone = check_install(base, args.extras)
         check_pre_commit(base, clone)
         check_action(base)
-    print("All README install, pre-commit and Action instructions ran as written.")
+    print(f"All README install, pre-commit and Action instructions ran as written "
+          f"({time.perf_counter() - started:.0f} s).")
     return 0
 
 
