@@ -119,8 +119,10 @@ class ElementwiseCondition(Rule):
     a helper function), through indexing (`x[:, 0] > 0`) or through a reduction along one
     axis (`x.sum(dim=1) > 0`); plain functions that are not layer methods, not decorated and
     do not take `y_true` / `y_pred`; `assert` statements and comprehension filters.
-    Severity: error for `tf.cond` / `torch.cond` / `jax.lax.cond` / `keras.ops.cond` (it fails at
-    run time or is silently wrong for shape-(1,) predicates), warning for Python control flow.
+
+    ## Severity
+    Error for `tf.cond` / `torch.cond` / `jax.lax.cond` / `keras.ops.cond`, which fail at run time
+    or are silently wrong for shape-(1,) predicates; warning for Python control flow.
 
     ## References
     - `tf.cond`: "pred: A scalar determining whether to return the result of true_fn or false_fn."
@@ -129,6 +131,7 @@ class ElementwiseCondition(Rule):
 
     code = "GL010"
     severity = Severity.WARNING
+    other_severities = (Severity.ERROR,)  # see ## Severity
     message = (
         "{construct} needs one bool but `{pred}` is elementwise: it fails or picks one branch for all; "
         "use `{where}`"

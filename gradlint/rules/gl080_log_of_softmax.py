@@ -220,10 +220,6 @@ class LogOfSoftmax(Rule):
     ```
 
     ## Notes
-    The severity is error for a log written directly around the softmax or sigmoid, and
-    warning when the probability comes through a variable, an epsilon or a clip (the value is
-    finite there; the gradient vanishes instead of turning NaN).
-
     Not flagged, on purpose:
 
     - `log_softmax`, `log_sigmoid`, `logsumexp`, `softplus` and from-logits losses.
@@ -258,6 +254,11 @@ class LogOfSoftmax(Rule):
     (`p[i] = exp(...)`), and a log written inside a helper function that takes the probability
     as its argument.
 
+    ## Severity
+    Error for a log written directly around the softmax or sigmoid; warning when the
+    probability comes through a variable, an epsilon or a clip (the value is finite there; the
+    gradient vanishes instead of turning NaN).
+
     ## References
     - PyTorch documentation, `torch.nn.functional.log_softmax`: "While mathematically
       equivalent to log(softmax(x)), doing these two operations separately is slower and
@@ -268,6 +269,7 @@ class LogOfSoftmax(Rule):
 
     code = "GL080"
     severity = Severity.ERROR
+    other_severities = (Severity.WARNING,)  # see ## Severity
     message = "`{call}`: the log of {what} turns infinite for large logits, with NaN or zero gradients; use {remedy}"
     fix_title = "use the framework's log_softmax (same axis)"
     frameworks = ("torch", "tensorflow", "keras", "jax", "theano")

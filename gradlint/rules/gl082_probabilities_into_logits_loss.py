@@ -105,6 +105,11 @@ class ProbabilitiesIntoLogitsLoss(Rule):
     Known misses: a loss wrapped in a helper function that receives the probabilities as its
     argument, and a softmax written into a buffer in place.
 
+    ## Severity
+    Error when a softmax or sigmoid output (or its hand-written or `exp(log_softmax)` twin)
+    reaches the loss; warning when the probabilities are the output of a model built in the
+    same file whose last layer is a softmax or sigmoid.
+
     ## References
     - PyTorch documentation, `torch.nn.CrossEntropyLoss`: "The input is expected to contain
       the unnormalized logits for each class".
@@ -115,6 +120,7 @@ class ProbabilitiesIntoLogitsLoss(Rule):
 
     code = "GL082"
     severity = Severity.ERROR
+    other_severities = (Severity.WARNING,)  # see ## Severity
     message = (
         "{what} `{arg}` passed to `{loss}`, which applies softmax/sigmoid again: "
         "the gradient shrinks; pass the logits"
