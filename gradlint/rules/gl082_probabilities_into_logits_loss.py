@@ -41,8 +41,9 @@ class ProbabilitiesIntoLogitsLoss(Rule):
       classes) with `from_logits=True`;
     - the output of a model whose last layer is a softmax or sigmoid (`nn.Sequential(...,
       nn.Softmax(dim=1))`, `keras.Sequential([..., Dense(10, activation="softmax")])`) given to
-      such a loss, or a Keras model of that kind compiled with a `from_logits=True` loss,
-      when the model is built in the same file (severity warning).
+      such a loss, a Keras model of that kind compiled with a `from_logits=True` loss, or a
+      module of that kind given to a trainer with `criterion=` a loss that expects logits
+      (severity warning).
 
     ## Why is this bad?
     The loss applies its own softmax (or sigmoid) to what it takes for logits. Probabilities
