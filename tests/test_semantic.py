@@ -356,3 +356,61 @@ def test_a_layer_whose_base_class_lives_in_another_module_is_a_layer(tmp_path):
     simple = tmp_path / "ops" / "simple.py"
     found = lint_source(simple.read_bytes(), path=simple, select=["GL010"])
     assert [f.line for f in found] == [8, 12, 16]
+
+
+def test_a_base_class_in_another_module_is_read_for_its_uses_of_the_weights(tmp_path):
+    _write(
+        tmp_path,
+        {
+            "models/__init__.py": "",
+            "models/base.py": """
+                class Mixin:
+                    def describe(self):
+                        return self.name
+
+                class UsesHead:
+                    def logits(self, x):
+                        return self.head(x)
+
+                class Opaque:
+                    def weights(self):
+                        return [getattr(self, n) for n in self.names]
+                """,
+            "models/net.py": """
+                import torch.nn as nn
+                from .base import Mixin, UsesHead, Opaque
+
+                class Net(nn.Module, Mixin):
+                    def __init__(self):
+                        super().__init__()
+                        self.name = "net"
+                        self.body = nn.Linear(4, 4)
+                        self.head = nn.Linear(4, 2)
+
+                    def setup_layers(self):
+                        self.extra = nn.Linear(4, 4)
+
+                    def forward(self, x):
+                        return self.body(x)
+
+                class WithHead(nn.Module, UsesHead):
+                    def __init__(self):
+                        super().__init__()
+                        self.head = nn.Linear(4, 2)
+
+                    def forward(self, x):
+                        return x
+
+                class Hidden(nn.Module, Opaque):
+                    def __init__(self):
+                        super().__init__()
+                        self.head = nn.Linear(4, 2)
+
+                    def forward(self, x):
+                        return x
+                """,
+        },
+    )
+    net = tmp_path / "models" / "net.py"
+    found = lint_source(net.read_bytes(), path=net, select=["GL001"])
+    assert [(f.line, f.message.split("`")[1]) for f in found] == [(10, "self.head"), (13, "self.extra")]

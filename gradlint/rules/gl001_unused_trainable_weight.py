@@ -216,10 +216,13 @@ class UnusedTrainableWeight(Rule):
     `hk.get_parameter`/`self.param` locals. Checked with Flax 0.12.8, Equinox 0.13.8,
     dm-haiku 0.0.17 on JAX 0.10.2.
 
-    Weights created in a method that `__init__`/`build`/`setup` calls on `self` (directly or
-    through other such methods) count as created there, and reads there are set-up, not uses.
+    Weights created in any other method (`self.init_architecture()`, called from `__init__` or
+    before training) count too; reads in the methods that `__init__`/`build`/`setup` call on
+    `self` are set-up, not uses. A base class of the project defined in another module is
+    read: what its methods read on `self` counts as used, and it makes the class a layer when
+    it derives from one.
 
-    Known misses: weights created in a method that set-up does not call, Equinox fields assigned from constructor arguments, a local parameter overwritten before
+    Known misses: Equinox fields assigned from constructor arguments, a local parameter overwritten before
     it is read (`w = hk.get_parameter(...)`, then `w = ...`), reads
     in helper methods that are never called, weights used only through `.detach()`,
     `tf.stop_gradient` or `.item()`, and thresholds whose comparison flows into the value
@@ -446,6 +449,8 @@ class _Analysis:
         self._ancestor_cache: dict[int, list] = {}
         self._family_kind: dict[int, str | None] = {}
         self._creators: dict[int, frozenset[str]] = {}
+        self.external_reads: dict[int, set[str]] = {}  # class -> what its bases in other modules read on self
+        self.external_layer: set[int] = set()  # classes with a layer base in another module
         self.kind: str | None = None  # the framework family of the class whose creations are read
 
     # Class hierarchy -----------------------------------------------------------------
@@ -469,11 +474,29 @@ class _Analysis:
                 found.append(("local", [c for c in self.by_name[expr.value] if c is not cls]))
             elif (isinstance(expr, cst.Name) and expr.value in IGNORED_BASES) or names & IGNORED_BASES:
                 found.append(("ignored", []))
+            elif self._external(cls, expr):
+                found.append(("external", []))  # a base of the project in another module, read
             elif _last_name(expr) in FRAMEWORK_LIKE:
                 found.append(("unknown", []))  # `from .module import Module` in framework code
             else:
                 found.append(("opaque", []))  # a base from elsewhere may read any weight
         return found
+
+    def _external(self, cls: cst.ClassDef, expr: cst.BaseExpression) -> bool:
+        """Whether `expr` is a class of the project defined in another module whose reads of
+        `self` are known: they count as uses of the weights (`external_reads`), and its
+        layer-ness as the semantic model resolves it (`external_layer`)."""
+        semantic = self.rule.context.semantic
+        ref = semantic.class_ref(expr)
+        if ref is None or ref.model is semantic:
+            return False
+        reads = semantic.self_reads(ref, WHOLE_SELF)
+        if reads is None:
+            return False
+        self.external_reads.setdefault(id(cls), set()).update(reads)
+        if semantic.layer_framework(ref):
+            self.external_layer.add(id(cls))
+        return True
 
     def is_layer(self, cls: cst.ClassDef, seen: frozenset = frozenset()) -> bool:
         key = id(cls)
@@ -484,7 +507,7 @@ class _Analysis:
         result = False
         unknown = False
         for kind, locals_ in self._bases(cls):
-            if kind == "framework":
+            if kind == "framework" or (kind == "external" and key in self.external_layer):
                 result = True
             elif kind == "local":
                 for parent in locals_:
@@ -636,10 +659,9 @@ class _Analysis:
     def _read_creations(self, cls: cst.ClassDef, seen: frozenset, key: int) -> list[_Creation]:
         found: dict[str, _Creation] = {}
         frozen: set[str] = set()
-        creators = self.creator_methods(cls)
         for method in _methods(cls):
-            if method.name.value not in creators:
-                continue
+            if method.name.value in OUTPUT_METHODS and method.name.value not in CREATORS:
+                continue  # weights made lazily while computing the output are read right there
             selfname = _first_param(method)
             if selfname is None:
                 continue
@@ -743,6 +765,8 @@ class _Analysis:
             if unknown and scan.calls - defined:
                 continue
             used |= scan.value | scan.strings | rule.external
+            for member in family:
+                used |= self.external_reads.get(id(member), set())
             changed = True
             while changed:
                 changed = False

@@ -180,11 +180,34 @@ class ModuleModel:
         owner, method = found
         return Value(output=owner._result(method, cls))
 
-    def layer_framework(self, cls: cst.ClassDef) -> str | None:
+    def layer_framework(self, cls: cst.ClassDef | ClassRef) -> str | None:
         """The framework whose layer or module class `cls` derives from, directly or through
         classes of the project in any module; "" when only the name of a base that cannot be
         resolved says so (`class Block(MyLayer)`); None when it is not a layer."""
-        return _layer_framework(ClassRef(self, cls), frozenset())
+        return _layer_framework(cls if isinstance(cls, ClassRef) else ClassRef(self, cls), frozenset())
+
+    @staticmethod
+    def self_reads(cls: ClassRef, whole: frozenset[str]) -> frozenset[str] | None:
+        """The attributes the methods of `cls` and of its project bases read on `self`; None
+        when one of them may read any (`getattr(self, name)`, or an attribute of `whole` such
+        as `self.parameters()`)."""
+        found: set[str] = set()
+        for ref in _lineage(cls):
+            for method in _definitions(ref.node):
+                if not isinstance(method, cst.FunctionDef):
+                    continue
+                params = method.params.params or method.params.posonly_params
+                if not params:
+                    continue
+                me = params[0].name.value
+                for node in own_nodes(method.body):
+                    if isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name) and node.value.value == me:
+                        found.add(node.attr.value)
+                    elif isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and node.func.value in (
+                        "getattr", "vars"
+                    ) and node.args and isinstance(node.args[0].value, cst.Name) and node.args[0].value.value == me:
+                        return None
+        return None if found & whole else frozenset(found)
 
     def class_ref(self, node: cst.BaseExpression, depth: int = 0) -> ClassRef | None:
         """The project class an expression names (`Net`, `models.Net`, an imported one)."""
