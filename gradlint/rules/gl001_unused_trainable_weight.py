@@ -63,6 +63,7 @@ MODULE_CHAIN = frozenset({"to", "cuda", "cpu", "float", "double", "half", "bfloa
 # An unresolved base with one of these names is taken for the framework's own (its source
 # imports it relatively); any other unresolved base may define methods that read the weights.
 FRAMEWORK_LIKE = frozenset({"Module", "Layer"})
+OPTIMIZER_PREFIXES = tuple(api_table("weights_optimizers").info["prefixes"])
 IGNORED_BASES = frozenset({"object", "ABC", "Generic", "Protocol", "abc.ABC", "typing.Generic", "typing.Protocol"})
 _VALUE_OPS = (cst.Is, cst.IsNot, cst.In, cst.NotIn)
 SELF_SAFE_BUILTINS = frozenset({"isinstance", "type", "id", "super", "repr", "str", "hash"})
@@ -220,7 +221,8 @@ class UnusedTrainableWeight(Rule):
     before training) count too; reads in the methods that `__init__`/`build`/`setup` call on
     `self` are set-up, not uses. A base class of the project defined in another module is
     read: what its methods read on `self` counts as used, and it makes the class a layer when
-    it derives from one.
+    it derives from one. Handing `self.parameters()` to an optimiser (`torch.optim`, Keras
+    optimisers, Optax) sets the weights up for training; it is not a use.
 
     Known misses: Equinox fields assigned from constructor arguments, a local parameter overwritten before
     it is read (`w = hk.get_parameter(...)`, then `w = ...`), reads
@@ -1154,6 +1156,12 @@ class _MethodScan:
                     if not self.is_self(arg.value):
                         stack.append((arg.value, pred, sink))
                 return
+        if any(name.startswith(OPTIMIZER_PREFIXES) for name in rule.qualified_names(func)):
+            for arg in args:  # `Adam(self.parameters())` trains every weight; it reads none
+                value = arg.value.func if isinstance(arg.value, cst.Call) else arg.value
+                if _self_attr(value, self.selfname) not in WHOLE_SELF:
+                    stack.append((arg.value, pred, sink))
+            return
         if rule.callee(node, CONDITION):
             condition = _keyword(node, "pred") or _keyword(node, "condition") or _keyword(node, "cond")
             if condition is None:
