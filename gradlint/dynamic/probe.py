@@ -261,7 +261,8 @@ def _rebinds(function: ast.AST) -> set[str]:
         elif isinstance(node, (ast.With, ast.AsyncWith)):
             targets = [item.optional_vars for item in node.items if item.optional_vars is not None]
         for target in targets:
-            names.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+            # `out[pos] = ...` stores into `out`; it rebinds neither `out` nor `pos`.
+            names.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store))
     return names
 
 
