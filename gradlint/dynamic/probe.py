@@ -12,6 +12,7 @@ import builtins
 import copy
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 CONFIRMED, NOT_REPRODUCED, INCONCLUSIVE = "confirmed", "not-reproduced", "inconclusive"
@@ -66,6 +67,16 @@ class Job:
         return cls(**{name: data[name] for name in cls.__dataclass_fields__ if name in data})
 
 
+def source_file(job: Job) -> Path:
+    """The finding's file: its path may be relative to a directory the worker is not in."""
+    path = Path(job.path)
+    if path.is_absolute() or not job.search_path:
+        return path
+    if job.module and "." in job.module:
+        return Path(job.search_path, *job.module.split(".")).with_suffix(".py")
+    return Path(job.search_path) / path.name
+
+
 def _char_column(line: str, byte_offset: int) -> int:
     """ast columns count UTF-8 bytes; findings count characters."""
     return len(line.encode("utf-8")[:byte_offset].decode("utf-8", errors="ignore"))
@@ -81,6 +92,7 @@ class Probe:
     backend: Any  # gradlint.dynamic.backends.Backend
     lines: list[str] = field(default_factory=list)
     _parents: dict = field(default_factory=dict)
+    _cache: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for parent in ast.walk(self.tree):
@@ -160,6 +172,19 @@ class Probe:
                 if bound is not None:
                     todo.append((bound[1], bound[0], level + 1))
         return found
+
+    def file_tree(self) -> ast.Module | None:
+        """The whole file, if it still matches the snippet at the finding: the calls and
+        module-level values around the flagged code, which the snippet leaves out."""
+        if "file" not in self._cache:
+            self._cache["file"] = None
+            try:
+                text = source_file(self.job).read_text("utf-8")
+                if text.splitlines()[self.job.line - 1] == self.lines[self.job.line - 1]:
+                    self._cache["file"] = ast.parse(text)
+            except (OSError, UnicodeDecodeError, SyntaxError, IndexError, ValueError):
+                pass
+        return self._cache["file"]
 
     def live_class(self, node: ast.ClassDef) -> type:
         """The class object the snippet defined for `node` (top-level classes only)."""

@@ -21,7 +21,6 @@ from __future__ import annotations
 import ast
 import builtins
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -110,7 +109,7 @@ class Objective:
                 return True
             return self.name is not None and isinstance(given, ast.Name) and given.id == self.name and call is not self.node
 
-        for tree in (self.probe.tree, self._file_tree()):
+        for tree in (self.probe.tree, self.probe.file_tree()):
             if tree is None:
                 continue
             calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and matches(n)]
@@ -118,18 +117,6 @@ class Objective:
             if after or calls:
                 return min(after or calls, key=lambda c: c.lineno)
         return None
-
-    def _file_tree(self) -> ast.Module | None:
-        """The whole file, if it still matches the snippet at the objective (the optimiser call is
-        usually a separate statement that the snippet leaves out)."""
-        try:
-            text = _source_file(self.probe.job).read_text("utf-8")
-            line = self.node.lineno - 1
-            if text.splitlines()[line] != self.probe.lines[line]:
-                return None
-            return ast.parse(text)
-        except (OSError, UnicodeDecodeError, SyntaxError, IndexError):
-            return None
 
     # Building the live function --------------------------------------------------------
 
@@ -174,7 +161,7 @@ class Objective:
         """A copy of the namespace with the file's module-level definitions of `names` run in it
         (the snippet holds only what the objective needs; x0 is often defined apart from it).
         Only plain assignments, imports and definitions are run, at most MAX_DEFINITIONS of them."""
-        tree = self._file_tree()
+        tree = self.probe.file_tree()
         if tree is None:
             return None
         binders = (ast.Assign, ast.AnnAssign, ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef)
@@ -197,16 +184,6 @@ class Objective:
         except Exception:  # noqa: BLE001 - no value: a chosen point is used instead
             return None
         return namespace
-
-
-def _source_file(job) -> Path:
-    """The finding's file: its path may be relative to a directory the worker is not in."""
-    path = Path(job.path)
-    if path.is_absolute() or not job.search_path:
-        return path
-    if job.module and "." in job.module:
-        return Path(job.search_path, *job.module.split(".")).with_suffix(".py")
-    return Path(job.search_path) / path.name
 
 
 def _binds(statement: ast.stmt) -> set[str]:

@@ -124,7 +124,7 @@ def witness(probe: Probe):
     signature = inspect.signature(live)
 
     helper = Objective(probe)  # evaluates the file's expressions with its module-level definitions
-    tree = helper._file_tree()
+    tree = probe.file_tree()
     calls = [n for n in ast.walk(tree or probe.tree) if isinstance(n, ast.Call)
              and isinstance(n.func, ast.Name) and n.func.id == function.name]
     bound_calls = []
