@@ -59,8 +59,10 @@ class Job:
     framework: str
     source: str  # the snippet: the finding's definition and what it needs, at the original line numbers
     module: str = "__gradlint_snippet__"
-    search_path: str = ""  # prepended to sys.path so the module's own imports resolve
+    search_path: str = ""  # the file's package root (or directory): its module's imports resolve from there
     device: str = "cpu"
+    project_paths: list[str] = field(default_factory=list)  # the configuration folder and git root, before it
+    skip: list[tuple[int, int]] = field(default_factory=list)  # line spans kept for the witness, not run
 
     @classmethod
     def from_dict(cls, data: dict) -> Job:

@@ -271,7 +271,7 @@ def _module_loop_inputs(loop: ast.AST) -> str:
 
 
 def _run_module_loop(probe: Probe, statement: ast.stmt, loop: ast.AST) -> None:
-    """The module-level loop again (the snippet ran it once already), on its first batch repeated,
+    """The module-level loop (the snippet does not run it), on its first batch repeated,
     with the gradients it left behind cleared."""
     torch = probe.backend.torch
     namespace = probe.namespace
