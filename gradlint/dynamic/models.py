@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import inspect
 import re
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -128,8 +129,23 @@ def constructor(cls: type) -> tuple[Callable[[], Any], str]:
     return (lambda: cls(**guessed)), call
 
 
+def seed_frameworks(seed: int = SEED) -> None:
+    """Seed the random generators of the frameworks already imported, so that a model built
+    twice has the same weights and its evidence the same numbers."""
+    if "numpy" in sys.modules:
+        sys.modules["numpy"].random.seed(seed)
+    if "torch" in sys.modules:
+        sys.modules["torch"].manual_seed(seed)
+    if "tensorflow" in sys.modules:
+        sys.modules["tensorflow"].random.set_seed(seed)
+    if "keras" in sys.modules and hasattr(sys.modules["keras"], "utils"):
+        sys.modules["keras"].utils.set_random_seed(seed)
+
+
 def build(factory: Callable[[], Any], call: str) -> Any:
+    """The model `factory` builds, from seeded generators."""
     try:
+        seed_frameworks()
         return factory()
     except CannotRun:
         raise

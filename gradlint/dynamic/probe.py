@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gradlint.dynamic.stand_ins import stand_in
+
 CONFIRMED, NOT_REPRODUCED, INCONCLUSIVE = "confirmed", "not-reproduced", "inconclusive"
 VERDICTS = (CONFIRMED, NOT_REPRODUCED, INCONCLUSIVE)
 
@@ -93,6 +95,7 @@ class Probe:
     tree: ast.Module
     backend: Any  # gradlint.dynamic.backends.Backend
     lines: list[str] = field(default_factory=list)
+    stand_ins: dict[str, str] = field(default_factory=dict)  # parameter -> how its stand-in reads in the evidence
     _parents: dict = field(default_factory=dict)
     _cache: dict = field(default_factory=dict)
 
@@ -174,6 +177,22 @@ class Probe:
                 if bound is not None:
                     todo.append((bound[1], bound[0], level + 1))
         return found
+
+    def instance(self, node: ast.ClassDef) -> Any:
+        """An instance of the class, built with its defaults (sizes guessed, construction
+        seeded), or None when it cannot be built."""
+        key = ("instance", node.name)
+        if key not in self._cache:
+            self._cache[key] = None
+            from gradlint.dynamic import models
+
+            try:
+                factory, call = models.constructor(self.live_class(node))
+                self._cache[key] = models.build(factory, call)
+                self.stand_ins["self"] = f"self = `{call}`"
+            except (Inconclusive, models.CannotRun):
+                pass
+        return self._cache[key]
 
     def file_tree(self) -> ast.Module | None:
         """The whole file, if it still matches the snippet at the finding: the calls and
@@ -350,6 +369,16 @@ def first_line(error: Exception) -> str:
 
 
 SELF_PREFIX = "self."
+_MISSING = object()
+
+
+def _is_data(value: Any) -> bool:
+    """A float number, array or tensor: what a witness may vary. Sub-layers, flags, integers,
+    names and functions are not."""
+    if isinstance(value, float):
+        return True
+    dtype = getattr(value, "dtype", None)
+    return dtype is not None and "float" in str(dtype)
 
 
 class Expression:
@@ -384,7 +413,27 @@ class Expression:
                     continue
                 self.inputs.append(name)
         self.self_attributes = self._self_attributes() if self.cls is not None else []
+        # `self` built by constructing the class: what it holds that is not data (a sub-layer,
+        # a flag, a name) is taken from it instead of becoming an input.
+        self.instance = probe.instance(self.cls) if self.self_attributes else None
+        self.instance_values: dict[str, Any] = {}
+        for name in list(self.self_attributes):
+            value = getattr(self.instance, name[len(SELF_PREFIX):], _MISSING)
+            if value is not _MISSING and not _is_data(value):
+                self.instance_values[name[len(SELF_PREFIX):]] = value
+                self.self_attributes.remove(name)
         self.inputs.extend(self.self_attributes)
+        # Parameters that are not data (a kernel size, the device, the loss function) get a
+        # stand-in of their kind instead of being varied as arrays.
+        self.fixed: dict[str, Any] = {}
+        if self.function is not None:
+            defaults = parameter_defaults(self.function)
+            for name in [n for n in self.inputs if n not in holes and self._is_parameter(n)]:
+                found = stand_in(name, defaults.get(name), probe.backend)
+                if found is not None:
+                    self.fixed[name] = found[0]
+                    probe.stand_ins[name] = found[1]
+                    self.inputs.remove(name)
         self._compiled = self._compile()
 
     # -- building -------------------------------------------------------------------------
@@ -402,12 +451,16 @@ class Expression:
             names.update(name for name, value in vars(klass).items() if callable(value) or isinstance(value, property))
         return names
 
-    def _is_local(self, name: str) -> bool:
+    def _is_parameter(self, name: str) -> bool:
         if self.function is None:
             return False
         args = self.function.args
-        params = {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg) if a}
-        return name in params or any(n == name for _, n, _ in _assignments(self.function)) or name in _rebinds(self.function)
+        return name in {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg) if a}
+
+    def _is_local(self, name: str) -> bool:
+        if self.function is None:
+            return False
+        return self._is_parameter(name) or any(n == name for _, n, _ in _assignments(self.function)) or name in _rebinds(self.function)
 
     def _inline(self, node: ast.AST, line: int, depth: int, keep: set[str]) -> ast.AST:
         if depth > self.MAX_INLINE_DEPTH:
@@ -444,7 +497,7 @@ class Expression:
         return [a for a in attrs if calls_methods or a in used]
 
     def _compile(self) -> Callable:
-        plain = [name for name in self.inputs if not name.startswith(SELF_PREFIX)]
+        plain = [name for name in self.inputs if not name.startswith(SELF_PREFIX)] + list(self.fixed)
         lam = ast.Expression(
             ast.Lambda(
                 ast.arguments(posonlyargs=[], args=[ast.arg("__gradlint_self__")] + [ast.arg(n) for n in plain],
@@ -476,7 +529,7 @@ class Expression:
                                 "call of the enclosing function")
         proxy = _SelfProxy(self, {name[len(SELF_PREFIX):]: v for name, v in values.items() if name.startswith(SELF_PREFIX)})
         plain = [values[name] for name in self.inputs if not name.startswith(SELF_PREFIX)]
-        return self._compiled(proxy, *plain)
+        return self._compiled(proxy, *plain, *self.fixed.values())
 
 
 class _SelfProxy:
@@ -484,9 +537,10 @@ class _SelfProxy:
     own functions bound to this proxy (so they see the same inputs)."""
 
     def __init__(self, expression: Expression, attributes: dict[str, Any]) -> None:
-        object.__setattr__(self, "_attributes", attributes)
+        object.__setattr__(self, "_attributes", {**expression.instance_values, **attributes})
         cls = expression.probe.live_class(expression.cls) if expression.cls is not None else None
         object.__setattr__(self, "_cls", cls)
+        object.__setattr__(self, "_instance", expression.instance)
 
     def __getattr__(self, name: str) -> Any:
         attributes = object.__getattribute__(self, "_attributes")
@@ -497,6 +551,9 @@ class _SelfProxy:
             if name in vars(klass):
                 value = vars(klass)[name]
                 return value.__get__(self, cls) if hasattr(value, "__get__") else value
+        instance = object.__getattribute__(self, "_instance")
+        if instance is not None and hasattr(instance, name):
+            return getattr(instance, name)
         raise Inconclusive(f"`self.{name}` has no value outside a built instance")
 
     def __setattr__(self, name: str, value: Any) -> None:

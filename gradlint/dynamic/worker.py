@@ -157,7 +157,7 @@ def run_job(job: Job | dict, backend: Backend, guard: FileSystemGuard | None = N
         finally:
             if guard is not None:
                 guard.stop()
-        inputs = observation.inputs
+        inputs = "; ".join(filter(None, [observation.inputs, ", ".join(probe.stand_ins.values())]))
     except Inconclusive as error:
         observation = Observation(INCONCLUSIVE, str(error))
     except SnippetError as error:

@@ -160,3 +160,41 @@ def test_what_a_framework_import_registers_in_builtins_is_not_a_change(monkeypat
     assert _state("numpy") == before
     monkeypatch.setattr(builtins, "print", lambda *args: None)
     assert _state("numpy") != before
+
+
+def test_sizes_stay_integers_and_training_parameters_get_stand_ins(tmp_path):
+    _write(tmp_path, {"loss.py": """\
+        import torch
+        import torch.nn.functional as F
+
+
+        def pooled_distance(a, b, criterion, device, kernel_size=2):
+            pooled = F.avg_pool1d((a - b).to(device).unsqueeze(1), kernel_size).squeeze(1)
+            return torch.sqrt(criterion(pooled, torch.zeros_like(pooled)))
+        """})
+    flagged = "torch.sqrt(criterion(pooled, torch.zeros_like(pooled)))"
+    result = _run(tmp_path / "loss.py", flagged)
+    assert result["verdict"] == "confirmed", result
+    for shown in ("kernel_size = 2 (its default)", "criterion = a mean squared error", "device = 'cpu'"):
+        assert shown in result["inputs"], result
+
+
+def test_self_is_built_when_the_class_can_be_constructed(tmp_path):
+    _write(tmp_path, {"loss.py": """\
+        import torch
+        from torch import nn
+
+
+        class Distance(nn.Module):
+            def __init__(self, features=2, reduction="mean"):
+                super().__init__()
+                self.project = nn.Linear(features, features)
+                self.reduction = reduction
+
+            def forward(self, a, b):
+                d = torch.sqrt(((self.project(a) - self.project(b)) ** 2).sum(-1))
+                return d.mean() if self.reduction == "mean" else d
+        """})
+    result = _run(tmp_path / "loss.py", "torch.sqrt(((self.project(a) - self.project(b)) ** 2).sum(-1))")
+    assert result["verdict"] == "confirmed", result
+    assert "self = `Distance()`" in result["inputs"], result

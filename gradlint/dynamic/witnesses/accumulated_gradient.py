@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from gradlint.dynamic import stand_ins
 from gradlint.dynamic.backends import describe_array
 from gradlint.dynamic.probe import Inconclusive, Probe, confirmed, free_names, not_reproduced, substitute
 
@@ -44,9 +45,6 @@ COUNT_NAME = re.compile(r"^(n_|num_)?(epochs?|steps|iterations|iters)$", re.IGNO
 INPUT_NAME = re.compile(r"^(x|X|inputs?|features|images|xb|data_x)$")
 TARGET_NAME = re.compile(r"^(y|Y|targets?|labels?|yb|data_y)$")
 SCALER_NAME = re.compile(r"scaler", re.IGNORECASE)
-CRITERION_NAME = re.compile(r"^(criterion|criteria|loss_fn|loss_func|loss_function|lossfn)$", re.IGNORECASE)
-DEVICE_NAME = re.compile(r"^device$", re.IGNORECASE)
-STEP_NAME = re.compile(r"^(epoch|step|global_step|iteration|it)$", re.IGNORECASE)
 BATCH_NAME = re.compile(r"^batch$", re.IGNORECASE)
 BACKWARD = ("backward", "manual_backward")
 
@@ -225,11 +223,11 @@ def _arguments(function: ast.FunctionDef, stand_in: StandIn, skip_self: bool) ->
             values[name] = stand_in.model
         elif LOADER_NAME.search(name):
             values[name] = stand_in.batches()
-        elif CRITERION_NAME.match(name):
+        elif stand_ins.CRITERION.match(name):
             values[name] = stand_in.criterion()
-        elif DEVICE_NAME.match(name):
+        elif stand_ins.DEVICE.match(name):
             values[name] = "cpu"
-        elif STEP_NAME.match(name) and name not in defaults:
+        elif stand_ins.STEP.match(name) and name not in defaults:
             values[name] = 0
         elif BATCH_NAME.match(name):
             values[name] = stand_in.batches()[0]
