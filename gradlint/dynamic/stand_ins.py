@@ -1,5 +1,5 @@
-"""Values for the parameters of checked code that are not the data a witness varies: sizes and
-axes stay Python integers, a training step is a step number, a device is the worker's device and
+"""Values for the parameters of checked code that are not the data a witness varies: sizes (and
+axes with a default) stay Python integers, a training step is a step number, a device is the worker's device and
 a loss function is a mean squared error. Chosen by the parameter's name (as training code spells
 them) and named in the evidence.
 """
@@ -25,11 +25,10 @@ GUESSED_SIZE = 2
 def stand_in(name: str, default: ast.expr | None, backend: Any) -> tuple[Any, str] | None:
     """(value, how it is shown in the evidence) for a parameter that is not data; None otherwise."""
     given = _literal_int(default)
-    if SIZE.match(name) or AXIS.match(name):
-        if given is not None:
-            return given, f"{name} = {given} (its default)"
-        value = -1 if AXIS.match(name) else GUESSED_SIZE
-        return value, f"{name} = {value} (an integer stand-in)"
+    if (SIZE.match(name) or AXIS.match(name)) and given is not None:
+        return given, f"{name} = {given} (its default)"
+    if SIZE.match(name):  # without a default: `dim` may be an axis or a width, so only clear sizes
+        return GUESSED_SIZE, f"{name} = {GUESSED_SIZE} (an integer stand-in)"
     if STEP.match(name):
         value = 0 if given is None else given
         return value, f"{name} = {value}"

@@ -34,11 +34,13 @@ class SnippetError(Exception):
     pass
 
 
-class Unavailable:
+class Unavailable(types.ModuleType):
     """Stands in for a name whose import failed (a logging or plotting package that is not
-    installed): the definitions that merely mention it still run, and touching it fails loudly."""
+    installed): the definitions that merely mention it still run, and touching it fails loudly.
+    A module to those who ask (`tf`, `K`: a namespace, not a tensor)."""
 
     def __init__(self, name: str, error: BaseException) -> None:
+        super().__init__(name)
         object.__setattr__(self, "_why", f"`{name}` could not be imported ({type(error).__name__}: {error})"[:300])
 
     def _fail(self, *args: Any, **kwargs: Any) -> Any:
