@@ -150,7 +150,7 @@ def build(factory: Callable[[], Any], call: str) -> Any:
     except CannotRun:
         raise
     except Exception as error:  # noqa: BLE001 - the user's constructor failed: say how
-        raise CannotRun(f"could not build `{call}`: {type(error).__name__}: {error}"[:300]) from None
+        raise CannotRun(f"could not build `{call}`: {type(error).__name__}: {error}") from None
 
 
 # Sample inputs -------------------------------------------------------------------------
@@ -252,7 +252,7 @@ def find_sample(factory: Callable[[], Any], call: str, framework: str) -> tuple[
             errors.append(f"{describe_shape(shape)}: {type(error).__name__}: {error}")
             model = build(factory, call)
     first = errors[0] if errors else "no shape to try"
-    raise CannotRun(f"could not call `{call}` on a small random input (tried {len(errors)} shapes; {first})"[:400])
+    raise CannotRun(f"could not call `{call}` on a small random input (tried {len(errors)} shapes; {first})")
 
 
 def _forward(model: Any, framework: str, inputs: list) -> Any:
@@ -595,7 +595,7 @@ def jax_sample(make: Callable[[Any], JaxModel], library: str, title: str) -> tup
         except Exception as error:  # noqa: BLE001 - try the next shape
             errors.append(f"{describe_shape(shape)}: {type(error).__name__}: {error}")
     first = errors[0] if errors else "no shape to try"
-    raise CannotRun(f"could not call `{title}` on a small random input (tried {len(errors)} shapes; {first})"[:400])
+    raise CannotRun(f"could not call `{title}` on a small random input (tried {len(errors)} shapes; {first})")
 
 
 def _float_leaves_jax(output: Any) -> list:

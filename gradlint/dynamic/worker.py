@@ -28,6 +28,9 @@ from gradlint.dynamic.sandbox import READ_ONLY_ENV, make_read_only
 
 # Set by `main`: the limit this worker runs under, for the message when it is reached.
 MEMORY_LIMIT_MB = 0
+# The evidence is kept whole (the text output shortens it) up to this bound: an error message
+# can print a whole tensor.
+MAX_EVIDENCE = 4000
 
 
 class SnippetError(Exception):
@@ -41,7 +44,7 @@ class Unavailable(types.ModuleType):
 
     def __init__(self, name: str, error: BaseException) -> None:
         super().__init__(name)
-        object.__setattr__(self, "_why", f"`{name}` could not be imported ({type(error).__name__}: {error})"[:300])
+        object.__setattr__(self, "_why", f"`{name}` could not be imported ({type(error).__name__}: {error})")
 
     def _fail(self, *args: Any, **kwargs: Any) -> Any:
         raise ImportError(object.__getattribute__(self, "_why") + ", and the check needed it")
@@ -135,7 +138,7 @@ def _describe_error(error: BaseException, path: str) -> str:
     frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename == path]
     if frames:
         text += f" (line {frames[-1].lineno})"
-    return text[:400]
+    return text
 
 
 def run_job(job: Job | dict, backend: Backend, guard: FileSystemGuard | None = None) -> dict:
@@ -187,7 +190,7 @@ def run_job(job: Job | dict, backend: Backend, guard: FileSystemGuard | None = N
     return {
         "id": job.id,
         "verdict": observation.verdict,
-        "evidence": observation.evidence,
+        "evidence": observation.evidence[:MAX_EVIDENCE],
         "framework": backend.describe(),
         "device": backend.device,
         "inputs": inputs,

@@ -509,7 +509,7 @@ class _ModuleSource:
         try:
             exec(compile(module, self.probe.job.path, "exec"), self.probe.namespace)  # noqa: S102 - the user's own module
         except Exception as error:  # noqa: BLE001
-            raise Inconclusive(f"could not run line {statement.lineno}: {type(error).__name__}: {error}"[:300]) from None
+            raise Inconclusive(f"could not run line {statement.lineno}: {type(error).__name__}: {error}") from None
 
     def provider(self, name: str, before: int | None = None) -> int | None:
         """The last safe top-level statement binding `name` (before line `before` when that
@@ -599,7 +599,7 @@ class _Resolver:
         try:
             return eval(code, {**self.probe.namespace, **self.locals})
         except Exception as error:  # noqa: BLE001
-            raise Inconclusive(f"could not evaluate {what} `{ast.unparse(expression)}`: {type(error).__name__}: {error}"[:300]) from None
+            raise Inconclusive(f"could not evaluate {what} `{ast.unparse(expression)}`: {type(error).__name__}: {error}") from None
 
     def _prepare(self, expression: ast.AST, depth: int) -> None:
         if depth > self.MAX_DEPTH:

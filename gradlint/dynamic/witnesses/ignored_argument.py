@@ -314,7 +314,7 @@ def witness(probe: Probe):
             raise
         except Exception as error:  # noqa: BLE001 - the user's objective failed: say how
             raise Inconclusive(f"{objective.spelling} failed at {describe_array(point)}: "
-                               f"{type(error).__name__}: {error}"[:300]) from None
+                               f"{type(error).__name__}: {error}") from None
 
     started = time.perf_counter()
     at_x0 = run(x0)
