@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import dataclasses
 import importlib
 import json
 import os
@@ -20,7 +21,7 @@ import types
 from pathlib import Path
 from typing import Any
 
-from gradlint.dynamic import witnesses
+from gradlint.dynamic import old_spellings, witnesses
 from gradlint.dynamic.backends import Backend, backend_for
 from gradlint.dynamic.guard import FileSystemGuard
 from gradlint.dynamic.probe import INCONCLUSIVE, Inconclusive, Job, Observation, Probe
@@ -147,6 +148,12 @@ def run_job(job: Job | dict, backend: Backend, guard: FileSystemGuard | None = N
         job = Job.from_dict(job)
     started = time.perf_counter()
     inputs = ""
+    placeholders: list[str] = []
+    shimmed: list[str] = []  # old spellings run through `old_spellings`, for the evidence
+    if job.framework == "tensorflow":
+        source, placeholders, skip = old_spellings.without_placeholders(job.source)
+        if placeholders:
+            job = dataclasses.replace(job, source=source, skip=[*job.skip, *skip])
     # As when the file runs as a script, its directory (or its package's root) comes first on
     # the path; afterwards the path and the modules imported from there are as before.
     saved_path, saved_modules = list(sys.path), set(sys.modules)
@@ -157,6 +164,7 @@ def run_job(job: Job | dict, backend: Backend, guard: FileSystemGuard | None = N
             guard.start()
         try:
             namespace = execute_snippet(job)
+            old_spellings.install(namespace, shimmed)
             probe = Probe(job, namespace, ast.parse(job.source), backend, job.source.splitlines())
             observation = witnesses.load(job.rule)(probe)
         finally:
@@ -180,6 +188,10 @@ def run_job(job: Job | dict, backend: Backend, guard: FileSystemGuard | None = N
         for directory in project:
             _forget_modules_under(directory, saved_modules)
         sys.modules.pop(job.module, None)
+    labels = shimmed + ([f"TF1 placeholders {', '.join(f'`{n}`' for n in placeholders)} left unbound, as inputs of the check"]
+                        if placeholders else [])
+    if labels:
+        observation.evidence += f" (old spellings run on today's {backend.name}: {'; '.join(labels)})"
     if guard is not None and guard.violations:
         observation = Observation(
             INCONCLUSIVE,
