@@ -26,6 +26,7 @@ import sys
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from gradlint import examples
 from gradlint.dynamic import models
 
 __all__ = ["ATOL", "NEAR_ZERO", "RTOL", "STEP", "assert_gradients_flow", "check_gradient"]
@@ -47,7 +48,8 @@ def assert_gradients_flow(model: Any, *inputs: Any, ignore: Iterable[str] = (), 
 
     - torch `nn.Module` or Keras layer/model: `assert_gradients_flow(model, x, ...)` calls
       `model(x, ...)`. Without inputs, a small random input is searched for (shapes such as
-      (2, 4), (2, 8), (2, 3, 8, 8)).
+      (2, 4), (2, 8), (2, 3, 8, 8)), unless a `@gradlint.example` for the model's class says
+      which inputs it takes.
     - JAX: `assert_gradients_flow(fn, params, x, ...)` where `fn(params, x, ...)` returns an
       array (or a pytree of arrays); the parameters are the floating leaves of `params`.
     - Flax linen: `assert_gradients_flow(module, variables, x, ...)` (what `module.init`
@@ -76,7 +78,10 @@ def assert_gradients_flow(model: Any, *inputs: Any, ignore: Iterable[str] = (), 
         report = _jax_gradients(model, inputs[0], inputs[1:])
     else:
         title = f"`{type(model).__name__}`"
-        if not inputs:
+        example = examples.find(type(model)) if not inputs else None
+        if example is not None:  # the inputs a @gradlint.example gives, with this model
+            _, inputs = examples.build(example, type(model))
+        elif not inputs:
             inputs = tuple(_sample_inputs(model, framework))
         report = models.weight_gradients(model, framework, _framework_inputs(model, framework, inputs))
     if not report:

@@ -85,7 +85,9 @@ class ModulePlan:
         return next((i for i, (start, end) in enumerate(self.spans) if start <= line <= end), None)
 
     def closure(self, target: int) -> list[int]:
-        keep, todo = {target}, [target]
+        # The file's `@gradlint.example` functions come along: they say how to build its models.
+        examples = [i for i, s in enumerate(self.body) if _is_example(s)]
+        keep, todo = {target, *examples}, [target, *examples]
         while todo:
             for provider in self.needs[todo.pop()]:
                 statement = self.body[provider]
@@ -147,6 +149,18 @@ def _is_main_guard(statement: cst.CSTNode) -> bool:
         return False
     code = cst.Module([]).code_for_node(statement.test)
     return "__name__" in code and "__main__" in code
+
+
+def _is_example(statement: cst.CSTNode) -> bool:
+    """A function decorated with `@gradlint.example(...)` (or `example` imported from gradlint)."""
+    if not isinstance(statement, cst.FunctionDef):
+        return False
+    for decorator in statement.decorators:
+        call = decorator.decorator
+        name = cst.helpers.get_full_name_for_node(call.func if isinstance(call, cst.Call) else call) or ""
+        if name in ("gradlint.example", "example"):
+            return True
+    return False
 
 
 def _is_future_import(statement: cst.CSTNode) -> bool:

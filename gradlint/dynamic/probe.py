@@ -184,13 +184,21 @@ class Probe:
         key = ("instance", node.name)
         if key not in self._cache:
             self._cache[key] = None
+            from gradlint import examples
             from gradlint.dynamic import models
 
             try:
-                factory, call = models.constructor(self.live_class(node))
-                self._cache[key] = models.build(factory, call)
-                self.stand_ins["self"] = f"self = `{call}`"
-            except (Inconclusive, models.CannotRun):
+                cls = self.live_class(node)
+                example = examples.find(cls)
+                if example is not None:
+                    models.seed_frameworks()
+                    self._cache[key], _ = examples.build(example, cls)
+                    self.stand_ins["self"] = f"self from `{example.__name__}()` (a @gradlint.example)"
+                else:
+                    factory, call = models.constructor(cls)
+                    self._cache[key] = models.build(factory, call)
+                    self.stand_ins["self"] = f"self = `{call}`"
+            except Exception:  # noqa: BLE001 - no instance: `self.attr` reads stay inputs
                 pass
         return self._cache[key]
 

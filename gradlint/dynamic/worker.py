@@ -21,6 +21,7 @@ import types
 from pathlib import Path
 from typing import Any
 
+from gradlint import examples
 from gradlint.dynamic import old_spellings, witnesses
 from gradlint.dynamic.backends import Backend, backend_for
 from gradlint.dynamic.guard import FileSystemGuard
@@ -184,6 +185,7 @@ def run_job(job: Job | dict, backend: Backend, guard: FileSystemGuard | None = N
     except Exception as error:  # noqa: BLE001 - the code could not be exercised: say how
         observation = Observation(INCONCLUSIVE, f"the check could not run: {_describe_error(error, job.path)}")
     finally:
+        examples.clear()  # the next job's classes are new objects
         sys.path[:] = saved_path
         for directory in project:
             _forget_modules_under(directory, saved_modules)

@@ -39,7 +39,7 @@ def _job(path: Path, flagged: str = ROOT_OF, code: str = "GL030"):
     return jobs[0]
 
 
-def _run(path: Path, flagged: str = ROOT_OF) -> dict:
+def _run(path: Path, flagged: str = ROOT_OF, code: str = "GL030") -> dict:
     from gradlint.dynamic.backends import backend_for
     from gradlint.dynamic.worker import run_job
 
@@ -49,7 +49,7 @@ def _run(path: Path, flagged: str = ROOT_OF) -> dict:
     previous = signal.signal(signal.SIGALRM, stop)
     signal.alarm(30)
     try:
-        return run_job(_job(path, flagged).__dict__, backend_for("torch"))
+        return run_job(_job(path, flagged, code).__dict__, backend_for("torch"))
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
@@ -198,3 +198,11 @@ def test_self_is_built_when_the_class_can_be_constructed(tmp_path):
     result = _run(tmp_path / "loss.py", "torch.sqrt(((self.project(a) - self.project(b)) ** 2).sum(-1))")
     assert result["verdict"] == "confirmed", result
     assert "self = `Distance()`" in result["inputs"], result
+
+
+def test_a_gradlint_example_builds_and_calls_the_model(tmp_path):
+    source = (Path(__file__).parents[2] / "fixtures" / "dynamic" / "GL001" / "torch_example.py").read_text()
+    _write(tmp_path, {"fusion.py": source})
+    result = _run(tmp_path / "fusion.py", "self.refine = nn.Linear(4, 4)", "GL001")
+    assert result["verdict"] == "confirmed", result
+    assert "`fusion_example()` (a @gradlint.example) on its inputs" in result["inputs"], result
