@@ -5,7 +5,9 @@ JAX `defvjp`/`defjvp` rule, or the gradient handed to `scipy.optimize`) is evalu
 seeded random points in float64 and compared with central differences of the function's value.
 Framework outputs are weighted by a random upstream gradient, so a rule that ignores it is
 caught. A disagreement is confirmed only when two step sizes agree with each other and not with
-the custom gradient (a kink between the steps is not a mismatch).
+the custom gradient (a kink between the steps is not a mismatch). A JAX rule's
+`nondiff_argnums` arguments keep their defaults, or get a small integer (2), named in the
+evidence.
 """
 
 from __future__ import annotations

@@ -5,7 +5,9 @@ that look like sizes), called on a small random input, and `sum(output * r)` is 
 with respect to every trainable weight. The finding is confirmed when the flagged weight's
 gradient is None or zero for every input tried (several input scales, then once more with all
 weights perturbed), and not reproduced as soon as it gets a real gradient. The other weights'
-gradients are quoted as the contrast that shows the experiment itself worked.
+gradients are quoted as the contrast that shows the experiment itself worked. Construction is
+seeded, so the numbers are the same on every run. A model that no guess can build or call gets
+its own model and inputs from a `@gradlint.example` function in the project (see the README).
 
 Flax, Equinox and Haiku models run in the JAX worker: the module (or the Haiku function) is
 initialised on a small random input (linen `init(PRNGKey(0), x)`, `hk.transform`, NNX
