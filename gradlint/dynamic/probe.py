@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gradlint import examples
+from gradlint.dynamic import models
 from gradlint.dynamic.stand_ins import stand_in
 
 CONFIRMED, NOT_REPRODUCED, INCONCLUSIVE = "confirmed", "not-reproduced", "inconclusive"
@@ -184,9 +186,6 @@ class Probe:
         key = ("instance", node.name)
         if key not in self._cache:
             self._cache[key] = None
-            from gradlint import examples
-            from gradlint.dynamic import models
-
             try:
                 cls = self.live_class(node)
                 example = examples.find(cls)
@@ -198,7 +197,7 @@ class Probe:
                     factory, call = models.constructor(cls)
                     self._cache[key] = models.build(factory, call)
                     self.stand_ins["self"] = f"self = `{call}`"
-            except Exception:  # noqa: BLE001 - no instance: `self.attr` reads stay inputs
+            except Exception:  # noqa: BLE001, S110 - no instance: `self.attr` reads stay inputs
                 pass
         return self._cache[key]
 

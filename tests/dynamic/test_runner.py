@@ -206,3 +206,23 @@ def test_a_gradlint_example_builds_and_calls_the_model(tmp_path):
     result = _run(tmp_path / "fusion.py", "self.refine = nn.Linear(4, 4)", "GL001")
     assert result["verdict"] == "confirmed", result
     assert "`fusion_example()` (a @gradlint.example) on its inputs" in result["inputs"], result
+
+
+def test_the_reason_is_kept_whole_and_only_the_text_output_shortens_it(tmp_path):
+    from gradlint.report.text import TEXT_EVIDENCE, verdict_line
+
+    long_name = "a_setting_" + "x" * 500
+    _write(tmp_path, {"loss.py": f"""\
+        import torch
+
+        SETTINGS = {{}}
+        SCALE = SETTINGS["{long_name}"]
+
+
+        def distance(a, b):
+            return SCALE * {ROOT_OF}
+        """})
+    result = _run(tmp_path / "loss.py")
+    assert result["verdict"] == "inconclusive" and f"KeyError: '{long_name}'" in result["evidence"], result
+    line = verdict_line(result, TEXT_EVIDENCE)
+    assert len(line) < TEXT_EVIDENCE + 60 and line.count("…") == 1
