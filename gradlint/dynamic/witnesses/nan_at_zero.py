@@ -12,6 +12,10 @@ The code's own selection is kept: a mask computed in the function (`pos = d2 > 0
 `sqrt(d2[pos])`) is inlined with the rest, and when it selects nothing at the zero point the
 root never sees a zero (not reproduced). A root of `quantity[mask]` whose mask has no value here
 (a parameter, a loop) is inconclusive: selecting every entry instead would drop that context.
+
+Where the zero was put into an intermediate value (`var` from `mean, var = moments(x)`), the
+root alone has an infinite gradient; the enclosing function is then run on constant inputs too,
+and the evidence quotes the NaN the code itself gets there.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import ast
 import numpy as np
 
 from gradlint.dynamic.backends import describe_array
-from gradlint.dynamic.probe import NOT_REPRODUCED, Expression, Inconclusive, Probe, confirmed, free_names, not_reproduced
+from gradlint.dynamic.probe import CONFIRMED, NOT_REPRODUCED, Expression, Inconclusive, Probe, confirmed, free_names, not_reproduced, parameter_defaults
 
 # Shapes tried in turn: pairwise differences and einsum need a matrix, `dot` a vector,
 # moments over axes [1, 2] a rank-4 array.
@@ -188,8 +192,11 @@ def _at_identical_inputs(probe: Probe, node: ast.AST, argument: ast.expr, norm: 
             inputs = f"{', '.join(data)} = {fill}{shape} (float64)"
             if indices:
                 inputs += f"; {', '.join(indices)} = every row in order"
-            return _verdict(expression.source, grads, f"{point} ({label}: the quantity {what} is "
-                            f"{describe_array(quantity, 3)})", inputs)
+            observation = _verdict(expression.source, grads, f"{point} ({label}: the quantity {what} is "
+                                   f"{describe_array(quantity, 3)})", inputs)
+            if observation.verdict == CONFIRMED and not any(_has_nan(g) for g in grads.values()):
+                observation.evidence += _through_function(probe, expression, shape)
+            return observation
     if empty is not None:
         label, array, grads, filled = empty
         observation = _verdict(expression.source, grads, f"{_point(data, describe_array(array))} ({label})",
@@ -199,6 +206,40 @@ def _at_identical_inputs(probe: Probe, node: ast.AST, argument: ast.expr, norm: 
                                      "leaves out the entries where the quantity is zero")
         return observation
     return None
+
+
+def _has_nan(grad) -> bool:
+    return grad is not None and bool(np.any(np.isnan(np.asarray(grad, dtype=float))))
+
+
+def _through_function(probe: Probe, expression: Expression, shape: tuple) -> str:
+    """An infinite gradient at an intermediate value set to zero (`sqrt(var)` after
+    `mean, var = moments(x)`) is what the root alone gives; the code multiplies it by the zero
+    derivative of what made the quantity zero and gets NaN. Run the enclosing module-level function
+    on constant inputs to show what the code itself gets; nothing is added when it cannot run."""
+    function = expression.function
+    live = probe.namespace.get(function.name) if function is not None and probe.parent(function) is probe.tree else None
+    if live is None or not callable(live) or all(name in _parameters(function) for name in expression.inputs):
+        return ""
+    defaults = parameter_defaults(function)
+    required = [a.arg for a in (*function.args.posonlyargs, *function.args.args) if a.arg not in defaults]
+    if not required:
+        return ""
+    values = {name: np.ones(shape) for name in required}
+    try:
+        _, grads = probe.backend.gradients(lambda **inputs: live(**inputs), values)
+    except Exception:  # noqa: BLE001 - the function needs other inputs: the root's gradient stands alone
+        return ""
+    bad = next(((name, g) for name, g in grads.items() if g is not None and not np.all(np.isfinite(g))), None)
+    if bad is None:
+        return ""
+    return (f"; through `{function.name}` itself, at {', '.join(required)} = ones{shape} (a constant input makes the "
+            f"quantity zero), d / d `{bad[0]}` is {describe_array(bad[1])}")
+
+
+def _parameters(function: ast.AST) -> set[str]:
+    args = function.args
+    return {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)}
 
 
 def _point(data: list[str], shown: str) -> str:
