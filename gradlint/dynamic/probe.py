@@ -197,6 +197,8 @@ class Probe:
                     factory, call = models.constructor(cls)
                     self._cache[key] = models.build(factory, call)
                     self.stand_ins["self"] = f"self = `{call}`"
+                if self.backend.name == "torch" and isinstance(self._cache[key], self.backend.torch.nn.Module):
+                    self._cache[key].to(self.backend.device)  # on the device the inputs are
             except Exception:  # noqa: BLE001, S110 - no instance: `self.attr` reads stay inputs
                 pass
         return self._cache[key]
