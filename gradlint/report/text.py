@@ -6,6 +6,9 @@ from collections import Counter
 
 from gradlint.api import RunResult
 
+# The text output shows this much of a verdict's evidence; `--format json` shows it whole.
+TEXT_EVIDENCE = 400
+
 
 def render(
     result: RunResult, statistics: bool = False, unsafe_fixes: bool = False, show_fixes: bool = False, **_: object
@@ -17,7 +20,7 @@ def render(
         for f in result.findings:
             lines.append(finding_line(f, unsafe_fixes))
             if f.confirmation:
-                lines.append(f"    {verdict_line(f.confirmation)}")
+                lines.append(f"    {verdict_line(f.confirmation, TEXT_EVIDENCE)}")
             if show_fixes and f.fix is not None:
                 lines.append(f"    fix ({'safe' if f.fix['safe'] else 'unsafe'}): {f.fix['title']}")
     lines.extend(f"{e['path']}: {e['message']}" for e in result.errors)
@@ -70,13 +73,17 @@ def fixed_lines(result: RunResult) -> list[str]:
     return lines
 
 
-def verdict_line(confirmation: dict) -> str:
-    """`confirmed: grad of `thr` is None [tensorflow 2.21.0, cpu, 0.05 s]`"""
+def verdict_line(confirmation: dict, limit: int | None = None) -> str:
+    """`confirmed: grad of `thr` is None [tensorflow 2.21.0, cpu, 0.05 s]`; the evidence cut to
+    `limit` characters when given (the JSON output keeps all of it)."""
     where = ", ".join(filter(None, [confirmation.get("framework"), confirmation.get("device")]))
     seconds = confirmation.get("seconds")
     if seconds:
         where = f"{where}, {seconds:.2f} s" if where else f"{seconds:.2f} s"
-    return f"{confirmation['verdict']}: {confirmation['evidence']}" + (f" [{where}]" if where else "")
+    evidence = confirmation["evidence"]
+    if limit is not None and len(evidence) > limit:
+        evidence = evidence[: limit - 1].rstrip() + "…"
+    return f"{confirmation['verdict']}: {evidence}" + (f" [{where}]" if where else "")
 
 
 def dynamic_summary(dynamic: dict) -> str:
