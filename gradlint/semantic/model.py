@@ -9,13 +9,13 @@ calls and modules is bounded by `MAX_DEPTH`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
 import libcst as cst
 
 from gradlint.data import api_table, framework_modules
-from gradlint.engine.names import NameTable, dotted, referenced_names
+from gradlint.engine.names import NameTable, referenced_names
 from gradlint.engine.syntax import argument, number, own_nodes, positional, small_statements, string
 from gradlint.semantic.values import UNKNOWN, Value, join
 
@@ -105,7 +105,7 @@ class ModuleModel:
                 for item in _definitions(statement):
                     if isinstance(item, cst.FunctionDef):
                         self._owner[item] = statement
-        self._imports = _project_imports(module, dotted_name)
+        self._imports = _project_imports(self.names, dotted_name)
         self._bindings: dict[cst.CSTNode, dict[str, list[tuple[cst.BaseExpression, int | None]]]] = {}
         self._attributes: dict[cst.ClassDef, dict[str, list[tuple[cst.BaseExpression, cst.FunctionDef]]]] = {}
         self._results: dict[tuple[cst.FunctionDef, cst.ClassDef | None], Value] = {}
@@ -193,13 +193,7 @@ class ModuleModel:
         as `self.parameters()`)."""
         found: set[str] = set()
         for ref in _lineage(cls):
-            for method in _definitions(ref.node):
-                if not isinstance(method, cst.FunctionDef):
-                    continue
-                params = method.params.params or method.params.posonly_params
-                if not params:
-                    continue
-                me = params[0].name.value
+            for method, me in _methods_with_self(ref.node):
                 for node in own_nodes(method.body):
                     if isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name) and node.value.value == me:
                         found.add(node.attr.value)
@@ -216,15 +210,11 @@ class ModuleModel:
         if isinstance(node, cst.Name):
             if node.value in self.classes:
                 return ClassRef(self, self.classes[node.value])
-            target = self._imports.get(node.value)
-            if target is not None and target[1] is not None and self.index is not None:
-                module = self.index.module(target[0])
-                if module is not None:
-                    return module.class_ref(cst.Name(target[1]), depth + 1)
-            return None
-        if isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name) and node.value.value in self._imports:
-            module = self._module(self._imports[node.value.value], depth)
-            return module.class_ref(node.attr, depth + 1) if module is not None else None
+            module, attribute = self._import_target(node.value)
+            return module.class_ref(cst.Name(attribute), depth + 1) if module is not None and attribute else None
+        if isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name):
+            module, attribute = self._import_target(node.value.value)
+            return module.class_ref(node.attr, depth + 1) if module is not None and attribute is None else None
         return None
 
     # Expressions --------------------------------------------------------------------------
@@ -356,9 +346,10 @@ class ModuleModel:
         if names:  # an API used as a value: `act = F.softmax`
             kind = _produced(names, None)
             return Value(output=Value(kind)) if kind else UNKNOWN
-        if isinstance(node.value, cst.Name) and node.value.value in self._imports:  # `models.Net`
-            module = self._module(self._imports[node.value.value], depth)
-            return module.global_value(node.attr.value, depth + 1).reached() if module else UNKNOWN
+        if isinstance(node.value, cst.Name) and depth <= MAX_DEPTH:  # `models.Net`
+            module, attribute = self._import_target(node.value.value)
+            if module is not None and attribute is None:
+                return module.global_value(node.attr.value, depth + 1).reached()
         return UNKNOWN
 
     def _member(self, cls: ClassRef, attr: str, depth: int) -> Value:
@@ -545,13 +536,7 @@ class ModuleModel:
         table = self._attributes.get(cls)
         if table is None:
             table = {}
-            for method in _definitions(cls):
-                if not isinstance(method, cst.FunctionDef):
-                    continue
-                params = method.params.params or method.params.posonly_params
-                if not params:
-                    continue
-                me = params[0].name.value
+            for method, me in _methods_with_self(cls):
                 for small in small_statements(method.body):
                     if isinstance(small, cst.Expr):
                         small = small.value
@@ -599,22 +584,23 @@ class ModuleModel:
     # Other modules -------------------------------------------------------------------------
 
     def _imported(self, name: str, depth: int) -> Value:
-        target = self._imports.get(name)
-        if target is None or self.index is None:
-            return UNKNOWN
-        module_name, attribute = target
-        if attribute is None:
-            return UNKNOWN  # a module object: its attributes are read in `_attribute`
-        module = self.index.module(module_name)
-        if module is None:
-            return UNKNOWN
+        module, attribute = self._import_target(name)
+        if module is None or attribute is None:
+            return UNKNOWN  # not the project's, or a module object (its attributes: `_attribute`)
         return module.global_value(attribute, depth + 1)
 
-    def _module(self, target: tuple[str, str | None], depth: int) -> ModuleModel | None:
-        if self.index is None or depth > MAX_DEPTH:
-            return None
-        module_name, attribute = target
-        return self.index.module(f"{module_name}.{attribute}" if attribute else module_name)
+    def _import_target(self, local: str) -> tuple[ModuleModel | None, str | None]:
+        """The project module an imported name refers to, and the attribute taken from it
+        (None when the name is the module itself)."""
+        full = self._imports.get(local)
+        if full is None or self.index is None:
+            return None, None
+        module = self.index.module(full)
+        if module is not None:
+            return module, None
+        head, _, attribute = full.rpartition(".")
+        module = self.index.module(head) if head else None
+        return (module, attribute) if module is not None else (None, None)
 
     def _source(self, node: cst.CSTNode) -> str:
         text = self._sources.get(node)
@@ -725,6 +711,15 @@ def _definitions(node: cst.Module | cst.ClassDef) -> list[cst.CSTNode]:
     return [s for s in statements if isinstance(s, (cst.FunctionDef, cst.ClassDef))]
 
 
+def _methods_with_self(cls: cst.ClassDef) -> Iterator[tuple[cst.FunctionDef, str]]:
+    """Each method of the class with the name of its first parameter (`self`)."""
+    for method in _definitions(cls):
+        if isinstance(method, cst.FunctionDef):
+            params = method.params.params or method.params.posonly_params
+            if params:
+                yield method, params[0].name.value
+
+
 def _parameters(function: cst.FunctionDef | cst.Lambda) -> set[str]:
     params = function.params
     found = {p.name.value for p in (*params.posonly_params, *params.params, *params.kwonly_params)}
@@ -748,34 +743,18 @@ def _bind(table: dict, target: cst.BaseExpression, value: cst.BaseExpression, in
                 _bind(table, element.value, value, position)
 
 
-def _project_imports(module: cst.Module, dotted_name: str) -> dict[str, tuple[str, str | None]]:
-    """Local name -> (absolute module, attribute or None) for every import of the module that
-    may be the project's own, relative ones resolved against the module's own package. The
-    frameworks' modules are APIs, read through the tables, never parsed as project code."""
-    package = dotted_name.rpartition(".")[0]
+def _project_imports(names: NameTable, dotted_name: str) -> dict[str, str]:
+    """Local name -> the absolute dotted name it imports (`pkg.models.Net`, `pkg.models`) for
+    every import that may be the project's own, relative ones resolved against the module's own
+    package. The frameworks' modules are APIs, read through the tables, never parsed."""
     frameworks = set(framework_modules())
-    found: dict[str, tuple[str, str | None]] = {}
-    for node in small_statements(module):
-        if isinstance(node, cst.Import):
-            for alias in node.names:
-                full = dotted(alias.name)
-                if full is None:
-                    continue
-                if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
-                    found[alias.asname.name.value] = (full, None)
-                else:
-                    found.setdefault(full.split(".", 1)[0], (full.split(".", 1)[0], None))
-        elif isinstance(node, cst.ImportFrom) and not isinstance(node.names, cst.ImportStar):
-            base = dotted(node.module) if node.module is not None else ""
-            if base is None:
-                continue
-            if node.relative:
-                anchor = package.split(".") if package else []
-                anchor = anchor[: len(anchor) - (len(node.relative) - 1)] if len(node.relative) > 1 else anchor
-                base = ".".join(part for part in (*anchor, base) if part)
-            for alias in node.names:
-                if not isinstance(alias.name, cst.Name):
-                    continue
-                local = alias.asname.name.value if alias.asname is not None and isinstance(alias.asname.name, cst.Name) else alias.name.value
-                found[local] = (base, alias.name.value)
-    return {local: target for local, target in found.items() if target[0].split(".", 1)[0] not in frameworks}
+    found = {
+        local: min(targets)
+        for local, targets in names.aliases.items()
+        if targets and min(targets).split(".", 1)[0] not in frameworks
+    }
+    package = dotted_name.split(".")[:-1]
+    for local, (level, module, name) in names.relative.items():
+        anchor = package[: len(package) - (level - 1)] if level > 1 else package
+        found[local] = ".".join(part for part in (*anchor, module, name) if part)
+    return found
