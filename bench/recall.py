@@ -33,7 +33,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from collections import Counter, defaultdict
@@ -235,20 +234,34 @@ def check_out(cases: list[Case], mirrors: Path, root: Path) -> Checkout:
 
 
 def _write_context(mirror: Path, commit: str, tree: Path) -> None:
-    """The repository's Python files and configuration at `commit`, streamed out of `git archive`."""
-    archive = subprocess.Popen(["git", "-C", str(mirror), "archive", "--format=tar", commit],
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    try:
-        with tarfile.open(fileobj=archive.stdout, mode="r|") as tar:
-            for member in tar:
-                parts = Path(member.name).parts
-                if member.isfile() and member.name.endswith(CONTEXT_SUFFIXES) and ".." not in parts:
-                    tar.extract(member, tree, filter="data")
-    except tarfile.TarError:
-        pass  # context only: the case file itself is written from `git show`
-    finally:
-        archive.stdout.close()
-        archive.wait()
+    """The repository's Python files and configuration at `commit`, read blob by blob (a
+    mirror may lack large data files, which would stop `git archive` halfway)."""
+    listing = _git(mirror, "ls-tree", "-r", "-z", commit)
+    if listing.returncode != 0:
+        return
+    wanted = []
+    for entry in listing.stdout.split(b"\0"):
+        meta, _, name = entry.partition(b"\t")
+        path = name.decode(errors="replace")
+        parts = meta.split()
+        if len(parts) == 3 and parts[1] == b"blob" and path.endswith(CONTEXT_SUFFIXES) and ".." not in Path(path).parts:
+            wanted.append((parts[2], path))
+    if not wanted:
+        return
+    batch = subprocess.run(["git", "-C", str(mirror), "cat-file", "--batch"], capture_output=True,
+                           input=b"".join(sha + b"\n" for sha, _ in wanted), timeout=600)
+    out, at = batch.stdout, 0
+    for _, path in wanted:
+        header_end = out.index(b"\n", at)
+        header = out[at:header_end].split()
+        at = header_end + 1
+        if len(header) != 3:  # "<sha> missing"
+            continue
+        size = int(header[2])
+        target = tree / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(out[at : at + size])
+        at += size + 1
 
 
 def run_gradlint(files: list[Path], dynamic: bool, jobs: int | None, cwd: Path) -> tuple[dict, float]:
