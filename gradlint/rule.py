@@ -160,6 +160,11 @@ class Rule:
         """The canonical name of a call's function when it is in `table`, else None."""
         return self.context.names.callee(node, table)
 
+    def value(self, node: cst.BaseExpression):
+        """What the semantic model (`gradlint.semantic`) knows of `node`, read where the walk is."""
+        context = self.context
+        return context.semantic.value(node, context.scopes, context.current_statement())
+
     def source(self, node: cst.CSTNode) -> str:
         """The node's code as the user wrote it, on one line."""
         return self.context.source(node)

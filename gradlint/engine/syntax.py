@@ -174,7 +174,8 @@ _STATEMENT_HOLDERS = (
 
 
 def small_statements(body: cst.CSTNode) -> Iterator[cst.CSTNode]:
-    """Assignments and other small statements of a body, nested functions and classes left out."""
+    """Assignments and other small statements of a body, and the functions and classes it
+    defines (not entered), in source order."""
     stack = [body]
     while stack:
         current = stack.pop()
@@ -182,6 +183,7 @@ def small_statements(body: cst.CSTNode) -> Iterator[cst.CSTNode]:
             yield from current.body
             continue
         if isinstance(current, (cst.FunctionDef, cst.ClassDef)):
+            yield current
             continue
         children = [c for c in iter_children(current) if isinstance(c, _STATEMENT_HOLDERS)]
         children.reverse()

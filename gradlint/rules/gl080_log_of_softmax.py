@@ -111,7 +111,7 @@ def probability_kind(rule: Rule, node: cst.BaseExpression | None, cache: dict | 
     softmax, directly or through names, `self` attributes, views, layers, models and helpers."""
     if node is None:
         return None
-    value = rule.context.semantic.value(node, rule.context.scopes)
+    value = rule.value(node)
     return (value.probability, value.indirect) if value.probability else None
 
 

@@ -145,7 +145,7 @@ class ProbabilitiesIntoLogitsLoss(Rule):
         prediction = self._prediction(node)
         if prediction is None:
             return
-        value = self.context.semantic.value(prediction, self.context.scopes)
+        value = self.value(prediction)
         if value.probability is None:
             return
         model_evidence = value.through_call
@@ -199,7 +199,7 @@ class ProbabilitiesIntoLogitsLoss(Rule):
         ):
             return
         model = node.func.value  # type: ignore[union-attr]
-        output = self.context.semantic.value(model, self.context.scopes).output
+        output = self.value(model).output
         if output is None or output.probability is None or not_differentiated(self.context):
             return
         self.report(
@@ -220,7 +220,7 @@ class ProbabilitiesIntoLogitsLoss(Rule):
         module = argument(node, "module", 0)
         if module is None:
             return
-        value = self.context.semantic.value(module, self.context.scopes)
+        value = self.value(module)
         # A module class (its instances' output) or a module instance (its output).
         outputs = [value.output, value.output.output if value.output is not None else None]
         if not any(o is not None and o.probability for o in outputs) or not_differentiated(self.context):

@@ -79,6 +79,9 @@ class Scope:
 
     functions: tuple[cst.FunctionDef | cst.Lambda, ...] = ()
     cls: ClassRef | None = None
+    # The position of the statement being read in its function (or module), in source order:
+    # the assignments that reach it are the ones before it (`_reaching`); None when unknown.
+    at: int | None = None
 
 
 _PARAMETER = Scope()  # where a parameter's value comes from: a caller the model does not follow
@@ -109,6 +112,9 @@ class ModuleModel:
         self._bindings: dict[cst.CSTNode, dict[str, list[tuple[cst.BaseExpression, int | None]]]] = {}
         self._attributes: dict[cst.ClassDef, dict[str, list[tuple[cst.BaseExpression, cst.FunctionDef]]]] = {}
         self._results: dict[tuple[cst.FunctionDef, cst.ClassDef | None], Value] = {}
+        # Small statements (and assigned values) -> (position in their function or module, made
+        # unconditionally); filled by `_bound`.
+        self._when: dict[cst.CSTNode, tuple[int, bool]] = {}
         self._arguments: dict[tuple[cst.FunctionDef, str], Value] = {}
         self._calls: dict[str, list[tuple[cst.Call, Scope]]] | None = None
         # Containers filled after construction: owner -> name -> the last layer added.
@@ -118,14 +124,23 @@ class ModuleModel:
 
     # Queries ------------------------------------------------------------------------------
 
-    def value(self, node: cst.BaseExpression, scopes: Sequence[cst.CSTNode] = ()) -> Value:
-        """The value of `node` read inside `scopes` (the walk's stack of functions, classes, lambdas)."""
-        return self._eval(node, self._scope(scopes), 0)
+    def value(
+        self, node: cst.BaseExpression, scopes: Sequence[cst.CSTNode] = (), statement: cst.CSTNode | None = None
+    ) -> Value:
+        """The value of `node` read inside `scopes` (the walk's stack of functions, classes,
+        lambdas), in `statement` when given (then only the assignments before it count)."""
+        return self._eval(node, self._scope(scopes, statement), 0)
 
-    def _scope(self, scopes: Sequence[cst.CSTNode]) -> Scope:
+    def _scope(self, scopes: Sequence[cst.CSTNode], statement: cst.CSTNode | None = None) -> Scope:
         functions = tuple(s for s in reversed(scopes) if isinstance(s, (cst.FunctionDef, cst.Lambda)))
         cls = next((s for s in reversed(scopes) if isinstance(s, cst.ClassDef)), None)
-        return Scope(functions, ClassRef(self, cls) if cls is not None else None)
+        at = None
+        if isinstance(statement, (cst.SimpleStatementLine, cst.SimpleStatementSuite)) and statement.body:
+            owner = functions[0] if functions else self.module
+            if isinstance(owner, (cst.FunctionDef, cst.Module)):
+                self._bound(owner)  # records the positions
+                at = self._when.get(statement.body[0], (None, False))[0]
+        return Scope(functions, ClassRef(self, cls) if cls is not None else None, at)
 
     def origins(self, node: cst.BaseExpression, scopes: Sequence[cst.CSTNode] = ()) -> list[cst.BaseExpression] | None:
         """The expressions `node` may hold, followed through local and module names and `self`
@@ -158,15 +173,16 @@ class ModuleModel:
                 found.append(current)
         return None
 
-    def global_value(self, name: str, depth: int = 0) -> Value:
-        """What a module-level name holds: a function or class (callable), or an assigned value."""
+    def global_value(self, name: str, depth: int = 0, at: int | None = None) -> Value:
+        """What a module-level name holds: a function or class (callable), or an assigned value
+        (those before position `at` of the module's code, when given)."""
         if depth > MAX_DEPTH:
             return UNKNOWN
         if name in self.functions:
             return Value(output=self._result(self.functions[name]))
         if name in self.classes:
             return Value(output=self.instance(ClassRef(self, self.classes[name])))
-        bound = self._bound(self.module).get(name)
+        bound = self._reaching(self._bound(self.module).get(name), at)
         if bound:
             return self._bound_value(self.module, name, bound, Scope(), depth)
         return self._imported(name, depth)
@@ -222,6 +238,10 @@ class ModuleModel:
     def _eval(self, node: cst.BaseExpression, scope: Scope, depth: int) -> Value:
         if depth > MAX_DEPTH:
             return UNKNOWN
+        if isinstance(node, cst.ClassDef):  # a class defined where the name is read
+            return Value(output=self.instance(ClassRef(self, node)))
+        if isinstance(node, cst.FunctionDef):
+            return Value(output=self._result(node))
         if isinstance(node, cst.Name):
             return self._name(node.value, scope, depth)
         if isinstance(node, cst.Attribute):
@@ -252,7 +272,7 @@ class ModuleModel:
             return self._argument(function, name, depth)
         if bound:
             return self._bound_value(where.functions[0], name, bound, where, depth)
-        return self.global_value(name, depth + 1).reached()
+        return self.global_value(name, depth + 1, scope.at if not scope.functions else None).reached()
 
     def _bound_value(self, owner: cst.CSTNode, name: str, bound, scope: Scope, depth: int) -> Value:
         """What a name assigned in `owner` (a function or the module) holds; a container built
@@ -324,7 +344,7 @@ class ModuleModel:
             bound = fresh or bound
         values = []
         for value, index in bound:
-            found = self._eval(value, scope, depth + 1)
+            found = self._eval(value, replace(scope, at=self._when.get(value, (None, False))[0]), depth + 1)
             values.append(found.element(index) if index is not None else found)
         return join(values).reached()
 
@@ -400,7 +420,7 @@ class ModuleModel:
                 kind = self._activation(argument(node, ("activation", "activation_fn"), position))
                 return Value(kind) if kind else UNKNOWN
             if names & FUNCTIONAL_MODEL:
-                outputs = argument(node, "outputs", 1)
+                outputs = argument(node, ("outputs", "output"), 1)  # `output=`: Keras 1 and 2
                 return Value(output=self._eval(outputs, scope, depth + 1)) if outputs is not None else UNKNOWN
             layer = self._layer(node, names)
             if layer is not None:
@@ -497,7 +517,7 @@ class ModuleModel:
             return None, _PARAMETER
         if bound:
             return bound, where
-        return self._bound(self.module).get(name), Scope()
+        return self._reaching(self._bound(self.module).get(name), scope.at if not scope.functions else None), Scope()
 
     def _enclosing_binding(self, name: str, scope: Scope):
         """(values, scope) from the innermost enclosing function that binds `name`; `_PARAMETER`
@@ -506,10 +526,22 @@ class ModuleModel:
             if name in _parameters(function):
                 return None, _PARAMETER
             if isinstance(function, cst.FunctionDef):
-                bound = self._bound(function).get(name)
+                bound = self._reaching(self._bound(function).get(name), scope.at if position == 0 else None)
                 if bound:
                     return bound, Scope(scope.functions[position:], scope.cls)
         return None, None
+
+    def _reaching(self, bound, at: int | None):
+        """The assignments of a name that reach position `at`: those before it, from the last
+        one made unconditionally (not inside a branch, loop or `try`); all when `at` is unknown
+        or none comes before it (a read in a loop may see a later assignment)."""
+        if not bound or at is None:
+            return bound
+        before = [b for b in bound if self._when.get(b[0], (at, False))[0] < at]
+        if not before:
+            return bound
+        last = max((i for i, b in enumerate(before) if self._when.get(b[0], (0, False))[1]), default=0)
+        return before[last:]
 
     def _bound(self, owner: cst.CSTNode) -> dict[str, list[tuple[cst.BaseExpression, int | None]]]:
         """Each name a function (or the module) assigns, with the values and, for tuple
@@ -519,12 +551,25 @@ class ModuleModel:
             table = {}
             body = owner.body if isinstance(owner, cst.FunctionDef) else owner
             added: dict[str, cst.BaseExpression] = {}
-            for small in small_statements(body):
+            statements = body.body if isinstance(body, (cst.Module, cst.IndentedBlock)) else []
+            unconditional = {
+                id(small) for line in statements if isinstance(line, cst.SimpleStatementLine) for small in line.body
+            } | {id(line) for line in statements if isinstance(line, (cst.FunctionDef, cst.ClassDef))}
+            for position, small in enumerate(small_statements(body)):
+                when = (position, id(small) in unconditional)
+                self._when[small] = when
+                value = getattr(small, "value", None)
+                if isinstance(small, (cst.Assign, cst.AnnAssign)) and value is not None:
+                    self._when.setdefault(value, when)
                 if isinstance(small, cst.Assign):
                     for target in small.targets:
                         _bind(table, target.target, small.value, None)
                 elif isinstance(small, cst.AnnAssign) and small.value is not None:
                     _bind(table, small.target, small.value, None)
+                elif isinstance(small, (cst.FunctionDef, cst.ClassDef)):  # defined in a function or a block
+                    table.setdefault(small.name.value, []).append((small, None))
+                    if isinstance(small, cst.ClassDef):
+                        self._owner.update((method, small) for method, _ in _methods_with_self(small))
                 elif isinstance(small, cst.Expr) and (addition := _container_addition(small.value)) is not None and isinstance(addition[0], cst.Name):
                     added[addition[0].value] = addition[1]
             self._bindings[owner] = table
@@ -571,11 +616,12 @@ class ModuleModel:
         try:
             owner = self._owner.get(function)
             scope = Scope((function,), cls or (ClassRef(self, owner) if owner is not None else None))
-            returns = [node.value for node in small_statements(function.body) if isinstance(node, cst.Return)]
-            if not returns or any(value is None for value in returns):
+            self._bound(function)  # records the positions
+            returns = [node for node in small_statements(function.body) if isinstance(node, cst.Return)]
+            if not returns or any(node.value is None for node in returns):
                 result = UNKNOWN
             else:
-                result = join(self._eval(value, scope, 0) for value in returns)
+                result = join(self._eval(node.value, replace(scope, at=self._when[node][0]), 0) for node in returns)
         finally:
             ModuleModel._summaries_open -= 1
         self._results[key] = result
