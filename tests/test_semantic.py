@@ -414,3 +414,33 @@ def test_a_base_class_in_another_module_is_read_for_its_uses_of_the_weights(tmp_
     net = tmp_path / "models" / "net.py"
     found = lint_source(net.read_bytes(), path=net, select=["GL001"])
     assert [(f.line, f.message.split("`")[1]) for f in found] == [(10, "self.head"), (13, "self.extra")]
+
+
+def test_only_the_assignments_that_reach_the_read_count():
+    source = """
+        import torch
+        import torch.nn.functional as F
+        import keras
+        from keras.layers import Dense, Input
+        from keras.models import Model
+
+        def later(x, y):
+            p = torch.softmax(x, -1)
+            loss = F.nll_loss(torch.log(p), y)
+            p = x
+            return loss
+
+        def branch(x, y, use_logits):
+            p = torch.softmax(x, -1)
+            if use_logits:
+                p = x
+            return F.nll_loss(torch.log(p), y)
+
+        inputs = Input(shape=(4,))
+        output = Dense(20)(inputs)
+        output = Dense(3, activation="softmax")(output)
+        model = Model(inputs=inputs, output=output)
+        model.compile(loss=keras.losses.CategoricalCrossentropy(from_logits=True))
+    """
+    found = lint_source(textwrap.dedent(source), select=["GL080", "GL082"])
+    assert [(f.line, f.rule) for f in found] == [(10, "GL080"), (24, "GL082")]
