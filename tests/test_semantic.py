@@ -444,3 +444,33 @@ def test_only_the_assignments_that_reach_the_read_count():
     """
     found = lint_source(textwrap.dedent(source), select=["GL080", "GL082"])
     assert [(f.line, f.rule) for f in found] == [(10, "GL080"), (24, "GL082")]
+
+
+def test_a_parameter_reassigned_before_the_read_holds_the_assignment():
+    model = model_of(
+        """
+        import torch.nn as nn
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.out = nn.Linear(4, 2)
+                self.softmax = nn.Softmax(dim=-1)
+
+            def forward(self, X, flag=False):
+                X = self.softmax(self.out(X))
+                return X
+
+            def maybe(self, X, flag=False):
+                if flag:
+                    X = self.softmax(X)
+                return X
+
+        def make():
+            return Net()
+        """
+    )
+    net = returned(model, "make")
+    assert net.output.probability == "softmax"
+    maybe = model.classes["Net"].body.body[2]
+    assert model._result(maybe).probability is None

@@ -523,12 +523,16 @@ class ModuleModel:
         """(values, scope) from the innermost enclosing function that binds `name`; `_PARAMETER`
         as the scope when it is a parameter there; (None, None) when no function binds it."""
         for position, function in enumerate(scope.functions):
+            at = scope.at if position == 0 else None
+            bound = self._reaching(self._bound(function).get(name), at) if isinstance(function, cst.FunctionDef) else None
             if name in _parameters(function):
-                return None, _PARAMETER
-            if isinstance(function, cst.FunctionDef):
-                bound = self._reaching(self._bound(function).get(name), scope.at if position == 0 else None)
-                if bound:
-                    return bound, Scope(scope.functions[position:], scope.cls)
+                # `x = f(x)` after the parameter `x`: the assignment reaches only when made
+                # unconditionally before the read.
+                if not (bound and at is not None and self._when.get(bound[0][0], (at, False))[1]
+                        and self._when[bound[0][0]][0] < at):
+                    return None, _PARAMETER
+            if bound:
+                return bound, Scope(scope.functions[position:], scope.cls)
         return None, None
 
     def _reaching(self, bound, at: int | None):
