@@ -5,7 +5,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 # The public API, imported lazily so that `gradlint --version` stays instant.
-__all__ = ["Finding", "Rule", "Severity", "__version__", "fix_source", "lint_paths", "lint_source"]
+__all__ = ["Finding", "Rule", "Severity", "__version__", "example", "fix_source", "lint_paths", "lint_source"]
 
 
 def __getattr__(name: str):
@@ -13,6 +13,10 @@ def __getattr__(name: str):
         from gradlint import api
 
         return getattr(api, name)
+    if name == "example":
+        from gradlint.examples import example
+
+        return example
     if name in ("Finding", "Rule", "Severity"):
         from gradlint import rule
 

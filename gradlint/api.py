@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -13,9 +14,9 @@ from pathlib import Path
 from gradlint.cache import ResultCache
 from gradlint.config import Settings
 from gradlint.data import framework_modules
-from gradlint.discovery import discover
-from gradlint.engine.prefilter import framework_pattern, skip_file_comment, wants_file
-from gradlint.engine.result import SYNTAX_ERROR, FileResult
+from gradlint.discovery import discover, force_excluded
+from gradlint.engine.prefilter import framework_pattern, is_source_text, skip_file_comment, wants_file
+from gradlint.engine.result import ENGINE_CODES, SKIP_COMMENT, SKIP_NO_FRAMEWORK, SKIP_NOT_PYTHON, SYNTAX_ERROR, FileResult
 from gradlint.notebook import Notebook, NotebookError, is_notebook, place_in_cell
 from gradlint.registry import get_rule, rule_index, select_codes
 from gradlint.rule import Finding, Rule
@@ -29,7 +30,9 @@ class RunResult:
     findings: list[Finding] = field(default_factory=list)
     files_checked: int = 0
     files_skipped: int = 0
+    skip_reasons: Counter = field(default_factory=Counter)  # SKIP_* reason -> files
     errors: list[dict] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     fixed: list[FileResult] = field(default_factory=list)  # files with fixes applied (not yet written)
     baseline_hidden: int = 0  # findings left out because a baseline records them
     # Set by a dynamic run: {"checked", "verdicts": {verdict: n}, "seconds", "hidden"}.
@@ -74,8 +77,10 @@ class _Job:
                 return result
         if is_notebook(path):
             return self._run_notebook(path, data)
-        if skip_file_comment(data) or not wants_file(data, self.prefilter):
-            return FileResult(path, skipped=True)
+        if skip_file_comment(data):
+            return FileResult(path, skipped=SKIP_COMMENT)
+        if not wants_file(data, self.prefilter) and is_source_text(data):  # else GL000 says why
+            return FileResult(path, skipped=SKIP_NO_FRAMEWORK)
         # The engine (and libcst) is imported only for a file that is really parsed.
         from gradlint.engine import runner
 
@@ -101,8 +106,12 @@ class _Job:
                 result.findings.append(_gl000(path, 1, 1, str(error)))
             return result
         program = notebook.program.encode("utf-8")
-        if not notebook.is_python or skip_file_comment(program) or not wants_file(program, self.prefilter):
-            return FileResult(path, skipped=True)
+        if not notebook.is_python:
+            return FileResult(path, skipped=SKIP_NOT_PYTHON)
+        if skip_file_comment(program):
+            return FileResult(path, skipped=SKIP_COMMENT)
+        if not wants_file(program, self.prefilter):
+            return FileResult(path, skipped=SKIP_NO_FRAMEWORK)
         from gradlint.engine import runner
 
         rules = self._rules_for(path)
@@ -113,11 +122,11 @@ class _Job:
                 if notebook.round_trips():
                     result.fixed = notebook.with_program(result.fixed.decode("utf-8"))
                 else:  # rewriting would reformat the whole file
-                    result.fixed, result.fixes_applied = None, 0
+                    result.fixed, result.fixes_applied, result.fixed_rules = None, 0, {}
                     result.findings = runner.lint_bytes(path, program, rules, None, True).findings
-                    result.errors.append({"path": path, "rule": None, "message": (
-                        "fixes not written: the notebook's JSON is not laid out as Jupyter writes it "
-                        "(save it from Jupyter, then run --fix again)")})
+                    result.warnings.append(
+                        f"{path}: fixes not written: the notebook's JSON is not laid out as Jupyter "
+                        "writes it (save it from Jupyter, then run --fix again)")
         for finding in result.findings:
             place_in_cell(finding, notebook)
         return result
@@ -127,7 +136,7 @@ class _Job:
         if self.settings is None or not self.settings.per_file_ignores:
             return list(self.codes)
         ignored = self.settings.ignored_for(path)
-        return [code for code in self.codes if not any(code.startswith(prefix) for prefix in ignored)]
+        return [code for code in self.codes if code not in ignored]
 
     def _fix(self, result: FileResult, data: bytes, rules: list[type[Rule]]) -> None:
         """Replace `result`'s findings by those left after fixing; keep the fixed content."""
@@ -143,14 +152,15 @@ class _Job:
         if outcome.applied:
             result.findings = outcome.findings
             result.fixes_applied = outcome.applied
+            result.fixed_rules = dict(outcome.rules)
             result.fixed = outcome.text.encode(encoding)
 
     @property
     def prefilter(self):
         if self._prefilter is None:
-            # GL000 is the engine's own: it does not widen the set of files worth parsing.
+            # GL000 and GL900 are the engine's own: they do not widen the set of files worth parsing.
             index = rule_index()
-            frameworks = {f for code in self.codes if code != SYNTAX_ERROR for f in index[code]["frameworks"]}
+            frameworks = {f for code in self.codes if code not in ENGINE_CODES for f in index[code]["frameworks"]}
             self._prefilter = framework_pattern(frameworks or framework_modules())
         return self._prefilter
 
@@ -216,7 +226,7 @@ def lint_paths(
         [p for p in paths if p != "-"], settings, respect_gitignore, force_exclude
     )
     results: list[FileResult] = []
-    if "-" in paths:
+    if "-" in paths and not (force_exclude and force_excluded(stdin_filename, settings, respect_gitignore)):
         results.append(job.run(stdin_filename, stdin if stdin is not None else b""))
     names = [str(path) for path in discovered.files]
     cached, misses = _cached(cache, job, names) if cache is not None and not fix else ({}, {})
@@ -267,10 +277,12 @@ def _combine(results: Iterable[FileResult]) -> RunResult:
     for result in results:
         if result.skipped:
             run.files_skipped += 1
+            run.skip_reasons[result.skipped] += 1
             continue
         run.files_checked += 1
         run.findings.extend(result.findings)
         run.errors.extend(result.errors)
+        run.warnings.extend(result.warnings)
         if result.fixes_applied:
             run.fixed.append(result)
     run.findings.sort(key=Finding.sort_key)

@@ -42,6 +42,18 @@ def fingerprint(finding: Finding, lines: list[str] | dict[int, list[str]]) -> st
     return hashlib.sha256(f"{finding.rule}\0{code}".encode()).hexdigest()[:20]
 
 
+def read_source_lines(path: str, stdin: bytes | None = None, stdin_name: str = "-") -> list[str] | dict[int, list[str]]:
+    """A file's lines as fingerprints read them (a notebook's per cell); empty when unreadable."""
+    from gradlint.engine.prefilter import decode
+    from gradlint.notebook import Notebook, NotebookError, is_notebook
+
+    try:
+        data = stdin if stdin is not None and path == stdin_name else Path(path).read_bytes()
+        return Notebook(data).cell_lines() if is_notebook(path) else decode(data).splitlines()
+    except (OSError, UnicodeDecodeError, SyntaxError, LookupError, NotebookError):
+        return []
+
+
 def _keys(findings: Iterable[Finding], root: Path, read_lines: Callable[[str], list[str]]) -> list[tuple]:
     keys = []
     cache: dict[str, list[str]] = {}

@@ -1,7 +1,9 @@
 """The result cache: an unchanged file is never parsed twice.
 
 An entry is keyed on the file's content, its path (rules look at file names), gradlint's
-version and own code, and the rules that run on it; it stores the file's findings as JSON. Entries are written
+version and own code, and the rules that run on it; it stores the file's findings as JSON, and
+the size and modification time of every other module of the project they depend on: an entry
+whose dependencies changed is not used. Entries are written
 to a temporary file and renamed into place, so two runs at once (two pre-commit hooks) never see
 half an entry; an entry that cannot be read or parsed is ignored and rebuilt, never an error.
 """
@@ -38,6 +40,17 @@ def _code_fingerprint() -> str:
     return digest.hexdigest()[:16]
 
 
+def _unchanged(dependencies: dict[str, list[int]]) -> bool:
+    for path, (size, mtime) in dependencies.items():
+        try:
+            info = os.stat(path)
+        except OSError:
+            return False
+        if (info.st_size, info.st_mtime_ns) != (size, mtime):
+            return False
+    return True
+
+
 class ResultCache:
     def __init__(self, directory: Path) -> None:
         self.root = directory
@@ -58,7 +71,8 @@ class ResultCache:
     def get(self, key: str) -> FileResult | None:
         try:
             payload = json.loads(self._entry(key).read_bytes())
-            return FileResult.from_dict(payload)
+            result = FileResult.from_dict(payload)
+            return result if _unchanged(result.dependencies) else None
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None  # missing, truncated or from an incompatible writer: lint again
 

@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gradlint",
         description="Find differentiability pitfalls in machine-learning code.",
-        epilog="`gradlint rule CODE` prints a rule's documentation; `gradlint server` starts the "
+        epilog="`gradlint check PATH` is `gradlint PATH`; `gradlint rule CODE` prints a rule's documentation; `gradlint server` starts the "
         "language server for editors. Exit status: 0 clean, "
         "1 findings, 2 usage, configuration or internal error.",
     )
@@ -37,9 +37,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--select", type=_codes, action="extend", metavar="CODES", help="only these rule codes or prefixes (comma-separated)")
     parser.add_argument("--ignore", type=_codes, action="extend", default=[], metavar="CODES", help="skip these rule codes or prefixes")
     parser.add_argument("--extend-select", type=_codes, action="extend", default=[], metavar="CODES", help="add rules to the selection")
-    parser.add_argument("--format", choices=FORMATS, default="text", help="output format (default: text)")
+    parser.add_argument("--output-format", "--format", dest="format", choices=FORMATS, default="text", help="output format (default: text)")
     parser.add_argument("--output", "-o", metavar="FILE", help="write the report to FILE instead of standard output")
-    parser.add_argument("--statistics", action="store_true", help="count findings per rule")
+    parser.add_argument("--statistics", action="store_true", help="count findings per rule instead of listing them (text or json)")
+    parser.add_argument("--show-fixes", action="store_true", help="list each finding's fix, and with --fix what was fixed")
+    parser.add_argument("--show-settings", action="store_true", help="print the settings that apply to the paths and exit")
+    parser.add_argument("--show-files", action="store_true", help="print the files that would be linted and exit")
+    parser.add_argument("--add-noqa", action="store_true", help="add `# noqa: CODE` comments to the lines with findings")
     parser.add_argument("--jobs", "-j", type=int, default=0, metavar="N", help="processes to use (default: all cores)")
     parser.add_argument("--config", metavar="FILE", help="read settings from FILE instead of the nearest pyproject.toml / gradlint.toml")
     parser.add_argument("--isolated", action="store_true", help="ignore configuration files")
@@ -74,6 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _rule_command(argv[1:])
         if argv[:1] == ["server"]:
             return _server_command(argv[1:])
+        if argv[:1] == ["check"]:  # ruff's spelling: `gradlint check PATH`
+            argv = argv[1:]
         return _lint_command(build_parser().parse_args(argv))
     except UsageError as error:
         print(f"gradlint: error: {error}", file=sys.stderr)
@@ -110,7 +116,7 @@ def _server_command(args: list[str]) -> int:
     try:
         from gradlint.server import main as serve
     except ImportError as error:
-        raise UsageError(f"the language server needs pygls: pip install 'gradlint[server]' ({error})") from None
+        raise UsageError(f"the language server needs pygls: pip install pygls (or `pip install -e '.[server]'` in a gradlint clone) ({error})") from None
     return serve()
 
 
@@ -136,31 +142,25 @@ def _settings(args: argparse.Namespace):
 
 def _lint_command(args: argparse.Namespace) -> int:
     from gradlint.api import lint_paths
-    from gradlint.registry import SelectionError, expand, get_rule, select_codes
     from gradlint.report import renderer
 
     settings = _settings(args)
     _check_dynamic_options(args)
-    try:
-        codes = select_codes(
-            args.select if args.select is not None else settings.select,
-            [*settings.ignore, *args.ignore],
-            [*settings.extend_select, *args.extend_select],
-            dynamic=args.dynamic,
-        )
-        for listed in settings.per_file_ignores.values():
-            expand(listed)  # an unknown code there is a configuration error too
-    except SelectionError as error:
-        where = f" (in {settings.source})" if settings.source else ""
-        raise UsageError(f"{error}{where}") from None
+    codes = _selected_codes(args, settings)
     if args.list_rules:
-        from gradlint.dev.docs import summary
-
-        for rule in map(get_rule, codes):
-            print(f"{rule.code}  {rule.name:<32} {rule.severity.value:<8} {summary(rule)}")
-        return EXIT_CLEAN
+        return _list_rules(codes, args.format)
+    if args.show_settings:
+        return _show_settings(args, settings, codes)
+    if args.show_files:
+        return _show_files(args, settings)
     if args.jobs < 0:
         raise UsageError("--jobs must be 0 (all cores) or more")
+    if args.statistics and args.format not in ("text", "json"):
+        raise UsageError("--statistics prints text or json")
+    if args.add_noqa and (args.fix or args.diff or "-" in args.paths):
+        raise UsageError("--add-noqa edits files: not with --fix, --diff or `-`")
+    if not codes:
+        print("gradlint: warning: no rules selected", file=sys.stderr)
     paths = args.paths or ["."]
     stdin = sys.stdin.buffer.read() if "-" in paths else None
     fixing = args.fix or args.diff
@@ -179,8 +179,15 @@ def _lint_command(args: argparse.Namespace) -> int:
     )
     for path in missing:
         print(f"gradlint: error: no such file or directory: {path}", file=sys.stderr)
+    for warning in result.warnings:
+        print(f"gradlint: warning: {warning}", file=sys.stderr)
+    nothing_linted = not (result.files_checked or result.files_skipped) and stdin is None
+    if nothing_linted and not missing:
+        print(f"gradlint: warning: no Python files found under {', '.join(paths)}", file=sys.stderr)
     if args.diff:
         return _show_diff(result, stdin, args.stdin_filename or "-", bool(missing or result.errors))
+    if args.add_noqa:
+        return _add_noqa(result, bool(missing))
     if args.baseline:
         _apply_baseline(args, result, stdin)
     elif args.update_baseline:
@@ -190,7 +197,10 @@ def _lint_command(args: argparse.Namespace) -> int:
         report_stream = _write_fixes(result, stdin, args.stdin_filename or "-")
     if args.dynamic:
         _run_dynamic(args, result, stdin, settings)
-    text = renderer(args.format)(result, statistics=args.statistics, unsafe_fixes=args.unsafe_fixes)
+    if missing and nothing_linted and args.format in ("text", "github"):
+        return EXIT_ERROR  # the error says it all; a summary of no files would not
+    text = renderer(args.format)(result, statistics=args.statistics, unsafe_fixes=args.unsafe_fixes,
+                                 show_fixes=args.show_fixes, read_lines=_source_lines(args, stdin))
     if args.output:
         try:
             with open(args.output, "w", encoding="utf-8") as handle:
@@ -205,6 +215,102 @@ def _lint_command(args: argparse.Namespace) -> int:
     if result.findings and not args.exit_zero:
         return EXIT_FINDINGS
     return EXIT_CLEAN
+
+
+def _source_lines(args: argparse.Namespace, stdin: bytes | None):
+    """How a report reads a checked file's lines (standard input's included), for fingerprints."""
+    from gradlint.baseline import read_source_lines
+
+    return lambda path: read_source_lines(path, stdin, args.stdin_filename or "-")
+
+
+def _selected_codes(args: argparse.Namespace, settings) -> list[str]:
+    """The configuration's selection, then the command line's over it (as in ruff); an unknown
+    code is reported with the place it was written."""
+    from gradlint.registry import SelectionError, expand, resolve_selection
+
+    config = f"in {settings.source}" if settings.source else "in the configuration"
+    for values, where in ((settings.select or [], f"{config}, select"), (settings.ignore, f"{config}, ignore"),
+                          (settings.extend_select, f"{config}, extend-select"), (args.select or [], "in --select"),
+                          (args.ignore, "in --ignore"), (args.extend_select, "in --extend-select")):
+        try:
+            expand(values)
+        except SelectionError as error:
+            raise UsageError(f"{error} ({where})") from None
+    return resolve_selection(
+        [(settings.select, settings.ignore, settings.extend_select), (args.select, args.ignore, args.extend_select)],
+        dynamic=args.dynamic,
+    )
+
+
+def _list_rules(codes: list[str], fmt: str) -> int:
+    import json
+
+    from gradlint.dev.docs import fix_kind, summary
+    from gradlint.registry import get_rule
+
+    rules = [get_rule(code) for code in codes]
+    if fmt == "json":
+        print(json.dumps([{"code": r.code, "name": r.name, "severity": r.severity.value, "default": r.default_enabled,
+                           "frameworks": list(r.frameworks), "fix": fix_kind(r), "summary": summary(r)}
+                          for r in rules], indent=2))
+    elif fmt == "text":
+        width = max((len(r.name) for r in rules), default=0)
+        for rule in rules:
+            print(f"{rule.code}  {rule.name:<{width}}  {rule.severity.value:<7}  {summary(rule)}")
+    else:
+        raise UsageError("--list-rules prints text or json")
+    return EXIT_CLEAN
+
+
+def _show_settings(args: argparse.Namespace, settings, codes: list[str]) -> int:
+    """What applies to this run: where the settings came from, and what they resolve to."""
+    import json
+
+    shown = {
+        "config": str(settings.source) if settings.source else None,
+        "root": str(settings.root),
+        "rules": codes,
+        "exclude": settings.exclude,
+        "per-file-ignores": settings.per_file_ignores,
+        "respect-gitignore": args.respect_gitignore,
+        "force-exclude": args.force_exclude,
+        "cache": str(_cache(args, settings).directory) if args.cache else None,
+    }
+    if args.format == "json":
+        print(json.dumps(shown, indent=2))
+    else:
+        for key, value in shown.items():
+            print(f"{key} = {json.dumps(value)}")
+    return EXIT_CLEAN
+
+
+def _show_files(args: argparse.Namespace, settings) -> int:
+    from gradlint.discovery import discover
+
+    found = discover([p for p in args.paths or ["."] if p != "-"], settings, args.respect_gitignore, args.force_exclude)
+    for path in found.missing:
+        print(f"gradlint: error: no such file or directory: {path}", file=sys.stderr)
+    for path in sorted(found.files):
+        print(path)
+    return EXIT_ERROR if found.missing else EXIT_CLEAN
+
+
+def _add_noqa(result, failed: bool) -> int:
+    """`--add-noqa`: a `# noqa: CODE` comment on each line with a finding, as ruff adds them."""
+    from gradlint.engine.suppress import NoqaError, add_noqa
+
+    added = 0
+    by_path: dict[str, list] = {}
+    for finding in result.findings:
+        by_path.setdefault(finding.path, []).append(finding)
+    for path, findings in by_path.items():
+        try:
+            added += add_noqa(path, findings)
+        except NoqaError as error:
+            print(f"gradlint: warning: {path}: {error}", file=sys.stderr)
+    print(f"Added {added} noqa directive{'s' if added != 1 else ''}.", file=sys.stderr)
+    return EXIT_ERROR if failed or result.errors else EXIT_CLEAN
 
 
 def _check_dynamic_options(args: argparse.Namespace) -> None:
@@ -334,6 +440,7 @@ def _show_diff(result, stdin: bytes | None, stdin_name: str, failed: bool) -> in
     from pathlib import Path
 
     from gradlint.engine.runner import decode
+    from gradlint.report.text import finding_line
 
     for fixed in result.fixed:
         try:
@@ -353,7 +460,7 @@ def _show_diff(result, stdin: bytes | None, stdin_name: str, failed: bool) -> in
         )
     unchecked = [f for f in result.findings if f.rule == "GL000"]  # unreadable or unparsable: no diff can be made
     for finding in unchecked:
-        print(f"{finding.path}:{finding.line}:{finding.column}: {finding.rule} {finding.message}", file=sys.stderr)
+        print(finding_line(finding), file=sys.stderr)
     failed = failed or bool(unchecked)
     count = result.fixes_applied
     print(f"Would fix {count} finding{'s' if count != 1 else ''}." if count else "No fixes available.", file=sys.stderr)
@@ -367,19 +474,8 @@ def _apply_baseline(args: argparse.Namespace, result, stdin: bytes | None) -> No
     from pathlib import Path
 
     from gradlint import baseline
-    from gradlint.engine.runner import decode
 
-    stdin_name = args.stdin_filename or "-"
-
-    def read_lines(path: str) -> list[str] | dict[int, list[str]]:
-        from gradlint.notebook import Notebook, NotebookError, is_notebook
-
-        try:
-            data = stdin if stdin is not None and path == stdin_name else Path(path).read_bytes()
-            return Notebook(data).cell_lines() if is_notebook(path) else decode(data).splitlines()
-        except (OSError, UnicodeDecodeError, SyntaxError, LookupError, NotebookError):
-            return []
-
+    read_lines = _source_lines(args, stdin)
     target = Path(args.baseline)
     try:
         if args.update_baseline or not target.exists():

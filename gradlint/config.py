@@ -8,6 +8,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gradlint.registry import SelectionError, expand
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -32,13 +34,14 @@ class Settings:
     source: Path | None = None  # the file the settings came from
 
     def ignored_for(self, path: str) -> set[str]:
-        """Codes or prefixes that per-file-ignores switch off for this file."""
+        """The codes that per-file-ignores switch off for this file (entries are read as
+        `select` reads them: codes, prefixes, rule names or ALL)."""
         relative = relative_posix(path, self.root)
         name = relative.rsplit("/", 1)[-1]
         codes: set[str] = set()
         for pattern, listed in self.per_file_ignores.items():
             if fnmatch.fnmatch(relative, pattern) or fnmatch.fnmatch(name, pattern):
-                codes.update(listed)
+                codes |= expand(listed)
         return codes
 
     def is_excluded(self, path: str | Path, patterns: list[str] | None = None) -> bool:
@@ -120,6 +123,10 @@ def settings_from_table(table: dict, config: Path) -> Settings:
         raise ConfigError(f"{where}: 'per-file-ignores' must be a table of glob = [codes]")
     for pattern in ignores:
         settings.per_file_ignores[pattern] = _strings(ignores, pattern, f"{where} per-file-ignores")
+        try:
+            expand(settings.per_file_ignores[pattern])
+        except SelectionError as error:
+            raise ConfigError(f"{where}: per-file-ignores {pattern!r}: {error}") from None
     return settings
 
 

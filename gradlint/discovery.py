@@ -166,7 +166,7 @@ def discover(
             for found in _walk(path, settings, respect_gitignore):
                 add(found)
         elif path.is_file():
-            if force_exclude and (settings.is_excluded(path) or _explicit_file_ignored(path, respect_gitignore)):
+            if force_exclude and force_excluded(raw, settings, respect_gitignore):
                 continue
             add(path)
         else:
@@ -174,7 +174,12 @@ def discover(
     return Discovered(files, missing)
 
 
-def _explicit_file_ignored(path: Path, respect_gitignore: bool) -> bool:
+def force_excluded(name: str, settings: Settings, respect_gitignore: bool) -> bool:
+    """Whether `--force-exclude` drops a file named on the command line (or the name given to
+    standard input): an exclude pattern or a .gitignore matches it."""
+    path = Path(name)
+    if settings.is_excluded(path):
+        return True
     if not respect_gitignore:
         return False
     absolute = path.resolve()

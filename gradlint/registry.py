@@ -7,6 +7,7 @@ them no libcst: a run whose files are all cached never parses or imports a parse
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import pkgutil
 from collections.abc import Iterable
@@ -100,9 +101,26 @@ def expand(selectors: Iterable[str]) -> set[str]:
             continue
         matched = [code for code, entry in index.items() if code.startswith(selector.upper()) or entry["name"] == selector]
         if not matched:
-            raise SelectionError(f"unknown rule code or prefix {selector!r} (see `gradlint --list-rules`)")
+            close = difflib.get_close_matches(selector, [*index, *(e["name"] for e in index.values())], n=1, cutoff=0.75)
+            hint = f"; did you mean {close[0]!r}?" if close else " (see `gradlint --list-rules`)"
+            raise SelectionError(f"unknown rule code or prefix {selector!r}{hint}")
         codes.update(matched)
     return codes
+
+
+def resolve_selection(
+    layers: Iterable[tuple[Iterable[str] | None, Iterable[str], Iterable[str]]], dynamic: bool = False
+) -> list[str]:
+    """Codes to run from layers of (select, ignore, extend_select), the configuration's first and the command line's
+    last: as in ruff, a layer's `select` starts afresh, so `--select` on the command line is not
+    undone by the configuration's `ignore`; then `extend_select` adds and `ignore` removes."""
+    chosen = set(default_codes(dynamic))
+    for select, ignore, extend_select in layers:
+        if select is not None:
+            chosen = expand(select)
+        chosen |= expand(extend_select)
+        chosen -= expand(ignore)
+    return sorted(code for code in chosen if dynamic or not dynamic_only(code))
 
 
 def select_codes(
@@ -113,10 +131,7 @@ def select_codes(
 ) -> list[str]:
     """Codes to run: `select` (default: the default-enabled ones) plus `extend_select`, minus
     `ignore`; dynamic-only rules only for a `dynamic` run (their findings need a witness)."""
-    chosen = expand(select) if select is not None else set(default_codes(dynamic))
-    chosen |= expand(extend_select)
-    chosen -= expand(ignore)
-    return sorted(code for code in chosen if dynamic or not dynamic_only(code))
+    return resolve_selection([(select, ignore, extend_select)], dynamic)
 
 
 def select_rules(

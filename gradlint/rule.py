@@ -115,6 +115,8 @@ class Rule:
     code: ClassVar[str]
     name: ClassVar[str]
     severity: ClassVar[Severity] = Severity.WARNING
+    # Severities some findings get instead, each case explained under `## Severity` in the docstring.
+    other_severities: ClassVar[tuple[Severity, ...]] = ()
     message: ClassVar[str]
     fix_title: ClassVar[str | None] = None
     fix_safe: ClassVar[bool] = True
@@ -139,6 +141,8 @@ class Rule:
         reserved = _RESERVED_FIELDS.intersection(_template_fields(cls.message))
         if reserved:  # `report(**fields)` would take them as its own arguments
             raise TypeError(f"{cls.__name__}: message fields {sorted(reserved)} are reserved by `report`")
+        if cls.other_severities and "## Severity" not in cls.__doc__:
+            raise TypeError(f"{cls.__name__}: other_severities are explained under `## Severity`")
         cls.name = _kebab(cls.__name__)
         _RULES[cls.code] = cls
 
@@ -155,6 +159,11 @@ class Rule:
     def callee(self, node: cst.CSTNode, table: Any) -> str | None:
         """The canonical name of a call's function when it is in `table`, else None."""
         return self.context.names.callee(node, table)
+
+    def value(self, node: cst.BaseExpression):
+        """What the semantic model (`gradlint.semantic`) knows of `node`, read where the walk is."""
+        context = self.context
+        return context.semantic.value(node, context.scopes, context.current_statement())
 
     def source(self, node: cst.CSTNode) -> str:
         """The node's code as the user wrote it, on one line."""
@@ -177,6 +186,8 @@ class Rule:
         defaults to the statement being walked, so pass it when reporting a node seen earlier.
         `severity` overrides the rule's default when one case is surer than another.
         """
+        if severity not in (None, self.severity, *self.other_severities):
+            raise ValueError(f"{self.code}: severity {severity.value} is not declared in other_severities")
         text = (message or self.message).format(**fields)
         statement = statement or self.context.current_statement()
         self.reports.append(Report(type(self), node, text, statement, fix, bind or {}, severity))

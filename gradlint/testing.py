@@ -26,6 +26,7 @@ import sys
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from gradlint import examples
 from gradlint.dynamic import models
 
 __all__ = ["ATOL", "NEAR_ZERO", "RTOL", "STEP", "assert_gradients_flow", "check_gradient"]
@@ -47,7 +48,8 @@ def assert_gradients_flow(model: Any, *inputs: Any, ignore: Iterable[str] = (), 
 
     - torch `nn.Module` or Keras layer/model: `assert_gradients_flow(model, x, ...)` calls
       `model(x, ...)`. Without inputs, a small random input is searched for (shapes such as
-      (2, 4), (2, 8), (2, 3, 8, 8)).
+      (2, 4), (2, 8), (2, 3, 8, 8)), unless a `@gradlint.example` for the model's class says
+      which inputs it takes.
     - JAX: `assert_gradients_flow(fn, params, x, ...)` where `fn(params, x, ...)` returns an
       array (or a pytree of arrays); the parameters are the floating leaves of `params`.
     - Flax linen: `assert_gradients_flow(module, variables, x, ...)` (what `module.init`
@@ -61,6 +63,7 @@ def assert_gradients_flow(model: Any, *inputs: Any, ignore: Iterable[str] = (), 
     Returns each checked parameter's gradient norm. The check uses the model's current weights:
     a parameter behind a zero-initialised one (a LoRA `B`) has a zero gradient at initialisation.
     """
+    __tracebackhide__ = True  # pytest shows the caller's line, not gradlint's frames
     framework = models.framework_of(model)
     library = models.jax_library(model) if framework is None else None
     if library in ("linen", "nnx", "equinox"):
@@ -75,7 +78,10 @@ def assert_gradients_flow(model: Any, *inputs: Any, ignore: Iterable[str] = (), 
         report = _jax_gradients(model, inputs[0], inputs[1:])
     else:
         title = f"`{type(model).__name__}`"
-        if not inputs:
+        example = examples.find(type(model)) if not inputs else None
+        if example is not None:  # the inputs a @gradlint.example gives, with this model
+            _, inputs = examples.build(example, type(model))
+        elif not inputs:
             inputs = tuple(_sample_inputs(model, framework))
         report = models.weight_gradients(model, framework, _framework_inputs(model, framework, inputs))
     if not report:
@@ -189,14 +195,16 @@ def check_gradient(fn: Callable, *inputs: Any, rtol: float = RTOL, atol: float =
     fails when |autodiff - numerical| > atol + rtol * |numerical| or either is not finite.
     Costs two evaluations of `fn` per input element: keep the inputs small.
     """
+    __tracebackhide__ = True  # pytest shows the caller's line, not gradlint's frames
     import numpy as np
 
     title = _title(fn)
     if isinstance(fn, type) and hasattr(fn, "apply"):
         fn = fn.apply  # a torch.autograd.Function class
-    framework = framework or _framework_of_values(inputs)
+    framework = framework or _framework(fn, title, inputs)
     if framework not in ("torch", "tensorflow", "jax"):
         raise TypeError("check_gradient cannot tell the framework from NumPy inputs: pass framework='torch', 'tensorflow' or 'jax'")
+    fn = _in_float64(fn, title)
     engine = _ENGINES[framework]()
     values = list(inputs)
     positions = [i for i, v in enumerate(values) if _floating(v)]
@@ -253,6 +261,67 @@ def check_gradient(fn: Callable, *inputs: Any, rtol: float = RTOL, atol: float =
     return largest
 
 
+def _framework(fn: Callable, title: str, inputs: tuple) -> str | None:
+    """The framework of the inputs, else of the modules the function's code names (a JAX
+    lambda given NumPy inputs). A function that names only another framework than its inputs
+    is refused: its error would be a confusing one from deep inside that framework."""
+    given = _framework_of_values(inputs)
+    named = _frameworks_named(fn)
+    if given is not None and named and given not in named:
+        raise TypeError(f"`{title}` calls {' and '.join(sorted(named))}, but its inputs are {given} values: "
+                        "pass inputs of the framework the function uses")
+    if given is None and len(named) == 1:
+        return next(iter(named))
+    return given
+
+
+def _frameworks_named(fn: Callable) -> set[str]:
+    """Frameworks among the globals and closure values that `fn`'s code reads."""
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return set()
+    names, todo = set(), [code]
+    while todo:
+        current = todo.pop()
+        names.update(current.co_names)
+        todo.extend(c for c in current.co_consts if hasattr(c, "co_names"))
+    values = [getattr(fn, "__globals__", {}).get(n) for n in names]
+    values += [cell.cell_contents for cell in getattr(fn, "__closure__", None) or () if _filled(cell)]
+    found = {_framework_of_values([v]) or _framework_of_module(v) for v in values}
+    return {f for f in found if f is not None}
+
+
+def _filled(cell: Any) -> bool:
+    try:
+        cell.cell_contents  # noqa: B018 - an empty cell raises
+    except ValueError:
+        return False
+    return True
+
+
+def _framework_of_module(value: Any) -> str | None:
+    name = getattr(value, "__name__", "") if isinstance(value, type(sys)) else ""
+    return _framework_of_name(name)
+
+
+def _in_float64(fn: Callable, title: str) -> Callable:
+    """A torch module computes in float64 as a copy cast with `.double()` (the user's module is
+    left as it is); a Keras layer built in float32 cannot be cast, so it is refused clearly."""
+    framework = models.framework_of(fn) if not isinstance(fn, type) else None
+    if framework == "torch":
+        import copy
+
+        dtypes = {p.dtype for p in fn.parameters()} | {b.dtype for b in fn.buffers()}
+        if any(d.is_floating_point and d != sys.modules["torch"].float64 for d in dtypes):
+            return copy.deepcopy(fn).double()
+    elif framework == "tensorflow":
+        floats = {w.dtype for w in getattr(fn, "weights", [])} | {getattr(fn, "dtype", None)}
+        if any("float" in str(d) and "64" not in str(d) for d in floats if d is not None):
+            raise TypeError(f"`{title}` computes in float32, and check_gradient needs float64 to compare with "
+                            "central differences: build it with `dtype='float64'`")
+    return fn
+
+
 def _title(fn: Any) -> str:
     owner = getattr(fn, "__self__", None)
     if isinstance(owner, type):
@@ -277,13 +346,19 @@ def _parameter_names(fn: Callable, count: int) -> list[str]:
 
 def _framework_of_values(values: Iterable[Any]) -> str | None:
     for value in values:
-        module = type(value).__module__ or ""
-        if module.startswith("torch"):
-            return "torch"
-        if module.startswith(("tensorflow", "keras")):
-            return "tensorflow"
-        if module.startswith(("jax", "jaxlib")):
-            return "jax"
+        found = _framework_of_name(type(value).__module__ or "")
+        if found is not None:
+            return found
+    return None
+
+
+def _framework_of_name(module: str) -> str | None:
+    if module.split(".")[0] == "torch":
+        return "torch"
+    if module.split(".")[0] in ("tensorflow", "keras"):
+        return "tensorflow"
+    if module.split(".")[0] in ("jax", "jaxlib"):
+        return "jax"
     return None
 
 

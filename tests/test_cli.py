@@ -17,7 +17,7 @@ J = lambda x: sum(theta)
 scipy.optimize.minimize(J, theta)
 '''
 EXPECTED_TEXT = (
-    "{path}:4:5: GL050 [*] `J` given to `scipy.optimize.minimize` never uses its argument `x`: "
+    "{path}:4:5: GL050 [error] [*] `J` given to `scipy.optimize.minimize` never uses its argument `x`: "
     "the optimiser sees a constant and returns x0"
 )
 
@@ -69,7 +69,7 @@ def test_json_contract(project, run_cli):
         "rule": "GL050",
         "name": "objective-ignores-argument",
         "severity": "error",
-        "message": EXPECTED_TEXT.split(" GL050 [*] ", 1)[1],
+        "message": EXPECTED_TEXT.split(" GL050 [error] [*] ", 1)[1],
         "fix": {
             "title": "read the parameter instead of the starting point it captured",
             "safe": True,
@@ -112,9 +112,14 @@ def test_output_file(project, run_cli):
     assert json.loads((project / "report.json").read_text())["findings"][0]["rule"] == "GL050"
 
 
-def test_statistics(project, run_cli):
-    _, out, _ = run_cli("--statistics", "pkg", cwd=project)
-    assert "1  GL050  objective-ignores-argument" in out
+def test_statistics_as_ruff_prints_them(project, run_cli):
+    code, out, _ = run_cli("--statistics", "pkg", cwd=project)
+    assert code == 1
+    assert out.splitlines()[0] == "1\tGL050\t[*] objective-ignores-argument"  # the counts, no finding first
+    assert "pkg/train.py:4:5" not in out
+    code, out, _ = run_cli("--statistics", "--output-format", "json", "pkg", cwd=project)
+    assert json.loads(out) == [{"code": "GL050", "name": "objective-ignores-argument", "count": 1, "fixable": True}]
+    assert run_cli("--statistics", "--output-format", "sarif", "pkg", cwd=project)[0] == 2
 
 
 def test_select_and_ignore(project, run_cli):
@@ -127,7 +132,7 @@ def test_select_and_ignore(project, run_cli):
 def test_unknown_code_is_a_usage_error(project, run_cli):
     code, out, err = run_cli("--select", "GL999", "pkg", cwd=project)
     assert code == 2 and out == ""
-    assert err.strip() == "gradlint: error: unknown rule code or prefix 'GL999' (see `gradlint --list-rules`)"
+    assert err.strip() == "gradlint: error: unknown rule code or prefix 'GL999' (see `gradlint --list-rules`) (in --select)"
 
 
 def test_missing_path(project, run_cli):
@@ -181,7 +186,7 @@ def test_syntax_error_is_a_finding_and_the_run_goes_on(tmp_path, run_cli):
     (tmp_path / "train.py").write_text(BAD_OBJECTIVE)
     code, out, err = run_cli(".", cwd=tmp_path)
     assert code == 1 and err == ""
-    assert out.splitlines()[0] == "broken.py:3:7: GL000 file could not be checked: SyntaxError: invalid syntax"
+    assert out.splitlines()[0] == "broken.py:3:7: GL000 [error] file could not be checked: SyntaxError: invalid syntax"
     assert "train.py:4:5: GL050" in out
 
 
@@ -189,7 +194,7 @@ def test_undecodable_file(tmp_path, run_cli):
     (tmp_path / "latin.py").write_bytes(b"import scipy\nname = 'caf\xe9'\n")
     code, out, _ = run_cli("latin.py", cwd=tmp_path)
     assert code == 1
-    assert out.startswith("latin.py:1:1: GL000 file could not be checked: not valid text in its encoding")
+    assert out.startswith("latin.py:1:1: GL000 [error] file could not be checked: not valid text in its encoding")
     assert "Traceback" not in out
 
 
@@ -203,7 +208,8 @@ def test_list_rules_and_rule_page(run_cli):
     code, out, _ = run_cli("--list-rules")
     assert code == 0 and "GL050  objective-ignores-argument" in out
     code, out, _ = run_cli("rule", "GL050")
-    assert code == 0 and out.startswith("<!-- Generated from gradlint/rules/gl050_objective_ignores_argument.py")
+    assert code == 0 and out.startswith("# objective-ignores-argument (GL050)\n")  # not the generator's comment
+    assert "<!--" not in out
     assert run_cli("rule", "objective-ignores-argument")[0] == 0
     assert run_cli("rule", "GL999")[0] == 2
 

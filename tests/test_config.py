@@ -73,7 +73,7 @@ def test_isolated_ignores_config(repo, run_cli):
     ("config", "message"),
     [
         ('[tool.gradlint]\nselct = ["GL050"]\n', "unknown key 'selct'; did you mean 'select'?"),
-        ('[tool.gradlint]\nignore = "GL9"\n', "unknown rule code or prefix 'GL9'"),
+        ('[tool.gradlint]\nignore = "GL8"\n', "unknown rule code or prefix 'GL8'"),
         ('[tool.gradlint]\nignore = [1]\n', "'ignore' must be a list of strings"),
         ('[tool.gradlint\n', "is not valid TOML"),
         ('[tool.gradlint]\nper-file-ignores = ["x"]\n', "'per-file-ignores' must be a table"),

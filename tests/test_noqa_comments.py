@@ -13,7 +13,8 @@ def test_noqa_goes_where_a_comment_can_go():
         '    2\n'
         'd = 1  # é\n'
     )
-    after = with_noqa(text, {1: {"GL080"}, 2: {"GL080"}, 4: {"GL030", "GL080"}, 6: {"GL080", "GL030"}})
+    after, added = with_noqa(text, {1: {"GL080"}, 2: {"GL080"}, 4: {"GL030", "GL080"}, 6: {"GL080", "GL030"}})
+    assert added == 2
     assert after.splitlines(keepends=True) == [
         'a = 1  # noqa: E501, GL080\r\n',  # the line ending kept
         'b = f("""\n',  # its end lies in a string

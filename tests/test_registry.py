@@ -45,3 +45,18 @@ def test_rule_definition_errors():
         type("Dup", (Rule,), {"code": "GL050", "message": "m", "__doc__": "d", "frameworks": ("torch",)})
     with pytest.raises(TypeError, match="names the frameworks"):
         type("NoFw", (Rule,), {"code": "GL998", "message": "m", "__doc__": "d"})
+
+
+def test_a_finding_severity_other_than_the_rules_is_declared_and_explained():
+    """The rule table shows one severity per rule; a rule whose findings may get another one
+    declares it in `other_severities` and says when under `## Severity` (report() refuses
+    an undeclared one)."""
+    import inspect
+
+    for rule in all_rules():
+        used = set(re.findall(r"Severity\.(ERROR|WARNING|INFO)", inspect.getsource(inspect.getmodule(rule))))
+        declared = {rule.severity.name, *(level.name for level in rule.other_severities)}
+        assert used <= declared, f"{rule.code} reports {sorted(used - declared)} without declaring it"
+        for level in rule.other_severities:
+            section = rule.__doc__.split("## Severity", 1)[1].split("##", 1)[0].lower()
+            assert level.value in section and rule.severity.value in section, rule.code

@@ -150,6 +150,29 @@ def test_torch_check_gradient_nan_at_zero_and_integer_inputs():
     assert check_gradient(lambda x, index: x[index].sin(), torch.randn(5), torch.tensor([0, 2])) < 1e-7
 
 
+def test_torch_check_gradient_casts_a_float32_module_to_a_float64_copy():
+    torch = need("torch")
+    layer = torch.nn.Linear(3, 2)
+    assert check_gradient(layer, torch.randn(4, 3)) < 1e-6
+    assert layer.weight.dtype == torch.float32  # the user's module is left as it was
+
+
+def test_failures_point_at_the_callers_line(tmp_path):
+    need("torch")
+    (tmp_path / "test_user.py").write_text(textwrap.dedent("""
+        import torch
+        from gradlint.testing import check_gradient
+
+        def test_root():
+            check_gradient(lambda x: torch.sqrt((x**2).sum()), torch.zeros(3))
+    """))
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", str(tmp_path)],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+                            env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
+    assert "autodiff nan" in result.stdout, result.stdout
+    assert "gradlint/testing.py" not in result.stdout, result.stdout
+
+
 # TensorFlow / Keras ----------------------------------------------------------------------
 
 
@@ -169,6 +192,17 @@ def _keras_gate(hard: bool):
             return y * tf.sigmoid((y - self.cutoff) / 0.1)
 
     return tf, Gate()
+
+
+def test_keras_check_gradient_says_a_float32_layer_needs_float64():
+    need("tensorflow")
+    import keras
+    import numpy as np
+
+    layer = keras.layers.Dense(2)
+    layer.build((None, 3))
+    with pytest.raises(TypeError, match=r"computes in float32, and check_gradient needs float64"):
+        check_gradient(layer, np.ones((2, 3)), framework="tensorflow")
 
 
 def test_keras_gradients_flow():
@@ -257,6 +291,17 @@ def test_jax_check_gradient_custom_vjp():
     with pytest.raises(AssertionError, match=r"2 of 3 elements; largest relative error"):
         check_gradient(softplus_with(2.0), jnp.array([-3.0, 0.0, 3.0]))
     assert jax.config.jax_enable_x64 == x64  # float64 only inside the check
+
+
+def test_the_function_names_its_framework():
+    jax = need("jax")
+    torch = need("torch")
+    import numpy as np
+
+    jnp = jax.numpy
+    assert check_gradient(lambda x: jnp.sin(x), np.array([0.5, 1.0])) < 1e-7  # NumPy inputs, a JAX function
+    with pytest.raises(TypeError, match=r"calls torch, but its inputs are jax values"):
+        check_gradient(lambda x: torch.sin(x), jnp.array([0.5, 1.0]))
 
 
 def test_numpy_inputs_need_a_framework():

@@ -27,7 +27,14 @@ def summary(rule: type[Rule]) -> str:
     """The first sentence under "What it does", for listings and SARIF."""
     match = re.search(r"## What it does\n(.+?)(?:\n\n|\Z)", docstring(rule), re.S)
     text = " ".join((match.group(1) if match else rule.name).split())
-    return text.split(". ")[0].rstrip(".") + "."
+    # A first sentence that introduces a list ("Checks for ...:") still reads whole without it.
+    return text.split(". ")[0].rstrip(".:") + "."
+
+
+def severity_text(rule: type[Rule]) -> str:
+    """`error`, or `error (some warning)` for a rule whose `## Severity` says when."""
+    others = " or ".join(level.value for level in rule.other_severities)
+    return f"{rule.severity.value} (some {others})" if others else rule.severity.value
 
 
 def verified_versions(rule: type[Rule]) -> dict[str, str]:
@@ -57,7 +64,7 @@ def page_uri(rule: type[Rule]) -> str | None:
     return page.as_uri() if page.is_file() else None
 
 
-def _fix_kind(rule: type[Rule]) -> str:
+def fix_kind(rule: type[Rule]) -> str:
     if not rule.fix_title:
         return "none"
     return "safe" if rule.fix_safe else "unsafe"
@@ -88,32 +95,35 @@ def _dynamic_fact(rule: type[Rule]) -> str:
 
 
 def rule_page(rule: type[Rule]) -> str:
-    source = Path(inspect.getfile(rule)).name
+    """The page as `gradlint rule CODE` prints it and SARIF embeds it."""
     verified = verified_versions(rule)
     facts = [
-        f"Severity: {rule.severity.value}",
+        f"Severity: {severity_text(rule)}",
         f"Frameworks: {', '.join(rule.frameworks)}",
         "Default: on" if rule.default_enabled else "Default: off (select it)",
-        f"Fix: {_fix_kind(rule)}",
+        f"Fix: {fix_kind(rule)}",
         _dynamic_fact(rule),
     ]
     if verified:
         facts.append("Verified: " + ", ".join(f"{k} {v}" for k, v in verified.items()))
     return (
-        f"<!-- Generated from gradlint/rules/{source}; edit the docstring -->\n"
         f"# {rule.name} ({rule.code})\n\n"
         f"{' · '.join(facts)}\n\n"
         f"Message: {rule.message}\n\n"
-        + (f"Fix ({_fix_kind(rule)}): {rule.fix_title}\n\n" if rule.fix_title else "")
+        + (f"Fix ({fix_kind(rule)}): {rule.fix_title}\n\n" if rule.fix_title else "")
         + f"{docstring(rule)}\n"
         + (f"\n## Dynamic mode\n`gradlint --dynamic` checks each finding by running it:\n\n{witness}\n"
            if (witness := witness_doc(rule)) else "")
     )
 
 
+def _generated_note(rule: type[Rule]) -> str:
+    return f"<!-- Generated from gradlint/rules/{Path(inspect.getfile(rule)).name}; edit the docstring -->\n"
+
+
 def index_page() -> str:
     rows = [
-        f"| [{rule.code}]({rule.code}-{rule.name}.md) | {rule.name} | {rule.severity.value} | "
+        f"| [{rule.code}]({rule.code}-{rule.name}.md) | {rule.name} | {severity_text(rule)} | "
         f"{', '.join(rule.frameworks)} | {summary(rule)} |"
         for rule in all_rules()
     ]
@@ -138,8 +148,8 @@ def readme_with_rule_table() -> str | None:
     if start < 0 or end < start:
         return text
     rows = [
-        f"| [{rule.code}](rules/{rule.code}-{rule.name}.md) | {rule.name} | {rule.severity.value} | "
-        f"{', '.join(rule.frameworks)} | {_fix_kind(rule) if rule.fix_title else ''} | "
+        f"| [{rule.code}](rules/{rule.code}-{rule.name}.md) | {rule.name} | {severity_text(rule)} | "
+        f"{', '.join(rule.frameworks)} | {fix_kind(rule) if rule.fix_title else ''} | "
         f"{'' if _dynamic_kind(rule) == 'none' else _dynamic_kind(rule)} |"
         for rule in all_rules()
     ]
@@ -196,7 +206,7 @@ def framework_table() -> str:
     header = "| rule | " + " | ".join(column for column, _, _ in FRAMEWORK_COLUMNS) + " |"
     rows = [header, "|---|" + "---|" * len(FRAMEWORK_COLUMNS)]
     for rule in all_rules():
-        if rule.code == "GL000":
+        if "any" in rule.frameworks:  # the engine's own rules: no framework of their own
             continue
         confirmed = _confirmed_in(rule.code)
         cells = []
@@ -216,7 +226,7 @@ def _between(text: str, start_marker: str, end_marker: str, content: str) -> str
 
 
 def expected_pages() -> dict[Path, str]:
-    pages = {page_path(rule): rule_page(rule) for rule in all_rules()}
+    pages = {page_path(rule): _generated_note(rule) + rule_page(rule) for rule in all_rules()}
     pages[INDEX] = index_toml()
     pages[RULES_DIR / "README.md"] = index_page()
     readme = readme_with_rule_table()

@@ -21,10 +21,10 @@ FRAMEWORKS = {
     "numpy": ("numpy", "NumPy"),
 }
 INSTALL_HINT = {
-    "torch": "pip install 'gradlint[torch]'",
-    "tensorflow": "pip install 'gradlint[tf]'",
-    "jax": "pip install 'gradlint[jax]'",
-    "pytensor": "pip install 'gradlint[pytensor]'",
+    "torch": "pip install torch numpy scipy",
+    "tensorflow": "pip install tensorflow numpy scipy",
+    "jax": "pip install jax numpy scipy",
+    "pytensor": "pip install pytensor numpy scipy",
     "numpy": "pip install numpy scipy",
 }
 

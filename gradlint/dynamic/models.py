@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import inspect
 import re
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -128,13 +129,28 @@ def constructor(cls: type) -> tuple[Callable[[], Any], str]:
     return (lambda: cls(**guessed)), call
 
 
+def seed_frameworks(seed: int = SEED) -> None:
+    """Seed the random generators of the frameworks already imported, so that a model built
+    twice has the same weights and its evidence the same numbers."""
+    if "numpy" in sys.modules:
+        sys.modules["numpy"].random.seed(seed)
+    if "torch" in sys.modules:
+        sys.modules["torch"].manual_seed(seed)
+    if "tensorflow" in sys.modules:
+        sys.modules["tensorflow"].random.set_seed(seed)
+    if "keras" in sys.modules and hasattr(sys.modules["keras"], "utils"):
+        sys.modules["keras"].utils.set_random_seed(seed)
+
+
 def build(factory: Callable[[], Any], call: str) -> Any:
+    """The model `factory` builds, from seeded generators."""
     try:
+        seed_frameworks()
         return factory()
     except CannotRun:
         raise
     except Exception as error:  # noqa: BLE001 - the user's constructor failed: say how
-        raise CannotRun(f"could not build `{call}`: {type(error).__name__}: {error}"[:300]) from None
+        raise CannotRun(f"could not build `{call}`: {type(error).__name__}: {error}") from None
 
 
 # Sample inputs -------------------------------------------------------------------------
@@ -236,7 +252,7 @@ def find_sample(factory: Callable[[], Any], call: str, framework: str) -> tuple[
             errors.append(f"{describe_shape(shape)}: {type(error).__name__}: {error}")
             model = build(factory, call)
     first = errors[0] if errors else "no shape to try"
-    raise CannotRun(f"could not call `{call}` on a small random input (tried {len(errors)} shapes; {first})"[:400])
+    raise CannotRun(f"could not call `{call}` on a small random input (tried {len(errors)} shapes; {first})")
 
 
 def _forward(model: Any, framework: str, inputs: list) -> Any:
@@ -579,7 +595,7 @@ def jax_sample(make: Callable[[Any], JaxModel], library: str, title: str) -> tup
         except Exception as error:  # noqa: BLE001 - try the next shape
             errors.append(f"{describe_shape(shape)}: {type(error).__name__}: {error}")
     first = errors[0] if errors else "no shape to try"
-    raise CannotRun(f"could not call `{title}` on a small random input (tried {len(errors)} shapes; {first})"[:400])
+    raise CannotRun(f"could not call `{title}` on a small random input (tried {len(errors)} shapes; {first})")
 
 
 def _float_leaves_jax(output: Any) -> list:

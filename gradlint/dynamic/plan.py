@@ -3,7 +3,10 @@
 The snippet of a finding is the top-level statement that holds it plus, transitively, the
 top-level statements that bind the module-level names it reads (imports, constants, helper
 functions and classes), found with libcst's scope analysis. Everything else in the module,
-training loops and `if __name__ == "__main__":` blocks included, is left out. The snippet keeps
+training loops and `if __name__ == "__main__":` blocks included, is left out; a finding inside a
+module-level loop or the `__main__` block keeps that statement for the witness to read, and it is
+not run. The worker puts the project on `sys.path` (`project_paths`, then the file's package
+root). The snippet keeps
 the original line numbers (left-out lines are blank), so positions and tracebacks still match.
 """
 
@@ -16,6 +19,7 @@ from pathlib import Path
 import libcst as cst
 from libcst.metadata import GlobalScope, MetadataWrapper, PositionProvider, ScopeProvider
 
+from gradlint.config import find_config
 from gradlint.data import section
 from gradlint.dynamic.probe import Job
 from gradlint.engine.runner import decode
@@ -81,14 +85,26 @@ class ModulePlan:
         return next((i for i, (start, end) in enumerate(self.spans) if start <= line <= end), None)
 
     def closure(self, target: int) -> list[int]:
-        keep, todo = {target}, [target]
+        # The file's `@gradlint.example` functions come along: they say how to build its models.
+        examples = [i for i, s in enumerate(self.body) if _is_example(s)]
+        keep, todo = {target, *examples}, [target, *examples]
         while todo:
             for provider in self.needs[todo.pop()]:
-                if provider not in keep and not _is_main_guard(self.body[provider]):
+                statement = self.body[provider]
+                if provider not in keep and not _is_main_guard(statement) and not isinstance(statement, cst.While):
                     keep.add(provider)
                     todo.append(provider)
         keep.update(i for i, s in enumerate(self.body) if _is_future_import(s))
         return sorted(keep)
+
+    def not_run(self, target: int) -> list[tuple[int, int]]:
+        """The finding's own statement when running it would run the program rather than define
+        something: a module-level loop (a `while True:` training loop runs until the timeout) or
+        the `__main__` block. The witness still reads it; it evaluates what it needs."""
+        statement = self.body[target]
+        if isinstance(statement, (cst.For, cst.While)) or _is_main_guard(statement):
+            return [self.spans[target]]
+        return []
 
     def snippet(self, statements: list[int]) -> str:
         lines = ["\n"] * len(self.lines)
@@ -135,6 +151,18 @@ def _is_main_guard(statement: cst.CSTNode) -> bool:
     return "__name__" in code and "__main__" in code
 
 
+def _is_example(statement: cst.CSTNode) -> bool:
+    """A function decorated with `@gradlint.example(...)` (or `example` imported from gradlint)."""
+    if not isinstance(statement, cst.FunctionDef):
+        return False
+    for decorator in statement.decorators:
+        call = decorator.decorator
+        name = cst.helpers.get_full_name_for_node(call.func if isinstance(call, cst.Call) else call) or ""
+        if name in ("gradlint.example", "example"):
+            return True
+    return False
+
+
 def _is_future_import(statement: cst.CSTNode) -> bool:
     return (
         isinstance(statement, cst.SimpleStatementLine)
@@ -153,6 +181,21 @@ def module_location(path: str) -> tuple[str, str]:
     if parts:
         return ".".join([*parts, file.stem]), str(directory)
     return "__gradlint_snippet__", str(file.parent)
+
+
+def project_paths(path: str) -> list[str]:
+    """Where the project's own top-level packages import from, before the file's package root:
+    the configuration folder, then the git root (layouts without `__init__.py` files import
+    `models.layers` from there, as namespace packages)."""
+    start = Path(path).resolve().parent
+    found = []
+    config = find_config(start)
+    if config is not None:
+        found.append(str(config.parent))
+    git = next((d for d in (start, *start.parents) if (d / ".git").exists()), None)
+    if git is not None:
+        found.append(str(git))
+    return list(dict.fromkeys(found))
 
 
 def plan(findings: list[Finding], codes: set[str], device: str, sources: dict[str, str] | None = None) -> tuple[list[Job], list[Unrunnable]]:
@@ -189,7 +232,8 @@ def plan(findings: list[Finding], codes: set[str], device: str, sources: dict[st
         # The worker runs in its own directory: it needs the absolute path to read the file.
         path = finding.path if sources and finding.path in sources else os.path.abspath(finding.path)
         jobs.append(Job(index, finding.rule, path, line, finding.column, end_line,
-                        finding.end_column, finding.message, framework, module.snippet(statements), name, search_path, device))
+                        finding.end_column, finding.message, framework, module.snippet(statements), name, search_path, device,
+                        project_paths=project_paths(finding.path), skip=module.not_run(target)))
     return jobs, unrunnable
 
 

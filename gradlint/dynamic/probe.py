@@ -12,7 +12,12 @@ import builtins
 import copy
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+from gradlint import examples
+from gradlint.dynamic import models
+from gradlint.dynamic.stand_ins import stand_in
 
 CONFIRMED, NOT_REPRODUCED, INCONCLUSIVE = "confirmed", "not-reproduced", "inconclusive"
 VERDICTS = (CONFIRMED, NOT_REPRODUCED, INCONCLUSIVE)
@@ -58,12 +63,24 @@ class Job:
     framework: str
     source: str  # the snippet: the finding's definition and what it needs, at the original line numbers
     module: str = "__gradlint_snippet__"
-    search_path: str = ""  # prepended to sys.path so the module's own imports resolve
+    search_path: str = ""  # the file's package root (or directory): its module's imports resolve from there
     device: str = "cpu"
+    project_paths: list[str] = field(default_factory=list)  # the configuration folder and git root, before it
+    skip: list[tuple[int, int]] = field(default_factory=list)  # line spans kept for the witness, not run
 
     @classmethod
     def from_dict(cls, data: dict) -> Job:
         return cls(**{name: data[name] for name in cls.__dataclass_fields__ if name in data})
+
+
+def source_file(job: Job) -> Path:
+    """The finding's file: its path may be relative to a directory the worker is not in."""
+    path = Path(job.path)
+    if path.is_absolute() or not job.search_path:
+        return path
+    if job.module and "." in job.module:
+        return Path(job.search_path, *job.module.split(".")).with_suffix(".py")
+    return Path(job.search_path) / path.name
 
 
 def _char_column(line: str, byte_offset: int) -> int:
@@ -80,7 +97,9 @@ class Probe:
     tree: ast.Module
     backend: Any  # gradlint.dynamic.backends.Backend
     lines: list[str] = field(default_factory=list)
+    stand_ins: dict[str, str] = field(default_factory=dict)  # parameter -> how its stand-in reads in the evidence
     _parents: dict = field(default_factory=dict)
+    _cache: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for parent in ast.walk(self.tree):
@@ -160,6 +179,42 @@ class Probe:
                 if bound is not None:
                     todo.append((bound[1], bound[0], level + 1))
         return found
+
+    def instance(self, node: ast.ClassDef) -> Any:
+        """An instance of the class, built with its defaults (sizes guessed, construction
+        seeded), or None when it cannot be built."""
+        key = ("instance", node.name)
+        if key not in self._cache:
+            self._cache[key] = None
+            try:
+                cls = self.live_class(node)
+                example = examples.find(cls)
+                if example is not None:
+                    models.seed_frameworks()
+                    self._cache[key], _ = examples.build(example, cls)
+                    self.stand_ins["self"] = f"self from `{example.__name__}()` (a @gradlint.example)"
+                else:
+                    factory, call = models.constructor(cls)
+                    self._cache[key] = models.build(factory, call)
+                    self.stand_ins["self"] = f"self = `{call}`"
+                if self.backend.name == "torch" and isinstance(self._cache[key], self.backend.torch.nn.Module):
+                    self._cache[key].to(self.backend.device)  # on the device the inputs are
+            except Exception:  # noqa: BLE001, S110 - no instance: `self.attr` reads stay inputs
+                pass
+        return self._cache[key]
+
+    def file_tree(self) -> ast.Module | None:
+        """The whole file, if it still matches the snippet at the finding: the calls and
+        module-level values around the flagged code, which the snippet leaves out."""
+        if "file" not in self._cache:
+            self._cache["file"] = None
+            try:
+                text = source_file(self.job).read_text("utf-8")
+                if text.splitlines()[self.job.line - 1] == self.lines[self.job.line - 1]:
+                    self._cache["file"] = ast.parse(text)
+            except (OSError, UnicodeDecodeError, SyntaxError, IndexError, ValueError):
+                pass
+        return self._cache["file"]
 
     def live_class(self, node: ast.ClassDef) -> type:
         """The class object the snippet defined for `node` (top-level classes only)."""
@@ -261,7 +316,8 @@ def _rebinds(function: ast.AST) -> set[str]:
         elif isinstance(node, (ast.With, ast.AsyncWith)):
             targets = [item.optional_vars for item in node.items if item.optional_vars is not None]
         for target in targets:
-            names.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+            # `out[pos] = ...` stores into `out`; it rebinds neither `out` nor `pos`.
+            names.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store))
     return names
 
 
@@ -322,6 +378,16 @@ def first_line(error: Exception) -> str:
 
 
 SELF_PREFIX = "self."
+_MISSING = object()
+
+
+def _is_data(value: Any) -> bool:
+    """A float number, array or tensor: what a witness may vary. Sub-layers, flags, integers,
+    names and functions are not."""
+    if isinstance(value, float):
+        return True
+    dtype = getattr(value, "dtype", None)
+    return dtype is not None and "float" in str(dtype)
 
 
 class Expression:
@@ -356,7 +422,27 @@ class Expression:
                     continue
                 self.inputs.append(name)
         self.self_attributes = self._self_attributes() if self.cls is not None else []
+        # `self` built by constructing the class: what it holds that is not data (a sub-layer,
+        # a flag, a name) is taken from it instead of becoming an input.
+        self.instance = probe.instance(self.cls) if self.self_attributes else None
+        self.instance_values: dict[str, Any] = {}
+        for name in list(self.self_attributes):
+            value = getattr(self.instance, name[len(SELF_PREFIX):], _MISSING)
+            if value is not _MISSING and not _is_data(value):
+                self.instance_values[name[len(SELF_PREFIX):]] = value
+                self.self_attributes.remove(name)
         self.inputs.extend(self.self_attributes)
+        # Parameters that are not data (a kernel size, the device, the loss function) get a
+        # stand-in of their kind instead of being varied as arrays.
+        self.fixed: dict[str, Any] = {}
+        if self.function is not None:
+            defaults = parameter_defaults(self.function)
+            for name in [n for n in self.inputs if n not in holes and self._is_parameter(n)]:
+                found = stand_in(name, defaults.get(name), probe.backend)
+                if found is not None:
+                    self.fixed[name] = found[0]
+                    probe.stand_ins[name] = found[1]
+                    self.inputs.remove(name)
         self._compiled = self._compile()
 
     # -- building -------------------------------------------------------------------------
@@ -374,12 +460,16 @@ class Expression:
             names.update(name for name, value in vars(klass).items() if callable(value) or isinstance(value, property))
         return names
 
-    def _is_local(self, name: str) -> bool:
+    def _is_parameter(self, name: str) -> bool:
         if self.function is None:
             return False
         args = self.function.args
-        params = {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg) if a}
-        return name in params or any(n == name for _, n, _ in _assignments(self.function)) or name in _rebinds(self.function)
+        return name in {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg) if a}
+
+    def _is_local(self, name: str) -> bool:
+        if self.function is None:
+            return False
+        return self._is_parameter(name) or any(n == name for _, n, _ in _assignments(self.function)) or name in _rebinds(self.function)
 
     def _inline(self, node: ast.AST, line: int, depth: int, keep: set[str]) -> ast.AST:
         if depth > self.MAX_INLINE_DEPTH:
@@ -416,7 +506,7 @@ class Expression:
         return [a for a in attrs if calls_methods or a in used]
 
     def _compile(self) -> Callable:
-        plain = [name for name in self.inputs if not name.startswith(SELF_PREFIX)]
+        plain = [name for name in self.inputs if not name.startswith(SELF_PREFIX)] + list(self.fixed)
         lam = ast.Expression(
             ast.Lambda(
                 ast.arguments(posonlyargs=[], args=[ast.arg("__gradlint_self__")] + [ast.arg(n) for n in plain],
@@ -448,7 +538,7 @@ class Expression:
                                 "call of the enclosing function")
         proxy = _SelfProxy(self, {name[len(SELF_PREFIX):]: v for name, v in values.items() if name.startswith(SELF_PREFIX)})
         plain = [values[name] for name in self.inputs if not name.startswith(SELF_PREFIX)]
-        return self._compiled(proxy, *plain)
+        return self._compiled(proxy, *plain, *self.fixed.values())
 
 
 class _SelfProxy:
@@ -456,9 +546,10 @@ class _SelfProxy:
     own functions bound to this proxy (so they see the same inputs)."""
 
     def __init__(self, expression: Expression, attributes: dict[str, Any]) -> None:
-        object.__setattr__(self, "_attributes", attributes)
+        object.__setattr__(self, "_attributes", {**expression.instance_values, **attributes})
         cls = expression.probe.live_class(expression.cls) if expression.cls is not None else None
         object.__setattr__(self, "_cls", cls)
+        object.__setattr__(self, "_instance", expression.instance)
 
     def __getattr__(self, name: str) -> Any:
         attributes = object.__getattribute__(self, "_attributes")
@@ -469,6 +560,9 @@ class _SelfProxy:
             if name in vars(klass):
                 value = vars(klass)[name]
                 return value.__get__(self, cls) if hasattr(value, "__get__") else value
+        instance = object.__getattribute__(self, "_instance")
+        if instance is not None and hasattr(instance, name):
+            return getattr(instance, name)
         raise Inconclusive(f"`self.{name}` has no value outside a built instance")
 
     def __setattr__(self, name: str, value: Any) -> None:

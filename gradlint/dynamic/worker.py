@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import dataclasses
 import importlib
 import json
 import os
@@ -17,9 +18,11 @@ import sys
 import time
 import traceback
 import types
+from pathlib import Path
 from typing import Any
 
-from gradlint.dynamic import witnesses
+from gradlint import examples
+from gradlint.dynamic import old_spellings, witnesses
 from gradlint.dynamic.backends import Backend, backend_for
 from gradlint.dynamic.guard import FileSystemGuard
 from gradlint.dynamic.probe import INCONCLUSIVE, Inconclusive, Job, Observation, Probe
@@ -27,21 +30,100 @@ from gradlint.dynamic.sandbox import READ_ONLY_ENV, make_read_only
 
 # Set by `main`: the limit this worker runs under, for the message when it is reached.
 MEMORY_LIMIT_MB = 0
+# The evidence is kept whole (the text output shortens it) up to this bound: an error message
+# can print a whole tensor.
+MAX_EVIDENCE = 4000
 
 
 class SnippetError(Exception):
     pass
 
 
+class Unavailable(types.ModuleType):
+    """Stands in for a name whose import failed (a logging or plotting package that is not
+    installed): the definitions that merely mention it still run, and touching it fails loudly.
+    A module to those who ask (`tf`, `K`: a namespace, not a tensor)."""
+
+    def __init__(self, name: str, error: BaseException) -> None:
+        super().__init__(name)
+        object.__setattr__(self, "_why", f"`{name}` could not be imported ({type(error).__name__}: {error})")
+
+    def _fail(self, *args: Any, **kwargs: Any) -> Any:
+        raise ImportError(object.__getattribute__(self, "_why") + ", and the check needed it")
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)  # protocol probes (`hasattr(x, "__wrapped__")`) are not uses
+        self._fail()
+
+    __call__ = __mro_entries__ = __iter__ = __getitem__ = __len__ = __bool__ = __float__ = __int__ = _fail
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __truediv__ = __rtruediv__ = _fail
+    __pow__ = __rpow__ = __matmul__ = __rmatmul__ = __neg__ = _fail
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self._fail()
+
+
+def _guarded_imports(tree: ast.Module) -> ast.Module:
+    """Each module-level import wrapped so that its failure binds `Unavailable` stand-ins
+    instead of stopping the definitions: an import the checked code never touches cannot
+    block it, and one it does touch says so."""
+    body = []
+    for statement in tree.body:
+        if not isinstance(statement, (ast.Import, ast.ImportFrom)) or (
+            isinstance(statement, ast.ImportFrom) and statement.module == "__future__"
+        ):
+            body.append(statement)
+            continue
+        names = [(alias.asname or alias.name.split(".")[0], alias.name) for alias in statement.names if alias.name != "*"]
+        fallback = [
+            ast.Assign([ast.Name(bound, ast.Store())],
+                       ast.Call(ast.Name("__gradlint_unavailable__", ast.Load()),
+                                [ast.Constant(full), ast.Name("__gradlint_error__", ast.Load())], []))
+            for bound, full in names
+        ] or [ast.Raise()]
+        handler = ast.ExceptHandler(ast.Name("Exception", ast.Load()), "__gradlint_error__", fallback)
+        body.append(ast.copy_location(ast.Try([statement], [handler], [], []), statement))
+    return ast.fix_missing_locations(ast.Module(body, type_ignores=[]))
+
+
+def _executed(job: Job) -> ast.Module:
+    """The snippet as it runs: without the statements kept only for the witness to read (a
+    module-level loop holding the finding), and with guarded imports."""
+    tree = ast.parse(job.source)
+    skipped = [range(start, end + 1) for start, end in job.skip]
+    tree.body = [s for s in tree.body if not any(s.lineno in lines for lines in skipped)]
+    return _guarded_imports(tree)
+
+
 def execute_snippet(job: Job) -> dict:
     """Run the snippet's definitions as a module of their own; returns its namespace."""
+    code = compile(_executed(job), job.path, "exec")
+    try:
+        return _run_module(job, code)
+    except SnippetError as error:
+        # A package whose `__init__` imports from this very module (`from .losses import entropy`)
+        # finds it half run: import the package first, as any user of it does, then run again.
+        package = job.module.rpartition(".")[0]
+        if not package or "partially initiali" not in str(error):
+            raise
+        sys.modules.pop(job.module, None)
+        try:
+            importlib.import_module(package)
+        except Exception as failure:  # noqa: BLE001 - the package itself does not import: say so
+            raise SnippetError(f"could not import the package `{package}`: {_describe_error(failure, job.path)}") from None
+        return _run_module(job, code)
+
+
+def _run_module(job: Job, code: Any) -> dict:
     module = types.ModuleType(job.module)
     module.__file__ = job.path
+    module.__gradlint_unavailable__ = Unavailable
     if "." in job.module:
         module.__package__ = job.module.rpartition(".")[0]
     sys.modules[job.module] = module  # dataclasses, pickling and typing look the module up
     try:
-        exec(compile(job.source, job.path, "exec"), module.__dict__)  # noqa: S102 - the point of dynamic mode
+        exec(code, module.__dict__)  # noqa: S102 - the point of dynamic mode
     except SystemExit as error:
         raise SnippetError(f"the module's definitions called sys.exit({error.code!r})") from None
     except MemoryError:
@@ -58,7 +140,7 @@ def _describe_error(error: BaseException, path: str) -> str:
     frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename == path]
     if frames:
         text += f" (line {frames[-1].lineno})"
-    return text[:400]
+    return text
 
 
 def run_job(job: Job | dict, backend: Backend, guard: FileSystemGuard | None = None) -> dict:
@@ -67,22 +149,29 @@ def run_job(job: Job | dict, backend: Backend, guard: FileSystemGuard | None = N
         job = Job.from_dict(job)
     started = time.perf_counter()
     inputs = ""
+    placeholders: list[str] = []
+    shimmed: list[str] = []  # old spellings run through `old_spellings`, for the evidence
+    if job.framework == "tensorflow":
+        source, placeholders, skip = old_spellings.without_placeholders(job.source)
+        if placeholders:
+            job = dataclasses.replace(job, source=source, skip=[*job.skip, *skip])
     # As when the file runs as a script, its directory (or its package's root) comes first on
     # the path; afterwards the path and the modules imported from there are as before.
     saved_path, saved_modules = list(sys.path), set(sys.modules)
-    if job.search_path:
-        sys.path.insert(0, job.search_path)
+    project = list(dict.fromkeys(p for p in (*job.project_paths, job.search_path) if p))
+    sys.path[:0] = project
     try:
         if guard is not None:
             guard.start()
         try:
             namespace = execute_snippet(job)
+            old_spellings.install(namespace, shimmed)
             probe = Probe(job, namespace, ast.parse(job.source), backend, job.source.splitlines())
             observation = witnesses.load(job.rule)(probe)
         finally:
             if guard is not None:
                 guard.stop()
-        inputs = observation.inputs
+        inputs = "; ".join(filter(None, [observation.inputs, ", ".join(probe.stand_ins.values())]))
     except Inconclusive as error:
         observation = Observation(INCONCLUSIVE, str(error))
     except SnippetError as error:
@@ -96,9 +185,15 @@ def run_job(job: Job | dict, backend: Backend, guard: FileSystemGuard | None = N
     except Exception as error:  # noqa: BLE001 - the code could not be exercised: say how
         observation = Observation(INCONCLUSIVE, f"the check could not run: {_describe_error(error, job.path)}")
     finally:
+        examples.clear()  # the next job's classes are new objects
         sys.path[:] = saved_path
-        _forget_modules_under(job.search_path, saved_modules)
+        for directory in project:
+            _forget_modules_under(directory, saved_modules)
         sys.modules.pop(job.module, None)
+    labels = shimmed + ([f"TF1 placeholders {', '.join(f'`{n}`' for n in placeholders)} left unbound, as inputs of the check"]
+                        if placeholders else [])
+    if labels:
+        observation.evidence += f" (old spellings run on today's {backend.name}: {'; '.join(labels)})"
     if guard is not None and guard.violations:
         observation = Observation(
             INCONCLUSIVE,
@@ -109,7 +204,7 @@ def run_job(job: Job | dict, backend: Backend, guard: FileSystemGuard | None = N
     return {
         "id": job.id,
         "verdict": observation.verdict,
-        "evidence": observation.evidence,
+        "evidence": observation.evidence[:MAX_EVIDENCE],
         "framework": backend.describe(),
         "device": backend.device,
         "inputs": inputs,
@@ -124,15 +219,22 @@ def _forget_modules_under(directory: str, keep: set[str]) -> None:
         return
     prefix = os.path.join(os.path.realpath(directory), "")
     for name in set(sys.modules) - keep:
+        if name.partition(".")[0] == "gradlint":
+            continue  # the witnesses a job loads (when the project is gradlint's own checkout)
         file = getattr(sys.modules.get(name), "__file__", None)
-        if file and os.path.realpath(file).startswith(prefix):
+        real = os.path.realpath(file) if file else ""
+        # Installed packages (a virtual environment inside the project) are not the user's modules.
+        if real.startswith(prefix) and not {"site-packages", "dist-packages"} & set(Path(real).parts):
             del sys.modules[name]
 
 
 def _state(framework: str) -> dict[str, Any]:
     """What a snippet must not change for its verdict, and the next one, to be trusted: the
     builtins and the framework's global switches and entry points."""
-    state: dict[str, Any] = {"builtins": tuple(sorted((k, id(v)) for k, v in vars(builtins).items()))}
+    # Extension modules keep capsules in builtins (importing TensorFlow adds pybind11's internals):
+    # what a framework import registers there is not a change made by the user's code.
+    state: dict[str, Any] = {"builtins": tuple(sorted((k, id(v)) for k, v in vars(builtins).items()
+                                                      if type(v).__name__ != "PyCapsule"))}
     if framework == "torch":
         torch = sys.modules["torch"]
         state.update({"grad mode": torch.is_grad_enabled(), "default dtype": torch.get_default_dtype(),

@@ -26,6 +26,19 @@ class FileContext:
         self.statements: list[cst.CSTNode] = []
         self.scopes: list[cst.CSTNode] = []
         self._wrapper: MetadataWrapper | None = None
+        self._semantic = None
+        self.semantic_index = None  # the project index behind `semantic`, once built
+
+    @property
+    def semantic(self):
+        """The semantic model of this file (`gradlint.semantic`), built when a rule first asks."""
+        if self._semantic is None:
+            from gradlint.semantic.index import ProjectIndex
+            from gradlint.semantic.model import ModuleModel
+
+            index = self.semantic_index = ProjectIndex(self.path)
+            self._semantic = ModuleModel(self.module, self.names, index, index.dotted_name)
+        return self._semantic
 
     @property
     def filename(self) -> str:

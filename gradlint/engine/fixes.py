@@ -14,6 +14,7 @@ import os
 import re
 import tempfile
 import tokenize
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -92,6 +93,7 @@ class FixOutcome:
     text: str
     applied: int = 0
     findings: list[Finding] = field(default_factory=list)
+    rules: Counter = field(default_factory=Counter)  # (code, name) -> fixes applied
 
 
 def fix_text(text: str, lint, unsafe: bool = False) -> FixOutcome:
@@ -102,6 +104,7 @@ def fix_text(text: str, lint, unsafe: bool = False) -> FixOutcome:
     """
     findings = lint(text)
     applied = 0
+    rules: Counter = Counter()
     rejected: set[tuple] = set()
     for _ in range(MAX_ROUNDS):
         candidates = [
@@ -116,7 +119,8 @@ def fix_text(text: str, lint, unsafe: bool = False) -> FixOutcome:
             rejected.add(_key(finding))
             continue
         text, findings, applied = fixed, after, applied + 1
-    return FixOutcome(text, applied, findings)
+        rules[finding.rule, finding.name] += 1
+    return FixOutcome(text, applied, findings, rules)
 
 
 def _checked(text: str, lint) -> list[Finding] | None:

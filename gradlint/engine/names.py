@@ -31,6 +31,8 @@ def dotted(node: cst.BaseExpression) -> str | None:
 class NameTable:
     def __init__(self, module: cst.Module) -> None:
         self.aliases: dict[str, set[str]] = {}
+        # `from ..pkg import name as local`: local -> (level, "pkg", "name"); never an API.
+        self.relative: dict[str, tuple[int, str, str]] = {}
         # Keyed by the node itself (identity), which also keeps it alive: an `id()` key could be
         # reused by a temporary node built later with `with_changes`.
         self._cache: dict[cst.CSTNode, frozenset[str]] = {}
@@ -52,9 +54,9 @@ class NameTable:
                     head = full.split(".", 1)[0]
                     self._add(head, head)
             return
-        if node.relative or node.module is None or isinstance(node.names, cst.ImportStar):
+        if isinstance(node.names, cst.ImportStar):
             return
-        module = dotted(node.module)
+        module = dotted(node.module) if node.module is not None else ""
         if module is None:
             return
         for alias in node.names:
@@ -63,7 +65,10 @@ class NameTable:
             local = alias.name.value
             if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
                 local = alias.asname.name.value
-            self._add(local, f"{module}.{alias.name.value}")
+            if node.relative:  # `from .models import Net`: the project's own, resolved by the semantic model
+                self.relative[local] = (len(node.relative), module, alias.name.value)
+            else:
+                self._add(local, f"{module}.{alias.name.value}")
 
     def raw_names(self, node: cst.CSTNode) -> frozenset[str]:
         """The dotted names an expression refers to, through the aliases, not canonicalised."""

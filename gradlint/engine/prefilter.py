@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import re
+import tokenize
 from collections.abc import Iterable
 
 from gradlint.data import _data
@@ -34,3 +36,21 @@ def wants_file(data: bytes, pattern: re.Pattern[bytes] | None) -> bool:
 
 def skip_file_comment(data: bytes) -> bool:
     return _SKIP_FILE.search(data) is not None
+
+
+def decode(data: bytes) -> str:
+    """Decode as Python does: a BOM or a coding cookie, else UTF-8 (errors raise)."""
+    encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    return data.decode(encoding)
+
+
+def is_source_text(data: bytes) -> bool:
+    """Whether Python could read these bytes as source: decodable and free of NUL bytes. A file
+    that is not is reported (GL000) even when it names no framework."""
+    if b"\0" in data:
+        return False
+    try:
+        decode(data)
+    except (UnicodeDecodeError, LookupError, SyntaxError):
+        return False
+    return True

@@ -8,6 +8,13 @@ from gradlint.rule import Finding
 
 # The engine's own code for a file it could not check (read, decode or parse).
 SYNTAX_ERROR = "GL000"
+# The engine's code for a suppression comment that suppressed nothing; like GL000 it has no visitor.
+UNUSED_NOQA = "GL900"
+ENGINE_CODES = frozenset({SYNTAX_ERROR, UNUSED_NOQA})
+# Why a file was not parsed (FileResult.skipped), as the summary line says it.
+SKIP_NO_FRAMEWORK = "no framework imported"
+SKIP_COMMENT = "`# gradlint: skip-file`"
+SKIP_NOT_PYTHON = "notebook not in Python"
 
 
 @dataclass
@@ -15,10 +22,14 @@ class FileResult:
     path: str
     findings: list[Finding] = field(default_factory=list)
     errors: list[dict] = field(default_factory=list)
-    skipped: bool = False
+    skipped: str = ""  # why the file was not parsed (a SKIP_* reason), or empty
     # Set when fixes were applied: how many, and the file's new content (in its own encoding).
     fixes_applied: int = 0
     fixed: bytes | None = None
+    fixed_rules: dict = field(default_factory=dict)  # (code, name) -> fixes applied
+    warnings: list[str] = field(default_factory=list)  # worth telling, not an error (fixes not written)
+    # Other modules of the project the findings depend on: path -> [size, mtime_ns] when read.
+    dependencies: dict[str, list[int]] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {
@@ -26,8 +37,12 @@ class FileResult:
             "findings": [f.to_dict() for f in self.findings],
             "errors": self.errors,
             "skipped": self.skipped,
+            "dependencies": self.dependencies,
         }
 
     @classmethod
     def from_dict(cls, data: dict) -> FileResult:
-        return cls(data["path"], [Finding.from_dict(f) for f in data["findings"]], data["errors"], data["skipped"])
+        return cls(
+            data["path"], [Finding.from_dict(f) for f in data["findings"]], data["errors"], data["skipped"],
+            dependencies=data.get("dependencies", {}),
+        )

@@ -7,8 +7,6 @@ metadata costs about as much as the parse itself.
 from __future__ import annotations
 
 import ast
-import io
-import tokenize
 import traceback
 import warnings
 from collections.abc import Sequence
@@ -17,11 +15,11 @@ import libcst as cst
 from libcst.metadata import PositionProvider
 
 from gradlint.engine.context import SCOPES, STATEMENTS, FileContext
-from gradlint.engine.result import SYNTAX_ERROR, FileResult
+from gradlint.engine.result import SKIP_COMMENT, SKIP_NO_FRAMEWORK, SYNTAX_ERROR, UNUSED_NOQA, FileResult
 from gradlint.engine.syntax import forget_file
 from gradlint.engine.fixes import describe
-from gradlint.engine.prefilter import skip_file_comment, wants_file
-from gradlint.engine.suppress import is_suppressed, suppressions
+from gradlint.engine.prefilter import decode, skip_file_comment, wants_file
+from gradlint.engine.suppress import directives, suppressing_line, suppressions, unused
 from gradlint.engine.walker import HandlerError, walk
 from gradlint.rule import Finding, Report, Rule, Severity
 
@@ -61,12 +59,6 @@ def _rule_handlers(rule: type[Rule]) -> list[tuple[str, type, str]]:
                 names.extend((kind, t, attr) for t in _with_subclasses(node_type))
         _handler_names[rule] = names
     return names
-
-
-def decode(data: bytes) -> str:
-    """Decode as Python does: a BOM or a coding cookie, else UTF-8 (errors raise)."""
-    encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
-    return data.decode(encoding)
 
 
 def _syntax_error(path: str, text: str, error: Exception) -> Finding:
@@ -109,7 +101,7 @@ def lint_bytes(
 ) -> FileResult:
     result = FileResult(path)
     if skip_file_comment(data) or not wants_file(data, prefilter):
-        result.skipped = True
+        result.skipped = SKIP_COMMENT if skip_file_comment(data) else SKIP_NO_FRAMEWORK
         return result
     try:
         text = decode(data)
@@ -144,13 +136,31 @@ def lint_bytes(
                 return result
     finally:
         forget_file()
+    if context.semantic_index is not None:
+        result.dependencies = {path: list(signature) for path, signature in context.semantic_index.read.items()}
     reports = [report for instance in instances for report in instance.reports]
+    used: set[tuple[int, str]] = set()
     if reports:
         try:
-            result.findings.extend(_findings(context, reports))
+            result.findings.extend(_findings(context, reports, used))
         except RecursionError as error:
             result.errors.append({"path": path, "rule": None, "message": f"RecursionError: {error}"})
+    unused_rule = next((rule for rule in rules if rule.code == UNUSED_NOQA), None)
+    if unused_rule is not None:
+        ran = {rule.code for rule in active} - {UNUSED_NOQA}
+        result.findings.extend(_unused_directives(path, text, unused_rule, used, ran))
     return result
+
+
+def _unused_directives(path: str, text: str, rule: type[Rule], used: set, ran: set[str]) -> list[Finding]:
+    """GL900: the suppression comments that suppressed nothing in this run."""
+    from gradlint.registry import rule_index
+
+    return [
+        Finding(path, d.line, d.column, d.line, d.end_column, rule.code, rule.name, rule.severity.value,
+                rule.message.format(directive=d.kind, why=why))
+        for d, why in unused(directives(text), used, ran, set(rule_index()))
+    ]
 
 
 def _bracket_depth(data: bytes) -> int:
@@ -199,7 +209,9 @@ def _internal_error(path: str, rule: type[Rule], error: BaseException) -> dict:
     }
 
 
-def _findings(context: FileContext, reports: list[Report]) -> list[Finding]:
+def _findings(context: FileContext, reports: list[Report], used: set[tuple[int, str]]) -> list[Finding]:
+    """The reports that no directive suppresses, as findings; `used` collects (directive line,
+    code) for those that one does."""
     path = context.path
     positions = context.metadata(PositionProvider)
     suppressed = suppressions(context.text)
@@ -211,7 +223,9 @@ def _findings(context: FileContext, reports: list[Report]) -> list[Finding]:
         if report.statement is not None and report.statement in positions:
             lines.append(positions[report.statement].start.line)
         rule = report.rule
-        if suppressed and is_suppressed(rule.code, tuple(lines), suppressed):
+        directive_line = suppressing_line(rule.code, tuple(lines), suppressed) if suppressed else None
+        if directive_line is not None:
+            used.add((directive_line, rule.code))
             continue
         key = (rule.code, where.start.line, where.start.column, report.message)
         if key in seen:

@@ -173,8 +173,9 @@ _STATEMENT_HOLDERS = (
 )
 
 
-def _own_small_statements(body: cst.CSTNode) -> Iterator[cst.CSTNode]:
-    """Assignments and other small statements of a body, nested functions and classes left out."""
+def small_statements(body: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    """Assignments and other small statements of a body, and the functions and classes it
+    defines (not entered), in source order."""
     stack = [body]
     while stack:
         current = stack.pop()
@@ -182,6 +183,7 @@ def _own_small_statements(body: cst.CSTNode) -> Iterator[cst.CSTNode]:
             yield from current.body
             continue
         if isinstance(current, (cst.FunctionDef, cst.ClassDef)):
+            yield current
             continue
         children = [c for c in iter_children(current) if isinstance(c, _STATEMENT_HOLDERS)]
         children.reverse()
@@ -203,7 +205,7 @@ def bindings(function: cst.FunctionDef | cst.Module) -> Mapping[str, list[cst.Ba
         return cached[1]
     found: dict[str, list[cst.BaseExpression]] = {}
     body = function.body if isinstance(function, cst.FunctionDef) else function
-    for node in own_nodes(body) if _walrus else _own_small_statements(body):
+    for node in own_nodes(body) if _walrus else small_statements(body):
         if isinstance(node, cst.Assign):
             for target in node.targets:
                 _bind(found, target.target, node.value)

@@ -6,9 +6,12 @@ import json
 
 from gradlint import __version__
 from gradlint.api import RunResult
+from gradlint.report.text import statistics as rule_counts
 
 
-def render(result: RunResult, **_: object) -> str:
+def render(result: RunResult, statistics: bool = False, unsafe_fixes: bool = False, **_: object) -> str:
+    if statistics:  # as ruff's `--statistics --output-format json`: the counts alone
+        return json.dumps(rule_counts(result, unsafe_fixes), indent=2) + "\n"
     payload = {
         "version": __version__,
         "findings": [f.to_dict() for f in result.findings],

@@ -6,21 +6,28 @@ from collections import Counter
 
 from gradlint.api import RunResult
 
+# The text output shows this much of a verdict's evidence; `--format json` shows it whole.
+TEXT_EVIDENCE = 400
 
-def render(result: RunResult, statistics: bool = False, unsafe_fixes: bool = False, **_: object) -> str:
+
+def render(
+    result: RunResult, statistics: bool = False, unsafe_fixes: bool = False, show_fixes: bool = False, **_: object
+) -> str:
     lines = []
-    for f in result.findings:
-        where = f"{f.path}:cell {f.cell}:{f.line}:{f.column}" if f.cell is not None else f"{f.path}:{f.line}:{f.column}"
-        lines.append(f"{where}: {f.rule}{' [*]' if f.fixable(unsafe_fixes) else ''} {f.message}")
-        if f.confirmation:
-            lines.append(f"    {verdict_line(f.confirmation)}")
+    if statistics:  # as ruff prints it: the counts instead of the findings
+        lines.extend(statistics_lines(result, unsafe_fixes))
+    else:
+        for f in result.findings:
+            lines.append(finding_line(f, unsafe_fixes))
+            if f.confirmation:
+                lines.append(f"    {verdict_line(f.confirmation, TEXT_EVIDENCE)}")
+            if show_fixes and f.fix is not None:
+                lines.append(f"    fix ({'safe' if f.fix['safe'] else 'unsafe'}): {f.fix['title']}")
     lines.extend(f"{e['path']}: {e['message']}" for e in result.errors)
-    if statistics and result.findings:
-        counts = Counter((f.rule, f.name) for f in result.findings)
+    if show_fixes and result.fixed:
         if lines:
             lines.append("")
-        width = len(str(max(counts.values())))
-        lines.extend(f"{n:>{width}}  {code}  {name}" for (code, name), n in sorted(counts.items()))
+        lines.extend(fixed_lines(result))
     if lines:
         lines.append("")
     lines.append(summary(result))
@@ -35,13 +42,48 @@ def render(result: RunResult, statistics: bool = False, unsafe_fixes: bool = Fal
     return "\n".join(lines) + "\n"
 
 
-def verdict_line(confirmation: dict) -> str:
-    """`confirmed: grad of `thr` is None [tensorflow 2.21.0, cpu, 0.05 s]`"""
+def finding_line(f, unsafe_fixes: bool = False) -> str:
+    """`path:line:col: GL030 [error] [*] message` (`path:cell N:line:col` in a notebook)."""
+    where = f"{f.path}:cell {f.cell}:{f.line}:{f.column}" if f.cell is not None else f"{f.path}:{f.line}:{f.column}"
+    return f"{where}: {f.rule} [{f.severity}]{' [*]' if f.fixable(unsafe_fixes) else ''} {f.message}"
+
+
+def statistics(result: RunResult, unsafe_fixes: bool = False) -> list[dict]:
+    """Findings per rule, most frequent first: code, name, count, fixable (with --fix)."""
+    counts = Counter((f.rule, f.name) for f in result.findings)
+    fixable = Counter(f.rule for f in result.findings if f.fixable(unsafe_fixes))
+    return [{"code": code, "name": name, "count": n, "fixable": fixable[code] > 0}
+            for (code, name), n in sorted(counts.items(), key=lambda item: (-item[1], item[0]))]
+
+
+def statistics_lines(result: RunResult, unsafe_fixes: bool = False) -> list[str]:
+    rows = statistics(result, unsafe_fixes)
+    width = max((len(str(row["count"])) for row in rows), default=1)
+    marks = any(row["fixable"] for row in rows)
+    return [f"{row['count']:>{width}}\t{row['code']}\t{('[*] ' if row['fixable'] else '[ ] ') if marks else ''}{row['name']}"
+            for row in rows]
+
+
+def fixed_lines(result: RunResult) -> list[str]:
+    """`--fix --show-fixes`: what was fixed, per file and rule (as ruff lists it)."""
+    lines = [f"Fixed {result.fixes_applied} finding{'s' if result.fixes_applied != 1 else ''}:"]
+    for fixed in result.fixed:
+        lines.append(f"- {fixed.path}:")
+        lines.extend(f"    {n} × {code} ({name})" for (code, name), n in sorted(fixed.fixed_rules.items()))
+    return lines
+
+
+def verdict_line(confirmation: dict, limit: int | None = None) -> str:
+    """`confirmed: grad of `thr` is None [tensorflow 2.21.0, cpu, 0.05 s]`; the evidence cut to
+    `limit` characters when given (the JSON output keeps all of it)."""
     where = ", ".join(filter(None, [confirmation.get("framework"), confirmation.get("device")]))
     seconds = confirmation.get("seconds")
     if seconds:
         where = f"{where}, {seconds:.2f} s" if where else f"{seconds:.2f} s"
-    return f"{confirmation['verdict']}: {confirmation['evidence']}" + (f" [{where}]" if where else "")
+    evidence = confirmation["evidence"]
+    if limit is not None and len(evidence) > limit:
+        evidence = evidence[: limit - 1].rstrip() + "…"
+    return f"{confirmation['verdict']}: {evidence}" + (f" [{where}]" if where else "")
 
 
 def dynamic_summary(dynamic: dict) -> str:
@@ -57,7 +99,9 @@ def summary(result: RunResult) -> str:
     n = len(result.findings)
     files = f"{result.files_checked} file{'s' if result.files_checked != 1 else ''} checked"
     if result.files_skipped:
-        files += f", {result.files_skipped} skipped (no framework imported)"
+        reasons = result.skip_reasons
+        why = next(iter(reasons)) if len(reasons) == 1 else ", ".join(f"{n} {reason}" for reason, n in sorted(reasons.items()))
+        files += f", {result.files_skipped} skipped ({why})"
     if result.fixed:
         files += f"; {result.fixes_applied} fixed in {len(result.fixed)} file{'s' if len(result.fixed) != 1 else ''}"
     if result.baseline_hidden:

@@ -63,6 +63,7 @@ MODULE_CHAIN = frozenset({"to", "cuda", "cpu", "float", "double", "half", "bfloa
 # An unresolved base with one of these names is taken for the framework's own (its source
 # imports it relatively); any other unresolved base may define methods that read the weights.
 FRAMEWORK_LIKE = frozenset({"Module", "Layer"})
+OPTIMIZER_PREFIXES = tuple(api_table("weights_optimizers").info["prefixes"])
 IGNORED_BASES = frozenset({"object", "ABC", "Generic", "Protocol", "abc.ABC", "typing.Generic", "typing.Protocol"})
 _VALUE_OPS = (cst.Is, cst.IsNot, cst.In, cst.NotIn)
 SELF_SAFE_BUILTINS = frozenset({"isinstance", "type", "id", "super", "repr", "str", "hash"})
@@ -216,8 +217,14 @@ class UnusedTrainableWeight(Rule):
     `hk.get_parameter`/`self.param` locals. Checked with Flax 0.12.8, Equinox 0.13.8,
     dm-haiku 0.0.17 on JAX 0.10.2.
 
-    Known misses: weights created outside `__init__`/`build`/`setup` (in a helper they call),
-    Equinox fields assigned from constructor arguments, a local parameter overwritten before
+    Weights created in any other method (`self.init_architecture()`, called from `__init__` or
+    before training) count too; reads in the methods that `__init__`/`build`/`setup` call on
+    `self` are set-up, not uses. A base class of the project defined in another module is
+    read: what its methods read on `self` counts as used, and it makes the class a layer when
+    it derives from one. Handing `self.parameters()` to an optimiser (`torch.optim`, Keras
+    optimisers, Optax) sets the weights up for training; it is not a use.
+
+    Known misses: Equinox fields assigned from constructor arguments, a local parameter overwritten before
     it is read (`w = hk.get_parameter(...)`, then `w = ...`), reads
     in helper methods that are never called, weights used only through `.detach()`,
     `tf.stop_gradient` or `.item()`, and thresholds whose comparison flows into the value
@@ -379,6 +386,24 @@ def _methods(cls: cst.ClassDef) -> list[cst.FunctionDef]:
     return [statement for statement in body.body if isinstance(statement, cst.FunctionDef)]
 
 
+def _creator_methods(cls: cst.ClassDef) -> frozenset[str]:
+    """`__init__` / `build` / `setup` and the methods of the class they call on `self`,
+    transitively (`self.init_architecture()` creating the layers)."""
+    methods = {m.name.value: m for m in _methods(cls)}
+    found = {name for name in CREATORS if name in methods}
+    todo = list(found)
+    while todo:
+        method = methods[todo.pop()]
+        selfname = _first_param(method)
+        for node in iter_tree(method.body):
+            if isinstance(node, cst.Call):
+                name = _self_attr(node.func, selfname) if selfname else None
+                if name in methods and name not in found:
+                    found.add(name)
+                    todo.append(name)
+    return frozenset(found)
+
+
 def _statements(body: cst.CSTNode):
     """Statements of a block, descending into compound statements but not into definitions."""
     stack = list(reversed(body.body)) if isinstance(body, cst.IndentedBlock) else [body]
@@ -425,6 +450,9 @@ class _Analysis:
         self._base_cache: dict[int, list] = {}
         self._ancestor_cache: dict[int, list] = {}
         self._family_kind: dict[int, str | None] = {}
+        self._creators: dict[int, frozenset[str]] = {}
+        self.external_reads: dict[int, set[str]] = {}  # class -> what its bases in other modules read on self
+        self.external_layer: set[int] = set()  # classes with a layer base in another module
         self.kind: str | None = None  # the framework family of the class whose creations are read
 
     # Class hierarchy -----------------------------------------------------------------
@@ -448,11 +476,29 @@ class _Analysis:
                 found.append(("local", [c for c in self.by_name[expr.value] if c is not cls]))
             elif (isinstance(expr, cst.Name) and expr.value in IGNORED_BASES) or names & IGNORED_BASES:
                 found.append(("ignored", []))
+            elif self._external(cls, expr):
+                found.append(("external", []))  # a base of the project in another module, read
             elif _last_name(expr) in FRAMEWORK_LIKE:
                 found.append(("unknown", []))  # `from .module import Module` in framework code
             else:
                 found.append(("opaque", []))  # a base from elsewhere may read any weight
         return found
+
+    def _external(self, cls: cst.ClassDef, expr: cst.BaseExpression) -> bool:
+        """Whether `expr` is a class of the project defined in another module whose reads of
+        `self` are known: they count as uses of the weights (`external_reads`), and its
+        layer-ness as the semantic model resolves it (`external_layer`)."""
+        semantic = self.rule.context.semantic
+        ref = semantic.class_ref(expr)
+        if ref is None or ref.model is semantic:
+            return False
+        reads = semantic.self_reads(ref, WHOLE_SELF)
+        if reads is None:
+            return False
+        self.external_reads.setdefault(id(cls), set()).update(reads)
+        if semantic.layer_framework(ref):
+            self.external_layer.add(id(cls))
+        return True
 
     def is_layer(self, cls: cst.ClassDef, seen: frozenset = frozenset()) -> bool:
         key = id(cls)
@@ -463,7 +509,7 @@ class _Analysis:
         result = False
         unknown = False
         for kind, locals_ in self._bases(cls):
-            if kind == "framework":
+            if kind == "framework" or (kind == "external" and key in self.external_layer):
                 result = True
             elif kind == "local":
                 for parent in locals_:
@@ -616,8 +662,8 @@ class _Analysis:
         found: dict[str, _Creation] = {}
         frozen: set[str] = set()
         for method in _methods(cls):
-            if method.name.value not in CREATORS:
-                continue
+            if method.name.value in OUTPUT_METHODS and method.name.value not in CREATORS:
+                continue  # weights made lazily while computing the output are read right there
             selfname = _first_param(method)
             if selfname is None:
                 continue
@@ -639,6 +685,12 @@ class _Analysis:
                 elif isinstance(statement, cst.For):
                     self._freezes(statement, selfname, frozen)
         return [c for name, c in found.items() if name not in frozen]
+
+    def creator_methods(self, cls: cst.ClassDef) -> frozenset[str]:
+        found = self._creators.get(id(cls))
+        if found is None:
+            found = self._creators[id(cls)] = _creator_methods(cls)
+        return found
 
     def _no_grad(self, statement: cst.With) -> bool:
         for item in statement.items:
@@ -715,6 +767,8 @@ class _Analysis:
             if unknown and scan.calls - defined:
                 continue
             used |= scan.value | scan.strings | rule.external
+            for member in family:
+                used |= self.external_reads.get(id(member), set())
             changed = True
             while changed:
                 changed = False
@@ -751,7 +805,7 @@ class _Analysis:
                                 name = _self_attr(part, selfname)
                                 if name is not None:
                                     defined.add(name)
-                if statement.name.value in INIT_LIKE:
+                if statement.name.value in INIT_LIKE or statement.name.value in self.creator_methods(cls):
                     _InitScan(selfname, used, aliases).scan(statement.body)
                 else:
                     _MethodScan(self.rule, selfname, scan).run(statement.body)
@@ -1102,6 +1156,12 @@ class _MethodScan:
                     if not self.is_self(arg.value):
                         stack.append((arg.value, pred, sink))
                 return
+        if any(name.startswith(OPTIMIZER_PREFIXES) for name in rule.qualified_names(func)):
+            for arg in args:  # `Adam(self.parameters())` trains every weight; it reads none
+                value = arg.value.func if isinstance(arg.value, cst.Call) else arg.value
+                if _self_attr(value, self.selfname) not in WHOLE_SELF:
+                    stack.append((arg.value, pred, sink))
+            return
         if rule.callee(node, CONDITION):
             condition = _keyword(node, "pred") or _keyword(node, "condition") or _keyword(node, "cond")
             if condition is None:

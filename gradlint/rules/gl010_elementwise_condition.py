@@ -11,15 +11,11 @@ from gradlint.rule import Fix, Rule, Severity
 COND = api_table("condition_cond")
 COMPARE = api_table("condition_compare")
 ELEMENTWISE = api_table("condition_elementwise")
-LAYER_BASES = api_table("condition_layer_bases")
 TENSOR_DECORATORS = api_table("condition_tensor_decorators")
 SIDE_EFFECTS = api_table("condition_side_effects")
-LAYER_BASE_PREFIXES = tuple(LAYER_BASES.info.get("prefixes", ()))
 
 # Methods whose first argument is a batch of tensors in a layer, module or loss class.
 LAYER_METHODS = frozenset({"call", "forward", "__call__"})
-# Unresolved base classes (relative imports inside the frameworks, a project's own base class).
-LAYER_BASE_NAME = re.compile(r"(Layer|Module|Model|Loss)$")
 # Parameters that are (nearly always) tensors wherever they appear.
 TENSOR_PARAMS = frozenset({"y_true", "y_pred"})
 # Receivers that are not the data: `self`, `cls`, the autograd `ctx`.
@@ -115,12 +111,18 @@ class ElementwiseCondition(Rule):
     scalar step is fine). Arguments named like scalars (`step`, `epoch`, `seq_len`, `axis`,
     `num_*`, `*_size`, ...) are not counted as tensors, nor are `jax.jit` static arguments.
 
+    A layer is a class deriving from a framework layer or module, directly or through the
+    project's own base classes in any module (`class Relie(BaseOp)` with `BaseOp` a
+    `keras.layers.Layer` defined elsewhere in the project), as the semantic model resolves it.
+
     Known misses: values that pass through a call the rule cannot resolve (`h = self.dense(x)`,
     a helper function), through indexing (`x[:, 0] > 0`) or through a reduction along one
     axis (`x.sum(dim=1) > 0`); plain functions that are not layer methods, not decorated and
     do not take `y_true` / `y_pred`; `assert` statements and comprehension filters.
-    Severity: error for `tf.cond` / `torch.cond` / `jax.lax.cond` / `keras.ops.cond` (it fails at
-    run time or is silently wrong for shape-(1,) predicates), warning for Python control flow.
+
+    ## Severity
+    Error for `tf.cond` / `torch.cond` / `jax.lax.cond` / `keras.ops.cond`, which fail at run time
+    or are silently wrong for shape-(1,) predicates; warning for Python control flow.
 
     ## References
     - `tf.cond`: "pred: A scalar determining whether to return the result of true_fn or false_fn."
@@ -129,6 +131,7 @@ class ElementwiseCondition(Rule):
 
     code = "GL010"
     severity = Severity.WARNING
+    other_severities = (Severity.ERROR,)  # see ## Severity
     message = (
         "{construct} needs one bool but `{pred}` is elementwise: it fails or picks one branch for all; "
         "use `{where}`"
@@ -234,19 +237,7 @@ class ElementwiseCondition(Rule):
         scopes = self.context.scopes
         if len(scopes) < 2 or not isinstance(scopes[-2], cst.ClassDef):
             return None
-        for base in scopes[-2].bases:
-            if base.keyword is not None:
-                continue
-            names = self.qualified_names(base.value)
-            for name in names:
-                if name in LAYER_BASES or name.startswith(LAYER_BASE_PREFIXES):
-                    return _framework(name)
-            if not names:
-                last = base.value.attr.value if isinstance(base.value, cst.Attribute) else None
-                last = base.value.value if isinstance(base.value, cst.Name) else last
-                if last is not None and LAYER_BASE_NAME.search(last):
-                    return ""
-        return None
+        return self.context.semantic.layer_framework(scopes[-2])
 
     # Bindings -------------------------------------------------------------------------
 

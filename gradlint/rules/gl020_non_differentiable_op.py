@@ -38,6 +38,9 @@ _TEST_FILE = re.compile(r"^(test_.*|.*_test|tests?|conftest)\.py$")
 CONST, DEAD, UNKNOWN, LIVE = 0, 1, 2, 3
 
 # Names that hold labels, masks or sizes, not something a gradient is taken with respect to.
+SAME_VALUE = api_table("semantic_same_value")
+SHAPE_QUERY = api_table("semantic_shape_query")
+
 NO_GRAD_NAMES = frozenset({
     "y_true", "labels", "label", "targets", "target", "y", "gt", "ground_truth", "y_gt", "truth",
     "sample_weight", "sample_weights", "mask", "masks", "axis", "axes", "dim", "dims", "keepdims",
@@ -161,7 +164,10 @@ class NonDifferentiableOp(Rule):
     layer's `call` / `forward`, or a value given to `.backward()`, `tape.gradient`,
     `torch.autograd.grad` or `add_loss`, and in PyMC the value of a `pm.Potential` and the `logp=`
     function of a `pm.CustomDist` / `pm.DensityDist` (in its parameters). The flow is followed through local variables,
-    arithmetic, reductions and framework losses inside one function.
+    arithmetic, reductions and framework losses inside one function. The `forward(input, target)`
+    of a torch loss module (a class named like a loss) takes its gradient through `input` only,
+    as torch's losses do; sizes (`x.size()`, `x.dim()`) carry no gradient, and a reshape or
+    device move (`.view(n, -1)`, `.to(device)`) carries its receiver's.
 
     ## Why is this bad?
     These functions are flat almost everywhere, so their gradient is zero or missing, and
@@ -485,7 +491,10 @@ class NonDifferentiableOp(Rule):
             owner = parent.name.value
             bases = [name for base in parent.bases for name in self.qualified_names(base.value)]
             is_loss = _loss_named(owner) or any(name.startswith("keras.losses.") for name in bases)
-            if is_loss and name in ("call", "__call__", "forward"):
+            if is_loss and name == "forward":
+                # torch's convention, `forward(input, target)`: the gradient is taken through the input.
+                return "loss", f"the loss `{owner}.{name}`", frozenset({0})
+            if is_loss and name in ("call", "__call__"):
                 return "loss", f"the loss `{owner}.{name}`", None
             layer_method = name in ("call", "__call__") and self._layer_like(parent)
             if (name == "forward" and parent.bases) or layer_method:
@@ -823,7 +832,11 @@ class _Flow(StatementFlow[_Status]):
             return _CONST
         if method in VARIABLES.methods or _requires_grad(call):
             return _LIVE
+        if method in SHAPE_QUERY.methods:
+            return _CONST
         receiver = self.eval(func.value)
+        if method in SAME_VALUE.methods and method not in CASTS.methods and method not in FLOAT_CASTS.methods:
+            return receiver  # `.view(n, -1)`, `.to(device)`: the receiver's values; the arguments are sizes
         if method in OPS.methods:
             return self._op(call, _combine((receiver, self._args(call))), method in INTEGER_OPS)
         if method in COMPARE.methods:

@@ -136,14 +136,6 @@ class WhereUnsafeBranch(Rule):
     The finding sits on the unsafe operation when it is written inside the `where` call,
     else on the branch argument that carries it (the local name or the helper call).
 
-    It is an error when the condition's boundary is the op's singular point (`x > 0`,
-    `x != 0`, `x > eps`, `abs(x) < 1e-6`, `x**2 < 1` against `1 - x**2`, `x > y` against
-    `x - y`) and the NaN was measured for that framework and spelling; a warning when the
-    branch comes from a helper function, for Theano and for `keras.ops.sqrt` /
-    `reciprocal` (0 under the TF backend, NaN under torch and JAX), and when the condition
-    only compares the same variables as a difference in a denominator or under a log or a
-    root (`(x > -s) & (x < s)` against `s - x**2`).
-
     Not flagged, on purpose:
 
     - `tf.sqrt`, `tf.math.rsqrt` and `tf.math.reciprocal` (and Keras 3's `sqrt` and
@@ -175,6 +167,15 @@ class WhereUnsafeBranch(Rule):
     (safe anyway), a masked input reached through an attribute (`self.x`) or a loop, a
     helper defined in another file, and a condition built by another function.
 
+    ## Severity
+    Error when the condition's boundary is the op's singular point (`x > 0`, `x != 0`, `x > eps`,
+    `abs(x) < 1e-6`, `x**2 < 1` against `1 - x**2`, `x > y` against `x - y`) and the NaN was
+    measured for that framework and spelling; warning when the branch comes from a helper
+    function, for Theano and for `keras.ops.sqrt` / `reciprocal` (0 under the TF backend, NaN
+    under torch and JAX), and when the condition only compares the same variables as a
+    difference in a denominator or under a log or a root (`(x > -s) & (x < s)` against
+    `s - x**2`).
+
     ## References
     - Stack Overflow, "Implementing a trainable generalized Bump function layer in
       Keras/Tensorflow": the bump inside `tf.where` turns `sigma` into NaN; fixed by the
@@ -184,6 +185,7 @@ class WhereUnsafeBranch(Rule):
 
     code = "GL040"
     severity = Severity.ERROR
+    other_severities = (Severity.WARNING,)  # see ## Severity
     message = (
         "{op} in the branch `{where}` does not select {what}; its NaN gradient passes the mask: "
         "add an inner where"

@@ -78,17 +78,18 @@ class LateBindingClosure(Rule):
     name that changes from one iteration to the next, containers created inside the loop
     body or never used after the loop, and hooks whose handle is removed in the same
     iteration (`h = m.register_forward_hook(...); ...; h.remove()`). A generator
-    expression is lazy and not flagged.
+    expression is lazy and not flagged. Reported only in files that import an ML framework.
 
-    ERROR when the closures are given to `tf.case`, `tf.switch_case`, `jax.lax.switch` or
-    `keras.ops.switch` after the loop (measured above); WARNING otherwise. Reported only
-    in files that import an ML framework.
 
     Known misses: a closure wrapped in another call before it is stored
     (`fns.append(tf.function(lambda: k))`, `property(lambda self: ...)`), attributes
     assigned in the loop (`m.fn = lambda: ...`), containers passed to a function that
     stores them, and loops in one function whose closures escape through `return`
     of a single closure.
+
+    ## Severity
+    Error when the closures are given to `tf.case`, `tf.switch_case`, `jax.lax.switch` or
+    `keras.ops.switch` after the loop (measured above); warning otherwise.
 
     ## References
     - Python FAQ: "Why do lambdas defined in a loop with different values all return the
@@ -99,6 +100,7 @@ class LateBindingClosure(Rule):
 
     code = "GL051"
     severity = Severity.WARNING
+    other_severities = (Severity.ERROR,)  # see ## Severity
     message = (
         "{closure} reads loop variable `{var}` but runs later ({late}): all see its last value; "
         "bind `{var}={var}`"

@@ -78,13 +78,14 @@ class StaleLossCallable(Rule):
     so a stale closure only returns a stale number), parameters named `_...`, tests.
     Objectives handed to `scipy.optimize` are GL050's.
 
-    ERROR for the tape, for a callable that returns a precomputed loss and for an LBFGS
-    closure; WARNING for a loss tensor given to `minimize` and for a stale closure given
-    to an optimiser of unknown type.
-
     Known misses: tapes entered without `with` (`tape.__enter__()`), losses held in
     attributes (`self.loss`), closures defined in another function or module, a
     `GradientTape` assigned to a name before the `with`.
+
+    ## Severity
+    Error for the tape, for a callable that returns a precomputed loss and for an LBFGS
+    closure; warning for a loss tensor given to `minimize` and for a stale closure given to an
+    optimiser of unknown type.
 
     ## References
     - TensorFlow guide "Introduction to gradients and automatic differentiation": the tape
@@ -96,6 +97,7 @@ class StaleLossCallable(Rule):
 
     code = "GL052"
     severity = Severity.ERROR
+    other_severities = (Severity.WARNING,)  # see ## Severity
     message = "{subject} {problem}: {effect}; {remedy}"
     frameworks = ("tensorflow", "keras", "torch", "jax")
 

@@ -80,11 +80,7 @@ class OptimizerIgnoresObjective(Rule):
 
     ## Notes
     The finding sits on the unused parameter, where the `# noqa` goes; the message names
-    the global function called in its place. It is an error when that global is passed in
-    the same position by a caller, or is the only module-level function of this file that
-    the body calls with as many arguments as the callables that callers pass; otherwise a
-    warning (the parameter is unused, callers pass functions, nothing says what replaced
-    it).
+    the global function called in its place.
 
     Not flagged, on purpose: parameters used in any way (called, passed on, stored, read in
     a nested function), parameters named `_` or `_f`, functions that no call in the same
@@ -97,6 +93,12 @@ class OptimizerIgnoresObjective(Rule):
     from other files. GL050 covers the related slip on the other side: an objective that
     ignores its own argument.
 
+    ## Severity
+    Error when the global called instead is passed in the same position by a caller, or is the
+    only module-level function of this file that the body calls with as many arguments as the
+    callables that callers pass; otherwise warning (the parameter is unused, callers pass
+    functions, nothing says what replaced it).
+
     ## References
     - Stack Overflow, "Can I implement a gradient descent for arbitrary convex loss
       function?": the answer's `derivative(fun, X, b, lambs, h)` and `gradient(...)` show the
@@ -105,6 +107,7 @@ class OptimizerIgnoresObjective(Rule):
 
     code = "GL053"
     severity = Severity.ERROR
+    other_severities = (Severity.WARNING,)  # see ## Severity
     message = (
         "`{function}` never calls its parameter `{param}`; it calls the global `{used}` instead: "
         "every caller gets `{used}`'s result"

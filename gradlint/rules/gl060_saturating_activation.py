@@ -148,6 +148,12 @@ class SaturatingActivation(Rule):
     whose last layer is added in a loop, hard outputs behind methods of `self` or functions
     defined after their caller, and `ReLU(max_value=6)` / `relu(x, max_value=...)` spellings.
 
+    ## Severity
+    Error when the gradient is 0 (or missing) everywhere: a layer with a step activation, a
+    step of a trainable input gating a value, Theano's `ultra_fast_sigmoid` under `T.grad`;
+    warning for activations whose gradient is 0 only outside a region (hard sigmoid, hard tanh,
+    ReLU6 and the like), where training can still reach inputs inside it.
+
     ## References
     - Stack Overflow, "Theano hard_sigmoid() destroys gradient descent" (the seed).
     - Keras 2.3.0 release notes: LSTM/GRU `recurrent_activation` default changed from
@@ -158,6 +164,7 @@ class SaturatingActivation(Rule):
 
     code = "GL060"
     severity = Severity.WARNING
+    other_severities = (Severity.ERROR,)  # see ## Severity
     message = "`{op}` {role}: {gradient}; {advice}"
     frameworks = ("tensorflow", "keras", "torch", "jax", "theano", "lasagne")
 

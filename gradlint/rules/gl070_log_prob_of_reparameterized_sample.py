@@ -108,6 +108,11 @@ class LogProbOfReparameterizedSample(Rule):
     numpyro), whose samples are reparameterised too. TFP files that import neither
     TensorFlow nor torch are skipped by the framework prefilter.
 
+    ## Severity
+    Error when the sample is used for nothing but its own `log_prob`; warning for a
+    score-function (REINFORCE) estimator, where the `log_prob` is weighted by a return or an
+    advantage and the sample is also used.
+
     ## References
     - Stack Overflow, "tensorflow_probability: Gradients always zero when backpropagating
       the log_prob of a sample of a normal distribution": the location cancels.
@@ -118,6 +123,7 @@ class LogProbOfReparameterizedSample(Rule):
 
     code = "GL070"
     severity = Severity.ERROR
+    other_severities = (Severity.WARNING,)  # see ## Severity
     message = "`{log_prob}` scores the reparameterised sample `{sample}`{weighted}: its location gets 0 gradient; {remedy}"
     frameworks = ("torch", "tensorflow")
 

@@ -6,8 +6,17 @@ import libcst as cst
 from gradlint.data import api_table
 from gradlint.engine.gradients import STOP_GRADIENT, in_test_tree, not_differentiated
 from gradlint.engine.names import referenced_names
-from gradlint.engine.syntax import argument, bare, bindings, number
+from gradlint.engine.syntax import argument, bare, bindings
 from gradlint.rule import Fix, Rule, Severity
+from gradlint.semantic.model import (
+    EXP_LOG_SOFTMAX,
+    HANDWRITTEN_SOFTMAX,
+    ONE_MINUS_SIGMOID,
+    ONE_MINUS_SOFTMAX,
+    SIGMOID_KIND,
+    SOFTMAX_KIND,
+    is_epsilon,
+)
 
 SOFTMAX = api_table("softmax_softmax")
 SIGMOID = api_table("softmax_sigmoid")
@@ -20,17 +29,11 @@ LOG_SOFTMAX = api_table("softmax_log_softmax")
 
 # Calls whose receiver leaves autograd: `torch.log(p).detach()`, `.item()`.
 _LEAVE_AUTOGRAD = frozenset({"detach", "detach_", "item", "numpy", "tolist"})
-_EPSILON_WORDS = ("eps", "tiny", "epsilon", "_EPS", "small")
 _MAX_DEPTH = 6
 _ARG_CHARS = 48
 
-# What a probability expression is, and the stable spelling that replaces its log.
-SOFTMAX_KIND = "softmax"
-SIGMOID_KIND = "sigmoid"
-ONE_MINUS_SIGMOID = "one minus sigmoid"
-ONE_MINUS_SOFTMAX = "one minus softmax"
-HANDWRITTEN_SOFTMAX = "hand-written softmax"
-EXP_LOG_SOFTMAX = "exp of log_softmax"
+# What a probability expression is (the semantic model's kinds), and the stable spelling that
+# replaces its log.
 SUM_OF_EXP = "sum of exp"
 
 _WHAT = {
@@ -102,57 +105,14 @@ def local_values(rule: Rule, name: cst.Name, cache: dict) -> list[cst.BaseExpres
     return table.get(name.value)
 
 
-def probability_kind(rule: Rule, node: cst.BaseExpression | None, cache: dict, depth: int = 0) -> tuple[str, bool] | None:
-    """(kind, through a variable) when `node` is visibly a probability computed from logits:
-    a softmax or sigmoid call, one minus one, the exp of a log_softmax, a hand-written softmax.
-    A name counts when every value assigned to it in this function is one."""
-    if node is None or depth > _MAX_DEPTH:
+def probability_kind(rule: Rule, node: cst.BaseExpression | None, cache: dict | None = None) -> tuple[str, bool] | None:
+    """(kind, indirect) when `node` is a probability computed from logits, as the semantic model
+    sees it: a softmax or sigmoid, one minus one, the exp of a log_softmax, a hand-written
+    softmax, directly or through names, `self` attributes, views, layers, models and helpers."""
+    if node is None:
         return None
-    if isinstance(node, cst.Name):
-        values = local_values(rule, node, cache)
-        if not values:
-            return None
-        found: tuple[str, bool] | None = None
-        for value in values:
-            if node.value in referenced_names(value):
-                continue  # `p = p.clamp(min=eps)`: the same probability, updated
-            kind = probability_kind(rule, value, cache, depth + 1)
-            if kind is None:
-                return None
-            found = found or kind
-        return (found[0], True) if found else None
-    if isinstance(node, cst.Call) and is_call_to(rule, node, CLIP):  # a clipped probability
-        inner = probability_kind(rule, first_argument(rule, node), cache, depth + 1)
-        return (inner[0], True) if inner is not None else None
-    if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Add):  # `p + eps`
-        for value, other in ((node.left, node.right), (node.right, node.left)):
-            if _is_epsilon(rule, other):
-                inner = probability_kind(rule, value, cache, depth + 1)
-                return (inner[0], True) if inner is not None else None
-        return None
-    if isinstance(node, cst.Call):
-        if is_call_to(rule, node, SOFTMAX):
-            return SOFTMAX_KIND, False
-        if is_call_to(rule, node, SIGMOID):
-            return SIGMOID_KIND, False
-        if is_call_to(rule, node, EXP):
-            inner = first_argument(rule, node)
-            if isinstance(inner, cst.Call) and is_call_to(rule, inner, LOG_SOFTMAX):
-                return EXP_LOG_SOFTMAX, False
-        return None
-    if isinstance(node, cst.BinaryOperation):
-        if isinstance(node.operator, cst.Subtract) and number(node.left) == 1:
-            inner = probability_kind(rule, node.right, cache, depth + 1)
-            if inner is not None and inner[0] == SIGMOID_KIND:
-                return ONE_MINUS_SIGMOID, inner[1]
-            if inner is not None and inner[0] in (SOFTMAX_KIND, HANDWRITTEN_SOFTMAX):
-                return ONE_MINUS_SOFTMAX, inner[1]
-            return None
-        if isinstance(node.operator, cst.Divide) and _is_exp(rule, node.left, cache, depth + 1):
-            if _is_sum_of_exp(rule, node.right, cache, depth + 1):
-                return HANDWRITTEN_SOFTMAX, False
-        return None
-    return None
+    value = rule.value(node)
+    return (value.probability, value.indirect) if value.probability else None
 
 
 def _is_exp(rule: Rule, node: cst.BaseExpression | None, cache: dict, depth: int) -> bool:
@@ -260,10 +220,6 @@ class LogOfSoftmax(Rule):
     ```
 
     ## Notes
-    The severity is error for a log written directly around the softmax or sigmoid, and
-    warning when the probability comes through a variable, an epsilon or a clip (the value is
-    finite there; the gradient vanishes instead of turning NaN).
-
     Not flagged, on purpose:
 
     - `log_softmax`, `log_sigmoid`, `logsumexp`, `softplus` and from-logits losses.
@@ -287,9 +243,21 @@ class LogOfSoftmax(Rule):
     - Code no gradient goes through: tests, metrics, `no_grad` / `inference_mode`, arguments
       of `stop_gradient`, and a log followed by `.detach()`, `.item()` or `.numpy()`.
 
-    Known misses: a probability produced by another function or returned by a model whose last
-    layer is a softmax (`log(model(x))`), a probability stored on `self`, and a name assigned
-    in a loop or a `with` statement.
+    The probability is found wherever the semantic model can follow it: through local names,
+    views and indexing (`.view`, `p[:, 0]`), `self` attributes, helper functions, layers stored
+    in `__init__` (`self.act = nn.Softmax(dim=1)`), `nn.Sequential` and Keras models (also built
+    with `add_module` / `add`), a model's `forward` / `call` (inherited too), the arguments the
+    module passes to its own functions, and models and helpers imported from other modules of
+    the project.
+
+    Known misses: a name assigned in a loop or a `with` statement, a buffer filled in place
+    (`p[i] = exp(...)`), and a log written inside a helper function that takes the probability
+    as its argument.
+
+    ## Severity
+    Error for a log written directly around the softmax or sigmoid; warning when the
+    probability comes through a variable, an epsilon or a clip (the value is finite there; the
+    gradient vanishes instead of turning NaN).
 
     ## References
     - PyTorch documentation, `torch.nn.functional.log_softmax`: "While mathematically
@@ -301,6 +269,7 @@ class LogOfSoftmax(Rule):
 
     code = "GL080"
     severity = Severity.ERROR
+    other_severities = (Severity.WARNING,)  # see ## Severity
     message = "`{call}`: the log of {what} turns infinite for large logits, with NaN or zero gradients; use {remedy}"
     fix_title = "use the framework's log_softmax (same axis)"
     frameworks = ("torch", "tensorflow", "keras", "jax", "theano")
@@ -407,10 +376,10 @@ def _unguarded(rule: Rule, node: cst.BaseExpression | None) -> tuple[cst.BaseExp
     guarded = False
     for _ in range(3):
         if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Add):
-            if _is_epsilon(rule, node.right):
+            if is_epsilon(node.right, rule.source(node.right)):
                 node, guarded = node.left, True
                 continue
-            if _is_epsilon(rule, node.left):
+            if is_epsilon(node.left, rule.source(node.left)):
                 node, guarded = node.right, True
                 continue
             return node, guarded
@@ -419,11 +388,3 @@ def _unguarded(rule: Rule, node: cst.BaseExpression | None) -> tuple[cst.BaseExp
             continue
         break
     return node, guarded
-
-
-def _is_epsilon(rule: Rule, node: cst.BaseExpression) -> bool:
-    value = number(node)
-    if value is not None:
-        return 0 < value < 1e-2
-    text = rule.source(node)
-    return len(text) < 40 and any(word.lower() in text.lower() for word in _EPSILON_WORDS)

@@ -4,23 +4,15 @@ import libcst as cst
 
 from gradlint.data import api_table
 from gradlint.engine.gradients import in_test_tree, not_differentiated
-from gradlint.engine.syntax import argument, bindings, is_constant, positional, string
+from gradlint.engine.syntax import argument, is_constant
 from gradlint.rule import Rule, Severity
-from gradlint.rules.gl080_log_of_softmax import probability_kind
 
-SOFTMAX = api_table("softmax_softmax")
-SIGMOID = api_table("softmax_sigmoid")
-DENSE = api_table("softmax_dense")
-SOFTMAX_LAYER = api_table("softmax_softmax_layer")
-SIGMOID_LAYER = api_table("softmax_sigmoid_layer")
-SEQUENTIAL = api_table("softmax_sequential")
 LOSS_FIRST = api_table("softmax_logits_loss_first")
 LOSS_SECOND = api_table("softmax_logits_loss_second")
 LOSS_CLASS = api_table("softmax_logits_loss_class")
 FROM_LOGITS_FUNCTION = api_table("softmax_from_logits_function")
 FROM_LOGITS_CLASS = api_table("softmax_from_logits_class")
 
-_MAX_DEPTH = 4
 _ARG_CHARS = 40
 _WHAT = {
     "softmax": "softmax probabilities",
@@ -49,8 +41,9 @@ class ProbabilitiesIntoLogitsLoss(Rule):
       classes) with `from_logits=True`;
     - the output of a model whose last layer is a softmax or sigmoid (`nn.Sequential(...,
       nn.Softmax(dim=1))`, `keras.Sequential([..., Dense(10, activation="softmax")])`) given to
-      such a loss, or a Keras model of that kind compiled with a `from_logits=True` loss,
-      when the model is built in the same file (severity warning).
+      such a loss, a Keras model of that kind compiled with a `from_logits=True` loss, or a
+      module of that kind given to a trainer with `criterion=` a loss that expects logits
+      (severity warning).
 
     ## Why is this bad?
     The loss applies its own softmax (or sigmoid) to what it takes for logits. Probabilities
@@ -103,9 +96,20 @@ class ProbabilitiesIntoLogitsLoss(Rule):
     - a softmax model used only for predictions (`no_grad`, `inference_mode`, `predict`),
       metrics and tests.
 
-    Known misses: a model defined in another file, a custom `nn.Module` whose `forward` ends
-    in a softmax, a functional Keras model (`keras.Model(inputs, outputs)`), and a loss object
-    passed in as an argument.
+    The model's output is followed by the semantic model: a custom `nn.Module` or Keras layer
+    whose `forward` / `call` ends in a softmax (a stored `nn.Softmax`, an `Activation` layer,
+    an inherited `forward`), `nn.Sequential` and Keras `Sequential` (also filled with
+    `add_module` / `add`), functional Keras models (`keras.Model(inputs, outputs)`), models and
+    helpers from other modules of the project, and models and loss objects passed as
+    arguments to the module's own functions.
+
+    Known misses: a loss wrapped in a helper function that receives the probabilities as its
+    argument, and a softmax written into a buffer in place.
+
+    ## Severity
+    Error when a softmax or sigmoid output (or its hand-written or `exp(log_softmax)` twin)
+    reaches the loss; warning when the probabilities are the output of a model built in the
+    same file whose last layer is a softmax or sigmoid.
 
     ## References
     - PyTorch documentation, `torch.nn.CrossEntropyLoss`: "The input is expected to contain
@@ -117,6 +121,7 @@ class ProbabilitiesIntoLogitsLoss(Rule):
 
     code = "GL082"
     severity = Severity.ERROR
+    other_severities = (Severity.WARNING,)  # see ## Severity
     message = (
         "{what} `{arg}` passed to `{loss}`, which applies softmax/sigmoid again: "
         "the gradient shrinks; pass the logits"
@@ -125,50 +130,7 @@ class ProbabilitiesIntoLogitsLoss(Rule):
 
     def __init__(self, context) -> None:
         super().__init__(context)
-        self._bindings: dict[int, dict] = {}
-        self._attrs: dict[int, dict[str, list[cst.BaseExpression]]] = {}  # class -> self.<attr> values
         self._quiet = in_test_tree(context.path)
-
-    def visit_Assign(self, node: cst.Assign) -> None:
-        # `self.criterion = nn.CrossEntropyLoss()`, `self.model = nn.Sequential(...)`
-        if not isinstance(node.value, cst.Call):
-            return
-        cls = self.context.enclosing(cst.ClassDef)
-        if cls is None:
-            return
-        for target in node.targets:
-            t = target.target
-            if isinstance(t, cst.Attribute) and isinstance(t.value, cst.Name) and t.value.value == "self":
-                self._attrs.setdefault(id(cls), {}).setdefault(t.attr.value, []).append(node.value)
-
-    # Looking up values --------------------------------------------------------------------
-
-    def _values(self, node: cst.BaseExpression) -> list[cst.BaseExpression] | None:
-        """Values of a local name (else a module name), or of a `self.<attr>` of this class."""
-        if isinstance(node, cst.Attribute):
-            if isinstance(node.value, cst.Name) and node.value.value == "self":
-                cls = self.context.enclosing(cst.ClassDef)
-                return self._attrs.get(id(cls), {}).get(node.attr.value) if cls is not None else None
-            return None
-        if not isinstance(node, cst.Name):
-            return None
-        function = self.context.enclosing(cst.FunctionDef)
-        if function is not None:
-            params = function.params
-            if any(p.name.value == node.value for p in (*params.posonly_params, *params.params, *params.kwonly_params)):
-                return None
-            found = self._table(function).get(node.value)
-            if found is not None:
-                return found
-        return self._table(None).get(node.value)
-
-    def _table(self, function: cst.FunctionDef | None) -> dict:
-        key = id(function) if function is not None else 0
-        table = self._bindings.get(key)
-        if table is None:
-            table = bindings(function if function is not None else self.context.module)
-            self._bindings[key] = table
-        return table
 
     # The losses ---------------------------------------------------------------------------------
 
@@ -178,19 +140,18 @@ class ProbabilitiesIntoLogitsLoss(Rule):
         if self.context.names.method(node) == "compile":
             self._compile(node)
             return
+        if argument(node, "criterion") is not None:
+            self._trainer(node)
         prediction = self._prediction(node)
         if prediction is None:
             return
-        kind = probability_kind(self, prediction, self._bindings)
-        model_evidence = False
-        if kind is None:
-            if not self._model_output(prediction, 0):
-                return
-            what, model_evidence = "the softmax/sigmoid model's output", True
-        else:
-            what = _WHAT.get(kind[0])
-            if what is None:
-                return
+        value = self.value(prediction)
+        if value.probability is None:
+            return
+        model_evidence = value.through_call
+        what = "the softmax/sigmoid model's output" if model_evidence else _WHAT.get(value.probability)
+        if what is None:
+            return
         if not_differentiated(self.context):
             return
         self.report(
@@ -211,9 +172,14 @@ class ProbabilitiesIntoLogitsLoss(Rule):
             if not _from_logits(node):
                 return None
             return argument(node, "y_pred", 1) or argument(node, "output", 1)
-        # A loss object called: `nn.CrossEntropyLoss()(p, y)`, `criterion(p, y)`, `self.loss_fn(p, y)`.
+        # A loss object called: `nn.CrossEntropyLoss()(p, y)`, `criterion(p, y)`, `self.loss_fn(p, y)`,
+        # `criterion.forward(p, y)`: a prediction and a target.
+        if len(node.args) < 2:
+            return None
         func = node.func
-        constructors = [func] if isinstance(func, cst.Call) else self._values(func) or []
+        if self.context.names.method(node) == "forward":
+            func = func.value
+        constructors = [func] if isinstance(func, cst.Call) else self._origins(func)
         if not constructors or not all(isinstance(c, cst.Call) for c in constructors):
             return None
         if all(self.callee(c, LOSS_CLASS) for c in constructors):
@@ -227,13 +193,14 @@ class ProbabilitiesIntoLogitsLoss(Rule):
         loss = argument(node, "loss", 1)
         if loss is None:
             return
-        constructors = [loss] if isinstance(loss, cst.Call) else self._values(loss) or []
+        constructors = [loss] if isinstance(loss, cst.Call) else self._origins(loss)
         if not constructors or not all(
             isinstance(c, cst.Call) and self.callee(c, FROM_LOGITS_CLASS) and _from_logits(c) for c in constructors
         ):
             return
         model = node.func.value  # type: ignore[union-attr]
-        if not self._probability_model(model, 0) or not_differentiated(self.context):
+        output = self.value(model).output
+        if output is None or output.probability is None or not_differentiated(self.context):
             return
         self.report(
             loss,
@@ -243,51 +210,31 @@ class ProbabilitiesIntoLogitsLoss(Rule):
             severity=Severity.WARNING,
         )
 
-    # Models ending in a probability layer -------------------------------------------------------
+    def _trainer(self, node: cst.Call) -> None:
+        """`NeuralNet(MyModule, criterion=nn.CrossEntropyLoss)`: a trainer (skorch and the like)
+        given a model that ends in a softmax or sigmoid and a loss class that expects logits."""
+        criterion = argument(node, "criterion")
+        loss = criterion.func if isinstance(criterion, cst.Call) else criterion
+        if not (self.qualified_names(loss) & LOSS_CLASS):
+            return
+        module = argument(node, "module", 0)
+        if module is None:
+            return
+        value = self.value(module)
+        # A module class (its instances' output) or a module instance (its output).
+        outputs = [value.output, value.output.output if value.output is not None else None]
+        if not any(o is not None and o.probability for o in outputs) or not_differentiated(self.context):
+            return
+        self.report(
+            criterion,
+            "`{model}` ends in a softmax or sigmoid and `{loss}` applies it again: the gradient shrinks",
+            model=_short(self.source(module)),
+            loss=_short(self.source(criterion)),
+            severity=Severity.WARNING,
+        )
 
-    def _model_output(self, node: cst.BaseExpression, depth: int) -> bool:
-        """`model(x)` (or a name bound to it) where `model` ends in a softmax or sigmoid."""
-        if depth > _MAX_DEPTH:
-            return False
-        if isinstance(node, cst.Name):
-            values = self._values(node)
-            return bool(values) and all(self._model_output(v, depth + 1) for v in values)
-        if not isinstance(node, cst.Call) or not node.args:
-            return False
-        return self._probability_model(node.func, depth + 1)
-
-    def _probability_model(self, node: cst.BaseExpression, depth: int) -> bool:
-        if depth > _MAX_DEPTH:
-            return False
-        if isinstance(node, (cst.Name, cst.Attribute)) and not self.qualified_names(node):
-            values = self._values(node)
-            return bool(values) and all(self._probability_model(v, depth + 1) for v in values)
-        if not (isinstance(node, cst.Call) and self.callee(node, SEQUENTIAL)):
-            return False
-        layers = positional(node)
-        if len(layers) == 1 and isinstance(layers[0], (cst.List, cst.Tuple)):
-            layers = [element.value for element in layers[0].elements]
-        return bool(layers) and isinstance(layers[-1], cst.Call) and self._probability_layer(layers[-1])
-
-    def _probability_layer(self, call: cst.Call) -> bool:
-        if self.callee(call, SIGMOID_LAYER):
-            return True
-        name = self.callee(call, SOFTMAX_LAYER)
-        if name == "keras.layers.Activation":
-            return self._activation(argument(call, "activation", 0))
-        if name is not None:
-            return True
-        dense = self.callee(call, DENSE)
-        if dense is not None and dense.startswith("keras."):
-            return self._activation(argument(call, "activation", 1))
-        return False
-
-    def _activation(self, node: cst.BaseExpression | None) -> bool:
-        if node is None:
-            return False
-        if string(node) in ("softmax", "sigmoid"):
-            return True
-        return bool(self.qualified_names(node) & (SOFTMAX | SIGMOID))
+    def _origins(self, node: cst.BaseExpression) -> list[cst.BaseExpression]:
+        return self.context.semantic.origins(node, self.context.scopes) or []
 
 
 def _from_logits(call: cst.Call) -> bool:

@@ -87,9 +87,7 @@ class MissingZeroGrad(Rule):
     ```
 
     ## Notes
-    The finding is reported on the `step()` call (or on the hand-written update). It is an
-    error when the function never zeroes that optimiser, a warning when it zeroes it only
-    outside the loop (before it, or in an outer loop once per epoch).
+    The finding is reported on the `step()` call (or on the hand-written update).
 
     Accepted as zeroing, anywhere in the loop body (before `backward()` or after `step()`,
     inside a conditional too): `opt.zero_grad()`, `opt.zero_grad(set_to_none=True)`,
@@ -110,6 +108,10 @@ class MissingZeroGrad(Rule):
     an optimiser whose name does not say so and whose construction is in another file,
     and zeroing done through an alias the rule cannot follow.
 
+    ## Severity
+    Error when the function never zeroes that optimiser; warning when it zeroes it only outside
+    the loop (before it, or in an outer loop once per epoch).
+
     ## References
     - PyTorch FAQ / tutorials, "Zeroing out gradients in PyTorch": gradients accumulate
       on every `backward()` call.
@@ -118,6 +120,7 @@ class MissingZeroGrad(Rule):
 
     code = "GL090"
     severity = Severity.ERROR
+    other_severities = (Severity.WARNING,)  # see ## Severity
     message = (
         "`{step}` in a loop that never zeroes `{optimizer}`: gradients accumulate across steps; "
         "call `zero_grad()` each iteration"

@@ -144,8 +144,8 @@ class GraphBreakInLoss(Rule):
 
     ## Why is this bad?
     The converted value is a constant to autodiff: everything computed from it trains nothing.
-    When the whole loss goes through the break (reported as an error), nothing trains at all;
-    when one additive term does (a warning), that term silently contributes no gradient.
+    When the whole loss goes through the break, nothing trains at all; when one additive term
+    does, that term silently contributes no gradient.
     Measured: torch 2.13.0 warns "To copy construct from a tensor, it is recommended to use
     sourceTensor.detach().clone() or sourceTensor.detach().clone().requires_grad_(True),
     rather than torch.tensor(sourceTensor)" and `loss.backward()` then raises "element 0 of
@@ -205,6 +205,10 @@ class GraphBreakInLoss(Rule):
     functions or in attributes (`self.loss = ...`), values that are broken on one branch only,
     and a break in a term multiplied by a live value.
 
+    ## Severity
+    Error when the whole differentiated value goes through the break (nothing trains at all);
+    warning when one additive term does (that term silently contributes no gradient).
+
     ## References
     - PyTorch autograd mechanics: "Locally disabling gradient computation", `Tensor.detach`.
     - TensorFlow guide "Introduction to gradients and automatic differentiation": cases where
@@ -214,6 +218,7 @@ class GraphBreakInLoss(Rule):
 
     code = "GL091"
     severity = Severity.ERROR
+    other_severities = (Severity.WARNING,)  # see ## Severity
     message = "`{op}` leaves the autodiff graph and {target} depends on it alone: {effect}"
     partial_message = "`{op}` leaves the autodiff graph: its term in {target} gets no gradient; keep it a tensor"
     frameworks = ("torch", "tensorflow", "keras", "jax")

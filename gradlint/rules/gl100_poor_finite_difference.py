@@ -127,6 +127,10 @@ class PoorFiniteDifference(Rule):
     (`(f_pos - f_neg) * (0.5 / eps)`). Checked against the measurements of torch 2.13.0,
     TF 2.21.0 and JAX 0.10.2.
 
+    ## Severity
+    Warning for a poor finite difference; info for an absolute comparison of the numerical and
+    analytic gradients, which is a weak check rather than a wrong one.
+
     ## References
     - Stack Overflow, "Strange gradient results with recurrent layers" (Theano/Lasagne):
       a one-sided float32 check with `eps = 1e-3` whose noise (0.00047684 vs 0.00058144)
@@ -138,6 +142,7 @@ class PoorFiniteDifference(Rule):
 
     code = "GL100"
     severity = Severity.WARNING
+    other_severities = (Severity.INFO,)  # see ## Severity
     message = "`{expr}`: {problems}; use a central difference in float64 with h ≈ 6e-6·max(1, |x|), or {checker}"
     absolute_message = (
         "`{expr}` compares numerical and analytic gradients absolutely: "

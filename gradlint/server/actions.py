@@ -80,7 +80,7 @@ def _disabled(text: str, finding: Finding) -> str | None:
     """The text with a `# noqa` comment that the engine reads as suppressing this finding."""
     if finding.rule == "GL000":
         return None
-    after = with_noqa(text, {finding.line: {finding.rule}})
+    after, _ = with_noqa(text, {finding.line: {finding.rule}})
     if after == text or not is_suppressed(finding.rule, (finding.line,), suppressions(after)):
         return None
     return after

@@ -305,3 +305,41 @@ def test_local_layer_class_as_sub_layer() -> None:
             return self.first(x)
     """
     assert lines(src) == [21]
+
+
+def test_handing_self_parameters_to_an_optimiser_is_not_a_use():
+    src = """
+        import torch
+        from torch import nn
+
+        class Unmixer(nn.Module):
+            def __init__(self):
+                super().__init__()
+
+            def build_layers(self):
+                self.encoder = nn.Linear(4, 4)
+                self.spare = nn.Linear(4, 4)
+
+            def forward(self, x):
+                return self.encoder(x)
+
+            def fit(self, x):
+                self.build_layers()
+                optimizer = torch.optim.Adam(self.parameters(), lr=1e-3)
+                loss = self(x).sum()
+                loss.backward()
+                optimizer.step()
+
+        class Regularised(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.encoder = nn.Linear(4, 4)
+                self.spare = nn.Linear(4, 4)
+
+            def forward(self, x):
+                return self.encoder(x)
+
+            def penalty(self):
+                return sum(p.norm() for p in self.parameters())
+    """
+    assert lines(src) == [line_of(src, "self.spare = nn.Linear(4, 4)")]

@@ -396,3 +396,24 @@ def test_decorated_helpers_and_test_files() -> None:
     assert lines(source) == [11, 21]
     found = lint_source(textwrap.dedent(source), path="tests/test_export.py", select=["GL020"])
     assert found == []
+
+
+def test_a_torch_loss_module_takes_its_gradient_through_the_input_only():
+    source = """
+        import torch
+        import torch.nn.functional as F
+        from torch.nn.modules.loss import _WeightedLoss
+
+        class EdgeLoss(_WeightedLoss):
+            def forward(self, pred, image):
+                size = pred.size()
+                pred = pred.argmax(1).view(size[0], 1, size[2], size[3]).float()
+                return torch.mean(F.conv2d(pred, image) * image)
+
+        class SmoothLoss(_WeightedLoss):
+            def forward(self, pred, image):
+                size = pred.size()
+                pred = pred.softmax(1).view(size[0], 1, size[2], size[3])
+                return torch.mean(F.conv2d(pred, image) * image)
+    """
+    assert lines(source) == [9]

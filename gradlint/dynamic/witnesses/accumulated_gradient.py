@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from gradlint.dynamic import stand_ins
 from gradlint.dynamic.backends import describe_array
 from gradlint.dynamic.probe import Inconclusive, Probe, confirmed, free_names, not_reproduced, substitute
 
@@ -44,6 +45,7 @@ COUNT_NAME = re.compile(r"^(n_|num_)?(epochs?|steps|iterations|iters)$", re.IGNO
 INPUT_NAME = re.compile(r"^(x|X|inputs?|features|images|xb|data_x)$")
 TARGET_NAME = re.compile(r"^(y|Y|targets?|labels?|yb|data_y)$")
 SCALER_NAME = re.compile(r"scaler", re.IGNORECASE)
+BATCH_NAME = re.compile(r"^batch$", re.IGNORECASE)
 BACKWARD = ("backward", "manual_backward")
 
 
@@ -184,9 +186,13 @@ class StandIn:
         self.inputs = torch.randn(BATCH, FEATURES, generator=generator)
         self.targets = (torch.randint(0, outputs, (BATCH,), generator=generator) if labels
                         else torch.randn(BATCH, outputs, generator=generator))
-        self.paired = paired
+        self.paired, self.labels = paired, labels
         kind = "(inputs, class labels)" if labels else "(inputs, targets)" if paired else "input tensors"
         self.description = f"a stand-in `nn.Linear({FEATURES}, {outputs})` and one batch of {BATCH} {kind}, repeated"
+
+    def criterion(self) -> Any:
+        """The loss that fits the stand-in's targets."""
+        return self.torch.nn.CrossEntropyLoss() if self.labels else self.torch.nn.MSELoss()
 
     def batches(self) -> list:
         return [(self.inputs, self.targets) if self.paired else self.inputs] * (STEPS + 1)
@@ -217,6 +223,14 @@ def _arguments(function: ast.FunctionDef, stand_in: StandIn, skip_self: bool) ->
             values[name] = stand_in.model
         elif LOADER_NAME.search(name):
             values[name] = stand_in.batches()
+        elif stand_ins.CRITERION.match(name):
+            values[name] = stand_in.criterion()
+        elif stand_ins.DEVICE.match(name):
+            values[name] = "cpu"
+        elif stand_ins.STEP.match(name) and name not in defaults:
+            values[name] = 0
+        elif BATCH_NAME.match(name):
+            values[name] = stand_in.batches()[0]
         elif INPUT_NAME.match(name):
             values[name] = stand_in.inputs
         elif TARGET_NAME.match(name):
@@ -271,7 +285,7 @@ def _module_loop_inputs(loop: ast.AST) -> str:
 
 
 def _run_module_loop(probe: Probe, statement: ast.stmt, loop: ast.AST) -> None:
-    """The module-level loop again (the snippet ran it once already), on its first batch repeated,
+    """The module-level loop (the snippet does not run it), on its first batch repeated,
     with the gradients it left behind cleared."""
     torch = probe.backend.torch
     namespace = probe.namespace

@@ -5,7 +5,9 @@ JAX `defvjp`/`defjvp` rule, or the gradient handed to `scipy.optimize`) is evalu
 seeded random points in float64 and compared with central differences of the function's value.
 Framework outputs are weighted by a random upstream gradient, so a rule that ignores it is
 caught. A disagreement is confirmed only when two step sizes agree with each other and not with
-the custom gradient (a kink between the steps is not a mismatch).
+the custom gradient (a kink between the steps is not a mismatch). A JAX rule's
+`nondiff_argnums` arguments keep their defaults, or get a small integer (2), named in the
+evidence.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ ATOL, RTOL = 1e-5, 1e-3
 # (measured: float32 central differences are off by up to ~8e-2 elementwise near kinks).
 STEP32, CHECK_STEP32, ATOL32, RTOL32 = 4.9e-3, 1.5e-2, 1e-3, 5e-2
 SEED = 0
+# The value a `nondiff_argnums` argument without a default gets: a small integer fits a size,
+# an axis count or a flag.
+NONDIFF_VALUE = 2
 POINTS = 3
 # Input shapes tried in order until the function runs: square matrices suit matmul and
 # elementwise code alike.
@@ -284,15 +289,21 @@ def _jax(probe: Probe, node: ast.FunctionDef):
     import jax.numpy as jnp
 
     _top_level(probe, node, node.name)
-    for decorator in node.decorator_list:
-        if isinstance(decorator, ast.Call) and any(k.arg == "nondiff_argnums" for k in decorator.keywords):
-            raise Inconclusive(f"`{node.name}` takes non-differentiable arguments (`nondiff_argnums`) the check cannot choose")
     _ModuleSource(probe).run_registrations(node.name)
     function = probe.namespace[node.name]
-    parameters = _positional(node)
+    required = _positional(node)
+    # `nondiff_argnums` take Python values (a size, a flag): those without a default get a small
+    # integer; those with one keep it, as a caller leaving them out does.
+    fixed = {index: NONDIFF_VALUE for index in _nondiff_argnums(node) if index < len(required)}
+    parameters = [name for index, name in enumerate(required) if index not in fixed]
     if not parameters:
         raise Inconclusive(f"`{node.name}` takes no array argument")
     kind = "defjvp" if any(_decorator_name(d).endswith("custom_jvp") for d in node.decorator_list) else "defvjp"
+    chosen = "".join(f", `{required[i]}` = {v} (a small integer for `nondiff_argnums`)" for i, v in fixed.items())
+
+    def full(arrays) -> list:
+        given = iter(arrays)
+        return [fixed[index] if index in fixed else next(given) for index in range(len(required))]
 
     def build(dtype: str) -> _Check:
         weights: dict[tuple, list] = {}
@@ -304,18 +315,30 @@ def _jax(probe: Probe, node: ast.FunctionDef):
             return leaves, tree, weights[key]
 
         def loss(values):
-            leaves, _, ws = weights_for(function(*[jnp.asarray(v, dtype=dtype) for v in values]))
+            leaves, _, ws = weights_for(function(*full([jnp.asarray(v, dtype=dtype) for v in values])))
             return float(sum(np.sum(np.asarray(leaf, dtype=float) * w) for leaf, w in zip(leaves, ws)))
 
         def custom(values):
-            result, pullback = jax.vjp(function, *[jnp.asarray(v, dtype=dtype) for v in values])
+            result, pullback = jax.vjp(lambda *arrays: function(*full(arrays)), *[jnp.asarray(v, dtype=dtype) for v in values])
             leaves, tree, ws = weights_for(result)
             cotangent = jax.tree_util.tree_unflatten(tree, [jnp.asarray(w, dtype=leaf.dtype) for w, leaf in zip(ws, leaves)])
             return [np.asarray(g, dtype=float) for g in pullback(cotangent)]
 
         return _Check(parameters, loss, custom, float32=dtype == "float32")
 
-    return _tensor_check(probe, parameters, build, f"the `{kind}` rule of `{node.name}`")
+    return _tensor_check(probe, parameters, build, f"the `{kind}` rule of `{node.name}`{chosen}")
+
+
+def _nondiff_argnums(node: ast.FunctionDef) -> list[int]:
+    for decorator in node.decorator_list:
+        for keyword in decorator.keywords if isinstance(decorator, ast.Call) else []:
+            if keyword.arg == "nondiff_argnums":
+                try:
+                    value = ast.literal_eval(keyword.value)
+                except ValueError:
+                    raise Inconclusive(f"the `nondiff_argnums` of `{node.name}` are not literal") from None
+                return [value] if isinstance(value, int) else list(value)
+    return []
 
 
 # scipy -------------------------------------------------------------------------------------
@@ -488,7 +511,7 @@ class _ModuleSource:
         try:
             exec(compile(module, self.probe.job.path, "exec"), self.probe.namespace)  # noqa: S102 - the user's own module
         except Exception as error:  # noqa: BLE001
-            raise Inconclusive(f"could not run line {statement.lineno}: {type(error).__name__}: {error}"[:300]) from None
+            raise Inconclusive(f"could not run line {statement.lineno}: {type(error).__name__}: {error}") from None
 
     def provider(self, name: str, before: int | None = None) -> int | None:
         """The last safe top-level statement binding `name` (before line `before` when that
@@ -578,7 +601,7 @@ class _Resolver:
         try:
             return eval(code, {**self.probe.namespace, **self.locals})
         except Exception as error:  # noqa: BLE001
-            raise Inconclusive(f"could not evaluate {what} `{ast.unparse(expression)}`: {type(error).__name__}: {error}"[:300]) from None
+            raise Inconclusive(f"could not evaluate {what} `{ast.unparse(expression)}`: {type(error).__name__}: {error}") from None
 
     def _prepare(self, expression: ast.AST, depth: int) -> None:
         if depth > self.MAX_DEPTH:

@@ -9,6 +9,11 @@ with more than one element is ambiguous"; torch: "Boolean value of Tensor with m
 is ambiguous"; JAX: "Pred must be a scalar"). A `cond` that accepts the batch without an error is
 compared with the elementwise select of its two branches.
 
+The shapes the code uses come first: a function that the same file only ever calls with one
+example (a number, `torch.tensor(0.3)`, `x.item()`) gets that example, and its predicate is one
+boolean (not reproduced); when some calls pass one example and others may pass a batch, the
+verdict is inconclusive. A function the file never calls gets the batch.
+
 A predicate that stays one value on a batch is not elementwise (not reproduced), and an
 elementwise select (`tf.where`, `torch.where`, `jnp.where`, `keras.ops.where`, the repair) is run
 and shown to select per element.
@@ -152,11 +157,76 @@ def _shape(probe: Probe, value: Any) -> tuple:
     return tuple(np.shape(probe.backend.to_numpy(value)))
 
 
+# Calls that make one example from a number: `torch.tensor(0.3)`, `np.float32(1)`, `x.item()`.
+ONE_EXAMPLE_CALLS = frozenset({
+    "tensor", "as_tensor", "scalar_tensor", "constant", "convert_to_tensor", "array", "asarray",
+    "float32", "float64", "float", "int",
+})
+
+
+def _number(node: ast.AST) -> float | None:
+    try:
+        value = ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return None
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _one_example(node: ast.AST) -> float | None:
+    """The number an argument holds when it is one example (a literal, `torch.tensor(0.3)`),
+    NaN for `x.item()`; None when it may be a batch."""
+    if _number(node) is not None:
+        return _number(node)
+    if isinstance(node, ast.Call) and _callee(node) == "item" and not node.args:
+        return float("nan")
+    if isinstance(node, ast.Call) and _callee(node) in ONE_EXAMPLE_CALLS and node.args:
+        return _number(node.args[0])
+    return None
+
+
+def _argument_of(call: ast.Call, function: ast.FunctionDef, name: str) -> ast.expr | None:
+    positional = [a.arg for a in (*function.args.posonlyargs, *function.args.args)]
+    for keyword in call.keywords:
+        if keyword.arg == name:
+            return keyword.value
+    index = positional.index(name) if name in positional else len(call.args)
+    return call.args[index] if index < len(call.args) and not isinstance(call.args[index], ast.Starred) else None
+
+
+def _call_shapes(probe: Probe, function: ast.AST | None, names: list[str]) -> dict[str, float] | None:
+    """How the file calls the function holding the predicate: when every call passes one
+    example (a scalar) for the predicate's parameters, those numbers; None when the file never
+    calls it (or the finding is not in a plain function). Raises Inconclusive when some calls
+    pass one example and others may pass a batch: no single shape stands for the code."""
+    if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)) or probe.enclosing_class(function) is not None:
+        return None
+    tree = probe.file_tree() or probe.tree
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == function.name]
+    params = [name for name in names if name in {a.arg for a in (*function.args.posonlyargs, *function.args.args, *function.args.kwonlyargs)}]
+    if not calls or not params:
+        return None
+    examples, batches = [], []
+    for call in calls:
+        given = {name: _argument_of(call, function, name) for name in params}
+        numbers = {name: _one_example(node) for name, node in given.items() if node is not None}
+        (batches if any(value is None for value in numbers.values()) else examples).append((call, numbers))
+    if not batches:
+        return examples[0][1]  # the first call's numbers; parameters it leaves out keep their defaults
+    if examples:
+        raise Inconclusive(f"this file calls `{function.name}` with one example (a scalar) at line {examples[0][0].lineno} "
+                           f"and with another value at line {batches[0][0].lineno}; the check cannot tell which shape "
+                           "the condition sees")
+    return None
+
+
 def witness(probe: Probe):
     construct = Construct(probe)
     node = construct.call if construct.call is not None else construct.pred
     defaults = numeric_defaults(probe.enclosing_function(node))
     predicate = probe.expression(construct.pred)
+    examples = _call_shapes(probe, probe.enclosing_function(node), predicate.inputs)
+    if examples:
+        return _one_example_calls(probe, construct, predicate, defaults, examples)
     values = _values(predicate.inputs, defaults)
     inputs = _describe_inputs(values)
     if not any(np.ndim(v) for v in values.values()):
@@ -182,6 +252,27 @@ def witness(probe: Probe):
             raise Inconclusive(f"{pred_text}; testing it raised something else: {_error_text(error)}") from None
         raise Inconclusive(f"{pred_text}, yet `bool()` of it gave no error")
     return _cond(probe, construct, defaults, pred_value, pred_text, inputs)
+
+
+def _one_example_calls(probe: Probe, construct: Construct, predicate: Any, defaults: dict, examples: dict[str, float]):
+    """The predicate with the numbers the file's calls pass (one example each): one boolean."""
+    values = {name: np.array(examples[name] if np.isfinite(examples.get(name, np.nan)) else BATCH[0])
+              if name in examples else _values([name], defaults)[name] for name in predicate.inputs}
+    inputs = _describe_inputs(values)
+    function = probe.enclosing_function(construct.pred)
+    try:
+        pred_value = _run(probe, predicate, values)
+    except Inconclusive:
+        raise
+    except Exception as error:  # noqa: BLE001 - the predicate itself could not be computed
+        raise Inconclusive(f"could not evaluate `{predicate.source}` on one example: {_error_text(error)}") from None
+    shape = _shape(probe, pred_value)
+    if int(np.prod(shape)) > 1:
+        raise Inconclusive(f"this file calls `{function.name}` only with one example, yet `{predicate.source}` at "
+                           f"{inputs} has shape {shape}")
+    return not_reproduced(f"this file calls `{function.name}` only with one example (a scalar) for "
+                          f"{', '.join(f'`{n}`' for n in examples)}: `{predicate.source}` at {inputs.removesuffix(' (float64)')} "
+                          f"is one boolean, which `{construct.name}` can test", inputs)
 
 
 def _cond(probe: Probe, construct: Construct, defaults: dict, pred_value: Any, pred_text: str, inputs: str):

@@ -9,6 +9,11 @@ with its default method is run as well, to show that it stops at x0 and reports 
 x0 is the optimiser call's own starting point when it can be evaluated from the module's names
 (the call is looked up in the snippet, then in the file); otherwise a small vector is chosen and
 the inputs say so.
+
+A constant objective handed to an optimiser together with `constraints=` is a feasibility
+problem, not a mistake: `minimize` is rerun with the call's own constraints, bounds and method
+and the result reported (not reproduced); when they cannot be evaluated, or the optimiser is
+another one, the verdict is inconclusive rather than a confirmation that drops them.
 """
 
 from __future__ import annotations
@@ -16,7 +21,6 @@ from __future__ import annotations
 import ast
 import builtins
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -105,7 +109,7 @@ class Objective:
                 return True
             return self.name is not None and isinstance(given, ast.Name) and given.id == self.name and call is not self.node
 
-        for tree in (self.probe.tree, self._file_tree()):
+        for tree in (self.probe.tree, self.probe.file_tree()):
             if tree is None:
                 continue
             calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and matches(n)]
@@ -113,18 +117,6 @@ class Objective:
             if after or calls:
                 return min(after or calls, key=lambda c: c.lineno)
         return None
-
-    def _file_tree(self) -> ast.Module | None:
-        """The whole file, if it still matches the snippet at the objective (the optimiser call is
-        usually a separate statement that the snippet leaves out)."""
-        try:
-            text = _source_file(self.probe.job).read_text("utf-8")
-            line = self.node.lineno - 1
-            if text.splitlines()[line] != self.probe.lines[line]:
-                return None
-            return ast.parse(text)
-        except (OSError, UnicodeDecodeError, SyntaxError, IndexError):
-            return None
 
     # Building the live function --------------------------------------------------------
 
@@ -169,7 +161,7 @@ class Objective:
         """A copy of the namespace with the file's module-level definitions of `names` run in it
         (the snippet holds only what the objective needs; x0 is often defined apart from it).
         Only plain assignments, imports and definitions are run, at most MAX_DEFINITIONS of them."""
-        tree = self._file_tree()
+        tree = self.probe.file_tree()
         if tree is None:
             return None
         binders = (ast.Assign, ast.AnnAssign, ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef)
@@ -192,16 +184,6 @@ class Objective:
         except Exception:  # noqa: BLE001 - no value: a chosen point is used instead
             return None
         return namespace
-
-
-def _source_file(job) -> Path:
-    """The finding's file: its path may be relative to a directory the worker is not in."""
-    path = Path(job.path)
-    if path.is_absolute() or not job.search_path:
-        return path
-    if job.module and "." in job.module:
-        return Path(job.search_path, *job.module.split(".")).with_suffix(".py")
-    return Path(job.search_path) / path.name
 
 
 def _binds(statement: ast.stmt) -> set[str]:
@@ -293,6 +275,31 @@ def _minimize_note(function: Any, x0: np.ndarray | float, seconds: float) -> str
             f"and x {'= x0' if moved == 0 else f'moved by {moved:.3g}'}")
 
 
+def _feasibility(objective: Objective, function: Any, x0: Any, constant: str, inputs: str):
+    """A constant objective with `constraints=` asks for a point that satisfies them, a
+    legitimate use: the call is rerun with its constraints and bounds to show what it does."""
+    call = objective.call
+    optimiser = _call_name(call)
+    given = {name: _argument(call, name, 99) for name in ("constraints", "bounds", "method")}
+    values = {name: objective.evaluate(node) for name, node in given.items() if node is not None}
+    why = f"{constant}, but the `{optimiser}` call passes `constraints=`: a constant objective with constraints is a feasibility problem"
+    missing = [f"`{name}=`" for name, node in given.items() if node is not None and values.get(name) is None]
+    if missing:
+        raise Inconclusive(f"{why}, and its {', '.join(missing)} could not be evaluated here to run it")
+    if optimiser != "minimize" or np.ndim(x0) == 0:
+        raise Inconclusive(f"{why}; only `minimize` is rerun with them")
+    try:
+        from scipy.optimize import minimize
+
+        result = minimize(lambda x: float(_cost(function(x))), x0, **values)
+    except Exception as error:  # noqa: BLE001 - the call could not be reproduced: say how
+        raise Inconclusive(f"{why}; rerunning it failed: {type(error).__name__}: {error}") from None
+    moved = float(np.max(np.abs(np.asarray(result.x) - x0)))
+    where = f"moved x by {moved:.3g} to {describe_array(np.asarray(result.x))}" if moved else "kept x0, which satisfies them"
+    return not_reproduced(f"{why}; rerun with its {', '.join(f'`{n}=`' for n in values)}, `minimize` {where} "
+                          f"(success={bool(result.success)})", inputs)
+
+
 def witness(probe: Probe):
     objective = Objective(probe)
     x0, inputs, bound = _starting_point(objective)
@@ -307,7 +314,7 @@ def witness(probe: Probe):
             raise
         except Exception as error:  # noqa: BLE001 - the user's objective failed: say how
             raise Inconclusive(f"{objective.spelling} failed at {describe_array(point)}: "
-                               f"{type(error).__name__}: {error}"[:300]) from None
+                               f"{type(error).__name__}: {error}") from None
 
     started = time.perf_counter()
     at_x0 = run(x0)
@@ -318,6 +325,8 @@ def witness(probe: Probe):
             return not_reproduced(f"{objective.spelling} returned {_show(at_x0)} at {_at_x0(x0)} and {_show(value)} at {label}: "
                                   f"it reads its argument `{objective.param}`", inputs)
     labels = ", ".join(label for label, _ in _points(x0))
+    constant = f"{objective.spelling} returned {_show(at_x0)} at {_at_x0(x0)} and the same at {labels}"
+    if objective.call is not None and _argument(objective.call, "constraints", 99) is not None:
+        return _feasibility(objective, lambda x: function(x, *extra), x0, constant, inputs)
     note = _minimize_note(lambda x: function(x, *extra), x0, seconds)
-    return confirmed(f"{objective.spelling} returned {_show(at_x0)} at {_at_x0(x0)} and the same at {labels}: "
-                     f"it ignores its argument `{objective.param}`{note}", inputs)
+    return confirmed(f"{constant}: it ignores its argument `{objective.param}`{note}", inputs)

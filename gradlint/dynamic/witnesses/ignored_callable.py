@@ -124,7 +124,7 @@ def witness(probe: Probe):
     signature = inspect.signature(live)
 
     helper = Objective(probe)  # evaluates the file's expressions with its module-level definitions
-    tree = helper._file_tree()
+    tree = probe.file_tree()
     calls = [n for n in ast.walk(tree or probe.tree) if isinstance(n, ast.Call)
              and isinstance(n.func, ast.Name) and n.func.id == function.name]
     bound_calls = []
@@ -172,7 +172,7 @@ def witness(probe: Probe):
         try:
             result = live(*args, *star, **values)
         except Exception as error:  # noqa: BLE001 - the optimiser failed: say how
-            raise Inconclusive(f"`{function.name}` failed with {variants[0][1]}: {type(error).__name__}: {error}"[:300]) from None
+            raise Inconclusive(f"`{function.name}` failed with {variants[0][1]}: {type(error).__name__}: {error}") from None
         results.append(_numbers(probe, result))
         counters.append(counter.calls)
     inputs = f"the other arguments of `{ast.unparse(call)[:80]}`"

@@ -81,7 +81,7 @@ def _run_method(probe: Probe, cls: ast.ClassDef, function: ast.FunctionDef, code
             errors.append(outcome)
             continue
         return _verdict(outcome, code, where)
-    raise Inconclusive(f"could not run `{call}.{function.name}` on a small input ({errors[0] if errors else 'no shape fits'})"[:300])
+    raise Inconclusive(f"could not run `{call}.{function.name}` on a small input ({errors[0] if errors else 'no shape fits'})")
 
 
 def _run_function(probe: Probe, function: ast.FunctionDef, code: str, line: int) -> Observation:
@@ -104,7 +104,7 @@ def _run_sequential(probe: Probe, node: ast.Call, code: str) -> Observation:
     try:
         module = expression(**sizes)
     except Exception as error:  # noqa: BLE001 - the model cannot be built with guessed sizes
-        raise Inconclusive(f"could not build `{probe.spelled(node)[:60]}`: {type(error).__name__}: {error}"[:300]) from None
+        raise Inconclusive(f"could not build `{probe.spelled(node)[:60]}`: {type(error).__name__}: {error}") from None
     built = "`nn.Sequential(...)`" + (f" with {', '.join(f'{k} = {v}' for k, v in sizes.items())}" if sizes else "")
     errors = []
     for shape in models.candidate_shapes(module, "torch"):
@@ -116,7 +116,7 @@ def _run_sequential(probe: Probe, node: ast.Call, code: str) -> Observation:
             errors.append(outcome)
             continue
         return _verdict(outcome, code, f"{built} in training mode on x = {models.describe_shape(shape)}")
-    raise Inconclusive(f"could not run {built} ({errors[0] if errors else 'no shape fits'})"[:300])
+    raise Inconclusive(f"could not run {built} ({errors[0] if errors else 'no shape fits'})")
 
 
 def _module_level(probe: Probe, target: ast.AST, code: str) -> Observation:

@@ -7,6 +7,15 @@ is zero there (or within an epsilon of it, so that a repaired `sqrt(s + 1e-12)` 
 the same point and found finite). When the inputs cannot be built (integer indices, dicts,
 models), the difference inside the flagged expression, or the norm's argument, is replaced by
 an input at zero instead. The evidence says which point was used.
+
+The code's own selection is kept: a mask computed in the function (`pos = d2 > 0`, then
+`sqrt(d2[pos])`) is inlined with the rest, and when it selects nothing at the zero point the
+root never sees a zero (not reproduced). A root of `quantity[mask]` whose mask has no value here
+(a parameter, a loop) is inconclusive: selecting every entry instead would drop that context.
+
+Where the zero was put into an intermediate value (`var` from `mean, var = moments(x)`), the
+root alone has an infinite gradient; the enclosing function is then run on constant inputs too,
+and the evidence quotes the NaN the code itself gets there.
 """
 
 from __future__ import annotations
@@ -16,7 +25,7 @@ import ast
 import numpy as np
 
 from gradlint.dynamic.backends import describe_array
-from gradlint.dynamic.probe import Expression, Inconclusive, Probe, confirmed, not_reproduced
+from gradlint.dynamic.probe import CONFIRMED, NOT_REPRODUCED, Expression, Inconclusive, Probe, confirmed, free_names, not_reproduced, parameter_defaults
 
 # Shapes tried in turn: pairwise differences and einsum need a matrix, `dot` a vector,
 # moments over axes [1, 2] a rank-4 array.
@@ -43,13 +52,15 @@ def index_inputs(node: ast.AST) -> dict[str, bool]:
     found: dict[str, bool] = {}
     for inner in ast.walk(node):
         places: list[ast.AST] = []
+        data: set[str] = set()
         if isinstance(inner, ast.Call) and _callee(inner) in GATHERS:
             places = [*inner.args[1:], *(k.value for k in inner.keywords if k.arg in ("indices", "index"))]
         elif isinstance(inner, ast.Subscript):
             places = [inner.slice]
+            data = set(free_names(inner.value))  # `d2[d2 > 0]`: a mask computed from the data itself
         for place in places:
             for name in ast.walk(place):
-                if isinstance(name, ast.Name):
+                if isinstance(name, ast.Name) and name.id not in data:
                     found.setdefault(name.id, False)
                 if isinstance(name, ast.Subscript) and isinstance(name.value, ast.Name):
                     found[name.value.id] = True
@@ -154,6 +165,7 @@ def _at_identical_inputs(probe: Probe, node: ast.AST, argument: ast.expr, norm: 
     data = [name for name in expression.inputs if name not in index_names]
     if not data:
         raise Inconclusive(f"`{expression.source}` has no inputs to vary")
+    empty = None  # a point where the code's own mask selected nothing
     for label, fill in FILLS:
         for shape in SHAPES:
             size = int(np.prod(shape))
@@ -163,6 +175,9 @@ def _at_identical_inputs(probe: Probe, node: ast.AST, argument: ast.expr, norm: 
             function = _with_fixed(expression, data, indices)
             try:
                 quantity = _quantity(probe, argument, values, indices)
+                if quantity.size == 0 and empty is None:
+                    _, grads = probe.backend.gradients(function, values)
+                    empty = (label, array, grads, f"{fill}{shape}")
                 if not _reached(quantity, norm):
                     break  # this fill does not make the quantity zero in any shape; try the next
                 _, grads = probe.backend.gradients(function, values)
@@ -172,14 +187,75 @@ def _at_identical_inputs(probe: Probe, node: ast.AST, argument: ast.expr, norm: 
                 errors.append(_describe_error(error))
                 continue
             shown = describe_array(array)
-            point = f"{' == '.join(f'`{n}`' for n in data) if len(data) > 1 else f'`{data[0]}`'} = {shown}"
+            point = _point(data, shown)
             what = "under the root" if not norm else "the norm measures"
             inputs = f"{', '.join(data)} = {fill}{shape} (float64)"
             if indices:
                 inputs += f"; {', '.join(indices)} = every row in order"
-            return _verdict(expression.source, grads, f"{point} ({label}: the quantity {what} is "
-                            f"{describe_array(quantity, 3)})", inputs)
+            observation = _verdict(expression.source, grads, f"{point} ({label}: the quantity {what} is "
+                                   f"{describe_array(quantity, 3)})", inputs)
+            if observation.verdict == CONFIRMED and not any(_has_nan(g) for g in grads.values()):
+                observation.evidence += _through_function(probe, expression, shape)
+            return observation
+    if empty is not None:
+        label, array, grads, filled = empty
+        observation = _verdict(expression.source, grads, f"{_point(data, describe_array(array))} ({label})",
+                               f"{', '.join(data)} = {filled} (float64)")
+        if observation.verdict == NOT_REPRODUCED:
+            observation.evidence += (f"; there the selection `{probe.spelled(argument)}` is empty: the code's own mask "
+                                     "leaves out the entries where the quantity is zero")
+        return observation
     return None
+
+
+def _has_nan(grad) -> bool:
+    return grad is not None and bool(np.any(np.isnan(np.asarray(grad, dtype=float))))
+
+
+def _through_function(probe: Probe, expression: Expression, shape: tuple) -> str:
+    """An infinite gradient at an intermediate value set to zero (`sqrt(var)` after
+    `mean, var = moments(x)`) is what the root alone gives; the code multiplies it by the zero
+    derivative of what made the quantity zero and gets NaN. Run the enclosing module-level function
+    on constant inputs to show what the code itself gets; nothing is added when it cannot run."""
+    function = expression.function
+    live = probe.namespace.get(function.name) if function is not None and probe.parent(function) is probe.tree else None
+    if live is None or not callable(live) or all(name in _parameters(function) for name in expression.inputs):
+        return ""
+    defaults = parameter_defaults(function)
+    required = [a.arg for a in (*function.args.posonlyargs, *function.args.args) if a.arg not in defaults]
+    if not required:
+        return ""
+    values = {name: np.ones(shape) for name in required}
+    try:
+        _, grads = probe.backend.gradients(lambda **inputs: live(**inputs), values)
+    except Exception:  # noqa: BLE001 - the function needs other inputs: the root's gradient stands alone
+        return ""
+    bad = next(((name, g) for name, g in grads.items() if g is not None and not np.all(np.isfinite(g))), None)
+    if bad is None:
+        return ""
+    return (f"; through `{function.name}` itself, at {', '.join(required)} = ones{shape} (a constant input makes the "
+            f"quantity zero), d / d `{bad[0]}` is {describe_array(bad[1])}")
+
+
+def _parameters(function: ast.AST) -> set[str]:
+    args = function.args
+    return {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)}
+
+
+def _point(data: list[str], shown: str) -> str:
+    return f"{' == '.join(f'`{n}`' for n in data) if len(data) > 1 else f'`{data[0]}`'} = {shown}"
+
+
+def _unknown_selection(probe: Probe, argument: ast.expr) -> str | None:
+    """The index of `quantity[index]` under the root when it has no value here (a mask passed in,
+    or set in a loop): the mask the code uses may leave out the zeros, so no point stands for it."""
+    radicand = probe.expression(argument, inline_locals=True)
+    if not isinstance(radicand.node, ast.Subscript):
+        return None
+    # A mask computed from the same data (`d2[d2 > 0]` once inlined) is reproduced with it.
+    data = set(free_names(radicand.node.value))
+    unknown = [name for name in free_names(radicand.node.slice) if name in radicand.inputs and name not in data]
+    return unknown[0] if unknown else None
 
 
 def _at_zero_difference(probe: Probe, node: ast.AST, argument: ast.expr, norm: bool, errors: list[str]):
@@ -207,6 +283,11 @@ def witness(probe: Probe):
     argument = _argument(node)
     norm = _is_norm(node)
     errors: list[str] = []
+    mask = _unknown_selection(probe, argument)
+    if mask is not None:
+        raise Inconclusive(f"`{probe.spelled(argument)}` selects entries with the mask or index `{mask}`, which has no "
+                           "value outside a call of the code; every entry selected in its place would drop the context "
+                           "that may exclude the zeros")
     try:
         found = _at_identical_inputs(probe, node, argument, norm, errors)
     except Inconclusive:

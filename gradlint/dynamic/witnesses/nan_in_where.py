@@ -83,7 +83,7 @@ def witness(probe: Probe):
         try:
             value, grads = probe.backend.gradients(function, values)
         except Exception as error:  # noqa: BLE001 - say why the experiment did not run
-            raise Inconclusive(f"could not evaluate `{expression.source}`: {type(error).__name__}: {error}"[:300]) from None
+            raise Inconclusive(f"could not evaluate `{expression.source}`: {type(error).__name__}: {error}") from None
         setting = ", ".join(f"`{n}` = {values[n]:g}" for n in (*scalars, *defaults))
         inputs = f"{', '.join(arrays)} = {describe_array(grid, 16)} (float64)" + (f"; {setting}" if setting else "")
         value = np.asarray(value, dtype=float)
@@ -98,7 +98,10 @@ def witness(probe: Probe):
             elif not np.all(np.isfinite(value)):
                 continue  # the value itself is not finite: not this pitfall
             if bad.any():
-                where_text = f"`{name}` = {describe_array(grid[bad][:MAX_SHOWN])}" if name in arrays else "every point"
+                # Every array input holds the grid: the point is where all of them take that value
+                # (the NaN of d/d`x` may come from `y` there).
+                at = " = ".join(f"`{n}`" for n in arrays)
+                where_text = f"{at} = {describe_array(grid[bad][:MAX_SHOWN])}" if name in arrays else "every point"
                 return confirmed(
                     f"d `{expression.source}` / d `{name}` is {describe_array(grad[bad][:MAX_SHOWN])} at {where_text}"
                     f"{' (' + setting + ')' if setting else ''}, where the value is finite",

@@ -7,6 +7,11 @@ picking one class per row). It is confirmed when the value or the gradient is no
 clip keeps the value finite but the gradient is exactly zero while the log-probability sits far
 below 0 (a true log-probability only stops changing where it is 0). The stable forms
 (`log_softmax`, `log_sigmoid`) give a finite, non-zero gradient at the same points.
+
+When the code multiplies the log by a factor computed from the same inputs (the entropy
+`p * log(clamp(p, tiny))`), the fixed weighting would drop what makes it correct: the product
+itself is differentiated, and where the log is stuck the factor must be exactly 0 (then the
+gradient equals the `log_softmax` form's) for `not-reproduced`; otherwise it is inconclusive.
 """
 
 from __future__ import annotations
@@ -144,6 +149,82 @@ def _experiment(probe: Probe, expression, data: list[str], replaced: str = ""):
     )
 
 
+def _uses(probe: Probe, node: ast.AST) -> list[ast.AST]:
+    """Where the flagged value is used: the node itself, or, when it is assigned to a local
+    (`logp = torch.log(...)`), each later read of that local in the same function."""
+    parent = probe.parent(node)
+    function = probe.enclosing_function(node)
+    if not (isinstance(parent, ast.Assign) and len(parent.targets) == 1 and isinstance(parent.targets[0], ast.Name)) or function is None:
+        return [node]
+    name = parent.targets[0].id
+    return [n for n in ast.walk(function) if isinstance(n, ast.Name) and n.id == name
+            and isinstance(n.ctx, ast.Load) and n.lineno > parent.lineno]
+
+
+def _factors(probe: Probe, use: ast.AST) -> list[tuple[ast.BinOp, ast.expr]]:
+    """The products the use sits in, innermost first, through signs and sums:
+    `-(p * log(q)).sum()` gives `(p * log(q), p)`."""
+    found, current = [], use
+    while isinstance(parent := probe.parent(current), (ast.BinOp, ast.UnaryOp)):
+        if isinstance(parent, ast.BinOp) and isinstance(parent.op, ast.Mult):
+            found.append((parent, parent.right if parent.left is current else parent.left))
+        current = parent
+    return found
+
+
+def _context(probe: Probe, node: ast.AST, holes: dict) -> tuple[ast.BinOp, ast.expr] | None:
+    """The product that weights the flagged log by a factor computed from the same inputs
+    (`p * log(clamp(p, tiny))`): the check must differentiate the product, since a fixed weighting
+    in place of that factor drops what makes the code correct. Raises Inconclusive when the uses
+    disagree."""
+    log_inputs = set(probe.expression(node, holes=holes).inputs)
+    weighted = []
+    for use in _uses(probe, node):
+        for product, factor in _factors(probe, use):
+            if log_inputs & set(probe.expression(factor, holes=holes).inputs):
+                weighted.append((product, factor))
+                break
+    if not weighted:
+        return None
+    if len(weighted) != len(_uses(probe, node)):
+        raise Inconclusive(f"`{ast.unparse(node)}` is weighted by a factor computed from its own inputs in some uses "
+                           "and not in others; the check cannot reproduce both")
+    return weighted[0]
+
+
+def _weighted_experiment(probe: Probe, node: ast.AST, product: ast.BinOp, factor: ast.expr, holes: dict, replaced: str):
+    """The flagged log inside the product that uses it: confirmed only when the product's value
+    or gradient is not finite. Where the log is stuck (a clamp or epsilon holds) and the factor is
+    exactly 0, the product and its gradient are 0, as with the stable form: not reproduced."""
+    expressions = [probe.expression(n, holes=holes) for n in (product, node, factor)]
+    whole, log, weight = expressions
+    data = list(whole.inputs)
+    if not data or any(set(e.inputs) - set(data) for e in expressions[1:]):
+        raise Inconclusive(f"`{whole.source}` could not be evaluated with the same inputs as its factor `{weight.source}`")
+    for label, logits in POINTS:
+        values = {name: logits for name in data}
+        value, grads = probe.backend.gradients(whole, values)
+        log_value, _ = probe.backend.gradients(log, {n: logits for n in log.inputs})
+        weight_value, _ = probe.backend.gradients(weight, {n: logits for n in weight.inputs})
+        point = f"{label} {describe_array(logits, 9 if label == 'logits' else 3)}{replaced}"
+        inputs = f"{', '.join(data)} = {describe_array(logits, 9)} (float64)"
+        present = [np.asarray(g, dtype=float) for g in grads.values() if g is not None]
+        bad = next((g for g in present if not np.all(np.isfinite(g))), None)
+        if bad is not None or not np.all(np.isfinite(np.asarray(value, dtype=float))):
+            return confirmed(f"`{whole.source}` at {point} is {describe_array(value, 3)}; its gradient is "
+                             f"{describe_array(bad if bad is not None else present[0])}", inputs)
+        stuck, weights = np.broadcast_arrays(np.asarray(log_value, dtype=float) < FLOORED, np.asarray(weight_value, dtype=float))
+        if np.any(weights[stuck] != 0):
+            raise Inconclusive(f"`{probe.spelled(node)}` is weighted by `{probe.spelled(factor)}`, which is not 0 where the log sits far "
+                               f"below 0 (at {point}); the check cannot tell a clipped log from a saturated one there")
+    return not_reproduced(
+        f"`{probe.spelled(node)}` is weighted by `{probe.spelled(factor)}` in `{probe.spelled(product)}`: at every point tried "
+        "the factor is exactly 0 "
+        "where the log is stuck, and the product's value and gradient are finite (as with `log_softmax`)",
+        inputs,
+    )
+
+
 def witness(probe: Probe):
     node = probe.target
     errors = []
@@ -158,6 +239,9 @@ def witness(probe: Probe):
             continue
         try:
             replaced = f" (`{ast.unparse(holes['logits'])}` replaced by the logits)" if holes else ""
+            context = _context(probe, node, holes)
+            if context is not None:
+                return _weighted_experiment(probe, node, *context, holes, replaced)
             return _experiment(probe, expression, data, replaced)
         except Inconclusive:
             raise

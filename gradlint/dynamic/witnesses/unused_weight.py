@@ -5,7 +5,9 @@ that look like sizes), called on a small random input, and `sum(output * r)` is 
 with respect to every trainable weight. The finding is confirmed when the flagged weight's
 gradient is None or zero for every input tried (several input scales, then once more with all
 weights perturbed), and not reproduced as soon as it gets a real gradient. The other weights'
-gradients are quoted as the contrast that shows the experiment itself worked.
+gradients are quoted as the contrast that shows the experiment itself worked. Construction is
+seeded, so the numbers are the same on every run. A model that no guess can build or call gets
+its own model and inputs from a `@gradlint.example` function in the project (see the README).
 
 Flax, Equinox and Haiku models run in the JAX worker: the module (or the Haiku function) is
 initialised on a small random input (linen `init(PRNGKey(0), x)`, `hk.transform`, NNX
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import ast
 
+from gradlint import examples
 from gradlint.dynamic import models
 from gradlint.dynamic.probe import Inconclusive, Probe, confirmed, not_reproduced
 
@@ -100,22 +103,32 @@ def witness(probe: Probe):
     if models.framework_of(cls) != framework:
         raise Inconclusive(f"`{cls.__name__}` is not a {'torch module' if framework == 'torch' else 'Keras layer'}")
     attributes, labels = flagged_names(probe, node)
+    example = examples.find(cls)
     try:
-        factory, call = models.constructor(cls)
-        model, shape = models.find_sample(factory, call, framework)
+        if example is not None:  # the user's own model and inputs
+            call = f"{example.__name__}()"
+            models.seed_frameworks()
+            model, sample = examples.build(example, cls)
+        else:
+            factory, call = models.constructor(cls)
+            model, shape = models.find_sample(factory, call, framework)
     except models.CannotRun as error:
         raise Inconclusive(str(error)) from None
+    except Exception as error:  # noqa: BLE001 - the user's example failed: say how
+        raise Inconclusive(f"the @gradlint.example `{call}` failed: {type(error).__name__}: {error}") from None
 
     def runs():
         for perturbed in (False, True):
             if perturbed:
                 models.perturb_weights(model, framework)
-            for label, inputs in models.attempts(model, framework, shape):
+            tries = ([("its inputs", list(sample))] if example is not None
+                     else [(f"x = {label}", inputs) for label, inputs in models.attempts(model, framework, shape)])
+            for label, inputs in tries:
                 try:
                     report = models.weight_gradients(model, framework, inputs)
                 except models.CannotRun as error:
                     raise Inconclusive(str(error)) from None
-                yield report, f"`{call}` on x = {label}", perturbed
+                yield report, f"`{call}`{' (a @gradlint.example)' if example is not None else ''} on {label}", perturbed
 
     def missing(report, where):
         unbuilt = _unbuilt_layer(model, framework, attributes)

@@ -1,0 +1,107 @@
+"""The project index: the other modules of the project a file belongs to, found on disk and
+parsed only when the semantic model asks about one of their names.
+
+A module name is looked up under the import roots of the file: its own folder (scripts import
+their neighbours), the folder above its top package (`pkg/sub/mod.py` imports `pkg.other`), and
+the folders above that up to the repository root (a `src/` layout). Modules are parsed with the
+same parser as the file, at most `MAX_MODULE_BYTES` each; the trees of the most recent modules,
+up to `KEPT_SOURCE_BYTES` of their source (a tree takes a few hundred times its source), are kept
+per process, keyed by path, modification time and size, so a run over a package parses
+each at most a few times per worker while memory stays bounded. The models built on them belong to
+one linted file, so every module its findings depend on is recorded in `read` (with its size and
+modification time): the result cache checks them before it reuses the file's result.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from pathlib import Path
+
+import libcst as cst
+
+from gradlint.semantic.model import ModuleModel
+
+KEPT_SOURCE_BYTES = 1_000_000
+MAX_MODULE_BYTES = 500_000
+_MAX_ROOT_LEVELS = 6
+
+# (path, mtime_ns, size) -> the parsed module (None: unparsable), most recent last.
+_parsed: OrderedDict[tuple[str, int, int], cst.Module | None] = OrderedDict()
+
+
+def module_name(path: Path) -> tuple[str, Path]:
+    """The dotted name of the module at `path` and the folder it is imported from (the parent
+    of its top package, or its own folder for a module outside any package)."""
+    path = path.resolve()
+    parts = [] if path.stem == "__init__" else [path.stem]
+    folder = path.parent
+    while (folder / "__init__.py").is_file() and folder.parent != folder:
+        parts.insert(0, folder.name)
+        folder = folder.parent
+    return ".".join(parts), folder
+
+
+class ProjectIndex:
+    """Finds and models the modules importable from one file."""
+
+    def __init__(self, path: str) -> None:
+        self.read: dict[str, tuple[int, int]] = {}  # path -> (size, mtime_ns) of each module used
+        self.roots: list[Path] = []
+        self._models: dict[str, ModuleModel | None] = {}
+        try:
+            file = Path(path)
+            if not file.is_file():
+                return
+            self.dotted_name, package_root = module_name(file)
+        except OSError:
+            return
+        roots = [file.resolve().parent, package_root]
+        folder = package_root
+        for _ in range(_MAX_ROOT_LEVELS):
+            if (folder / ".git").exists() or folder.parent == folder:
+                break
+            folder = folder.parent
+            roots.append(folder)
+        self.roots = list(dict.fromkeys(roots))
+
+    dotted_name = ""
+
+    def module(self, name: str) -> ModuleModel | None:
+        """The model of module `name` (`pkg.models`), or None when it is not in the project."""
+        if name in self._models:
+            return self._models[name]
+        self._models[name] = None  # an import cycle reads as unknown
+        found = None
+        for root in self.roots:
+            base = root.joinpath(*name.split("."))
+            for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+                if candidate.is_file():
+                    found = self._load(candidate, name)
+                    break
+            if found is not None:
+                break
+        self._models[name] = found
+        return found
+
+    def _load(self, path: Path, name: str) -> ModuleModel | None:
+        try:
+            stat = path.stat()
+        except OSError:
+            return None
+        self.read[str(path)] = (stat.st_size, stat.st_mtime_ns)
+        key = (str(path), stat.st_mtime_ns, stat.st_size)
+        if key in _parsed:
+            _parsed.move_to_end(key)
+            module = _parsed[key]
+        else:
+            module = None
+            if stat.st_size <= MAX_MODULE_BYTES:
+                try:
+                    module = cst.parse_module(path.read_bytes())
+                except Exception:  # unreadable or unparsable: the module is simply not known
+                    module = None
+            _parsed[key] = module
+            while len(_parsed) > 1 and sum(size for _, _, size in _parsed) > KEPT_SOURCE_BYTES:
+                _parsed.popitem(last=False)
+        return ModuleModel(module, index=self, dotted_name=name) if module is not None else None
+

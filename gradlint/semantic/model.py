@@ -1,0 +1,810 @@
+"""One module's semantic model: the value of an expression, through names, `self`, calls and imports.
+
+Only what the model can see for certain counts: a name is a probability when every value
+assigned to it is one, a function's result when every `return` gives one, a `self.<attr>` when
+every assignment to it in the class gives one. Parameters are unknown. Each function's result
+is computed once (`_results`), a cycle reads as unknown, and the depth of any chain of names,
+calls and modules is bounded by `MAX_DEPTH`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+
+import libcst as cst
+
+from gradlint.data import api_table, framework_modules
+from gradlint.engine.names import NameTable, referenced_names
+from gradlint.engine.syntax import argument, number, own_nodes, positional, small_statements, string
+from gradlint.semantic.values import UNKNOWN, Value, join
+
+SOFTMAX = api_table("softmax_softmax")
+SIGMOID = api_table("softmax_sigmoid")
+EXP = api_table("softmax_exp")
+SUM = api_table("softmax_sum")
+CLIP = api_table("softmax_clip")
+LOG_SOFTMAX = api_table("softmax_log_softmax")
+DENSE = api_table("softmax_dense")
+SOFTMAX_LAYER = api_table("softmax_softmax_layer")
+SIGMOID_LAYER = api_table("softmax_sigmoid_layer")
+SEQUENTIAL = api_table("softmax_sequential")
+SAME_VALUE = api_table("semantic_same_value")
+CONTAINER_ADD = api_table("semantic_container_add")
+FUNCTIONAL_MODEL = api_table("semantic_functional_model")
+DENSE_FUNCTION = api_table("semantic_dense_function")
+LAYER_BASES = api_table("semantic_layer_bases")
+_LAYER_PREFIXES = tuple(LAYER_BASES.info["prefixes"])
+_LAYER_SUFFIXES = tuple(LAYER_BASES.info["name_suffixes"])
+# The framework a layer base belongs to, by the head of its canonical name.
+_LAYER_FRAMEWORKS = {"tensorflow": "tensorflow", "keras": "keras", "torch": "torch", "jax": "jax", "flax": "jax"}
+
+# The kinds of probability computed from logits (`Value.probability`).
+SOFTMAX_KIND = "softmax"
+SIGMOID_KIND = "sigmoid"
+ONE_MINUS_SIGMOID = "one minus sigmoid"
+ONE_MINUS_SOFTMAX = "one minus softmax"
+HANDWRITTEN_SOFTMAX = "hand-written softmax"
+EXP_LOG_SOFTMAX = "exp of log_softmax"
+
+# What calling an instance runs, first found wins: torch, Keras, Flax/Haiku/Equinox.
+CALL_METHODS = ("forward", "call", "__call__")
+MAX_DEPTH = 8  # names, calls and attributes followed within one function
+MAX_SUMMARIES = 24  # function summaries computed inside one another
+_EPSILON_WORDS = ("eps", "tiny", "epsilon", "small")
+_ACTIVATIONS = {"softmax": SOFTMAX_KIND, "sigmoid": SIGMOID_KIND}
+
+
+def is_epsilon(node: cst.BaseExpression, source: str) -> bool:
+    """A small positive constant added to keep a value off zero: `1e-8`, `eps`, `self.epsilon`."""
+    value = number(node)
+    if value is not None:
+        return 0 < value < 1e-2
+    return len(source) < 40 and any(word in source.lower() for word in _EPSILON_WORDS)
+
+
+@dataclass(frozen=True)
+class ClassRef:
+    """A class and the model of the module that defines it."""
+
+    model: ModuleModel
+    node: cst.ClassDef
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where an expression is read: the functions around it (innermost first) and the class of
+    `self` there (for an inherited method, the class of the instance, so that the attributes
+    its subclass assigns are seen)."""
+
+    functions: tuple[cst.FunctionDef | cst.Lambda, ...] = ()
+    cls: ClassRef | None = None
+    # The position of the statement being read in its function (or module), in source order:
+    # the assignments that reach it are the ones before it (`_reaching`); None when unknown.
+    at: int | None = None
+
+
+_PARAMETER = Scope()  # where a parameter's value comes from: a caller the model does not follow
+
+
+class ModuleModel:
+    """The semantic model of one module; `index` finds the other modules of its project."""
+
+    _summaries_open = 0  # across modules: a summary may need another module's
+
+    def __init__(self, module: cst.Module, names: NameTable | None = None, index=None, dotted_name: str = "") -> None:
+        self.module = module
+        self.names = names or NameTable(module)
+        self.index = index
+        self.dotted_name = dotted_name  # e.g. "pkg.models.net"; "" when not importable
+        self.functions: dict[str, cst.FunctionDef] = {}
+        self.classes: dict[str, cst.ClassDef] = {}
+        self._owner: dict[cst.FunctionDef, cst.ClassDef] = {}
+        for statement in _definitions(module):
+            if isinstance(statement, cst.FunctionDef):
+                self.functions[statement.name.value] = statement
+            elif isinstance(statement, cst.ClassDef):
+                self.classes[statement.name.value] = statement
+                for item in _definitions(statement):
+                    if isinstance(item, cst.FunctionDef):
+                        self._owner[item] = statement
+        self._imports = _project_imports(self.names, dotted_name)
+        self._bindings: dict[cst.CSTNode, dict[str, list[tuple[cst.BaseExpression, int | None]]]] = {}
+        self._attributes: dict[cst.ClassDef, dict[str, list[tuple[cst.BaseExpression, cst.FunctionDef]]]] = {}
+        self._results: dict[tuple[cst.FunctionDef, cst.ClassDef | None], Value] = {}
+        # Small statements (and assigned values) -> (position in their function or module, made
+        # unconditionally); filled by `_bound`.
+        self._when: dict[cst.CSTNode, tuple[int, bool]] = {}
+        self._arguments: dict[tuple[cst.FunctionDef, str], Value] = {}
+        self._calls: dict[str, list[tuple[cst.Call, Scope]]] | None = None
+        # Containers filled after construction: owner -> name -> the last layer added.
+        self._added: dict[cst.CSTNode, dict[str, cst.BaseExpression]] = {}
+        self._added_attributes: dict[cst.ClassDef, dict[str, tuple[cst.BaseExpression, cst.FunctionDef]]] = {}
+        self._sources: dict[cst.CSTNode, str] = {}
+
+    # Queries ------------------------------------------------------------------------------
+
+    def value(
+        self, node: cst.BaseExpression, scopes: Sequence[cst.CSTNode] = (), statement: cst.CSTNode | None = None
+    ) -> Value:
+        """The value of `node` read inside `scopes` (the walk's stack of functions, classes,
+        lambdas), in `statement` when given (then only the assignments before it count)."""
+        return self._eval(node, self._scope(scopes, statement), 0)
+
+    def _scope(self, scopes: Sequence[cst.CSTNode], statement: cst.CSTNode | None = None) -> Scope:
+        functions = tuple(s for s in reversed(scopes) if isinstance(s, (cst.FunctionDef, cst.Lambda)))
+        cls = next((s for s in reversed(scopes) if isinstance(s, cst.ClassDef)), None)
+        at = None
+        if isinstance(statement, (cst.SimpleStatementLine, cst.SimpleStatementSuite)) and statement.body:
+            owner = functions[0] if functions else self.module
+            if isinstance(owner, (cst.FunctionDef, cst.Module)):
+                self._bound(owner)  # records the positions
+                at = self._when.get(statement.body[0], (None, False))[0]
+        return Scope(functions, ClassRef(self, cls) if cls is not None else None, at)
+
+    def origins(self, node: cst.BaseExpression, scopes: Sequence[cst.CSTNode] = ()) -> list[cst.BaseExpression] | None:
+        """The expressions `node` may hold, followed through local and module names and `self`
+        attributes (`criterion = nn.CrossEntropyLoss()`, `self.loss_fn = ...`); None when one
+        way in is not an assignment the model can read (a parameter, a loop variable)."""
+        found: list[cst.BaseExpression] = []
+        todo: list[tuple[cst.BaseExpression, Scope, ModuleModel]] = [(node, self._scope(scopes), self)]
+        for _ in range(4 * MAX_DEPTH):
+            if not todo:
+                return found
+            current, scope, model = todo.pop()
+            if isinstance(current, cst.Name):
+                bound, where = model._local_with_scope(current.value, scope)
+                if where is _PARAMETER:
+                    function = next(f for f in scope.functions if current.value in _parameters(f))
+                    passed = model._passed(function, current.value)
+                    if passed is None:
+                        return None
+                    todo.extend((value, at, model) for value, at in passed)
+                    continue
+                if not bound or any(index is not None for _, index in bound):
+                    return None
+                todo.extend((value, where, model) for value, _ in bound)
+            elif isinstance(current, cst.Attribute) and model._self_class(current.value, scope) is not None:
+                assigned = _assigned(scope.cls, current.attr.value)
+                if not assigned:
+                    return None
+                todo.extend((value, Scope((method,), scope.cls), owner) for owner, value, method in assigned)
+            else:
+                found.append(current)
+        return None
+
+    def global_value(self, name: str, depth: int = 0, at: int | None = None) -> Value:
+        """What a module-level name holds: a function or class (callable), or an assigned value
+        (those before position `at` of the module's code, when given)."""
+        if depth > MAX_DEPTH:
+            return UNKNOWN
+        if name in self.functions:
+            return Value(output=self._result(self.functions[name]))
+        if name in self.classes:
+            return Value(output=self.instance(ClassRef(self, self.classes[name])))
+        bound = self._reaching(self._bound(self.module).get(name), at)
+        if bound:
+            return self._bound_value(self.module, name, bound, Scope(), depth)
+        return self._imported(name, depth)
+
+    def instance(self, cls: ClassRef) -> Value:
+        """An instance of `cls`: calling it runs its `forward` / `call` / `__call__`, its own or
+        inherited from a class of the project."""
+        found = _method(cls, CALL_METHODS)
+        if found is None:
+            return UNKNOWN
+        owner, method = found
+        return Value(output=owner._result(method, cls))
+
+    def layer_framework(self, cls: cst.ClassDef | ClassRef) -> str | None:
+        """The framework whose layer or module class `cls` derives from, directly or through
+        classes of the project in any module; "" when only the name of a base that cannot be
+        resolved says so (`class Block(MyLayer)`); None when it is not a layer."""
+        return _layer_framework(cls if isinstance(cls, ClassRef) else ClassRef(self, cls), frozenset())
+
+    @staticmethod
+    def self_reads(cls: ClassRef, whole: frozenset[str]) -> frozenset[str] | None:
+        """The attributes the methods of `cls` and of its project bases read on `self`; None
+        when one of them may read any (`getattr(self, name)`, or an attribute of `whole` such
+        as `self.parameters()`)."""
+        found: set[str] = set()
+        for ref in _lineage(cls):
+            for method, me in _methods_with_self(ref.node):
+                for node in own_nodes(method.body):
+                    if isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name) and node.value.value == me:
+                        found.add(node.attr.value)
+                    elif isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and node.func.value in (
+                        "getattr", "vars"
+                    ) and node.args and isinstance(node.args[0].value, cst.Name) and node.args[0].value.value == me:
+                        return None
+        return None if found & whole else frozenset(found)
+
+    def class_ref(self, node: cst.BaseExpression, depth: int = 0) -> ClassRef | None:
+        """The project class an expression names (`Net`, `models.Net`, an imported one)."""
+        if depth > MAX_DEPTH:
+            return None
+        if isinstance(node, cst.Name):
+            if node.value in self.classes:
+                return ClassRef(self, self.classes[node.value])
+            module, attribute = self._import_target(node.value)
+            return module.class_ref(cst.Name(attribute), depth + 1) if module is not None and attribute else None
+        if isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name):
+            module, attribute = self._import_target(node.value.value)
+            return module.class_ref(node.attr, depth + 1) if module is not None and attribute is None else None
+        return None
+
+    # Expressions --------------------------------------------------------------------------
+
+    def _eval(self, node: cst.BaseExpression, scope: Scope, depth: int) -> Value:
+        if depth > MAX_DEPTH:
+            return UNKNOWN
+        if isinstance(node, cst.ClassDef):  # a class defined where the name is read
+            return Value(output=self.instance(ClassRef(self, node)))
+        if isinstance(node, cst.FunctionDef):
+            return Value(output=self._result(node))
+        if isinstance(node, cst.Name):
+            return self._name(node.value, scope, depth)
+        if isinstance(node, cst.Attribute):
+            return self._attribute(node, scope, depth)
+        if isinstance(node, cst.Call):
+            return self._call(node, scope, depth)
+        if isinstance(node, cst.Subscript):
+            base = self._eval(node.value, scope, depth + 1)
+            index = number(node.slice[0].slice.value) if len(node.slice) == 1 and isinstance(
+                node.slice[0].slice, cst.Index) else None
+            if base.elements is not None and index is not None and index == int(index):
+                return base.element(int(index))
+            return replace(base, indirect=True, output=None, elements=None) if base.probability else UNKNOWN
+        if isinstance(node, (cst.Tuple, cst.List)):
+            if any(isinstance(element, cst.StarredElement) for element in node.elements):
+                return UNKNOWN
+            return Value(elements=tuple(self._eval(e.value, scope, depth + 1) for e in node.elements))
+        if isinstance(node, cst.IfExp):
+            return join([self._eval(node.body, scope, depth + 1), self._eval(node.orelse, scope, depth + 1)])
+        if isinstance(node, cst.BinaryOperation):
+            return self._binary(node, scope, depth)
+        return UNKNOWN
+
+    def _name(self, name: str, scope: Scope, depth: int) -> Value:
+        bound, where = self._enclosing_binding(name, scope)
+        if where is _PARAMETER:
+            function = next(f for f in scope.functions if name in _parameters(f))
+            return self._argument(function, name, depth)
+        if bound:
+            return self._bound_value(where.functions[0], name, bound, where, depth)
+        return self.global_value(name, depth + 1, scope.at if not scope.functions else None).reached()
+
+    def _bound_value(self, owner: cst.CSTNode, name: str, bound, scope: Scope, depth: int) -> Value:
+        """What a name assigned in `owner` (a function or the module) holds; a container built
+        empty and filled with `add_module` / `add` gives what its last layer gives."""
+        added = self._added.get(owner, {}).get(name)
+        if added is not None and self._built_empty(bound):
+            return self._last_layer(added, scope, depth)
+        return self._join_bound(bound, scope, depth, name)
+
+    def _built_empty(self, bound) -> bool:
+        """Some value of the name is a container constructor (`nn.Sequential()`), filled later."""
+        return any(isinstance(value, cst.Call) and self.names.qualified_names(value.func) & SEQUENTIAL for value, _ in bound)
+
+    def _last_layer(self, layer: cst.BaseExpression, scope: Scope, depth: int) -> Value:
+        output = self._eval(layer, scope, depth + 1).output
+        return Value(output=output) if output is not None else UNKNOWN
+
+    def _argument(self, function: cst.FunctionDef | cst.Lambda, name: str, depth: int) -> Value:
+        """A parameter of a module-level function: what every call in the module passes (or
+        its default), when the module calls it; else unknown (its callers are elsewhere)."""
+        key = (function, name)
+        if key in self._arguments:
+            return self._arguments[key]
+        self._arguments[key] = UNKNOWN  # a recursive call reads as unknown
+        passed = self._passed(function, name)
+        result = join(self._eval(value, scope, depth + 1) for value, scope in passed).reached() if passed else UNKNOWN
+        self._arguments[key] = result
+        return result
+
+    def _passed(self, function: cst.FunctionDef | cst.Lambda, name: str) -> list[tuple[cst.BaseExpression, Scope]] | None:
+        """The expressions the module's calls of `function` give its parameter `name` (the
+        default where a call leaves it out), each with its scope; None when `function` is not
+        a module-level function called in the module, or a call's arguments cannot be matched."""
+        if not isinstance(function, cst.FunctionDef) or self.functions.get(function.name.value) is not function:
+            return None
+        params = function.params
+        positional_names = [p.name.value for p in (*params.posonly_params, *params.params)]
+        default = next((p.default for p in (*params.posonly_params, *params.params, *params.kwonly_params)
+                        if p.name.value == name), None)
+        passed = []
+        for call, scope in self._call_sites().get(function.name.value, ()):
+            if any(arg.star for arg in call.args):
+                return None
+            given = argument(call, name, positional_names.index(name) if name in positional_names else None)
+            if given is None and default is None:
+                return None
+            passed.append((given, scope) if given is not None else (default, Scope()))
+        return passed or None
+
+    def _call_sites(self) -> dict[str, list[tuple[cst.Call, Scope]]]:
+        """Calls of the module's functions by name, in the module's own code and in the bodies of
+        its functions and methods, each with the scope it is read in."""
+        if self._calls is None:
+            self._calls = {}
+            owners: list[tuple[cst.CSTNode, Scope]] = [(self.module, Scope())]
+            owners += [(f, Scope((f,))) for f in self.functions.values()]
+            owners += [(m, Scope((m,), ClassRef(self, c))) for m, c in self._owner.items()]
+            for owner, scope in owners:
+                body = owner.body if isinstance(owner, cst.FunctionDef) else owner
+                for node in own_nodes(body):
+                    if isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and node.func.value in self.functions:
+                        self._calls.setdefault(node.func.value, []).append((node, scope))
+        return self._calls
+
+    def _join_bound(self, bound, scope: Scope, depth: int, name: str | None = None) -> Value:
+        # `p = p.clamp(min=eps)` updates the value a name holds: the earlier values decide.
+        if name is not None and len(bound) > 1:
+            fresh = [(value, index) for value, index in bound if name not in referenced_names(value)]
+            bound = fresh or bound
+        values = []
+        for value, index in bound:
+            found = self._eval(value, replace(scope, at=self._when.get(value, (None, False))[0]), depth + 1)
+            values.append(found.element(index) if index is not None else found)
+        return join(values).reached()
+
+    def _self_class(self, node: cst.BaseExpression, scope: Scope) -> ClassRef | None:
+        """The class of `self` when `node` is the first parameter of the method being read."""
+        if not isinstance(node, cst.Name) or scope.cls is None:
+            return None
+        for function in scope.functions:
+            if isinstance(function, cst.FunctionDef) and function in self._owner:
+                params = function.params.params or function.params.posonly_params
+                return scope.cls if params and params[0].name.value == node.value else None
+        return None
+
+    def _attribute(self, node: cst.Attribute, scope: Scope, depth: int) -> Value:
+        cls = self._self_class(node.value, scope)
+        if cls is not None:
+            return self._member(cls, node.attr.value, depth)
+        names = self.names.qualified_names(node)
+        if names:  # an API used as a value: `act = F.softmax`
+            kind = _produced(names, None)
+            return Value(output=Value(kind)) if kind else UNKNOWN
+        if isinstance(node.value, cst.Name) and depth <= MAX_DEPTH:  # `models.Net`
+            module, attribute = self._import_target(node.value.value)
+            if module is not None and attribute is None:
+                return module.global_value(node.attr.value, depth + 1).reached()
+        return UNKNOWN
+
+    def _member(self, cls: ClassRef, attr: str, depth: int) -> Value:
+        """`self.<attr>`: a method (callable) or what the methods of the class and of its
+        project bases assign to it."""
+        found = _method(cls, (attr,))
+        if found is not None:
+            owner, method = found
+            return Value(output=owner._result(method, cls))
+        assigned = _assigned(cls, attr)
+        if not assigned:
+            return UNKNOWN
+        added = _added(cls, attr)
+        if added is not None:
+            owner, layer, method = added
+            if owner._built_empty([(value, None) for _, value, _ in assigned]):
+                return owner._last_layer(layer, Scope((method,), cls), depth)
+        values = [owner._eval(value, Scope((where,), cls), depth + 1) for owner, value, where in assigned]
+        return join(values).reached()
+
+    def _call(self, node: cst.Call, scope: Scope, depth: int) -> Value:
+        names = self.names.qualified_names(node.func)
+        method = self.names.method(node)
+        receiver_class = self._self_class(node.func.value, scope) if isinstance(node.func, cst.Attribute) else None
+        if method in CALL_METHODS and receiver_class is None:  # `model.forward(x)` calls the model
+            output = self._eval(node.func.value, scope, depth + 1).output
+            return replace(output, indirect=True, through_call=True) if output is not None and output.known else UNKNOWN
+        if receiver_class is None:
+            kind = _produced(names, method)
+            if kind is not None:
+                return Value(kind)
+            if names & EXP or method in EXP.methods:
+                inner = _first_argument(node, method)
+                if isinstance(inner, cst.Call) and (
+                    self.names.qualified_names(inner.func) & LOG_SOFTMAX or self.names.method(inner) in LOG_SOFTMAX.methods
+                ):
+                    return Value(EXP_LOG_SOFTMAX)
+                return UNKNOWN
+            if names & CLIP or method in CLIP.methods:
+                inner = self._eval(_first_argument(node, method), scope, depth + 1)
+                return inner.reached() if inner.probability else UNKNOWN
+            if names & SAME_VALUE or method in SAME_VALUE.methods:
+                inner = self._eval(_first_argument(node, method), scope, depth + 1)
+                return replace(inner, indirect=True, output=None, elements=None) if inner.probability else UNKNOWN
+            dense = names & DENSE_FUNCTION
+            if dense:  # `tf.layers.dense(h, 10, activation=tf.nn.softmax)`
+                position = DENSE_FUNCTION.info[min(dense)]
+                kind = self._activation(argument(node, ("activation", "activation_fn"), position))
+                return Value(kind) if kind else UNKNOWN
+            if names & FUNCTIONAL_MODEL:
+                outputs = argument(node, ("outputs", "output"), 1)  # `output=`: Keras 1 and 2
+                return Value(output=self._eval(outputs, scope, depth + 1)) if outputs is not None else UNKNOWN
+            layer = self._layer(node, names)
+            if layer is not None:
+                return layer
+        callee = self._eval(node.func, scope, depth + 1)
+        if callee.output is not None and callee.output.known:
+            return replace(callee.output, indirect=True, through_call=True)
+        return UNKNOWN
+
+    def _layer(self, node: cst.Call, names: frozenset[str]) -> Value | None:
+        """A layer object built by an API: what calling it gives."""
+        if names & SEQUENTIAL:
+            layers = positional(node)
+            if len(layers) == 1 and isinstance(layers[0], (cst.List, cst.Tuple)):
+                layers = [element.value for element in layers[0].elements]
+            if not layers:
+                return UNKNOWN
+            last = self._eval(layers[-1], Scope(), MAX_DEPTH - 2)
+            return Value(output=last.output) if last.output is not None else UNKNOWN
+        if names & SIGMOID_LAYER:
+            return Value(output=Value(SIGMOID_KIND))
+        if "keras.layers.Activation" in names:
+            kind = self._activation(argument(node, "activation", 0))
+            return Value(output=Value(kind)) if kind else UNKNOWN
+        if names & SOFTMAX_LAYER:
+            return Value(output=Value(SOFTMAX_KIND))
+        if any(name.startswith("keras.") for name in names & DENSE):
+            kind = self._activation(argument(node, "activation", 1))
+            return Value(output=Value(kind)) if kind else UNKNOWN
+        return None
+
+    def _activation(self, node: cst.BaseExpression | None) -> str | None:
+        if node is None:
+            return None
+        text = string(node)
+        if text is not None:
+            return _ACTIVATIONS.get(text)
+        return _produced(self.names.qualified_names(node), None)
+
+    def _binary(self, node: cst.BinaryOperation, scope: Scope, depth: int) -> Value:
+        operator = node.operator
+        if isinstance(operator, cst.Add):  # `p + eps`: the same probability, kept off zero
+            for value, other in ((node.left, node.right), (node.right, node.left)):
+                if is_epsilon(other, self._source(other)):
+                    inner = self._eval(value, scope, depth + 1)
+                    return inner.reached() if inner.probability else UNKNOWN
+            return UNKNOWN
+        if isinstance(operator, cst.Subtract) and number(node.left) == 1:
+            inner = self._eval(node.right, scope, depth + 1)
+            if inner.probability == SIGMOID_KIND:
+                return replace(inner, probability=ONE_MINUS_SIGMOID)
+            if inner.probability in (SOFTMAX_KIND, HANDWRITTEN_SOFTMAX):
+                return replace(inner, probability=ONE_MINUS_SOFTMAX)
+            return UNKNOWN
+        if isinstance(operator, cst.Divide) and self._is_exp(node.left, scope, depth + 1):
+            if self._is_sum_of_exp(node.right, scope, depth + 1):
+                return Value(HANDWRITTEN_SOFTMAX)
+        return UNKNOWN
+
+    def _is_exp(self, node: cst.BaseExpression | None, scope: Scope, depth: int) -> bool:
+        if node is None or depth > MAX_DEPTH:
+            return False
+        if isinstance(node, cst.Name):
+            bound = self._local(node.value, scope)
+            return bool(bound) and all(self._is_exp(value, scope, depth + 1) for value, _ in bound)
+        return isinstance(node, cst.Call) and bool(
+            self.names.qualified_names(node.func) & EXP or self.names.method(node) in EXP.methods
+        )
+
+    def _is_sum_of_exp(self, node: cst.BaseExpression | None, scope: Scope, depth: int) -> bool:
+        if node is None or depth > MAX_DEPTH:
+            return False
+        if isinstance(node, cst.Name):
+            bound = self._local(node.value, scope)
+            return bool(bound) and all(self._is_sum_of_exp(value, scope, depth + 1) for value, _ in bound)
+        if not isinstance(node, cst.Call):
+            return False
+        method = self.names.method(node)
+        if not (self.names.qualified_names(node.func) & SUM or method in SUM.methods):
+            return False
+        inner = _first_argument(node, method) or argument(node, "input_tensor", 0)
+        return self._is_exp(inner, scope, depth)
+
+    # Bindings -----------------------------------------------------------------------------
+
+    def _local(self, name: str, scope: Scope):
+        return self._local_with_scope(name, scope)[0]
+
+    def _local_with_scope(self, name: str, scope: Scope):
+        """The values assigned to `name` where it is read (its functions, else the module), and
+        the scope they are read in; no values for a parameter."""
+        bound, where = self._enclosing_binding(name, scope)
+        if where is _PARAMETER:
+            return None, _PARAMETER
+        if bound:
+            return bound, where
+        return self._reaching(self._bound(self.module).get(name), scope.at if not scope.functions else None), Scope()
+
+    def _enclosing_binding(self, name: str, scope: Scope):
+        """(values, scope) from the innermost enclosing function that binds `name`; `_PARAMETER`
+        as the scope when it is a parameter there; (None, None) when no function binds it."""
+        for position, function in enumerate(scope.functions):
+            at = scope.at if position == 0 else None
+            bound = self._reaching(self._bound(function).get(name), at) if isinstance(function, cst.FunctionDef) else None
+            if name in _parameters(function):
+                # `x = f(x)` after the parameter `x`: the assignment reaches only when made
+                # unconditionally before the read.
+                if not (bound and at is not None and self._when.get(bound[0][0], (at, False))[1]
+                        and self._when[bound[0][0]][0] < at):
+                    return None, _PARAMETER
+            if bound:
+                return bound, Scope(scope.functions[position:], scope.cls)
+        return None, None
+
+    def _reaching(self, bound, at: int | None):
+        """The assignments of a name that reach position `at`: those before it, from the last
+        one made unconditionally (not inside a branch, loop or `try`); all when `at` is unknown
+        or none comes before it (a read in a loop may see a later assignment)."""
+        if not bound or at is None:
+            return bound
+        before = [b for b in bound if self._when.get(b[0], (at, False))[0] < at]
+        if not before:
+            return bound
+        last = max((i for i, b in enumerate(before) if self._when.get(b[0], (0, False))[1]), default=0)
+        return before[last:]
+
+    def _bound(self, owner: cst.CSTNode) -> dict[str, list[tuple[cst.BaseExpression, int | None]]]:
+        """Each name a function (or the module) assigns, with the values and, for tuple
+        unpacking of a value that is not a literal tuple, the position taken from it."""
+        table = self._bindings.get(owner)
+        if table is None:
+            table = {}
+            body = owner.body if isinstance(owner, cst.FunctionDef) else owner
+            added: dict[str, cst.BaseExpression] = {}
+            statements = body.body if isinstance(body, (cst.Module, cst.IndentedBlock)) else []
+            unconditional = {
+                id(small) for line in statements if isinstance(line, cst.SimpleStatementLine) for small in line.body
+            } | {id(line) for line in statements if isinstance(line, (cst.FunctionDef, cst.ClassDef))}
+            for position, small in enumerate(small_statements(body)):
+                when = (position, id(small) in unconditional)
+                self._when[small] = when
+                value = getattr(small, "value", None)
+                if isinstance(small, (cst.Assign, cst.AnnAssign)) and value is not None:
+                    self._when.setdefault(value, when)
+                if isinstance(small, cst.Assign):
+                    for target in small.targets:
+                        _bind(table, target.target, small.value, None)
+                elif isinstance(small, cst.AnnAssign) and small.value is not None:
+                    _bind(table, small.target, small.value, None)
+                elif isinstance(small, (cst.FunctionDef, cst.ClassDef)):  # defined in a function or a block
+                    table.setdefault(small.name.value, []).append((small, None))
+                    if isinstance(small, cst.ClassDef):
+                        self._owner.update((method, small) for method, _ in _methods_with_self(small))
+                elif isinstance(small, cst.Expr) and (addition := _container_addition(small.value)) is not None and isinstance(addition[0], cst.Name):
+                    added[addition[0].value] = addition[1]
+            self._bindings[owner] = table
+            self._added[owner] = added
+        return table
+
+    def _assigned_attributes(self, cls: cst.ClassDef) -> dict[str, list[tuple[cst.BaseExpression, cst.FunctionDef]]]:
+        """`self.<attr> = value` in every method of the class, with the method."""
+        table = self._attributes.get(cls)
+        if table is None:
+            table = {}
+            for method, me in _methods_with_self(cls):
+                for small in small_statements(method.body):
+                    if isinstance(small, cst.Expr):
+                        small = small.value
+                    addition = _container_addition(small)
+                    if addition is not None:
+                        container = addition[0]
+                        if isinstance(container, cst.Attribute) and isinstance(container.value, cst.Name) and container.value.value == me:
+                            self._added_attributes.setdefault(cls, {})[container.attr.value] = (addition[1], method)
+                        continue
+                    targets = []
+                    if isinstance(small, cst.Assign):
+                        targets = [t.target for t in small.targets]
+                    elif isinstance(small, cst.AnnAssign) and small.value is not None:
+                        targets = [small.target]
+                    for target in targets:
+                        if isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name) and target.value.value == me:
+                            table.setdefault(target.attr.value, []).append((small.value, method))
+            self._attributes[cls] = table
+        return table
+
+    def _result(self, function: cst.FunctionDef, cls: ClassRef | None = None) -> Value:
+        """What calling `function` returns, whatever its arguments: computed once, from a fresh
+        depth (it does not depend on the caller); a cycle or too deep a chain of summaries
+        reads as unknown."""
+        key = (function, cls.node if cls is not None else None)
+        if key in self._results:
+            return self._results[key]
+        if ModuleModel._summaries_open >= MAX_SUMMARIES:
+            return UNKNOWN
+        self._results[key] = UNKNOWN  # a recursive call reads as unknown
+        ModuleModel._summaries_open += 1
+        try:
+            owner = self._owner.get(function)
+            scope = Scope((function,), cls or (ClassRef(self, owner) if owner is not None else None))
+            self._bound(function)  # records the positions
+            returns = [node for node in small_statements(function.body) if isinstance(node, cst.Return)]
+            if not returns or any(node.value is None for node in returns):
+                result = UNKNOWN
+            else:
+                result = join(self._eval(node.value, replace(scope, at=self._when[node][0]), 0) for node in returns)
+        finally:
+            ModuleModel._summaries_open -= 1
+        self._results[key] = result
+        return result
+
+    # Other modules -------------------------------------------------------------------------
+
+    def _imported(self, name: str, depth: int) -> Value:
+        module, attribute = self._import_target(name)
+        if module is None or attribute is None:
+            return UNKNOWN  # not the project's, or a module object (its attributes: `_attribute`)
+        return module.global_value(attribute, depth + 1)
+
+    def _import_target(self, local: str) -> tuple[ModuleModel | None, str | None]:
+        """The project module an imported name refers to, and the attribute taken from it
+        (None when the name is the module itself)."""
+        full = self._imports.get(local)
+        if full is None or self.index is None:
+            return None, None
+        module = self.index.module(full)
+        if module is not None:
+            return module, None
+        head, _, attribute = full.rpartition(".")
+        module = self.index.module(head) if head else None
+        return (module, attribute) if module is not None else (None, None)
+
+    def _source(self, node: cst.CSTNode) -> str:
+        text = self._sources.get(node)
+        if text is None:
+            text = self._sources[node] = self.module.code_for_node(node)
+        return text
+
+
+def _layer_framework(cls: ClassRef, seen: frozenset) -> str | None:
+    found = None
+    for base in cls.node.bases:
+        if base.keyword is not None or base.star:
+            continue
+        expr = base.value.value if isinstance(base.value, cst.Subscript) else base.value
+        names = cls.model.names.qualified_names(expr)
+        for name in names:
+            if name in LAYER_BASES or name.startswith(_LAYER_PREFIXES):
+                return _LAYER_FRAMEWORKS.get(name.split(".", 1)[0])
+        parent = cls.model.class_ref(expr)
+        if parent is not None:
+            if parent.node not in seen:
+                inherited = _layer_framework(parent, seen | {cls.node})
+                if inherited:
+                    return inherited
+                found = found if inherited is None else inherited
+        elif not names:
+            last = expr.attr.value if isinstance(expr, cst.Attribute) else getattr(expr, "value", None)
+            if isinstance(last, str) and last.endswith(_LAYER_SUFFIXES):
+                found = ""
+    return found
+
+
+def _lineage(cls: ClassRef) -> list[ClassRef]:
+    """The class, then its project bases depth first (each once, at most `MAX_DEPTH` deep)."""
+    found: list[ClassRef] = []
+    todo = [(cls, 0)]
+    while todo:
+        current, depth = todo.pop(0)
+        if any(seen.node is current.node for seen in found) or depth > MAX_DEPTH:
+            continue
+        found.append(current)
+        for base in current.node.bases:
+            parent = current.model.class_ref(base.value)
+            if parent is not None:
+                todo.append((parent, depth + 1))
+    return found
+
+
+def _method(cls: ClassRef, names: Sequence[str]) -> tuple[ModuleModel, cst.FunctionDef] | None:
+    """The first method of `names` defined by the class or inherited from a project base."""
+    for ref in _lineage(cls):
+        methods = {item.name.value: item for item in _definitions(ref.node) if isinstance(item, cst.FunctionDef)}
+        for name in names:
+            if name in methods:
+                return ref.model, methods[name]
+    return None
+
+
+def _assigned(cls: ClassRef, attr: str) -> list[tuple[ModuleModel, cst.BaseExpression, cst.FunctionDef]]:
+    """Every `self.<attr> = value` in the methods of the class and of its project bases."""
+    return [
+        (ref.model, value, method)
+        for ref in _lineage(cls)
+        for value, method in ref.model._assigned_attributes(ref.node).get(attr, ())
+    ]
+
+
+def _added(cls: ClassRef, attr: str) -> tuple[ModuleModel, cst.BaseExpression, cst.FunctionDef] | None:
+    """The last layer added to the container `self.<attr>` (`self.fc.add_module(...)`)."""
+    for ref in _lineage(cls):
+        ref.model._assigned_attributes(ref.node)
+        added = ref.model._added_attributes.get(ref.node, {}).get(attr)
+        if added is not None:
+            return (ref.model, *added)
+    return None
+
+
+def _container_addition(node: cst.CSTNode) -> tuple[cst.BaseExpression, cst.BaseExpression] | None:
+    """(container, layer) for a call such as `model.add_module("fc", layer)` or `model.add(layer)`."""
+    if not (isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute)):
+        return None
+    position = CONTAINER_ADD.info.get(node.func.attr.value)
+    if position is None:
+        return None
+    layer = argument(node, ("module", "layer"), position)
+    return (node.func.value, layer) if layer is not None else None
+
+
+def _produced(names: frozenset[str], method: str | None) -> str | None:
+    """The probability kind an API call (or a method spelling) produces, if any."""
+    if names & SOFTMAX or method in SOFTMAX.methods:
+        return SOFTMAX_KIND
+    if names & SIGMOID or method in SIGMOID.methods:
+        return SIGMOID_KIND
+    return None
+
+
+def _first_argument(call: cst.Call, method: str | None) -> cst.BaseExpression | None:
+    """The tensor a unary op works on: the receiver of `x.op()`, else the first argument."""
+    if method is not None:
+        return call.func.value  # type: ignore[union-attr]
+    return argument(call, ("input", "x", "logits", "t", "tensor", "a"), 0)
+
+
+def _definitions(node: cst.Module | cst.ClassDef) -> list[cst.CSTNode]:
+    """The functions and classes defined directly in a module or class body."""
+    statements = node.body if isinstance(node, cst.Module) else node.body.body
+    return [s for s in statements if isinstance(s, (cst.FunctionDef, cst.ClassDef))]
+
+
+def _methods_with_self(cls: cst.ClassDef) -> Iterator[tuple[cst.FunctionDef, str]]:
+    """Each method of the class with the name of its first parameter (`self`)."""
+    for method in _definitions(cls):
+        if isinstance(method, cst.FunctionDef):
+            params = method.params.params or method.params.posonly_params
+            if params:
+                yield method, params[0].name.value
+
+
+def _parameters(function: cst.FunctionDef | cst.Lambda) -> set[str]:
+    params = function.params
+    found = {p.name.value for p in (*params.posonly_params, *params.params, *params.kwonly_params)}
+    for star in (params.star_arg, params.star_kwarg):
+        if isinstance(star, cst.Param):
+            found.add(star.name.value)
+    return found
+
+
+def _bind(table: dict, target: cst.BaseExpression, value: cst.BaseExpression, index: int | None) -> None:
+    if isinstance(target, cst.Name):
+        table.setdefault(target.value, []).append((value, index))
+    elif isinstance(target, (cst.Tuple, cst.List)):
+        if any(isinstance(element, cst.StarredElement) for element in target.elements):
+            return
+        literal = isinstance(value, (cst.Tuple, cst.List)) and len(value.elements) == len(target.elements)
+        for position, element in enumerate(target.elements):
+            if literal:
+                _bind(table, element.value, value.elements[position].value, None)
+            elif index is None:
+                _bind(table, element.value, value, position)
+
+
+def _project_imports(names: NameTable, dotted_name: str) -> dict[str, str]:
+    """Local name -> the absolute dotted name it imports (`pkg.models.Net`, `pkg.models`) for
+    every import that may be the project's own, relative ones resolved against the module's own
+    package. The frameworks' modules are APIs, read through the tables, never parsed."""
+    frameworks = set(framework_modules())
+    found = {
+        local: min(targets)
+        for local, targets in names.aliases.items()
+        if targets and min(targets).split(".", 1)[0] not in frameworks
+    }
+    package = dotted_name.split(".")[:-1]
+    for local, (level, module, name) in names.relative.items():
+        anchor = package[: len(package) - (level - 1)] if level > 1 else package
+        found[local] = ".".join(part for part in (*anchor, module, name) if part)
+    return found

@@ -1,0 +1,228 @@
+"""How the worker runs a finding's code on real projects: the project on `sys.path`, packages that
+re-export from the flagged module, imports the check does not need, module-level loops, and the
+global-state check after a framework import. In-process on torch (`run_job`)."""
+
+from __future__ import annotations
+
+import builtins
+import ctypes
+import signal
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from gradlint.dynamic.backends import installed
+from gradlint.dynamic.plan import plan, project_paths
+from gradlint.rule import Finding
+from tests.conftest import require_frameworks
+
+if not installed("torch") and not require_frameworks():
+    pytest.skip("torch is not installed", allow_module_level=True)
+
+ROOT_OF = "torch.sqrt(((a - b) ** 2).sum(-1))"
+
+
+def _write(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+
+
+def _job(path: Path, flagged: str = ROOT_OF, code: str = "GL030"):
+    line = next(n for n, text in enumerate(path.read_text().splitlines(), 1) if flagged in text)
+    column = path.read_text().splitlines()[line - 1].index(flagged) + 1
+    finding = Finding(str(path), line, column, line, column + len(flagged), code, "", "error", "m")
+    jobs, unrunnable = plan([finding], {code}, "cpu")
+    assert not unrunnable, unrunnable
+    return jobs[0]
+
+
+def _run(path: Path, flagged: str = ROOT_OF, code: str = "GL030") -> dict:
+    from gradlint.dynamic.backends import backend_for
+    from gradlint.dynamic.worker import run_job
+
+    def stop(*_):
+        raise TimeoutError("the snippet ran the module-level loop")
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.alarm(30)
+    try:
+        return run_job(_job(path, flagged, code).__dict__, backend_for("torch"))
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_a_package_that_re_exports_from_the_flagged_module_imports(tmp_path):
+    _write(tmp_path, {
+        "pkg/__init__.py": "from .losses import distance\n",
+        "pkg/constants.py": "SCALE = 1.0\n",
+        "pkg/losses.py": f"""\
+            import torch
+            from pkg.constants import SCALE
+
+
+            def distance(a, b):
+                return SCALE * {ROOT_OF}
+            """,
+    })
+    result = _run(tmp_path / "pkg" / "losses.py")
+    assert result["verdict"] == "confirmed", result
+
+
+def test_the_git_root_is_on_the_path_for_a_layout_without_init_files(tmp_path):
+    (tmp_path / ".git").mkdir()
+    _write(tmp_path, {
+        "helpers/scales.py": "SCALE = 1.0\n",
+        "experiments/run.py": f"""\
+            import torch
+            from helpers.scales import SCALE
+
+
+            def distance(a, b):
+                return SCALE * {ROOT_OF}
+            """,
+    })
+    result = _run(tmp_path / "experiments" / "run.py")
+    assert result["verdict"] == "confirmed", result
+
+
+def test_the_configuration_folder_comes_before_the_git_root(tmp_path):
+    (tmp_path / ".git").mkdir()
+    _write(tmp_path, {"project/pyproject.toml": "[tool.gradlint]\n", "project/src/train.py": ""})
+    assert project_paths(str(tmp_path / "project" / "src" / "train.py")) == [str(tmp_path / "project"), str(tmp_path)]
+    assert project_paths(str(tmp_path / "train.py")) == [str(tmp_path)]
+
+
+MISSING = "gradlint_missing_pkg"
+
+
+def test_an_import_the_check_does_not_touch_does_not_block_it(tmp_path):
+    _write(tmp_path, {"loss.py": f"""\
+        import torch
+        import {MISSING} as tracker
+        from torch import nn
+
+
+        class Distance(nn.Module):
+            def forward(self, a, b):
+                return {ROOT_OF}
+
+            def report(self, value):
+                tracker.log(value)
+        """})
+    result = _run(tmp_path / "loss.py")
+    assert result["verdict"] == "confirmed", result
+
+
+def test_an_import_the_check_touches_says_so(tmp_path):
+    _write(tmp_path, {"loss.py": f"""\
+        import torch
+        from {MISSING} import SCALE
+
+
+        def distance(a, b):
+            return torch.sqrt(SCALE * ((a - b) ** 2).sum(-1))
+        """})
+    result = _run(tmp_path / "loss.py", "torch.sqrt(SCALE * ((a - b) ** 2).sum(-1))")
+    assert result["verdict"] == "inconclusive", result
+    assert f"`SCALE` could not be imported (ModuleNotFoundError: No module named '{MISSING}')" in result["evidence"]
+
+
+def test_a_module_level_training_loop_is_read_not_run(tmp_path):
+    _write(tmp_path, {"train.py": f"""\
+        import torch
+
+        a = torch.ones(3, 2)
+        b = torch.ones(3, 2)
+        while True:
+            loss = {ROOT_OF}
+        """})
+    job = _job(tmp_path / "train.py")
+    assert job.skip == [(5, 6)]
+    result = _run(tmp_path / "train.py")
+    assert result["verdict"] == "confirmed", result
+
+
+def _capsule():
+    new = ctypes.pythonapi.PyCapsule_New
+    new.restype, new.argtypes = ctypes.py_object, [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p]
+    return new(id(builtins), None, None)
+
+
+def test_what_a_framework_import_registers_in_builtins_is_not_a_change(monkeypatch):
+    from gradlint.dynamic.worker import _state
+
+    before = _state("numpy")
+    monkeypatch.setattr(builtins, "__pybind11_internals_v4_test__", _capsule(), raising=False)
+    assert _state("numpy") == before
+    monkeypatch.setattr(builtins, "print", lambda *args: None)
+    assert _state("numpy") != before
+
+
+def test_sizes_stay_integers_and_training_parameters_get_stand_ins(tmp_path):
+    _write(tmp_path, {"loss.py": """\
+        import torch
+        import torch.nn.functional as F
+
+
+        def pooled_distance(a, b, criterion, device, kernel_size=2):
+            pooled = F.avg_pool1d((a - b).to(device).unsqueeze(1), kernel_size).squeeze(1)
+            return torch.sqrt(criterion(pooled, torch.zeros_like(pooled)))
+        """})
+    flagged = "torch.sqrt(criterion(pooled, torch.zeros_like(pooled)))"
+    result = _run(tmp_path / "loss.py", flagged)
+    assert result["verdict"] == "confirmed", result
+    for shown in ("kernel_size = 2 (its default)", "criterion = a mean squared error", "device = 'cpu'"):
+        assert shown in result["inputs"], result
+
+
+def test_self_is_built_when_the_class_can_be_constructed(tmp_path):
+    _write(tmp_path, {"loss.py": """\
+        import torch
+        from torch import nn
+
+
+        class Distance(nn.Module):
+            def __init__(self, features=2, reduction="mean"):
+                super().__init__()
+                self.project = nn.Linear(features, features)
+                self.reduction = reduction
+
+            def forward(self, a, b):
+                d = torch.sqrt(((self.project(a) - self.project(b)) ** 2).sum(-1))
+                return d.mean() if self.reduction == "mean" else d
+        """})
+    result = _run(tmp_path / "loss.py", "torch.sqrt(((self.project(a) - self.project(b)) ** 2).sum(-1))")
+    assert result["verdict"] == "confirmed", result
+    assert "self = `Distance()`" in result["inputs"], result
+
+
+def test_a_gradlint_example_builds_and_calls_the_model(tmp_path):
+    source = (Path(__file__).parents[2] / "fixtures" / "dynamic" / "GL001" / "torch_example.py").read_text()
+    _write(tmp_path, {"fusion.py": source})
+    result = _run(tmp_path / "fusion.py", "self.refine = nn.Linear(4, 4)", "GL001")
+    assert result["verdict"] == "confirmed", result
+    assert "`fusion_example()` (a @gradlint.example) on its inputs" in result["inputs"], result
+
+
+def test_the_reason_is_kept_whole_and_only_the_text_output_shortens_it(tmp_path):
+    from gradlint.report.text import TEXT_EVIDENCE, verdict_line
+
+    long_name = "a_setting_" + "x" * 500
+    _write(tmp_path, {"loss.py": f"""\
+        import torch
+
+        SETTINGS = {{}}
+        SCALE = SETTINGS["{long_name}"]
+
+
+        def distance(a, b):
+            return SCALE * {ROOT_OF}
+        """})
+    result = _run(tmp_path / "loss.py")
+    assert result["verdict"] == "inconclusive" and f"KeyError: '{long_name}'" in result["evidence"], result
+    line = verdict_line(result, TEXT_EVIDENCE)
+    assert len(line) < TEXT_EVIDENCE + 60 and line.count("…") == 1

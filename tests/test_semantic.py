@@ -1,0 +1,476 @@
+"""The semantic model (gradlint/semantic/): what a value is, through names, `self`, calls, layers,
+models and the other modules of a project; and the result cache that depends on those modules."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from pathlib import Path
+
+import libcst as cst
+
+from gradlint import lint_source
+from gradlint.api import lint_paths
+from gradlint.cache import ResultCache
+from gradlint.config import Settings
+from gradlint.semantic.index import ProjectIndex, module_name
+from gradlint.semantic.model import ModuleModel
+
+
+def model_of(source: str) -> ModuleModel:
+    return ModuleModel(cst.parse_module(textwrap.dedent(source)))
+
+
+def returned(model: ModuleModel, function: str):
+    return model.global_value(function).output
+
+
+def test_a_stored_softmax_layer_makes_forward_a_probability():
+    model = model_of(
+        """
+        import torch.nn as nn
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(4, 3)
+                self.act = nn.Softmax(dim=1)
+
+            def forward(self, x):
+                h = self.fc(x)
+                return self.act(h).view(-1, 3)
+
+        def make():
+            return Net()
+        """
+    )
+    instance = returned(model, "make")
+    assert instance.output.probability == "softmax"
+    assert instance.output.through_call
+
+
+def test_sequential_keras_activation_and_dense_activation_end_in_a_probability():
+    model = model_of(
+        """
+        import torch.nn as nn
+        import keras
+
+        def torch_model():
+            return nn.Sequential(nn.Linear(4, 3), nn.Sigmoid())
+
+        def keras_activation():
+            return keras.layers.Activation("softmax")
+
+        def keras_dense():
+            return keras.layers.Dense(10, activation="softmax")
+
+        def keras_relu():
+            return keras.layers.Dense(10, activation="relu")
+        """
+    )
+    assert returned(model, "torch_model").output.probability == "sigmoid"
+    assert returned(model, "keras_activation").output.probability == "softmax"
+    assert returned(model, "keras_dense").output.probability == "softmax"
+    assert returned(model, "keras_relu").output is None
+
+
+def test_helpers_tuples_views_and_guards_keep_the_kind():
+    model = model_of(
+        """
+        import torch
+
+        def pair(x):
+            return torch.sigmoid(x), x
+
+        def first(x):
+            p, _ = pair(x)
+            return p[:, 0]
+
+        def one_minus(x):
+            return 1 - first(x)
+
+        def guarded(x):
+            p = torch.softmax(x, -1)
+            p = p.clamp(min=1e-6)
+            return p + 1e-8
+
+        def second(x):
+            _, z = pair(x)
+            return z
+        """
+    )
+    assert returned(model, "first").probability == "sigmoid"
+    assert returned(model, "one_minus").probability == "one minus sigmoid"
+    assert returned(model, "guarded").probability == "softmax" and returned(model, "guarded").indirect
+    assert returned(model, "second").probability is None
+
+
+def test_what_the_model_cannot_see_is_unknown():
+    model = model_of(
+        """
+        import torch
+
+        def parameter(p):
+            return p
+
+        def mixed(x, logits):
+            out = torch.softmax(x, -1)
+            if logits:
+                out = x
+            return out
+
+        def sometimes(x, training):
+            if training:
+                return x
+            return torch.softmax(x, -1)
+
+        def recursive(x):
+            return recursive(x)
+        """
+    )
+    for name in ("parameter", "mixed", "sometimes", "recursive"):
+        assert returned(model, name).probability is None, name
+
+
+def _write(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+
+
+PACKAGE = {
+    "pkg/__init__.py": "",
+    "pkg/models/__init__.py": "",
+    "pkg/models/base.py": """
+        import torch.nn as nn
+
+        class Base(nn.Module):
+            def forward(self, x):
+                return self.act(self.fc(x))
+        """,
+    "pkg/models/net.py": """
+        import torch.nn as nn
+        from .base import Base
+
+        class Net(Base):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(4, 3)
+                self.act = nn.Softmax(dim=1)
+        """,
+    "pkg/train.py": """
+        import torch
+        import torch.nn.functional as F
+        from .models.net import Net
+        from .models import net as nets
+
+        def train(x, y):
+            model = Net()
+            loss = F.nll_loss(torch.log(model(x)), y)
+            other = nets.Net()
+            return loss + F.cross_entropy(other(x), y)
+        """,
+    "script.py": """
+        import torch
+        from pkg.models.net import Net
+
+        criterion = torch.nn.CrossEntropyLoss()
+        model = Net()
+        for x, y in data:
+            criterion(model(x), y).backward()
+        """,
+}
+
+
+def test_a_model_defined_in_another_module_is_followed(tmp_path):
+    _write(tmp_path, PACKAGE)
+    assert module_name(tmp_path / "pkg" / "models" / "net.py") == ("pkg.models.net", tmp_path.resolve())
+    train = tmp_path / "pkg" / "train.py"
+    found = lint_source(train.read_bytes(), path=train, select=["GL080", "GL082"])
+    assert [(f.line, f.rule) for f in found] == [(9, "GL080"), (11, "GL082")]
+    script = tmp_path / "script.py"
+    found = lint_source(script.read_bytes(), path=script, select=["GL082"])
+    assert [(f.line, f.rule, f.severity) for f in found] == [(8, "GL082", "warning")]
+
+
+def test_import_cycles_and_missing_modules_are_unknown(tmp_path):
+    _write(
+        tmp_path,
+        {
+            "a.py": "import torch\nfrom b import f\n\ndef g(x):\n    return f(x)\n",
+            "b.py": "from a import g\nfrom missing import h\n\ndef f(x):\n    return g(h(x))\n",
+        },
+    )
+    index = ProjectIndex(str(tmp_path / "a.py"))
+    model = index.module("a")
+    assert model.global_value("g").output.probability is None
+    assert set(index.read) == {str(tmp_path / "a.py"), str(tmp_path / "b.py")}
+
+
+def test_a_cached_result_is_not_reused_when_a_module_it_depends_on_changes(tmp_path):
+    _write(tmp_path, PACKAGE)
+    cache = ResultCache(tmp_path / ".cache")
+    settings = Settings()
+    train = str(tmp_path / "pkg" / "train.py")
+
+    def run():
+        result, _ = lint_paths([train], settings, ["GL080"], jobs=1, cache=cache)
+        return [f.line for f in result.findings]
+
+    assert run() == [9]
+    net = tmp_path / "pkg" / "models" / "net.py"
+    net.write_text(net.read_text().replace("nn.Softmax(dim=1)", "nn.Identity()"))
+    stat = net.stat()
+    os.utime(net, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    assert run() == []
+
+
+def test_containers_filled_after_construction_and_explicit_forward_calls():
+    source = """
+        import torch
+        import keras
+
+        def build_model(n):
+            model = torch.nn.Sequential()
+            model.add_module("linear", torch.nn.Linear(n, 3))
+            model.add_module("softmax", torch.nn.Softmax())
+            return model
+
+        class ConvNet(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = torch.nn.Sequential()
+                self.fc.add_module("softmax", torch.nn.Softmax())
+
+            def forward(self, x):
+                return self.fc.forward(x.view(-1, 320))
+
+        def train(model, loss, x, y):
+            return loss.forward(model.forward(x), y)
+
+        def main(x, y):
+            criterion = torch.nn.CrossEntropyLoss()
+            train(build_model(3), criterion, x, y)
+            train(ConvNet(), criterion, x, y)
+
+        seq = keras.Sequential()
+        seq.add(keras.layers.Dense(3, activation="relu"))
+        seq.add(keras.layers.Dense(3, activation="softmax"))
+        seq.compile(loss=keras.losses.CategoricalCrossentropy(from_logits=True))
+    """
+    found = lint_source(textwrap.dedent(source), select=["GL082"])
+    assert [f.line for f in found] == [21, 31]
+
+
+def test_a_parameter_holds_what_every_call_in_the_module_passes():
+    model = model_of(
+        """
+        import torch
+
+        def nll(p, y):
+            return p
+
+        def always(x, y):
+            return nll(torch.softmax(x, -1), y) + nll(torch.softmax(-x, -1), y)
+
+        def once_logits(x, y):
+            return mixed(torch.softmax(x, -1)) + mixed(x)
+
+        def mixed(p):
+            return p
+
+        def uncalled(p):
+            return p
+        """
+    )
+    assert returned(model, "nll").probability == "softmax"
+    assert returned(model, "mixed").probability is None
+    assert returned(model, "uncalled").probability is None
+
+
+def test_tf1_dense_layers_and_trainers_given_a_model_class():
+    source = """
+        import tensorflow as tf
+        from torch import nn
+        from skorch import NeuralNet
+
+        def model(x):
+            h = tf.layers.dense(x, 64, activation=tf.nn.relu)
+            return x, tf.layers.dense(h, 10, activation=tf.nn.softmax)
+
+        x, output = model(1)
+        loss = tf.nn.softmax_cross_entropy_with_logits_v2(logits=output, labels=y)
+
+        class MyModule(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.softmax = nn.Softmax(dim=-1)
+
+            def forward(self, X):
+                return self.softmax(X)
+
+        net = NeuralNet(MyModule, criterion=nn.CrossEntropyLoss, max_epochs=10)
+        fine = NeuralNet(MyModule, criterion=nn.NLLLoss, max_epochs=10)
+        logits = tf.layers.dense(x, 10)
+        also_fine = tf.nn.softmax_cross_entropy_with_logits_v2(logits=logits, labels=y)
+    """
+    found = lint_source(textwrap.dedent(source), select=["GL082"])
+    assert [f.line for f in found] == [11, 21]
+
+
+def test_a_layer_whose_base_class_lives_in_another_module_is_a_layer(tmp_path):
+    _write(
+        tmp_path,
+        {
+            "ops/__init__.py": "",
+            "ops/baseop.py": """
+                import tensorflow as tf
+
+                class BaseOp(tf.keras.layers.Layer):
+                    pass
+                """,
+            "ops/simple.py": """
+                import tensorflow as tf
+                from ops.baseop import BaseOp
+                from .baseop import BaseOp as Relative
+
+                class Relie(BaseOp):
+                    def call(self, inputs):
+                        return tf.cond(tf.greater(inputs, 0), lambda: inputs, lambda: 0.01 * inputs)
+
+                class Deeper(Relie):
+                    def call(self, inputs):
+                        return tf.cond(inputs > 0, lambda: inputs, lambda: -inputs)
+
+                class Other(Relative):
+                    def call(self, inputs):
+                        return tf.cond(inputs > 0, lambda: inputs, lambda: -inputs)
+
+                class NotALayer(object):
+                    def call(self, inputs):
+                        return tf.cond(inputs > 0, lambda: inputs, lambda: -inputs)
+                """,
+        },
+    )
+    simple = tmp_path / "ops" / "simple.py"
+    found = lint_source(simple.read_bytes(), path=simple, select=["GL010"])
+    assert [f.line for f in found] == [8, 12, 16]
+
+
+def test_a_base_class_in_another_module_is_read_for_its_uses_of_the_weights(tmp_path):
+    _write(
+        tmp_path,
+        {
+            "models/__init__.py": "",
+            "models/base.py": """
+                class Mixin:
+                    def describe(self):
+                        return self.name
+
+                class UsesHead:
+                    def logits(self, x):
+                        return self.head(x)
+
+                class Opaque:
+                    def weights(self):
+                        return [getattr(self, n) for n in self.names]
+                """,
+            "models/net.py": """
+                import torch.nn as nn
+                from .base import Mixin, UsesHead, Opaque
+
+                class Net(nn.Module, Mixin):
+                    def __init__(self):
+                        super().__init__()
+                        self.name = "net"
+                        self.body = nn.Linear(4, 4)
+                        self.head = nn.Linear(4, 2)
+
+                    def setup_layers(self):
+                        self.extra = nn.Linear(4, 4)
+
+                    def forward(self, x):
+                        return self.body(x)
+
+                class WithHead(nn.Module, UsesHead):
+                    def __init__(self):
+                        super().__init__()
+                        self.head = nn.Linear(4, 2)
+
+                    def forward(self, x):
+                        return x
+
+                class Hidden(nn.Module, Opaque):
+                    def __init__(self):
+                        super().__init__()
+                        self.head = nn.Linear(4, 2)
+
+                    def forward(self, x):
+                        return x
+                """,
+        },
+    )
+    net = tmp_path / "models" / "net.py"
+    found = lint_source(net.read_bytes(), path=net, select=["GL001"])
+    assert [(f.line, f.message.split("`")[1]) for f in found] == [(10, "self.head"), (13, "self.extra")]
+
+
+def test_only_the_assignments_that_reach_the_read_count():
+    source = """
+        import torch
+        import torch.nn.functional as F
+        import keras
+        from keras.layers import Dense, Input
+        from keras.models import Model
+
+        def later(x, y):
+            p = torch.softmax(x, -1)
+            loss = F.nll_loss(torch.log(p), y)
+            p = x
+            return loss
+
+        def branch(x, y, use_logits):
+            p = torch.softmax(x, -1)
+            if use_logits:
+                p = x
+            return F.nll_loss(torch.log(p), y)
+
+        inputs = Input(shape=(4,))
+        output = Dense(20)(inputs)
+        output = Dense(3, activation="softmax")(output)
+        model = Model(inputs=inputs, output=output)
+        model.compile(loss=keras.losses.CategoricalCrossentropy(from_logits=True))
+    """
+    found = lint_source(textwrap.dedent(source), select=["GL080", "GL082"])
+    assert [(f.line, f.rule) for f in found] == [(10, "GL080"), (24, "GL082")]
+
+
+def test_a_parameter_reassigned_before_the_read_holds_the_assignment():
+    model = model_of(
+        """
+        import torch.nn as nn
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.out = nn.Linear(4, 2)
+                self.softmax = nn.Softmax(dim=-1)
+
+            def forward(self, X, flag=False):
+                X = self.softmax(self.out(X))
+                return X
+
+            def maybe(self, X, flag=False):
+                if flag:
+                    X = self.softmax(X)
+                return X
+
+        def make():
+            return Net()
+        """
+    )
+    net = returned(model, "make")
+    assert net.output.probability == "softmax"
+    maybe = model.classes["Net"].body.body[2]
+    assert model._result(maybe).probability is None
