@@ -358,6 +358,7 @@ def test_hover_and_code_description_show_the_rule_page(tmp_path):
     assert hover.contents.kind == types.MarkupKind.Markdown
     assert "# log-of-softmax (GL080)" in hover.contents.value
     assert "## Why is this bad?" in hover.contents.value
+    assert "<!--" not in hover.contents.value  # the page as `gradlint rule` prints it
     assert elsewhere is None
 
 
