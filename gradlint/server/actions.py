@@ -9,6 +9,7 @@ from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
 from gradlint.dev.docs import page_uri, rule_page
+from gradlint.engine.result import SYNTAX_ERROR
 from gradlint.engine.suppress import is_suppressed, suppressions, with_noqa
 from gradlint.registry import get_rule
 from gradlint.rule import Finding
@@ -33,7 +34,7 @@ def wants(only: list[str] | None, kind: str) -> bool:
 
 
 def diagnostic(finding: Finding, where: Lines) -> types.Diagnostic:
-    href = page_uri(get_rule(finding.rule)) if finding.rule != "GL000" else None
+    href = page_uri(get_rule(finding.rule))
     return types.Diagnostic(
         range=where.finding_range(finding),
         message=finding.message,
@@ -78,7 +79,7 @@ def quick_fixes(ls: LanguageServer, linted: Linted, wanted: types.Range) -> list
 
 def _disabled(text: str, finding: Finding) -> str | None:
     """The text with a `# noqa` comment that the engine reads as suppressing this finding."""
-    if finding.rule == "GL000":
+    if finding.rule == SYNTAX_ERROR:  # not a finding a comment can silence
         return None
     after, _ = with_noqa(text, {finding.line: {finding.rule}})
     if after == text or not is_suppressed(finding.rule, (finding.line,), suppressions(after)):
@@ -117,7 +118,7 @@ def hover(ls: LanguageServer, linted: Linted, position: types.Position) -> types
     point = where.point(position)
     codes = dict.fromkeys(
         f.rule for f in linted.findings
-        if f.rule != "GL000" and (f.line, f.column) <= point <= (f.end_line, f.end_column)
+        if (f.line, f.column) <= point <= (f.end_line, f.end_column)
     )
     if not codes:
         return None
