@@ -127,6 +127,15 @@ class Notebook:
         return _dump(self.json)
 
 
+def from_cells(cells: list[tuple[str, str]]) -> bytes:
+    """A notebook of these (cell type, source) pairs, laid out as Jupyter writes it (an editor's
+    open notebook, linted and fixed as its file would be)."""
+    return _dump({
+        "cells": [{"cell_type": kind, "metadata": {}, "source": source} for kind, source in cells],
+        "metadata": {}, "nbformat": 4, "nbformat_minor": 5,
+    })
+
+
 def _dump(notebook: dict) -> bytes:
     """nbformat's own layout: sorted keys, one-space indent, UTF-8, a final newline."""
     return (json.dumps(notebook, sort_keys=True, indent=1, ensure_ascii=False) + "\n").encode("utf-8")

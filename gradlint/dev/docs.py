@@ -57,6 +57,13 @@ def page_path(rule: type[Rule]) -> Path:
     return RULES_DIR / f"{rule.code}-{rule.name}.md"
 
 
+def page_uri(rule: type[Rule]) -> str | None:
+    """The rule page's address: the page in the checkout gradlint runs from (it has no public
+    home yet); None in an installed copy, which has no pages."""
+    page = page_path(rule)
+    return page.as_uri() if page.is_file() else None
+
+
 def fix_kind(rule: type[Rule]) -> str:
     if not rule.fix_title:
         return "none"

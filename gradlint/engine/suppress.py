@@ -111,8 +111,8 @@ def unused(found: list[Directive], used: set[tuple[int, str]], ran: set[str], kn
 
 
 def add_noqa(path: str, findings: list) -> int:
-    """Append `# noqa: CODES` to each line with a finding (merged into a `# noqa: ...` already
-    there); lines inside a multi-line string are left alone. Returns the directives added."""
+    """Append `# noqa: CODES` to each line with a finding (see `with_noqa`). Returns the
+    directives added."""
     from gradlint.engine.fixes import encoding_of, write_atomically
     from gradlint.engine.prefilter import decode
 
@@ -127,6 +127,16 @@ def add_noqa(path: str, findings: list) -> int:
     for finding in findings:
         if finding.rule != "GL000":
             wanted.setdefault(finding.line, set()).add(finding.rule)
+    text, added = with_noqa(text, wanted)
+    if added:
+        write_atomically(path, text.encode(encoding_of(data)))
+    return added
+
+
+def with_noqa(text: str, wanted: dict[int, set[str]]) -> tuple[str, int]:
+    """`text` with `# noqa: CODES` on each wanted line (merged into a `# noqa: ...` already
+    there), and how many lines got one; the language server's "Disable GLxxx for this line" too.
+    A line with no room for a comment (its end in a multi-line string, or a backslash) is left alone."""
     lines = io.StringIO(text, newline="").readlines()  # split as the tokenizer does (not at \f)
     open_lines = _lines_inside_strings(text)
     existing = {d.line: d for d in directives(text) if d.kind == "noqa" and d.entries}
@@ -146,9 +156,7 @@ def add_noqa(path: str, findings: list) -> int:
             body = f"{body.rstrip()}  # noqa: {', '.join(sorted(codes))}"
         lines[number - 1] = body + ending
         added += 1
-    if added:
-        write_atomically(path, "".join(lines).encode(encoding_of(data)))
-    return added
+    return "".join(lines), added
 
 
 def _lines_inside_strings(text: str) -> set[int]:

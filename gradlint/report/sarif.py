@@ -15,7 +15,7 @@ from urllib.parse import quote
 from gradlint import __version__
 from gradlint.api import RunResult
 from gradlint.baseline import fingerprint, read_source_lines
-from gradlint.dev.docs import docstring, page_path, rule_page, summary
+from gradlint.dev.docs import docstring, page_uri, rule_page, summary
 from gradlint.registry import all_rules
 from gradlint.report.text import verdict_line
 
@@ -52,9 +52,8 @@ def _descriptor(rule) -> dict:
         "defaultConfiguration": {"level": _LEVEL[rule.severity.value], "enabled": rule.default_enabled},
         "properties": {"tags": list(rule.frameworks)},
     }
-    page = page_path(rule)
-    if page.is_file():  # the page in the checkout gradlint runs from; gradlint has no public home yet
-        descriptor["helpUri"] = page.as_uri()
+    if (help_uri := page_uri(rule)) is not None:
+        descriptor["helpUri"] = help_uri
     return descriptor
 
 
