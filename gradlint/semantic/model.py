@@ -1,10 +1,12 @@
 """One module's semantic model: the value of an expression, through names, `self`, calls and imports.
 
-Only what the model can see for certain counts: a name is a probability when every value
-assigned to it is one, a function's result when every `return` gives one, a `self.<attr>` when
-every assignment to it in the class gives one. Parameters are unknown. Each function's result
-is computed once (`_results`), a cycle reads as unknown, and the depth of any chain of names,
-calls and modules is bounded by `MAX_DEPTH`.
+Only what the model can see for certain counts: a name holds what every assignment reaching
+the read gives (those before it, from the last one made unconditionally), a function's result
+is what every `return` gives, a `self.<attr>` what every assignment to it in the class and its
+project bases gives, and a parameter of a module-level function what every call in the module
+passes (unknown when it has no caller there). Each function's result is computed once per class
+of `self` (`_results`), a cycle reads as unknown, and the chains of names, calls and modules
+are bounded (`MAX_DEPTH` within a function, `MAX_SUMMARIES` summaries inside one another).
 """
 
 from __future__ import annotations
