@@ -14,12 +14,12 @@ import warnings
 from collections.abc import Sequence
 
 import libcst as cst
-from libcst.metadata import PositionProvider
 
 from gradlint.engine.context import SCOPES, STATEMENTS, FileContext
 from gradlint.engine.result import SYNTAX_ERROR, FileResult
 from gradlint.engine.syntax import forget_file
 from gradlint.engine.fixes import describe
+from gradlint.engine.positions import Located
 from gradlint.engine.prefilter import skip_file_comment, wants_file
 from gradlint.engine.suppress import is_suppressed, suppressions
 from gradlint.engine.walker import HandlerError, walk
@@ -201,7 +201,11 @@ def _internal_error(path: str, rule: type[Rule], error: BaseException) -> dict:
 
 def _findings(context: FileContext, reports: list[Report]) -> list[Finding]:
     path = context.path
-    positions = context.metadata(PositionProvider)
+    located = Located(context.module, [report.fix.node for report in reports if report.fix is not None])
+    positions = located.positions
+    # Where libcst's code is not the file or the start of it (it drops a form feed that starts a
+    # line, and a last lone "\r"), positions in its code are not positions in the file: no fixes.
+    fixes_fit = context.text.startswith(located.code)
     suppressed = suppressions(context.text)
     findings = []
     seen = set()
@@ -218,9 +222,9 @@ def _findings(context: FileContext, reports: list[Report]) -> list[Finding]:
             continue
         seen.add(key)
         fix = None
-        if report.fix is not None:
+        if report.fix is not None and fixes_fit:
             safe = rule.fix_safe if report.fix.safe is None else report.fix.safe
-            fix = describe(context.module, report.fix, rule.fix_title, safe, context.text)
+            fix = describe(located, report.fix, rule.fix_title, safe)
         findings.append(
             Finding(
                 path, where.start.line, where.start.column + 1, where.end.line, where.end.column + 1,
