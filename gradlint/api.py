@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gradlint.cache import ResultCache
-from gradlint.config import Settings
+from gradlint.config import DEFAULT_MAX_FILE_SIZE, Settings, size_text
 from gradlint.data import framework_modules
 from gradlint.discovery import discover
 from gradlint.engine.prefilter import framework_pattern, skip_file_comment, wants_file
-from gradlint.engine.result import SYNTAX_ERROR, FileResult
+from gradlint.engine.result import NOT_CHECKED, SYNTAX_ERROR, FileResult
 from gradlint.notebook import Notebook, NotebookError, is_notebook, place_in_cell
 from gradlint.registry import get_rule, rule_index, select_codes
 from gradlint.rule import Finding, Rule
@@ -62,9 +62,15 @@ class _Job:
             self._rules = [get_rule(code) for code in self.codes]
         return self._rules
 
+    @property
+    def max_file_size(self) -> int:
+        return self.settings.max_file_size if self.settings is not None else DEFAULT_MAX_FILE_SIZE
+
     def run(self, path: str, data: bytes | None = None) -> FileResult:
         if data is None:
             try:
+                if os.stat(path).st_size > self.max_file_size:  # not even read: it may be gigabytes
+                    return self._too_large(path, os.stat(path).st_size)
                 data = Path(path).read_bytes()
             except OSError as error:
                 from gradlint.engine.runner import _gl000
@@ -72,6 +78,8 @@ class _Job:
                 result = FileResult(path)
                 result.findings.append(_gl000(path, 1, 1, f"cannot read it ({error.strerror or error})"))
                 return result
+        if len(data) > self.max_file_size:
+            return self._too_large(path, len(data))
         if is_notebook(path):
             return self._run_notebook(path, data)
         if skip_file_comment(data) or not wants_file(data, self.prefilter):
@@ -84,6 +92,11 @@ class _Job:
         if self.fix and any(f.fixable(self.unsafe_fixes) for f in result.findings):
             self._fix(result, data, rules)
         return result
+
+    def _too_large(self, path: str, size: int) -> FileResult:
+        limit = size_text(self.max_file_size)
+        return FileResult(path, errors=[{"path": path, "rule": None, "kind": NOT_CHECKED, "message": (
+            f"not checked: {size_text(size)} is more than max-file-size ({limit}); raise it in the configuration to check it")}])
 
     def _rules_for(self, path: str) -> list[type[Rule]]:
         codes = set(self.codes_for(path))
@@ -241,6 +254,8 @@ def _cached(
     misses: dict[str, tuple[str, bytes]] = {}
     for name in names:
         try:
+            if os.stat(name).st_size > job.max_file_size:
+                continue  # linting reports it, unread
             data = Path(name).read_bytes()
         except OSError:
             continue  # linting reports it
@@ -268,7 +283,7 @@ def _combine(results: Iterable[FileResult]) -> RunResult:
         if result.skipped:
             run.files_skipped += 1
             continue
-        run.files_checked += 1
+        run.files_checked += not any(error.get("kind") == NOT_CHECKED for error in result.errors)
         run.findings.extend(result.findings)
         run.errors.extend(result.errors)
         if result.fixes_applied:

@@ -8,6 +8,8 @@ from gradlint.rule import Finding
 
 # The engine's own code for a file it could not check (read, decode or parse).
 SYNTAX_ERROR = "GL000"
+# The `kind` of an error entry for a file too large to check (see `max-file-size`).
+NOT_CHECKED = "not-checked"
 
 
 @dataclass

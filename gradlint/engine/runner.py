@@ -7,6 +7,7 @@ metadata costs about as much as the parse itself.
 from __future__ import annotations
 
 import ast
+import gc
 import io
 import tokenize
 import traceback
@@ -16,9 +17,10 @@ from collections.abc import Sequence
 import libcst as cst
 
 from gradlint.engine.context import SCOPES, STATEMENTS, FileContext
-from gradlint.engine.result import SYNTAX_ERROR, FileResult
+from gradlint.engine.result import NOT_CHECKED, SYNTAX_ERROR, FileResult
 from gradlint.engine.syntax import forget_file
 from gradlint.engine.fixes import describe
+from gradlint.engine.pieces import PIECE_SIZE, Piece, PieceTooLarge, pieces
 from gradlint.engine.positions import Located
 from gradlint.engine.prefilter import skip_file_comment, wants_file
 from gradlint.engine.suppress import is_suppressed, suppressions
@@ -118,19 +120,55 @@ def lint_bytes(
             reason = error.reason if isinstance(error, UnicodeDecodeError) else str(error)
             result.findings.append(_gl000(path, 1, 1, f"not valid text in its encoding ({reason})"))
         return result
+    collecting = gc.isenabled()
+    gc.disable()  # trees hold no cycles; collections that rescan a growing tree make parsing quadratic
     try:
-        if _bracket_depth(data) > MAX_BRACKET_DEPTH:
-            _quiet_parse(text, path)  # brackets in strings may inflate the count; ast decides
-        module = cst.parse_module(text)
-    except Exception as error:  # SyntaxError, ParserSyntaxError, RecursionError, MemoryError
-        if report_syntax_errors:
-            result.findings.append(_syntax_error(path, text, error))
-        return result
+        _lint_text(result, path, text, data, rules, report_syntax_errors)
+    finally:
+        if collecting:
+            gc.enable()
+    return result
+
+
+def _lint_text(
+    result: FileResult, path: str, text: str, data: bytes, rules: Sequence[type[Rule]], report_syntax_errors: bool
+) -> None:
+    """Parse and walk the text whole, or in pieces when it is large, adding to `result`."""
     active = [rule for rule in rules if rule.code != SYNTAX_ERROR]
-    forget_file(text)  # per-file caches shared by the rules, dropped once the walk is done
+    parsed = None
+    while True:
+        try:
+            if parsed is None:
+                if _bracket_depth(data) > MAX_BRACKET_DEPTH:
+                    _quiet_parse(text, path)  # brackets in strings may inflate the count; ast decides
+                parsed = iter([Piece(cst.parse_module(text), text, 1, 0)] if len(text) <= PIECE_SIZE else pieces(text, PIECE_SIZE))
+            piece = next(parsed)
+        except StopIteration:
+            return
+        except PieceTooLarge as error:
+            result.findings.clear()
+            result.errors.append({"path": path, "rule": None, "kind": NOT_CHECKED, "message": f"not checked: {error}"})
+            return
+        except Exception as error:  # SyntaxError, ParserSyntaxError, RecursionError, MemoryError
+            result.findings.clear()  # a file that does not parse has no other findings
+            if report_syntax_errors:
+                result.findings.append(_syntax_error(path, text, error))
+            return
+        findings = _lint_module(result, path, piece, text, active)
+        if findings is None:
+            return
+        result.findings.extend(_in_file(finding, piece) for finding in findings if piece.file_line(finding.line))
+
+
+def _lint_module(
+    result: FileResult, path: str, piece: Piece, file_text: str, active: list[type[Rule]]
+) -> list[Finding] | None:
+    """Walk one module with the rules in `active` (a rule that breaks is removed from it);
+    None when the walk cannot finish (too deep)."""
+    forget_file(piece.text)  # per-file caches shared by the rules, dropped once the walk is done
     try:
         while True:
-            context = FileContext(path, text, module)
+            context = FileContext(path, piece.text, piece.module, file_text)
             instances = [rule(context) for rule in active]
             try:
                 _walk_rules(context, instances)
@@ -138,19 +176,32 @@ def lint_bytes(
             except HandlerError as failure:
                 broken = type(failure.handler.__self__)
                 result.errors.append(_internal_error(path, broken, failure.error))
-                active = [rule for rule in active if rule is not broken]
+                active.remove(broken)
             except RecursionError as error:
                 result.errors.append({"path": path, "rule": None, "message": f"RecursionError: {error}"})
-                return result
+                return None
     finally:
         forget_file()
     reports = [report for instance in instances for report in instance.reports]
-    if reports:
-        try:
-            result.findings.extend(_findings(context, reports))
-        except RecursionError as error:
-            result.errors.append({"path": path, "rule": None, "message": f"RecursionError: {error}"})
-    return result
+    if not reports:
+        return []
+    try:
+        return _findings(context, reports)
+    except RecursionError as error:
+        result.errors.append({"path": path, "rule": None, "message": f"RecursionError: {error}"})
+        return None
+
+
+def _in_file(finding: Finding, piece: Piece) -> Finding:
+    """A finding of a piece placed in the whole file."""
+    if piece.first_line == 1 and not piece.prefix_lines:
+        return finding
+    finding.line, finding.end_line = piece.file_line(finding.line), piece.file_line(finding.end_line)
+    if finding.fix is not None:
+        where = dict(finding.fix["range"])
+        where["line"], where["end_line"] = piece.file_line(where["line"]), piece.file_line(where["end_line"])
+        finding.fix = {**finding.fix, "range": where}
+    return finding
 
 
 def _bracket_depth(data: bytes) -> int:
