@@ -45,8 +45,7 @@ def describe(located: Located, fix: Fix, title: str | None, safe: bool) -> dict 
         return _describe_by_regenerating(located, fix, title, safe)
     if old == new:
         return None
-    start, end_before, end_after = _smallest_edit(code, span.start, span.end, new)
-    return _edit(located, title, safe, start, end_before, new[start - span.start : end_after - span.start])
+    return _edit(located, title, safe, *_smallest_edit(code, span.start, span.end, new))
 
 
 def _edit(located: Located, title: str | None, safe: bool, start: int, end: int, replacement: str) -> dict:
@@ -81,11 +80,11 @@ def _generate(node: cst.CSTNode, span: Span, module: cst.Module) -> str:
     return "".join(state.tokens)
 
 
-def _smallest_edit(code: str, start: int, end: int, new: str) -> tuple[int, int, int]:
+def _smallest_edit(code: str, start: int, end: int, new: str) -> tuple[int, int, str]:
     """The span that differs between `code` and `code[:start] + new + code[end:]`, trimmed as a
-    comparison of the two whole texts would trim it: (start, its end in `code`, its end in the
-    new text). Both texts share `code[:start]`; the common prefix may run past the node into the
-    code after it, so that is read in growing windows until the prefix ends inside one."""
+    comparison of the two whole texts would trim it: (start, end in `code`, replacement text).
+    Both texts share `code[:start]`; the common prefix may run past the node into the code after
+    it, so that is read in growing windows until the prefix ends inside one."""
     window = 64
     while True:
         stop = min(len(code), end + window)
@@ -101,7 +100,7 @@ def _smallest_edit(code: str, start: int, end: int, new: str) -> tuple[int, int,
     while end_before > prefix and end_after > prefix and before[end_before - 1] == after[end_after - 1]:
         end_before -= 1
         end_after -= 1
-    return start + prefix, start + end_before, start + end_after
+    return start + prefix, start + end_before, after[prefix:end_after]
 
 
 def _describe_by_regenerating(located: Located, fix: Fix, title: str | None, safe: bool) -> dict | None:
