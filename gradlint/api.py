@@ -6,7 +6,7 @@ import multiprocessing
 import os
 import sys
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +22,25 @@ from gradlint.rule import Finding, Rule
 
 # Below this many files a process pool costs more than it saves.
 PARALLEL_THRESHOLD = 16
+
+
+class Progress:
+    """What a run tells of its progress (the command line draws a bar from it); by default nothing."""
+
+    def start(self, files: int) -> None:
+        pass
+
+    def working_on(self, path: str) -> None:
+        """Linting `path` starts (known in one process only: a pool reports files as done)."""
+
+    def done(self, files: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+_NO_PROGRESS = Progress()
 
 
 @dataclass
@@ -214,6 +233,7 @@ def lint_paths(
     fix: bool = False,
     unsafe_fixes: bool = False,
     cache: ResultCache | None = None,
+    progress: Progress | None = None,
 ) -> tuple[RunResult, list[str]]:
     """Lint files and directories with `rules` (classes or codes); returns the result and
     the paths that do not exist.
@@ -221,7 +241,7 @@ def lint_paths(
     With `fix`, findings are those left after fixing, and `RunResult.fixed` holds the fixed
     content of each changed file: the caller decides whether to write it or show a diff.
     With a `cache`, files whose content, path and rules are unchanged are not linted again
-    (fixing always lints: it needs the parse).
+    (fixing always lints: it needs the parse). `progress` hears of each file as it is done.
     """
     codes = [rule if isinstance(rule, str) else rule.code for rule in rules]
     job = _Job(codes, settings, fix, unsafe_fixes)
@@ -234,11 +254,18 @@ def lint_paths(
     names = [str(path) for path in discovered.files]
     cached, misses = _cached(cache, job, names) if cache is not None and not fix else ({}, {})
     todo = [name for name in names if name not in cached]
+    progress = progress or _NO_PROGRESS
+    progress.start(len(todo))
     jobs = jobs or os.cpu_count() or 1
     if jobs > 1 and len(todo) >= PARALLEL_THRESHOLD:
-        fresh = dict(zip(todo, _parallel(job, todo, jobs)))
+        fresh = dict(zip(todo, _parallel(job, todo, jobs, progress)))
     else:  # in this process, lint the very bytes the cache key was made from
-        fresh = {name: job.run(name, misses[name][1] if name in misses else None) for name in todo}
+        fresh = {}
+        for name in todo:
+            progress.working_on(name)
+            fresh[name] = job.run(name, misses[name][1] if name in misses else None)
+            progress.done(1)
+    progress.close()
     for name, result in fresh.items():
         if name in misses:
             cache.put(misses[name][0], result)
@@ -268,13 +295,16 @@ def _cached(
     return hits, misses
 
 
-def _parallel(job: _Job, names: list[str], jobs: int) -> list[FileResult]:
+def _parallel(job: _Job, names: list[str], jobs: int, progress: Progress) -> list[FileResult]:
     # Many small chunks balance uneven files; fork shares the already imported libcst.
     chunk = max(1, min(64, len(names) // (jobs * 8)))
     chunks = [names[i : i + chunk] for i in range(0, len(names), chunk)]
     method = "fork" if sys.platform.startswith("linux") else "spawn"
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context(method)) as pool:
-        return [result for batch in pool.map(job.run_many, chunks) for result in batch]
+        futures = [pool.submit(job.run_many, names) for names in chunks]
+        for future in as_completed(futures):
+            progress.done(len(future.result()))
+        return [result for future in futures for result in future.result()]
 
 
 def _combine(results: Iterable[FileResult]) -> RunResult:

@@ -1,5 +1,5 @@
 """Large files in pieces: libcst's tree of a file takes about a thousand times the file's size in
-memory, so a file above `PIECE_SIZE` is cut between top-level statements and each piece is
+memory, so a file above `PIECE_SIZE` (128 KB) is cut between top-level statements and each piece is
 parsed, walked and dropped before the next. A piece sees the module-level imports of the pieces
 before it (they are put in front of it), so names resolve as in the whole file; definitions in
 other pieces are not seen.
@@ -21,8 +21,9 @@ import libcst as cst
 from gradlint.engine.names import binds_imports
 from gradlint.engine.positions import LINE_BREAK
 
-# Text parsed as one piece: about 250 MB of tree for dense code, so a worker stays under 500 MB.
-PIECE_SIZE = 256 * 1024
+# Text parsed as one piece: at most about 200 MB of tree and positions for dense code (measured
+# with bench/bench_scaling.py), so that a worker stays under 500 MB.
+PIECE_SIZE = 128 * 1024
 # An `if` or `try` holding imports is put in front of later pieces only up to this size.
 MAX_PREFIX_STATEMENT = 4096
 # A piece that cannot be cut smaller and holds more tokens than this is not parsed (its tree would
