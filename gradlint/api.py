@@ -51,6 +51,7 @@ class RunResult:
     errors: list[dict] = field(default_factory=list)
     fixed: list[FileResult] = field(default_factory=list)  # files with fixes applied (not yet written)
     baseline_hidden: int = 0  # findings left out because a baseline records them
+    plans: dict = field(default_factory=dict)  # path -> the dynamic mode's plan (see `lint_paths`)
     # Set by a dynamic run: {"checked", "verdicts": {verdict: n}, "seconds", "hidden"}.
     dynamic: dict | None = None
 
@@ -63,12 +64,14 @@ class _Job:
     """Everything a worker process needs to lint (and fix) files, small enough to pickle."""
 
     def __init__(
-        self, codes: Sequence[str], settings: Settings | None = None, fix: bool = False, unsafe_fixes: bool = False
+        self, codes: Sequence[str], settings: Settings | None = None, fix: bool = False, unsafe_fixes: bool = False,
+        plan: bool = False,
     ) -> None:
         self.codes = tuple(codes)
         self.settings = settings
         self.fix = fix
         self.unsafe_fixes = unsafe_fixes
+        self.plan = plan and not fix  # fixed files are read again from what was written
         self._rules: list[type[Rule]] | None = None
         self._prefilter = None
 
@@ -107,7 +110,7 @@ class _Job:
         from gradlint.engine import runner
 
         rules = self._rules_for(path)
-        result = runner.lint_bytes(path, data, rules, None, SYNTAX_ERROR in self.codes)  # prefiltered above
+        result = runner.lint_bytes(path, data, rules, None, SYNTAX_ERROR in self.codes, self.plan)  # prefiltered above
         if self.fix and any(f.fixable(self.unsafe_fixes) for f in result.findings):
             self._fix(result, data, rules)
         return result
@@ -138,7 +141,7 @@ class _Job:
         from gradlint.engine import runner
 
         rules = self._rules_for(path)
-        result = runner.lint_bytes(path, program, rules, None, SYNTAX_ERROR in self.codes)
+        result = runner.lint_bytes(path, program, rules, None, SYNTAX_ERROR in self.codes, self.plan)
         if self.fix and any(f.fixable(self.unsafe_fixes) for f in result.findings):
             self._fix(result, program, rules)
             if result.fixed is not None:
@@ -234,6 +237,7 @@ def lint_paths(
     unsafe_fixes: bool = False,
     cache: ResultCache | None = None,
     progress: Progress | None = None,
+    plan: bool = False,
 ) -> tuple[RunResult, list[str]]:
     """Lint files and directories with `rules` (classes or codes); returns the result and
     the paths that do not exist.
@@ -242,9 +246,11 @@ def lint_paths(
     content of each changed file: the caller decides whether to write it or show a diff.
     With a `cache`, files whose content, path and rules are unchanged are not linted again
     (fixing always lints: it needs the parse). `progress` hears of each file as it is done.
+    With `plan` (the dynamic mode runs next), `RunResult.plans` holds the dynamic mode's plan of
+    each file with findings, built from the parse made here.
     """
     codes = [rule if isinstance(rule, str) else rule.code for rule in rules]
-    job = _Job(codes, settings, fix, unsafe_fixes)
+    job = _Job(codes, settings, fix, unsafe_fixes, plan)
     discovered = discover(
         [p for p in paths if p != "-"], settings, respect_gitignore, force_exclude
     )
@@ -252,7 +258,8 @@ def lint_paths(
     if "-" in paths:
         results.append(job.run(stdin_filename, stdin if stdin is not None else b""))
     names = [str(path) for path in discovered.files]
-    cached, misses = _cached(cache, job, names) if cache is not None and not fix else ({}, {})
+    # A cached result has no plan: a run that plans lints every file.
+    cached, misses = _cached(cache, job, names) if cache is not None and not fix and not plan else ({}, {})
     todo = [name for name in names if name not in cached]
     progress = progress or _NO_PROGRESS
     progress.start(len(todo))
@@ -318,5 +325,7 @@ def _combine(results: Iterable[FileResult]) -> RunResult:
         run.errors.extend(result.errors)
         if result.fixes_applied:
             run.fixed.append(result)
+        if result.plan is not None:
+            run.plans[result.path] = result.plan
     run.findings.sort(key=Finding.sort_key)
     return run

@@ -178,6 +178,7 @@ def _lint_command(args: argparse.Namespace) -> int:
         unsafe_fixes=args.unsafe_fixes,
         cache=_cache(args, settings),
         progress=_FileProgress() if _wants_progress(args) else None,
+        plan=args.dynamic,
     )
     for path in missing:
         print(f"gradlint: error: no such file or directory: {path}", file=sys.stderr)
@@ -272,6 +273,7 @@ def _run_dynamic(args: argparse.Namespace, result, stdin: bytes | None, settings
                            _sandbox_read_only(args, settings, [f.path for f in result.findings])),
             on_result=(lambda _: bar.update(1)) if bar is not None else None,
             sources=sources,
+            plans=result.plans,
         )
     finally:
         if bar is not None:

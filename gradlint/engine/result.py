@@ -21,6 +21,8 @@ class FileResult:
     # Set when fixes were applied: how many, and the file's new content (in its own encoding).
     fixes_applied: int = 0
     fixed: bytes | None = None
+    # When the dynamic mode will run: its plan of the module, built from this pass's parse.
+    plan: object | None = None
 
     def to_dict(self) -> dict:
         return {

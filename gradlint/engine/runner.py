@@ -108,7 +108,10 @@ def lint_bytes(
     rules: Sequence[type[Rule]],
     prefilter=None,
     report_syntax_errors: bool = True,
+    plan: bool = False,
 ) -> FileResult:
+    """Lint one file's bytes; with `plan`, a file with findings that was parsed whole also gets
+    the dynamic mode's plan of its module, so that the mode does not parse it again."""
     result = FileResult(path)
     if skip_file_comment(data) or not wants_file(data, prefilter):
         result.skipped = True
@@ -123,7 +126,7 @@ def lint_bytes(
     collecting = gc.isenabled()
     gc.disable()  # trees hold no cycles; collections that rescan a growing tree make parsing quadratic
     try:
-        _lint_text(result, path, text, data, rules, report_syntax_errors)
+        _lint_text(result, path, text, data, rules, report_syntax_errors, plan)
     finally:
         if collecting:
             gc.enable()
@@ -131,7 +134,8 @@ def lint_bytes(
 
 
 def _lint_text(
-    result: FileResult, path: str, text: str, data: bytes, rules: Sequence[type[Rule]], report_syntax_errors: bool
+    result: FileResult, path: str, text: str, data: bytes, rules: Sequence[type[Rule]], report_syntax_errors: bool,
+    plan: bool,
 ) -> None:
     """Parse and walk the text whole, or in pieces when it is large, adding to `result`."""
     active = [rule for rule in rules if rule.code != SYNTAX_ERROR]
@@ -158,6 +162,10 @@ def _lint_text(
         if findings is None:
             return
         result.findings.extend(_in_file(finding, piece) for finding in findings if piece.file_line(finding.line))
+        if plan and result.findings and piece.text is text:
+            from gradlint.dynamic.plan import ModulePlan  # the dynamic mode's, imported only when it runs
+
+            result.plan = ModulePlan(path, text, piece.module)
 
 
 def _lint_module(
