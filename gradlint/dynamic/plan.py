@@ -54,12 +54,12 @@ class ModulePlan:
         if module is None:
             module = cst.parse_module(text)
         scopes = MetadataWrapper(module, unsafe_skip_copy=True).resolve(ScopeProvider)
-        positions = Located(module).positions
+        located = Located(module)
         body = list(module.body)
         # A definition's position starts at `def`/`class`; its decorators belong to it.
         self.spans = [
-            (positions[getattr(s, "decorators", None)[0] if getattr(s, "decorators", None) else s].start.line,
-             positions[s].end.line)
+            (located.position(getattr(s, "decorators", None)[0] if getattr(s, "decorators", None) else s).start.line,
+             located.position(s).end.line)
             for s in body
         ]
         self._starts = [start for start, _ in self.spans]

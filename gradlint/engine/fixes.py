@@ -34,7 +34,7 @@ def describe(located: Located, fix: Fix, title: str | None, safe: bool) -> dict 
     change, trimmed to the smallest span that differs; it is computed from the node's own span
     and the code of its replacement, so a fix costs the size of the node, not of the file."""
     code = located.code
-    span = located.spans.get(fix.node)
+    span = located.span(fix.node)
     try:
         if span is None or not (_context_free(fix.node) and _context_free(fix.replacement)):
             return _describe_by_regenerating(located, fix, title, safe)

@@ -11,7 +11,6 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from itertools import accumulate
-from types import SimpleNamespace
 
 import libcst as cst
 from libcst._position import CodePosition, CodeRange
@@ -44,16 +43,20 @@ class _Recording:
         self.start = CodePosition(self.state.line, self.state.column)
 
     def __exit__(self, *_exc) -> None:
-        computed = self.state.provider._computed
-        start = computed[self.start_node].start if self.start_node is not None else self.start
-        end = computed[self.end_node].end if self.end_node is not None else CodePosition(self.state.line, self.state.column)
-        computed[self.node] = CodeRange(start, end)
+        computed = self.state.ranges
+        start = computed[id(self.start_node)].start if self.start_node is not None else self.start
+        end = computed[id(self.end_node)].end if self.end_node is not None else CodePosition(self.state.line, self.state.column)
+        computed[id(self.node)] = CodeRange(start, end)
 
 
 @dataclass(frozen=False)
 class _LocatingState(PositionProvidingCodegenState):
-    # node -> (index of its first token, indentation) while generating, then its last token
-    wanted: Collection[cst.CSTNode] = field(default_factory=frozenset)
+    """libcst's position-providing code generation, keyed by `id(node)`: a node's own `__hash__`
+    is a Python call, three per node in the pass."""
+
+    ranges: dict = field(default_factory=dict)  # id(node) -> CodeRange
+    wanted: Collection[int] = field(default_factory=frozenset)  # ids of the nodes to find spans for
+    # id(node) -> (index of its first token, indentation) while generating, then its last token
     marks: dict = field(default_factory=dict)
 
     def record_syntactic_position(self, node, *, start_node=None, end_node=None) -> _Recording:
@@ -66,39 +69,48 @@ class _LocatingState(PositionProvidingCodegenState):
             self.column += len(value)
 
     def before_codegen(self, node: cst.CSTNode) -> None:
-        super().before_codegen(node)
-        if node in self.wanted:
-            self.marks[node] = (len(self.tokens), tuple(self.indent_tokens))
+        self._stack.append(CodePosition(self.line, self.column))
+        key = id(node)
+        if key in self.wanted:
+            self.marks[key] = (len(self.tokens), tuple(self.indent_tokens))
 
     def after_codegen(self, node: cst.CSTNode) -> None:
-        super().after_codegen(node)
-        if node in self.wanted:
-            first, indent = self.marks[node]
-            self.marks[node] = (first, len(self.tokens), indent)
+        start = self._stack.pop()
+        key = id(node)
+        if key not in self.ranges:  # a syntactic position, recorded while generating, stays
+            self.ranges[key] = CodeRange(start, CodePosition(self.line, self.column))
+        if key in self.wanted:
+            first, indent = self.marks[key]
+            self.marks[key] = (first, len(self.tokens), indent)
 
 
 class Located:
-    """Positions (libcst's `PositionProvider` ranges), the module's code and the spans of `wanted`."""
+    """libcst's `PositionProvider` range of every node, the module's code and the spans of `wanted`."""
 
     def __init__(self, module: cst.Module, wanted: Collection[cst.CSTNode] = ()) -> None:
         self.module = module
-        provider = SimpleNamespace(_computed={})
         state = _LocatingState(
             default_indent=module.default_indent,
             default_newline=module.default_newline,
-            provider=provider,
-            wanted=frozenset(wanted),
+            provider=None,  # positions go to `ranges`
+            wanted=frozenset(map(id, wanted)),
         )
         module._codegen(state)
-        self.positions: dict[cst.CSTNode, CodeRange] = provider._computed
+        self._ranges: dict[int, CodeRange] = state.ranges  # the module keeps every node (and id) alive
         self.code = "".join(state.tokens)
-        self.spans: dict[cst.CSTNode, Span] = {}
+        self._spans: dict[int, Span] = {}
         if state.marks:
             offsets = list(accumulate(map(len, state.tokens), initial=0))
-            for node, (first, last, indent) in state.marks.items():
+            for key, (first, last, indent) in state.marks.items():
                 if last < len(offsets):  # a node ending in the newline the module drops has no span
-                    self.spans[node] = Span(offsets[first], offsets[last], indent)
+                    self._spans[key] = Span(offsets[first], offsets[last], indent)
         self._line_starts: list[int] | None = None
+
+    def position(self, node: cst.CSTNode) -> CodeRange | None:
+        return self._ranges.get(id(node))
+
+    def span(self, node: cst.CSTNode) -> Span | None:
+        return self._spans.get(id(node))
 
     def line_column(self, offset: int) -> tuple[int, int]:
         """1-based line and column (in characters) of an offset in the code."""

@@ -261,7 +261,6 @@ def _internal_error(path: str, rule: type[Rule], error: BaseException) -> dict:
 def _findings(context: FileContext, reports: list[Report]) -> list[Finding]:
     path = context.path
     located = Located(context.module, [report.fix.node for report in reports if report.fix is not None])
-    positions = located.positions
     # Where libcst's code is not the file or the start of it (it drops a form feed that starts a
     # line, and a last lone "\r"), positions in its code are not positions in the file: no fixes.
     fixes_fit = context.text.startswith(located.code)
@@ -269,10 +268,13 @@ def _findings(context: FileContext, reports: list[Report]) -> list[Finding]:
     findings = []
     seen = set()
     for report in reports:
-        where = positions[report.node]
+        where = located.position(report.node)
+        if where is None:
+            raise KeyError(f"{report.rule.code} reported a node that is not in the file")
         lines = [where.start.line]
-        if report.statement is not None and report.statement in positions:
-            lines.append(positions[report.statement].start.line)
+        statement = located.position(report.statement) if report.statement is not None else None
+        if statement is not None:
+            lines.append(statement.start.line)
         rule = report.rule
         if suppressed and is_suppressed(rule.code, tuple(lines), suppressed):
             continue
