@@ -12,6 +12,7 @@ does not parse, and the piece then grows to the next cuts, doubling, until it do
 from __future__ import annotations
 
 import bisect
+import gc
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -73,16 +74,28 @@ def pieces(text: str, size: int = PIECE_SIZE) -> Iterator[Piece]:
                 if end == len(text):
                     raise
                 end = _next_cut(cuts, start, start + 2 * (end - start), at_least=end + 1)
-        piece = Piece(module, prefix + body, line, _lines(prefix), prefix_statements)
-        yield piece
-        for statement in module.body[prefix_statements:]:
-            if binds_imports(statement):
-                code = module.code_for_node(statement)
-                if len(code) <= MAX_PREFIX_STATEMENT:
-                    prefix += code
-                    prefix_statements += 1
+        yield Piece(module, prefix + body, line, _lines(prefix), prefix_statements)
+        imports = _imports(module, prefix_statements)
+        prefix += "".join(imports)
+        prefix_statements += len(imports)
+        del module
+        # Automatic collection is off while a file is linted: free the cycles the last piece
+        # left (scope analysis makes some, and they hold its tree) before the next is parsed.
+        # Only the objects made since the last collection are examined.
+        gc.collect(0)
         line += _lines(body)
         start = end
+
+
+def _imports(module: cst.Module, skipped: int) -> list[str]:
+    """The code of the import statements of a piece past its prefix (`skipped` statements)."""
+    found = []
+    for statement in module.body[skipped:]:
+        if binds_imports(statement):
+            code = module.code_for_node(statement)
+            if len(code) <= MAX_PREFIX_STATEMENT:
+                found.append(code)
+    return found
 
 
 def _next_cut(cuts: list[int], start: int, limit: int, at_least: int | None = None) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import gc
 import io
+import sys
 import tokenize
 import traceback
 import warnings
@@ -166,6 +167,7 @@ def _lint_text(
             from gradlint.dynamic.plan import ModulePlan  # the dynamic mode's, imported only when it runs
 
             result.plan = ModulePlan(path, text, piece.module)
+        del piece  # one tree at a time: this one goes before the next is parsed
 
 
 def _lint_module(
@@ -286,10 +288,12 @@ def _findings(context: FileContext, reports: list[Report]) -> list[Finding]:
         if report.fix is not None and fixes_fit:
             safe = rule.fix_safe if report.fix.safe is None else report.fix.safe
             fix = describe(located, report.fix, rule.fix_title, safe)
+            if fix is not None:  # dense files repeat the same fix and message thousands of times
+                fix["replacement"] = sys.intern(fix["replacement"])
         findings.append(
             Finding(
                 path, where.start.line, where.start.column + 1, where.end.line, where.end.column + 1,
-                rule.code, rule.name, (report.severity or rule.severity).value, report.message, fix,
+                rule.code, rule.name, (report.severity or rule.severity).value, sys.intern(report.message), fix,
             )
         )
     return findings
