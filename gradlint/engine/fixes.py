@@ -110,18 +110,9 @@ def _describe_by_regenerating(located: Located, fix: Fix, title: str | None, saf
         after = located.module.deep_replace(fix.node, fix.replacement).code  # type: ignore[union-attr]
     except Exception:
         return None
-    before = located.code
-    if before == after:
+    if after == located.code:
         return None
-    start = 0
-    limit = min(len(before), len(after))
-    while start < limit and before[start] == after[start]:
-        start += 1
-    end_before, end_after = len(before), len(after)
-    while end_before > start and end_after > start and before[end_before - 1] == after[end_after - 1]:
-        end_before -= 1
-        end_after -= 1
-    return _edit(located, title, safe, start, end_before, after[start:end_after])
+    return _edit(located, title, safe, *_smallest_edit(located.code, 0, len(located.code), after))
 
 
 def _offset(text: str, line: int, column: int) -> int:
