@@ -7,22 +7,49 @@ import os
 import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from gradlint.cache import ResultCache
-from gradlint.config import Settings
+from gradlint.config import DEFAULT_MAX_FILE_SIZE, Settings, size_text
 from gradlint.data import framework_modules
 from gradlint.discovery import discover, force_excluded
 from gradlint.engine.prefilter import framework_pattern, is_source_text, skip_file_comment, wants_file
-from gradlint.engine.result import ENGINE_CODES, SKIP_COMMENT, SKIP_NO_FRAMEWORK, SKIP_NOT_PYTHON, SYNTAX_ERROR, FileResult
+from gradlint.engine.result import (
+    ENGINE_CODES,
+    NOT_CHECKED,
+    SKIP_COMMENT,
+    SKIP_NO_FRAMEWORK,
+    SKIP_NOT_PYTHON,
+    SYNTAX_ERROR,
+    FileResult,
+)
 from gradlint.notebook import Notebook, NotebookError, is_notebook, place_in_cell
 from gradlint.registry import get_rule, rule_index, select_codes
 from gradlint.rule import Finding, Rule
 
 # Below this many files a process pool costs more than it saves.
 PARALLEL_THRESHOLD = 16
+
+
+class Progress:
+    """What a run tells of its progress (the command line draws a bar from it); by default nothing."""
+
+    def start(self, files: int) -> None:
+        pass
+
+    def working_on(self, path: str) -> None:
+        """Linting `path` starts (known in one process only: a pool reports files as done)."""
+
+    def done(self, files: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+_NO_PROGRESS = Progress()
 
 
 @dataclass
@@ -35,6 +62,7 @@ class RunResult:
     warnings: list[str] = field(default_factory=list)
     fixed: list[FileResult] = field(default_factory=list)  # files with fixes applied (not yet written)
     baseline_hidden: int = 0  # findings left out because a baseline records them
+    plans: dict = field(default_factory=dict)  # path -> the dynamic mode's plan (see `lint_paths`)
     # Set by a dynamic run: {"checked", "verdicts": {verdict: n}, "seconds", "hidden"}.
     dynamic: dict | None = None
 
@@ -47,12 +75,14 @@ class _Job:
     """Everything a worker process needs to lint (and fix) files, small enough to pickle."""
 
     def __init__(
-        self, codes: Sequence[str], settings: Settings | None = None, fix: bool = False, unsafe_fixes: bool = False
+        self, codes: Sequence[str], settings: Settings | None = None, fix: bool = False, unsafe_fixes: bool = False,
+        plan: bool = False,
     ) -> None:
         self.codes = tuple(codes)
         self.settings = settings
         self.fix = fix
         self.unsafe_fixes = unsafe_fixes
+        self.plan = plan and not fix  # fixed files are read again from what was written
         self._rules: list[type[Rule]] | None = None
         self._prefilter = None
 
@@ -65,9 +95,15 @@ class _Job:
             self._rules = [get_rule(code) for code in self.codes]
         return self._rules
 
+    @property
+    def max_file_size(self) -> int:
+        return self.settings.max_file_size if self.settings is not None else DEFAULT_MAX_FILE_SIZE
+
     def run(self, path: str, data: bytes | None = None) -> FileResult:
         if data is None:
             try:
+                if os.stat(path).st_size > self.max_file_size:  # not even read: it may be gigabytes
+                    return self._too_large(path, os.stat(path).st_size)
                 data = Path(path).read_bytes()
             except OSError as error:
                 from gradlint.engine.runner import _gl000
@@ -75,6 +111,8 @@ class _Job:
                 result = FileResult(path)
                 result.findings.append(_gl000(path, 1, 1, f"cannot read it ({error.strerror or error})"))
                 return result
+        if len(data) > self.max_file_size:
+            return self._too_large(path, len(data))
         if is_notebook(path):
             return self._run_notebook(path, data)
         if skip_file_comment(data):
@@ -85,10 +123,15 @@ class _Job:
         from gradlint.engine import runner
 
         rules = self._rules_for(path)
-        result = runner.lint_bytes(path, data, rules, None, SYNTAX_ERROR in self.codes)  # prefiltered above
+        result = runner.lint_bytes(path, data, rules, None, SYNTAX_ERROR in self.codes, self.plan)  # prefiltered above
         if self.fix and any(f.fixable(self.unsafe_fixes) for f in result.findings):
             self._fix(result, data, rules)
         return result
+
+    def _too_large(self, path: str, size: int) -> FileResult:
+        limit = size_text(self.max_file_size)
+        return FileResult(path, errors=[{"path": path, "rule": None, "kind": NOT_CHECKED, "message": (
+            f"not checked: {size_text(size)} is more than max-file-size ({limit}); raise it in the configuration to check it")}])
 
     def _rules_for(self, path: str) -> list[type[Rule]]:
         codes = set(self.codes_for(path))
@@ -115,7 +158,7 @@ class _Job:
         from gradlint.engine import runner
 
         rules = self._rules_for(path)
-        result = runner.lint_bytes(path, program, rules, None, SYNTAX_ERROR in self.codes)
+        result = runner.lint_bytes(path, program, rules, None, SYNTAX_ERROR in self.codes, self.plan)
         if self.fix and any(f.fixable(self.unsafe_fixes) for f in result.findings):
             self._fix(result, program, rules)
             if result.fixed is not None:
@@ -211,6 +254,8 @@ def lint_paths(
     fix: bool = False,
     unsafe_fixes: bool = False,
     cache: ResultCache | None = None,
+    progress: Progress | None = None,
+    plan: bool = False,
 ) -> tuple[RunResult, list[str]]:
     """Lint files and directories with `rules` (classes or codes); returns the result and
     the paths that do not exist.
@@ -218,10 +263,12 @@ def lint_paths(
     With `fix`, findings are those left after fixing, and `RunResult.fixed` holds the fixed
     content of each changed file: the caller decides whether to write it or show a diff.
     With a `cache`, files whose content, path and rules are unchanged are not linted again
-    (fixing always lints: it needs the parse).
+    (fixing always lints: it needs the parse). `progress` hears of each file as it is done.
+    With `plan` (the dynamic mode runs next), `RunResult.plans` holds the dynamic mode's plan of
+    each file with findings, built from the parse made here.
     """
     codes = [rule if isinstance(rule, str) else rule.code for rule in rules]
-    job = _Job(codes, settings, fix, unsafe_fixes)
+    job = _Job(codes, settings, fix, unsafe_fixes, plan)
     discovered = discover(
         [p for p in paths if p != "-"], settings, respect_gitignore, force_exclude
     )
@@ -229,13 +276,21 @@ def lint_paths(
     if "-" in paths and not (force_exclude and force_excluded(stdin_filename, settings, respect_gitignore)):
         results.append(job.run(stdin_filename, stdin if stdin is not None else b""))
     names = [str(path) for path in discovered.files]
-    cached, misses = _cached(cache, job, names) if cache is not None and not fix else ({}, {})
+    # A cached result has no plan: a run that plans lints every file.
+    cached, misses = _cached(cache, job, names) if cache is not None and not fix and not plan else ({}, {})
     todo = [name for name in names if name not in cached]
+    progress = progress or _NO_PROGRESS
+    progress.start(len(todo))
     jobs = jobs or os.cpu_count() or 1
     if jobs > 1 and len(todo) >= PARALLEL_THRESHOLD:
-        fresh = dict(zip(todo, _parallel(job, todo, jobs)))
+        fresh = dict(zip(todo, _parallel(job, todo, jobs, progress)))
     else:  # in this process, lint the very bytes the cache key was made from
-        fresh = {name: job.run(name, misses[name][1] if name in misses else None) for name in todo}
+        fresh = {}
+        for name in todo:
+            progress.working_on(name)
+            fresh[name] = job.run(name, misses[name][1] if name in misses else None)
+            progress.done(1)
+    progress.close()
     for name, result in fresh.items():
         if name in misses:
             cache.put(misses[name][0], result)
@@ -251,6 +306,8 @@ def _cached(
     misses: dict[str, tuple[str, bytes]] = {}
     for name in names:
         try:
+            if os.stat(name).st_size > job.max_file_size:
+                continue  # linting reports it, unread
             data = Path(name).read_bytes()
         except OSError:
             continue  # linting reports it
@@ -263,13 +320,16 @@ def _cached(
     return hits, misses
 
 
-def _parallel(job: _Job, names: list[str], jobs: int) -> list[FileResult]:
+def _parallel(job: _Job, names: list[str], jobs: int, progress: Progress) -> list[FileResult]:
     # Many small chunks balance uneven files; fork shares the already imported libcst.
     chunk = max(1, min(64, len(names) // (jobs * 8)))
     chunks = [names[i : i + chunk] for i in range(0, len(names), chunk)]
     method = "fork" if sys.platform.startswith("linux") else "spawn"
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context(method)) as pool:
-        return [result for batch in pool.map(job.run_many, chunks) for result in batch]
+        futures = [pool.submit(job.run_many, names) for names in chunks]
+        for future in as_completed(futures):
+            progress.done(len(future.result()))
+        return [result for future in futures for result in future.result()]
 
 
 def _combine(results: Iterable[FileResult]) -> RunResult:
@@ -279,11 +339,13 @@ def _combine(results: Iterable[FileResult]) -> RunResult:
             run.files_skipped += 1
             run.skip_reasons[result.skipped] += 1
             continue
-        run.files_checked += 1
+        run.files_checked += not any(error.get("kind") == NOT_CHECKED for error in result.errors)
         run.findings.extend(result.findings)
         run.errors.extend(result.errors)
         run.warnings.extend(result.warnings)
         if result.fixes_applied:
             run.fixed.append(result)
+        if result.plan is not None:
+            run.plans[result.path] = result.plan
     run.findings.sort(key=Finding.sort_key)
     return run

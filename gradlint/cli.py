@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 from collections.abc import Sequence
 
 from gradlint import __version__
@@ -176,6 +177,8 @@ def _lint_command(args: argparse.Namespace) -> int:
         fix=fixing,
         unsafe_fixes=args.unsafe_fixes,
         cache=_cache(args, settings),
+        progress=_FileProgress() if _wants_progress(args) else None,
+        plan=args.dynamic,
     )
     for path in missing:
         print(f"gradlint: error: no such file or directory: {path}", file=sys.stderr)
@@ -367,7 +370,7 @@ def _run_dynamic(args: argparse.Namespace, result, stdin: bytes | None, settings
         fixed = next((f.fixed for f in result.fixed if f.path == (args.stdin_filename or "-")), None)
         sources[args.stdin_filename or "-"] = decode(fixed if fixed is not None else stdin)
     total = count_confirmable(result.findings)
-    bar = _progress_bar(total)
+    bar = _progress_bar(total) if _wants_progress(args) else None
     started = time.perf_counter()
     try:
         stats = confirm(
@@ -376,6 +379,7 @@ def _run_dynamic(args: argparse.Namespace, result, stdin: bytes | None, settings
                            _sandbox_read_only(args, settings, [f.path for f in result.findings])),
             on_result=(lambda _: bar.update(1)) if bar is not None else None,
             sources=sources,
+            plans=result.plans,
         )
     finally:
         if bar is not None:
@@ -390,14 +394,67 @@ def _run_dynamic(args: argparse.Namespace, result, stdin: bytes | None, settings
 
 
 def _progress_bar(total: int):
-    """A progress bar on stderr when it is a terminal (and tqdm is installed), else None."""
-    if total == 0 or not sys.stderr.isatty():
+    """The dynamic mode's progress bar on stderr (when tqdm is installed), else None."""
+    if total == 0:
         return None
     try:
         from tqdm import tqdm
     except ImportError:
         return None
     return tqdm(total=total, desc="gradlint --dynamic", unit="finding", file=sys.stderr, leave=False)
+
+
+# A run shows its progress only once it has taken this long.
+PROGRESS_DELAY = 1.0
+
+
+def _wants_progress(args: argparse.Namespace) -> bool:
+    """A bar only for a person watching: standard error a terminal, not CI, and the text format
+    (JSON, SARIF and GitHub output are read by programs)."""
+    return args.format == "text" and sys.stderr.isatty() and not os.environ.get("CI")
+
+
+class _FileProgress:
+    """Files done, files per second and the file being linted, on standard error; drawn once a
+    run passes `PROGRESS_DELAY` (a thread redraws it while one slow file is linted) and erased
+    at the end."""
+
+    def __init__(self) -> None:
+        self.bar = None
+        self.current = ""
+        self.stop = threading.Event()
+        self.redrawing = threading.Thread(target=self._redraw, daemon=True)
+
+    def start(self, files: int) -> None:
+        try:
+            from tqdm import tqdm
+        except ImportError:
+            return
+        self.bar = tqdm(total=files, desc="gradlint", unit="file", file=sys.stderr, leave=False, delay=PROGRESS_DELAY)
+        self.redrawing.start()
+
+    def _redraw(self) -> None:
+        if self.stop.wait(PROGRESS_DELAY):
+            return
+        while not self.stop.is_set():
+            bar = self.bar
+            if bar is not None:
+                bar.set_postfix_str(self.current, refresh=False)
+                bar.refresh()
+            self.stop.wait(0.2)
+
+    def working_on(self, path: str) -> None:
+        self.current = path
+
+    def done(self, files: int) -> None:
+        if self.bar is not None:
+            self.bar.update(files)
+
+    def close(self) -> None:
+        self.stop.set()
+        if self.bar is not None:
+            self.redrawing.join()  # no redraw after the bar is erased
+            self.bar.close()
 
 
 def _cache(args: argparse.Namespace, settings):

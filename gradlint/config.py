@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,13 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-KNOWN_KEYS = ("select", "ignore", "extend-select", "exclude", "extend-exclude", "per-file-ignores")
+KNOWN_KEYS = ("select", "ignore", "extend-select", "exclude", "extend-exclude", "per-file-ignores", "max-file-size")
+# Larger files are reported as not checked (exit status 2) rather than read and parsed: time
+# grows with the file (a few seconds per 10,000 lines); memory does not (large files are parsed
+# in pieces).
+DEFAULT_MAX_FILE_SIZE = 16 * 1024 * 1024
+_SIZE = re.compile(r"^\s*(\d+)\s*(B|KB|MB|GB)?\s*$", re.I)
+_UNITS = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3}
 CONFIG_FILES = ("gradlint.toml", "pyproject.toml")
 
 
@@ -30,6 +37,7 @@ class Settings:
     extend_select: list[str] = field(default_factory=list)
     exclude: list[str] = field(default_factory=list)
     per_file_ignores: dict[str, list[str]] = field(default_factory=dict)
+    max_file_size: int = DEFAULT_MAX_FILE_SIZE  # bytes
     root: Path = field(default_factory=Path.cwd)
     source: Path | None = None  # the file the settings came from
 
@@ -127,7 +135,26 @@ def settings_from_table(table: dict, config: Path) -> Settings:
             expand(settings.per_file_ignores[pattern])
         except SelectionError as error:
             raise ConfigError(f"{where}: per-file-ignores {pattern!r}: {error}") from None
+    if "max-file-size" in table:
+        settings.max_file_size = _size(table["max-file-size"], where)
     return settings
+
+
+def _size(value: object, where: str) -> int:
+    """A size in bytes: a number of bytes, or a string such as "16MB" or "512KB"."""
+    match = _SIZE.match(value) if isinstance(value, str) else None
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    if match and int(match.group(1)) > 0:
+        return int(match.group(1)) * _UNITS[(match.group(2) or "B").upper()]
+    raise ConfigError(f"{where}: 'max-file-size' must be a size such as 16MB, 512KB or a number of bytes")
+
+
+def size_text(size: int) -> str:
+    for unit in ("GB", "MB", "KB"):
+        if size >= _UNITS[unit]:
+            return f"{size / _UNITS[unit]:.1f} {unit}"
+    return f"{size} bytes"
 
 
 def _strings(table: dict, key: str, where: str) -> list[str]:

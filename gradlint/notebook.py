@@ -9,6 +9,7 @@ Only the standard library is used: the static linter needs nothing more.
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 from dataclasses import dataclass, field
@@ -58,6 +59,9 @@ class Notebook:
                 source = cell.get("source", "")
                 self.cells.append(CodeCell(index, "".join(source) if isinstance(source, list) else str(source)))
         self.program = self._program()
+        # Looked up per finding: by bisection and by key, never a scan of the cells.
+        self._boundaries = [cell.first_line - 1 for cell in self.cells]
+        self._first_lines = {cell.index: cell.first_line for cell in self.cells}
 
     # The program -------------------------------------------------------------------------
 
@@ -78,15 +82,16 @@ class Notebook:
         return "\n".join(lines) + "\n" if lines else ""
 
     def locate(self, line: int) -> tuple[int, int]:
-        """(cell index, line within the cell) of a program line."""
-        for cell in reversed(self.cells):
-            if line >= cell.first_line - 1:
-                return cell.index, max(1, line - cell.first_line + 1)
-        return (self.cells[0].index if self.cells else 1), 1
+        """(cell index, line within the cell) of a program line (a cell's boundary line counts
+        as its first line)."""
+        found = bisect.bisect_right(self._boundaries, line) - 1
+        if found < 0:
+            return (self.cells[0].index if self.cells else 1), 1
+        cell = self.cells[found]
+        return cell.index, max(1, line - cell.first_line + 1)
 
     def program_line(self, cell_index: int, line: int) -> int:
-        cell = next(c for c in self.cells if c.index == cell_index)
-        return cell.first_line + line - 1
+        return self._first_lines[cell_index] + line - 1
 
     def cell_lines(self) -> dict[int, list[str]]:
         return {cell.index: cell.source.splitlines() for cell in self.cells}

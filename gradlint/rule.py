@@ -37,7 +37,7 @@ class Fix:
     safe: bool | None = None
 
 
-@dataclass
+@dataclass(slots=True)  # a dense file has hundreds of thousands
 class Finding:
     """One problem in one file; lines and columns are 1-based, end columns exclusive."""
 

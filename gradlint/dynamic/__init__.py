@@ -55,15 +55,17 @@ def confirm(
     options: DynamicOptions | None = None,
     on_result: Callable[[dict], None] | None = None,
     sources: dict[str, str] | None = None,
+    plans: dict | None = None,
 ) -> DynamicStats:
-    """Set `confirmation` on each finding a witness can check (in place)."""
+    """Set `confirmation` on each finding a witness can check (in place); `plans` are the
+    module plans the static pass built, by path."""
     from gradlint.dynamic import witnesses
     from gradlint.dynamic.plan import plan
     from gradlint.dynamic.pool import Pool
 
     options = options or DynamicOptions()
     codes = set(witnesses.table())
-    jobs, unrunnable = plan(findings, codes, options.device, sources)
+    jobs, unrunnable = plan(findings, codes, options.device, sources, plans)
     stats = DynamicStats()
 
     def record(result: dict) -> None:

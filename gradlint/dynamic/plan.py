@@ -12,17 +12,21 @@ the original line numbers (left-out lines are blank), so positions and traceback
 
 from __future__ import annotations
 
+import bisect
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import libcst as cst
-from libcst.metadata import GlobalScope, MetadataWrapper, PositionProvider, ScopeProvider
+from libcst.metadata import GlobalScope, MetadataWrapper, ScopeProvider
 
 from gradlint.config import find_config
 from gradlint.data import section
 from gradlint.dynamic.probe import Job
+from gradlint.engine.pieces import PIECE_SIZE
+from gradlint.engine.positions import Located
 from gradlint.engine.runner import decode
+from gradlint.engine.walker import iter_tree
 from gradlint.notebook import Notebook, NotebookError, is_notebook
 from gradlint.rule import Finding
 
@@ -35,36 +39,50 @@ class Unrunnable:
     reason: str
 
 
+# A file larger than this that the static pass parsed in pieces is not parsed whole again here.
+PLAN_LIMIT = 2 * PIECE_SIZE
+
+
 def framework_modules() -> dict[str, list[str]]:
     return dict(section("dynamic_frameworks"))
 
 
 class ModulePlan:
-    """One parsed file: its top-level statements, what each binds and what each reads."""
+    """One file's top-level statements: their lines, what each imports and which others each
+    needs. It holds no tree: the static pass builds it from the tree it has already parsed
+    (`module`), and only a file that pass did not parse whole is parsed again here."""
 
-    def __init__(self, path: str, text: str) -> None:
+    def __init__(self, path: str, text: str, module: cst.Module | None = None) -> None:
         self.path = path
         self.lines = text.splitlines(keepends=True)
-        wrapper = MetadataWrapper(cst.parse_module(text), unsafe_skip_copy=True)
-        positions = wrapper.resolve(PositionProvider)
-        scopes = wrapper.resolve(ScopeProvider)
-        self.body = list(wrapper.module.body)
+        if module is None:
+            module = cst.parse_module(text)
+        scopes = MetadataWrapper(module, unsafe_skip_copy=True).resolve(ScopeProvider)
+        located = Located(module)
+        body = list(module.body)
         # A definition's position starts at `def`/`class`; its decorators belong to it.
         self.spans = [
-            (positions[getattr(s, "decorators", None)[0] if getattr(s, "decorators", None) else s].start.line,
-             positions[s].end.line)
-            for s in self.body
+            (located.position(getattr(s, "decorators", None)[0] if getattr(s, "decorators", None) else s).start.line,
+             located.position(s).end.line)
+            for s in body
         ]
+        self._starts = [start for start, _ in self.spans]
+        self.main_guard = [_is_main_guard(s) for s in body]
+        self.while_loop = [isinstance(s, cst.While) for s in body]  # runs until the timeout: never a provider
+        self.program = [isinstance(s, (cst.For, cst.While)) or _is_main_guard(s) for s in body]
+        self.example = [_is_example(s) for s in body]
+        self.future_import = [_is_future_import(s) for s in body]
         owner: dict[int, int] = {}
-        for index, statement in enumerate(self.body):
-            for node in _walk(statement):
-                owner[id(node)] = index
         self.imports: dict[int, set[str]] = {}  # statement -> top-level modules it imports
-        for index, statement in enumerate(self.body):
-            self.imports[index] = {
-                module for node in _walk(statement) if isinstance(node, (cst.Import, cst.ImportFrom)) for module in _top_module(node)
-            }
-        self.needs: dict[int, set[int]] = {i: set() for i in range(len(self.body))}
+        for index, statement in enumerate(body):
+            self.imports[index] = set()
+            for node in iter_tree(statement):
+                owner[id(node)] = index
+                if isinstance(node, (cst.Import, cst.ImportFrom)):
+                    self.imports[index].update(_top_module(node))
+        self.all_imports = {module for modules in self.imports.values() for module in modules}
+        self.needs: dict[int, set[int]] = {i: set() for i in range(len(body))}
+        self._snippets: dict[tuple[int, ...], str] = {}
         global_scope = next((s for s in scopes.values() if isinstance(s, GlobalScope)), None)
         if global_scope is None:
             return
@@ -82,36 +100,39 @@ class ModulePlan:
                             self.needs[user].add(provider)
 
     def statement_at(self, line: int) -> int | None:
-        return next((i for i, (start, end) in enumerate(self.spans) if start <= line <= end), None)
+        index = bisect.bisect_right(self._starts, line) - 1
+        return index if index >= 0 and line <= self.spans[index][1] else None
 
     def closure(self, target: int) -> list[int]:
         # The file's `@gradlint.example` functions come along: they say how to build its models.
-        examples = [i for i, s in enumerate(self.body) if _is_example(s)]
+        examples = [i for i, example in enumerate(self.example) if example]
         keep, todo = {target, *examples}, [target, *examples]
         while todo:
             for provider in self.needs[todo.pop()]:
-                statement = self.body[provider]
-                if provider not in keep and not _is_main_guard(statement) and not isinstance(statement, cst.While):
+                if provider not in keep and not self.main_guard[provider] and not self.while_loop[provider]:
                     keep.add(provider)
                     todo.append(provider)
-        keep.update(i for i, s in enumerate(self.body) if _is_future_import(s))
+        keep.update(i for i, future in enumerate(self.future_import) if future)
         return sorted(keep)
 
     def not_run(self, target: int) -> list[tuple[int, int]]:
         """The finding's own statement when running it would run the program rather than define
         something: a module-level loop (a `while True:` training loop runs until the timeout) or
         the `__main__` block. The witness still reads it; it evaluates what it needs."""
-        statement = self.body[target]
-        if isinstance(statement, (cst.For, cst.While)) or _is_main_guard(statement):
-            return [self.spans[target]]
-        return []
+        return [self.spans[target]] if self.program[target] else []
 
     def snippet(self, statements: list[int]) -> str:
-        lines = ["\n"] * len(self.lines)
-        for index in statements:
-            start, end = self.spans[index]
-            lines[start - 1 : end] = self.lines[start - 1 : end]
-        return "".join(lines)
+        """The file with only these statements left (the other lines blank); findings in one
+        function share it."""
+        key = tuple(statements)
+        found = self._snippets.get(key)
+        if found is None:
+            lines = ["\n"] * len(self.lines)
+            for index in statements:
+                start, end = self.spans[index]
+                lines[start - 1 : end] = self.lines[start - 1 : end]
+            found = self._snippets[key] = "".join(lines)
+        return found
 
     def framework(self, statements: list[int], target: int) -> str | None:
         """The worker for a finding: the first framework (in the table's order) among the
@@ -120,20 +141,13 @@ class ModulePlan:
         tiers = (
             {m for i in self.needs[target] for m in self.imports[i]},
             {m for i in statements for m in self.imports[i]},
-            {m for modules in self.imports.values() for m in modules},
+            self.all_imports,
         )
         for imported in tiers:
             for name, modules in framework_modules().items():
                 if imported.intersection(modules):
                     return name
         return None
-
-def _walk(node: cst.CSTNode):
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        yield current
-        stack.extend(current.children)
 
 
 def _top_module(node: cst.Import | cst.ImportFrom) -> set[str]:
@@ -198,8 +212,12 @@ def project_paths(path: str) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def plan(findings: list[Finding], codes: set[str], device: str, sources: dict[str, str] | None = None) -> tuple[list[Job], list[Unrunnable]]:
-    """Jobs for the findings whose rule is in `codes`; the others that cannot run, with why."""
+def plan(
+    findings: list[Finding], codes: set[str], device: str, sources: dict[str, str] | None = None,
+    plans: dict[str, ModulePlan] | None = None,
+) -> tuple[list[Job], list[Unrunnable]]:
+    """Jobs for the findings whose rule is in `codes`; the others that cannot run, with why.
+    `plans` are the module plans the static pass built from its own parse, by path."""
     jobs: list[Job] = []
     unrunnable: list[Unrunnable] = []
     modules: dict[str, tuple[ModulePlan, Notebook | None] | str] = {}
@@ -208,7 +226,7 @@ def plan(findings: list[Finding], codes: set[str], device: str, sources: dict[st
             continue
         loaded = modules.get(finding.path)
         if loaded is None:
-            loaded = modules[finding.path] = _load(finding.path, sources)
+            loaded = modules[finding.path] = _load(finding.path, sources, (plans or {}).get(finding.path))
         if isinstance(loaded, str):
             unrunnable.append(Unrunnable(index, loaded))
             continue
@@ -237,16 +255,20 @@ def plan(findings: list[Finding], codes: set[str], device: str, sources: dict[st
     return jobs, unrunnable
 
 
-def _load(path: str, sources: dict[str, str] | None) -> tuple[ModulePlan, Notebook | None] | str:
+def _load(path: str, sources: dict[str, str] | None, built: ModulePlan | None = None) -> tuple[ModulePlan, Notebook | None] | str:
     """The file's module plan (for a notebook: of its code cells as one program), or why not."""
     try:
+        notebook = Notebook(Path(path).read_bytes()) if is_notebook(path) and not (sources and path in sources) else None
+        if built is not None:
+            return built, notebook
         if sources and path in sources:
-            text, notebook = sources[path], None
-        elif is_notebook(path):
-            notebook = Notebook(Path(path).read_bytes())
+            text = sources[path]
+        elif notebook is not None:
             text = notebook.program
         else:
-            text, notebook = decode(Path(path).read_bytes()), None
+            text = decode(Path(path).read_bytes())
+        if len(text) > PLAN_LIMIT:  # parsed whole, its tree would take gigabytes
+            return f"the file is too large (over {PLAN_LIMIT // 1024} KB) for the dynamic mode to cut a snippet from"
         return ModulePlan(path, text), notebook
     except (OSError, UnicodeDecodeError, SyntaxError, LookupError, cst.ParserSyntaxError, NotebookError) as error:
         return f"could not read the file again: {error}"

@@ -17,9 +17,11 @@ SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
 class FileContext:
     """One parsed file: its module, its import aliases, and where the walk is now."""
 
-    def __init__(self, path: str, text: str, module: cst.Module) -> None:
+    def __init__(self, path: str, text: str, module: cst.Module, file_text: str | None = None) -> None:
         self.path = path
-        self.text = text
+        self.text = text  # what `module` was parsed from: a piece of a large file
+        # The whole file, for rules that look for a word anywhere in it.
+        self.file_text = text if file_text is None else file_text
         self.module = module
         self.names = NameTable(module)
         # Maintained by the walk: enclosing statements and function/class/lambda scopes.

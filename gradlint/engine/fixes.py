@@ -1,17 +1,17 @@
 """Fixes: what a rule proposes, described as one text edit, and applied until nothing changes.
 
 A rule proposes a fix as a libcst node and its replacement (`Rule.report(..., fix=Fix(...))`).
-The edit is found by replacing that node in the module and comparing the regenerated code with
-the original: libcst regenerates everything it did not touch byte for byte, so the edit is the
-smallest span that differs, and comments and formatting around it are kept.
+The edit is what replacing that node in the module would change in the regenerated code:
+libcst regenerates everything it did not touch byte for byte, so the edit is the smallest span
+that differs, and comments and formatting around it are kept.
 A fix is applied only if the result parses and the rule then reports fewer findings.
 """
 
 from __future__ import annotations
 
+import inspect
 import io
 import os
-import re
 import tempfile
 import tokenize
 from collections import Counter
@@ -19,59 +19,107 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import libcst as cst
+from libcst._nodes.internal import CodegenState
 
+from gradlint.engine.positions import LINE_BREAK, Located, Span
 from gradlint.rule import Finding, Fix
 
 # A file whose fixes keep producing new fixes is left as it is after this many rounds.
 MAX_ROUNDS = 50
 
 
-def describe(module: cst.Module, fix: Fix, title: str | None, safe: bool, original: str | None = None) -> dict | None:
+def describe(located: Located, fix: Fix, title: str | None, safe: bool) -> dict | None:
     """The JSON form of a fix: its title, safety, the range it replaces and the new text.
-    `original` is the file's text: where libcst's code is not the file or the start of it (it
-    drops a form feed that starts a line, and a last lone "\r"), positions in its code are not
-    positions in the file: no fix."""
+
+    The edit is what replacing the node in the module and regenerating the module's code would
+    change, trimmed to the smallest span that differs; it is computed from the node's own span
+    and the code of its replacement, so a fix costs the size of the node, not of the file."""
+    code = located.code
+    span = located.span(fix.node)
     try:
-        replaced = module.deep_replace(fix.node, fix.replacement)
-        before, after = module.code, replaced.code  # type: ignore[union-attr]
+        if span is None or not (_context_free(fix.node) and _context_free(fix.replacement)):
+            return _describe_by_regenerating(located, fix, title, safe)
+        old, new = _generate(fix.node, span, located.module), _generate(fix.replacement, span, located.module)
     except Exception:  # a rule built an invalid replacement: no fix rather than a crash
         return None
-    if before == after or (original is not None and not original.startswith(before)):
+    if old != code[span.start : span.end]:  # generated apart from its parent, it is not its own code
+        return _describe_by_regenerating(located, fix, title, safe)
+    if old == new:
         return None
-    start = 0
-    limit = min(len(before), len(after))
-    while start < limit and before[start] == after[start]:
-        start += 1
-    end_before, end_after = len(before), len(after)
-    while end_before > start and end_after > start and before[end_before - 1] == after[end_after - 1]:
-        end_before -= 1
-        end_after -= 1
-    line, column = _position(before, start)
-    end_line, end_column = _position(before, end_before)
+    return _edit(located, title, safe, *_smallest_edit(code, span.start, span.end, new))
+
+
+def _edit(located: Located, title: str | None, safe: bool, start: int, end: int, replacement: str) -> dict:
+    line, column = located.line_column(start)
+    end_line, end_column = located.line_column(end)
     return {
         "title": title or "apply the suggested fix",
         "safe": safe,
         "range": {"line": line, "column": column, "end_line": end_line, "end_column": end_column},
-        "replacement": after[start:end_after],
+        "replacement": replacement,
     }
 
 
-# Lines end as Python's tokenizer ends them (and as the findings count them): "\r\n", "\r" or "\n".
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_CONTEXT_FREE: dict[type, bool] = {}
 
 
-def _position(text: str, offset: int) -> tuple[int, int]:
-    """1-based line and column (in characters) of an offset."""
-    line, start = 1, 0
-    for brk in _LINE_BREAK.finditer(text, 0, offset):
-        line, start = line + 1, brk.end()
-    return line, offset - start + 1
+def _context_free(node: cst.CSTNode) -> bool:
+    """Whether a node generates its code from itself and the indentation alone: some take
+    arguments from their parent (a default comma, `elif`), which a span cannot know."""
+    cls = type(node)
+    known = _CONTEXT_FREE.get(cls)
+    if known is None:
+        known = _CONTEXT_FREE[cls] = len(inspect.signature(cls._codegen_impl).parameters) == 2
+    return known
+
+
+def _generate(node: cst.CSTNode, span: Span, module: cst.Module) -> str:
+    state = CodegenState(
+        default_indent=module.default_indent, default_newline=module.default_newline, indent_tokens=list(span.indent)
+    )
+    node._codegen(state)
+    return "".join(state.tokens)
+
+
+def _smallest_edit(code: str, start: int, end: int, new: str) -> tuple[int, int, str]:
+    """The span that differs between `code` and `code[:start] + new + code[end:]`, trimmed as a
+    comparison of the two whole texts would trim it: (start, end in `code`, replacement text).
+    Both texts share `code[:start]`; the common prefix may run past the node into the code after
+    it, so that is read in growing windows until the prefix ends inside one."""
+    window = 64
+    while True:
+        stop = min(len(code), end + window)
+        before, after = code[start:stop], new + code[end:stop]
+        limit = min(len(before), len(after))
+        prefix = 0
+        while prefix < limit and before[prefix] == after[prefix]:
+            prefix += 1
+        if prefix < limit or stop == len(code):
+            break
+        window *= 4
+    end_before, end_after = len(before), len(after)
+    while end_before > prefix and end_after > prefix and before[end_before - 1] == after[end_after - 1]:
+        end_before -= 1
+        end_after -= 1
+    return start + prefix, start + end_before, after[prefix:end_after]
+
+
+def _describe_by_regenerating(located: Located, fix: Fix, title: str | None, safe: bool) -> dict | None:
+    """The edit found by regenerating the whole module with the node replaced: for the nodes
+    whose code depends on their parent. A pass over the file, so never the common case."""
+    try:
+        after = located.module.deep_replace(fix.node, fix.replacement).code  # type: ignore[union-attr]
+    except Exception:
+        return None
+    if after == located.code:
+        return None
+    return _edit(located, title, safe, *_smallest_edit(located.code, 0, len(located.code), after))
 
 
 def _offset(text: str, line: int, column: int) -> int:
     start = 0
     if line > 1:
-        for count, brk in enumerate(_LINE_BREAK.finditer(text), 2):
+        for count, brk in enumerate(LINE_BREAK.finditer(text), 2):
             if count == line:
                 start = brk.end()
                 break

@@ -109,6 +109,14 @@ class NameTable:
         return bool(self.raw_names(node))
 
 
+def binds_imports(statement: cst.CSTNode) -> bool:
+    """Whether a top-level statement is an import line, or an `if` or `try` holding imports
+    (conditional and fallback imports)."""
+    if isinstance(statement, cst.SimpleStatementLine):
+        return any(isinstance(small, (cst.Import, cst.ImportFrom)) for small in statement.body)
+    return isinstance(statement, (cst.If, cst.Try)) and next(iter(_import_statements([statement])), None) is not None
+
+
 def _import_statements(body: Iterable[cst.CSTNode]) -> Iterable[cst.Import | cst.ImportFrom]:
     """Imports anywhere in the statement tree (function-local and conditional ones too)."""
     stack = list(body)

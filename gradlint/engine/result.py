@@ -15,6 +15,8 @@ ENGINE_CODES = frozenset({SYNTAX_ERROR, UNUSED_NOQA})
 SKIP_NO_FRAMEWORK = "no framework imported"
 SKIP_COMMENT = "`# gradlint: skip-file`"
 SKIP_NOT_PYTHON = "notebook not in Python"
+# The `kind` of an error entry for a file too large to check (see `max-file-size`).
+NOT_CHECKED = "not-checked"
 
 
 @dataclass
@@ -30,6 +32,8 @@ class FileResult:
     warnings: list[str] = field(default_factory=list)  # worth telling, not an error (fixes not written)
     # Other modules of the project the findings depend on: path -> [size, mtime_ns] when read.
     dependencies: dict[str, list[int]] = field(default_factory=dict)
+    # When the dynamic mode will run: its plan of the module, built from this pass's parse.
+    plan: object | None = None
 
     def to_dict(self) -> dict:
         return {

@@ -7,17 +7,20 @@ metadata costs about as much as the parse itself.
 from __future__ import annotations
 
 import ast
+import gc
+import sys
 import traceback
 import warnings
 from collections.abc import Sequence
 
 import libcst as cst
-from libcst.metadata import PositionProvider
 
 from gradlint.engine.context import SCOPES, STATEMENTS, FileContext
-from gradlint.engine.result import SKIP_COMMENT, SKIP_NO_FRAMEWORK, SYNTAX_ERROR, UNUSED_NOQA, FileResult
+from gradlint.engine.result import NOT_CHECKED, SKIP_COMMENT, SKIP_NO_FRAMEWORK, SYNTAX_ERROR, UNUSED_NOQA, FileResult
 from gradlint.engine.syntax import forget_file
 from gradlint.engine.fixes import describe
+from gradlint.engine.pieces import PIECE_SIZE, Piece, PieceTooLarge, pieces
+from gradlint.engine.positions import Located
 from gradlint.engine.prefilter import decode, skip_file_comment, wants_file
 from gradlint.engine.suppress import directives, suppressing_line, suppressions, unused
 from gradlint.engine.walker import HandlerError, walk
@@ -98,7 +101,10 @@ def lint_bytes(
     rules: Sequence[type[Rule]],
     prefilter=None,
     report_syntax_errors: bool = True,
+    plan: bool = False,
 ) -> FileResult:
+    """Lint one file's bytes; with `plan`, a file with findings that was parsed whole also gets
+    the dynamic mode's plan of its module, so that the mode does not parse it again."""
     result = FileResult(path)
     if skip_file_comment(data) or not wants_file(data, prefilter):
         result.skipped = SKIP_COMMENT if skip_file_comment(data) else SKIP_NO_FRAMEWORK
@@ -110,19 +116,69 @@ def lint_bytes(
             reason = error.reason if isinstance(error, UnicodeDecodeError) else str(error)
             result.findings.append(_gl000(path, 1, 1, f"not valid text in its encoding ({reason})"))
         return result
+    collecting = gc.isenabled()
+    gc.disable()  # trees hold no cycles; collections that rescan a growing tree make parsing quadratic
     try:
-        if _bracket_depth(data) > MAX_BRACKET_DEPTH:
-            _quiet_parse(text, path)  # brackets in strings may inflate the count; ast decides
-        module = cst.parse_module(text)
-    except Exception as error:  # SyntaxError, ParserSyntaxError, RecursionError, MemoryError
-        if report_syntax_errors:
-            result.findings.append(_syntax_error(path, text, error))
-        return result
-    active = [rule for rule in rules if rule.code != SYNTAX_ERROR]
-    forget_file(text)  # per-file caches shared by the rules, dropped once the walk is done
+        _lint_text(result, path, text, data, rules, report_syntax_errors, plan)
+    finally:
+        if collecting:
+            gc.enable()
+    return result
+
+
+def _lint_text(
+    result: FileResult, path: str, text: str, data: bytes, rules: Sequence[type[Rule]], report_syntax_errors: bool,
+    plan: bool,
+) -> None:
+    """Parse and walk the text whole, or in pieces when it is large, adding to `result`."""
+    active = [rule for rule in rules if rule.code not in (SYNTAX_ERROR, UNUSED_NOQA)]
+    unused_rule = next((rule for rule in rules if rule.code == UNUSED_NOQA), None)
+    used: set[tuple[int, str]] = set()  # suppression comments that suppressed something, in file lines
+    parsed = None
+    while True:
+        try:
+            if parsed is None:
+                if _bracket_depth(data) > MAX_BRACKET_DEPTH:
+                    _quiet_parse(text, path)  # brackets in strings may inflate the count; ast decides
+                parsed = iter([Piece(cst.parse_module(text), text, 1, 0)] if len(text) <= PIECE_SIZE else pieces(text, PIECE_SIZE))
+            piece = next(parsed)
+        except StopIteration:
+            if unused_rule is not None:
+                ran = {rule.code for rule in active}
+                result.findings.extend(_unused_directives(path, text, unused_rule, used, ran))
+            return
+        except PieceTooLarge as error:
+            result.findings.clear()
+            result.errors.append({"path": path, "rule": None, "kind": NOT_CHECKED, "message": f"not checked: {error}"})
+            return
+        except Exception as error:  # SyntaxError, ParserSyntaxError, RecursionError, MemoryError
+            result.findings.clear()  # a file that does not parse has no other findings
+            if report_syntax_errors:
+                result.findings.append(_syntax_error(path, text, error))
+            return
+        piece_used: set[tuple[int, str]] = set()
+        findings = _lint_module(result, path, piece, text, active, piece_used)
+        if findings is None:
+            return
+        used.update((piece.file_line(line), code) for line, code in piece_used if piece.file_line(line))
+        result.findings.extend(_in_file(finding, piece) for finding in findings if piece.file_line(finding.line))
+        if plan and result.findings and piece.text is text:
+            from gradlint.dynamic.plan import ModulePlan  # the dynamic mode's, imported only when it runs
+
+            result.plan = ModulePlan(path, text, piece.module)
+        del piece  # one tree at a time: this one goes before the next is parsed
+
+
+def _lint_module(
+    result: FileResult, path: str, piece: Piece, file_text: str, active: list[type[Rule]], used: set
+) -> list[Finding] | None:
+    """Walk one module with the rules in `active` (a rule that breaks is removed from it);
+    None when the walk cannot finish (too deep). `used` collects the (line, code) of the
+    suppression comments that suppressed a finding, in the piece's lines."""
+    forget_file(piece.text)  # per-file caches shared by the rules, dropped once the walk is done
     try:
         while True:
-            context = FileContext(path, text, module)
+            context = FileContext(path, piece.text, piece.module, file_text)
             instances = [rule(context) for rule in active]
             try:
                 _walk_rules(context, instances)
@@ -130,26 +186,34 @@ def lint_bytes(
             except HandlerError as failure:
                 broken = type(failure.handler.__self__)
                 result.errors.append(_internal_error(path, broken, failure.error))
-                active = [rule for rule in active if rule is not broken]
+                active.remove(broken)
             except RecursionError as error:
                 result.errors.append({"path": path, "rule": None, "message": f"RecursionError: {error}"})
-                return result
+                return None
     finally:
         forget_file()
     if context.semantic_index is not None:
-        result.dependencies = {path: list(signature) for path, signature in context.semantic_index.read.items()}
+        result.dependencies.update((path, list(signature)) for path, signature in context.semantic_index.read.items())
     reports = [report for instance in instances for report in instance.reports]
-    used: set[tuple[int, str]] = set()
-    if reports:
-        try:
-            result.findings.extend(_findings(context, reports, used))
-        except RecursionError as error:
-            result.errors.append({"path": path, "rule": None, "message": f"RecursionError: {error}"})
-    unused_rule = next((rule for rule in rules if rule.code == UNUSED_NOQA), None)
-    if unused_rule is not None:
-        ran = {rule.code for rule in active} - {UNUSED_NOQA}
-        result.findings.extend(_unused_directives(path, text, unused_rule, used, ran))
-    return result
+    if not reports:
+        return []
+    try:
+        return _findings(context, reports, used)
+    except RecursionError as error:
+        result.errors.append({"path": path, "rule": None, "message": f"RecursionError: {error}"})
+        return None
+
+
+def _in_file(finding: Finding, piece: Piece) -> Finding:
+    """A finding of a piece placed in the whole file."""
+    if piece.first_line == 1 and not piece.prefix_lines:
+        return finding
+    finding.line, finding.end_line = piece.file_line(finding.line), piece.file_line(finding.end_line)
+    if finding.fix is not None:
+        where = dict(finding.fix["range"])
+        where["line"], where["end_line"] = piece.file_line(where["line"]), piece.file_line(where["end_line"])
+        finding.fix = {**finding.fix, "range": where}
+    return finding
 
 
 def _unused_directives(path: str, text: str, rule: type[Rule], used: set, ran: set[str]) -> list[Finding]:
@@ -213,15 +277,21 @@ def _findings(context: FileContext, reports: list[Report], used: set[tuple[int, 
     """The reports that no directive suppresses, as findings; `used` collects (directive line,
     code) for those that one does."""
     path = context.path
-    positions = context.metadata(PositionProvider)
+    located = Located(context.module, [report.fix.node for report in reports if report.fix is not None])
+    # Where libcst's code is not the file or the start of it (it drops a form feed that starts a
+    # line, and a last lone "\r"), positions in its code are not positions in the file: no fixes.
+    fixes_fit = context.text.startswith(located.code)
     suppressed = suppressions(context.text)
     findings = []
     seen = set()
     for report in reports:
-        where = positions[report.node]
+        where = located.position(report.node)
+        if where is None:
+            raise KeyError(f"{report.rule.code} reported a node that is not in the file")
         lines = [where.start.line]
-        if report.statement is not None and report.statement in positions:
-            lines.append(positions[report.statement].start.line)
+        statement = located.position(report.statement) if report.statement is not None else None
+        if statement is not None:
+            lines.append(statement.start.line)
         rule = report.rule
         directive_line = suppressing_line(rule.code, tuple(lines), suppressed) if suppressed else None
         if directive_line is not None:
@@ -232,13 +302,15 @@ def _findings(context: FileContext, reports: list[Report], used: set[tuple[int, 
             continue
         seen.add(key)
         fix = None
-        if report.fix is not None:
+        if report.fix is not None and fixes_fit:
             safe = rule.fix_safe if report.fix.safe is None else report.fix.safe
-            fix = describe(context.module, report.fix, rule.fix_title, safe, context.text)
+            fix = describe(located, report.fix, rule.fix_title, safe)
+            if fix is not None:  # dense files repeat the same fix and message thousands of times
+                fix["replacement"] = sys.intern(fix["replacement"])
         findings.append(
             Finding(
                 path, where.start.line, where.start.column + 1, where.end.line, where.end.column + 1,
-                rule.code, rule.name, (report.severity or rule.severity).value, report.message, fix,
+                rule.code, rule.name, (report.severity or rule.severity).value, sys.intern(report.message), fix,
             )
         )
     return findings

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from gradlint.api import RunResult
+from gradlint.engine.result import NOT_CHECKED
 
 # The text output shows this much of a verdict's evidence; `--format json` shows it whole.
 TEXT_EVIDENCE = 400
@@ -108,6 +109,10 @@ def summary(result: RunResult) -> str:
         files += f"; {result.baseline_hidden} more known from the baseline"
     new = " new" if result.baseline_hidden else ""
     text = f"Found {n}{new} finding{'s' if n != 1 else ''} in {files}." if n else f"No{new} findings in {files}."
-    if result.errors:
-        text += f" {len(result.errors)} internal error{'s' if len(result.errors) != 1 else ''}."
+    unchecked = sum(1 for error in result.errors if error.get("kind") == NOT_CHECKED)
+    internal = len(result.errors) - unchecked
+    if unchecked:
+        text += f" {unchecked} file{'s' if unchecked != 1 else ''} not checked (too large)."
+    if internal:
+        text += f" {internal} internal error{'s' if internal != 1 else ''}."
     return text

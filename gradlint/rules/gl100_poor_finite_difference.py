@@ -335,7 +335,7 @@ class PoorFiniteDifference(Rule):
 
     def _dtype(self) -> str:
         if self._dtype_seen is None:
-            text = _code_only(self.context.text)
+            text = _code_only(self.context.file_text)
             self._dtype_seen = "float32" if _FLOAT32.search(text) and not _FLOAT64.search(text) else "float64"
         return self._dtype_seen
 

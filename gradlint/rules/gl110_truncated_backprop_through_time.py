@@ -276,7 +276,7 @@ class TruncatedBackpropThroughTime(Rule):
 
     def _check_alarm(self) -> str:
         if self._alarm is None:
-            found = _GRADIENT_CHECK.search(self.context.text)
+            found = _GRADIENT_CHECK.search(self.context.file_text)
             self._alarm = "; this file checks gradients numerically" if found else ""
         return self._alarm
 

@@ -89,3 +89,35 @@ def test_a_module_in_a_package_keeps_its_name_for_relative_imports(tmp_path):
     (package / "losses.py").write_text("")
     assert module_location(str(package / "losses.py")) == ("pkg.sub.losses", str(tmp_path))
     assert module_location(str(tmp_path / "script.py")) == ("__gradlint_snippet__", str(tmp_path))
+
+
+def test_the_static_pass_hands_its_parse_to_the_planner(tmp_path, monkeypatch):
+    """With the dynamic mode, the file is parsed once: by the static pass, which builds the plan."""
+    import libcst
+
+    from gradlint.api import lint_paths
+    from gradlint.config import Settings
+
+    path = tmp_path / "m.py"
+    path.write_text(MODULE.replace("torch.sqrt(helper(x))", "torch.sqrt(((x - helper(x)) ** 2).sum(-1))"))
+    result, _ = lint_paths([str(path)], Settings(root=tmp_path), ["GL030"], jobs=1, plan=True)
+    assert [f.line for f in result.findings] == [24] and set(result.plans) == {str(path)}
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("the planner parsed the file again")
+
+    monkeypatch.setattr(libcst, "parse_module", refuse)
+    jobs, unrunnable = plan([_finding(24, str(path))], {"GL030"}, "cpu", plans=result.plans)
+    monkeypatch.undo()
+    again = ModulePlan(str(path), path.read_text())  # what the planner built when it parsed the file itself
+    assert not unrunnable and jobs[0].source == again.snippet(again.closure(again.statement_at(24)))
+
+
+def test_a_file_too_large_to_parse_again_is_inconclusive(tmp_path, monkeypatch):
+    import gradlint.dynamic.plan as planning
+
+    path = tmp_path / "m.py"
+    path.write_text(MODULE)
+    monkeypatch.setattr(planning, "PLAN_LIMIT", 100)
+    jobs, unrunnable = plan([_finding(24, str(path))], {"GL030"}, "cpu")
+    assert not jobs and "too large" in unrunnable[0].reason
