@@ -7,6 +7,7 @@ from __future__ import annotations
 import builtins
 import ctypes
 import signal
+import sys
 import textwrap
 from pathlib import Path
 
@@ -128,7 +129,85 @@ def test_an_import_the_check_touches_says_so(tmp_path):
         """})
     result = _run(tmp_path / "loss.py", "torch.sqrt(SCALE * ((a - b) ** 2).sum(-1))")
     assert result["verdict"] == "inconclusive", result
-    assert f"`SCALE` could not be imported (ModuleNotFoundError: No module named '{MISSING}')" in result["evidence"]
+    assert f"`{MISSING}` could not be imported (No module named '{MISSING}'), and the check needed it" in result["evidence"]
+
+
+def test_a_project_module_that_imports_a_missing_package_still_imports(tmp_path):
+    _write(tmp_path, {
+        "pkg/__init__.py": "",
+        "pkg/base.py": f"""\
+            import {MISSING}.io as images
+            from {MISSING}.units import metre
+            from torch import nn
+
+
+            class Base(nn.Module):
+                def load(self, path):
+                    return images.read(path) * metre
+            """,
+        "pkg/loss.py": f"""\
+            import torch
+            from pkg.base import Base
+
+
+            class Distance(Base):
+                def forward(self, a, b):
+                    return {ROOT_OF}
+            """,
+    })
+    result = _run(tmp_path / "pkg" / "loss.py")
+    assert result["verdict"] == "confirmed", result
+    assert f"missing here, stood in and never touched by the check: `{MISSING}`" in result["evidence"]
+    assert not [name for name in sys.modules if name.startswith(MISSING)]
+
+
+def test_a_stood_in_package_the_check_touches_is_inconclusive_even_when_the_error_is_caught(tmp_path):
+    _write(tmp_path, {
+        "scales.py": f"""\
+            import {MISSING}
+
+
+            def scale():
+                try:
+                    return {MISSING}.factor()
+                except Exception:
+                    return 1.0
+            """,
+        "loss.py": """\
+            import torch
+            from scales import scale
+
+
+            def distance(a, b):
+                return torch.sqrt(scale() * ((a - b) ** 2).sum(-1))
+            """,
+    })
+    result = _run(tmp_path / "loss.py", "torch.sqrt(scale() * ((a - b) ** 2).sum(-1))")
+    assert result["verdict"] == "inconclusive", result
+    assert f"`{MISSING}` could not be imported (No module named '{MISSING}'), and the check needed it" in result["evidence"]
+
+
+def test_an_optional_import_outside_the_project_still_fails_as_it_expects(tmp_path, monkeypatch):
+    library = tmp_path / "site-packages"
+    _write(library, {"optional_backend.py": f"""\
+        try:
+            import {MISSING}
+            AVAILABLE = True
+        except ImportError:
+            AVAILABLE = False
+        """})
+    monkeypatch.syspath_prepend(str(library))
+    monkeypatch.delitem(sys.modules, "optional_backend", raising=False)
+    _write(tmp_path / "project", {"loss.py": """\
+        import torch
+        from optional_backend import AVAILABLE
+
+
+        def distance(a, b):
+            return torch.sqrt(((a - b) ** 2).sum(-1) + (0.0 if AVAILABLE else 1.0))
+        """})
+    result = _run(tmp_path / "project" / "loss.py", "torch.sqrt(((a - b) ** 2).sum(-1) + (0.0 if AVAILABLE else 1.0))")
+    assert result["verdict"] == "not-reproduced", result
 
 
 def test_a_module_level_training_loop_is_read_not_run(tmp_path):
