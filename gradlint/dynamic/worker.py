@@ -12,6 +12,7 @@ import ast
 import builtins
 import dataclasses
 import importlib
+import importlib.util
 import json
 import os
 import sys
@@ -34,6 +35,8 @@ MEMORY_LIMIT_MB = 0
 # The evidence is kept whole (the text output shortens it) up to this bound: an error message
 # can print a whole tensor.
 MAX_EVIDENCE = 4000
+# Imported by each worker before any job: they start programs the first time they are imported.
+WARM_UP = ("matplotlib.font_manager",)
 
 
 class SnippetError(Exception):
@@ -135,9 +138,10 @@ def run_job(job: Job | dict, backend: Backend, guard: FileSystemGuard | None = N
             job = dataclasses.replace(job, source=source, skip=[*job.skip, *skip])
     # As when the file runs as a script, its directory (or its package's root) comes first on
     # the path; afterwards the path and the modules imported from there are as before.
-    saved_path, saved_modules = list(sys.path), set(sys.modules)
+    saved_path, saved_modules, saved_argv = list(sys.path), set(sys.modules), sys.argv
     project = list(dict.fromkeys(p for p in (*job.project_paths, job.search_path) if p))
     sys.path[:0] = project
+    sys.argv = [job.path]  # a command-line parser in the file sees no arguments, not the worker's
     used: list[str] = []  # why each stand-in for a missing import was touched
     missing = MissingModules(project, job.path, used)
     try:
@@ -168,6 +172,7 @@ def run_job(job: Job | dict, backend: Backend, guard: FileSystemGuard | None = N
     finally:
         examples.clear()  # the next job's classes are new objects
         sys.path[:] = saved_path
+        sys.argv = saved_argv
         for directory in project:
             _forget_modules_under(directory, saved_modules)
         sys.modules.pop(job.module, None)
@@ -238,6 +243,17 @@ def _state(framework: str) -> dict[str, Any]:
     return state
 
 
+def _warm_caches() -> None:
+    """Build the caches that libraries fill on first use by starting a program (matplotlib lists
+    the system's fonts with `fc-list`) before the guard, which refuses process starts, is on."""
+    for module in WARM_UP:
+        if importlib.util.find_spec(module.partition(".")[0]) is not None:
+            try:
+                importlib.import_module(module)
+            except Exception:  # noqa: BLE001, S110 - a broken install fails later, in the job that uses it
+                pass
+
+
 def _limit_memory(megabytes: int, device: str) -> None:
     if megabytes <= 0 or device != "cpu":
         return  # GPU drivers map huge virtual ranges; the parent watches the resident size instead
@@ -283,6 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     _limit_memory(int(memory), device)
     send({"ready": True, "framework": backend.describe(), "device": backend.device,
           "import_seconds": round(time.perf_counter() - started, 3)})
+    _warm_caches()
     guard = FileSystemGuard(os.getcwd())
     guard.install()
     before = _state(framework)

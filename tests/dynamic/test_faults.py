@@ -115,3 +115,16 @@ def test_configuration_and_cache_folders_go_to_the_temporary_directory(tmp_path,
     confirm([finding], DynamicOptions(timeout=20))
     assert finding.confirmation["verdict"] == "confirmed", finding.confirmation
     assert not home.exists()
+
+
+def test_a_project_module_that_imports_matplotlib_runs(tmp_path, monkeypatch):
+    from gradlint.dynamic import DynamicOptions, confirm
+
+    pytest.importorskip("matplotlib")
+    (tmp_path / "plots.py").write_text("import matplotlib.pyplot as plt\n\nSCALE = 1.0\n")
+    path = tmp_path / "loss.py"
+    path.write_text(f"import torch\nfrom plots import SCALE\n\n\ndef distance(a, b):\n    return SCALE * {FLAGGED}\n")
+    monkeypatch.chdir(tmp_path)
+    finding = _finding(path)
+    confirm([finding], DynamicOptions(timeout=20))
+    assert finding.confirmation["verdict"] == "confirmed", finding.confirmation

@@ -305,3 +305,21 @@ def test_the_reason_is_kept_whole_and_only_the_text_output_shortens_it(tmp_path)
     assert result["verdict"] == "inconclusive" and f"KeyError: '{long_name}'" in result["evidence"], result
     line = verdict_line(result, TEXT_EVIDENCE)
     assert len(line) < TEXT_EVIDENCE + 60 and line.count("…") == 1
+
+
+def test_a_command_line_parser_at_module_level_sees_no_arguments(tmp_path):
+    _write(tmp_path, {"train.py": f"""\
+        import argparse
+
+        import torch
+
+        parser = argparse.ArgumentParser()
+        parser.add_argument("--scale", type=float, default=1.0)
+        options = parser.parse_args()
+
+
+        def distance(a, b):
+            return options.scale * {ROOT_OF}
+        """})
+    result = _run(tmp_path / "train.py")
+    assert result["verdict"] == "confirmed", result
