@@ -323,3 +323,54 @@ def test_a_command_line_parser_at_module_level_sees_no_arguments(tmp_path):
         """})
     result = _run(tmp_path / "train.py")
     assert result["verdict"] == "confirmed", result
+
+
+TRAINING = """\
+    import torch
+
+
+    def build_model(features, classes):
+        model = torch.nn.Sequential()
+        model.add_module("linear", torch.nn.Linear(features, classes))
+        model.add_module("softmax", torch.nn.Softmax(dim=1))
+        return model
+
+
+    def step(model, loss, optimizer, x, y):
+        optimizer.zero_grad()
+        output = loss.forward(model.forward(x), y)
+        output.backward()
+        optimizer.step()
+
+
+    def main(data):
+        features = {features}
+        model = build_model(features, 3)
+        loss = torch.nn.CrossEntropyLoss()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        for x, y in data:
+            step(model, loss, optimizer, x, y)
+    """
+
+
+def test_a_loss_object_and_a_model_passed_by_the_file_are_what_the_check_uses(tmp_path):
+    _write(tmp_path, {"train.py": TRAINING.format(features="4")})
+    result = _run(tmp_path / "train.py", "model.forward(x)", "GL082")
+    assert result["verdict"] == "confirmed", result
+    assert "loss = `torch.nn.CrossEntropyLoss()` (as the file passes it)" in result["inputs"]
+    assert "model = `build_model(4, 3)` (as the file passes it)" in result["inputs"]
+
+
+def test_a_model_whose_value_is_not_known_gives_no_verdict(tmp_path):
+    _write(tmp_path, {"train.py": TRAINING.format(features="data.features")})
+    result = _run(tmp_path / "train.py", "model.forward(x)", "GL082")
+    assert result["verdict"] == "inconclusive", result
+    assert "calls `model.forward`, whose value is not known" in result["evidence"]
+
+
+def test_calls_that_pass_different_values_leave_the_parameter_an_input(tmp_path):
+    source = TRAINING.format(features="4") + "    step(model, torch.nn.MSELoss(), optimizer, x, y)\n"
+    _write(tmp_path, {"train.py": source})
+    result = _run(tmp_path / "train.py", "model.forward(x)", "GL082")
+    assert result["verdict"] == "inconclusive", result
+    assert "as the file passes it" not in result["inputs"]

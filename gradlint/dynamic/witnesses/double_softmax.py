@@ -64,7 +64,23 @@ def witness(probe: Probe) -> Observation:
             return doubled(**{**kw, HOLE: last(kw[HOLE])})
 
         return _compare(probe, through_last_layer, correct, prediction, loss_text, how, _is_keras(last))
+    unknown = _unknown_callee(probe, target)
+    if unknown is not None:  # what it computes may end in a softmax: no verdict either way
+        raise Inconclusive(f"`{prediction}` calls `{unknown}`, whose value is not known outside a call of the enclosing function")
     return _compare(probe, None, correct, prediction, loss_text, "", False)
+
+
+def _unknown_callee(probe: Probe, target: ast.expr) -> str | None:
+    """The callee in what `target` computes that is an input of the check (a model parameter)."""
+    expression = probe.expression(target)
+    for node in ast.walk(expression.node):
+        if isinstance(node, ast.Call):
+            root = node.func
+            while isinstance(root, ast.Attribute):
+                root = root.value
+            if isinstance(root, ast.Name) and root.id in expression.inputs:
+                return ast.unparse(node.func)
+    return None
 
 
 def _compiled_model(probe: Probe, target: ast.expr, call: ast.Call) -> Observation:
@@ -190,6 +206,8 @@ def _probability_model(probe: Probe, target: ast.expr) -> tuple[ast.Call | None,
                 model = _constant_value(probe, node.func)
             except Inconclusive:
                 continue
+            if getattr(model, "__name__", "") in ("forward", "call"):  # `model.forward(x)` is `model(x)`
+                model = getattr(model, "__self__", model)
             last = _last_squash(model)
             if last is not None:
                 return node, last
