@@ -10,6 +10,7 @@ witness treats it as an input, as a session's `feed_dict` fills it.
 from __future__ import annotations
 
 import ast
+import importlib
 import sys
 import types
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 from gradlint.data import section
 
 KERAS2_RENAMED = section("keras2_backend")
+KERAS2_MODULES = section("keras2_modules")
 
 
 class OldSpelling(types.ModuleType):
@@ -34,7 +36,8 @@ class OldSpelling(types.ModuleType):
         try:
             return getattr(real, name)
         except AttributeError:
-            pass
+            if name.startswith("__") and name.endswith("__"):
+                raise  # the import system's probes (`__path__`) are about this module, not the fallback
         target = object.__getattribute__(self, "_renamed").get(name, name)
         value = getattr(object.__getattribute__(self, "_fallback"), target)  # AttributeError: no such name anywhere
         label = (f"`{object.__getattribute__(self, '_spelled')}.{name}` as "
@@ -43,6 +46,19 @@ class OldSpelling(types.ModuleType):
         if label not in used:
             used.append(label)
         return value
+
+
+def moved_module(name: str, used: list[str]) -> OldSpelling | None:
+    """A Keras 2 module that Keras 3 no longer has (`keras.layers.merge`), answering from the
+    module that holds its names now, when that one imports."""
+    current = KERAS2_MODULES.get(name)
+    if current is None:
+        return None
+    try:
+        real = importlib.import_module(current)
+    except ImportError:
+        return None
+    return OldSpelling(types.ModuleType(name), real, name, current, used, {})
 
 
 def install(namespace: dict, used: list[str]) -> None:

@@ -514,7 +514,7 @@ class Expression:
         self.fixed: dict[str, Any] = {}
         if self.function is not None:
             defaults = parameter_defaults(self.function)
-            for name in [n for n in self.inputs if n not in holes and self._is_parameter(n)]:
+            for name in [n for n in self.inputs if n not in holes and self.is_parameter(n)]:
                 # What the file's own calls pass is what the code gets; the guess by name comes after.
                 found = probe.passed_value(self.function, name) or stand_in(name, defaults.get(name), probe.backend)
                 if found is not None:
@@ -538,7 +538,7 @@ class Expression:
             names.update(name for name, value in vars(klass).items() if callable(value) or isinstance(value, property))
         return names
 
-    def _is_parameter(self, name: str) -> bool:
+    def is_parameter(self, name: str) -> bool:
         if self.function is None:
             return False
         args = self.function.args
@@ -547,7 +547,7 @@ class Expression:
     def _is_local(self, name: str) -> bool:
         if self.function is None:
             return False
-        return self._is_parameter(name) or any(n == name for _, n, _ in _assignments(self.function)) or name in _rebinds(self.function)
+        return self.is_parameter(name) or any(n == name for _, n, _ in _assignments(self.function)) or name in _rebinds(self.function)
 
     def _inline(self, node: ast.AST, line: int, depth: int, keep: set[str]) -> ast.AST:
         if depth > self.MAX_INLINE_DEPTH:

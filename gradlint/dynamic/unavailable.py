@@ -18,6 +18,8 @@ import types
 from pathlib import Path
 from typing import Any
 
+from gradlint.dynamic import old_spellings
+
 # Frames of the import machinery, skipped when looking for the code that asked for a module.
 _IMPORT_MACHINERY = ("<frozen importlib", os.path.join(os.path.dirname(importlib.__file__), ""))
 
@@ -63,11 +65,13 @@ class MissingModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     the project's code, becomes an `Unavailable` module. Frameworks' own optional imports
     (`try: import triton`) are not the project's and still fail as they expect."""
 
-    def __init__(self, project: list[str], snippet: str, used: list[str]) -> None:
+    def __init__(self, project: list[str], snippet: str, used: list[str], shimmed: list[str]) -> None:
         self.project = [os.path.join(os.path.realpath(p), "") for p in project if p]
         self.snippet = snippet
         self.used = used
+        self.shimmed = shimmed  # old spellings answered from today's modules, for the evidence
         self.stood_in: list[str] = []
+        self._created: list[str] = []
 
     def __enter__(self) -> None:
         sys.meta_path.append(self)
@@ -75,10 +79,10 @@ class MissingModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def __exit__(self, *exc: object) -> None:
         if self in sys.meta_path:
             sys.meta_path.remove(self)
-        for name in self.stood_in:  # a real parent (`tensorflow` of `tensorflow.examples`) forgets it
-            sys.modules.pop(name, None)
+        for name in self._created:  # a real parent (`tensorflow` of `tensorflow.examples`) forgets it
+            module = sys.modules.pop(name, None)
             parent, _, child = name.rpartition(".")
-            if parent and isinstance(getattr(sys.modules.get(parent), child, None), Unavailable):
+            if parent and module is not None and getattr(sys.modules.get(parent), child, None) is module:
                 delattr(sys.modules[parent], child)
 
     @property
@@ -91,14 +95,19 @@ class MissingModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             return None
         return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
 
-    def create_module(self, spec: importlib.machinery.ModuleSpec) -> Unavailable:
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
+        moved = old_spellings.moved_module(spec.name, self.shimmed)
+        if moved is not None:
+            return moved
         parts = spec.name.split(".")
         missing = next(name for name in (".".join(parts[:n]) for n in range(1, len(parts) + 1))
                        if not isinstance(sys.modules.get(name), types.ModuleType) or isinstance(sys.modules[name], Unavailable))
         return Unavailable(spec.name, f"`{missing}` could not be imported (No module named '{missing}')", self.used)
 
     def exec_module(self, module: types.ModuleType) -> None:
-        self.stood_in.append(module.__name__)
+        self._created.append(module.__name__)
+        if isinstance(module, Unavailable):
+            self.stood_in.append(module.__name__)
 
     def _asked_by_project(self) -> bool:
         frame = sys._getframe(2)

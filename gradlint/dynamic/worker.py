@@ -143,7 +143,7 @@ def run_job(job: Job | dict, backend: Backend, guard: FileSystemGuard | None = N
     sys.path[:0] = project
     sys.argv = [job.path]  # a command-line parser in the file sees no arguments, not the worker's
     used: list[str] = []  # why each stand-in for a missing import was touched
-    missing = MissingModules(project, job.path, used)
+    missing = MissingModules(project, job.path, used, shimmed)
     try:
         if guard is not None:
             guard.start()

@@ -365,7 +365,24 @@ def test_a_model_whose_value_is_not_known_gives_no_verdict(tmp_path):
     _write(tmp_path, {"train.py": TRAINING.format(features="data.features")})
     result = _run(tmp_path / "train.py", "model.forward(x)", "GL082")
     assert result["verdict"] == "inconclusive", result
-    assert "calls `model.forward`, whose value is not known" in result["evidence"]
+    assert "comes from `model.forward`, which the check does not see into" in result["evidence"]
+
+
+def test_a_model_of_the_project_is_not_taken_for_logits(tmp_path):
+    source = TRAINING.format(features="4").replace("model = build_model(features, 3)", "model = Classifier()")
+    source += """
+    class Classifier(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Softmax(dim=1))
+
+        def forward(self, x):
+            return self.net(x)
+    """
+    _write(tmp_path, {"train.py": source})
+    result = _run(tmp_path / "train.py", "model.forward(x)", "GL082")
+    assert result["verdict"] == "inconclusive", result
+    assert "comes from `model.forward`, which the check does not see into" in result["evidence"]
 
 
 def test_calls_that_pass_different_values_leave_the_parameter_an_input(tmp_path):

@@ -64,22 +64,23 @@ def witness(probe: Probe) -> Observation:
             return doubled(**{**kw, HOLE: last(kw[HOLE])})
 
         return _compare(probe, through_last_layer, correct, prediction, loss_text, how, _is_keras(last))
-    unknown = _unknown_callee(probe, target)
-    if unknown is not None:  # what it computes may end in a softmax: no verdict either way
-        raise Inconclusive(f"`{prediction}` calls `{unknown}`, whose value is not known outside a call of the enclosing function")
+    opaque = _opaque(probe, target)
+    if opaque is not None:  # it may end in a softmax the check cannot see: no verdict either way
+        raise Inconclusive(f"`{prediction}` {opaque}, so whether it ends in a softmax/sigmoid is not known")
     return _compare(probe, None, correct, prediction, loss_text, "", False)
 
 
-def _unknown_callee(probe: Probe, target: ast.expr) -> str | None:
-    """The callee in what `target` computes that is an input of the check (a model parameter)."""
+def _opaque(probe: Probe, target: ast.expr) -> str | None:
+    """Why the prediction may hold probabilities that no squash found in it shows: it comes from
+    a call (a model, a function of the project) or from code the check did not run. A
+    parameter of the enclosing function is the caller's business, as a loss given logits."""
     expression = probe.expression(target)
-    for node in ast.walk(expression.node):
-        if isinstance(node, ast.Call):
-            root = node.func
-            while isinstance(root, ast.Attribute):
-                root = root.value
-            if isinstance(root, ast.Name) and root.id in expression.inputs:
-                return ast.unparse(node.func)
+    call = next((n for n in ast.walk(expression.node) if isinstance(n, ast.Call)), None)
+    if call is not None:
+        return f"comes from `{ast.unparse(call.func)}`, which the check does not see into"
+    unknown = [n for n in expression.inputs if not expression.is_parameter(n)]
+    if unknown:
+        return f"is computed by code the check did not run ({', '.join(f'`{n}`' for n in unknown)})"
     return None
 
 
