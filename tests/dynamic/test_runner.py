@@ -93,8 +93,28 @@ def test_the_git_root_is_on_the_path_for_a_layout_without_init_files(tmp_path):
 def test_the_configuration_folder_comes_before_the_git_root(tmp_path):
     (tmp_path / ".git").mkdir()
     _write(tmp_path, {"project/pyproject.toml": "[tool.gradlint]\n", "project/src/train.py": ""})
-    assert project_paths(str(tmp_path / "project" / "src" / "train.py")) == [str(tmp_path / "project"), str(tmp_path)]
+    assert project_paths(str(tmp_path / "project" / "src" / "train.py")) == [
+        str(tmp_path / "project"), str(tmp_path / "project" / "src"), str(tmp_path)]
     assert project_paths(str(tmp_path / "train.py")) == [str(tmp_path)]
+
+
+def test_the_src_folder_of_a_src_layout_is_on_the_path(tmp_path):
+    (tmp_path / ".git").mkdir()
+    _write(tmp_path, {
+        "src/geometry/__init__.py": "",
+        "src/geometry/scales.py": "SCALE = 1.0\n",
+        "examples/run.py": f"""\
+            import torch
+            from geometry.scales import SCALE
+
+
+            def distance(a, b):
+                return SCALE * {ROOT_OF}
+            """,
+    })
+    assert project_paths(str(tmp_path / "examples" / "run.py")) == [str(tmp_path), str(tmp_path / "src")]
+    result = _run(tmp_path / "examples" / "run.py")
+    assert result["verdict"] == "confirmed", result
 
 
 MISSING = "gradlint_missing_pkg"
