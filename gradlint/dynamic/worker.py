@@ -15,6 +15,7 @@ import importlib
 import importlib.util
 import json
 import os
+import platform
 import sys
 import time
 import traceback
@@ -245,7 +246,9 @@ def _state(framework: str) -> dict[str, Any]:
 
 def _warm_caches() -> None:
     """Build the caches that libraries fill on first use by starting a program (matplotlib lists
-    the system's fonts with `fc-list`) before the guard, which refuses process starts, is on."""
+    the system's fonts with `fc-list`, `platform.processor()` runs `uname -p` as h5py is
+    imported) before the guard, which refuses process starts, is on."""
+    platform.processor()
     for module in WARM_UP:
         if importlib.util.find_spec(module.partition(".")[0]) is not None:
             try:

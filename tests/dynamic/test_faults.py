@@ -128,3 +128,16 @@ def test_a_project_module_that_imports_matplotlib_runs(tmp_path, monkeypatch):
     finding = _finding(path)
     confirm([finding], DynamicOptions(timeout=20))
     assert finding.confirmation["verdict"] == "confirmed", finding.confirmation
+
+
+def test_a_project_module_that_asks_for_the_processor_runs(tmp_path, monkeypatch):
+    from gradlint.dynamic import DynamicOptions, confirm
+
+    # As h5py does when it is imported: `platform.processor()` runs `uname -p` the first time.
+    (tmp_path / "machine.py").write_text("import platform\n\nSCALE = 1.0 if platform.processor() is not None else 2.0\n")
+    path = tmp_path / "loss.py"
+    path.write_text(f"import torch\nfrom machine import SCALE\n\n\ndef distance(a, b):\n    return SCALE * {FLAGGED}\n")
+    monkeypatch.chdir(tmp_path)
+    finding = _finding(path)
+    confirm([finding], DynamicOptions(timeout=20))
+    assert finding.confirmation["verdict"] == "confirmed", finding.confirmation
