@@ -194,7 +194,7 @@ class Probe:
                     self._cache[key], _ = examples.build(example, cls)
                     self.stand_ins["self"] = f"self from `{example.__name__}()` (a @gradlint.example)"
                 else:
-                    factory, call = models.constructor(cls)
+                    factory, call = self.constructor(cls)
                     self._cache[key] = models.build(factory, call)
                     self.stand_ins["self"] = f"self = `{call}`"
                 if self.backend.name == "torch" and isinstance(self._cache[key], self.backend.torch.nn.Module):
@@ -243,7 +243,17 @@ class Probe:
         if len(passed) != 1:
             return None
         (source,) = passed
-        node = ast.parse(source, mode="eval")
+        computed = self._in_file(ast.parse(source, mode="eval"))
+        if computed is None or _is_data(computed[0]) or hasattr(computed[0], "dtype"):
+            return None  # an array or tensor is data: the witness chooses it
+        return computed[0], f"{name} = `{source}` (as the file passes it)"
+
+    def _in_file(self, node: ast.Expression) -> tuple[Any] | None:
+        """(value,) of an expression of the file, evaluated beside the snippet's names; None when
+        it needs a name the file does not define at module level or fails."""
+        tree = self.file_tree()
+        if tree is None:
+            return None
         needed = {n for n in free_names(node) if n not in self.namespace and not hasattr(builtins, n)}
         # What the snippet leaves out when the function itself does not use it: the file's
         # imports (`torch` in `torch.nn.CrossEntropyLoss()`) and its functions and classes
@@ -256,12 +266,37 @@ class Probe:
         try:
             if needed:
                 exec(compile(ast.Module([*imports, *definitions], type_ignores=[]), self.job.path, "exec"), scope)  # noqa: S102
-            value = eval(compile(node, self.job.path, "eval"), scope)
-        except Exception:  # noqa: BLE001 - it does not compute on its own: the parameter stays an input
+            return (eval(compile(node, self.job.path, "eval"), scope),)
+        except Exception:  # noqa: BLE001 - it does not compute on its own
             return None
-        if _is_data(value) or hasattr(value, "dtype"):
-            return None  # an array or tensor is data: the witness chooses it
-        return value, f"{name} = `{source}` (as the file passes it)"
+
+    def constructor(self, cls: type) -> tuple[Callable[[], Any], str]:
+        """A factory for `cls` and how it reads: the first construction in the file whose
+        arguments compute (`AllConvNet(device="cpu", lr=0.1)` in its `main`), else
+        `models.constructor`'s guess from the signature."""
+        tree = self.file_tree()
+        scopes = () if tree is None else (tree, *(n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))))
+        for scope in scopes:
+            for call in _own_nodes(scope):
+                if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == cls.__name__
+                        and (call.args or call.keywords)):
+                    continue
+                inlined = _inlined(scope, call, call.lineno)
+                packed = ast.fix_missing_locations(ast.Expression(ast.Call(
+                    ast.parse("lambda *args, **kwargs: (args, kwargs)", mode="eval").body, inlined.args, inlined.keywords)))
+                if self._in_file(packed) is not None:
+                    return self._construction(cls, packed), f"{ast.unparse(inlined)} (as the file builds it)"
+        return models.constructor(cls)
+
+    def _construction(self, cls: type, arguments: ast.Expression) -> Callable[[], Any]:
+        def build() -> Any:  # the arguments computed afresh for each model, as the file does
+            computed = self._in_file(arguments)
+            if computed is None:
+                raise models.CannotRun(f"the arguments of `{cls.__name__}` no longer compute")
+            args, kwargs = computed[0]
+            return cls(*args, **kwargs)
+
+        return build
 
     def live_class(self, node: ast.ClassDef) -> type:
         """The class object the snippet defined for `node` (top-level classes only)."""

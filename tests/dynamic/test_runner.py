@@ -411,3 +411,32 @@ def test_calls_that_pass_different_values_leave_the_parameter_an_input(tmp_path)
     result = _run(tmp_path / "train.py", "model.forward(x)", "GL082")
     assert result["verdict"] == "inconclusive", result
     assert "as the file passes it" not in result["inputs"]
+
+
+def test_a_model_is_built_as_the_file_builds_it(tmp_path):
+    _write(tmp_path, {"gate.py": """\
+        import torch
+        from torch import nn
+
+
+        class Gate(nn.Module):
+            def __init__(self, width, activation):
+                super().__init__()
+                self.linear = nn.Linear(width, width)
+                self.activation = activation
+                self.thr = nn.Parameter(torch.tensor(0.7))
+
+            def forward(self, x):
+                y = self.activation(self.linear(x))
+                if self.thr < 0.5:
+                    return -y
+                return y
+
+
+        def main():
+            width = 3
+            return Gate(width, nn.ReLU())
+        """})
+    result = _run(tmp_path / "gate.py", "self.thr", "GL001")
+    assert result["verdict"] == "confirmed", result
+    assert "Gate(3, nn.ReLU()) (as the file builds it)" in result["evidence"] + result["inputs"]
