@@ -440,3 +440,18 @@ def test_a_model_is_built_as_the_file_builds_it(tmp_path):
     result = _run(tmp_path / "gate.py", "self.thr", "GL001")
     assert result["verdict"] == "confirmed", result
     assert "Gate(3, nn.ReLU()) (as the file builds it)" in result["evidence"] + result["inputs"]
+
+
+def test_numpy_1_aliases_of_builtins_run_as_the_builtins(tmp_path):
+    flagged = "torch.sqrt(np.float(1) * ((a - b) ** 2).sum(-1))"
+    _write(tmp_path, {"loss.py": f"""\
+        import numpy as np
+        import torch
+
+
+        def distance(a, b):
+            return {flagged}
+        """})
+    result = _run(tmp_path / "loss.py", flagged)
+    assert result["verdict"] == "confirmed", result
+    assert "`np.float` as `builtins.float`" in result["evidence"]
