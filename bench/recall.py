@@ -216,6 +216,7 @@ def check_out(cases: list[Case], mirrors: Path, root: Path) -> Checkout:
             continue
         tree = root / f"{repo.replace('/', '+')}@{commit[:12]}"
         _write_context(mirror, commit, tree)
+        (tree / ".git").mkdir(parents=True, exist_ok=True)  # the root of a clone, as the user's copy is
         for case in group:
             written = {}
             for path, _ in case.places:

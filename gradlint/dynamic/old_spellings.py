@@ -1,7 +1,9 @@
 """Old spellings run on today's frameworks, inside the worker: the Keras 2 backend (`K.sqrt`,
-`K.sum`, `K.square`) through `keras.ops`, and TF1 graph code (`tf.log`, `tf.placeholder`)
-through `tf.compat.v1`, where old tutorials and papers keep many of these pitfalls. Every name
-that went through a stand-in is labelled in the evidence.
+`K.sum`, `K.square`) through `keras.ops`, Keras 2 modules (`keras.layers.merge`) through the
+module that holds their names now, NumPy 1's aliases of builtins (`np.float`) as those builtins,
+and TF1 graph code (`tf.log`, `tf.placeholder`) through `tf.compat.v1`, where old tutorials and
+papers keep many of these pitfalls. Every name that went through a stand-in is labelled in the
+evidence.
 
 A module-level `x = tf.placeholder(...)` is not run: `x` is left without a value, so the
 witness treats it as an input, as a session's `feed_dict` fills it.
@@ -10,6 +12,8 @@ witness treats it as an input, as a session's `feed_dict` fills it.
 from __future__ import annotations
 
 import ast
+import builtins
+import importlib
 import sys
 import types
 from typing import Any
@@ -17,6 +21,8 @@ from typing import Any
 from gradlint.data import section
 
 KERAS2_RENAMED = section("keras2_backend")
+KERAS2_MODULES = section("keras2_modules")
+NUMPY1_ALIASES = section("numpy1_aliases")
 
 
 class OldSpelling(types.ModuleType):
@@ -34,7 +40,8 @@ class OldSpelling(types.ModuleType):
         try:
             return getattr(real, name)
         except AttributeError:
-            pass
+            if name.startswith("__") and name.endswith("__"):
+                raise  # the import system's probes (`__path__`) are about this module, not the fallback
         target = object.__getattribute__(self, "_renamed").get(name, name)
         value = getattr(object.__getattribute__(self, "_fallback"), target)  # AttributeError: no such name anywhere
         label = (f"`{object.__getattribute__(self, '_spelled')}.{name}` as "
@@ -45,9 +52,23 @@ class OldSpelling(types.ModuleType):
         return value
 
 
+def moved_module(name: str, used: list[str]) -> OldSpelling | None:
+    """A Keras 2 module that Keras 3 no longer has (`keras.layers.merge`), answering from the
+    module that holds its names now, when that one imports."""
+    current = KERAS2_MODULES.get(name)
+    if current is None:
+        return None
+    try:
+        real = importlib.import_module(current)
+    except ImportError:
+        return None
+    return OldSpelling(types.ModuleType(name), real, name, current, used, {})
+
+
 def install(namespace: dict, used: list[str]) -> None:
-    """Replace, in the snippet's namespace, Keras 3's `keras.backend` and a TF2 `tensorflow`
-    module by stand-ins that also answer their old names (functions read them at call time)."""
+    """Replace, in the snippet's namespace, Keras 3's `keras.backend`, a TF2 `tensorflow` and a
+    NumPy 2 `numpy` module by stand-ins that also answer their old names (functions read them at
+    call time)."""
     for name, value in list(namespace.items()):
         if not isinstance(value, types.ModuleType) or isinstance(value, OldSpelling):
             continue
@@ -55,6 +76,9 @@ def install(namespace: dict, used: list[str]) -> None:
             namespace[name] = OldSpelling(value, sys.modules["keras.ops"], name, "keras.ops", used, KERAS2_RENAMED)
         elif value.__name__ == "tensorflow" and not hasattr(value, "placeholder"):
             namespace[name] = OldSpelling(value, value.compat.v1, name, "tf.compat.v1", used, {})
+        elif value.__name__ == "numpy" and not hasattr(value, "float"):
+            aliases = types.SimpleNamespace(**{old: getattr(builtins, new) for old, new in NUMPY1_ALIASES.items()})
+            namespace[name] = OldSpelling(value, aliases, name, "builtins", used, {})
 
 
 def without_placeholders(source: str) -> tuple[str, list[str], list[tuple[int, int]]]:

@@ -200,15 +200,17 @@ def module_location(path: str) -> tuple[str, str]:
 def project_paths(path: str) -> list[str]:
     """Where the project's own top-level packages import from, before the file's package root:
     the configuration folder, then the git root (layouts without `__init__.py` files import
-    `models.layers` from there, as namespace packages)."""
+    `models.layers` from there, as namespace packages), each followed by its `src` folder
+    (the src layout, whose packages are importable once installed)."""
     start = Path(path).resolve().parent
-    found = []
+    roots = []
     config = find_config(start)
     if config is not None:
-        found.append(str(config.parent))
+        roots.append(config.parent)
     git = next((d for d in (start, *start.parents) if (d / ".git").exists()), None)
     if git is not None:
-        found.append(str(git))
+        roots.append(git)
+    found = [str(folder) for root in roots for folder in (root, root / "src") if folder.is_dir()]
     return list(dict.fromkeys(found))
 
 

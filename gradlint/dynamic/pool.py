@@ -27,6 +27,10 @@ from gradlint.dynamic.probe import INCONCLUSIVE, Job
 # Importing TensorFlow takes 5-7 s on a quiet machine; allow for a loaded CI runner.
 IMPORT_TIMEOUT = 180.0
 _POLL = 0.05
+# Where libraries put their configuration and caches instead of the home directory, and the
+# folder each gets in the worker's temporary directory.
+USER_FOLDERS = {"XDG_CONFIG_HOME": "config", "XDG_CACHE_HOME": "cache", "XDG_DATA_HOME": "data",
+                "MPLCONFIGDIR": "matplotlib", "KERAS_HOME": "keras"}
 
 
 def inconclusive(job: Job, reason: str, framework: str = "", device: str = "") -> dict:
@@ -49,6 +53,9 @@ class Worker:
         env = dict(os.environ)
         env.update(TMPDIR=self.directory, PYTHONDONTWRITEBYTECODE="1", PYTHONUNBUFFERED="1",
                    TF_CPP_MIN_LOG_LEVEL="3", MPLBACKEND="Agg")
+        # Libraries create their configuration and cache folders in the home directory as they
+        # are imported (matplotlib, Keras, torch hub): in here, where the file guard lets them.
+        env.update({name: os.path.join(self.directory, folder) for name, folder in USER_FOLDERS.items()})
         if device == "cpu":
             env.update(CUDA_VISIBLE_DEVICES="", JAX_PLATFORMS="cpu")
         package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

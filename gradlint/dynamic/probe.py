@@ -194,7 +194,7 @@ class Probe:
                     self._cache[key], _ = examples.build(example, cls)
                     self.stand_ins["self"] = f"self from `{example.__name__}()` (a @gradlint.example)"
                 else:
-                    factory, call = models.constructor(cls)
+                    factory, call = self.constructor(cls)
                     self._cache[key] = models.build(factory, call)
                     self.stand_ins["self"] = f"self = `{call}`"
                 if self.backend.name == "torch" and isinstance(self._cache[key], self.backend.torch.nn.Module):
@@ -215,6 +215,88 @@ class Probe:
             except (OSError, UnicodeDecodeError, SyntaxError, IndexError, ValueError):
                 pass
         return self._cache["file"]
+
+    def passed_value(self, function: ast.FunctionDef | ast.AsyncFunctionDef, name: str) -> tuple[Any, str] | None:
+        """(value, how it reads in the evidence) of what the calls of `function` in the file pass
+        for its parameter `name` (the loss object `main` builds and hands to `train`), when they
+        all pass the same expression and it needs only module-level names; None otherwise."""
+        key = ("passed", function.lineno, name)
+        if key not in self._cache:
+            self._cache[key] = self._passed_value(function, name)
+        return self._cache[key]
+
+    def _passed_value(self, function: ast.FunctionDef | ast.AsyncFunctionDef, name: str) -> tuple[Any, str] | None:
+        tree = self.file_tree()
+        if tree is None:
+            return None
+        positional = [a.arg for a in (*function.args.posonlyargs, *function.args.args)]
+        method = self.enclosing_class(function) is not None
+        passed: set[str] = set()
+        for scope in (tree, *(n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)))):
+            for call in _own_nodes(scope):
+                if not isinstance(call, ast.Call) or not _calls(call, function.name, method):
+                    continue
+                argument = _argument(call, positional[1:] if method else positional, name)
+                if argument is None:
+                    return None  # a call that leaves it to its default, or passes it by *args
+                passed.add(ast.unparse(_inlined(scope, argument, call.lineno)))
+        if len(passed) != 1:
+            return None
+        (source,) = passed
+        computed = self._in_file(ast.parse(source, mode="eval"))
+        if computed is None or _is_data(computed[0]) or hasattr(computed[0], "dtype"):
+            return None  # an array or tensor is data: the witness chooses it
+        return computed[0], f"{name} = `{source}` (as the file passes it)"
+
+    def _in_file(self, node: ast.Expression) -> tuple[Any] | None:
+        """(value,) of an expression of the file, evaluated beside the snippet's names; None when
+        it needs a name the file does not define at module level or fails."""
+        tree = self.file_tree()
+        if tree is None:
+            return None
+        needed = {n for n in free_names(node) if n not in self.namespace and not hasattr(builtins, n)}
+        # What the snippet leaves out when the function itself does not use it: the file's
+        # imports (`torch` in `torch.nn.CrossEntropyLoss()`) and its functions and classes
+        # (`build_model(4, 3)`), defined again beside the snippet's own names.
+        imports = [s for s in tree.body if isinstance(s, (ast.Import, ast.ImportFrom))]
+        definitions = [s for s in tree.body if isinstance(s, (ast.FunctionDef, ast.ClassDef)) and s.name in needed]
+        if needed - {(a.asname or a.name.split(".")[0]) for s in imports for a in s.names} - {d.name for d in definitions}:
+            return None
+        scope = dict(self.namespace)
+        try:
+            if needed:
+                exec(compile(ast.Module([*imports, *definitions], type_ignores=[]), self.job.path, "exec"), scope)  # noqa: S102
+            return (eval(compile(node, self.job.path, "eval"), scope),)
+        except Exception:  # noqa: BLE001 - it does not compute on its own
+            return None
+
+    def constructor(self, cls: type) -> tuple[Callable[[], Any], str]:
+        """A factory for `cls` and how it reads: the first construction in the file whose
+        arguments compute (`AllConvNet(device="cpu", lr=0.1)` in its `main`), else
+        `models.constructor`'s guess from the signature."""
+        tree = self.file_tree()
+        scopes = () if tree is None else (tree, *(n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))))
+        for scope in scopes:
+            for call in _own_nodes(scope):
+                if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == cls.__name__
+                        and (call.args or call.keywords)):
+                    continue
+                inlined = _inlined(scope, call, call.lineno)
+                packed = ast.fix_missing_locations(ast.Expression(ast.Call(
+                    ast.parse("lambda *args, **kwargs: (args, kwargs)", mode="eval").body, inlined.args, inlined.keywords)))
+                if self._in_file(packed) is not None:
+                    return self._construction(cls, packed), f"{ast.unparse(inlined)} (as the file builds it)"
+        return models.constructor(cls)
+
+    def _construction(self, cls: type, arguments: ast.Expression) -> Callable[[], Any]:
+        def build() -> Any:  # the arguments computed afresh for each model, as the file does
+            computed = self._in_file(arguments)
+            if computed is None:
+                raise models.CannotRun(f"the arguments of `{cls.__name__}` no longer compute")
+            args, kwargs = computed[0]
+            return cls(*args, **kwargs)
+
+        return build
 
     def live_class(self, node: ast.ClassDef) -> type:
         """The class object the snippet defined for `node` (top-level classes only)."""
@@ -346,6 +428,36 @@ def binding(function: ast.AST, name: str, line: int) -> tuple[int, ast.expr] | N
     return earlier[-1] if earlier else None
 
 
+def _calls(call: ast.Call, name: str, method: bool) -> bool:
+    func = call.func
+    if method:
+        return isinstance(func, ast.Attribute) and func.attr == name and isinstance(func.value, ast.Name) and func.value.id == "self"
+    return isinstance(func, ast.Name) and func.id == name
+
+
+def _argument(call: ast.Call, positional: list[str], name: str) -> ast.expr | None:
+    """The expression `call` passes for the parameter `name`."""
+    for keyword in call.keywords:
+        if keyword.arg == name:
+            return keyword.value
+    if any(isinstance(a, ast.Starred) for a in call.args) or name not in positional:
+        return None
+    index = positional.index(name)
+    return call.args[index] if index < len(call.args) else None
+
+
+def _inlined(scope: ast.AST, node: ast.expr, line: int, depth: int = 10) -> ast.expr:
+    """`node` with the local names of `scope` replaced by the values they were assigned."""
+    def replace(inner: ast.AST) -> ast.AST | None:
+        if depth <= 0 or not (isinstance(inner, ast.Name) and isinstance(inner.ctx, ast.Load)) or scope_is_module:
+            return None
+        found = binding(scope, inner.id, line)
+        return None if found is None else _inlined(scope, found[1], found[0], depth - 1)
+
+    scope_is_module = isinstance(scope, ast.Module)  # module-level names are the namespace's own
+    return substitute(node, replace)
+
+
 def parameter_defaults(function: ast.AST | None) -> dict[str, ast.expr]:
     """Each parameter of `function` that has a default, with the default's expression."""
     if function is None:
@@ -437,8 +549,9 @@ class Expression:
         self.fixed: dict[str, Any] = {}
         if self.function is not None:
             defaults = parameter_defaults(self.function)
-            for name in [n for n in self.inputs if n not in holes and self._is_parameter(n)]:
-                found = stand_in(name, defaults.get(name), probe.backend)
+            for name in [n for n in self.inputs if n not in holes and self.is_parameter(n)]:
+                # What the file's own calls pass is what the code gets; the guess by name comes after.
+                found = probe.passed_value(self.function, name) or stand_in(name, defaults.get(name), probe.backend)
                 if found is not None:
                     self.fixed[name] = found[0]
                     probe.stand_ins[name] = found[1]
@@ -460,7 +573,7 @@ class Expression:
             names.update(name for name, value in vars(klass).items() if callable(value) or isinstance(value, property))
         return names
 
-    def _is_parameter(self, name: str) -> bool:
+    def is_parameter(self, name: str) -> bool:
         if self.function is None:
             return False
         args = self.function.args
@@ -469,7 +582,7 @@ class Expression:
     def _is_local(self, name: str) -> bool:
         if self.function is None:
             return False
-        return self._is_parameter(name) or any(n == name for _, n, _ in _assignments(self.function)) or name in _rebinds(self.function)
+        return self.is_parameter(name) or any(n == name for _, n, _ in _assignments(self.function)) or name in _rebinds(self.function)
 
     def _inline(self, node: ast.AST, line: int, depth: int, keep: set[str]) -> ast.AST:
         if depth > self.MAX_INLINE_DEPTH:

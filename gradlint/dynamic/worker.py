@@ -12,8 +12,10 @@ import ast
 import builtins
 import dataclasses
 import importlib
+import importlib.util
 import json
 import os
+import platform
 import sys
 import time
 import traceback
@@ -27,47 +29,25 @@ from gradlint.dynamic.backends import Backend, backend_for
 from gradlint.dynamic.guard import FileSystemGuard
 from gradlint.dynamic.probe import INCONCLUSIVE, Inconclusive, Job, Observation, Probe
 from gradlint.dynamic.sandbox import READ_ONLY_ENV, make_read_only
+from gradlint.dynamic.unavailable import MissingModules, Unavailable
 
 # Set by `main`: the limit this worker runs under, for the message when it is reached.
 MEMORY_LIMIT_MB = 0
 # The evidence is kept whole (the text output shortens it) up to this bound: an error message
 # can print a whole tensor.
 MAX_EVIDENCE = 4000
+# Imported by each worker before any job: they start programs the first time they are imported.
+WARM_UP = ("matplotlib.font_manager",)
 
 
 class SnippetError(Exception):
     pass
 
 
-class Unavailable(types.ModuleType):
-    """Stands in for a name whose import failed (a logging or plotting package that is not
-    installed): the definitions that merely mention it still run, and touching it fails loudly.
-    A module to those who ask (`tf`, `K`: a namespace, not a tensor)."""
-
-    def __init__(self, name: str, error: BaseException) -> None:
-        super().__init__(name)
-        object.__setattr__(self, "_why", f"`{name}` could not be imported ({type(error).__name__}: {error})")
-
-    def _fail(self, *args: Any, **kwargs: Any) -> Any:
-        raise ImportError(object.__getattribute__(self, "_why") + ", and the check needed it")
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") and name.endswith("__"):
-            raise AttributeError(name)  # protocol probes (`hasattr(x, "__wrapped__")`) are not uses
-        self._fail()
-
-    __call__ = __mro_entries__ = __iter__ = __getitem__ = __len__ = __bool__ = __float__ = __int__ = _fail
-    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __truediv__ = __rtruediv__ = _fail
-    __pow__ = __rpow__ = __matmul__ = __rmatmul__ = __neg__ = _fail
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        self._fail()
-
-
 def _guarded_imports(tree: ast.Module) -> ast.Module:
-    """Each module-level import wrapped so that its failure binds `Unavailable` stand-ins
-    instead of stopping the definitions: an import the checked code never touches cannot
-    block it, and one it does touch says so."""
+    """Each module-level import wrapped so that its failure (a project module that raises as it
+    is imported) binds `Unavailable` stand-ins instead of stopping the definitions: an import the
+    checked code never touches cannot block it, and one it does touch says so."""
     body = []
     for statement in tree.body:
         if not isinstance(statement, (ast.Import, ast.ImportFrom)) or (
@@ -96,11 +76,12 @@ def _executed(job: Job) -> ast.Module:
     return _guarded_imports(tree)
 
 
-def execute_snippet(job: Job) -> dict:
-    """Run the snippet's definitions as a module of their own; returns its namespace."""
+def execute_snippet(job: Job, used: list[str]) -> dict:
+    """Run the snippet's definitions as a module of their own; returns its namespace. `used`
+    collects why each stand-in for an import that failed was touched."""
     code = compile(_executed(job), job.path, "exec")
     try:
-        return _run_module(job, code)
+        return _run_module(job, code, used)
     except SnippetError as error:
         # A package whose `__init__` imports from this very module (`from .losses import entropy`)
         # finds it half run: import the package first, as any user of it does, then run again.
@@ -112,13 +93,14 @@ def execute_snippet(job: Job) -> dict:
             importlib.import_module(package)
         except Exception as failure:  # noqa: BLE001 - the package itself does not import: say so
             raise SnippetError(f"could not import the package `{package}`: {_describe_error(failure, job.path)}") from None
-        return _run_module(job, code)
+        return _run_module(job, code, used)
 
 
-def _run_module(job: Job, code: Any) -> dict:
+def _run_module(job: Job, code: Any, used: list[str]) -> dict:
     module = types.ModuleType(job.module)
     module.__file__ = job.path
-    module.__gradlint_unavailable__ = Unavailable
+    module.__gradlint_unavailable__ = lambda name, error: Unavailable(
+        name, f"`{name}` could not be imported ({type(error).__name__}: {error})", used)
     if "." in job.module:
         module.__package__ = job.module.rpartition(".")[0]
     sys.modules[job.module] = module  # dataclasses, pickling and typing look the module up
@@ -157,17 +139,21 @@ def run_job(job: Job | dict, backend: Backend, guard: FileSystemGuard | None = N
             job = dataclasses.replace(job, source=source, skip=[*job.skip, *skip])
     # As when the file runs as a script, its directory (or its package's root) comes first on
     # the path; afterwards the path and the modules imported from there are as before.
-    saved_path, saved_modules = list(sys.path), set(sys.modules)
+    saved_path, saved_modules, saved_argv = list(sys.path), set(sys.modules), sys.argv
     project = list(dict.fromkeys(p for p in (*job.project_paths, job.search_path) if p))
     sys.path[:0] = project
+    sys.argv = [job.path]  # a command-line parser in the file sees no arguments, not the worker's
+    used: list[str] = []  # why each stand-in for a missing import was touched
+    missing = MissingModules(project, job.path, used, shimmed)
     try:
         if guard is not None:
             guard.start()
         try:
-            namespace = execute_snippet(job)
-            old_spellings.install(namespace, shimmed)
-            probe = Probe(job, namespace, ast.parse(job.source), backend, job.source.splitlines())
-            observation = witnesses.load(job.rule)(probe)
+            with missing:
+                namespace = execute_snippet(job, used)
+                old_spellings.install(namespace, shimmed)
+                probe = Probe(job, namespace, ast.parse(job.source), backend, job.source.splitlines())
+                observation = witnesses.load(job.rule)(probe)
         finally:
             if guard is not None:
                 guard.stop()
@@ -187,6 +173,7 @@ def run_job(job: Job | dict, backend: Backend, guard: FileSystemGuard | None = N
     finally:
         examples.clear()  # the next job's classes are new objects
         sys.path[:] = saved_path
+        sys.argv = saved_argv
         for directory in project:
             _forget_modules_under(directory, saved_modules)
         sys.modules.pop(job.module, None)
@@ -194,6 +181,12 @@ def run_job(job: Job | dict, backend: Backend, guard: FileSystemGuard | None = N
                         if placeholders else [])
     if labels:
         observation.evidence += f" (old spellings run on today's {backend.name}: {'; '.join(labels)})"
+    if used:  # even when the user's code caught the failure: what ran is not what the code does
+        observation = Observation(INCONCLUSIVE, f"{used[0]}, and the check needed it"
+                                  + (f" (also: {'; '.join(used[1:])})" if used[1:] else ""))
+    elif missing.roots:
+        observation.evidence += (" (missing here, stood in and never touched by the check: "
+                                 f"{', '.join(f'`{name}`' for name in missing.roots)})")
     if guard is not None and guard.violations:
         observation = Observation(
             INCONCLUSIVE,
@@ -251,6 +244,19 @@ def _state(framework: str) -> dict[str, Any]:
     return state
 
 
+def _warm_caches() -> None:
+    """Build the caches that libraries fill on first use by starting a program (matplotlib lists
+    the system's fonts with `fc-list`, `platform.processor()` runs `uname -p` as h5py is
+    imported) before the guard, which refuses process starts, is on."""
+    platform.processor()
+    for module in WARM_UP:
+        if importlib.util.find_spec(module.partition(".")[0]) is not None:
+            try:
+                importlib.import_module(module)
+            except Exception:  # noqa: BLE001, S110 - a broken install fails later, in the job that uses it
+                pass
+
+
 def _limit_memory(megabytes: int, device: str) -> None:
     if megabytes <= 0 or device != "cpu":
         return  # GPU drivers map huge virtual ranges; the parent watches the resident size instead
@@ -296,6 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     _limit_memory(int(memory), device)
     send({"ready": True, "framework": backend.describe(), "device": backend.device,
           "import_seconds": round(time.perf_counter() - started, 3)})
+    _warm_caches()
     guard = FileSystemGuard(os.getcwd())
     guard.install()
     before = _state(framework)

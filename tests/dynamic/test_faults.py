@@ -95,3 +95,49 @@ def test_a_relative_write_stays_in_the_temporary_directory(tmp_path, monkeypatch
     assert finding.confirmation["verdict"] == "confirmed", finding.confirmation
     assert not (tmp_path / "note.txt").exists()
     assert not any(p.name == "__pycache__" for p in tmp_path.rglob("*"))
+
+
+def test_configuration_and_cache_folders_go_to_the_temporary_directory(tmp_path, monkeypatch):
+    from gradlint.dynamic import DynamicOptions, confirm
+    from gradlint.dynamic.pool import USER_FOLDERS
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    for name in USER_FOLDERS:
+        monkeypatch.delenv(name, raising=False)
+    # As matplotlib, Keras and the XDG-following libraries do when they are imported.
+    made = "".join(f"    os.makedirs(os.environ.get({name!r}, os.path.expanduser('~/.{name.lower()}')), exist_ok=True)\n"
+                   for name in USER_FOLDERS)
+    path = tmp_path / "plots.py"
+    path.write_text(_module(f"import os\n\ndef _setup():\n{made}    return 1.0"))
+    monkeypatch.chdir(tmp_path)
+    finding = _finding(path)
+    confirm([finding], DynamicOptions(timeout=20))
+    assert finding.confirmation["verdict"] == "confirmed", finding.confirmation
+    assert not home.exists()
+
+
+def test_a_project_module_that_imports_matplotlib_runs(tmp_path, monkeypatch):
+    from gradlint.dynamic import DynamicOptions, confirm
+
+    pytest.importorskip("matplotlib")
+    (tmp_path / "plots.py").write_text("import matplotlib.pyplot as plt\n\nSCALE = 1.0\n")
+    path = tmp_path / "loss.py"
+    path.write_text(f"import torch\nfrom plots import SCALE\n\n\ndef distance(a, b):\n    return SCALE * {FLAGGED}\n")
+    monkeypatch.chdir(tmp_path)
+    finding = _finding(path)
+    confirm([finding], DynamicOptions(timeout=20))
+    assert finding.confirmation["verdict"] == "confirmed", finding.confirmation
+
+
+def test_a_project_module_that_asks_for_the_processor_runs(tmp_path, monkeypatch):
+    from gradlint.dynamic import DynamicOptions, confirm
+
+    # As h5py does when it is imported: `platform.processor()` runs `uname -p` the first time.
+    (tmp_path / "machine.py").write_text("import platform\n\nSCALE = 1.0 if platform.processor() is not None else 2.0\n")
+    path = tmp_path / "loss.py"
+    path.write_text(f"import torch\nfrom machine import SCALE\n\n\ndef distance(a, b):\n    return SCALE * {FLAGGED}\n")
+    monkeypatch.chdir(tmp_path)
+    finding = _finding(path)
+    confirm([finding], DynamicOptions(timeout=20))
+    assert finding.confirmation["verdict"] == "confirmed", finding.confirmation

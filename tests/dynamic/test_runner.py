@@ -7,6 +7,7 @@ from __future__ import annotations
 import builtins
 import ctypes
 import signal
+import sys
 import textwrap
 from pathlib import Path
 
@@ -92,8 +93,28 @@ def test_the_git_root_is_on_the_path_for_a_layout_without_init_files(tmp_path):
 def test_the_configuration_folder_comes_before_the_git_root(tmp_path):
     (tmp_path / ".git").mkdir()
     _write(tmp_path, {"project/pyproject.toml": "[tool.gradlint]\n", "project/src/train.py": ""})
-    assert project_paths(str(tmp_path / "project" / "src" / "train.py")) == [str(tmp_path / "project"), str(tmp_path)]
+    assert project_paths(str(tmp_path / "project" / "src" / "train.py")) == [
+        str(tmp_path / "project"), str(tmp_path / "project" / "src"), str(tmp_path)]
     assert project_paths(str(tmp_path / "train.py")) == [str(tmp_path)]
+
+
+def test_the_src_folder_of_a_src_layout_is_on_the_path(tmp_path):
+    (tmp_path / ".git").mkdir()
+    _write(tmp_path, {
+        "src/geometry/__init__.py": "",
+        "src/geometry/scales.py": "SCALE = 1.0\n",
+        "examples/run.py": f"""\
+            import torch
+            from geometry.scales import SCALE
+
+
+            def distance(a, b):
+                return SCALE * {ROOT_OF}
+            """,
+    })
+    assert project_paths(str(tmp_path / "examples" / "run.py")) == [str(tmp_path), str(tmp_path / "src")]
+    result = _run(tmp_path / "examples" / "run.py")
+    assert result["verdict"] == "confirmed", result
 
 
 MISSING = "gradlint_missing_pkg"
@@ -128,7 +149,85 @@ def test_an_import_the_check_touches_says_so(tmp_path):
         """})
     result = _run(tmp_path / "loss.py", "torch.sqrt(SCALE * ((a - b) ** 2).sum(-1))")
     assert result["verdict"] == "inconclusive", result
-    assert f"`SCALE` could not be imported (ModuleNotFoundError: No module named '{MISSING}')" in result["evidence"]
+    assert f"`{MISSING}` could not be imported (No module named '{MISSING}'), and the check needed it" in result["evidence"]
+
+
+def test_a_project_module_that_imports_a_missing_package_still_imports(tmp_path):
+    _write(tmp_path, {
+        "pkg/__init__.py": "",
+        "pkg/base.py": f"""\
+            import {MISSING}.io as images
+            from {MISSING}.units import metre
+            from torch import nn
+
+
+            class Base(nn.Module):
+                def load(self, path):
+                    return images.read(path) * metre
+            """,
+        "pkg/loss.py": f"""\
+            import torch
+            from pkg.base import Base
+
+
+            class Distance(Base):
+                def forward(self, a, b):
+                    return {ROOT_OF}
+            """,
+    })
+    result = _run(tmp_path / "pkg" / "loss.py")
+    assert result["verdict"] == "confirmed", result
+    assert f"missing here, stood in and never touched by the check: `{MISSING}`" in result["evidence"]
+    assert not [name for name in sys.modules if name.startswith(MISSING)]
+
+
+def test_a_stood_in_package_the_check_touches_is_inconclusive_even_when_the_error_is_caught(tmp_path):
+    _write(tmp_path, {
+        "scales.py": f"""\
+            import {MISSING}
+
+
+            def scale():
+                try:
+                    return {MISSING}.factor()
+                except Exception:
+                    return 1.0
+            """,
+        "loss.py": """\
+            import torch
+            from scales import scale
+
+
+            def distance(a, b):
+                return torch.sqrt(scale() * ((a - b) ** 2).sum(-1))
+            """,
+    })
+    result = _run(tmp_path / "loss.py", "torch.sqrt(scale() * ((a - b) ** 2).sum(-1))")
+    assert result["verdict"] == "inconclusive", result
+    assert f"`{MISSING}` could not be imported (No module named '{MISSING}'), and the check needed it" in result["evidence"]
+
+
+def test_an_optional_import_outside_the_project_still_fails_as_it_expects(tmp_path, monkeypatch):
+    library = tmp_path / "site-packages"
+    _write(library, {"optional_backend.py": f"""\
+        try:
+            import {MISSING}
+            AVAILABLE = True
+        except ImportError:
+            AVAILABLE = False
+        """})
+    monkeypatch.syspath_prepend(str(library))
+    monkeypatch.delitem(sys.modules, "optional_backend", raising=False)
+    _write(tmp_path / "project", {"loss.py": """\
+        import torch
+        from optional_backend import AVAILABLE
+
+
+        def distance(a, b):
+            return torch.sqrt(((a - b) ** 2).sum(-1) + (0.0 if AVAILABLE else 1.0))
+        """})
+    result = _run(tmp_path / "project" / "loss.py", "torch.sqrt(((a - b) ** 2).sum(-1) + (0.0 if AVAILABLE else 1.0))")
+    assert result["verdict"] == "not-reproduced", result
 
 
 def test_a_module_level_training_loop_is_read_not_run(tmp_path):
@@ -226,3 +325,133 @@ def test_the_reason_is_kept_whole_and_only_the_text_output_shortens_it(tmp_path)
     assert result["verdict"] == "inconclusive" and f"KeyError: '{long_name}'" in result["evidence"], result
     line = verdict_line(result, TEXT_EVIDENCE)
     assert len(line) < TEXT_EVIDENCE + 60 and line.count("…") == 1
+
+
+def test_a_command_line_parser_at_module_level_sees_no_arguments(tmp_path):
+    _write(tmp_path, {"train.py": f"""\
+        import argparse
+
+        import torch
+
+        parser = argparse.ArgumentParser()
+        parser.add_argument("--scale", type=float, default=1.0)
+        options = parser.parse_args()
+
+
+        def distance(a, b):
+            return options.scale * {ROOT_OF}
+        """})
+    result = _run(tmp_path / "train.py")
+    assert result["verdict"] == "confirmed", result
+
+
+TRAINING = """\
+    import torch
+
+
+    def build_model(features, classes):
+        model = torch.nn.Sequential()
+        model.add_module("linear", torch.nn.Linear(features, classes))
+        model.add_module("softmax", torch.nn.Softmax(dim=1))
+        return model
+
+
+    def step(model, loss, optimizer, x, y):
+        optimizer.zero_grad()
+        output = loss.forward(model.forward(x), y)
+        output.backward()
+        optimizer.step()
+
+
+    def main(data):
+        features = {features}
+        model = build_model(features, 3)
+        loss = torch.nn.CrossEntropyLoss()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        for x, y in data:
+            step(model, loss, optimizer, x, y)
+    """
+
+
+def test_a_loss_object_and_a_model_passed_by_the_file_are_what_the_check_uses(tmp_path):
+    _write(tmp_path, {"train.py": TRAINING.format(features="4")})
+    result = _run(tmp_path / "train.py", "model.forward(x)", "GL082")
+    assert result["verdict"] == "confirmed", result
+    assert "loss = `torch.nn.CrossEntropyLoss()` (as the file passes it)" in result["inputs"]
+    assert "model = `build_model(4, 3)` (as the file passes it)" in result["inputs"]
+
+
+def test_a_model_whose_value_is_not_known_gives_no_verdict(tmp_path):
+    _write(tmp_path, {"train.py": TRAINING.format(features="data.features")})
+    result = _run(tmp_path / "train.py", "model.forward(x)", "GL082")
+    assert result["verdict"] == "inconclusive", result
+    assert "comes from `model.forward`, which the check does not see into" in result["evidence"]
+
+
+def test_a_model_of_the_project_is_not_taken_for_logits(tmp_path):
+    source = TRAINING.format(features="4").replace("model = build_model(features, 3)", "model = Classifier()")
+    source += """
+    class Classifier(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Softmax(dim=1))
+
+        def forward(self, x):
+            return self.net(x)
+    """
+    _write(tmp_path, {"train.py": source})
+    result = _run(tmp_path / "train.py", "model.forward(x)", "GL082")
+    assert result["verdict"] == "inconclusive", result
+    assert "comes from `model.forward`, which the check does not see into" in result["evidence"]
+
+
+def test_calls_that_pass_different_values_leave_the_parameter_an_input(tmp_path):
+    source = TRAINING.format(features="4") + "    step(model, torch.nn.MSELoss(), optimizer, x, y)\n"
+    _write(tmp_path, {"train.py": source})
+    result = _run(tmp_path / "train.py", "model.forward(x)", "GL082")
+    assert result["verdict"] == "inconclusive", result
+    assert "as the file passes it" not in result["inputs"]
+
+
+def test_a_model_is_built_as_the_file_builds_it(tmp_path):
+    _write(tmp_path, {"gate.py": """\
+        import torch
+        from torch import nn
+
+
+        class Gate(nn.Module):
+            def __init__(self, width, activation):
+                super().__init__()
+                self.linear = nn.Linear(width, width)
+                self.activation = activation
+                self.thr = nn.Parameter(torch.tensor(0.7))
+
+            def forward(self, x):
+                y = self.activation(self.linear(x))
+                if self.thr < 0.5:
+                    return -y
+                return y
+
+
+        def main():
+            width = 3
+            return Gate(width, nn.ReLU())
+        """})
+    result = _run(tmp_path / "gate.py", "self.thr", "GL001")
+    assert result["verdict"] == "confirmed", result
+    assert "Gate(3, nn.ReLU()) (as the file builds it)" in result["evidence"] + result["inputs"]
+
+
+def test_numpy_1_aliases_of_builtins_run_as_the_builtins(tmp_path):
+    flagged = "torch.sqrt(np.float(1) * ((a - b) ** 2).sum(-1))"
+    _write(tmp_path, {"loss.py": f"""\
+        import numpy as np
+        import torch
+
+
+        def distance(a, b):
+            return {flagged}
+        """})
+    result = _run(tmp_path / "loss.py", flagged)
+    assert result["verdict"] == "confirmed", result
+    assert "`np.float` as `builtins.float`" in result["evidence"]

@@ -64,7 +64,24 @@ def witness(probe: Probe) -> Observation:
             return doubled(**{**kw, HOLE: last(kw[HOLE])})
 
         return _compare(probe, through_last_layer, correct, prediction, loss_text, how, _is_keras(last))
+    opaque = _opaque(probe, target)
+    if opaque is not None:  # it may end in a softmax the check cannot see: no verdict either way
+        raise Inconclusive(f"`{prediction}` {opaque}, so whether it ends in a softmax/sigmoid is not known")
     return _compare(probe, None, correct, prediction, loss_text, "", False)
+
+
+def _opaque(probe: Probe, target: ast.expr) -> str | None:
+    """Why the prediction may hold probabilities that no squash found in it shows: it comes from
+    a call (a model, a function of the project) or from code the check did not run. A
+    parameter of the enclosing function is the caller's business, as a loss given logits."""
+    expression = probe.expression(target)
+    call = next((n for n in ast.walk(expression.node) if isinstance(n, ast.Call)), None)
+    if call is not None:
+        return f"comes from `{ast.unparse(call.func)}`, which the check does not see into"
+    unknown = [n for n in expression.inputs if not expression.is_parameter(n)]
+    if unknown:
+        return f"is computed by code the check did not run ({', '.join(f'`{n}`' for n in unknown)})"
+    return None
 
 
 def _compiled_model(probe: Probe, target: ast.expr, call: ast.Call) -> Observation:
@@ -190,6 +207,8 @@ def _probability_model(probe: Probe, target: ast.expr) -> tuple[ast.Call | None,
                 model = _constant_value(probe, node.func)
             except Inconclusive:
                 continue
+            if getattr(model, "__name__", "") in ("forward", "call"):  # `model.forward(x)` is `model(x)`
+                model = getattr(model, "__self__", model)
             last = _last_squash(model)
             if last is not None:
                 return node, last

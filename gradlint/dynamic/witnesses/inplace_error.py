@@ -61,7 +61,7 @@ def _run_method(probe: Probe, cls: ast.ClassDef, function: ast.FunctionDef, code
     if models.framework_of(live) != "torch":
         raise Inconclusive(f"`{cls.name}` is not a torch module")
     try:
-        factory, call = models.constructor(live)
+        factory, call = probe.constructor(live)
         module = models.build(factory, call)
     except models.CannotRun as error:
         raise Inconclusive(str(error)) from None

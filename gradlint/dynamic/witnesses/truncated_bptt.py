@@ -261,7 +261,7 @@ def _module_case(probe: Probe, function: ast.FunctionDef, klass: ast.ClassDef, v
     if models.framework_of(cls) != framework or framework not in ("torch", "tensorflow"):
         raise Inconclusive(f"`{cls.__name__}` is neither a torch module nor a Keras layer")
     try:
-        factory, call = models.constructor(cls)
+        factory, call = probe.constructor(cls)
     except models.CannotRun as error:
         raise Inconclusive(str(error)) from None
     errors = []

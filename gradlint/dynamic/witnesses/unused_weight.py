@@ -110,7 +110,7 @@ def witness(probe: Probe):
             models.seed_frameworks()
             model, sample = examples.build(example, cls)
         else:
-            factory, call = models.constructor(cls)
+            factory, call = probe.constructor(cls)
             model, shape = models.find_sample(factory, call, framework)
     except models.CannotRun as error:
         raise Inconclusive(str(error)) from None
