@@ -202,13 +202,7 @@ class ProbabilitiesIntoLogitsLoss(Rule):
         output = self.value(model).output
         if output is None or output.probability is None or not_differentiated(self.context):
             return
-        self.report(
-            loss,
-            "`{model}` ends in a softmax or sigmoid and `{loss}` applies it again: the gradient shrinks",
-            model=_short(self.source(model)),
-            loss=_short(self.source(loss)),
-            severity=Severity.WARNING,
-        )
+        self._report_model(loss, model)
 
     def _trainer(self, node: cst.Call) -> None:
         """`NeuralNet(MyModule, criterion=nn.CrossEntropyLoss)`: a trainer (skorch and the like)
@@ -225,11 +219,15 @@ class ProbabilitiesIntoLogitsLoss(Rule):
         outputs = [value.output, value.output.output if value.output is not None else None]
         if not any(o is not None and o.probability for o in outputs) or not_differentiated(self.context):
             return
+        self._report_model(criterion, module)
+
+    def _report_model(self, loss: cst.BaseExpression, model: cst.BaseExpression) -> None:
+        """A model that ends in a softmax or sigmoid, trained with `loss`, which applies it again."""
         self.report(
-            criterion,
+            loss,
             "`{model}` ends in a softmax or sigmoid and `{loss}` applies it again: the gradient shrinks",
-            model=_short(self.source(module)),
-            loss=_short(self.source(criterion)),
+            model=_short(self.source(model)),
+            loss=_short(self.source(loss)),
             severity=Severity.WARNING,
         )
 
