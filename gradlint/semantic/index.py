@@ -5,8 +5,8 @@ A module name is looked up under the import roots of the file: its own folder (s
 their neighbours), the folder above its top package (`pkg/sub/mod.py` imports `pkg.other`), and
 the folders above that up to the repository root (a `src/` layout). Modules are parsed with the
 same parser as the file, at most `MAX_MODULE_BYTES` each; the trees of the most recent modules,
-up to `KEPT_SOURCE_BYTES` of their source (a tree takes a few hundred times its source), are kept
-per process, keyed by path, modification time and size, so a run over a package parses
+up to `KEPT_SOURCE_BYTES` of their source, are kept per process, keyed by path, modification
+time and size, so a run over a package parses
 each at most a few times per worker while memory stays bounded. The models built on them belong to
 one linted file, so every module its findings depend on is recorded in `read` (with its size and
 modification time): the result cache checks them before it reuses the file's result.
@@ -19,10 +19,13 @@ from pathlib import Path
 
 import libcst as cst
 
+from gradlint.engine.pieces import PIECE_SIZE
 from gradlint.semantic.model import ModuleModel
 
-KEPT_SOURCE_BYTES = 1_000_000
-MAX_MODULE_BYTES = 500_000
+# A tree takes about a thousand times its source in memory: at most two large modules' worth
+# are kept, and a module larger than a file the engine would parse whole is not read.
+MAX_MODULE_BYTES = PIECE_SIZE
+KEPT_SOURCE_BYTES = 2 * PIECE_SIZE
 _MAX_ROOT_LEVELS = 6
 
 # (path, mtime_ns, size) -> the parsed module (None: unparsable), most recent last.
