@@ -6,10 +6,10 @@ their neighbours), the folder above its top package (`pkg/sub/mod.py` imports `p
 the folders above that up to the repository root (a `src/` layout). Modules are parsed with the
 same parser as the file, at most `MAX_MODULE_BYTES` each; the trees of the most recent modules,
 up to `KEPT_SOURCE_BYTES` of their source, are kept per process, keyed by path, modification
-time and size, so a run over a package parses
-each at most a few times per worker while memory stays bounded. The models built on them belong to
-one linted file, so every module its findings depend on is recorded in `read` (with its size and
-modification time): the result cache checks them before it reuses the file's result.
+time and size, so a run over a package parses each at most a few times per worker while memory
+stays bounded. The models built on them belong to one linted file, so every module its findings
+depend on is recorded in `read` (with its size and modification time): the result cache checks
+them before it reuses the file's result.
 """
 
 from __future__ import annotations
