@@ -482,12 +482,16 @@ class ModuleModel:
                 return Value(HANDWRITTEN_SOFTMAX)
         return UNKNOWN
 
+    def _every_value(self, node: cst.Name, scope: Scope, depth: int, test) -> bool:
+        """Whether every value assigned to the name passes `test`."""
+        bound = self._local(node.value, scope)
+        return bool(bound) and all(test(value, scope, depth + 1) for value, _ in bound)
+
     def _is_exp(self, node: cst.BaseExpression | None, scope: Scope, depth: int) -> bool:
         if node is None or depth > MAX_DEPTH:
             return False
         if isinstance(node, cst.Name):
-            bound = self._local(node.value, scope)
-            return bool(bound) and all(self._is_exp(value, scope, depth + 1) for value, _ in bound)
+            return self._every_value(node, scope, depth, self._is_exp)
         return isinstance(node, cst.Call) and bool(
             self.names.qualified_names(node.func) & EXP or self.names.method(node) in EXP.methods
         )
@@ -496,8 +500,7 @@ class ModuleModel:
         if node is None or depth > MAX_DEPTH:
             return False
         if isinstance(node, cst.Name):
-            bound = self._local(node.value, scope)
-            return bool(bound) and all(self._is_sum_of_exp(value, scope, depth + 1) for value, _ in bound)
+            return self._every_value(node, scope, depth, self._is_sum_of_exp)
         if not isinstance(node, cst.Call):
             return False
         method = self.names.method(node)

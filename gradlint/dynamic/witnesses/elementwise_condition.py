@@ -231,12 +231,7 @@ def witness(probe: Probe):
     inputs = _describe_inputs(values)
     if not any(np.ndim(v) for v in values.values()):
         raise Inconclusive(f"`{predicate.source}` reads no tensor input to feed a batch into")
-    try:
-        pred_value = _run(probe, predicate, values)
-    except Inconclusive:
-        raise
-    except Exception as error:  # noqa: BLE001 - the predicate itself could not be computed
-        raise Inconclusive(f"could not evaluate `{predicate.source}` on a batch: {_error_text(error)}") from None
+    pred_value = _evaluate(probe, predicate, values, "a batch")
     shape = _shape(probe, pred_value)
     pred_text = f"`{predicate.source}` at {inputs.removesuffix(' (float64)')} is {_describe_mask(probe.backend.to_numpy(pred_value))} (shape {shape})"
     if construct.kind == "select":
@@ -254,18 +249,23 @@ def witness(probe: Probe):
     return _cond(probe, construct, defaults, pred_value, pred_text, inputs)
 
 
+def _evaluate(probe: Probe, predicate: Any, values: dict, on: str) -> Any:
+    """The predicate's value at `values`; inconclusive when it cannot be computed."""
+    try:
+        return _run(probe, predicate, values)
+    except Inconclusive:
+        raise
+    except Exception as error:  # noqa: BLE001 - the predicate itself could not be computed
+        raise Inconclusive(f"could not evaluate `{predicate.source}` on {on}: {_error_text(error)}") from None
+
+
 def _one_example_calls(probe: Probe, construct: Construct, predicate: Any, defaults: dict, examples: dict[str, float]):
     """The predicate with the numbers the file's calls pass (one example each): one boolean."""
     values = {name: np.array(examples[name] if np.isfinite(examples.get(name, np.nan)) else BATCH[0])
               if name in examples else _values([name], defaults)[name] for name in predicate.inputs}
     inputs = _describe_inputs(values)
     function = probe.enclosing_function(construct.pred)
-    try:
-        pred_value = _run(probe, predicate, values)
-    except Inconclusive:
-        raise
-    except Exception as error:  # noqa: BLE001 - the predicate itself could not be computed
-        raise Inconclusive(f"could not evaluate `{predicate.source}` on one example: {_error_text(error)}") from None
+    pred_value = _evaluate(probe, predicate, values, "one example")
     shape = _shape(probe, pred_value)
     if int(np.prod(shape)) > 1:
         raise Inconclusive(f"this file calls `{function.name}` only with one example, yet `{predicate.source}` at "
