@@ -29,7 +29,6 @@ class FileContext:
         self.scopes: list[cst.CSTNode] = []
         self._wrapper: MetadataWrapper | None = None
         self._semantic = None
-        self.semantic_index = None  # the project index behind `semantic`, once built
 
     @property
     def semantic(self):
@@ -38,9 +37,13 @@ class FileContext:
             from gradlint.semantic.index import ProjectIndex
             from gradlint.semantic.model import ModuleModel
 
-            index = self.semantic_index = ProjectIndex(self.path)
+            index = ProjectIndex(self.path)
             self._semantic = ModuleModel(self.module, self.names, index, index.dotted_name)
         return self._semantic
+
+    def modules_read(self) -> dict[str, tuple[int, int]]:
+        """The other modules of the project the semantic model read (path -> size, mtime)."""
+        return self._semantic.index.read if self._semantic is not None else {}
 
     @property
     def filename(self) -> str:

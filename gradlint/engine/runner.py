@@ -192,8 +192,7 @@ def _lint_module(
                 return None
     finally:
         forget_file()
-    if context.semantic_index is not None:
-        result.dependencies.update((path, list(signature)) for path, signature in context.semantic_index.read.items())
+    result.dependencies.update((path, list(signature)) for path, signature in context.modules_read().items())
     reports = [report for instance in instances for report in instance.reports]
     if not reports:
         return []

@@ -56,9 +56,6 @@ _FIX = {
 }
 
 
-# Shared with GL082 (probabilities-into-logits-loss) ---------------------------------------------
-
-
 def first_argument(rule: Rule, call: cst.Call) -> cst.BaseExpression | None:
     """The tensor a unary op works on: the receiver of `x.log()`, else the first argument."""
     if rule.context.names.method(call) is not None:
@@ -105,7 +102,7 @@ def local_values(rule: Rule, name: cst.Name, cache: dict) -> list[cst.BaseExpres
     return table.get(name.value)
 
 
-def probability_kind(rule: Rule, node: cst.BaseExpression | None, cache: dict | None = None) -> tuple[str, bool] | None:
+def probability_kind(rule: Rule, node: cst.BaseExpression | None) -> tuple[str, bool] | None:
     """(kind, indirect) when `node` is a probability computed from logits, as the semantic model
     sees it: a softmax or sigmoid, one minus one, the exp of a log_softmax, a hand-written
     softmax, directly or through names, `self` attributes, views, layers, models and helpers."""
@@ -356,7 +353,7 @@ class LogOfSoftmax(Rule):
             return None
         if log1p:  # log1p(-sigmoid(x)) is log(1 - sigmoid(x))
             if isinstance(arg, cst.UnaryOperation) and isinstance(arg.operator, cst.Minus):
-                kind = probability_kind(self, arg.expression, self._bindings)
+                kind = probability_kind(self, arg.expression)
                 if kind is not None and kind[0] == SIGMOID_KIND:
                     return ONE_MINUS_SIGMOID, kind[1]
             return None
@@ -365,7 +362,7 @@ class LogOfSoftmax(Rule):
             return None
         if _is_sum_of_exp(self, inner, self._bindings, 0, shifted_ok=True):
             return SUM_OF_EXP, guarded or isinstance(inner, cst.Name)
-        kind = probability_kind(self, inner, self._bindings)
+        kind = probability_kind(self, inner)
         if kind is None or kind[0] == EXP_LOG_SOFTMAX:
             return None
         return kind[0], kind[1] or guarded

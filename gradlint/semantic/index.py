@@ -49,6 +49,7 @@ class ProjectIndex:
 
     def __init__(self, path: str) -> None:
         self.read: dict[str, tuple[int, int]] = {}  # path -> (size, mtime_ns) of each module used
+        self.dotted_name = ""  # the file's own module name; empty when it is not importable
         self.roots: list[Path] = []
         self._models: dict[str, ModuleModel | None] = {}
         try:
@@ -66,8 +67,6 @@ class ProjectIndex:
             folder = folder.parent
             roots.append(folder)
         self.roots = list(dict.fromkeys(roots))
-
-    dotted_name = ""
 
     def module(self, name: str) -> ModuleModel | None:
         """The model of module `name` (`pkg.models`), or None when it is not in the project."""
