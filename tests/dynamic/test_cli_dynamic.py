@@ -113,5 +113,6 @@ def test_a_progress_bar_only_on_a_terminal(run_cli, tmp_path, monkeypatch):
     code, out, err = run_cli(tmp_path / "a.py", "--dynamic", "--no-cache")
     assert "gradlint --dynamic" not in err  # not a terminal: silent
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    monkeypatch.delenv("CI", raising=False)  # CI machines set it, and it turns progress off
     code, out, err = run_cli(tmp_path / "a.py", "--dynamic", "--no-cache")
     assert "gradlint --dynamic" in err and "finding" in err
