@@ -474,3 +474,27 @@ def test_a_parameter_reassigned_before_the_read_holds_the_assignment():
     assert net.output.probability == "softmax"
     maybe = model.classes["Net"].body.body[2]
     assert model._result(maybe).probability is None
+
+
+def test_a_module_moved_to_a_device_is_the_same_module():
+    source = """
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    class Policy(nn.Module):
+        def forward(self, x):
+            return F.softmax(self.fc(x))
+
+    class Agent:
+        def __init__(self):
+            self.model = Policy()
+            self.model = self.model.cuda()
+
+        def act(self, x):
+            probs = self.model(x)
+            return -(probs * probs.log()).sum()
+    """
+    found = lint_source(textwrap.dedent(source), select=["GL080"])
+    assert [(f.rule, f.line) for f in found] == [("GL080", 16)]
+    moved_elsewhere = source.replace("self.model.cuda()", "other.model.cuda()")
+    assert lint_source(textwrap.dedent(moved_elsewhere), select=["GL080"]) == []

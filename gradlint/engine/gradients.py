@@ -49,13 +49,16 @@ def no_gradient_path(path: str) -> bool:
     return any(part in NO_GRADIENT_PATHS for part in (*parts[:-1], PurePath(path).stem))
 
 
-def not_differentiated(context, names=None) -> bool:
+def not_differentiated(context, names=None, node: cst.CSTNode | None = None) -> bool:
     """True when the walk is in code whose values no gradient goes through: a test file or
     a file under a tests folder, an optimiser or quantiser package, a test function or class,
     a `torch.autograd.Function` (its backward is written by hand), a metric, a `Metric` subclass, a `no_grad` / `inference_mode`
-    block or decorated function, a torch decomposition."""
+    block or decorated function, a torch decomposition; or, given `node`, when no path of its
+    value reaches a place where a gradient is taken (the semantic model's `reaches_gradient`)."""
     names = names or context.names
     if is_test_file(context.filename) or in_test_tree(context.path) or no_gradient_path(context.path):
+        return True
+    if node is not None and not context.semantic.reaches_gradient(node):
         return True
     for scope in context.scopes:
         if isinstance(scope, cst.Lambda):

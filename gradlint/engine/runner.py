@@ -19,6 +19,7 @@ from gradlint.engine.context import SCOPES, STATEMENTS, FileContext
 from gradlint.engine.result import NOT_CHECKED, SKIP_COMMENT, SKIP_NO_FRAMEWORK, SYNTAX_ERROR, UNUSED_NOQA, FileResult
 from gradlint.engine.syntax import forget_file
 from gradlint.engine.fixes import describe
+from gradlint.engine.legacy import Rewrite, as_python3
 from gradlint.engine.pieces import PIECE_SIZE, Piece, PieceTooLarge, pieces
 from gradlint.engine.positions import Located
 from gradlint.engine.prefilter import decode, skip_file_comment, wants_file
@@ -135,6 +136,7 @@ def _lint_text(
     unused_rule = next((rule for rule in rules if rule.code == UNUSED_NOQA), None)
     used: set[tuple[int, str]] = set()  # suppression comments that suppressed something, in file lines
     parsed = None
+    legacy: Rewrite | None = None  # the Python 3 reading of a Python 2 file
     while True:
         try:
             if parsed is None:
@@ -146,6 +148,8 @@ def _lint_text(
             if unused_rule is not None:
                 ran = {rule.code for rule in active}
                 result.findings.extend(_unused_directives(path, text, unused_rule, used, ran))
+            if legacy is not None:
+                _in_original(result.findings, legacy)
             return
         except PieceTooLarge as error:
             result.findings.clear()
@@ -153,6 +157,12 @@ def _lint_text(
             return
         except Exception as error:  # SyntaxError, ParserSyntaxError, RecursionError, MemoryError
             result.findings.clear()  # a file that does not parse has no other findings
+            if legacy is None and isinstance(error, (SyntaxError, cst.ParserSyntaxError)):
+                legacy = as_python3(text)
+                if legacy is not None:  # Python 2: checked as its Python 3 reading, from the start
+                    text, parsed, plan = legacy.text, None, False
+                    used.clear()
+                    continue
             if report_syntax_errors:
                 result.findings.append(_syntax_error(path, text, error))
             return
@@ -201,6 +211,15 @@ def _lint_module(
     except RecursionError as error:
         result.errors.append({"path": path, "rule": None, "message": f"RecursionError: {error}"})
         return None
+
+
+def _in_original(findings: list[Finding], legacy: Rewrite) -> None:
+    """Findings of a Python 2 file's rewrite placed in the file's own columns, without fixes
+    (a fix is an edit of the rewrite, not of the file)."""
+    for finding in findings:
+        finding.column = legacy.column(finding.line, finding.column)
+        finding.end_column = legacy.column(finding.end_line, finding.end_column)
+        finding.fix = None
 
 
 def _in_file(finding: Finding, piece: Piece) -> Finding:

@@ -23,6 +23,11 @@ class UnparsableFile(Rule):
 
     Use instead: fix the syntax error, or save the file as UTF-8 (or declare its encoding
     with a `# -*- coding: ... -*-` line).
+
+    ## Python 2
+    A file in Python 2 syntax (`print x`, `except E, e:`, tabs mixed with spaces) is not
+    reported: it is checked as its line-for-line Python 3 reading, its findings are placed in
+    its own lines and columns, and they carry no fix (the dynamic mode does not run it).
     """
 
     code = "GL000"

@@ -380,7 +380,7 @@ class UnsafeSqrtOrNorm(Rule):
             self._report(node, self.source(node.func), "the difference", argument)
 
     def _report(self, node: cst.CSTNode, root: str, what: str, argument: cst.BaseExpression) -> None:
-        if not_differentiated(self.context):
+        if not_differentiated(self.context, node=node):
             return
         arg = self.source(argument)
         if len(arg) > _ARG_CHARS:

@@ -123,6 +123,7 @@ class ModuleModel:
         self._added: dict[cst.CSTNode, dict[str, cst.BaseExpression]] = {}
         self._added_attributes: dict[cst.ClassDef, dict[str, tuple[cst.BaseExpression, cst.FunctionDef]]] = {}
         self._sources: dict[cst.CSTNode, str] = {}
+        self._uses = None
 
     # Queries ------------------------------------------------------------------------------
 
@@ -132,6 +133,15 @@ class ModuleModel:
         """The value of `node` read inside `scopes` (the walk's stack of functions, classes,
         lambdas), in `statement` when given (then only the assignments before it count)."""
         return self._eval(node, self._scope(scopes, statement), 0)
+
+    def reaches_gradient(self, node: cst.CSTNode) -> bool:
+        """Whether the value of `node` may reach a place where a gradient is taken; False only
+        when every path of it is cut, only looked at or evaluated (`gradlint.semantic.uses`)."""
+        if self._uses is None:
+            from gradlint.semantic.uses import Uses
+
+            self._uses = Uses(self)
+        return self._uses.reaches_gradient(node)
 
     def _scope(self, scopes: Sequence[cst.CSTNode], statement: cst.CSTNode | None = None) -> Scope:
         functions = tuple(s for s in reversed(scopes) if isinstance(s, (cst.FunctionDef, cst.Lambda)))
@@ -389,7 +399,9 @@ class ModuleModel:
             owner, layer, method = added
             if owner._built_empty([(value, None) for _, value, _ in assigned]):
                 return owner._last_layer(layer, Scope((method,), cls), depth)
-        values = [owner._eval(value, Scope((where,), cls), depth + 1) for owner, value, where in assigned]
+        # `self.model = self.model.cuda()` updates the attribute: the other assignments decide.
+        fresh = [(owner, value, where) for owner, value, where in assigned if not _reads_self_attribute(value, attr, where)]
+        values = [owner._eval(value, Scope((where,), cls), depth + 1) for owner, value, where in fresh or assigned]
         return join(values).reached()
 
     def _call(self, node: cst.Call, scope: Scope, depth: int) -> Value:
@@ -415,7 +427,10 @@ class ModuleModel:
                 return inner.reached() if inner.probability else UNKNOWN
             if names & SAME_VALUE or method in SAME_VALUE.methods:
                 inner = self._eval(_first_argument(node, method), scope, depth + 1)
-                return replace(inner, indirect=True, output=None, elements=None) if inner.probability else UNKNOWN
+                if inner.probability:
+                    return replace(inner, indirect=True, output=None, elements=None)
+                # `model.cuda()`, `model.to(device)`: a module moved or cast is the same module.
+                return Value(output=inner.output) if method is not None and inner.output is not None else UNKNOWN
             dense = names & DENSE_FUNCTION
             if dense:  # `tf.layers.dense(h, 10, activation=tf.nn.softmax)`
                 position = DENSE_FUNCTION.info[min(dense)]
@@ -758,6 +773,16 @@ def _first_argument(call: cst.Call, method: str | None) -> cst.BaseExpression | 
     if method is not None:
         return call.func.value  # type: ignore[union-attr]
     return argument(call, ("input", "x", "logits", "t", "tensor", "a"), 0)
+
+
+def _reads_self_attribute(node: cst.CSTNode, attr: str, method: cst.FunctionDef) -> bool:
+    """`node`, in `method`, reads the attribute `attr` of `self` (whatever the method calls it)."""
+    params = method.params.posonly_params or method.params.params
+    me = params[0].name.value if params else None
+    return any(
+        isinstance(n, cst.Attribute) and n.attr.value == attr and isinstance(n.value, cst.Name) and n.value.value == me
+        for n in own_nodes(node)
+    )
 
 
 def _definitions(node: cst.Module | cst.ClassDef) -> list[cst.CSTNode]:

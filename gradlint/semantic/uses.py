@@ -1,0 +1,355 @@
+"""Where a value goes: whether it can reach a place where a gradient is taken.
+
+A value is followed forward from the expression that makes it: up through the expressions
+that compute with it (arithmetic, framework calls, methods such as `.reshape`), into the
+names it is assigned to and their later reads, out of a private function through its
+`return` to the module's calls of it, and into a private `self._attr` and the class's reads
+of it. A path ends without a gradient where the value is cut (`.detach()`, `stop_gradient`,
+`.item()`, NumPy), only looked at (a comparison, a condition, an index, `.shape`, `print`,
+a summary writer) or evaluated (`sess.run(..., feed_dict=...)`). Anything else (a call the
+model does not know, a store into a container, a public name another module may read, a
+closure, a name not read yet) may reach a gradient, and so does a path longer than
+`MAX_STEPS`: the answer "never differentiated" is given only when every path ends without a
+gradient.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import libcst as cst
+
+from gradlint.data import api_table
+from gradlint.engine.walker import iter_children
+
+CUT = api_table("semantic_gradient_cut")
+CUT_MODULES = tuple(CUT.info["modules"])
+SINK = api_table("semantic_gradient_sink")
+EVALUATION = api_table("semantic_evaluation")
+PASS_THROUGH_MODULES = tuple(api_table("semantic_pass_through").info["modules"])
+SESSIONS = api_table("semantic_session")
+SHAPE_QUERY = api_table("semantic_shape_query")
+MAX_STEPS = 400  # reads followed for one value
+
+_BOUNDARIES = (cst.FunctionDef, cst.Lambda, cst.ClassDef)
+_COMPUTES = (cst.BinaryOperation, cst.UnaryOperation, cst.BooleanOperation, cst.Tuple, cst.List, cst.Element, cst.StarredElement)
+_LOOPS = (cst.For, cst.While)
+
+
+class Uses:
+    """The forward flow of values in one module (`ModuleModel.reaches_gradient`)."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+        self.names = model.names
+        self._parents: dict[cst.CSTNode, cst.CSTNode] | None = None
+        self._order: dict[cst.CSTNode, int] = {}
+        self._loads: dict[cst.CSTNode, dict[str, list[cst.Name]]] = {}
+        self._answers: dict[cst.CSTNode, bool] = {}
+
+    def reaches_gradient(self, node: cst.CSTNode) -> bool:
+        """False only when no path of the value of `node` reaches a place where a gradient is
+        taken (see the module docstring); True when one may."""
+        if node not in self._answers:
+            self._parents_of()
+            self._answers[node] = node in self._parents and self._follow(node)
+        return self._answers[node]
+
+    # The walk ------------------------------------------------------------------------------
+
+    def _follow(self, start: cst.CSTNode) -> bool:
+        todo = [start]
+        seen: set[cst.CSTNode] = set()
+        while todo:
+            node = todo.pop()
+            if node in seen:
+                continue
+            seen.add(node)
+            if len(seen) > MAX_STEPS:
+                return True
+            ends = self._step(node)
+            if ends is None:
+                return True  # a use the model cannot judge: it may be differentiated
+            todo.extend(ends)
+        return False
+
+    def _step(self, node: cst.CSTNode) -> list[cst.CSTNode] | None:
+        """Where the value of `node` goes next: the nodes that hold it after its parent uses
+        it ([] when the parent cuts it or only looks at it), or None when unknown."""
+        parent = self._parents.get(node)
+        if parent is None or isinstance(parent, _BOUNDARIES):
+            return None
+        if isinstance(parent, cst.Attribute) and parent.value is node:
+            return self._attribute_use(parent)
+        if isinstance(parent, cst.Arg):
+            call = self._parents.get(parent)
+            if isinstance(call, cst.Call) and parent in call.args:
+                return self._argument_use(call, parent)
+            return None
+        if isinstance(parent, cst.Expr):
+            # A value dropped; a call made for its effect (`tf.add_to_collection('losses', x)`)
+            # may keep it.
+            return None if isinstance(node, cst.Call) else []
+        if isinstance(parent, (cst.Comparison, cst.ComparisonTarget, cst.If, cst.While, cst.Assert)):
+            return []  # a boolean, a condition: nothing to differentiate
+        if isinstance(parent, cst.IfExp):
+            return [] if parent.test is node else [parent]
+        if isinstance(parent, (cst.Subscript, cst.SubscriptElement, cst.Index, cst.Slice)):
+            return self._subscript_use(node, parent)
+        if isinstance(parent, _COMPUTES):
+            return [parent]
+        if isinstance(parent, (cst.Assign, cst.AugAssign, cst.AnnAssign)):
+            return self._assigned(parent)
+        if isinstance(parent, cst.Return):
+            return self._returned(parent)
+        return None
+
+    def _attribute_use(self, attribute: cst.Attribute) -> list[cst.CSTNode] | None:
+        """`value.attr`: a method call (`.detach()`, `.reshape(...)`), or a property."""
+        call = self._parents.get(attribute)
+        if isinstance(call, cst.Call) and call.func is attribute:
+            method = attribute.attr.value
+            if method in SINK.methods:
+                return None
+            if method in CUT.methods or method in SHAPE_QUERY.methods or method in EVALUATION.methods:
+                return []
+            return [call]  # the result of a tensor method holds the value
+        if attribute.attr.value in CUT.info["attributes"]:
+            return []
+        return [attribute]
+
+    def _argument_use(self, call: cst.Call, arg: cst.Arg) -> list[cst.CSTNode] | None:
+        names = self.names.qualified_names(call.func)
+        method = self.names.method(call)
+        if names & SINK or method in SINK.methods:
+            return None
+        if names & CUT or names & EVALUATION or any(name.startswith(CUT_MODULES) for name in names):
+            return []
+        if isinstance(call.func, cst.Name) and call.func.value in CUT.info["builtins"] and not self._defined(call.func.value):
+            return []
+        if method in EVALUATION.methods or self._session_run(call, method):
+            return []
+        if names and all(name.startswith(PASS_THROUGH_MODULES) for name in names):
+            return [call]  # a framework function: its result holds the value
+        return None
+
+    def _defined(self, name: str) -> bool:
+        """The module defines or imports `name` (it is not the builtin)."""
+        return name in self.model.functions or name in self.model.classes or name in self.names.aliases
+
+    def _session_run(self, call: cst.Call, method: str | None) -> bool:
+        """`sess.run(fetches, feed_dict=...)` / `tensor.eval(feed_dict=...)`: TF1 evaluation,
+        which returns NumPy values, known by its `feed_dict` or a receiver made by a session API."""
+        if method not in SESSIONS.methods:
+            return False
+        if any(arg.keyword is not None and arg.keyword.value in SESSIONS.info["keywords"] for arg in call.args):
+            return True
+        receiver = call.func.value if isinstance(call.func, cst.Attribute) else None
+        return isinstance(receiver, cst.Name) and self._session_name(receiver)
+
+    def _session_name(self, name: cst.Name) -> bool:
+        owner = self._owner(name)
+        for node in _all_nodes(owner):
+            if isinstance(node, cst.WithItem) and isinstance(node.asname, cst.AsName):
+                target = node.asname.name
+                if isinstance(target, cst.Name) and target.value == name.value and isinstance(node.item, cst.Call):
+                    if self.names.qualified_names(node.item.func) & SESSIONS:
+                        return True
+        return False
+
+    def _subscript_use(self, node: cst.CSTNode, parent: cst.CSTNode) -> list[cst.CSTNode] | None:
+        if isinstance(parent, cst.Subscript):
+            return [parent] if parent.value is node else []
+        return []  # an index or a slice bound: integer positions
+
+    # Names, attributes and returns -----------------------------------------------------------
+
+    def _assigned(self, statement: cst.Assign | cst.AugAssign | cst.AnnAssign) -> list[cst.CSTNode] | None:
+        targets = [t.target for t in statement.targets] if isinstance(statement, cst.Assign) else [statement.target]
+        found: list[cst.CSTNode] = []
+        for target in targets:
+            for leaf in _leaves(target):
+                if isinstance(leaf, cst.Name):
+                    reads = self._later_reads(statement, leaf.value)
+                    if reads is None:
+                        return None
+                    found += reads
+                elif isinstance(leaf, cst.Attribute) and leaf.attr.value.startswith("_") and self._is_self(leaf.value):
+                    reads = self._self_reads(leaf)
+                    if reads is None:
+                        return None
+                    found += reads
+                else:
+                    return None  # an item of a container, an attribute of another object
+        return found
+
+    def _later_reads(self, statement: cst.CSTNode, name: str) -> list[cst.CSTNode] | None:
+        """The reads of `name` the assignment may reach: those after it in its function (or
+        module), and every read in a loop around it."""
+        owner = self._owner(statement)
+        if isinstance(owner, cst.Module) and not name.startswith("_") and not self._script():
+            return None  # a public module-level name: another module may import it
+        loop = self._enclosing(statement, _LOOPS, owner)
+        start = self._order[statement]
+        reads = [
+            read for read in self._reads(owner).get(name, ())
+            if not self._inside(read, statement)
+            and (self._order[read] > start or (loop is not None and self._inside(read, loop)))
+        ]
+        return reads or None  # a value not used yet (code being written) may be
+
+    def _self_reads(self, store: cst.Attribute) -> list[cst.CSTNode] | None:
+        """The reads of a private `self._attr` in the methods of its class."""
+        cls = self._enclosing(store, (cst.ClassDef,), None)
+        if cls is None:
+            return None
+        reads = [
+            node
+            for node in _all_nodes(cls)
+            if isinstance(node, cst.Attribute) and node.attr.value == store.attr.value and node is not store
+            and self._is_self(node.value) and not self._is_store(node)
+        ]
+        return reads or None
+
+    def _returned(self, statement: cst.Return) -> list[cst.CSTNode] | None:
+        """A private function's result goes where the module's calls of it go."""
+        function = self._owner(statement)
+        if not isinstance(function, cst.FunctionDef) or not function.name.value.startswith("_"):
+            return None
+        name = function.name.value
+        cls = self._parents.get(self._parents.get(function))  # FunctionDef -> IndentedBlock -> ClassDef
+        if isinstance(cls, cst.ClassDef):
+            calls = [
+                node for node in _all_nodes(cls)
+                if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute)
+                and node.func.attr.value == name and self._is_self(node.func.value)
+            ]
+        elif self.model.functions.get(name) is function:
+            calls = [call for call, _ in self.model._call_sites().get(name, ())]
+        else:
+            return None
+        return calls or None
+
+    # Positions -------------------------------------------------------------------------------
+
+    def _parents_of(self) -> dict[cst.CSTNode, cst.CSTNode]:
+        """The parent of every node in the module, and each node's place in source order."""
+        if self._parents is None:
+            parents: dict[cst.CSTNode, cst.CSTNode] = {}
+            order = self._order
+            stack: list[cst.CSTNode] = [self.model.module]
+            while stack:
+                node = stack.pop()
+                order[node] = len(order)
+                children = list(iter_children(node))
+                for child in children:
+                    parents[child] = node
+                stack.extend(reversed(children))
+            self._parents = parents
+        return self._parents
+
+    def _owner(self, node: cst.CSTNode) -> cst.CSTNode:
+        """The function (or lambda, or the module) whose code `node` is part of."""
+        current = self._parents.get(node)
+        while current is not None and not isinstance(current, (cst.FunctionDef, cst.Lambda)):
+            current = self._parents.get(current)
+        return current if current is not None else self.model.module
+
+    def _enclosing(self, node: cst.CSTNode, kinds: tuple, stop: cst.CSTNode | None) -> cst.CSTNode | None:
+        current = self._parents.get(node)
+        while current is not None and current is not stop:
+            if isinstance(current, kinds):
+                return current
+            current = self._parents.get(current)
+        return None
+
+    def _inside(self, node: cst.CSTNode, ancestor: cst.CSTNode) -> bool:
+        return any(current is ancestor for current in self._ancestors(node))
+
+    def _ancestors(self, node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+        current = self._parents.get(node)
+        while current is not None:
+            yield current
+            current = self._parents.get(current)
+
+    def _reads(self, owner: cst.CSTNode) -> dict[str, list[cst.Name]]:
+        """The names read in `owner`'s code (nested functions included: a closure reads them)."""
+        table = self._loads.get(owner)
+        if table is None:
+            table = {}
+            body = owner.body if isinstance(owner, (cst.FunctionDef, cst.Lambda)) else owner
+            stack = [body]
+            while stack:
+                node = stack.pop()
+                if isinstance(node, cst.Name):
+                    if self._is_read(node):
+                        table.setdefault(node.value, []).append(node)
+                    continue
+                stack.extend(iter_children(node))
+            self._loads[owner] = table
+        return table
+
+    def _is_read(self, name: cst.Name) -> bool:
+        parent = self._parents.get(name)
+        if isinstance(parent, cst.Attribute):
+            return parent.value is name
+        if isinstance(parent, cst.Arg):
+            return parent.value is name
+        if isinstance(parent, (cst.Param, cst.FunctionDef, cst.ClassDef, cst.ImportAlias, cst.AsName, cst.Global, cst.Nonlocal, cst.NameItem)):
+            return False
+        return not self._is_store(name)
+
+    def _is_store(self, node: cst.CSTNode) -> bool:
+        """`node` is (a part of) an assignment target, a loop variable or a `with ... as` name."""
+        child, parent = node, self._parents.get(node)
+        while isinstance(parent, (cst.Tuple, cst.List, cst.Element, cst.StarredElement)):
+            child, parent = parent, self._parents.get(parent)
+        if isinstance(parent, cst.AssignTarget):
+            return True
+        if isinstance(parent, (cst.AnnAssign, cst.AugAssign)):
+            return parent.target is child and not isinstance(parent, cst.AugAssign)
+        if isinstance(parent, (cst.For, cst.CompFor)):
+            return parent.target is child
+        return isinstance(parent, cst.AsName)
+
+    def _is_self(self, node: cst.BaseExpression) -> bool:
+        """`node` is the first parameter of the method it is read in."""
+        if not isinstance(node, cst.Name):
+            return False
+        function = self._owner(node)
+        if not isinstance(function, cst.FunctionDef):
+            return False
+        params = function.params.posonly_params or function.params.params
+        return bool(params) and params[0].name.value == node.value and isinstance(
+            self._parents.get(self._parents.get(function)), cst.ClassDef
+        )
+
+    def _script(self) -> bool:
+        """The module is a program, so no other module imports its names: it cannot be
+        imported (no name, or not an identifier), or it runs at import (a `__main__` guard, a
+        loop or a `with` block at the top level)."""
+        if not all(part.isidentifier() for part in self.model.dotted_name.split(".")):
+            return True
+        for statement in self.model.module.body:
+            if isinstance(statement, (cst.For, cst.While, cst.With)):
+                return True
+            if isinstance(statement, cst.If) and "__main__" in self.model._source(statement.test):
+                return True
+        return False
+
+
+def _leaves(target: cst.BaseExpression) -> Iterator[cst.BaseExpression]:
+    if isinstance(target, (cst.Tuple, cst.List)):
+        for element in target.elements:
+            yield from _leaves(element.value)
+    else:
+        yield target
+
+
+def _all_nodes(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    """`node` and every node under it, nested functions and classes included."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        stack.extend(iter_children(current))

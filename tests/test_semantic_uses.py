@@ -1,0 +1,141 @@
+"""Where a value goes (gradlint/semantic/uses.py): a value is 'never differentiated' only when
+every path of it ends cut, looked at or evaluated; anything the model cannot judge keeps it."""
+
+from __future__ import annotations
+
+import textwrap
+
+import libcst as cst
+import pytest
+
+from gradlint.semantic.model import ModuleModel
+
+
+def reaches(source: str, marker: str = "sqrt", dotted_name: str = "pkg.losses") -> bool:
+    """Whether the first call of `marker` in `source` may reach a gradient."""
+    module = cst.parse_module(textwrap.dedent(source))
+    model = ModuleModel(module, dotted_name=dotted_name)
+    found = []
+
+    class Find(cst.CSTVisitor):
+        def visit_Call(self, node: cst.Call) -> None:
+            func = node.func
+            name = func.attr.value if isinstance(func, cst.Attribute) else getattr(func, "value", None)
+            if name == marker and not found:
+                found.append(node)
+
+    module.visit(Find())
+    return model.reaches_gradient(found[0])
+
+
+HELPER = """
+import torch
+
+def {name}(advantages, eps=1e-8):
+    var = torch.var(advantages, dim=0)
+    normalized = (advantages - advantages.mean(0)) / (torch.sqrt(var) + eps)
+    return normalized.reshape(-1)
+
+class Loss:
+    def __call__(self, log_prob, advantages, clip):
+        advantages = {name}(advantages)
+        if clip:
+            advantages = torch.clamp(advantages, -clip, clip)
+        return -(advantages.{use}() * log_prob).mean()
+"""
+
+
+def test_a_private_helpers_result_that_every_caller_detaches_is_never_differentiated():
+    assert not reaches(HELPER.format(name="_normalize", use="detach"))
+
+
+def test_the_same_result_used_with_its_gradient_may_be_differentiated():
+    assert reaches(HELPER.format(name="_normalize", use="abs"))
+
+
+def test_a_public_helper_may_have_callers_in_other_modules():
+    assert reaches(HELPER.format(name="normalize", use="detach"))
+
+
+SCRIPT = """
+import tensorflow as tf
+
+x = tf.placeholder(tf.float32, [None, 1])
+y = tf.placeholder(tf.float32, [None, 1])
+w = tf.Variable(tf.zeros([1, 1]))
+loss = tf.reduce_sum(tf.square(tf.matmul(x, w) - y))
+train = tf.train.AdamOptimizer(0.01).minimize(loss)
+rmse = tf.sqrt(tf.reduce_mean(tf.square(x - y)))
+{extra}
+with tf.Session() as sess:
+    sess.run(train, feed_dict={{x: [[1.0]], y: [[2.0]]}})
+    print(sess.run(rmse, feed_dict={{x: [[1.0]], y: [[2.0]]}}))
+"""
+
+
+def test_a_metric_only_evaluated_by_a_session_is_never_differentiated():
+    assert not reaches(SCRIPT.format(extra=""))
+
+
+def test_the_metric_handed_to_an_optimiser_is_differentiated():
+    assert reaches(SCRIPT.format(extra="tf.train.GradientDescentOptimizer(0.1).minimize(rmse)"))
+
+
+def test_a_metric_added_to_a_loss_collection_may_be_differentiated():
+    assert reaches(SCRIPT.format(extra="tf.add_to_collection('losses', rmse)"))
+
+
+def test_a_public_name_of_an_importable_module_may_be_read_elsewhere():
+    library = SCRIPT.format(extra="").replace("with tf.Session() as sess:", "def main():\n  with tf.Session() as sess:")
+    assert reaches(library)
+    assert not reaches(library + "\nif __name__ == '__main__':\n    main()\n")
+
+
+def test_a_value_not_used_yet_may_be_differentiated():
+    assert reaches(SCRIPT.format(extra="").split("with tf.Session")[0], dotted_name="")
+
+
+def test_a_private_attribute_read_only_by_session_runs_is_never_differentiated():
+    source = """
+    import tensorflow as tf
+
+    class Model:
+        def build(self, logits):
+            self._log_probs = tf.nn.top_k(tf.log(tf.nn.softmax(logits)), 4)
+            self.loss = tf.reduce_mean(logits)
+
+        def decode(self, sess, feed):
+            return sess.run([self._log_probs], feed_dict=feed)
+    """
+    assert not reaches(source, marker="log")
+    trained = source + """
+        def train(self):
+            return tf.train.AdamOptimizer().minimize(-tf.reduce_mean(self._log_probs[0]))
+    """
+    assert reaches(trained, marker="log")
+
+
+@pytest.mark.parametrize(
+    "use, differentiated",
+    [
+        ("loss = d.mean()\n    loss.backward()", True),
+        ("return d", True),  # a public function's result
+        ("print(d.item())", False),
+        ("if d.max() > 1:\n        print('far')", False),
+        ("losses.append(d)", True),  # into a container the model does not follow
+        ("writer.add_scalar('distance', d)", False),
+        ("return float(d)", False),
+        ("return d.detach().cpu().numpy()", False),
+        ("return x[d.argmax()]", False),
+        ("for _ in range(3):\n        x = x + d\n    return x", True),
+    ],
+)
+def test_uses_in_a_function(use, differentiated):
+    source = f"""
+import torch
+
+def step(x, y, losses, writer):
+    d = torch.sqrt(((x - y) ** 2).sum())
+    {use}
+"""
+    assert reaches(source) is differentiated
