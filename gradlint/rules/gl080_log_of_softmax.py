@@ -164,9 +164,6 @@ def _max_shifted(rule: Rule, node: cst.BaseExpression | None, cache: dict, depth
 
 # PyTensor and PyMC spellings (raw import names): measured, PyTensor 2.38.3. Its rewrites make
 # log(sigmoid), log(1 - sigmoid) and log(sum(exp)) stable, but not the gradient of log(softmax).
-_REWRITES_MEASURED = ("pytensor.", "pymc.")
-
-
 class LogOfSoftmax(Rule):
     """
     ## What it does
@@ -225,13 +222,14 @@ class LogOfSoftmax(Rule):
       deliberate probability-space loss.
     - Entropy with an epsilon, `p * log(p + eps)` with the same `p` on both sides: its value
       and gradient stay finite (the product goes to 0 with `p`).
-    - NumPy, SciPy and `math` (never differentiated), and Theano / Aesara (not measured):
-      their graph rewrites (`local_logsoftmax`, `logsigm_to_softplus`,
-      `log1msigm_to_softplus`) replace these patterns with the stable forms before compiling.
-    - PyTensor / PyMC `log(sigmoid(x))`, `log(1 - sigmoid(x))` (`pm.math.invlogit`) and
+    - NumPy, SciPy and `math` (never differentiated).
+    - PyTensor / PyMC (and Theano / Aesara, whose graph rewrites `local_logsoftmax`,
+      `logsigm_to_softplus` and `log1msigm_to_softplus` PyTensor inherits) `log(sigmoid(x))`,
+      `log(1 - sigmoid(x))` (`pm.math.invlogit`) and
       `log(sum(exp(x)))`: measured stable in PyTensor 2.38.3, value and gradient, at
       `x = [-200, 0, 200]` in float32 and float64 (gradients `[1, 0.5, 0]`, `[0, -0.5, -1]`).
-      PyTensor's `log(softmax(x))` IS flagged: the rewrite fixes the value, not the gradient.
+      `log(softmax(x))` IS flagged: the rewrite fixes the value, not the gradient (Theano
+      reports the same, Theano/Theano#3162: "Softmax+crossentropy can lead to nan in gradient").
       At logits `[[200, 0, -200]]`, label 1, float32, the tutorial loss
       `-mean(log(softmax(x))[arange(n), y])` gives loss 200 and gradient `[nan, nan, nan]`
       (`log_softmax`: `[1, -1, 0]`); `log(softmax(x) + 1e-8)` gives loss 18.42 and gradient
@@ -303,15 +301,12 @@ class LogOfSoftmax(Rule):
             return
         if self._quiet_depth or id(node) in self._entropy_logs or in_test_tree(self.context.path):
             return
-        theano = any(name.startswith("theano.") for name in self.qualified_names(node.func))
-        measured = theano and any(raw.startswith(_REWRITES_MEASURED) for raw in self.context.names.raw_names(node.func))
-        if theano and not measured:
-            return
+        rewritten = any(name.startswith("theano.") for name in self.qualified_names(node.func))
         found = self._classify(first_argument(self, node), log1p)
-        if found is None or not_differentiated(self.context):
+        if found is None or not_differentiated(self.context, node=node):
             return
-        if measured and found[0] != SOFTMAX_KIND:
-            return  # PyTensor rewrites log(sigmoid), log(1 - sigmoid), log(sum(exp)) into stable forms
+        if rewritten and found[0] != SOFTMAX_KIND:
+            return  # Theano's lineage rewrites log(sigmoid), log(1 - sigmoid), log(sum(exp)) into stable forms
         kind, indirect = found
         call = self.source(node)
         if len(call) > _ARG_CHARS:

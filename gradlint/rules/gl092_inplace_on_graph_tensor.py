@@ -17,6 +17,7 @@ SAVES_INPUTS = api_table("torch_training_saves_inputs")
 SEQUENTIAL = api_table("torch_training_sequential")
 BACKWARD = api_table("torch_training_backward")
 LOSSES = api_table("torch_training_loss_functions")
+VIEWS = api_table("torch_training_views")
 
 # In-place methods that do not change a tensor's values.
 _NOT_WRITES = frozenset({"requires_grad_", "share_memory_", "retain_grad_", "detach_", "record_stream_"})
@@ -33,6 +34,7 @@ class _Binding:
     statement: cst.CSTNode | None = None
     op: str | None = None  # the output-saving op when the value is `op(...)`
     torch_value: bool = False  # the value is visibly a torch tensor
+    view_of: str | None = None  # `b = a`, `b = a.view(-1)`, `b = a[:, 1:]`: `b` shares `a`'s storage
 
 
 @dataclass
@@ -54,7 +56,10 @@ class InplaceOnGraphTensor(Rule):
       `exp`, `exp2`, `expm1`, `softmax`, `log_softmax`, `relu`, `sqrt`, `rsqrt`,
       `reciprocal`, as functions or Tensor methods), later written in place: `y += 1`,
       `y *= 2`, `y[mask] = 0`, `y.add_()`, `y.mul_()`, `y.clamp_()`, `y.copy_()`,
-      `torch.sigmoid_(y)`, `F.relu(y, inplace=True)`, and `y.data.<op>_()`;
+      `torch.sigmoid_(y)`, `F.relu(y, inplace=True)`, and `y.data.<op>_()`; also through an
+      alias or a view, which share the tensor's storage and version counter (`v = y`,
+      `y.view(-1)`, `y.reshape(...)`, `y.t()`, `y[:, 1:]`, `y.detach()`, `y.chunk(2)`; a
+      tensor or list index copies and is not followed);
     - an operand of `*`, `/`, `@`, `**` or `torch.mul`/`matmul`/`mm`/`div`/`pow`/`F.linear`
       (which save their inputs), written in place after the op;
     - in `nn.Sequential`, an in-place module (`nn.ReLU(inplace=True)`, `nn.Dropout(...,
@@ -265,6 +270,8 @@ class InplaceOnGraphTensor(Rule):
             binding.torch_value = bool(self.context.names.method(value)) or any(
                 n.startswith("torch.") for n in self.qualified_names(value.func)
             )
+        if value is not None:
+            binding.view_of = _viewed_name(value)
         for name in targets:
             bindings.setdefault(name, []).append(binding)
         if value is not None:
@@ -325,8 +332,13 @@ class InplaceOnGraphTensor(Rule):
             writes.append((index, target.value, node, statement, data, explicit))
 
     def _judge(self, index, name, node, statement, data, explicit, bindings, saved, uses) -> None:
-        before = [b for b in bindings.get(name, ()) if b.index < index and b.statement is not statement]
-        binding = before[-1] if before else None
+        binding = _latest(bindings, name, index, statement)
+        views = set()
+        # A write through an alias or a view writes the tensor it views (to a bounded depth).
+        while binding is not None and binding.view_of is not None and binding.view_of not in views and len(views) < 8:
+            views.add(name)
+            name = binding.view_of
+            binding = _latest(bindings, name, binding.index, binding.statement)
         if binding is None:
             return
         start, op, derived = None, None, set()
@@ -340,7 +352,7 @@ class InplaceOnGraphTensor(Rule):
         if start is None:
             return
         # Values computed from the tensor (or from the op's result) before the write.
-        derived = self._derived(start, index, derived, bindings, uses)
+        derived = self._derived(start, index, derived | views, bindings, uses)
         used_after = any(i > index and n in derived and s is not statement for i, n, s in uses)
         if not used_after:
             return
@@ -364,6 +376,38 @@ class InplaceOnGraphTensor(Rule):
             if target not in found and any(s is statement and n in found for _, n, s in uses):
                 found.add(target)
         return found
+
+
+def _latest(bindings, name: str, index: int, statement) -> _Binding | None:
+    """The last binding of `name` before position `index`, outside `statement`."""
+    before = [b for b in bindings.get(name, ()) if b.index < index and b.statement is not statement]
+    return before[-1] if before else None
+
+
+def _viewed_name(value: cst.BaseExpression) -> str | None:
+    """The name whose storage `value` shares: `a`, `a.view(-1).t()`, `a[:, 1:]`, `a.T`."""
+    while True:
+        if isinstance(value, cst.Name):
+            return value.value
+        if isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and value.func.attr.value in VIEWS.methods:
+            value = value.func.value
+        elif isinstance(value, cst.Attribute) and value.attr.value in VIEWS.info["attributes"]:
+            value = value.value
+        elif isinstance(value, cst.Subscript) and all(_basic_index(element.slice) for element in value.slice):
+            value = value.value
+        else:
+            return None
+
+
+def _basic_index(index: cst.BaseSlice) -> bool:
+    """A slice, an integer, `...` or `None`: basic indexing, which makes a view (a tensor or
+    list index copies)."""
+    if isinstance(index, cst.Slice):
+        return True
+    inner = index.value
+    if isinstance(inner, cst.UnaryOperation):
+        inner = inner.expression
+    return isinstance(inner, (cst.Integer, cst.Ellipsis)) or (isinstance(inner, cst.Name) and inner.value == "None")
 
 
 def _children(node: cst.CSTNode):

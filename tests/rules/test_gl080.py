@@ -54,8 +54,8 @@ def test_indirect_or_guarded_are_warnings(body: str) -> None:
     [
         # NumPy is never differentiated.
         "import numpy as np\nimport torch\n\ndef f(x):\n    return np.log(np.exp(x) / np.exp(x).sum())\n",
-        # Theano rewrites log(softmax) into a stable log-softmax itself.
-        "import theano.tensor as T\n\ndef f(x):\n    return T.log(T.nnet.softmax(x))\n",
+        # Theano, like PyTensor, rewrites log(sigmoid) into a stable softplus.
+        "import theano.tensor as T\n\ndef f(x):\n    return T.log(T.nnet.sigmoid(x))\n",
         # Under stop_gradient, detach or item.
         "import tensorflow as tf\n\ndef f(x):\n    return tf.stop_gradient(tf.math.log(tf.nn.softmax(x)))\n",
         "import torch\n\ndef f(x):\n    return torch.log(torch.softmax(x, -1)).detach()\n",
@@ -73,6 +73,13 @@ def test_indirect_or_guarded_are_warnings(body: str) -> None:
 )
 def test_quiet(source: str) -> None:
     assert findings(source) == []
+
+
+@pytest.mark.parametrize("module", ["theano.tensor", "aesara.tensor", "pytensor.tensor"])
+def test_theano_lineage_log_of_softmax(module: str) -> None:
+    # The graph rewrite fixes the value of log(softmax), not its gradient (Theano/Theano#3162).
+    source = f"import {module} as T\n\ndef nll(x, y):\n    return -T.mean(T.log(T.nnet.softmax(x))[T.arange(y.shape[0]), y])\n"
+    assert [f.rule for f in findings(source)] == ["GL080"]
 
 
 def test_test_files_and_test_trees_are_quiet() -> None:

@@ -42,6 +42,30 @@ def test_outputs_not_saved(op):
     assert lines(TEMPLATE.format(op=op, write="y += 1")) == []
 
 
+VIEW_TEMPLATE = """\
+import torch
+
+def forward(x, w, idx):
+    y = torch.softmax(x, -1)
+    v = {view}
+    v.mul_(2)
+    return y * w
+"""
+
+
+@pytest.mark.parametrize(
+    "view", ["y", "y.view(-1)", "y.reshape(-1).t()", "y[:, 1:]", "y[0]", "y[..., None]", "y.T", "y.detach()"],
+)
+def test_write_through_an_alias_or_a_view(view):
+    # torch 2.13.0 raises: the view shares the softmax output's storage and version counter.
+    assert lines(VIEW_TEMPLATE.format(view=view)) == [6]
+
+
+@pytest.mark.parametrize("copy", ["y.clone()", "y[idx]", "y[[0, 1]]", "y * 1", "torch.zeros_like(y)"])
+def test_write_to_a_copy_is_quiet(copy):
+    assert lines(VIEW_TEMPLATE.format(view=copy)) == []
+
+
 def test_not_differentiated_function_is_quiet():
     source = TEMPLATE.format(op="torch.sigmoid(x)", write="y += 1").replace("def forward", "def postprocess")
     assert lines(source) == []
