@@ -498,3 +498,63 @@ def test_a_module_moved_to_a_device_is_the_same_module():
     assert [(f.rule, f.line) for f in found] == [("GL080", 16)]
     moved_elsewhere = source.replace("self.model.cuda()", "other.model.cuda()")
     assert lint_source(textwrap.dedent(moved_elsewhere), select=["GL080"]) == []
+
+
+def test_a_layer_class_imported_from_another_module_holds_weights_when_it_makes_some(tmp_path):
+    _write(
+        tmp_path,
+        {
+            "seg/__init__.py": "",
+            "seg/blocks.py": """
+                import tensorflow as tf
+
+                class ConvBlock(tf.keras.layers.Layer):
+                    def __init__(self, filters):
+                        super().__init__()
+                        self.conv = tf.keras.layers.Conv3D(filters, 3)
+
+                    def call(self, x):
+                        return self.conv(x)
+
+                class UpBlock(ConvBlock):
+                    pass
+
+                class Scale(tf.keras.layers.Layer):
+                    def __init__(self, factor):
+                        super().__init__()
+                        self.factor = factor
+
+                    def call(self, x):
+                        return x * self.factor
+
+                class Gain(tf.keras.layers.Layer):
+                    def build(self, shape):
+                        self.gain = self.add_weight(shape=(1,))
+
+                    def call(self, x):
+                        return x * self.gain
+                """,
+            "seg/net.py": """
+                import tensorflow as tf
+                from seg.blocks import ConvBlock, UpBlock, Scale, Gain
+
+                class Net(tf.keras.Model):
+                    def __init__(self):
+                        super().__init__()
+                        self.down = ConvBlock(8)
+                        self.bottleneck = ConvBlock(16)
+                        self.up = UpBlock(8)
+                        self.scale = Scale(2.0)
+                        self.gain = Gain()
+
+                    def call(self, x):
+                        x1 = self.down(x)
+                        skipped = self.up(self.bottleneck(x1))
+                        return self.scale(x1)
+                """,
+        },
+    )
+    net = tmp_path / "seg" / "net.py"
+    found = lint_source(net.read_bytes(), path=net, select=["GL001"])
+    # `Scale` makes no weight; `bottleneck` and `up` feed a value never read.
+    assert [(f.line, f.message.split("`")[1]) for f in found] == [(9, "self.bottleneck"), (10, "self.up"), (12, "self.gain")]

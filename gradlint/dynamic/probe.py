@@ -339,10 +339,15 @@ def substitute(node: ast.AST, replace: Callable[[ast.AST], ast.AST | None]) -> a
 
 
 def bound_inside(node: ast.AST) -> set[str]:
-    """Names a lambda, comprehension or walrus binds within `node`."""
+    """Names a function, lambda, comprehension or walrus binds within `node` (a function's
+    parameters and locals)."""
     names: set[str] = set()
     for inner in ast.walk(node):
-        if isinstance(inner, ast.Lambda):
+        if isinstance(inner, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            names.update(a.arg for a in (*inner.args.posonlyargs, *inner.args.args, *inner.args.kwonlyargs))
+            names.update(a.arg for a in (inner.args.vararg, inner.args.kwarg) if a is not None)
+            names.update(n.id for n in _own_nodes(inner) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store))
+        elif isinstance(inner, ast.Lambda):
             names.update(a.arg for a in (*inner.args.posonlyargs, *inner.args.args, *inner.args.kwonlyargs))
             names.update(a.arg for a in (inner.args.vararg, inner.args.kwarg) if a is not None)
         elif isinstance(inner, ast.comprehension):

@@ -309,13 +309,7 @@ class UnusedTrainableWeight(Rule):
     # Classification helpers used by the analysis -------------------------------------
 
     def layer_call(self, call: cst.Call) -> bool:
-        for name in self.qualified_names(call.func):
-            if name in TORCH_LAYERS or name in KERAS_LAYERS or name in FLAX_LAYERS or name in EQUINOX_LAYERS:
-                return True
-            for prefix, last in _LAST.items():
-                if name.startswith(prefix) and name.rsplit(".", 1)[1] in last:
-                    return True
-        return False
+        return _framework_layer(self.qualified_names(call.func))
 
     def container_call(self, call: cst.Call) -> bool:
         for name in self.qualified_names(call.func):
@@ -325,6 +319,22 @@ class UnusedTrainableWeight(Rule):
                 if name.startswith(prefix) and name.rsplit(".", 1)[1] in last:
                     return True
         return False
+
+
+def _framework_layer(names: frozenset[str]) -> bool:
+    """One of `names` is a framework layer with weights (`nn.Linear`, `keras.layers.Dense`)."""
+    for name in names:
+        if name in TORCH_LAYERS or name in KERAS_LAYERS or name in FLAX_LAYERS or name in EQUINOX_LAYERS:
+            return True
+        for prefix, last in _LAST.items():
+            if name.startswith(prefix) and name.rsplit(".", 1)[1] in last:
+                return True
+    return False
+
+
+def _makes_weight(names: frozenset[str]) -> bool:
+    """A call of `names` makes a weight: a framework layer or a parameter constructor."""
+    return _framework_layer(names) or bool(names & PARAMETER)
 
 
 def _is_name(node: cst.CSTNode, value: str) -> bool:
@@ -640,10 +650,16 @@ class _Analysis:
         return False
 
     def _local_layer_call(self, call: cst.Call, seen: frozenset) -> bool:
+        """A layer class of the project with weights: one of this file, or one imported from
+        another module of the project (`from pkg.blocks import ConvBlock`)."""
         func = call.func
-        if not isinstance(func, cst.Name) or func.value not in self.by_name or self.rule.qualified_names(func):
+        if isinstance(func, cst.Name) and func.value in self.by_name and not self.rule.qualified_names(func):
+            return any(self.has_weights(cls, seen) for cls in self.by_name[func.value])
+        semantic = self.rule.context.semantic
+        ref = semantic.class_ref(func)
+        if ref is None or ref.model is semantic or not semantic.layer_framework(ref):
             return False
-        return any(self.has_weights(cls, seen) for cls in self.by_name[func.value])
+        return semantic.creates_weights(ref, _makes_weight)
 
     def creations(self, cls: cst.ClassDef, seen: frozenset = frozenset()) -> list[_Creation]:
         key = id(cls)

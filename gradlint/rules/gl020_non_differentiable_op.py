@@ -6,6 +6,7 @@ import libcst as cst
 
 from gradlint.data import api_table, canonical_name
 from gradlint.engine.flow import StatementFlow
+from gradlint.engine.gradients import not_differentiated
 from gradlint.engine.syntax import argument
 from gradlint.engine.walker import iter_tree
 from gradlint.rule import Fix, Rule, Severity
@@ -213,6 +214,10 @@ class NonDifferentiableOp(Rule):
     before their caller (`1 - dice_coef(y_true, y_pred)` with a rounding `dice_coef`: the op is
     reported inside the helper, naming the loss).
 
+    A straight-through estimator wrapped in the op, `round(stop_gradient(hard - soft) + soft)`
+    or `((x.round() - x).detach() + x).round()`, is reported wherever its value goes: the
+    estimator exists only to pass a gradient, and the op around it takes that gradient away.
+
     Quiet for straight-through estimators (the op under `stop_gradient` / `.detach()`),
     `@tf.custom_gradient` and `jax.custom_vjp` / `custom_jvp` functions, the `forward` of a
     `torch.autograd.Function`, metrics (names with metric, accuracy, acc, precision, recall,
@@ -240,6 +245,10 @@ class NonDifferentiableOp(Rule):
     message = (
         "`{op}` has no gradient (None or zero) and {target} depends on it alone; "
         "use a straight-through estimator"
+    )
+    undone_message = (
+        "`{op}` is applied to the straight-through estimator `{estimator}`, so its gradient is "
+        "None or zero again; quantise first, then add the estimator: `{soft} + stop_gradient(q - {soft})`"
     )
     frameworks = ("tensorflow", "keras", "torch", "jax", "theano")
     fix_title = "use a straight-through estimator: the value of round(x), the gradient of x"
@@ -297,6 +306,8 @@ class NonDifferentiableOp(Rule):
             for name in names:
                 if name in OPS or name in CASTS:
                     self.has_op.add(self._scope_id())
+                    if name in OPS:
+                        self._undone_estimator(node, argument(node, "x", 0) or argument(node, "input", 0))
                 elif name in GRAD_SINKS:
                     self._add_sink("grad", node, f"the value given to `{self.source(func)}`")
                 elif name in POTENTIALS:
@@ -324,6 +335,8 @@ class NonDifferentiableOp(Rule):
             return
         if method in OPS.methods or method in CASTS.methods or method in FLOAT_CASTS.methods:
             self.has_op.add(self._scope_id())
+            if method in OPS.methods and isinstance(func, cst.Attribute):
+                self._undone_estimator(node, func.value)
         elif method == "backward":
             self._add_sink("backward", node, "the value given to `.backward()`")
         elif method == "gradient" and len(node.args) >= 2:
@@ -417,6 +430,35 @@ class NonDifferentiableOp(Rule):
                 flow = self._analyze(function, argnums)
                 if flow is not None:
                     self._report_ops(_dead_ops(flow, layer), target.format(name=f"`{name}`"))
+
+    def _undone_estimator(self, call: cst.Call, operand: cst.BaseExpression | None) -> None:
+        """`round(stop_gradient(hard - soft) + soft)`: the op undoes the estimator it wraps, whose
+        only purpose is a gradient; reported wherever the value goes."""
+        while isinstance(operand, cst.BinaryOperation) and isinstance(operand.operator, cst.Add):
+            for stopped, soft in ((operand.left, operand.right), (operand.right, operand.left)):
+                difference = self._stopped_difference(stopped)
+                if difference is not None and self.source(difference.right) == self.source(soft):
+                    if not self.test_file and not not_differentiated(self.context):
+                        self.reported.add(id(call))
+                        self.report(call, self.undone_message, op=self._op_text(call),
+                                    estimator=_short(self.source(operand)), soft=_short(self.source(soft)))
+                    return
+            return
+
+    def _stopped_difference(self, node: cst.BaseExpression) -> cst.BinaryOperation | None:
+        """`a - b` in `stop_gradient(a - b)` or `(a - b).detach()`."""
+        if not isinstance(node, cst.Call):
+            return None
+        method = self.context.names.method(node)
+        if method in STOP.methods and isinstance(node.func, cst.Attribute):
+            inner = node.func.value
+        elif self.callee(node, STOP):
+            inner = argument(node, "input", 0) or argument(node, "x", 0)
+        else:
+            return None
+        if isinstance(inner, cst.BinaryOperation) and isinstance(inner.operator, cst.Subtract):
+            return inner
+        return None
 
     def _report_ops(self, ops: tuple, target: str) -> None:
         for call, statement, _ in ops:
@@ -897,3 +939,7 @@ class _Flow(StatementFlow[_Status]):
         ):
             return 1
         return None
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -21,6 +21,7 @@ _CALLABLE_WORDS = frozenset(
     }
 )
 _SUFFIXES = frozenset({"x", "fn", "fun", "func", "function", "f", "j", "prime"})
+_MAX_FORWARDS = 3  # callers followed when a function is passed on through a parameter
 # The body reads its parameters some way that no name lookup sees.
 _INTROSPECTION = frozenset({"locals", "vars", "eval", "exec"})
 
@@ -45,7 +46,8 @@ class OptimizerIgnoresObjective(Rule):
     as a parameter (`f`, `fun`, `func`, `fn`, `objective`, `loss_fn`, `cost`, `grad`,
     `gradient`, `grad_f`, `df`, `jac`, `fprime`, ...) and never uses it, although some call
     in the same file passes a function (a `def`, a lambda, a `functools.partial`) in that
-    position. When the body calls a module-level function of this file instead (the global
+    position, directly or through a parameter of its own that its callers fill with one
+    (`plot(f, df)` calling `ascend(f, df)`, followed three calls deep). When the body calls a module-level function of this file instead (the global
     objective or gradient the author tested with), the finding names it.
 
     ## Why is this bad?
@@ -126,6 +128,8 @@ class OptimizerIgnoresObjective(Rule):
         self._module_functions: dict[str, cst.FunctionDef | cst.Lambda] = {}
         self._callables: dict[str, cst.FunctionDef | cst.Lambda | None] = {}  # names bound to functions
         self._calls: dict[str, list[tuple[int, cst.Call]]] = {}  # callee name -> calls
+        self._caller: dict[cst.Call, cst.FunctionDef | None] = {}  # call -> the function it is in
+        self._times: dict[cst.FunctionDef, int] = {}
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         self._clock += 1
@@ -139,6 +143,7 @@ class OptimizerIgnoresObjective(Rule):
             self._module_functions[name] = node
         self._definitions.setdefault(name, []).append(self._clock)
         self._functions.append((self._clock, node))
+        self._times[node] = self._clock
 
     def visit_Assign(self, node: cst.Assign) -> None:
         value = node.value
@@ -156,6 +161,7 @@ class OptimizerIgnoresObjective(Rule):
         if isinstance(node.func, cst.Name):
             self._clock += 1
             self._calls.setdefault(node.func.value, []).append((self._clock, node))
+            self._caller[node] = self.context.enclosing(cst.FunctionDef)
 
     def leave_Module(self, node: cst.Module) -> None:
         for time, function in self._functions:
@@ -188,9 +194,10 @@ class OptimizerIgnoresObjective(Rule):
         findings = []
         for index, param in unused:
             passed = [
-                value
+                function
                 for call in calls
-                if (value := argument(call, param.name.value, index)) is not None and self._is_function(value)
+                if (value := argument(call, param.name.value, index)) is not None
+                for function in self._functions_passed(value, call, 0)
             ]
             if not passed:
                 continue
@@ -229,6 +236,29 @@ class OptimizerIgnoresObjective(Rule):
         end = later[0] if later else float("inf")
         start = time if time != times[0] else float("-inf")
         return [call for at, call in self._calls.get(name, ()) if start < at < end]
+
+    def _functions_passed(self, value: cst.BaseExpression, call: cst.Call, depth: int) -> list[cst.BaseExpression]:
+        """The functions `value` (an argument of `call`) holds: itself, or, when it is a
+        parameter of the module function the call is in, what that function's callers pass
+        there (`plot(f, df)` forwarding `df` to `ascend(f, df)`), a few calls deep."""
+        if self._is_function(value):
+            return [value]
+        caller = self._caller.get(call)
+        if not isinstance(value, cst.Name) or depth >= _MAX_FORWARDS or caller is None:
+            return []
+        if self._module_functions.get(caller.name.value) is not caller:
+            return []
+        ordered = [p.name.value for p in (*caller.params.posonly_params, *caller.params.params)]
+        keyword = {p.name.value for p in caller.params.kwonly_params}
+        if value.value not in ordered and value.value not in keyword:
+            return []
+        index = ordered.index(value.value) if value.value in ordered else None
+        return [
+            function
+            for outer in self._calls_of(caller.name.value, self._times[caller])
+            if (passed := argument(outer, value.value, index)) is not None
+            for function in self._functions_passed(passed, outer, depth + 1)
+        ]
 
     def _is_function(self, value: cst.BaseExpression) -> bool:
         if isinstance(value, cst.Lambda):

@@ -101,10 +101,14 @@ class ProbabilitiesIntoLogitsLoss(Rule):
     an inherited `forward`), `nn.Sequential` and Keras `Sequential` (also filled with
     `add_module` / `add`), functional Keras models (`keras.Model(inputs, outputs)`), models and
     helpers from other modules of the project, and models and loss objects passed as
-    arguments to the module's own functions.
+    arguments to the module's own functions. The module's own functions are losses on logits
+    when they pass a parameter as the logits of a framework loss, to `log_softmax`, or into the
+    stable sigmoid cross-entropy `max(x, 0) - x * z + log(1 + exp(-abs(x)))`
+    (`gradlint.semantic.summaries`): a probability given to them there is reported at the
+    call, once, whatever the helper is called.
 
-    Known misses: a loss wrapped in a helper function that receives the probabilities as its
-    argument, and a softmax written into a buffer in place.
+    Known misses: helpers imported from other modules, and a softmax written into a buffer in
+    place.
 
     ## Severity
     Error when a softmax or sigmoid output (or its hand-written or `exp(log_softmax)` twin)
@@ -143,7 +147,7 @@ class ProbabilitiesIntoLogitsLoss(Rule):
         if argument(node, "criterion") is not None:
             self._trainer(node)
         prediction = self._prediction(node)
-        if prediction is None:
+        if prediction is None or self._callers_checked(prediction):
             return
         value = self.value(prediction)
         if value.probability is None:
@@ -162,6 +166,17 @@ class ProbabilitiesIntoLogitsLoss(Rule):
             severity=Severity.WARNING if model_evidence else None,
         )
 
+    def _callers_checked(self, prediction: cst.BaseExpression) -> bool:
+        """`prediction` is the logits parameter of the module function it is in: its callers
+        are checked, each where it passes a probability."""
+        function = self.context.enclosing(cst.FunctionDef)
+        if not isinstance(prediction, cst.Name) or function is None:
+            return False
+        if self.context.semantic.functions.get(function.name.value) is not function:
+            return False
+        position = self.context.semantic.logits_parameter(function.name.value)
+        return position is not None and position[1] == prediction.value
+
     def _prediction(self, node: cst.Call) -> cst.BaseExpression | None:
         """The argument that must hold logits, when `node` is a loss expecting logits."""
         if self.callee(node, LOSS_FIRST):
@@ -172,6 +187,11 @@ class ProbabilitiesIntoLogitsLoss(Rule):
             if not _from_logits(node):
                 return None
             return argument(node, "y_pred", 1) or argument(node, "output", 1)
+        if isinstance(node.func, cst.Name) and not self.context.names.qualified_names(node.func):
+            # The module's own loss on logits: `bce_logits(sigmoid(x), y)`.
+            position = self.context.semantic.logits_parameter(node.func.value)
+            if position is not None:
+                return argument(node, position[1], position[0])
         # A loss object called: `nn.CrossEntropyLoss()(p, y)`, `criterion(p, y)`, `self.loss_fn(p, y)`,
         # `criterion.forward(p, y)`: a prediction and a target.
         if len(node.args) < 2:

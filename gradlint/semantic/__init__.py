@@ -20,6 +20,11 @@ the project. The pieces:
   stored layers, of functions and methods of the module, of classes (their `forward` / `call` /
   `__call__`), of `nn.Sequential` and of imported project functions and classes. Each function's
   result is computed once and memoised; depth is bounded and cycles are cut.
+- `summaries.Summaries` (per-function summaries): what a module's own function does with its
+  parameters (which one it treats as logits), computed once per function.
+- `uses.Uses` (where a value goes): whether a value may reach a place where a gradient is taken
+  (`.backward()`, `tape.gradient`, an unknown call), or only ends cut (`.detach()`, NumPy),
+  looked at (a comparison, `print`) or evaluated (`sess.run`).
 
 A finding is made by a rule asking `context.semantic.value(node, context.scopes)` at the node it
 looks at, then deciding from the facts (GL080: "a log whose argument is a probability"; GL082:

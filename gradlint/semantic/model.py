@@ -11,7 +11,7 @@ are bounded (`MAX_DEPTH` within a function, `MAX_SUMMARIES` summaries inside one
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
 import libcst as cst
@@ -20,6 +20,8 @@ from gradlint.data import api_table, framework_modules
 from gradlint.engine.names import NameTable, referenced_names
 from gradlint.engine.syntax import argument, number, own_nodes, positional, small_statements, string
 from gradlint.semantic.values import UNKNOWN, Value, join
+from gradlint.semantic.summaries import Summaries
+from gradlint.semantic.uses import Uses
 
 SOFTMAX = api_table("softmax_softmax")
 SIGMOID = api_table("softmax_sigmoid")
@@ -38,6 +40,7 @@ DENSE_FUNCTION = api_table("semantic_dense_function")
 LAYER_BASES = api_table("semantic_layer_bases")
 _LAYER_PREFIXES = tuple(LAYER_BASES.info["prefixes"])
 _LAYER_SUFFIXES = tuple(LAYER_BASES.info["name_suffixes"])
+_WEIGHT_METHODS = frozenset(api_table("semantic_weight_methods").methods)
 # The framework a layer base belongs to, by the head of its canonical name.
 _LAYER_FRAMEWORKS = {"tensorflow": "tensorflow", "keras": "keras", "torch": "torch", "jax": "jax", "flax": "jax"}
 
@@ -124,6 +127,7 @@ class ModuleModel:
         self._added_attributes: dict[cst.ClassDef, dict[str, tuple[cst.BaseExpression, cst.FunctionDef]]] = {}
         self._sources: dict[cst.CSTNode, str] = {}
         self._uses = None
+        self._summaries = None
 
     # Queries ------------------------------------------------------------------------------
 
@@ -138,10 +142,15 @@ class ModuleModel:
         """Whether the value of `node` may reach a place where a gradient is taken; False only
         when every path of it is cut, only looked at or evaluated (`gradlint.semantic.uses`)."""
         if self._uses is None:
-            from gradlint.semantic.uses import Uses
-
             self._uses = Uses(self)
         return self._uses.reaches_gradient(node)
+
+    def logits_parameter(self, function: str) -> tuple[int, str] | None:
+        """The position and name of the parameter that the module's function `function` uses
+        as logits (`gradlint.semantic.summaries`), or None."""
+        if self._summaries is None:
+            self._summaries = Summaries(self)
+        return self._summaries.logits_parameter(function)
 
     def _scope(self, scopes: Sequence[cst.CSTNode], statement: cst.CSTNode | None = None) -> Scope:
         functions = tuple(s for s in reversed(scopes) if isinstance(s, (cst.FunctionDef, cst.Lambda)))
@@ -213,6 +222,29 @@ class ModuleModel:
         classes of the project in any module; "" when only the name of a base that cannot be
         resolved says so (`class Block(MyLayer)`); None when it is not a layer."""
         return _layer_framework(cls if isinstance(cls, ClassRef) else ClassRef(self, cls), frozenset())
+
+    @staticmethod
+    def creates_weights(cls: ClassRef, creates: Callable[[frozenset[str]], bool], seen: frozenset = frozenset()) -> bool:
+        """Whether the methods of `cls` or of its project bases call something that makes a
+        weight: a call whose qualified names (in the module that makes it) satisfy `creates`,
+        `self.add_weight(...)`, or a project class that creates weights itself."""
+        for ref in _lineage(cls):
+            for method, me in _methods_with_self(ref.node):
+                for node in own_nodes(method.body):
+                    if not isinstance(node, cst.Call):
+                        continue
+                    func = node.func
+                    if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == me:
+                        if func.attr.value in _WEIGHT_METHODS:
+                            return True
+                        continue
+                    if creates(ref.model.names.qualified_names(func)):
+                        return True
+                    inner = ref.model.class_ref(func)
+                    if inner is not None and inner.node not in seen and len(seen) < MAX_DEPTH:
+                        if ModuleModel.creates_weights(inner, creates, seen | {ref.node}):
+                            return True
+        return False
 
     @staticmethod
     def self_reads(cls: ClassRef, whole: frozenset[str]) -> frozenset[str] | None:

@@ -417,3 +417,27 @@ def test_a_torch_loss_module_takes_its_gradient_through_the_input_only():
                 return torch.mean(F.conv2d(pred, image) * image)
     """
     assert lines(source) == [9]
+
+
+@pytest.mark.parametrize(
+    "imports, expr",
+    [
+        ("import torch", "((x.round() - x).detach() + x).round()"),
+        ("import torch", "torch.floor(x + (q - x).detach())"),
+        ("import jax", "jax.numpy.round(jax.lax.stop_gradient(q - x) + x)"),
+        ("import tensorflow as tf", "tf.round(tf.stop_gradient(q - x) + x)"),
+    ],
+)
+def test_an_estimator_wrapped_in_the_op_is_reported_wherever_it_goes(imports: str, expr: str) -> None:
+    source = f"{imports}\n\ndef quantize(x, q):\n    return {expr}\n"
+    found = lint_source(source, select=["GL020"])
+    assert [(f.line, "straight-through estimator" in f.message) for f in found] == [(4, True)]
+
+
+@pytest.mark.parametrize(
+    "expr",
+    ["tf.stop_gradient(tf.round(x) - x) + x", "tf.round(tf.stop_gradient(q - x) + y)", "tf.round(q - x + x)"],
+)
+def test_an_estimator_outside_the_op_is_quiet(expr: str) -> None:
+    source = f"import tensorflow as tf\n\ndef quantize(x, q, y):\n    return {expr}\n"
+    assert lint_source(source, select=["GL020"]) == []

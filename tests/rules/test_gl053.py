@@ -41,6 +41,15 @@ def test_keyword_and_partial_count_as_evidence():
     assert len(findings(source)) == 1
 
 
+def test_a_function_forwarded_through_a_caller_s_parameter_counts_as_evidence():
+    forwarding = "def plot(f, grad, start):\n    return descend(f, grad, start)\n\n"
+    found = findings(OPTIMIZER + forwarding + "plot(J, grad_J, 1.0)\n")
+    assert [(f.line, f.severity) for f in found] == [(10, "error")]
+    assert "`grad_J`" in found[0].message
+    # Forwarded, but nothing callable comes in: quiet.
+    assert findings(OPTIMIZER + forwarding + "plot(None, 3, 1.0)\n") == []
+
+
 def test_no_callable_passed_is_quiet():
     assert findings(OPTIMIZER + "descend(None, 3, 1.0)\n") == []
     assert findings(OPTIMIZER) == []

@@ -76,3 +76,61 @@ def test_inference_is_quiet() -> None:
             val_loss = criterion(model(x), y)
     """
     assert findings(source) == []
+
+
+HELPERS = """\
+import jax
+import jax.numpy as jnp
+import torch.nn.functional as F
+
+def bce_logits(x, z):
+    return jnp.mean(jnp.maximum(x, 0) - x * z + jnp.log1p(jnp.exp(-abs(x))))
+
+def nll(labels, scores):
+    return -jax.nn.log_softmax(scores)[labels].mean()
+
+def wrapped(y, z):
+    return F.cross_entropy(z, y)
+
+def twice(a, b):
+    return wrapped(b, a)
+
+def positive(x):
+    return jax.nn.softplus(x)
+
+def loss(x, y):
+    return {call}
+"""
+
+
+@pytest.mark.parametrize(
+    "call",
+    ["bce_logits(jax.nn.sigmoid(x), y)", "nll(y, jax.nn.softmax(x))", "nll(scores=jax.nn.softmax(x), labels=y)",
+     "wrapped(y, F.softmax(x, -1))", "twice(F.softmax(x, -1), y)"],
+)
+def test_the_module_s_own_loss_on_logits_is_checked_at_its_call(call: str) -> None:
+    # Reported once, where the probability is passed, not again inside the helper.
+    found = findings(HELPERS.format(call=call))
+    assert [f.line for f in found] == [21]
+
+
+@pytest.mark.parametrize(
+    "call", ["bce_logits(x, y)", "nll(jax.nn.softmax(x), y)", "positive(jax.nn.sigmoid(x))", "wrapped(F.softmax(x, -1), y)"],
+)
+def test_helpers_given_logits_or_not_taking_logits_are_quiet(call: str) -> None:
+    assert findings(HELPERS.format(call=call)) == []
+
+
+def test_a_helper_s_logits_followed_through_its_local_names() -> None:
+    source = """\
+    import jax
+    import jax.numpy as jnp
+
+    def bce_logits(input, target):
+        neg_abs = -jnp.abs(input)
+        return jnp.mean(jnp.maximum(input, 0) - input * target + jnp.log(1 + jnp.exp(neg_abs)))
+
+    def loss(x, y):
+        return bce_logits(jax.nn.sigmoid(x), y)
+    """
+    assert [f.line for f in findings(source)] == [9]

@@ -26,6 +26,7 @@ CENTRES = (1.0, -2.0)
 # A name for a derivative rather than a value (the rule's own test: `grad_f`, `fprime`, `jac`, `dJ`).
 GRADIENT_WORDS = re.compile(r"grad|jac|deriv|prime|hess|^d[A-Z_]|^df", re.IGNORECASE)
 SEED = 0
+MAX_FORWARDS = 3  # callers followed when an argument is a parameter passed on (as the rule)
 # Results closer than this (relative) are the same: an ignored parameter gives bit-identical runs.
 SAME = 1e-12
 
@@ -107,6 +108,60 @@ def _show_result(numbers: list[np.ndarray]) -> str:
     return "(" + ", ".join(show(n) for n in numbers[:3]) + (", ..." if len(numbers) > 3 else "") + ")"
 
 
+def _bound_calls(probe: Probe, tree: ast.Module, name: str, signature: inspect.Signature, depth: int = 0):
+    """(call, {parameter: argument node}) for each call of the module function `name`. An
+    argument that is a parameter of the module function the call is in is replaced by what
+    that function's own calls pass there (`plot(f, df)` forwarding to `ascend(f, df)`), as the
+    rule follows it; each combination is one entry."""
+    module_functions = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
+    found = []
+    for caller in [None, *module_functions.values()]:
+        body = tree if caller is None else caller
+        for call in ast.walk(body):
+            if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == name):
+                continue
+            if caller is None and any(call in set(ast.walk(f)) for f in module_functions.values()):
+                continue  # found again with its function
+            try:
+                arguments = signature.bind(*call.args, **{k.arg: k.value for k in call.keywords if k.arg}).arguments
+            except TypeError:
+                continue
+            forwarded = {key: node.id for key, node in arguments.items() if caller is not None and isinstance(node, ast.Name)
+                         and node.id in {a.arg for a in (*caller.args.posonlyargs, *caller.args.args, *caller.args.kwonlyargs)}}
+            if not forwarded:
+                found.append((call, arguments))
+                continue
+            if depth >= MAX_FORWARDS:
+                continue
+            for outer_call, outer_arguments in _bound_calls(probe, tree, caller.name, _signature(caller), depth + 1):
+                if all(source in outer_arguments for source in forwarded.values()):
+                    replaced = {key: outer_arguments[forwarded[key]] if key in forwarded else node for key, node in arguments.items()}
+                    found.append((outer_call, replaced))
+    return found
+
+
+def _signature(function: ast.FunctionDef) -> inspect.Signature:
+    """The signature of a `def` from its source (the snippet may not define it: it only
+    forwards an argument); a default is its source node."""
+    args = function.args
+    kind = inspect.Parameter
+    positional = [*args.posonlyargs, *args.args]
+    defaults = [kind.empty] * (len(positional) - len(args.defaults)) + list(args.defaults)
+    parameters = [
+        kind(a.arg, kind.POSITIONAL_ONLY if a in args.posonlyargs else kind.POSITIONAL_OR_KEYWORD, default=default)
+        for a, default in zip(positional, defaults)
+    ]
+    if args.vararg is not None:
+        parameters.append(kind(args.vararg.arg, kind.VAR_POSITIONAL))
+    parameters += [
+        kind(a.arg, kind.KEYWORD_ONLY, default=kind.empty if default is None else default)
+        for a, default in zip(args.kwonlyargs, args.kw_defaults)
+    ]
+    if args.kwarg is not None:
+        parameters.append(kind(args.kwarg.arg, kind.VAR_KEYWORD))
+    return inspect.Signature(parameters)
+
+
 def witness(probe: Probe):
     target = probe.target
     if not isinstance(target, ast.arg):
@@ -124,16 +179,7 @@ def witness(probe: Probe):
     signature = inspect.signature(live)
 
     helper = Objective(probe)  # evaluates the file's expressions with its module-level definitions
-    tree = probe.file_tree()
-    calls = [n for n in ast.walk(tree or probe.tree) if isinstance(n, ast.Call)
-             and isinstance(n.func, ast.Name) and n.func.id == function.name]
-    bound_calls = []
-    for call in calls:
-        try:
-            bound = signature.bind(*call.args, **{k.arg: k.value for k in call.keywords if k.arg})
-        except TypeError:
-            continue
-        bound_calls.append((call, bound.arguments))
+    bound_calls = _bound_calls(probe, probe.file_tree() or probe.tree, function.name, signature)
 
     # The functions to pass: those the file passes, else two quadratics.
     variants: list[tuple[Any, str]] = []

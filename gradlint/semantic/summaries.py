@@ -1,0 +1,105 @@
+"""Per-function summaries: what a module's own function does with its parameters.
+
+A summary is computed once per function and memoised on the module's model. The one kept
+today: which parameter a function treats as logits. A parameter passed as the logits of a
+framework loss (`F.cross_entropy(p, y)`, `optax.sigmoid_binary_cross_entropy(p, z)`), to a
+`log_softmax`, to another summarised function at its logits position, or written into the
+stable sigmoid cross-entropy `... log(1 + exp(-abs(p)))`, makes the function a loss on
+logits at that position, whatever it is called (GL082 then checks its callers).
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from gradlint.data import api_table
+from gradlint.engine.syntax import argument, assigned_names, own_nodes
+
+LOGITS_FIRST = api_table("softmax_logits_loss_first")
+LOGITS_SECOND = api_table("softmax_logits_loss_second")
+LOG_SOFTMAX = api_table("softmax_log_softmax")
+EXP = api_table("softmax_exp")
+ABSOLUTE = api_table("semantic_absolute")
+MAX_DEPTH = 3  # summarised functions followed through one another
+
+
+class Summaries:
+    """The summaries of one module's functions (`ModuleModel.logits_parameter`)."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+        self.names = model.names
+        self._logits: dict[str, tuple[int, str] | None] = {}
+
+    def logits_parameter(self, name: str, depth: int = 0) -> tuple[int, str] | None:
+        """The position and name of the parameter that the module's function `name` uses as
+        logits, or None."""
+        if name in self._logits:
+            return self._logits[name]
+        function = self.model.functions.get(name)
+        if function is None or depth > MAX_DEPTH:
+            return None
+        self._logits[name] = None  # a recursive call answers None while this one is open
+        params = [p.name.value for p in (*function.params.posonly_params, *function.params.params)]
+        local = _single_assignments(function)
+        found = None
+        for node in own_nodes(function.body):
+            used = self._logits_use(node, local, depth) if isinstance(node, cst.Call) else None
+            if used in params:
+                found = (params.index(used), used)
+                break
+        self._logits[name] = found
+        return found
+
+    def _logits_use(self, call: cst.Call, local: dict[str, cst.BaseExpression], depth: int) -> str | None:
+        """The name that `call` takes as logits, when it is a bare name (`local`: the
+        function's names assigned once, followed to their value)."""
+        names = self.names.qualified_names(call.func)
+        method = self.names.method(call)
+        if names & LOGITS_FIRST:
+            value = argument(call, "input", 0) or argument(call, "logits", 0)
+        elif names & LOGITS_SECOND:
+            value = argument(call, "logits", 1)
+        elif names & LOG_SOFTMAX:
+            value = argument(call, "logits", 0) or argument(call, "x", 0) or argument(call, "input", 0)
+        elif method in LOG_SOFTMAX.methods:
+            value = call.func.value
+        elif names & EXP or method in EXP.methods:
+            value = call.func.value if method else argument(call, "x", 0)
+            if isinstance(value, cst.Name) and value.value in local:  # `neg_abs = -abs(x)`
+                value = local[value.value]
+            value = self._negated_absolute(value)
+        elif isinstance(call.func, cst.Name) and call.func.value in self.model.functions:
+            position = self.logits_parameter(call.func.value, depth + 1)
+            value = None if position is None else argument(call, position[1], position[0])
+        else:
+            return None
+        return value.value if isinstance(value, cst.Name) else None
+
+    def _negated_absolute(self, node: cst.BaseExpression | None) -> cst.BaseExpression | None:
+        """`x` in `-abs(x)`."""
+        if not (isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus)):
+            return None
+        inner = node.expression
+        if not isinstance(inner, cst.Call):
+            return None
+        method = self.names.method(inner)
+        if method in ABSOLUTE.methods:
+            return inner.func.value
+        builtin = isinstance(inner.func, cst.Name) and inner.func.value in ABSOLUTE.info["builtins"] and not self.names.qualified_names(inner.func)
+        if builtin or self.names.qualified_names(inner.func) & ABSOLUTE:
+            return argument(inner, "x", 0)
+        return None
+
+
+def _single_assignments(function: cst.FunctionDef) -> dict[str, cst.BaseExpression]:
+    """The names assigned exactly once in `function`'s own code, with their value."""
+    values: dict[str, cst.BaseExpression | None] = {}
+    for node in own_nodes(function.body):
+        if isinstance(node, (cst.Assign, cst.AugAssign, cst.AnnAssign, cst.For, cst.NamedExpr)):
+            targets = [t.target for t in node.targets] if isinstance(node, cst.Assign) else [node.target]
+            for target in targets:
+                for name in assigned_names(target):
+                    single = isinstance(node, cst.Assign) and isinstance(target, cst.Name) and name not in values
+                    values[name] = node.value if single else None
+    return {name: value for name, value in values.items() if value is not None}
