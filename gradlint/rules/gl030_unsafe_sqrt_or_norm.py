@@ -23,6 +23,8 @@ VARIANCE = api_table("roots_variance")
 MOMENTS = api_table("roots_moments")
 VAR_FIRST = api_table("roots_var_first")
 CLAMP = api_table("roots_clamp")
+NAN_AFTER_CLAMP = api_table("roots_nan_after_clamp")
+CLAMP_AFTER = api_table("roots_clamp_after")
 SUBTRACT = api_table("roots_subtract")
 TRANSPARENT = api_table("roots_transparent")
 WHERE = api_table("roots_where")
@@ -67,7 +69,11 @@ class UnsafeSqrtOrNorm(Rule):
       variance from `tf.nn.moments` or `torch.var_mean`);
     - the same roots of a pairwise squared distance expanded as `|a|² - 2 a·b + |b|²`, whose
       diagonal is zero (or slightly negative) for a set compared with itself, even after
-      `maximum(., 0.)` or `clamp(min=0)`.
+      `maximum(., 0.)` or `clamp(min=0)`;
+    - a root of a sum of squares of anything, or a JAX or Keras L2 norm of any vector, whose
+      result is then clamped (`sqrt(sum(x**2)).clamp(min=eps)`, `maximum(norm(x), eps)`,
+      `minimum(rsqrt(sum(square(x))), 1 / eps)`, directly or through a name): the clamp says
+      a zero vector is expected, and it fixes the value there, not the gradient.
 
     ## Why is this bad?
     The derivative of `sqrt(s)` is `1 / (2 sqrt(s))`, infinite at `s = 0`; the chain rule
@@ -87,6 +93,14 @@ class UnsafeSqrtOrNorm(Rule):
     - torch 2.13.0: `torch.sqrt((d**2).sum())`, `(d**2).sum()**0.5`, `torch.pow(s, 0.5)`,
       `einsum`/`dot` self-products, `sqrt(clamp(s, min=0))` and `torch.sqrt(d.var())` give
       `[nan nan nan]`.
+
+    Behind a clamp, at `x = 0`, `x / maximum(root(sum(x**2)), 1e-8)` has gradient
+    `[nan nan nan]` with torch 2.13.0 `sqrt`, `rsqrt` and `** 0.5`, JAX 0.10.2 `sqrt`,
+    `rsqrt`, `linalg.norm` and `** 0.5`, TF 2.21.0 `pow(., 0.5)` and
+    `reduce_euclidean_norm`, and Keras 3.15.1 `sqrt`, `rsqrt` and `norm` on the JAX backend
+    (`keras.ops.normalize` had this bug, keras-team/keras#23075). TF's `sqrt`, `rsqrt` and
+    `norm` and torch's built-in norms give a finite gradient there and are not flagged in
+    this form.
 
     The fixes `sqrt(sum(d**2) + 1e-12)` and the double where
     `where(s > 0, sqrt(where(s > 0, s, 1)), 0)` give a gradient of `[0 0 0]` in all three.
@@ -180,6 +194,10 @@ class UnsafeSqrtOrNorm(Rule):
         # to drop those in the body or condition of a `lax.while_loop` (never differentiated).
         self._findings: list[tuple[cst.CSTNode, cst.CSTNode | None, dict, tuple[str, ...]]] = []
         self._loop_functions: set[str] = set()
+        # Roots of a sum of squares (of anything) whose result a clamp may fix only in value:
+        # id of the root -> its finding; reported at the end when a clamp takes that result.
+        self._before_clamp: dict[int, tuple[cst.CSTNode, cst.CSTNode | None, dict, tuple[str, ...]]] = {}
+        self._clamped_roots: set[int] = set()
 
     # Local variables ----------------------------------------------------------------------
 
@@ -297,6 +315,8 @@ class UnsafeSqrtOrNorm(Rule):
             if isinstance(node.func, cst.Name) and node.func.value == "pow" and len(node.args) == 2:
                 self._power_root(node, node.args[0].value, node.args[1].value, "pow")
             return
+        if method in CLAMP_AFTER.methods:
+            self._clamp_after(node)
         if method in _LEAVE_AUTOGRAD:
             self._quiet_nodes.add(id(node.func.value))
         elif method.startswith("assert"):
@@ -309,6 +329,8 @@ class UnsafeSqrtOrNorm(Rule):
             self._quiet_args.update(id(a) for a in node.args)
 
     def _api_call(self, node: cst.Call, names: frozenset[str]) -> None:
+        if names & CLAMP_AFTER:
+            self._clamp_after(node)
         if names & SQRT:
             argument = _first_argument(node)
             if argument is not None:
@@ -369,6 +391,81 @@ class UnsafeSqrtOrNorm(Rule):
         what = self._vanishes(argument, self._visible(), time, 0)
         if what is not None:
             self._report(node, root, what, argument)
+        elif self._nan_after_clamp(node) and self._squares(argument, self._visible(), time, 0):
+            self._before_clamp_finding(node, root, "a sum of squares", argument)
+
+    # A clamp after the root ----------------------------------------------------------------------
+
+    def _nan_after_clamp(self, node: cst.CSTNode) -> bool:
+        """A root whose gradient at 0 is NaN even behind a clamp (`roots_nan_after_clamp`);
+        `** 0.5` is one in every framework."""
+        if isinstance(node, cst.BinaryOperation):
+            return True
+        if not isinstance(node, cst.Call):
+            return False
+        method = self.context.names.method(node)
+        return bool(self.qualified_names(node.func) & NAN_AFTER_CLAMP) or (method is not None and method in NAN_AFTER_CLAMP.methods)
+
+    def _squares(self, node: cst.BaseExpression, env: dict, time: int, depth: int) -> bool:
+        """`node` is a sum (or mean) of squares of anything: zero for a zero vector."""
+        if depth > _MAX_DEPTH:
+            return False
+        if isinstance(node, cst.Name):
+            value, time = self._lookup(env, node.value, time)
+            return isinstance(value, cst.BaseExpression) and self._squares(value, env, time, depth + 1)
+        if not isinstance(node, cst.Call):
+            return False
+        method = self.context.names.method(node)
+        if method in REDUCE.methods:
+            inner = node.func.value
+        elif self.qualified_names(node.func) & REDUCE:
+            inner = _first_argument(node)
+        else:
+            return False
+        if isinstance(inner, cst.Name):
+            value, _ = self._lookup(env, inner.value, time)
+            inner = value if isinstance(value, cst.BaseExpression) else inner
+        if isinstance(inner, cst.BinaryOperation):
+            if isinstance(inner.operator, cst.Power):
+                return number(inner.right) == 2
+            return isinstance(inner.operator, cst.Multiply) and self.source(inner.left) == self.source(inner.right)
+        if isinstance(inner, cst.Call):
+            inner_method = self.context.names.method(inner)
+            if inner_method in SQUARE.methods or self.qualified_names(inner.func) & SQUARE:
+                return True
+            exponent = positional(inner)[-1:] if inner_method in POW.methods or self.qualified_names(inner.func) & POW else []
+            return bool(exponent) and number(exponent[0]) == 2
+        return False
+
+    def _before_clamp_finding(self, node: cst.CSTNode, root: str, what: str, argument: cst.BaseExpression) -> None:
+        if not_differentiated(self.context, node=node):
+            return
+        arg = self.source(argument)
+        fields = {
+            "root": root, "what": f"{what}, clamped only after the root,",
+            "arg": arg if len(arg) <= _ARG_CHARS else arg[: _ARG_CHARS - 3] + "...",
+            "fix": _epsilon_fix(node, argument),
+        }
+        functions = tuple(s.name.value for s in self.context.scopes if isinstance(s, cst.FunctionDef))
+        self._before_clamp[id(node)] = (node, self.context.current_statement(), fields, functions)
+
+    def _clamp_after(self, clamp: cst.Call) -> None:
+        """Marks the roots whose result `clamp` bounds (directly, or through a name)."""
+        env, time = self._visible(), self._clock + 1
+        for arg in clamp.args:
+            if arg.keyword is not None and arg.keyword.value not in ("input", "x", "a", "t", "x1", "x2"):
+                continue
+            value = arg.value
+            if isinstance(value, cst.Name):
+                bound, _ = self._lookup(env, value.value, time)
+                value = bound if isinstance(bound, cst.CSTNode) else value
+            self._clamped_roots.add(id(value))
+        if isinstance(clamp.func, cst.Attribute) and self.context.names.method(clamp) is not None:
+            receiver = clamp.func.value
+            if isinstance(receiver, cst.Name):
+                bound, _ = self._lookup(env, receiver.value, time)
+                receiver = bound if isinstance(bound, cst.CSTNode) else receiver
+            self._clamped_roots.add(id(receiver))
 
     def _norm(self, node: cst.Call, names: frozenset[str]) -> None:
         if self._quiet_depth or id(node) in self._quiet_nodes:
@@ -378,6 +475,8 @@ class UnsafeSqrtOrNorm(Rule):
             return
         if self._difference(argument, self._visible(), self._clock + 1, 0):
             self._report(node, self.source(node.func), "the difference", argument)
+        elif names & NAN_AFTER_CLAMP:
+            self._before_clamp_finding(node, self.source(node.func), "the vector", argument)
 
     def _report(self, node: cst.CSTNode, root: str, what: str, argument: cst.BaseExpression) -> None:
         if not_differentiated(self.context, node=node):
@@ -402,6 +501,7 @@ class UnsafeSqrtOrNorm(Rule):
 
     def leave_Module(self, node: cst.Module) -> None:
         self._flush(self._pending.pop(0, None), node)
+        self._findings += [found for key, found in self._before_clamp.items() if key in self._clamped_roots]
         for found, statement, fields, functions in self._findings:
             if not self._loop_functions.intersection(functions):
                 self.report(found, statement=statement, **fields)

@@ -230,3 +230,47 @@ def test_power_of_plain_numbers_needs_a_call() -> None:
             return sq ** 0.5, pow(sq, 0.5)
         """
     assert lines(source) == [9, 9]
+
+
+CLAMPED_AFTER = """\
+import jax.numpy as jnp
+import keras
+import tensorflow as tf
+import torch
+
+def normalize(x, eps=1e-8):
+    {body}
+"""
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "return x / torch.sqrt((x ** 2).sum(-1, keepdim=True)).clamp(min=eps)",
+        "return x / torch.clamp(torch.sqrt(torch.sum(x * x, -1)), min=eps)",
+        "return x * torch.rsqrt(x.pow(2).sum()).clamp_max(1 / eps)",
+        "n = ((x * x).sum(-1) ** 0.5)\n    return x / n.clamp_min(eps)",
+        "return x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), eps)",
+        "return x / jnp.maximum(jnp.sqrt(jnp.sum(jnp.square(x))), eps)",
+        "s = keras.ops.sum(keras.ops.square(x))\n    inv = keras.ops.rsqrt(s)\n    inv = keras.ops.minimum(inv, 1 / eps)\n    return x * inv",
+        "return x / tf.maximum(tf.pow(tf.reduce_sum(x * x), 0.5), eps)",
+    ],
+)
+def test_a_root_clamped_only_after_it(body: str) -> None:
+    # The clamp fixes the value at a zero vector, not the NaN gradient (measured per framework).
+    found = lint_source(CLAMPED_AFTER.format(body=body), select=["GL030"])
+    assert len(found) == 1 and "clamped only after the root" in found[0].message
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "return x / torch.sqrt((x ** 2).sum(-1) + eps).clamp(min=eps)",  # epsilon under the root
+        "return x / tf.maximum(tf.sqrt(tf.reduce_sum(tf.square(x))), eps)",  # TF's sqrt: finite there
+        "return x / torch.linalg.norm(x, dim=-1).clamp(min=eps)",  # torch's norm: 0 gradient at 0
+        "return x / torch.sqrt((x ** 2).sum(-1))",  # no clamp: a vector that is not expected to vanish
+        "return x / jnp.sqrt(jnp.maximum(jnp.sum(x ** 2), eps ** 2))",  # clamped before the root
+    ],
+)
+def test_a_root_guarded_before_or_not_clamped_is_quiet(body: str) -> None:
+    assert lint_source(CLAMPED_AFTER.format(body=body), select=["GL030"]) == []

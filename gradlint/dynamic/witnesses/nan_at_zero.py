@@ -13,6 +13,10 @@ The code's own selection is kept: a mask computed in the function (`pos = d2 > 0
 root never sees a zero (not reproduced). A root of `quantity[mask]` whose mask has no value here
 (a parameter, a loop) is inconclusive: selecting every entry instead would drop that context.
 
+A clamp applied to the root's result (`sqrt(s).clamp(min=eps)`, `maximum(norm(x), eps)`, or
+`r = rsqrt(s)` then `minimum(r, 1 / eps)`) is evaluated with it: it fixes the value, and in
+some frameworks the gradient too (TF's `sqrt`), so the verdict is the clamped code's.
+
 Where the zero was put into an intermediate value (`var` from `mean, var = moments(x)`), the
 root alone has an infinite gradient; the enclosing function is then run on constant inputs too,
 and the evidence quotes the NaN the code itself gets there.
@@ -25,7 +29,7 @@ import ast
 import numpy as np
 
 from gradlint.dynamic.backends import describe_array
-from gradlint.dynamic.probe import CONFIRMED, NOT_REPRODUCED, Expression, Inconclusive, Probe, confirmed, free_names, not_reproduced, parameter_defaults
+from gradlint.dynamic.probe import CONFIRMED, NOT_REPRODUCED, Expression, Inconclusive, Probe, confirmed, free_names, not_reproduced, numeric_defaults, parameter_defaults
 
 # Shapes tried in turn: pairwise differences and einsum need a matrix, `dot` a vector,
 # moments over axes [1, 2] a rank-4 array.
@@ -36,6 +40,8 @@ PATTERN = np.array([0.5, -1.25, 2.0, 0.75, -0.5, 1.5, 3.0, -2.0])
 # Last, zeros: for a root of an input that is itself the zero quantity (`sqrt(variance)` with
 # `mean, variance = moments(x)`).
 FILLS = (("identical inputs", "pattern"), ("identical constant inputs", "ones"), ("zero inputs", "zeros"))
+# Clamps a root's result may go through (by the last part of their name, as spelled).
+CLAMPS = frozenset({"clamp", "clip", "clamp_min", "clamp_max", "maximum", "minimum", "clip_by_value"})
 # The quantity under the root counts as zero up to an epsilon: the repairs add 1e-12 ... 1e-5.
 ZERO_REACHED = 1e-4
 
@@ -159,10 +165,22 @@ def _verdict(source: str, grads: dict, point: str, inputs: str):
     return not_reproduced(f"d `{source}` / d `{name}` at {point} is {describe_array(grad)}: finite", inputs)
 
 
+def _kept_defaults(probe: Probe, expression: Expression) -> dict[str, float]:
+    """The inputs that are parameters with a numeric default (`eps=1e-8`): they keep it, since
+    the code computes with it (a clamp's bound, an epsilon)."""
+    defaults = numeric_defaults(probe.enclosing_function(probe.target))
+    return {name: value for name, value in defaults.items() if name in expression.inputs}
+
+
+def _shown_defaults(defaults: dict[str, float]) -> str:
+    return "".join(f"; {name} = {value:g} (its default)" for name, value in defaults.items())
+
+
 def _at_identical_inputs(probe: Probe, node: ast.AST, argument: ast.expr, norm: bool, errors: list[str]):
     expression = probe.expression(node, inline_locals=True)
     index_names = index_inputs(expression.node)
-    data = [name for name in expression.inputs if name not in index_names]
+    defaults = _kept_defaults(probe, expression)
+    data = [name for name in expression.inputs if name not in index_names and name not in defaults]
     if not data:
         raise Inconclusive(f"`{expression.source}` has no inputs to vary")
     empty = None  # a point where the code's own mask selected nothing
@@ -172,9 +190,9 @@ def _at_identical_inputs(probe: Probe, node: ast.AST, argument: ast.expr, norm: 
             array = {"pattern": np.resize(PATTERN, size), "ones": np.ones(size), "zeros": np.zeros(size)}[fill].reshape(shape)
             values = {name: array for name in data}
             indices = {name: index_value(probe.backend, shape[0], sliced) for name, sliced in index_names.items()}
-            function = _with_fixed(expression, data, indices)
+            function = _with_fixed(expression, data, {**indices, **defaults})
             try:
-                quantity = _quantity(probe, argument, values, indices)
+                quantity = _quantity(probe, argument, values, {**indices, **defaults})
                 if quantity.size == 0 and empty is None:
                     _, grads = probe.backend.gradients(function, values)
                     empty = (label, array, grads, f"{fill}{shape}")
@@ -189,7 +207,7 @@ def _at_identical_inputs(probe: Probe, node: ast.AST, argument: ast.expr, norm: 
             shown = describe_array(array)
             point = _point(data, shown)
             what = "under the root" if not norm else "the norm measures"
-            inputs = f"{', '.join(data)} = {fill}{shape} (float64)"
+            inputs = f"{', '.join(data)} = {fill}{shape} (float64)" + _shown_defaults(defaults)
             if indices:
                 inputs += f"; {', '.join(indices)} = every row in order"
             observation = _verdict(expression.source, grads, f"{point} ({label}: the quantity {what} is "
@@ -263,10 +281,11 @@ def _at_zero_difference(probe: Probe, node: ast.AST, argument: ast.expr, norm: b
     if hole is None:
         return None
     expression = probe.expression(node, holes={"difference": hole}, inline_locals=True)
-    data = list(expression.inputs)
+    defaults = _kept_defaults(probe, expression)
+    data = [name for name in expression.inputs if name not in defaults]
     if data != ["difference"]:
         return None
-    function = _with_fixed(expression, data)
+    function = _with_fixed(expression, data, defaults)
     for shape in SHAPES:
         try:
             _, grads = probe.backend.gradients(function, {"difference": np.zeros(shape)})
@@ -274,14 +293,39 @@ def _at_zero_difference(probe: Probe, node: ast.AST, argument: ast.expr, norm: b
             errors.append(_describe_error(error))
             continue
         point = f"`{ast.unparse(hole)}` replaced by zeros{shape} (its inputs could not be built)"
-        return _verdict(expression.source, grads, point, f"difference = zeros{shape} (float64)")
+        return _verdict(expression.source, grads, point, f"difference = zeros{shape} (float64)" + _shown_defaults(defaults))
     return None
+
+
+def _clamp_after(probe: Probe, node: ast.AST) -> ast.Call | None:
+    """The clamp that bounds the root's result: around it, or on the name it is assigned to."""
+    parent = probe.parent(node)
+    if isinstance(parent, ast.Attribute) and parent.attr in CLAMPS:
+        call = probe.parent(parent)
+        return call if isinstance(call, ast.Call) and call.func is parent else None
+    if isinstance(parent, ast.Call) and _called(parent) in CLAMPS and node in parent.args:
+        return parent
+    if isinstance(parent, ast.Assign) and len(parent.targets) == 1 and isinstance(parent.targets[0], ast.Name):
+        name = parent.targets[0].id
+        scope = probe.enclosing_function(node) or probe.tree
+        for call in ast.walk(scope):
+            if isinstance(call, ast.Call) and call.lineno > parent.lineno and _called(call) in CLAMPS:
+                receiver = call.func.value if isinstance(call.func, ast.Attribute) else None
+                if any(isinstance(a, ast.Name) and a.id == name for a in (*call.args, receiver)):
+                    return call
+    return None
+
+
+def _called(call: ast.Call) -> str | None:
+    func = call.func
+    return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
 
 
 def witness(probe: Probe):
     node = probe.target
     argument = _argument(node)
     norm = _is_norm(node)
+    node = _clamp_after(probe, node) or node
     errors: list[str] = []
     mask = _unknown_selection(probe, argument)
     if mask is not None:
