@@ -52,7 +52,7 @@ def no_gradient_path(path: str) -> bool:
 def not_differentiated(context, names=None, node: cst.CSTNode | None = None) -> bool:
     """True when the walk is in code whose values no gradient goes through: a test file or
     a file under a tests folder, an optimiser or quantiser package, a test function or class,
-    a `torch.autograd.Function` (its backward is written by hand), a metric, a `Metric` subclass, a `no_grad` / `inference_mode`
+    a `torch.autograd.Function` (its backward is written by hand), a metric, a `Metric` or `Constraint` subclass, a `no_grad` / `inference_mode`
     block or decorated function, a torch decomposition; or, given `node`, when no path of its
     value reaches a place where a gradient is taken (the semantic model's `reaches_gradient`)."""
     names = names or context.names
@@ -73,7 +73,8 @@ def not_differentiated(context, names=None, node: cst.CSTNode | None = None) -> 
                 return True
             for base in scope.bases:
                 base_name = dotted(base.value)
-                if base_name is not None and base_name.endswith("Metric"):
+                # Metrics, and weight constraints (Keras applies them after the update, outside autodiff).
+                if base_name is not None and base_name.endswith(("Metric", "Constraint")):
                     return True
         else:
             if _TEST_FUNCTION.search(name):

@@ -46,6 +46,9 @@ EPSILON = "1e-12"
 # Expressions that need parentheses as an operand of `+`.
 _LOOSER_THAN_ADD = (cst.BooleanOperation, cst.Comparison, cst.IfExp, cst.Lambda, cst.UnaryOperation)
 _ARG_CHARS = 36
+# The argument a clamp bounds, when given by keyword; and calls that give a constant bound.
+_CLAMPED_KEYWORDS = frozenset({"input", "x", "a", "t", "x1"})
+_BOUND_CALLS = frozenset({"epsilon", "finfo", "float"})
 
 _HIDDEN = object()  # a binding that hides earlier ones without a known value
 _VARIANCE = object()  # a binding to the variance element of `moments(...)`
@@ -145,9 +148,9 @@ class UnsafeSqrtOrNorm(Rule):
     - Values that are not differentiated: inside functions or classes named like metrics,
       scores, errors, RMSE or evaluations (`update_state`, `result`, `rmse`, `*_error`;
       a name containing `loss`, `objective`, `criterion` or `penalty` is never exempt),
-      subclasses of `Metric`, tests (files `test_*.py` / `*_test.py`, `Test*` classes,
-      `test_*` and `assert*` functions), torch code under `no_grad` / `inference_mode`
-      (context or decorator) and torch decompositions (`@register_decomposition`: autograd
+      subclasses of `Metric` and of a weight `Constraint` (applied after the update), tests
+      (files `test_*.py` / `*_test.py`, `Test*` classes, `test_*` and `assert*` functions),
+      torch code under `no_grad` / `inference_mode` (context or decorator) and torch decompositions (`@register_decomposition`: autograd
       runs above them), the body and condition of a `jax.lax.while_loop` (reverse mode
       cannot run through it), arguments of `stop_gradient` and of `assert*` calls, a root
       followed by `.detach()`, `.item()` or `.numpy()`, a root inside a comparison
@@ -450,22 +453,44 @@ class UnsafeSqrtOrNorm(Rule):
         self._before_clamp[id(node)] = (node, self.context.current_statement(), fields, functions)
 
     def _clamp_after(self, clamp: cst.Call) -> None:
-        """Marks the roots whose result `clamp` bounds (directly, or through a name)."""
+        """Marks the root whose result `clamp` bounds by a constant (`eps`, `1 / epsilon`,
+        `K.epsilon()`), directly or through a name; `maximum(d1, d2)` of two norms is no guard."""
         env, time = self._visible(), self._clock + 1
-        for arg in clamp.args:
-            if arg.keyword is not None and arg.keyword.value not in ("input", "x", "a", "t", "x1", "x2"):
-                continue
-            value = arg.value
-            if isinstance(value, cst.Name):
-                bound, _ = self._lookup(env, value.value, time)
-                value = bound if isinstance(bound, cst.CSTNode) else value
-            self._clamped_roots.add(id(value))
-        if isinstance(clamp.func, cst.Attribute) and self.context.names.method(clamp) is not None:
-            receiver = clamp.func.value
-            if isinstance(receiver, cst.Name):
-                bound, _ = self._lookup(env, receiver.value, time)
-                receiver = bound if isinstance(bound, cst.CSTNode) else receiver
-            self._clamped_roots.add(id(receiver))
+        method = self.context.names.method(clamp)
+        values = [a.value for a in clamp.args if a.keyword is None or a.keyword.value in _CLAMPED_KEYWORDS]
+        if method is not None and isinstance(clamp.func, cst.Attribute):
+            values.insert(0, clamp.func.value)
+        bounds = [a.value for a in clamp.args if a.value not in values]
+        if not values:
+            return
+        clamped, others = values[0], values[1:] + bounds
+        if not others or not all(self._constant(other, env, time, 0) for other in others):
+            return
+        if isinstance(clamped, cst.Name):
+            bound, _ = self._lookup(env, clamped.value, time)
+            clamped = bound if isinstance(bound, cst.CSTNode) else clamped
+        self._clamped_roots.add(id(clamped))
+
+    def _constant(self, node: cst.BaseExpression, env: dict, time: int, depth: int) -> bool:
+        """`node` is a bound, not a computed tensor: numbers, parameters and globals, attributes
+        (`self.eps`), `epsilon()` / `finfo(...)`, and arithmetic of those."""
+        if depth > _MAX_DEPTH:
+            return False
+        if number(node) is not None or isinstance(node, cst.Attribute):
+            return True
+        if isinstance(node, cst.Name):
+            if env.get(node.value) is None:
+                return True  # a parameter or a global
+            value, time = self._lookup(env, node.value, time)
+            return isinstance(value, cst.BaseExpression) and self._constant(value, env, time, depth + 1)
+        if isinstance(node, cst.BinaryOperation):
+            return self._constant(node.left, env, time, depth + 1) and self._constant(node.right, env, time, depth + 1)
+        if isinstance(node, cst.UnaryOperation):
+            return self._constant(node.expression, env, time, depth + 1)
+        if isinstance(node, cst.Call):
+            func = node.func
+            return (func.attr.value if isinstance(func, cst.Attribute) else getattr(func, "value", None)) in _BOUND_CALLS
+        return False
 
     def _norm(self, node: cst.Call, names: frozenset[str]) -> None:
         if self._quiet_depth or id(node) in self._quiet_nodes:

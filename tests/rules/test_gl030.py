@@ -270,7 +270,18 @@ def test_a_root_clamped_only_after_it(body: str) -> None:
         "return x / torch.linalg.norm(x, dim=-1).clamp(min=eps)",  # torch's norm: 0 gradient at 0
         "return x / torch.sqrt((x ** 2).sum(-1))",  # no clamp: a vector that is not expected to vanish
         "return x / jnp.sqrt(jnp.maximum(jnp.sum(x ** 2), eps ** 2))",  # clamped before the root
+        "d1 = jnp.linalg.norm(x)\n    d2 = jnp.linalg.norm(x + 1)\n    return 0.01 / jnp.maximum(d1, d2)",  # no bound
     ],
 )
 def test_a_root_guarded_before_or_not_clamped_is_quiet(body: str) -> None:
     assert lint_source(CLAMPED_AFTER.format(body=body), select=["GL030"]) == []
+
+
+def test_a_weight_constraint_is_not_differentiated() -> None:
+    # Keras applies a constraint to the weights after the optimiser step, outside autodiff.
+    source = CLAMPED_AFTER.format(body="return x").replace(
+        "def normalize", "class MaxNorm(keras.constraints.Constraint):\n    def __call__(self, w):\n"
+        "        norms = keras.ops.sqrt(keras.ops.sum(keras.ops.square(w - w.mean())))\n"
+        "        return w / keras.ops.maximum(norms, 1e-7)\n\ndef normalize"
+    )
+    assert lint_source(source, select=["GL030"]) == []
