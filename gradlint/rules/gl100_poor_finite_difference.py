@@ -33,6 +33,9 @@ _EPS = {"float64": 2.2e-16, "float32": 1.2e-7}
 _TOO_LARGE = 1e-2
 _TOO_SMALL = {"float64": 1e-10, "float32": 1e-4}
 _EXPR_CHARS = 48
+# Methods and attributes that give a view of an array: a write through them perturbs the array.
+_VIEWS = frozenset({"ravel", "reshape", "view", "view_as"})
+_VIEW_ATTRIBUTES = frozenset({"flat", "data", "T"})
 
 
 class PoorFiniteDifference(Rule):
@@ -41,11 +44,11 @@ class PoorFiniteDifference(Rule):
     Checks hand-written numerical gradients, the finite differences written to check an
     analytic or autodiff gradient: two calls of the same function at perturbed points
     (`f(x + h)` and `f(x - h)`, `J(theta + perturb)`, or the same call after
-    `theta_plus[i] += eps` / `param.set_value(...)`) whose difference is divided by the
+    `theta_plus[i] += eps`, `x.ravel()[i] += eps` / `param.set_value(...)`) whose difference is divided by the
     step (`h`, `2 * h`, `(2 * epsilon)`). It flags:
 
-    - a one-sided (forward) difference `(f(x + h) - f(x)) / h` in a function named like a
-      gradient check (`check*`, `*numerical*`, `finite_diff`, `compute_numerical_gradient`,
+    - a one-sided (forward) difference `(f(x + h) - f(x)) / h` in a function (or a method of
+      a class) named like a gradient check (`check*`, `*numerical*`, `finite_diff`, `compute_numerical_gradient`,
       `test_*`);
     - a step of 1e-2 or more, or one below 1e-10 (1e-4 in float32 code), whether the value
       is written in place, assigned, a parameter default or passed by a caller in the same
@@ -214,6 +217,8 @@ class PoorFiniteDifference(Rule):
             item = self._finite_difference(quotient, local, nodes, function)
             if item is not None:
                 item["statement"] = statement
+                owner = self.context.enclosing(cst.ClassDef) if function is not None else None
+                item["class"] = owner.name.value if owner is not None else None
                 self._pending.append(item)
                 if function is not None and _NUMERICAL_FUNCTION.search(function.name.value):
                     self._fd_functions.add(function.name.value)
@@ -233,7 +238,7 @@ class PoorFiniteDifference(Rule):
         step_name = None if isinstance(step, float) else dotted(step)
         if step_name is None and not isinstance(step, float):
             return None
-        perturbed = _perturbed_names(nodes, step_name) if step_name else set()
+        perturbed = _perturbed_names(nodes, step_name, quotient) if step_name else set()
         marks = {step_name} | perturbed if step_name else set()
         one = _perturbed(first, marks, step)
         two = _perturbed(second, marks, step)
@@ -261,7 +266,7 @@ class PoorFiniteDifference(Rule):
     def _finish(self, item: dict) -> None:
         function = item["function"]
         dtype = self._dtype()
-        check = self._check_context(function)
+        check = self._check_context(function, item.get("class"))
         problems = []
         if not item["central"] and check:
             problems.append("one-sided difference (error ~h)")
@@ -328,10 +333,12 @@ class PoorFiniteDifference(Rule):
     def _module(self) -> dict:
         return self._local_bindings(self.context.module)
 
-    def _check_context(self, function) -> bool:
+    def _check_context(self, function, owner: str | None = None) -> bool:
+        """A gradient check: a test file, or a function (or the class of a method) named like one."""
         if is_test_file(self.context.filename) or re.search(r"grad.*check|check.*grad", self.context.filename, re.I):
             return True
-        return function is not None and bool(_CHECK_FUNCTION.search(function.name.value))
+        names = [n for n in (function.name.value if function is not None else None, owner) if n]
+        return any(_CHECK_FUNCTION.search(name) for name in names)
 
     def _dtype(self) -> str:
         if self._dtype_seen is None:
@@ -441,15 +448,25 @@ def _arguments(rule: Rule, call: cst.Call) -> tuple[str, ...]:
 
 
 def _target_name(target: cst.BaseExpression) -> str | None:
-    while isinstance(target, cst.Subscript):
-        target = target.value
-    return target.value if isinstance(target, cst.Name) else None
+    """The array a write goes to: `x` in `x[i]`, `x.ravel()[i]`, `x.flat[i]`, `x.data[i]`."""
+    while True:
+        if isinstance(target, cst.Subscript):
+            target = target.value
+        elif isinstance(target, cst.Call) and isinstance(target.func, cst.Attribute) and target.func.attr.value in _VIEWS:
+            target = target.func.value
+        elif isinstance(target, cst.Attribute) and target.attr.value in _VIEW_ATTRIBUTES:
+            target = target.value
+        else:
+            return target.value if isinstance(target, cst.Name) else None
 
 
-def _perturbed_names(nodes: list, step_name: str) -> set[str]:
-    """Names that the step perturbs: `perturb[i] = e`, `dP[ind] += eps`, `x_plus = x + perturb`."""
+def _perturbed_names(nodes: list, step_name: str, quotient: cst.CSTNode) -> set[str]:
+    """Names that the step perturbs: `perturb[i] = e`, `dP[ind] += eps`, `x_plus = x + perturb`
+    (not where the quotient itself is stored, `grad[i] = (f1 - f0) / eps`)."""
     assignments = []
     for node in nodes:
+        if isinstance(node, (cst.Assign, cst.AugAssign)) and any(inner is quotient for inner in iter_tree(node.value)):
+            continue
         if isinstance(node, cst.Assign):
             for target in node.targets:
                 assignments.append((_target_name(target.target), node.value))

@@ -92,3 +92,42 @@ def test_float32_marker_in_a_docstring_does_not_count():
     '''
     assert findings(source) == []
     assert len(findings(source.replace("import numpy as np", "import numpy as np\n    X = np.float32(1)"))) == 1
+
+
+@pytest.mark.parametrize("write", ["v.ravel()[i] += eps", "v.flat[i] += eps", "v.reshape(-1)[i] += eps"])
+def test_a_step_written_through_a_view_perturbs_the_array(write):
+    source = f"""\
+    import numpy as np
+
+    class NumericGradient:
+        def __init__(self, executor, v, eps=1e-4):
+            executor.forward()
+            f_x = executor.outputs[0].asnumpy()[0]
+            self.grad = np.zeros(v.size)
+            for i in range(v.size):
+                old = v.ravel()[i]
+                {write}
+                executor.forward()
+                f_eps = executor.outputs[0].asnumpy()[0]
+                self.grad[i] = (f_eps - f_x) / eps
+                v.ravel()[i] = old
+    """
+    # The same evaluation twice, the array perturbed in between; a class named like a check.
+    found = findings(source)
+    assert [(f.line, "one-sided" in f.message) for f in found] == [(13, True)]
+
+
+def test_a_write_to_a_copy_is_not_a_perturbation():
+    source = """\
+    import numpy as np
+
+    def numeric_grad(executor, v, eps=1e-4):
+        f_x = executor.outputs[0].asnumpy()[0]
+        grad = np.zeros(v.size)
+        for i in range(v.size):
+            v.copy()[i] += eps
+            f_eps = executor.outputs[0].asnumpy()[0]
+            grad[i] = (f_eps - f_x) / eps
+        return grad
+    """
+    assert findings(source) == []
