@@ -55,6 +55,7 @@ REQUIRED = ("id", "rule", "label", "repo", "commit", "path", "lines", "framework
 CONTEXT_SUFFIXES = (".py", "pyproject.toml", "setup.cfg")
 # Why a dynamic check ended inconclusive, read from its evidence: first matching pattern wins.
 INCONCLUSIVE_REASONS = (
+    ("python 2 file", r"a Python 2 file"),
     ("missing module", r"No module named|cannot import name|ImportError"),
     ("timed out", r"timed out"),
     ("out of memory", r"ran out of memory|MemoryError"),

@@ -12,9 +12,11 @@ constant, which would make every weight before it look dead.
 
 from __future__ import annotations
 
+import ast
 import inspect
 import re
 import sys
+import textwrap
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -105,21 +107,44 @@ def _size_like(parameter: inspect.Parameter) -> bool:
     return bool(words & SIZE_WORDS) or bool(re.fullmatch(r"(d|n|dim|in|out)\d*", parameter.name.lower()))
 
 
+def _sizes_in_init(cls: type) -> set[str]:
+    """Names the constructor uses as sizes: passed to a class it builds (`nn.Conv2d(feats, ...)`,
+    `Block(feats)`) or to `range`, or scaled by a number (`feats * 2`)."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(cls.__init__)))
+    except (OSError, TypeError, SyntaxError, IndentationError):
+        return set()
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+            if name[:1].isupper() or name == "range":
+                found.update(a.id for a in (*node.args, *(k.value for k in node.keywords)) if isinstance(a, ast.Name))
+        elif isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Mult, ast.FloorDiv)):
+            sides = (node.left, node.right)
+            if any(isinstance(side, ast.Constant) and isinstance(side.value, int) for side in sides):
+                found.update(side.id for side in sides if isinstance(side, ast.Name))
+    return found
+
+
 def constructor(cls: type) -> tuple[Callable[[], Any], str]:
     """A factory for `cls` and how it calls it (`Net()`, `Net(dim=4)`). Required arguments that
-    look like sizes get `GUESSED_SIZE`; any other required argument makes it `CannotRun`."""
+    look like sizes, or that the constructor uses as sizes, get `GUESSED_SIZE`; any other
+    required argument makes it `CannotRun`."""
     try:
         signature = inspect.signature(cls)
     except (TypeError, ValueError):
         return cls, f"{cls.__name__}()"
     guessed: dict[str, int] = {}
     missing: list[str] = []
+    sizes = _sizes_in_init(cls)
     for parameter in signature.parameters.values():
         if parameter.default is not inspect.Parameter.empty:
             continue
         if parameter.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
             continue
-        if parameter.kind is inspect.Parameter.POSITIONAL_ONLY or not _size_like(parameter):
+        if parameter.kind is inspect.Parameter.POSITIONAL_ONLY or not (_size_like(parameter) or parameter.name in sizes):
             missing.append(parameter.name)
         else:
             guessed[parameter.name] = GUESSED_SIZE

@@ -23,6 +23,7 @@ from libcst.metadata import GlobalScope, MetadataWrapper, ScopeProvider
 from gradlint.config import find_config
 from gradlint.data import section
 from gradlint.dynamic.probe import Job
+from gradlint.engine.legacy import as_python3
 from gradlint.engine.pieces import PIECE_SIZE
 from gradlint.engine.positions import Located
 from gradlint.engine.runner import decode
@@ -259,6 +260,7 @@ def plan(
 
 def _load(path: str, sources: dict[str, str] | None, built: ModulePlan | None = None) -> tuple[ModulePlan, Notebook | None] | str:
     """The file's module plan (for a notebook: of its code cells as one program), or why not."""
+    text = None
     try:
         notebook = Notebook(Path(path).read_bytes()) if is_notebook(path) and not (sources and path in sources) else None
         if built is not None:
@@ -272,5 +274,9 @@ def _load(path: str, sources: dict[str, str] | None, built: ModulePlan | None = 
         if len(text) > PLAN_LIMIT:  # parsed whole, its tree would take gigabytes
             return f"the file is too large (over {PLAN_LIMIT // 1024} KB) for the dynamic mode to cut a snippet from"
         return ModulePlan(path, text), notebook
-    except (OSError, UnicodeDecodeError, SyntaxError, LookupError, cst.ParserSyntaxError, NotebookError) as error:
+    except (SyntaxError, cst.ParserSyntaxError) as error:
+        if text is not None and as_python3(text) is not None:
+            return "a Python 2 file: checked as its Python 3 reading, which is not what it runs as, so it is not run"
+        return f"could not read the file again: {error}"
+    except (OSError, UnicodeDecodeError, LookupError, NotebookError) as error:
         return f"could not read the file again: {error}"

@@ -81,6 +81,13 @@ def test_code_without_a_supported_framework_cannot_run(tmp_path):
     assert not jobs and "imports none of them" in unrunnable[0].reason
 
 
+def test_a_python_2_file_is_not_run_and_says_why(tmp_path):
+    path = tmp_path / "old.py"
+    path.write_text("import torch\n\n\ndef f(x):\n    print 'x'\n    return torch.sqrt(x)\n")
+    jobs, unrunnable = plan([_finding(6, str(path))], {"GL030"}, "cpu")
+    assert not jobs and "a Python 2 file" in unrunnable[0].reason
+
+
 def test_a_module_in_a_package_keeps_its_name_for_relative_imports(tmp_path):
     package = tmp_path / "pkg" / "sub"
     package.mkdir(parents=True)

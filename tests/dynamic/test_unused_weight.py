@@ -144,6 +144,22 @@ def test_constructor_guesses_only_sizes():
         models.constructor(Needs)
 
 
+def test_constructor_guesses_what_the_body_uses_as_a_size():
+    class Pool:
+        def __init__(self, feats, blocks, encoder, scale):
+            self.layers = [Conv(feats, feats * 2) for _ in range(blocks)]
+            self.encoder = encoder
+            self.scale = scale
+
+    with pytest.raises(models.CannotRun, match="missing constructor arguments encoder, scale$"):
+        models.constructor(Pool)
+
+
+class Conv:
+    def __init__(self, a, b):
+        pass
+
+
 def test_input_shape_comes_from_the_first_layer():
     import torch
 
