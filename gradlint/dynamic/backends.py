@@ -7,6 +7,7 @@ its framework when it is created, never at module import.
 from __future__ import annotations
 
 import importlib.util
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -43,6 +44,7 @@ class Backend:
     name: str
     version: str
     device: str
+    narrowed = False  # a check had to run in float32, the code's own dtype (reset per job by the worker)
 
     def gradients(self, fn: Callable[..., Any], inputs: dict[str, Any], dtype: str = "float64") -> tuple[np.ndarray, dict[str, np.ndarray | None]]:
         """The value of `fn(**inputs)` and the gradient of its sum with respect to each input;
@@ -97,6 +99,11 @@ class TorchBackend(Backend):
         return self.to_numpy(output), {n: (None if g is None else self.to_numpy(g)) for n, g in zip(names, grads)}
 
 
+# TensorFlow's complaints about a float32 tensor meeting a float64 one.
+_DTYPE_CLASH = re.compile(r"expected to be a (double|float) tensor but is a (float|double)|"
+                          r"float32.*float64|float64.*float32|must have the same dtype|same type as")
+
+
 class TensorFlowBackend(Backend):
     name = "tensorflow"
 
@@ -116,6 +123,17 @@ class TensorFlowBackend(Backend):
         return np.asarray(value)
 
     def gradients(self, fn, inputs, dtype="float64"):
+        try:
+            return self._gradients(fn, inputs, dtype)
+        except (self.tf.errors.InvalidArgumentError, TypeError, ValueError) as error:
+            # Code that makes its own float32 constants (`tf.constant(1e-4)`) cannot take float64
+            # inputs: it runs in its own dtype, and the worker says so.
+            if dtype != "float64" or not _DTYPE_CLASH.search(str(error)):
+                raise
+            self.narrowed = True
+            return self._gradients(fn, inputs, "float32")
+
+    def _gradients(self, fn, inputs, dtype):
         tf = self.tf
         names = list(inputs)
         with tf.device("/GPU:0" if self.device == "cuda" else "/CPU:0"):

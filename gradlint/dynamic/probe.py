@@ -243,10 +243,30 @@ class Probe:
         if len(passed) != 1:
             return None
         (source,) = passed
-        computed = self._in_file(ast.parse(source, mode="eval"))
+        expression = ast.parse(source, mode="eval")
+        computed, guessed = self._in_file(expression), ""
+        if computed is None:
+            # `build_model(n_features, 10)` with `n_features` read from data: a size is guessed.
+            computed, guessed = self._with_guessed_sizes(expression)
         if computed is None or _is_data(computed[0]) or hasattr(computed[0], "dtype"):
             return None  # an array or tensor is data: the witness chooses it
-        return computed[0], f"{name} = `{source}` (as the file passes it)"
+        return computed[0], f"{name} = `{source}` (as the file passes it{guessed})"
+
+    def _with_guessed_sizes(self, expression: ast.Expression) -> tuple[tuple[Any] | None, str]:
+        """A call whose arguments are names with no value here, computed with `GUESSED_SIZE` for
+        each of them; (None, "") when it is not such a call or still does not compute."""
+        call = expression.body
+        if not isinstance(call, ast.Call):
+            return None, ""
+        arguments = [*call.args, *(k.value for k in call.keywords)]
+        unknown = {a.id for a in arguments if isinstance(a, ast.Name) and a.id not in self.namespace
+                   and self._in_file(ast.Expression(ast.Name(a.id, ast.Load()))) is None}
+        if not unknown:
+            return None, ""
+        sized = _SizeGuess(unknown).visit(copy.deepcopy(expression))
+        computed = self._in_file(ast.fix_missing_locations(sized))
+        shown = ", ".join(f"{n} = {models.GUESSED_SIZE}" for n in sorted(unknown))
+        return (computed, f"; {shown}, guessed sizes") if computed is not None else (None, "")
 
     def _in_file(self, node: ast.Expression) -> tuple[Any] | None:
         """(value,) of an expression of the file, evaluated beside the snippet's names; None when
@@ -685,3 +705,13 @@ class _SelfProxy:
 
     def __setattr__(self, name: str, value: Any) -> None:
         object.__getattribute__(self, "_attributes")[name] = value
+
+
+class _SizeGuess(ast.NodeTransformer):
+    """Replaces the names of unknown sizes by `GUESSED_SIZE`."""
+
+    def __init__(self, names: set[str]) -> None:
+        self.names = names
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        return ast.copy_location(ast.Constant(models.GUESSED_SIZE), node) if node.id in self.names else node

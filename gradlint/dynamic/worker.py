@@ -131,6 +131,7 @@ def run_job(job: Job | dict, backend: Backend, guard: FileSystemGuard | None = N
         job = Job.from_dict(job)
     started = time.perf_counter()
     inputs = ""
+    backend.narrowed = False
     placeholders: list[str] = []
     shimmed: list[str] = []  # old spellings run through `old_spellings`, for the evidence
     if job.framework == "tensorflow":
@@ -181,6 +182,9 @@ def run_job(job: Job | dict, backend: Backend, guard: FileSystemGuard | None = N
                         if placeholders else [])
     if labels:
         observation.evidence += f" (old spellings run on today's {backend.name}: {'; '.join(labels)})"
+    if backend.narrowed:
+        inputs = inputs.replace("(float64)", "(float32)")
+        observation.evidence += " (run in float32, the dtype of the code's own constants)"
     if used:  # even when the user's code caught the failure: what ran is not what the code does
         observation = Observation(INCONCLUSIVE, f"{used[0]}, and the check needed it"
                                   + (f" (also: {'; '.join(used[1:])})" if used[1:] else ""))

@@ -455,3 +455,53 @@ def test_numpy_1_aliases_of_builtins_run_as_the_builtins(tmp_path):
     result = _run(tmp_path / "loss.py", flagged)
     assert result["verdict"] == "confirmed", result
     assert "`np.float` as `builtins.float`" in result["evidence"]
+
+
+def test_tensorflow_code_with_float32_constants_runs_in_float32(tmp_path):
+    from gradlint.dynamic.backends import backend_for
+    from gradlint.dynamic.worker import run_job
+
+    if not installed("tensorflow") and not require_frameworks():
+        pytest.skip("tensorflow is not installed")
+    _write(tmp_path, {"loss.py": """\
+        import tensorflow as tf
+
+
+        def loss(logits, labels):
+            epsilon = tf.constant(value=1e-4)
+            softmax = tf.nn.softmax(logits) + epsilon
+            return -tf.reduce_sum(labels * tf.math.log(softmax), axis=[1])
+        """})
+    job = _job(tmp_path / "loss.py", "tf.math.log(softmax)", "GL080")
+    result = run_job(job.__dict__, backend_for("tensorflow"))
+    assert result["verdict"] == "confirmed", result
+    assert "run in float32, the dtype of the code's own constants" in result["evidence"]
+    assert "(float64)" not in result["inputs"]
+
+
+def test_a_model_the_caller_builds_from_data_sizes_is_built_with_a_guessed_size(tmp_path):
+    _write(tmp_path, {"train.py": """\
+        import torch
+
+
+        def build_model(input_dim, output_dim):
+            model = torch.nn.Sequential()
+            model.add_module("linear", torch.nn.Linear(input_dim, output_dim, bias=False))
+            model.add_module("softmax", torch.nn.Softmax(dim=1))
+            return model
+
+
+        def train(model, loss, x, y):
+            output = loss.forward(model.forward(x), y)
+            output.backward()
+
+
+        def main(data):
+            n_examples, n_features = data.size()
+            model = build_model(n_features, 10)
+            loss = torch.nn.CrossEntropyLoss()
+            train(model, loss, data, torch.zeros(n_examples, dtype=torch.long))
+        """})
+    result = _run(tmp_path / "train.py", "model.forward(x)", "GL082")
+    assert result["verdict"] == "confirmed", result
+    assert "model = `build_model(n_features, 10)` (as the file passes it; n_features = 4, guessed sizes)" in result["inputs"]
