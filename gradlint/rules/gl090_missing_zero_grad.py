@@ -54,6 +54,11 @@ class MissingZeroGrad(Rule):
     flagged. The same holds for hand-written updates: `w -= lr * w.grad` (or
     `w.data.sub_(lr * w.grad.data)`) in a loop with `backward()` that never clears `w.grad`.
 
+    A step function with no loop of its own (its caller runs it once per batch) is checked
+    when it zeroes some gradients itself: in a GAN `step` that calls `self.generator.zero_grad()`
+    but never zeroes the discriminator, `self.discriminator.optimizer.step()` is flagged. A
+    step function that zeroes nothing is left alone (its caller may zero).
+
     Optimisers are recognised by their construction (`opt = torch.optim.Adam(...)`,
     `self.optimizer = optim.SGD(...)`, any `torch.optim` class) or by their name
     (`optimizer`, `opt`, `optim`, `opt_g`, `optimizerD`, `g_optimizer`, ...).
@@ -125,9 +130,12 @@ class MissingZeroGrad(Rule):
         "`{step}` in a loop that never zeroes `{optimizer}`: gradients accumulate across steps; "
         "call `zero_grad()` each iteration"
     )
-    fix_title = "Call `optimizer.zero_grad()` once per iteration"
     frameworks = ("torch",)
     fix_title = "zero the optimiser at the top of the loop body"
+    _per_call_message = (
+        "`{step}` in a step function that zeroes other gradients but never `{optimizer}`'s: they "
+        "accumulate across calls; call `zero_grad()` for it too"
+    )
 
     _manual_message = (
         "`{update}` in a loop that never clears `{param}.grad`: gradients accumulate across steps; "
@@ -228,7 +236,7 @@ class MissingZeroGrad(Rule):
                     self._step(node, receiver, statement, loops, steps, aliases)
                 elif method == "zero_grad":
                     key = self._optimizer_key(receiver, aliases)
-                    zeros.append((key, None, loops) if key else (None, _last_name(receiver) or "", loops))
+                    zeros.append((key, None, loops) if key else (None, self.source(receiver), loops))
                 elif method in ("zero_", "fill_", "mul_") and _grad_owner(receiver) is not None:
                     if method == "zero_" or _is_zero(node):
                         grad_zeros.append((self.source(_grad_owner(receiver)), loops))
@@ -260,9 +268,13 @@ class MissingZeroGrad(Rule):
             return
         for key, optimizer, call, statement, loops in steps:
             loop = _training_loop(loops, backward_loops)
-            if loop is None:
-                continue
             matching = [z for z in zeros if self._zeroes(z, key)] + [(None, None, l) for _, l in grad_zeros]
+            if loop is None:
+                # A step function run once per batch by its caller: when it zeroes another
+                # model's gradients itself, it is where this one's must be zeroed too.
+                if isinstance(root, cst.FunctionDef) and zeros and not matching and not loops:
+                    self.report(call, self._per_call_message, statement=statement, step=self.source(call), optimizer=key)
+                continue
             if any(loop in z[2] for z in matching):
                 continue
             self.report(
@@ -320,8 +332,11 @@ class MissingZeroGrad(Rule):
             return zero_key == key or zero_key.rpartition(".")[2] == key.rpartition(".")[2]
         if model is None or not model:
             return True
+        owner = key.rpartition(".")[0]
+        if owner and owner not in ("self", "cls"):  # `self.disc.optimizer` is zeroed by `self.disc.zero_grad()`
+            return model == owner or model.startswith(owner + ".") or owner.startswith(model + ".")
         built_from = self._optimizers.get(key)
-        return built_from is None or model in built_from
+        return built_from is None or model.rpartition(".")[2] in built_from
 
     def _zeroing_call(self, call: cst.Call, func: cst.BaseExpression) -> bool:
         name = _last_name(func)

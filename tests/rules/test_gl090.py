@@ -111,3 +111,32 @@ def test_noqa():
     source = LOOP.format(imports="import torch", construct="opt = torch.optim.SGD(model.parameters(), lr=0.1)",
                          zero="pass", step="opt.step()  # noqa: GL090")
     assert found(source) == []
+
+
+STEP_FUNCTION = """\
+import torch
+
+
+class GAN:
+    def step(self, real, noise):
+        {zero_d}
+        err_d = self.criterion(self.discriminator(real), torch.ones(2))
+        err_d.backward()
+        self.discriminator.optimizer.step()
+        {zero_g}
+        err_g = self.criterion(self.discriminator(self.generator(noise)), torch.ones(2))
+        err_g.backward()
+        self.generator.optimizer.step()
+"""
+
+
+def test_a_step_function_that_zeroes_one_model_but_not_the_other():
+    source = STEP_FUNCTION.format(zero_d="pass", zero_g="self.generator.zero_grad()")
+    found = lint_source(source, select=["GL090"])
+    assert [(f.line, "step function" in f.message) for f in found] == [(9, True)]
+
+
+def test_a_step_function_that_zeroes_both_or_none_is_quiet():
+    # Zeroing nothing: the caller may zero (nothing here says this function is responsible).
+    for zero_d, zero_g in (("self.discriminator.zero_grad()", "self.generator.zero_grad()"), ("pass", "pass")):
+        assert lint_source(STEP_FUNCTION.format(zero_d=zero_d, zero_g=zero_g), select=["GL090"]) == []
