@@ -268,10 +268,11 @@ def find_sample(factory: Callable[[], Any], call: str, framework: str) -> tuple[
     model = build(factory, call)
     random = _Random(framework)
     errors: list[str] = []
+    count = tensor_inputs(model)
     for shape in candidate_shapes(model, framework):
         dtype = _torch_dtype(model) if framework == "torch" else "float32"
         try:
-            _forward(model, framework, [random.array(shape, dtype=dtype)])
+            _forward(model, framework, [random.array(shape, dtype=dtype) for _ in range(count)])
             return model, shape
         except Exception as error:  # noqa: BLE001 - try the next shape
             errors.append(f"{describe_shape(shape)}: {type(error).__name__}: {error}")
@@ -282,6 +283,19 @@ def find_sample(factory: Callable[[], Any], call: str, framework: str) -> tuple[
 
 def _forward(model: Any, framework: str, inputs: list) -> Any:
     return model(*inputs)
+
+
+def tensor_inputs(model: Any) -> int:
+    """How many inputs the model's `forward` / `call` requires (`forward(x, skip)`: 2); each
+    gets its own random array of the sample shape."""
+    method = getattr(model, "forward", None) or getattr(model, "call", None)
+    try:
+        parameters = inspect.signature(method).parameters.values()
+    except (TypeError, ValueError):
+        return 1
+    required = [p for p in parameters if p.default is inspect.Parameter.empty
+                and p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    return max(1, len(required))
 
 
 # Gradients -------------------------------------------------------------------------------
@@ -463,9 +477,12 @@ def attempts(model: Any, framework: str, shape: tuple, scales: Iterable[float] =
     """(description of the input, inputs) for each input scale."""
     random = _Random(framework)
     dtype = _torch_dtype(model) if framework == "torch" else "float32"
+    count = tensor_inputs(model)
     for scale in scales:
         label = describe_shape(shape) if scale == 1.0 or shape[0] == "int" else f"{scale:g} * {describe_shape(shape)}"
-        yield label, [random.array(shape, scale, dtype)]
+        if count > 1:
+            label += f" for each of the {count} inputs"
+        yield label, [random.array(shape, scale, dtype) for _ in range(count)]
 
 
 

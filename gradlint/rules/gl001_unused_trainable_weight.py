@@ -100,7 +100,9 @@ class UnusedTrainableWeight(Rule):
     `self.register_parameter(...)`, or a sub-layer such as `nn.Linear` / `layers.Dense`) that no
     other method of the class ever reads, or that is read only inside a condition or a
     comparison (`tf.cond(tf.less(x, self.w), ...)`, `if self.w < 0.5:`, the condition of
-    `tf.where`).
+    `tf.where`), or whose output is dropped: stored in a name that is overwritten before any
+    read or never read (`u = self.up1(x)` then `u = self.up2(skip)`: the wrong variable), also
+    through the layers it feeds (`gradlint.semantic.uses`).
 
     It checks JAX libraries the same way: Flax linen (`self.w = self.param(...)` or a sub-layer such
     as `nn.Dense` in `setup`; `w = self.param(...)` in an `@nn.compact` method), Flax NNX
@@ -995,7 +997,7 @@ class _MethodScan:
         self.rule = rule
         self.selfname = selfname
         self.scan = scan
-        self.reads: list[tuple[str, bool, str | None]] = []
+        self.reads: list[tuple[str, bool, str | None, cst.Attribute | None]] = []
         self.uses: dict[str, list[tuple[bool, str | None]]] = {}
         self.declared: set[str] = set()  # `global` / `nonlocal` names live on after the method
         self.value_names: set[str] = set()  # locals whose value reaches a use (after `resolve`)
@@ -1043,7 +1045,7 @@ class _MethodScan:
         kind = type(node)
         if kind is cst.Attribute:
             if self.is_self(node.value):
-                self.reads.append((node.attr.value, pred, sink))
+                self.reads.append((node.attr.value, pred, sink, node))
             else:
                 stack.append((node.value, pred, sink))
             return
@@ -1158,9 +1160,9 @@ class _MethodScan:
                 if attr is None:
                     self.scan.whole = True
                 elif name == "getattr":
-                    self.reads.append((attr, pred, sink))
+                    self.reads.append((attr, pred, sink, None))
                 elif name == "hasattr":
-                    self.reads.append((attr, False, None))
+                    self.reads.append((attr, False, None, None))
                 for arg in args[2:]:
                     stack.append((arg.value, pred, sink))
                 return
@@ -1204,7 +1206,7 @@ class _MethodScan:
         """Each read is a value use, a use only inside conditions, or dead (flows nowhere)."""
         uses = self.uses
         if uses.keys() & {"locals", "eval", "exec"}:
-            self.scan.value.update(attr for attr, _, _ in self.reads)
+            self.scan.value.update(attr for attr, _, _, _ in self.reads)
             self.all_used = True
             return
         value_names = {name for name, items in uses.items() if any(not p and s is None for p, s in items)}
@@ -1224,9 +1226,12 @@ class _MethodScan:
                         pred_names.add(name)
                         changed = True
         self.value_names, self.pred_names = value_names, pred_names
-        for attr, pred, sink in self.reads:
+        semantic = self.rule.context.semantic
+        for attr, pred, sink, node in self.reads:
             if pred:
                 self.scan.predicate.add(attr)
+            elif node is not None and semantic.is_dead(node):
+                self.scan.dead.add(attr)  # `u = self.up(h)` overwritten before any read
             elif sink is None or sink in value_names:
                 self.scan.value.add(attr)
             elif sink in pred_names:

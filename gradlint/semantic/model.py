@@ -145,6 +145,13 @@ class ModuleModel:
             self._uses = Uses(self)
         return self._uses.reaches_gradient(node)
 
+    def is_dead(self, node: cst.CSTNode) -> bool:
+        """Whether the value of `node` (in a function) is never used, but perhaps in a condition:
+        stored in names that are overwritten or never read (`gradlint.semantic.uses`)."""
+        if self._uses is None:
+            self._uses = Uses(self)
+        return self._uses.is_dead(node)
+
     def logits_parameter(self, function: str) -> tuple[int, str] | None:
         """The position and name of the parameter that the module's function `function` uses
         as logits (`gradlint.semantic.summaries`), or None."""

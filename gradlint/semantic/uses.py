@@ -45,15 +45,32 @@ class Uses:
         self._parents: dict[cst.CSTNode, cst.CSTNode] | None = None
         self._order: dict[cst.CSTNode, int] = {}
         self._loads: dict[cst.CSTNode, dict[str, list[cst.Name]]] = {}
-        self._answers: dict[cst.CSTNode, bool] = {}
+        self._stores: dict[cst.CSTNode, dict[str, list[cst.CSTNode]]] = {}
+        self._answers: dict[tuple[cst.CSTNode, bool], bool] = {}
+        self._dead_mode = False
 
     def reaches_gradient(self, node: cst.CSTNode) -> bool:
         """False only when no path of the value of `node` reaches a place where a gradient is
         taken (see the module docstring); True when one may."""
-        if node not in self._answers:
+        return self._answer(node, dead=False)
+
+    def is_dead(self, node: cst.CSTNode) -> bool:
+        """The value of `node`, in a function, is never used for anything but a condition, a
+        shape or a printout: every name it is stored in is overwritten or left unread, and a
+        layer stored on `self` that it is given to has a dead result too (`u = self.up(h)`
+        then `u = self.other(x)`). A cut (`.detach()`) is a use."""
+        parent = self._parents_of().get(node)
+        if isinstance(node, cst.Attribute) and isinstance(parent, cst.Call) and parent.func is node:
+            node = parent  # `self.up` read to be called: the value is what the call returns
+        return not self._answer(node, dead=True)
+
+    def _answer(self, node: cst.CSTNode, dead: bool) -> bool:
+        key = (node, dead)
+        if key not in self._answers:
             self._parents_of()
-            self._answers[node] = node in self._parents and self._follow(node)
-        return self._answers[node]
+            self._dead_mode = dead
+            self._answers[key] = node in self._parents and self._follow(node)
+        return self._answers[key]
 
     # The walk ------------------------------------------------------------------------------
 
@@ -111,27 +128,51 @@ class Uses:
             method = attribute.attr.value
             if method in SINK.methods:
                 return None
-            if method in CUT.methods or method in SHAPE_QUERY.methods or method in EVALUATION.methods:
+            if method in CUT.methods:
+                return self._cut()
+            if method in SHAPE_QUERY.methods or method in EVALUATION.methods:
                 return []
             return [call]  # the result of a tensor method holds the value
         if attribute.attr.value in CUT.info["attributes"]:
-            return []
+            return self._cut()
         return [attribute]
 
     def _argument_use(self, call: cst.Call, arg: cst.Arg) -> list[cst.CSTNode] | None:
+        if self._dead_mode and self._stored_layer(call.func):
+            return [call]  # `self.up(h)`: the layer's output carries what it is given
         names = self.names.qualified_names(call.func)
         method = self.names.method(call)
         if names & SINK or method in SINK.methods:
             return None
-        if names & CUT or names & EVALUATION or any(name.startswith(CUT_MODULES) for name in names):
+        if names & EVALUATION:
             return []
+        if names & CUT or any(name.startswith(CUT_MODULES) for name in names):
+            return self._cut()
         if isinstance(call.func, cst.Name) and call.func.value in CUT.info["builtins"] and not self._defined(call.func.value):
-            return []
+            return self._cut()
         if method in EVALUATION.methods or self._session_run(call, method):
             return []
         if names and all(name.startswith(PASS_THROUGH_MODULES) for name in names):
             return [call]  # a framework function: its result holds the value
         return None
+
+    def _cut(self) -> list[cst.CSTNode] | None:
+        """Where a value is cut (`.detach()`, `stop_gradient`, NumPy): no gradient goes on, but
+        the value is used, perhaps on purpose, so it is not dead."""
+        return None if self._dead_mode else []
+
+    def _stored_layer(self, func: cst.BaseExpression) -> bool:
+        """`self.<attr>` that the class stores (assigned in a method), not one of its methods."""
+        if not (isinstance(func, cst.Attribute) and self._is_self(func.value)):
+            return False
+        cls = self._enclosing(func, (cst.ClassDef,), None)
+        if cls is None:
+            return False
+        attr = func.attr.value
+        methods = {item.name.value for item in cls.body.body if isinstance(item, cst.FunctionDef)}
+        return attr not in methods and any(
+            isinstance(node, cst.Attribute) and node.attr.value == attr and self._is_store(node) for node in _all_nodes(cls)
+        )
 
     def _defined(self, name: str) -> bool:
         """The module defines or imports `name` (it is not the builtin)."""
@@ -191,11 +232,18 @@ class Uses:
             return None  # a public module-level name: another module may import it
         loop = self._enclosing(statement, _LOOPS, owner)
         start = self._order[statement]
+        killers = self._overwrites(owner).get(name, ())
         reads = [
             read for read in self._reads(owner).get(name, ())
             if not self._inside(read, statement)
-            and (self._order[read] > start or (loop is not None and self._inside(read, loop)))
+            and (
+                self._owner(read) is not owner  # a closure reads it whenever it is called
+                or (self._order[read] > start or (loop is not None and self._inside(read, loop)))
+                and not any(start < self._order[k] < self._order[read] and not self._inside(read, k) for k in killers)
+            )
         ]
+        if not reads and self._dead_mode and isinstance(owner, cst.FunctionDef) and name not in self._declared(owner):
+            return []  # stored and never read (or overwritten first): the value goes nowhere
         return reads or None  # a value not used yet (code being written) may be
 
     def _self_reads(self, store: cst.Attribute) -> list[cst.CSTNode] | None:
@@ -271,6 +319,35 @@ class Uses:
         while current is not None:
             yield current
             current = self._parents.get(current)
+
+    def _declared(self, owner: cst.FunctionDef) -> set[str]:
+        """Names `owner` declares `global` or `nonlocal`: stored for other code to read."""
+        return {
+            item.name.value
+            for node in _all_nodes(owner.body)
+            if isinstance(node, (cst.Global, cst.Nonlocal))
+            for item in node.names
+        }
+
+    def _overwrites(self, owner: cst.CSTNode) -> dict[str, list[cst.CSTNode]]:
+        """The statements of `owner`'s own body (not in a branch, loop or `try`) that assign a
+        name without reading it first: after one, an earlier value of the name is gone."""
+        table = self._stores.get(owner)
+        if table is None:
+            table = {}
+            body = owner.body if isinstance(owner, cst.FunctionDef) else None
+            statements = body.body if isinstance(body, cst.IndentedBlock) else []
+            for line in statements:
+                if not isinstance(line, cst.SimpleStatementLine):
+                    continue
+                for small in line.body:
+                    if isinstance(small, cst.Assign):
+                        for target in small.targets:
+                            for leaf in _leaves(target.target):
+                                if isinstance(leaf, cst.Name):
+                                    table.setdefault(leaf.value, []).append(small)
+            self._stores[owner] = table
+        return table
 
     def _reads(self, owner: cst.CSTNode) -> dict[str, list[cst.Name]]:
         """The names read in `owner`'s code (nested functions included: a closure reads them)."""

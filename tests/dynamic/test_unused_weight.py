@@ -186,3 +186,18 @@ def test_weight_gradients_classify_none_zero_and_ok():
 
     report = {w.name: w.status for w in models.weight_gradients(Mixed(), "torch", [torch.randn(2, 3)])}
     assert report == {"used": "ok", "unused": "none", "rounded": "zero"}
+
+
+def test_each_input_of_forward_gets_its_own_array():
+    result = run(HEADER + """
+class Fuse(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(4, 4)
+        self.b = nn.Linear(4, 4)
+
+    def forward(self, x, skip):
+        return self.a(x) + skip
+""", "self.b")
+    assert result["verdict"] == "confirmed", result
+    assert "for each of the 2 inputs" in result["inputs"], result

@@ -343,3 +343,34 @@ def test_handing_self_parameters_to_an_optimiser_is_not_a_use():
                 return sum(p.norm() for p in self.parameters())
     """
     assert lines(src) == [line_of(src, "self.spare = nn.Linear(4, 4)")]
+
+
+OVERWRITTEN = """\
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(4, 4)
+        self.b = nn.Linear(4, 4)
+        self.c = nn.Linear(4, 4)
+
+    def forward(self, x, flag=False):
+        h = self.a(x)
+        y = self.b(h)
+        {then}
+        return y
+"""
+
+
+def test_a_layer_output_overwritten_before_it_is_read_never_trains():
+    # `y = self.c(x)` drops `self.b(h)`, and with it `self.a`: the wrong variable, a real slip.
+    found = lint_source(OVERWRITTEN.format(then="y = self.c(x)"), select=["GL001"])
+    assert [(f.line, f.message.split("`")[1]) for f in found] == [(8, "self.a"), (9, "self.b")]
+
+
+def test_an_overwrite_that_reads_the_value_or_may_not_run_keeps_it():
+    for then in ("y = y + self.c(x)", "if flag:\n            y = self.c(x)", "y = self.c(y)"):
+        assert lint_source(OVERWRITTEN.format(then=then), select=["GL001"]) == [], then
