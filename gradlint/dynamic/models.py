@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from gradlint.dynamic.stand_ins import DEVICE
+
 # A gradient whose largest entry is at most this counts as zero. Measured (TF 2.21, torch 2.13): the float32
 # "zeros" TF/Keras/TFP produce were <= 4.8e-7, the healthy gradients in the same probes >= 1e-2.
 NEAR_ZERO = 1e-6
@@ -136,7 +138,7 @@ def constructor(cls: type) -> tuple[Callable[[], Any], str]:
         signature = inspect.signature(cls)
     except (TypeError, ValueError):
         return cls, f"{cls.__name__}()"
-    guessed: dict[str, int] = {}
+    guessed: dict[str, Any] = {}
     missing: list[str] = []
     sizes = _sizes_in_init(cls)
     for parameter in signature.parameters.values():
@@ -144,13 +146,15 @@ def constructor(cls: type) -> tuple[Callable[[], Any], str]:
             continue
         if parameter.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
             continue
-        if parameter.kind is inspect.Parameter.POSITIONAL_ONLY or not (_size_like(parameter) or parameter.name in sizes):
+        if parameter.kind is not inspect.Parameter.POSITIONAL_ONLY and DEVICE.match(parameter.name):
+            guessed[parameter.name] = "cpu"  # the models run on the CPU
+        elif parameter.kind is inspect.Parameter.POSITIONAL_ONLY or not (_size_like(parameter) or parameter.name in sizes):
             missing.append(parameter.name)
         else:
             guessed[parameter.name] = GUESSED_SIZE
     if missing:
         raise CannotRun(f"could not build `{cls.__name__}`: missing constructor arguments {', '.join(missing)}")
-    call = f"{cls.__name__}({', '.join(f'{k}={v}' for k, v in guessed.items())})"
+    call = f"{cls.__name__}({', '.join(f'{k}={v!r}' for k, v in guessed.items())})"
     return (lambda: cls(**guessed)), call
 
 

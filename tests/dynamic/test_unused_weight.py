@@ -160,6 +160,15 @@ class Conv:
         pass
 
 
+def test_a_device_argument_is_the_cpu():
+    class Net:
+        def __init__(self, dim: int, device):
+            self.args = (dim, device)
+
+    factory, call = models.constructor(Net)
+    assert call == "Net(dim=4, device='cpu')" and factory().args == (4, "cpu")
+
+
 def test_input_shape_comes_from_the_first_layer():
     import torch
 

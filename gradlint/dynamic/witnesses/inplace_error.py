@@ -3,7 +3,8 @@
 The code holding the write is run and differentiated: a module's `forward` on an instance
 built as the GL001 witness builds one (`gradlint.dynamic.models`), a plain function on small
 inputs that require grad (it may call `backward()` itself), an `nn.Sequential` on a random
-batch, or, for a write at module level, the tensor the snippet left behind. The flagged line is
+batch (a module's input is an activation, a clone of the leaf that requires grad, as inside
+a network: writing to the input itself is allowed there), or, for a write at module level, the tensor the snippet left behind. The flagged line is
 traced, so a verdict is given only when the write really ran. The finding is confirmed when
 torch raises "one of the variables needed for gradient computation has been modified by an
 inplace operation" (quoted with its version numbers), and not reproduced when backward runs.
@@ -76,7 +77,7 @@ def _run_method(probe: Probe, cls: ast.ClassDef, function: ast.FunctionDef, code
             continue
         values, described = arguments
         where = f"`{call}.{function.name}` on {described}"
-        outcome = _differentiate(probe, lambda values=values: method(*values), values, list(module.parameters()), line)
+        outcome = _differentiate(probe, lambda values=values: method(*map(_activation, values)), values, list(module.parameters()), line)
         if isinstance(outcome, str):
             errors.append(outcome)
             continue
@@ -111,7 +112,7 @@ def _run_sequential(probe: Probe, node: ast.Call, code: str) -> Observation:
         if shape and shape[0] == "int":
             continue
         x = _tensor(probe, shape, _module_dtype(module))
-        outcome = _differentiate(probe, lambda x=x: module(x), [x], list(module.parameters()), None)
+        outcome = _differentiate(probe, lambda x=x: module(_activation(x)), [x], list(module.parameters()), None)
         if isinstance(outcome, str):
             errors.append(outcome)
             continue
@@ -225,6 +226,12 @@ def _arguments(signature: inspect.Signature, shape: tuple, dtype: str) -> tuple[
 
 # Parameters that index rather than carry data (`gate[:, dropped]`).
 INDEX_NAMES = frozenset({"dropped", "index", "idx", "indices", "column", "col"})
+
+
+def _activation(value: Any) -> Any:
+    """What a module is given inside a network: an activation, not a leaf, so an in-place
+    write to the input itself (`nn.ReLU(inplace=True)` first) is allowed, as it is there."""
+    return value.clone() if getattr(value, "requires_grad", False) else value
 
 
 def _tensor(probe: Probe, shape: tuple, dtype: str):
