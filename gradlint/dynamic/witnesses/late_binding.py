@@ -183,6 +183,10 @@ def _usage(owner: ast.AST, name: str) -> str:
 def stand_in(probe: Probe, owner: ast.AST, name: str) -> tuple[Any, str]:
     """A value for the parameter `name` and how to show it."""
     if name == "self":
+        cls = probe.enclosing_class(owner) if isinstance(owner, (ast.FunctionDef, ast.AsyncFunctionDef)) else None
+        instance = probe.instance(cls) if cls is not None else None
+        if instance is not None:  # built with its defaults; the probe shows how
+            return instance, ""
         return types.SimpleNamespace(), ""
     kind = _usage(owner, name)
     torch = getattr(probe.backend, "torch", None)
