@@ -11,8 +11,9 @@ import pytest
 from gradlint.semantic.model import ModuleModel
 
 
-def reaches(source: str, marker: str = "sqrt", dotted_name: str = "pkg.losses") -> bool:
-    """Whether the first call of `marker` in `source` may reach a gradient."""
+def reaches(source: str, marker: str = "sqrt", dotted_name: str = "pkg.losses", dead: bool = False) -> bool:
+    """Whether the first call of `marker` in `source` may reach a gradient (with `dead`:
+    whether its value is dead)."""
     module = cst.parse_module(textwrap.dedent(source))
     model = ModuleModel(module, dotted_name=dotted_name)
     found = []
@@ -25,7 +26,7 @@ def reaches(source: str, marker: str = "sqrt", dotted_name: str = "pkg.losses") 
                 found.append(node)
 
     module.visit(Find())
-    return model.reaches_gradient(found[0])
+    return model.is_dead(found[0]) if dead else model.reaches_gradient(found[0])
 
 
 HELPER = """
@@ -139,3 +140,30 @@ def step(x, y, losses, writer):
     {use}
 """
     assert reaches(source) is differentiated
+
+
+DEAD = """
+import torch
+
+counter = 0
+
+def forward(x, w):
+    {body}
+"""
+
+
+@pytest.mark.parametrize(
+    "body, dead",
+    [
+        ("h = torch.tanh(x)\n    h = x * w\n    return h", True),  # overwritten before any read
+        ("h = torch.tanh(x)\n    return x", True),  # never read
+        ("h = torch.tanh(x)\n    if h.sum() > 0:\n        return x\n    return w", True),  # only a condition
+        ("h = torch.tanh(x)\n    h = h * w\n    return h", False),  # read by the overwrite
+        ("h = torch.tanh(x)\n    if w is None:\n        h = x\n    return h", False),  # may not be overwritten
+        ("h = torch.tanh(x)\n    return h.detach()", False),  # a cut is a use
+        ("def later():\n        return h\n    h = torch.tanh(x)\n    return later", False),  # a closure
+        ("global counter\n    counter = torch.tanh(x)\n    return x", False),  # another module may read it
+    ],
+)
+def test_dead_values(body: str, dead: bool) -> None:
+    assert reaches(DEAD.format(body=body), marker="tanh", dead=True) is dead

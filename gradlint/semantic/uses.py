@@ -20,7 +20,7 @@ from collections.abc import Iterator
 import libcst as cst
 
 from gradlint.data import api_table
-from gradlint.engine.walker import iter_children
+from gradlint.engine.walker import iter_children, iter_tree
 
 CUT = api_table("semantic_gradient_cut")
 CUT_MODULES = tuple(CUT.info["modules"])
@@ -48,6 +48,7 @@ class Uses:
         self._stores: dict[cst.CSTNode, dict[str, list[cst.CSTNode]]] = {}
         self._answers: dict[tuple[cst.CSTNode, bool], bool] = {}
         self._dead_mode = False
+        self._stored: dict[cst.ClassDef, set[str]] = {}
 
     def reaches_gradient(self, node: cst.CSTNode) -> bool:
         """False only when no path of the value of `node` reaches a place where a gradient is
@@ -168,11 +169,14 @@ class Uses:
         cls = self._enclosing(func, (cst.ClassDef,), None)
         if cls is None:
             return False
-        attr = func.attr.value
-        methods = {item.name.value for item in cls.body.body if isinstance(item, cst.FunctionDef)}
-        return attr not in methods and any(
-            isinstance(node, cst.Attribute) and node.attr.value == attr and self._is_store(node) for node in _all_nodes(cls)
-        )
+        stored = self._stored.get(cls)
+        if stored is None:  # once per class: the attributes its methods assign, less its methods
+            methods = {item.name.value for item in cls.body.body if isinstance(item, cst.FunctionDef)}
+            stored = {
+                node.attr.value for node in iter_tree(cls) if isinstance(node, cst.Attribute) and self._is_store(node)
+            } - methods
+            self._stored[cls] = stored
+        return func.attr.value in stored
 
     def _defined(self, name: str) -> bool:
         """The module defines or imports `name` (it is not the builtin)."""
@@ -190,7 +194,7 @@ class Uses:
 
     def _session_name(self, name: cst.Name) -> bool:
         owner = self._owner(name)
-        for node in _all_nodes(owner):
+        for node in iter_tree(owner):
             if isinstance(node, cst.WithItem) and isinstance(node.asname, cst.AsName):
                 target = node.asname.name
                 if isinstance(target, cst.Name) and target.value == name.value and isinstance(node.item, cst.Call):
@@ -253,7 +257,7 @@ class Uses:
             return None
         reads = [
             node
-            for node in _all_nodes(cls)
+            for node in iter_tree(cls)
             if isinstance(node, cst.Attribute) and node.attr.value == store.attr.value and node is not store
             and self._is_self(node.value) and not self._is_store(node)
         ]
@@ -268,7 +272,7 @@ class Uses:
         cls = self._parents.get(self._parents.get(function))  # FunctionDef -> IndentedBlock -> ClassDef
         if isinstance(cls, cst.ClassDef):
             calls = [
-                node for node in _all_nodes(cls)
+                node for node in iter_tree(cls)
                 if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute)
                 and node.func.attr.value == name and self._is_self(node.func.value)
             ]
@@ -324,7 +328,7 @@ class Uses:
         """Names `owner` declares `global` or `nonlocal`: stored for other code to read."""
         return {
             item.name.value
-            for node in _all_nodes(owner.body)
+            for node in iter_tree(owner.body)
             if isinstance(node, (cst.Global, cst.Nonlocal))
             for item in node.names
         }
@@ -421,12 +425,3 @@ def _leaves(target: cst.BaseExpression) -> Iterator[cst.BaseExpression]:
             yield from _leaves(element.value)
     else:
         yield target
-
-
-def _all_nodes(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
-    """`node` and every node under it, nested functions and classes included."""
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        yield current
-        stack.extend(iter_children(current))
