@@ -230,7 +230,10 @@ class NonDifferentiableOp(Rule):
     switch) is not flagged. A layer whose output is an integer (`argmax`, a cast to `int32`:
     an index, lookup or preprocessing layer) is not flagged; in a loss it is.
 
-    Misses: helper methods on `self`, helpers defined after their caller or decorated (a
+    Helper methods on `self` (`return self.quantize(x)`, undecorated, in the same class) are
+    followed the same way.
+
+    Misses: helpers defined after their caller or decorated (a
     decorator may give them a gradient), values passed between functions other than through a
     helper's return, and a rounded value divided by an attribute such as `self.levels`.
 
@@ -274,6 +277,9 @@ class NonDifferentiableOp(Rule):
         # their returned value depends on alone, worked out on first call.
         self.helpers: dict[str, cst.FunctionDef | None] = {}
         self.summaries: dict[str, tuple] = {}
+        # Plain methods by (class, name): `self.quantize(x)` is followed as a helper is.
+        self.methods: dict[tuple[int, str], cst.FunctionDef] = {}
+        self.method_summaries: dict[tuple[int, str], tuple] = {}
 
     # The walk ---------------------------------------------------------------------------
 
@@ -328,6 +334,9 @@ class NonDifferentiableOp(Rule):
                     self._grad_target(_first_arg(node, ("function",)), target, None, layer=True)
             return
         if isinstance(func, cst.Name) and func.value in self.helpers:
+            self.has_op.add(self._scope_id())
+            return
+        if isinstance(func, cst.Attribute) and _is_self(func.value) and self._method_key(func.attr.value) in self.methods:
             self.has_op.add(self._scope_id())
             return
         method = self.context.names.method(node)
@@ -555,6 +564,32 @@ class NonDifferentiableOp(Rule):
             if text.endswith(LAYER_BASE_SUFFIXES):
                 return True
         return False
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        for item in node.body.body if isinstance(node.body, cst.IndentedBlock) else ():
+            if isinstance(item, cst.FunctionDef) and not item.decorators and item.name.value not in self._method_names_seen(node):
+                self.methods[(id(node), item.name.value)] = item
+
+    @staticmethod
+    def _method_names_seen(cls: cst.ClassDef) -> set[str]:
+        """Names a class defines twice: neither definition is followed."""
+        names = [item.name.value for item in cls.body.body if isinstance(item, cst.FunctionDef)]
+        return {name for name in names if names.count(name) > 1}
+
+    def _method_key(self, name: str) -> tuple[int, str] | None:
+        cls = self.context.enclosing(cst.ClassDef)
+        return (id(cls), name) if cls is not None else None
+
+    def method_summary(self, name: str) -> tuple:
+        """The ops a plain method's returned value depends on alone, like `helper_summary`."""
+        key = self._method_key(name)
+        if key is None or key not in self.methods:
+            return ()
+        if key not in self.method_summaries:
+            self.method_summaries[key] = ()  # recursion guard
+            flow = self._analyze(self.methods[key], None)
+            self.method_summaries[key] = flow.dead_returns(loss=False) if flow is not None else ()
+        return self.method_summaries[key]
 
     def helper_summary(self, name: str) -> tuple:
         """The ops a helper's returned value depends on alone (empty when it has a gradient path)."""
@@ -870,6 +905,10 @@ class _Flow(StatementFlow[_Status]):
         method = func.attr.value
         if _is_self(func.value) and method in self.rule.self_losses:
             return self._args(call, self.rule.self_losses[method])
+        if _is_self(func.value):
+            ops = self.rule.method_summary(method)
+            if ops and self._args(call).level != CONST:
+                return _Status(DEAD, ops)
         if method in STOP.methods:
             return _CONST
         if method in VARIABLES.methods or _requires_grad(call):

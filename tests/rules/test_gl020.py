@@ -441,3 +441,27 @@ def test_an_estimator_wrapped_in_the_op_is_reported_wherever_it_goes(imports: st
 def test_an_estimator_outside_the_op_is_quiet(expr: str) -> None:
     source = f"import tensorflow as tf\n\ndef quantize(x, q, y):\n    return {expr}\n"
     assert lint_source(source, select=["GL020"]) == []
+
+
+def test_a_helper_method_on_self_is_followed():
+    source = """\
+    import torch
+    from torch import nn
+
+    class Quantized(nn.Module):
+        def forward(self, x):
+            return self.quantize(x) * 2
+
+        def quantize(self, x):
+            return torch.floor(x)
+
+    class Mixed(nn.Module):
+        def forward(self, x):
+            return self.quantize(x) + x
+
+        def quantize(self, x):
+            return torch.floor(x)
+    """
+    # Defined after its caller and still followed (a class's methods are known up front);
+    # `+ x` keeps a gradient path.
+    assert lines(source) == [9]
