@@ -558,3 +558,46 @@ def test_a_layer_class_imported_from_another_module_holds_weights_when_it_makes_
     found = lint_source(net.read_bytes(), path=net, select=["GL001"])
     # `Scale` makes no weight; `bottleneck` and `up` feed a value never read.
     assert [(f.line, f.message.split("`")[1]) for f in found] == [(9, "self.bottleneck"), (10, "self.up"), (12, "self.gain")]
+
+
+def test_scans_maps_and_function_transforms_keep_what_the_function_returns():
+    model = model_of(
+        """
+        import functools
+        import jax
+        import jax.numpy as jnp
+        import theano
+        import theano.tensor as T
+
+        def recurrence(x_t, h_tm1, w):
+            h_t = T.nnet.sigmoid(T.dot(x_t, w) + h_tm1)
+            s_t = T.nnet.softmax(T.dot(h_t, w))
+            return [h_t, s_t]
+
+        def theano_outputs(x, h0, w):
+            [h, s], _ = theano.scan(fn=recurrence, sequences=x, outputs_info=[h0, None], non_sequences=w)
+            return s[:, 0, :]
+
+        def step(carry, x):
+            return carry + x, jax.nn.softmax(x)
+
+        def jax_outputs(xs):
+            carry, probs = jax.lax.scan(step, 0.0, xs)
+            return probs
+
+        def head(x):
+            return jax.nn.softmax(x)
+
+        def batched(xs):
+            return jax.vmap(head)(xs)
+
+        def compiled(xs):
+            return jax.jit(functools.partial(head))(xs)
+
+        def unknown(xs):
+            return jax.lax.scan(lambda c, x: (c, x), 0.0, xs)[1]
+        """
+    )
+    for function in ("theano_outputs", "jax_outputs", "batched", "compiled"):
+        assert returned(model, function).probability == "softmax", function
+    assert returned(model, "unknown").probability is None

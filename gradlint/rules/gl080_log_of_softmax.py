@@ -242,8 +242,9 @@ class LogOfSoftmax(Rule):
     views and indexing (`.view`, `p[:, 0]`), `self` attributes, helper functions, layers stored
     in `__init__` (`self.act = nn.Softmax(dim=1)`), `nn.Sequential` and Keras models (also built
     with `add_module` / `add`), a model's `forward` / `call` (inherited too), the arguments the
-    module passes to its own functions, and models and helpers imported from other modules of
-    the project.
+    module passes to its own functions, the results of a step function run by `theano.scan` or
+    `jax.lax.scan` (unpacked, nested too) and of a function wrapped by `jax.vmap` / `jax.jit`,
+    and models and helpers imported from other modules of the project.
 
     Known misses: a name assigned in a loop or a `with` statement, a buffer filled in place
     (`p[i] = exp(...)`), and a log written inside a helper function that takes the probability

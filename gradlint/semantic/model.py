@@ -41,6 +41,8 @@ LAYER_BASES = api_table("semantic_layer_bases")
 _LAYER_PREFIXES = tuple(LAYER_BASES.info["prefixes"])
 _LAYER_SUFFIXES = tuple(LAYER_BASES.info["name_suffixes"])
 _WEIGHT_METHODS = frozenset(api_table("semantic_weight_methods").methods)
+APPLY_FUNCTION = api_table("semantic_apply_function")
+FUNCTION_TRANSFORM = api_table("semantic_function_transform")
 # The framework a layer base belongs to, by the head of its canonical name.
 _LAYER_FRAMEWORKS = {"tensorflow": "tensorflow", "keras": "keras", "torch": "torch", "jax": "jax", "flax": "jax"}
 
@@ -478,6 +480,21 @@ class ModuleModel:
             if names & FUNCTIONAL_MODEL:
                 outputs = argument(node, ("outputs", "output"), 1)  # `output=`: Keras 1 and 2
                 return Value(output=self._eval(outputs, scope, depth + 1)) if outputs is not None else UNKNOWN
+            applied = names & APPLY_FUNCTION
+            if applied:  # `theano.scan(fn=step, ...)`, `jax.lax.scan(f, ...)`: what `fn` returns
+                keyword, position, pair = APPLY_FUNCTION.info[min(applied)]
+                function = argument(node, keyword, position)
+                result = self._eval(function, scope, depth + 1).output if function is not None else None
+                if result is None or not result.known:
+                    return UNKNOWN
+                result = replace(result, indirect=True, through_call=True)
+                return Value(elements=(result, UNKNOWN)) if pair else result
+            transformed = names & FUNCTION_TRANSFORM
+            if transformed:  # `jax.vmap(f)`, `tf.function(f)`: a function with `f`'s result
+                keyword, position = FUNCTION_TRANSFORM.info[min(transformed)]
+                function = argument(node, keyword, position)
+                inner = self._eval(function, scope, depth + 1) if function is not None else UNKNOWN
+                return Value(output=inner.output) if inner.output is not None else UNKNOWN
             layer = self._layer(node, names)
             if layer is not None:
                 return layer
@@ -848,18 +865,21 @@ def _parameters(function: cst.FunctionDef | cst.Lambda) -> set[str]:
     return found
 
 
-def _bind(table: dict, target: cst.BaseExpression, value: cst.BaseExpression, index: int | None) -> None:
+def _bind(table: dict, target: cst.BaseExpression, value: cst.BaseExpression, index: int | tuple[int, ...] | None) -> None:
+    """Each name `target` binds, with the value and, in tuple unpacking of a value that is not
+    a literal tuple, the position (a path of positions when nested) taken from it."""
     if isinstance(target, cst.Name):
         table.setdefault(target.value, []).append((value, index))
     elif isinstance(target, (cst.Tuple, cst.List)):
         if any(isinstance(element, cst.StarredElement) for element in target.elements):
             return
-        literal = isinstance(value, (cst.Tuple, cst.List)) and len(value.elements) == len(target.elements)
+        literal = index is None and isinstance(value, (cst.Tuple, cst.List)) and len(value.elements) == len(target.elements)
         for position, element in enumerate(target.elements):
             if literal:
                 _bind(table, element.value, value.elements[position].value, None)
-            elif index is None:
-                _bind(table, element.value, value, position)
+            else:
+                path = () if index is None else index if isinstance(index, tuple) else (index,)
+                _bind(table, element.value, value, position if not path else (*path, position))
 
 
 def _project_imports(names: NameTable, dotted_name: str) -> dict[str, str]:

@@ -32,7 +32,13 @@ class Value:
         """The same value reached indirectly (through a name, an attribute, a call)."""
         return self if self.indirect or not self.known else replace(self, indirect=True)
 
-    def element(self, index: int) -> Value:
+    def element(self, index: int | tuple[int, ...]) -> Value:
+        """The element at `index`, or at a path of indices (`(a, b), c = ...`: `a` is (0, 0))."""
+        if isinstance(index, tuple):
+            value = self
+            for step in index:
+                value = value.element(step)
+            return value
         if self.elements is not None and -len(self.elements) <= index < len(self.elements):
             return self.elements[index].reached()
         return UNKNOWN

@@ -37,6 +37,8 @@ WEIGHTS = np.array([0.2, 0.5, 0.3, 0.6, 0.1, 0.3, 0.25, 0.25, 0.5])
 ZERO = 1e-6
 FLOORED = -2.0
 PROBABILITIES = ("softmax", "sigmoid", "exp", "log_softmax", "log_sigmoid")
+# What shows that an expression's inputs are logits: a producer above, or a stable form.
+TAKES_LOGITS = (*PROBABILITIES, "logsumexp", "reduce_logsumexp", "logsigmoid", "softplus")
 
 
 def _callee(call: ast.AST) -> str:
@@ -236,6 +238,11 @@ def witness(probe: Probe):
         expression = probe.expression(node, holes=holes, inline_locals=True)
         data = list(expression.inputs)
         if not data:
+            continue
+        if not any(_callee(inner) in TAKES_LOGITS for inner in ast.walk(expression.node)):
+            # The probability comes from code the check does not inline (a scan, a model): its
+            # inputs are not logits, and setting them to logits would test something else.
+            errors.append(f"no softmax, sigmoid or exp of the logits in `{expression.source}` once its locals are inlined")
             continue
         try:
             replaced = f" (`{ast.unparse(holes['logits'])}` replaced by the logits)" if holes else ""
