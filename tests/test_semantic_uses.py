@@ -167,3 +167,16 @@ def forward(x, w):
 )
 def test_dead_values(body: str, dead: bool) -> None:
     assert reaches(DEAD.format(body=body), marker="tanh", dead=True) is dead
+
+
+def test_a_value_overwritten_before_any_read_reaches_nothing():
+    source = """
+    import torch
+
+    def loss(a, b):
+        d = torch.sqrt(((a - b) ** 2).sum())
+        d = (a - b).abs().sum()
+        return d
+    """
+    assert reaches(source) is False
+    assert reaches(source.replace("d = (a - b)", "d = d + (a - b)")) is True  # read by the overwrite

@@ -237,17 +237,20 @@ class Uses:
         loop = self._enclosing(statement, _LOOPS, owner)
         start = self._order[statement]
         killers = self._overwrites(owner).get(name, ())
-        reads = [
+        later = [
             read for read in self._reads(owner).get(name, ())
             if not self._inside(read, statement)
-            and (
-                self._owner(read) is not owner  # a closure reads it whenever it is called
-                or (self._order[read] > start or (loop is not None and self._inside(read, loop)))
-                and not any(start < self._order[k] < self._order[read] and not self._inside(read, k) for k in killers)
-            )
+            and (self._owner(read) is not owner  # a closure reads it whenever it is called
+                 or self._order[read] > start or (loop is not None and self._inside(read, loop)))
         ]
-        if not reads and self._dead_mode and isinstance(owner, cst.FunctionDef) and name not in self._declared(owner):
-            return []  # stored and never read (or overwritten first): the value goes nowhere
+        reads = [
+            read for read in later
+            if self._owner(read) is not owner
+            or not any(start < self._order[k] < self._order[read] and not self._inside(read, k) for k in killers)
+        ]
+        function = isinstance(owner, cst.FunctionDef) and name not in self._declared(owner)
+        if not reads and function and (later or self._dead_mode):
+            return []  # overwritten before any read (or, for a dead value, never read): it goes nowhere
         return reads or None  # a value not used yet (code being written) may be
 
     def _self_reads(self, store: cst.Attribute) -> list[cst.CSTNode] | None:
