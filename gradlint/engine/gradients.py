@@ -8,6 +8,7 @@ no training run. Every question is answered from the walk's current position
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from pathlib import PurePath
 
 import libcst as cst
@@ -38,11 +39,13 @@ def is_test_file(filename: str) -> bool:
     return bool(_TEST_FILE.match(filename))
 
 
+@lru_cache(maxsize=256)
 def in_test_tree(path: str) -> bool:
     """A file under a `test`, `tests` or `testing` folder: reference values, not training code."""
     return any(part in ("test", "tests", "testing") for part in PurePath(path).parts[:-1])
 
 
+@lru_cache(maxsize=256)  # asked for every candidate finding of a file
 def no_gradient_path(path: str) -> bool:
     """A file in an optimiser, quantiser or below-autograd package (`NO_GRADIENT_PATHS`)."""
     parts = PurePath(path).parts

@@ -49,6 +49,7 @@ class Uses:
         self._answers: dict[tuple[cst.CSTNode, bool], bool] = {}
         self._dead_mode = False
         self._stored: dict[cst.ClassDef, set[str]] = {}
+        self._globals: dict[cst.FunctionDef, set[str]] = {}
 
     def reaches_gradient(self, node: cst.CSTNode) -> bool:
         """False only when no path of the value of `node` reaches a place where a gradient is
@@ -329,12 +330,16 @@ class Uses:
 
     def _declared(self, owner: cst.FunctionDef) -> set[str]:
         """Names `owner` declares `global` or `nonlocal`: stored for other code to read."""
-        return {
-            item.name.value
-            for node in iter_tree(owner.body)
-            if isinstance(node, (cst.Global, cst.Nonlocal))
-            for item in node.names
-        }
+        found = self._globals.get(owner)
+        if found is None:
+            found = {
+                item.name.value
+                for node in iter_tree(owner.body)
+                if isinstance(node, (cst.Global, cst.Nonlocal))
+                for item in node.names
+            }
+            self._globals[owner] = found
+        return found
 
     def _overwrites(self, owner: cst.CSTNode) -> dict[str, list[cst.CSTNode]]:
         """The statements of `owner`'s own body (not in a branch, loop or `try`) that assign a
