@@ -505,3 +505,32 @@ def test_a_model_the_caller_builds_from_data_sizes_is_built_with_a_guessed_size(
     result = _run(tmp_path / "train.py", "model.forward(x)", "GL082")
     assert result["verdict"] == "confirmed", result
     assert "model = `build_model(n_features, 10)` (as the file passes it; n_features = 4, guessed sizes)" in result["inputs"]
+
+
+def test_a_custom_model_ending_in_a_softmax_module_is_seen_by_running_it(tmp_path):
+    _write(tmp_path, {"train.py": """\
+        import torch
+        from torch import nn
+
+
+        class Net(nn.Module):
+            def __init__(self, classes=3):
+                super().__init__()
+                self.fc = nn.Linear(4, classes)
+                self.act = nn.Softmax(dim=1)
+
+            def forward(self, x):
+                h = self.fc(x)
+                return self.act(h)
+
+
+        def train(model, x, y):
+            loss = nn.CrossEntropyLoss()(model(x), y)
+            loss.backward()
+
+
+        def main(x, y):
+            train(Net(), x, y)
+        """})
+    result = _run(tmp_path / "train.py", "model(x)", "GL082")
+    assert result["verdict"] == "confirmed", result

@@ -10,7 +10,9 @@ given logits, or when Keras repairs the call from the logits it cached on its ow
 
 The logits are found in the flagged prediction (the operand of the innermost softmax, sigmoid,
 log_softmax or exp), or, for a model's output, by applying the model's last layer (an
-`nn.Softmax`, a Keras `Dense(..., activation="softmax")`) to them.
+`nn.Softmax`, a Keras `Dense(..., activation="softmax")`) to them. For a torch model with its
+own `forward`, that last layer is the `nn.Softmax` / `nn.Sigmoid` whose output the model is
+seen to return when run once on a small random input.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from gradlint.dynamic import models
 from gradlint.dynamic.probe import SELF_PREFIX, Inconclusive, Observation, Probe, confirmed, not_reproduced
 from gradlint.dynamic.witnesses.zero_gradient import _operand, _self_attribute
 
@@ -209,10 +212,33 @@ def _probability_model(probe: Probe, target: ast.expr) -> tuple[ast.Call | None,
                 continue
             if getattr(model, "__name__", "") in ("forward", "call"):  # `model.forward(x)` is `model(x)`
                 model = getattr(model, "__self__", model)
-            last = _last_squash(model)
+            last = _last_squash(model) or _final_torch_squash(probe, model)
             if last is not None:
                 return node, last
     return None, None
+
+
+def _final_torch_squash(probe: Probe, model: Any) -> Any:
+    """The softmax or sigmoid module whose output a torch model returns, seen by running the
+    model once on a small random input with hooks on those modules (a custom `forward` the
+    check cannot read statically); None when the output is not one of theirs."""
+    torch = getattr(probe.backend, "torch", None)
+    if torch is None or not isinstance(model, torch.nn.Module):
+        return None
+    squashes = [m for m in model.modules() if isinstance(m, (torch.nn.Softmax, torch.nn.Sigmoid))]
+    if not squashes:
+        return None
+    seen: dict[int, Any] = {}
+    hooks = [m.register_forward_hook(lambda module, _inputs, output: seen.__setitem__(id(output), module)) for m in squashes]
+    try:
+        _, shape = models.find_sample(lambda: model, type(model).__name__, "torch")
+        output = model(*[torch.randn(shape) for _ in range(models.tensor_inputs(model))])
+    except Exception:  # noqa: BLE001 - the model does not run on a guessed input: no verdict from it
+        return None
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return seen.get(id(output)) if isinstance(output, torch.Tensor) else None
 
 
 def _constant_value(probe: Probe, node: ast.expr) -> Any:
