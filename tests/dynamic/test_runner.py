@@ -388,18 +388,29 @@ def test_a_model_whose_value_is_not_known_gives_no_verdict(tmp_path):
     assert "comes from `model.forward`, which the check does not see into" in result["evidence"]
 
 
-def test_a_model_of_the_project_is_not_taken_for_logits(tmp_path):
-    source = TRAINING.format(features="4").replace("model = build_model(features, 3)", "model = Classifier()")
-    source += """
+CLASSIFIER = """
     class Classifier(torch.nn.Module):
         def __init__(self):
             super().__init__()
-            self.net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Softmax(dim=1))
+            self.net = torch.nn.Sequential(torch.nn.Linear(4, 3), {last})
 
         def forward(self, x):
             return self.net(x)
     """
-    _write(tmp_path, {"train.py": source})
+
+
+def test_a_model_of_the_project_is_run_to_see_its_last_layer(tmp_path):
+    source = TRAINING.format(features="4").replace("model = build_model(features, 3)", "model = Classifier()")
+    _write(tmp_path, {"train.py": source + CLASSIFIER.format(last="torch.nn.Softmax(dim=1)")})
+    result = _run(tmp_path / "train.py", "model.forward(x)", "GL082")
+    assert result["verdict"] == "confirmed", result
+    assert "through the last layer of `model.forward`" in result["evidence"]
+
+
+def test_a_model_of_the_project_is_not_taken_for_logits(tmp_path):
+    # Its output is not the output of a softmax module it holds: the check cannot tell.
+    source = TRAINING.format(features="4").replace("model = build_model(features, 3)", "model = Classifier()")
+    _write(tmp_path, {"train.py": source + CLASSIFIER.format(last="torch.nn.Identity()")})
     result = _run(tmp_path / "train.py", "model.forward(x)", "GL082")
     assert result["verdict"] == "inconclusive", result
     assert "comes from `model.forward`, which the check does not see into" in result["evidence"]
