@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 import libcst as cst
 
@@ -566,15 +567,13 @@ class NonDifferentiableOp(Rule):
         return False
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
-        for item in node.body.body if isinstance(node.body, cst.IndentedBlock) else ():
-            if isinstance(item, cst.FunctionDef) and not item.decorators and item.name.value not in self._method_names_seen(node):
+        if not isinstance(node.body, cst.IndentedBlock):
+            return
+        defined = [item for item in node.body.body if isinstance(item, cst.FunctionDef)]
+        twice = {name for name, count in Counter(item.name.value for item in defined).items() if count > 1}
+        for item in defined:  # a name defined twice: neither definition is followed
+            if not item.decorators and item.name.value not in twice:
                 self.methods[(id(node), item.name.value)] = item
-
-    @staticmethod
-    def _method_names_seen(cls: cst.ClassDef) -> set[str]:
-        """Names a class defines twice: neither definition is followed."""
-        names = [item.name.value for item in cls.body.body if isinstance(item, cst.FunctionDef)]
-        return {name for name in names if names.count(name) > 1}
 
     def _method_key(self, name: str) -> tuple[int, str] | None:
         cls = self.context.enclosing(cst.ClassDef)

@@ -441,16 +441,9 @@ class UnsafeSqrtOrNorm(Rule):
         return False
 
     def _before_clamp_finding(self, node: cst.CSTNode, root: str, what: str, argument: cst.BaseExpression) -> None:
-        if not_differentiated(self.context, node=node):
-            return
-        arg = self.source(argument)
-        fields = {
-            "root": root, "what": f"{what}, clamped only after the root,",
-            "arg": arg if len(arg) <= _ARG_CHARS else arg[: _ARG_CHARS - 3] + "...",
-            "fix": _epsilon_fix(node, argument),
-        }
-        functions = tuple(s.name.value for s in self.context.scopes if isinstance(s, cst.FunctionDef))
-        self._before_clamp[id(node)] = (node, self.context.current_statement(), fields, functions)
+        found = self._finding(node, root, f"{what}, clamped only after the root,", argument)
+        if found is not None:
+            self._before_clamp[id(node)] = found
 
     def _clamp_after(self, clamp: cst.Call) -> None:
         """Marks the root whose result `clamp` bounds by a constant (`eps`, `1 / epsilon`,
@@ -503,15 +496,23 @@ class UnsafeSqrtOrNorm(Rule):
         elif names & NAN_AFTER_CLAMP:
             self._before_clamp_finding(node, self.source(node.func), "the vector", argument)
 
-    def _report(self, node: cst.CSTNode, root: str, what: str, argument: cst.BaseExpression) -> None:
+    def _finding(self, node: cst.CSTNode, root: str, what: str, argument: cst.BaseExpression):
+        """(node, statement, message fields, enclosing function names) of a root to report
+        where the walk is; None in code that is not differentiated."""
         if not_differentiated(self.context, node=node):
-            return
+            return None
         arg = self.source(argument)
         if len(arg) > _ARG_CHARS:
             arg = arg[: _ARG_CHARS - 3] + "..."
         fields = {"root": root, "what": what, "arg": arg, "fix": _epsilon_fix(node, argument)}
-        statement = self.context.current_statement()
         functions = tuple(s.name.value for s in self.context.scopes if isinstance(s, cst.FunctionDef))
+        return node, self.context.current_statement(), fields, functions
+
+    def _report(self, node: cst.CSTNode, root: str, what: str, argument: cst.BaseExpression) -> None:
+        found = self._finding(node, root, what, argument)
+        if found is None:
+            return
+        _, statement, fields, functions = found
         target = _assigned_name(statement, node)
         if target is None:
             self._findings.append((node, statement, fields, functions))

@@ -123,13 +123,12 @@ class OptimizerIgnoresObjective(Rule):
     def __init__(self, context) -> None:
         super().__init__(context)
         self._clock = 0
-        self._functions: list[tuple[int, cst.FunctionDef]] = []  # candidates, with their time
+        self._functions: dict[cst.FunctionDef, int] = {}  # candidates, with their time
         self._definitions: dict[str, list[int]] = {}  # function name -> times of its defs
         self._module_functions: dict[str, cst.FunctionDef | cst.Lambda] = {}
         self._callables: dict[str, cst.FunctionDef | cst.Lambda | None] = {}  # names bound to functions
         self._calls: dict[str, list[tuple[int, cst.Call]]] = {}  # callee name -> calls
         self._caller: dict[cst.Call, cst.FunctionDef | None] = {}  # call -> the function it is in
-        self._times: dict[cst.FunctionDef, int] = {}
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         self._clock += 1
@@ -142,8 +141,7 @@ class OptimizerIgnoresObjective(Rule):
         if parent is None:
             self._module_functions[name] = node
         self._definitions.setdefault(name, []).append(self._clock)
-        self._functions.append((self._clock, node))
-        self._times[node] = self._clock
+        self._functions[node] = self._clock
 
     def visit_Assign(self, node: cst.Assign) -> None:
         value = node.value
@@ -164,7 +162,7 @@ class OptimizerIgnoresObjective(Rule):
             self._caller[node] = self.context.enclosing(cst.FunctionDef)
 
     def leave_Module(self, node: cst.Module) -> None:
-        for time, function in self._functions:
+        for function, time in self._functions.items():
             self._check(time, function)
 
     # Analysis ------------------------------------------------------------------------------
@@ -255,7 +253,7 @@ class OptimizerIgnoresObjective(Rule):
         index = ordered.index(value.value) if value.value in ordered else None
         return [
             function
-            for outer in self._calls_of(caller.name.value, self._times[caller])
+            for outer in self._calls_of(caller.name.value, self._functions[caller])
             if (passed := argument(outer, value.value, index)) is not None
             for function in self._functions_passed(passed, outer, depth + 1)
         ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import libcst as cst
 
@@ -116,7 +117,7 @@ class ModuleModel:
                     if isinstance(item, cst.FunctionDef):
                         self._owner[item] = statement
         self._imports = _project_imports(self.names, dotted_name)
-        self._bindings: dict[cst.CSTNode, dict[str, list[tuple[cst.BaseExpression, int | None]]]] = {}
+        self._bindings: dict[cst.CSTNode, dict[str, list[tuple[cst.BaseExpression, tuple[int, ...] | None]]]] = {}
         self._attributes: dict[cst.ClassDef, dict[str, list[tuple[cst.BaseExpression, cst.FunctionDef]]]] = {}
         self._results: dict[tuple[cst.FunctionDef, cst.ClassDef | None], Value] = {}
         # Small statements (and assigned values) -> (position in their function or module, made
@@ -128,8 +129,6 @@ class ModuleModel:
         self._added: dict[cst.CSTNode, dict[str, cst.BaseExpression]] = {}
         self._added_attributes: dict[cst.ClassDef, dict[str, tuple[cst.BaseExpression, cst.FunctionDef]]] = {}
         self._sources: dict[cst.CSTNode, str] = {}
-        self._uses = None
-        self._summaries = None
 
     # Queries ------------------------------------------------------------------------------
 
@@ -143,23 +142,25 @@ class ModuleModel:
     def reaches_gradient(self, node: cst.CSTNode) -> bool:
         """Whether the value of `node` may reach a place where a gradient is taken; False only
         when every path of it is cut, only looked at or evaluated (`gradlint.semantic.uses`)."""
-        if self._uses is None:
-            self._uses = Uses(self)
         return self._uses.reaches_gradient(node)
 
     def is_dead(self, node: cst.CSTNode) -> bool:
         """Whether the value of `node` (in a function) is never used, but perhaps in a condition:
         stored in names that are overwritten or never read (`gradlint.semantic.uses`)."""
-        if self._uses is None:
-            self._uses = Uses(self)
         return self._uses.is_dead(node)
 
     def logits_parameter(self, function: str) -> tuple[int, str] | None:
         """The position and name of the parameter that the module's function `function` uses
         as logits (`gradlint.semantic.summaries`), or None."""
-        if self._summaries is None:
-            self._summaries = Summaries(self)
         return self._summaries.logits_parameter(function)
+
+    @cached_property
+    def _uses(self) -> Uses:
+        return Uses(self)
+
+    @cached_property
+    def _summaries(self) -> Summaries:
+        return Summaries(self)
 
     def _scope(self, scopes: Sequence[cst.CSTNode], statement: cst.CSTNode | None = None) -> Scope:
         functions = tuple(s for s in reversed(scopes) if isinstance(s, (cst.FunctionDef, cst.Lambda)))
@@ -623,9 +624,9 @@ class ModuleModel:
         last = max((i for i, b in enumerate(before) if self._when.get(b[0], (0, False))[1]), default=0)
         return before[last:]
 
-    def _bound(self, owner: cst.CSTNode) -> dict[str, list[tuple[cst.BaseExpression, int | None]]]:
+    def _bound(self, owner: cst.CSTNode) -> dict[str, list[tuple[cst.BaseExpression, tuple[int, ...] | None]]]:
         """Each name a function (or the module) assigns, with the values and, for tuple
-        unpacking of a value that is not a literal tuple, the position taken from it."""
+        unpacking of a value that is not a literal tuple, the path of positions taken from it."""
         table = self._bindings.get(owner)
         if table is None:
             table = {}
@@ -865,7 +866,7 @@ def _parameters(function: cst.FunctionDef | cst.Lambda) -> set[str]:
     return found
 
 
-def _bind(table: dict, target: cst.BaseExpression, value: cst.BaseExpression, index: int | tuple[int, ...] | None) -> None:
+def _bind(table: dict, target: cst.BaseExpression, value: cst.BaseExpression, index: tuple[int, ...] | None) -> None:
     """Each name `target` binds, with the value and, in tuple unpacking of a value that is not
     a literal tuple, the position (a path of positions when nested) taken from it."""
     if isinstance(target, cst.Name):
@@ -878,8 +879,7 @@ def _bind(table: dict, target: cst.BaseExpression, value: cst.BaseExpression, in
             if literal:
                 _bind(table, element.value, value.elements[position].value, None)
             else:
-                path = () if index is None else index if isinstance(index, tuple) else (index,)
-                _bind(table, element.value, value, position if not path else (*path, position))
+                _bind(table, element.value, value, (*(index or ()), position))
 
 
 def _project_imports(names: NameTable, dotted_name: str) -> dict[str, str]:

@@ -45,10 +45,10 @@ class Uses:
         self._parents: dict[cst.CSTNode, cst.CSTNode] | None = None
         self._order: dict[cst.CSTNode, int] = {}
         self._loads: dict[cst.CSTNode, dict[str, list[cst.Name]]] = {}
-        self._stores: dict[cst.CSTNode, dict[str, list[cst.CSTNode]]] = {}
+        self._overwriters: dict[cst.CSTNode, dict[str, list[cst.CSTNode]]] = {}
         self._answers: dict[tuple[cst.CSTNode, bool], bool] = {}
         self._dead_mode = False
-        self._stored: dict[cst.ClassDef, set[str]] = {}
+        self._stored_attributes: dict[cst.ClassDef, set[str]] = {}
         self._globals: dict[cst.FunctionDef, set[str]] = {}
 
     def reaches_gradient(self, node: cst.CSTNode) -> bool:
@@ -170,13 +170,13 @@ class Uses:
         cls = self._enclosing(func, (cst.ClassDef,), None)
         if cls is None:
             return False
-        stored = self._stored.get(cls)
+        stored = self._stored_attributes.get(cls)
         if stored is None:  # once per class: the attributes its methods assign, less its methods
             methods = {item.name.value for item in cls.body.body if isinstance(item, cst.FunctionDef)}
             stored = {
                 node.attr.value for node in iter_tree(cls) if isinstance(node, cst.Attribute) and self._is_store(node)
             } - methods
-            self._stored[cls] = stored
+            self._stored_attributes[cls] = stored
         return func.attr.value in stored
 
     def _defined(self, name: str) -> bool:
@@ -344,7 +344,7 @@ class Uses:
     def _overwrites(self, owner: cst.CSTNode) -> dict[str, list[cst.CSTNode]]:
         """The statements of `owner`'s own body (not in a branch, loop or `try`) that assign a
         name without reading it first: after one, an earlier value of the name is gone."""
-        table = self._stores.get(owner)
+        table = self._overwriters.get(owner)
         if table is None:
             table = {}
             body = owner.body if isinstance(owner, cst.FunctionDef) else None
@@ -358,7 +358,7 @@ class Uses:
                             for leaf in _leaves(target.target):
                                 if isinstance(leaf, cst.Name):
                                     table.setdefault(leaf.value, []).append(small)
-            self._stores[owner] = table
+            self._overwriters[owner] = table
         return table
 
     def _reads(self, owner: cst.CSTNode) -> dict[str, list[cst.Name]]:

@@ -113,15 +113,15 @@ def _bound_calls(probe: Probe, tree: ast.Module, name: str, signature: inspect.S
     argument that is a parameter of the module function the call is in is replaced by what
     that function's own calls pass there (`plot(f, df)` forwarding to `ascend(f, df)`), as the
     rule follows it; each combination is one entry."""
-    module_functions = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
+    module_functions = [node for node in tree.body if isinstance(node, ast.FunctionDef)]
+    inside = {id(node) for function in module_functions for node in ast.walk(function)}  # found with their function
     found = []
-    for caller in [None, *module_functions.values()]:
-        body = tree if caller is None else caller
-        for call in ast.walk(body):
+    for caller in [None, *module_functions]:
+        for call in ast.walk(tree if caller is None else caller):
             if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == name):
                 continue
-            if caller is None and any(call in set(ast.walk(f)) for f in module_functions.values()):
-                continue  # found again with its function
+            if caller is None and id(call) in inside:
+                continue
             try:
                 arguments = signature.bind(*call.args, **{k.arg: k.value for k in call.keywords if k.arg}).arguments
             except TypeError:

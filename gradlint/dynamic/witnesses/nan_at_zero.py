@@ -303,22 +303,17 @@ def _clamp_after(probe: Probe, node: ast.AST) -> ast.Call | None:
     if isinstance(parent, ast.Attribute) and parent.attr in CLAMPS:
         call = probe.parent(parent)
         return call if isinstance(call, ast.Call) and call.func is parent else None
-    if isinstance(parent, ast.Call) and _called(parent) in CLAMPS and node in parent.args:
+    if isinstance(parent, ast.Call) and _callee(parent) in CLAMPS and node in parent.args:
         return parent
     if isinstance(parent, ast.Assign) and len(parent.targets) == 1 and isinstance(parent.targets[0], ast.Name):
         name = parent.targets[0].id
         scope = probe.enclosing_function(node) or probe.tree
         for call in ast.walk(scope):
-            if isinstance(call, ast.Call) and call.lineno > parent.lineno and _called(call) in CLAMPS:
+            if isinstance(call, ast.Call) and call.lineno > parent.lineno and _callee(call) in CLAMPS:
                 receiver = call.func.value if isinstance(call.func, ast.Attribute) else None
                 if any(isinstance(a, ast.Name) and a.id == name for a in (*call.args, receiver)):
                     return call
     return None
-
-
-def _called(call: ast.Call) -> str | None:
-    func = call.func
-    return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
 
 
 def witness(probe: Probe):
