@@ -601,3 +601,35 @@ def test_scans_maps_and_function_transforms_keep_what_the_function_returns():
     for function in ("theano_outputs", "jax_outputs", "batched", "compiled"):
         assert returned(model, function).probability == "softmax", function
     assert returned(model, "unknown").probability is None
+
+
+def test_a_buffer_of_exponentials_divided_by_its_sum_is_a_softmax_after_the_division():
+    source = """
+        import torch
+        import torch.nn.functional as F
+
+        def grouped(logits, groups, y):
+            p = torch.zeros(len(groups)).to(logits.device)
+            for i, members in enumerate(groups):
+                p[i] = torch.exp(logits[members].max())
+            early = F.cross_entropy(p.view(1, -1), y)
+            p /= p.sum()
+            return early + F.cross_entropy(p.view(1, -1), y)
+
+        def other_divisor(logits, groups, y, total):
+            p = torch.zeros(len(groups))
+            for i, members in enumerate(groups):
+                p[i] = torch.exp(logits[members].max())
+            p /= total
+            return F.cross_entropy(p.view(1, -1), y)
+
+        def mixed(logits, groups, y):
+            p = torch.zeros(len(groups))
+            p[0] = logits[0]
+            for i, members in enumerate(groups):
+                p[i + 1] = torch.exp(logits[members].max())
+            p /= p.sum()
+            return F.cross_entropy(p.view(1, -1), y)
+    """
+    found = lint_source(textwrap.dedent(source), select=["GL082"])
+    assert [f.line for f in found] == [11]

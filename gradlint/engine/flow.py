@@ -240,4 +240,20 @@ class StatementFlow(Generic[S]):
             status = self.eval(node.value)
             self.bind(node.target, status, node.value)
             return status
+        if isinstance(node, (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)):
+            return self._comprehension(node)
         return self.eval_other(node)
+
+    def _comprehension(self, node: cst.ListComp | cst.SetComp | cst.GeneratorExp | cst.DictComp) -> S:
+        """An element of a comprehension, its `for` targets bound like loop targets; the names
+        it binds do not outlive it."""
+        outer = self.env
+        self.env = dict(outer)
+        try:
+            clause = node.for_in
+            while clause is not None:
+                self.bind_loop(clause.target, clause.iter)
+                clause = clause.inner_for_in
+            return self.eval(node.value if isinstance(node, cst.DictComp) else node.elt)
+        finally:
+            self.env = outer

@@ -190,7 +190,12 @@ class UnusedTrainableWeight(Rule):
     `training_step`, hooks); so does `obj.x` read anywhere in the file outside set-up code, a
     constant `getattr(self, "x")` or `"x"` string, a weight stored into another attribute
     that is used (`self.body = nn.Sequential(self.a, self.b)`, weight tying), and a sub-layer
-    called in `__init__` (functional models). A read counts as "only in a condition" when it
+    called in `__init__` (functional models). Sub-layers registered under numbered names
+    (`self.add_module(f"unit{i}", ...)`) are one family, read by `getattr(self, f"unit{i}")`
+    or `self.__getattr__(f"unit{i}")`; a layer made by a constructor parameter (`unit(width)`)
+    is a layer with weights when every call of the constructor in the file, or every
+    `super().__init__(...)` of a subclass, passes a layer class of the file that has weights.
+    A read counts as "only in a condition" when it
     sits in an `if`/`while`/`assert` test, the condition of `tf.cond`/`tf.where`/`torch.where`/
     `keras.ops.where`/`K.switch`, or a comparison (`<`, `tf.math.less`, `torch.gt`, `.lt()`),
     directly or through local variables; `is None` checks and `if self.proj:` are not such
@@ -256,6 +261,7 @@ class UnusedTrainableWeight(Rule):
         self.statement_of: dict[int, cst.CSTNode] = {}
         # Attribute names read through something other than `self`, outside set-up code.
         self.external: set[str] = set()
+        self.name_calls: list[cst.Call] = []  # calls of a bare name: constructors of the module's classes
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
         self.classes.append(node)
@@ -284,6 +290,7 @@ class UnusedTrainableWeight(Rule):
             last = func.attr.value
         elif isinstance(func, cst.Name):
             last = func.value
+            self.name_calls.append(node)
         else:
             return
         if last == LINEN_PARAM and isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name):
@@ -357,6 +364,25 @@ def _string(node: cst.CSTNode) -> str | None:
             return None
         return value if isinstance(value, str) else None
     return None
+
+
+def _attribute_name(node: cst.CSTNode) -> str | None:
+    """An attribute name given as a string: `"rcu0"`, or a family of names for an f-string
+    (`f"rcu{i}"` is `"rcu{}"`), as `add_module` and `getattr` take them."""
+    if isinstance(node, cst.FormattedString):
+        parts = [part.value if isinstance(part, cst.FormattedStringText) else "{}" for part in node.parts]
+        return "".join(parts) if any(part != "{}" for part in parts) else None
+    return _string(node)
+
+
+def _names_match(first: str, second: str) -> bool:
+    """Whether two attribute names, either of them perhaps a family (`"rcu{}"`), can be the same."""
+    if first == second:
+        return True
+    for family, name in ((first, second), (second, first)):
+        if "{}" in family and "{}" not in name:
+            return re.fullmatch(".+".join(re.escape(part) for part in family.split("{}")), name) is not None
+    return False
 
 
 def _constant(node: cst.CSTNode) -> bool | None:
@@ -466,6 +492,10 @@ class _Analysis:
         self.external_reads: dict[int, set[str]] = {}  # class -> what its bases in other modules read on self
         self.external_layer: set[int] = set()  # classes with a layer base in another module
         self.kind: str | None = None  # the framework family of the class whose creations are read
+        # The constructor parameters of the class whose creations are read that every call of
+        # the constructor in the module fills with a layer class of the module (factories).
+        self.factories: frozenset[str] = frozenset()
+        self._factories: dict[int, frozenset[str]] = {}
 
     # Class hierarchy -----------------------------------------------------------------
 
@@ -633,6 +663,8 @@ class _Analysis:
                 return "tensor" if _trainable_flag(value, "trainable") else None
             if rule.layer_call(value) or self._local_layer_call(value, seen):
                 return "module" if _trainable_flag(value, "trainable") else None
+            if isinstance(func, cst.Name) and func.value in self.factories:
+                return "module"
             if rule.container_call(value):
                 if not _trainable_flag(value, "trainable"):
                     return None
@@ -644,6 +676,53 @@ class _Analysis:
         if isinstance(value, (cst.List, cst.Tuple, cst.Dict, cst.ListComp, cst.DictComp)):
             return "module" if self._holds_weights(value, selfname, seen) else None
         return None
+
+    def factory_parameters(self, cls: cst.ClassDef, seen: frozenset) -> frozenset[str]:
+        """Parameters of `cls.__init__` that every call of the constructor in the module
+        (`Block(64, ConvUnit)`, a subclass's `super().__init__(64, ConvUnit)`) gives a layer
+        class of the module with weights: `unit(width)` in `__init__` makes a layer."""
+        key = id(cls)
+        if key in self._factories:
+            return self._factories[key]
+        self._factories[key] = frozenset()  # cycle guard
+        init = next((m for m in _methods(cls) if m.name.value == "__init__"), None)
+        if init is None:
+            return frozenset()
+        params = init.params
+        positional_names = [p.name.value for p in (*params.posonly_params, *params.params)][1:]
+        given: dict[str, list[cst.BaseExpression]] = {}
+        for call in self._constructor_calls(cls):
+            for index, arg in enumerate(call.args):
+                if arg.star:
+                    break
+                name = arg.keyword.value if arg.keyword is not None else (
+                    positional_names[index] if index < len(positional_names) else None)
+                if name is not None:
+                    given.setdefault(name, []).append(arg.value)
+        calls = len(self._constructor_calls(cls))
+        found = frozenset(
+            name for name, values in given.items()
+            if calls and len(values) == calls and all(
+                isinstance(v, cst.Name) and v.value in self.by_name and not self.rule.qualified_names(v)
+                and all(self.has_weights(c, seen | {key}) for c in self.by_name[v.value]) for v in values
+            )
+        )
+        self._factories[key] = found
+        return found
+
+    def _constructor_calls(self, cls: cst.ClassDef) -> list[cst.Call]:
+        """`Cls(...)` in the module, and `super().__init__(...)` in the module's subclasses of it."""
+        name = cls.name.value
+        found = [node for node in self.rule.name_calls if node.func.value == name]
+        for other in self.rule.classes:
+            if any(isinstance(base.value, cst.Name) and base.value.value == name for base in other.bases):
+                init = next((m for m in _methods(other) if m.name.value == "__init__"), None)
+                for node in iter_tree(init.body) if init is not None else ():
+                    if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value == "__init__":
+                        inner = node.func.value
+                        if isinstance(inner, cst.Call) and _is_name(inner.func, "super"):
+                            found.append(node)
+        return found
 
     def _holds_weights(self, value: cst.CSTNode, selfname: str, seen: frozenset) -> bool:
         for node in iter_tree(value):
@@ -668,11 +747,12 @@ class _Analysis:
         if key in self._creations:
             return self._creations[key]
         self._creations[key] = []  # cycle guard
-        outer_kind, self.kind = self.kind, self.framework_kind(cls)
+        outer = self.kind, self.factories
+        self.kind, self.factories = self.framework_kind(cls), self.factory_parameters(cls, seen)
         try:
             result = self._read_creations(cls, seen, key)
         finally:
-            self.kind = outer_kind
+            self.kind, self.factories = outer
         self._creations[key] = result
         return result
 
@@ -728,11 +808,11 @@ class _Analysis:
             call = small.value
             method = _self_attr(call.func, selfname)
             if method in REGISTER_METHODS and len(call.args) >= 2:
-                name = _string(call.args[0].value)
+                name = _attribute_name(call.args[0].value)
                 if name is not None and self.creation_kind(call.args[1].value, selfname, seen):
                     return name, call
             elif _is_name(call.func, "setattr") and len(call.args) == 3 and _is_name(call.args[0].value, selfname):
-                name = _string(call.args[1].value)
+                name = _attribute_name(call.args[1].value)
                 if name is not None and self.creation_kind(call.args[2].value, selfname, seen):
                     return name, call
             return None
@@ -795,9 +875,11 @@ class _Analysis:
                         used.add(name)
                         changed = True
             for creation in created:
-                if creation.name in used:
+                if any(_names_match(creation.name, name) for name in used):
                     continue
                 attr = rule.source(creation.node) if isinstance(creation.node, cst.Attribute) else creation.name
+                if isinstance(creation.node, cst.Call) and "{}" in creation.name:  # `add_module(f"rcu{i}", ...)`
+                    attr = rule.source(creation.node.args[0].value)
                 if creation.name in scan.predicate and creation.name not in scan.dead:
                     rule.report(creation.node, rule.condition_message, statement=creation.statement, attr=attr)
                 else:
@@ -971,7 +1053,7 @@ class _InitScan:
                 if called is not None:
                     self.used.add(called)
                     if called in REGISTER_METHODS and node.args:
-                        name = _string(node.args[0].value)
+                        name = _attribute_name(node.args[0].value)
                         if name is not None:
                             self.alias(set().union(*(self.reads(a.value) for a in node.args[1:])), name)
                     continue
@@ -1156,7 +1238,7 @@ class _MethodScan:
         if isinstance(func, cst.Name):
             name = func.value
             if name in ("getattr", "hasattr", "setattr", "delattr") and args and self.is_self(args[0].value):
-                attr = _string(args[1].value) if len(args) > 1 else None
+                attr = _attribute_name(args[1].value) if len(args) > 1 else None
                 if attr is None:
                     self.scan.whole = True
                 elif name == "getattr":
@@ -1196,6 +1278,9 @@ class _MethodScan:
                 stack.append((arg.value, True, sink))
             return
         called = _self_attr(func, self.selfname)
+        if called == "__getattr__" and len(args) == 1 and (attr := _attribute_name(args[0].value)) is not None:
+            self.reads.append((attr, pred, sink, node))  # `self.__getattr__(f"rcu{i}")`, like getattr
+            return
         if called is not None:
             self.scan.calls.add(called)
         stack.append((func, pred, sink))

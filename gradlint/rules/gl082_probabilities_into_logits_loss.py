@@ -32,7 +32,8 @@ class ProbabilitiesIntoLogitsLoss(Rule):
     sigmoid) is applied twice:
 
     - a softmax or sigmoid output, the `exp` of a `log_softmax`, or a hand-written
-      `exp(x) / sum(exp(x))`, given directly or through a local variable as the prediction of
+      `exp(x) / sum(exp(x))` (also written into a buffer: `p = torch.zeros(n)`,
+      `p[i] = torch.exp(...)`, `p /= p.sum()`), given directly or through a local variable as the prediction of
       `F.cross_entropy`, `nn.CrossEntropyLoss()`, `F.binary_cross_entropy_with_logits`,
       `nn.BCEWithLogitsLoss()`, `tf.nn.softmax_cross_entropy_with_logits(logits=...)`,
       `tf.nn.sparse_softmax_cross_entropy_with_logits`,

@@ -12,6 +12,7 @@ from gradlint.engine.syntax import argument, is_constant, own_nodes, positional
 from gradlint.rule import Rule, Severity
 
 REWRAP = api_table("graph_breaks_rewrap")
+REWRAP_LIST = api_table("graph_breaks_rewrap_list")
 TO_NUMPY = api_table("graph_breaks_to_numpy")
 BUILTINS = api_table("graph_breaks_builtins")
 STOP = api_table("graph_breaks_stop")
@@ -22,6 +23,8 @@ NO_GRAD = api_table("graph_breaks_no_grad")
 OWN_GRADIENT = api_table("graph_breaks_own_gradient")
 AUTOGRAD_FUNCTION = api_table("graph_breaks_autograd_function")
 MODEL_CONSTRUCTORS = tuple(api_table("graph_breaks_model_constructors"))
+WEIGHTLESS = api_table("graph_breaks_weightless_modules")
+SAME_VALUE = api_table("semantic_same_value")
 LOSS_CONSTRUCTORS = tuple(api_table("graph_breaks_loss_constructors"))
 FRAMEWORKS = ("torch.", "tensorflow.", "keras.", "jax.", "flax.", "optax.", "theano.")
 HARD_METHODS = frozenset({"item", "numpy", "tolist"})
@@ -41,7 +44,11 @@ PREDICTION_NAMES = frozenset({
     "yhat", "scores", "out", "recon", "reconstruction", "x_hat", "x_recon",
 })
 NO_GRAD_ATTRS = frozenset({"shape", "dtype", "ndim", "device", "is_cuda", "requires_grad", "grad", "size"})
-CONST_BUILTINS = frozenset({"len", "range", "isinstance", "type", "str", "repr", "bool", "enumerate", "zip", "print"})
+CONST_BUILTINS = frozenset({"len", "range", "isinstance", "type", "str", "repr", "bool", "print"})
+# Builtins whose result holds their arguments' values.
+PASSING_BUILTINS = frozenset({"sum", "abs", "min", "max", "pow", "zip", "enumerate", "reversed", "sorted", "list", "tuple"})
+# Literal lists and comprehensions: what a list constructor copies element by element.
+_LISTS = (cst.List, cst.Tuple, cst.ListComp, cst.GeneratorExp)
 MODEL_TOKENS = frozenset({
     "model", "net", "network", "encoder", "decoder", "generator", "discriminator", "critic", "actor",
     "policy", "classifier", "backbone", "head", "layer", "layers", "module", "fc", "conv", "mlp", "dense",
@@ -56,6 +63,7 @@ NOT_A_LOSS = frozenset({
     "items", "list", "dict", "hist", "str", "print", "plot", "record", "records", "running", "total",
     "sum", "fn", "func", "function", "type", "types", "config", "cfg", "landscape",
 })
+LOG_PROBABILITY_WORDS = frozenset({"prob", "probs", "probability", "probabilities", "likelihood", "likelihoods"})
 _TOKEN = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
 # Functions whose first word says they run no training step.
 INFERENCE_WORDS = frozenset({
@@ -78,6 +86,15 @@ def _loss_named(name: str) -> bool:
             if following not in NOT_A_LOSS and previous not in ("log", "print", "plot", "record", "running"):
                 return True
     return False
+
+
+def _log_probability_named(name: str) -> bool:
+    """`log_prob`, `get_logprobs`, `log_likelihood`: what a policy gradient or a likelihood
+    loss differentiates."""
+    tokens = _tokens(name)
+    if "logprob" in tokens or "logprobs" in tokens:
+        return True
+    return any(a == "log" and b in LOG_PROBABILITY_WORDS for a, b in zip(tokens, tokens[1:]))
 
 
 def _model_named(node: cst.BaseExpression) -> bool:
@@ -133,14 +150,25 @@ class GraphBreakInLoss(Rule):
     ## What it does
     Checks for a value taken off the autodiff graph inside the computation of something that
     is differentiated: `.item()`, `.numpy()`, `.tolist()`, `float(t)` / `int(t)` of a tensor,
-    `torch.tensor(t)` of a tensor, a NumPy function applied to a tensor (`np.mean(pred)`,
-    `np.exp(logits)`, `np.asarray(w)`), `keras.ops.convert_to_numpy`, `jax.device_get`, and
-    `.detach()` of the prediction itself. Differentiated values are: the value given to
-    `.backward()`, `tape.gradient(target, ...)`, `torch.autograd.grad`, `tf.gradients` or
+    `torch.tensor(t)` of a tensor, a list of tensors copied into a new one
+    (`torch.Tensor([score(a, b) for a, b in zip(x, y)])`: use `torch.stack`), a NumPy
+    function applied to a tensor (`np.mean(pred)`, `np.exp(logits)`, `np.asarray(w)`),
+    `keras.ops.convert_to_numpy`, `jax.device_get`, and `.detach()` of the prediction itself.
+    Differentiated values are: the value given to `.backward()`, Lightning's
+    `manual_backward`, `tape.gradient(target, ...)`, `torch.autograd.grad`, `tf.gradients` or
     `add_loss`; the value returned by a loss (a function named like a loss, a `keras.losses.Loss`
     or `*Loss` module's `call`/`forward`, a function given as `loss=` to `compile`, a function
-    given to or decorated with `jax.grad` / `value_and_grad`); and the output of a layer's
-    `forward` / `call`. The flow is followed through local variables inside one function.
+    given to or decorated with `jax.grad` / `value_and_grad`) or by a function named like
+    log-probabilities (`log_prob`, `get_logprobs`, `log_likelihood`: what a policy-gradient or
+    likelihood loss differentiates); and the output of a layer's `forward` / `call`. The flow is
+    followed through local variables and comprehensions inside one function; a module without
+    weights (`nn.LogSoftmax()`, `nn.ReLU()`) passes on what its input carries.
+
+    In a GAN, a generator loss (`G_loss`, `err_g_lat`, `loss_gen`) computed from the
+    discriminator's score of a *detached* generator output (`netD(fake.detach())`) sends the
+    generator nothing: the detach belongs to the discriminator step only. The generator's
+    output is the result of calling a network named like a generator (`netG`, `self.g`,
+    `generator`); `self.fake` and other attributes are followed within the method.
 
     ## Why is this bad?
     The converted value is a constant to autodiff: everything computed from it trains nothing.
@@ -203,7 +231,8 @@ class GraphBreakInLoss(Rule):
 
     Misses: breaks inside helper functions called by the loss, losses assembled across
     functions or in attributes (`self.loss = ...`), values that are broken on one branch only,
-    and a break in a term multiplied by a live value.
+    a break in a term multiplied by a live value, and generator losses whose names do not say
+    so.
 
     ## Severity
     Error when the whole differentiated value goes through the break (nothing trains at all);
@@ -221,6 +250,10 @@ class GraphBreakInLoss(Rule):
     other_severities = (Severity.WARNING,)  # see ## Severity
     message = "`{op}` leaves the autodiff graph and {target} depends on it alone: {effect}"
     partial_message = "`{op}` leaves the autodiff graph: its term in {target} gets no gradient; keep it a tensor"
+    generator_message = (
+        "`{op}` cuts the generator's output before the discriminator scores it: {target}, a generator "
+        "loss, sends the generator no gradient through it"
+    )
     frameworks = ("torch", "tensorflow", "keras", "jax")
 
     def __init__(self, context) -> None:
@@ -236,6 +269,7 @@ class GraphBreakInLoss(Rule):
         self.pending: dict[str, list[tuple[cst.FunctionDef, str | None, str]]] = {}
         self.models: set[str] = set()  # names bound to a model or layer instance
         self.loss_objects: set[str] = set()  # names bound to a loss object
+        self.weightless: set[str] = set()  # names bound to a module without weights (`nn.LogSoftmax()`)
         self.reported: set[int] = set()
 
     # The walk ---------------------------------------------------------------------------
@@ -255,28 +289,35 @@ class GraphBreakInLoss(Rule):
         value = node.value
         if not isinstance(value, cst.Call):
             return
-        names = self.qualified_names(value.func)
-        if not names:
-            return
-        for name in names:
+        for name in self.qualified_names(value.func):
             table = None
             if name.startswith(LOSS_CONSTRUCTORS) or (name.startswith("torch.nn.") and name.endswith("Loss")):
                 table = self.loss_objects
+            elif name in WEIGHTLESS:
+                table = self.weightless
             elif name.startswith(MODEL_CONSTRUCTORS):
                 table = self.models
             if table is not None:
-                for target in node.targets:
-                    key = _binding_key(target.target)
-                    if key is not None:
-                        table.add(key)
+                self._bind_all(node, table)
                 return
+        semantic = self.context.semantic
+        ref = semantic.class_ref(value.func)
+        if ref is not None and semantic.layer_framework(ref) is not None:  # the project's own layer class
+            self._bind_all(node, self.models)
+
+    @staticmethod
+    def _bind_all(node: cst.Assign, table: set[str]) -> None:
+        for target in node.targets:
+            key = _binding_key(target.target)
+            if key is not None:
+                table.add(key)
 
     def visit_Call(self, node: cst.Call) -> None:
         func = node.func
         names = self.qualified_names(func)
         if names:
             for name in names:
-                if name in REWRAP or name in TO_NUMPY or name.startswith("numpy."):
+                if name in REWRAP or name in REWRAP_LIST or name in TO_NUMPY or name.startswith("numpy."):
                     self.has_break.add(self._scope_id())
                 elif name in GRAD_SINKS:
                     self._add_sink("grad", node, f"the value given to `{self.source(func)}`")
@@ -299,6 +340,8 @@ class GraphBreakInLoss(Rule):
             receiver = func.value
             if isinstance(receiver, cst.Name) and receiver.value in self.tapes:
                 self._add_sink("grad", node, f"the target of `{self.source(func)}`")
+        elif method == "manual_backward" and node.args:  # Lightning
+            self._add_sink("grad", node, "the value given to `manual_backward`")
         elif method == "add_loss" and node.args:
             self._add_sink("grad", node, "the value given to `add_loss`")
         elif method == "compile":
@@ -330,6 +373,7 @@ class GraphBreakInLoss(Rule):
             return
         if self.test_file or self._excluded():
             return
+        self._report_generator_terms(node)
         kind, target, argnums, jax = self._target(node)
         if kind in (None, "named"):
             # A later `compile(loss=...)` or `jax.grad(...)` may name it: decided at the module's end.
@@ -342,6 +386,16 @@ class GraphBreakInLoss(Rule):
         self._report_sinks(flow)
         if kind not in (None, "named"):
             self._report_returns(flow, target, kind == "layer", jax)
+
+    def _report_generator_terms(self, node: cst.FunctionDef) -> None:
+        flow = _GeneratorFlow(self)
+        body = node.body
+        try:
+            flow.run_block(list(body.body) if isinstance(body, cst.IndentedBlock) else [body])
+        except RecursionError:
+            return
+        for cut, statement, loss in flow.cut_terms:
+            self._emit(cut, statement, self.generator_message, Severity.WARNING, target=f"`{loss}`")
 
     def leave_Module(self, node: cst.Module) -> None:
         if self.test_file:
@@ -485,6 +539,8 @@ class GraphBreakInLoss(Rule):
                 return "loss", f"the loss of `{owner}.{name}`", None, False
         if _loss_named(name):
             return "named", f"the loss `{name}`", None, False
+        if _log_probability_named(name):
+            return "named", f"the log-probabilities returned by `{name}`", None, False
         return None, "", None, False
 
 
@@ -584,6 +640,9 @@ class _Flow(StatementFlow[_S]):
             return  # `return loss.item()`: a function named like a loss that reports a number
         self.returns.append(status)
 
+    def bind_loop(self, target: cst.BaseExpression, iterable: cst.BaseExpression) -> None:
+        self.bind(target, self.unpacked(self.eval(iterable)), None, loop=True)
+
     def bind_name(self, name: str, status: _S, value: cst.BaseExpression | None, loop: bool) -> None:
         if name in LABEL_NAMES and status.level < LIVE:
             status = _CONST  # `for x, y in loader`, `target = r + gamma * q_next.detach()`
@@ -656,8 +715,8 @@ class _Flow(StatementFlow[_S]):
         if names:
             if names & STOP:
                 return _CONST
-            if names & REWRAP or names & TO_NUMPY:
-                values = positional(call)
+            values = positional(call)
+            if names & REWRAP or names & TO_NUMPY or (names & REWRAP_LIST and values and isinstance(values[0], _LISTS)):
                 source = self.eval(values[0]) if values else _CONST
                 result = self._break(call, source, True)
                 if result.level == CONST and _requires_grad(call):
@@ -680,7 +739,7 @@ class _Flow(StatementFlow[_S]):
                 return self._break(call, source, True)
             if name in CONST_BUILTINS and name not in self.env:
                 return _CONST
-            if name in ("sum", "abs", "min", "max", "pow") and name not in self.env:
+            if name in PASSING_BUILTINS and name not in self.env:
                 return self._args(call)
             if name in self.rule.loss_objects or _loss_named(name):
                 return self._args(call)
@@ -705,6 +764,8 @@ class _Flow(StatementFlow[_S]):
             return self._break(call, receiver, method in HARD_METHODS)
         if method in ("requires_grad_",):
             return _LIVE
+        if method in SAME_VALUE.methods:  # `x.gather(-1, index)`, `x.to(device)`: the receiver's values
+            return receiver
         if isinstance(func.value, cst.Name) and func.value.value in self.rule.loss_objects:
             return self._args(call)
         return _combine((receiver, self._args(call)))
@@ -713,6 +774,8 @@ class _Flow(StatementFlow[_S]):
         """A call of something that is not a framework function: a model gives a graph tensor."""
         func = call.func
         args = self._args(call)
+        if (dotted(func) or "") in self.rule.weightless:
+            return args
         model = _model_named(func) or (dotted(func) or "") in self.rule.models
         if isinstance(func, cst.Attribute) and _is_self(func.value):
             model = model or ("self." + func.attr.value) in self.rule.models or self.kind == "layer"
@@ -727,3 +790,119 @@ def _requires_grad(call: cst.Call) -> bool:
     value = argument(call, "requires_grad")
     return value is not None and not is_constant(value, False)
 
+
+
+# A generator network (`netG`, `self.generator`, `self.g`) and a generator's loss (`G_loss`,
+# `err_g_lat`, `gen_loss`), by the words of their names.
+GENERATOR_WORDS = frozenset({"generator", "gen", "netg", "gnet"})
+GENERATOR_LOSS_WORDS = frozenset({"loss", "err", "error", "cost"})
+# How a value depends on a generator's output: not at all, only through a cut, or live.
+NONE, CUT, GENERATED = 0, 1, 2
+
+
+def _generator_named(name: str) -> bool:
+    tokens = set(_tokens(name))
+    return bool(tokens & GENERATOR_WORDS) or ("g" in tokens and tokens <= {"g", "net", "model"})
+
+
+def _generator_loss_named(name: str) -> bool:
+    tokens = set(_tokens(name))
+    return bool(tokens & GENERATOR_LOSS_WORDS) and bool(tokens & (GENERATOR_WORDS | {"g"}))
+
+
+class _G:
+    """How a value depends on a generator's output; `cut` is the `.detach()` that cut it,
+    `scored` whether the cut value then went through a network or a loss (not just logging)."""
+
+    __slots__ = ("level", "cut", "scored")
+
+    def __init__(self, level: int, cut: cst.Call | None = None, scored: bool = False) -> None:
+        self.level = level
+        self.cut = cut
+        self.scored = scored
+
+
+_G_NONE = _G(NONE)
+
+
+def _g_combine(statuses) -> _G:
+    statuses = list(statuses)
+    level = max((status.level for status in statuses), default=NONE)
+    if level != CUT:
+        return _G_NONE if level == NONE else _G(GENERATED)
+    cut = next(status for status in statuses if status.level == CUT)
+    return _G(CUT, cut.cut, any(status.scored for status in statuses if status.level == CUT))
+
+
+class _GeneratorFlow(StatementFlow[_G]):
+    """A GAN's generator step read statement by statement: a generator loss (`G_loss`) whose
+    every path to the generator's output goes through `.detach()` and then a network (the
+    discriminator scoring a detached fake) gives the generator nothing. Attributes of `self`
+    are followed like names, since GAN trainers keep `self.fake` between their steps."""
+
+    constant = _G_NONE
+    unknown = _G_NONE
+
+    def __init__(self, rule: GraphBreakInLoss) -> None:
+        super().__init__(rule, {})
+        self.rule: GraphBreakInLoss = rule
+        self.cut_terms: list[tuple[cst.Call, cst.CSTNode, str]] = []
+
+    def combine(self, statuses, operator: cst.CSTNode | None = None) -> _G:
+        return _g_combine(statuses)
+
+    def merge(self, before: _G, status: _G) -> _G:
+        # A loss cut on one path only is not reported.
+        return _G_NONE if NONE in (before.level, status.level) else _g_combine((before, status))
+
+    def unpacked(self, status: _G) -> _G:
+        return status
+
+    def eval(self, node: cst.BaseExpression) -> _G:
+        key = _binding_key(node) if isinstance(node, cst.Attribute) else None
+        if key is not None and key in self.env:
+            return self.env[key]
+        return super().eval(node)
+
+    def bind_name(self, name: str, status: _G, value: cst.BaseExpression | None, loop: bool) -> None:
+        self.env[name] = status
+        self._check(name, status)
+
+    def bind_item(self, target: cst.BaseExpression, status: _G) -> None:
+        key = _binding_key(target)
+        if key is not None:
+            self.env[key] = status
+            self._check(key, status)
+
+    def _check(self, key: str, status: _G) -> None:
+        """A generator loss bound to a value whose generator part was all cut."""
+        name = key.rsplit(".", 1)[-1]
+        if status.level == CUT and status.scored and _generator_loss_named(name) and self.statement is not None:
+            self.cut_terms.append((status.cut, self.statement, key))
+
+    def eval_call(self, call: cst.Call) -> _G:
+        func = call.func
+        args = _g_combine(self.eval(arg.value) for arg in call.args)
+        if isinstance(func, cst.Attribute):
+            if func.attr.value == "detach" and not call.args:
+                receiver = self.eval(func.value)
+                return _G(CUT, call) if receiver.level == GENERATED else receiver
+            names = self.rule.qualified_names(func)
+            if not names and _generator_named(func.attr.value) and _is_model_receiver(func.value):
+                return _G(GENERATED)
+            status = _g_combine((self.eval(func.value), args))
+        elif isinstance(func, cst.Name):
+            names = self.rule.qualified_names(func)
+            if not names and _generator_named(func.value):
+                return _G(GENERATED)
+            status = args
+        else:
+            return args
+        if status.level == CUT and not any(n.startswith(FRAMEWORKS) for n in names):
+            return _G(CUT, status.cut, True)  # scored by a network or a loss of the project
+        return status
+
+
+def _is_model_receiver(node: cst.BaseExpression) -> bool:
+    """`self.netG(z)`, `model.generator(z)`: a network called as an attribute."""
+    return isinstance(node, cst.Name)

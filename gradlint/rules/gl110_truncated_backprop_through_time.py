@@ -38,7 +38,9 @@ class TruncatedBackpropThroughTime(Rule):
 
     - Lasagne recurrent layers (`RecurrentLayer`, `LSTMLayer`, `GRULayer`,
       `CustomRecurrentLayer`) built with `gradient_steps=k`, k > 0, and `theano.scan(...,
-      truncate_gradient=k)`;
+      truncate_gradient=k)`, k given as a number or held in a name or an attribute
+      whose every assignment gives it (`self.bptt_truncate`, from the constructor's default
+      when no call in the file passes one);
     - `h = h.detach()`, `h.detach_()`, `hidden = tuple(v.detach() for v in hidden)`,
       `cell(x_t, h.detach())`, `tf.stop_gradient(h)` or `jax.lax.stop_gradient(h)` on a state
       carried from one iteration of a `for` loop over time steps to the next (the loop body
@@ -85,7 +87,7 @@ class TruncatedBackpropThroughTime(Rule):
     `dataset`, `chunks`; a detach through a helper function; a detached copy of the state
     kept for logging (`trace.append(h.detach())`); `stop_gradient` of something that is not
     carried (a teacher's target, a straight-through estimator); `gradient_steps=-1` or a
-    value held in a variable; code that is not differentiated (`no_grad` blocks, tests,
+    value the file does not pin down; code that is not differentiated (`no_grad` blocks, tests,
     evaluation functions). torch's behaviour was measured (torch 2.13.0); TF, JAX and
     Lasagne/Theano are checked with the same patterns.
 
@@ -144,15 +146,24 @@ class TruncatedBackpropThroughTime(Rule):
 
     def _steps_argument(self, call: cst.Call, keyword: str) -> None:
         value = argument(call, keyword)
-        steps = number(value)
-        if value is None or steps is None or steps <= 0 or steps != int(steps):
+        if value is None:
+            return
+        steps, shown = number(value), f"{keyword}={self.source(value)}"
+        if steps is None:  # `truncate_gradient=self.bptt_truncate`: what every assignment gives
+            defaults: list = []
+            origins = self.context.semantic.origins(value, self.context.scopes, defaults)
+            found = {number(origin) for origin in origins or ()}
+            steps = found.pop() if len(found) == 1 else None
+            if steps is not None and defaults:
+                shown += f" ({steps:g} by default)"
+        if steps is None or steps <= 0 or steps != int(steps):
             return
         if not_differentiated(self.context):
             return
         k = int(steps)
         self.report(
             value,
-            call=f"{keyword}={k}",
+            call=shown,
             span=f"after {k} step{'s' if k != 1 else ''}",
             alarm=self._check_alarm(),
         )

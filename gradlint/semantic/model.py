@@ -35,6 +35,7 @@ SOFTMAX_LAYER = api_table("softmax_softmax_layer")
 SIGMOID_LAYER = api_table("softmax_sigmoid_layer")
 SEQUENTIAL = api_table("softmax_sequential")
 SAME_VALUE = api_table("semantic_same_value")
+EMPTY_BUFFER = api_table("semantic_empty_buffer")
 CONTAINER_ADD = api_table("semantic_container_add")
 FUNCTIONAL_MODEL = api_table("semantic_functional_model")
 DENSE_FUNCTION = api_table("semantic_dense_function")
@@ -127,6 +128,10 @@ class ModuleModel:
         self._calls: dict[str, list[tuple[cst.Call, Scope]]] | None = None
         # Containers filled after construction: owner -> name -> the last layer added.
         self._added: dict[cst.CSTNode, dict[str, cst.BaseExpression]] = {}
+        # Buffers filled element by element: owner -> name -> the values written (`p[i] = v`),
+        # and the in-place divisions of the name (`p /= p.sum()`).
+        self._written: dict[cst.CSTNode, dict[str, list[cst.BaseExpression]]] = {}
+        self._divided: dict[cst.CSTNode, dict[str, list[cst.AugAssign]]] = {}
         self._added_attributes: dict[cst.ClassDef, dict[str, tuple[cst.BaseExpression, cst.FunctionDef]]] = {}
         self._sources: dict[cst.CSTNode, str] = {}
 
@@ -173,10 +178,14 @@ class ModuleModel:
                 at = self._when.get(statement.body[0], (None, False))[0]
         return Scope(functions, ClassRef(self, cls) if cls is not None else None, at)
 
-    def origins(self, node: cst.BaseExpression, scopes: Sequence[cst.CSTNode] = ()) -> list[cst.BaseExpression] | None:
+    def origins(
+        self, node: cst.BaseExpression, scopes: Sequence[cst.CSTNode] = (), defaults: list | None = None
+    ) -> list[cst.BaseExpression] | None:
         """The expressions `node` may hold, followed through local and module names and `self`
         attributes (`criterion = nn.CrossEntropyLoss()`, `self.loss_fn = ...`); None when one
-        way in is not an assignment the model can read (a parameter, a loop variable)."""
+        way in is not an assignment the model can read (a parameter, a loop variable). Given a
+        list as `defaults`, a parameter whose callers the model does not see gives its default
+        (`def __init__(self, steps=4)`), which is also appended to `defaults`."""
         found: list[cst.BaseExpression] = []
         todo: list[tuple[cst.BaseExpression, Scope, ModuleModel]] = [(node, self._scope(scopes), self)]
         for _ in range(4 * MAX_DEPTH):
@@ -189,7 +198,11 @@ class ModuleModel:
                     function = next(f for f in scope.functions if current.value in _parameters(f))
                     passed = model._passed(function, current.value)
                     if passed is None:
-                        return None
+                        default = _default(function, current.value) if defaults is not None else None
+                        if default is None:
+                            return None
+                        defaults.append(default)
+                        passed = [(default, Scope())]
                     todo.extend((value, at, model) for value, at in passed)
                     continue
                 if not bound or any(index is not None for _, index in bound):
@@ -334,7 +347,40 @@ class ModuleModel:
         added = self._added.get(owner, {}).get(name)
         if added is not None and self._built_empty(bound):
             return self._last_layer(added, scope, depth)
+        if self._normalized_exp_buffer(owner, name, bound, scope, depth):
+            return Value(HANDWRITTEN_SOFTMAX, indirect=True)
         return self._join_bound(bound, scope, depth, name)
+
+    def _normalized_exp_buffer(self, owner: cst.CSTNode, name: str, bound, scope: Scope, depth: int) -> bool:
+        """A softmax written into a buffer: `p = torch.zeros(n)`, `p[i] = torch.exp(...)` for
+        each element, then `p /= p.sum()` before the read."""
+        divisions = self._divided.get(owner, {}).get(name)
+        written = self._written.get(owner, {}).get(name)
+        if not divisions or not written:
+            return False
+        if scope.at is not None and not any(self._when.get(d, (scope.at, False))[0] < scope.at for d in divisions):
+            return False
+        if not all(self._is_empty_buffer(value) for value, _ in bound):
+            return False
+        if not all(self._is_exp(value, scope, depth + 1) for value in written):
+            return False
+        return any(self._sums_name(division.value, name) for division in divisions)
+
+    def _is_empty_buffer(self, node: cst.BaseExpression) -> bool:
+        """`torch.zeros(n)`, `np.empty(shape)`, also moved or cast (`torch.zeros(n).to(device)`)."""
+        while isinstance(node, cst.Call) and self.names.method(node) in SAME_VALUE.methods:
+            node = node.func.value
+        return isinstance(node, cst.Call) and bool(self.names.qualified_names(node.func) & EMPTY_BUFFER)
+
+    def _sums_name(self, node: cst.BaseExpression, name: str) -> bool:
+        """`torch.sum(p)` or `p.sum()` of the name itself."""
+        if not isinstance(node, cst.Call):
+            return False
+        method = self.names.method(node)
+        if not (self.names.qualified_names(node.func) & SUM or method in SUM.methods):
+            return False
+        inner = _first_argument(node, method)
+        return isinstance(inner, cst.Name) and inner.value == name
 
     def _built_empty(self, bound) -> bool:
         """Some value of the name is a container constructor (`nn.Sequential()`), filled later."""
@@ -609,7 +655,7 @@ class ModuleModel:
                         and self._when[bound[0][0]][0] < at):
                     return None, _PARAMETER
             if bound:
-                return bound, Scope(scope.functions[position:], scope.cls)
+                return bound, Scope(scope.functions[position:], scope.cls, at)
         return None, None
 
     def _reaching(self, bound, at: int | None):
@@ -632,6 +678,8 @@ class ModuleModel:
             table = {}
             body = owner.body if isinstance(owner, cst.FunctionDef) else owner
             added: dict[str, cst.BaseExpression] = {}
+            written: dict[str, list[cst.BaseExpression]] = {}
+            divided: dict[str, list[cst.AugAssign]] = {}
             statements = body.body if isinstance(body, (cst.Module, cst.IndentedBlock)) else []
             unconditional = {
                 id(small) for line in statements if isinstance(line, cst.SimpleStatementLine) for small in line.body
@@ -645,6 +693,11 @@ class ModuleModel:
                 if isinstance(small, cst.Assign):
                     for target in small.targets:
                         _bind(table, target.target, small.value, None)
+                        if isinstance(target.target, cst.Subscript) and isinstance(target.target.value, cst.Name):
+                            written.setdefault(target.target.value.value, []).append(small.value)
+                elif isinstance(small, cst.AugAssign) and isinstance(small.operator, cst.DivideAssign):
+                    if isinstance(small.target, cst.Name):
+                        divided.setdefault(small.target.value, []).append(small)
                 elif isinstance(small, cst.AnnAssign) and small.value is not None:
                     _bind(table, small.target, small.value, None)
                 elif isinstance(small, (cst.FunctionDef, cst.ClassDef)):  # defined in a function or a block
@@ -655,6 +708,8 @@ class ModuleModel:
                     added[addition[0].value] = addition[1]
             self._bindings[owner] = table
             self._added[owner] = added
+            self._written[owner] = written
+            self._divided[owner] = divided
         return table
 
     def _assigned_attributes(self, cls: cst.ClassDef) -> dict[str, list[tuple[cst.BaseExpression, cst.FunctionDef]]]:
@@ -855,6 +910,12 @@ def _methods_with_self(cls: cst.ClassDef) -> Iterator[tuple[cst.FunctionDef, str
             params = method.params.params or method.params.posonly_params
             if params:
                 yield method, params[0].name.value
+
+
+def _default(function: cst.FunctionDef | cst.Lambda, name: str) -> cst.BaseExpression | None:
+    params = function.params
+    return next((p.default for p in (*params.posonly_params, *params.params, *params.kwonly_params)
+                 if p.name.value == name), None)
 
 
 def _parameters(function: cst.FunctionDef | cst.Lambda) -> set[str]:
