@@ -35,6 +35,38 @@ _TEST_CLASS = re.compile(r"^Test|Tests?$|TestCase$")
 _TEST_FILE = re.compile(r"^(test_.*|.*_test|conftest)\.py$")
 
 
+# The words of an identifier: `computeLoss` and `compute_loss` are ["compute", "loss"].
+_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
+LOSS_WORDS = frozenset({"loss", "losses", "criterion", "crossentropy", "hinge", "nll", "objective"})
+# `loss_scale`, `loss_history`, `LossScaleOptimizer`: named after a loss, but not one.
+_NOT_A_LOSS_AFTER = frozenset({
+    "scale", "scaling", "scaler", "weight", "weights", "mask", "masks", "schedule", "scheduler", "factor",
+    "coef", "coeff", "ratio", "name", "names", "key", "keys", "history", "tracker", "log", "logger",
+    "count", "counts", "index", "step", "steps", "meter", "avg", "average", "value", "values", "item",
+    "items", "list", "dict", "hist", "str", "print", "plot", "record", "records", "running", "total",
+    "sum", "type", "types", "config", "cfg", "landscape",
+})
+_NOT_A_LOSS_BEFORE = frozenset({"log", "print", "plot", "record", "running"})
+
+
+def name_words(name: str) -> list[str]:
+    """The lower-case words of an identifier, split at underscores, case changes and digits."""
+    return [word.lower() for word in _WORD.findall(name)]
+
+
+def named_like_loss(name: str) -> bool:
+    """`my_loss`, `compute_loss`, `DiceLoss`, `criterion`: yes. `loss_scale`, `log_loss_value`,
+    `running_loss`: no. The one definition of a loss by its name."""
+    words = name_words(name)
+    for index, word in enumerate(words):
+        if word in LOSS_WORDS:
+            following = words[index + 1] if index + 1 < len(words) else None
+            previous = words[index - 1] if index else None
+            if following not in _NOT_A_LOSS_AFTER and previous not in _NOT_A_LOSS_BEFORE:
+                return True
+    return False
+
+
 def is_test_file(filename: str) -> bool:
     return bool(_TEST_FILE.match(filename))
 

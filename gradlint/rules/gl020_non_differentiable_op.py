@@ -7,7 +7,7 @@ import libcst as cst
 
 from gradlint.data import api_table, canonical_name
 from gradlint.engine.flow import StatementFlow
-from gradlint.engine.gradients import not_differentiated
+from gradlint.engine.gradients import name_words, named_like_loss, not_differentiated
 from gradlint.engine.syntax import argument
 from gradlint.engine.walker import iter_tree
 from gradlint.rule import Fix, Rule, Severity
@@ -65,36 +65,11 @@ INTEGER_OPS = frozenset({
     "argmax", "argmin", "bucketize", "searchsorted", "digitize", "to_int32", "to_int64", "iround", "ifloor",
     "iceil", "long", "int", "bool", "short", "byte",
 })
-LOSS_TOKENS = frozenset({"loss", "losses", "criterion", "crossentropy", "hinge", "nll"})
-# `loss_scale`, `loss_weights`, `LossScaleOptimizer`: named after a loss, but not one.
-NOT_A_LOSS = frozenset({
-    "scale", "scaling", "scaler", "weight", "weights", "mask", "masks", "schedule", "scheduler", "factor",
-    "coef", "coeff", "ratio", "name", "names", "key", "keys", "history", "tracker", "log", "logger",
-    "count", "counts", "index", "step", "steps",
-})
 LAYER_BASE_PREFIXES = (
     "keras.layers.", "keras.models.", "keras.losses.", "keras.Model", "keras.Sequential", "keras.Layer",
     "tensorflow.Module", "torch.nn.", "flax.", "haiku.", "equinox.", "lasagne.layers.",
 )
 LAYER_BASE_SUFFIXES = ("Layer", "Model", "Module", "Loss", "Block", "Net", "Network", "Cell")
-
-_TOKEN = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
-
-
-def _tokens(name: str) -> set[str]:
-    return {token.lower() for token in _TOKEN.findall(name)}
-
-
-def _loss_named(name: str) -> bool:
-    """`my_loss`, `loss_fn`, `DiceLoss`, `criterion`: yes. `loss_scale`, `LossScaleOptimizer`: no."""
-    tokens = [token.lower() for token in _TOKEN.findall(name)]
-    for index, token in enumerate(tokens):
-        if token in LOSS_TOKENS:
-            following = tokens[index + 1] if index + 1 < len(tokens) else None
-            if following not in NOT_A_LOSS:
-                return True
-    return False
-
 
 class _Status:
     """A level (CONST < DEAD < UNKNOWN < LIVE) and, when DEAD, the ops that made it so.
@@ -542,7 +517,7 @@ class NonDifferentiableOp(Rule):
         if isinstance(parent, cst.ClassDef):
             owner = parent.name.value
             bases = [name for base in parent.bases for name in self.qualified_names(base.value)]
-            is_loss = _loss_named(owner) or any(name.startswith("keras.losses.") for name in bases)
+            is_loss = named_like_loss(owner) or any(name.startswith("keras.losses.") for name in bases)
             if is_loss and name == "forward":
                 # torch's convention, `forward(input, target)`: the gradient is taken through the input.
                 return "loss", f"the loss `{owner}.{name}`", frozenset({0})
@@ -551,7 +526,7 @@ class NonDifferentiableOp(Rule):
             layer_method = name in ("call", "__call__") and self._layer_like(parent)
             if (name == "forward" and parent.bases) or layer_method:
                 return "layer", f"the output of `{owner}.{name}`", None
-        if _loss_named(name):
+        if named_like_loss(name):
             return "loss", f"the loss `{name}`", None
         return None, "", None
 
@@ -631,14 +606,14 @@ class NonDifferentiableOp(Rule):
         for scope in scopes:
             if isinstance(scope, cst.FunctionDef):
                 name = scope.name.value
-                if name in METRIC_FUNCTIONS or _tokens(name) & METRIC_TOKENS:
+                if name in METRIC_FUNCTIONS or set(name_words(name)) & METRIC_TOKENS:
                     return True
                 if name.lstrip("_").lower().startswith(INFERENCE_PREFIXES):
                     return True
                 if self._own_gradient(scope):
                     return True
             elif isinstance(scope, cst.ClassDef):
-                if _tokens(scope.name.value) & METRIC_TOKENS:
+                if set(name_words(scope.name.value)) & METRIC_TOKENS:
                     return True
                 for base in scope.bases:
                     names = self.qualified_names(base.value)

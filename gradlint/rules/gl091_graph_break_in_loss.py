@@ -1,12 +1,10 @@
 from __future__ import annotations
 
-import re
-
 import libcst as cst
 
 from gradlint.data import api_table
 from gradlint.engine.flow import StatementFlow
-from gradlint.engine.gradients import is_test_file, not_differentiated
+from gradlint.engine.gradients import is_test_file, name_words, named_like_loss, not_differentiated
 from gradlint.engine.names import dotted
 from gradlint.engine.syntax import argument, is_constant, own_nodes, positional
 from gradlint.rule import Rule, Severity
@@ -55,16 +53,7 @@ MODEL_TOKENS = frozenset({
     "linear", "rnn", "lstm", "gru", "transformer", "embedding", "embed", "disc", "gen", "unet", "vae",
     "autoencoder", "student", "qnet", "dqn", "predictor", "regressor",
 })
-LOSS_TOKENS = frozenset({"loss", "losses", "criterion", "crossentropy", "hinge", "nll", "objective"})
-NOT_A_LOSS = frozenset({
-    "scale", "scaling", "scaler", "weight", "weights", "mask", "masks", "schedule", "scheduler", "factor",
-    "coef", "coeff", "ratio", "name", "names", "key", "keys", "history", "tracker", "log", "logger",
-    "count", "counts", "index", "step", "steps", "meter", "avg", "average", "value", "values", "item",
-    "items", "list", "dict", "hist", "str", "print", "plot", "record", "records", "running", "total",
-    "sum", "fn", "func", "function", "type", "types", "config", "cfg", "landscape",
-})
 LOG_PROBABILITY_WORDS = frozenset({"prob", "probs", "probability", "probabilities", "likelihood", "likelihoods"})
-_TOKEN = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
 # Functions whose first word says they run no training step.
 INFERENCE_WORDS = frozenset({
     "predict", "decode", "generate", "sample", "infer", "inference", "eval", "evaluate", "test", "valid",
@@ -72,26 +61,10 @@ INFERENCE_WORDS = frozenset({
 })
 
 
-def _tokens(name: str) -> list[str]:
-    return [token.lower() for token in _TOKEN.findall(name)]
-
-
-def _loss_named(name: str) -> bool:
-    """`my_loss`, `compute_loss`, `DiceLoss`, `criterion`: yes. `loss_scale`, `loss_history`: no."""
-    tokens = _tokens(name)
-    for index, token in enumerate(tokens):
-        if token in LOSS_TOKENS:
-            following = tokens[index + 1] if index + 1 < len(tokens) else None
-            previous = tokens[index - 1] if index else None
-            if following not in NOT_A_LOSS and previous not in ("log", "print", "plot", "record", "running"):
-                return True
-    return False
-
-
 def _log_probability_named(name: str) -> bool:
     """`log_prob`, `get_logprobs`, `log_likelihood`: what a policy gradient or a likelihood
     loss differentiates."""
-    tokens = _tokens(name)
+    tokens = name_words(name)
     if "logprob" in tokens or "logprobs" in tokens:
         return True
     return any(a == "log" and b in LOG_PROBABILITY_WORDS for a, b in zip(tokens, tokens[1:]))
@@ -99,7 +72,7 @@ def _log_probability_named(name: str) -> bool:
 
 def _model_named(node: cst.BaseExpression) -> bool:
     name = node.attr.value if isinstance(node, cst.Attribute) else node.value if isinstance(node, cst.Name) else ""
-    return bool(set(_tokens(name)) & MODEL_TOKENS)
+    return bool(set(name_words(name)) & MODEL_TOKENS)
 
 
 class _S:
@@ -229,7 +202,10 @@ class GraphBreakInLoss(Rule):
     `jax.grad` argument); `.item()`, `.numpy()`, `.tolist()` are evidence of a tensor
     themselves. Checked with torch 2.13.0, TensorFlow 2.21.0, Keras 3.15.1 and JAX 0.10.2.
 
-    Misses: breaks inside helper functions called by the loss, losses assembled across
+    A call of a function of the module whose every return leaves the graph
+    (`def penalty(out): return torch.tensor(out.abs().sum().item())`) is a break itself.
+
+    Misses: breaks inside helpers of other modules or methods, losses assembled across
     functions or in attributes (`self.loss = ...`), values that are broken on one branch only,
     a break in a term multiplied by a live value, and generator losses whose names do not say
     so.
@@ -271,6 +247,7 @@ class GraphBreakInLoss(Rule):
         self.loss_objects: set[str] = set()  # names bound to a loss object
         self.weightless: set[str] = set()  # names bound to a module without weights (`nn.LogSoftmax()`)
         self.reported: set[int] = set()
+        self._helper_cuts: dict[str, bool] = {}
 
     # The walk ---------------------------------------------------------------------------
 
@@ -326,7 +303,9 @@ class GraphBreakInLoss(Rule):
                                       _argnums(node), jax=name.startswith("jax."))
             return
         if isinstance(func, cst.Name):
-            if func.value in BUILTINS.methods:
+            if func.value in BUILTINS.methods or (
+                func.value in self.context.semantic.functions and self.helper_cuts(func.value)
+            ):
                 self.has_break.add(self._scope_id())
             return
         method = self.context.names.method(node)
@@ -429,6 +408,22 @@ class GraphBreakInLoss(Rule):
             return None
         return flow
 
+    def helper_cuts(self, name: str) -> bool:
+        """Whether the module's function `name` returns only values taken off the graph
+        (`return torch.tensor(out.abs().sum().item())`): calling it is a break itself."""
+        found = self._helper_cuts.get(name)
+        if found is None:
+            self._helper_cuts[name] = False  # a recursive helper reads as no break
+            function = self.context.semantic.functions.get(name)
+            flow = self._analyze(function, None, None) if function is not None else None
+            # A NumPy call on a parameter is no break: the helper may be NumPy code throughout.
+            returns = [self._without_numpy_calls(status) for status in flow.returns] if flow is not None else []
+            found = bool(returns) and all(
+                status.level == BROKEN and any(hard for _, _, hard, _ in status.breaks) for status in returns
+            )
+            self._helper_cuts[name] = found
+        return found
+
     # Reports ----------------------------------------------------------------------------
 
     def _report_sinks(self, flow: _Flow) -> None:
@@ -492,7 +487,7 @@ class GraphBreakInLoss(Rule):
             return True
         for scope in self.context.scopes:
             if isinstance(scope, cst.FunctionDef):
-                words = _tokens(scope.name.value)
+                words = name_words(scope.name.value)
                 if words and words[0] in INFERENCE_WORDS:
                     return True
                 for decorator in scope.decorators:
@@ -529,7 +524,7 @@ class GraphBreakInLoss(Rule):
         if isinstance(parent, cst.ClassDef):
             owner = parent.name.value
             bases = [n for base in parent.bases for n in self.qualified_names(base.value)]
-            is_loss = _loss_named(owner) or any(n.startswith("keras.losses.") for n in bases)
+            is_loss = named_like_loss(owner) or any(n.startswith("keras.losses.") for n in bases)
             if is_loss and name in ("call", "__call__", "forward"):
                 return "loss", f"the loss `{owner}.{name}`", None, False
             if name in ("forward", "call") and parent.bases:
@@ -537,7 +532,7 @@ class GraphBreakInLoss(Rule):
             if name in ("train_step", "compute_loss", "training_step") and not _requests_gradients(node):
                 # A step that runs backward itself returns its loss for logging (HF `Trainer`).
                 return "loss", f"the loss of `{owner}.{name}`", None, False
-        if _loss_named(name):
+        if named_like_loss(name):
             return "named", f"the loss `{name}`", None, False
         if _log_probability_named(name):
             return "named", f"the log-probabilities returned by `{name}`", None, False
@@ -741,8 +736,10 @@ class _Flow(StatementFlow[_S]):
                 return _CONST
             if name in PASSING_BUILTINS and name not in self.env:
                 return self._args(call)
-            if name in self.rule.loss_objects or _loss_named(name):
+            if name in self.rule.loss_objects or named_like_loss(name):
                 return self._args(call)
+            if name not in self.env and self.rule.helper_cuts(name):
+                return self._break(call, self._args(call), True)
             return self._model_call(call)
         if isinstance(func, cst.Call):  # nn.MSELoss()(pred, y), model(x) of a constructor
             if any(n.startswith(LOSS_CONSTRUCTORS) or n.endswith("Loss") for n in self.rule.qualified_names(func.func)):
@@ -753,7 +750,7 @@ class _Flow(StatementFlow[_S]):
         method = func.attr.value
         if _is_self(func.value):
             key = "self." + method
-            if key in self.rule.loss_objects or _loss_named(method):
+            if key in self.rule.loss_objects or named_like_loss(method):
                 return self._args(call)
             return self._model_call(call)
         receiver = self.eval(func.value)
@@ -801,12 +798,12 @@ NONE, CUT, GENERATED = 0, 1, 2
 
 
 def _generator_named(name: str) -> bool:
-    tokens = set(_tokens(name))
+    tokens = set(name_words(name))
     return bool(tokens & GENERATOR_WORDS) or ("g" in tokens and tokens <= {"g", "net", "model"})
 
 
-def _generator_loss_named(name: str) -> bool:
-    tokens = set(_tokens(name))
+def _generatornamed_like_loss(name: str) -> bool:
+    tokens = set(name_words(name))
     return bool(tokens & GENERATOR_LOSS_WORDS) and bool(tokens & (GENERATOR_WORDS | {"g"}))
 
 
@@ -877,7 +874,7 @@ class _GeneratorFlow(StatementFlow[_G]):
     def _check(self, key: str, status: _G) -> None:
         """A generator loss bound to a value whose generator part was all cut."""
         name = key.rsplit(".", 1)[-1]
-        if status.level == CUT and status.scored and _generator_loss_named(name) and self.statement is not None:
+        if status.level == CUT and status.scored and _generatornamed_like_loss(name) and self.statement is not None:
             self.cut_terms.append((status.cut, self.statement, key))
 
     def eval_call(self, call: cst.Call) -> _G:
