@@ -6,7 +6,7 @@ import libcst as cst
 
 from gradlint.data import api_table
 from gradlint.engine.gradients import STOP_GRADIENT, not_differentiated
-from gradlint.engine.syntax import bare, number, positional
+from gradlint.engine.syntax import bare, number, own_nodes, positional
 from gradlint.engine.walker import iter_children
 from gradlint.rule import Fix, Rule, Severity
 
@@ -42,6 +42,7 @@ _L2_ORDS = frozenset({"euclidean", "fro", "2"})
 _LEAVE_AUTOGRAD = frozenset({"detach", "detach_", "item", "numpy", "tolist"})
 _NUMERIC_MODULES = ("numpy.", "scipy.", "math.")
 _MAX_DEPTH = 12
+_END = 1 << 62  # a time after every binding: what a function's names hold when it returns
 EPSILON = "1e-12"
 # Expressions that need parentheses as an operand of `+`.
 _LOOSER_THAN_ADD = (cst.BooleanOperation, cst.Comparison, cst.IfExp, cst.Lambda, cst.UnaryOperation)
@@ -564,6 +565,9 @@ class UnsafeSqrtOrNorm(Rule):
             return self._vanishes(node.value, env, time, depth)
         if not isinstance(node, cst.Call):
             return None
+        returned = self._helper_return(node, env)
+        if returned is not None:  # `sqrt(sq_dist(a, b))`: what the module's helper returns
+            return self._vanishes(returned[0], returned[1], _END, depth)
         names = self.qualified_names(node.func)
         if names:
             first = _first_argument(node)
@@ -622,6 +626,20 @@ class UnsafeSqrtOrNorm(Rule):
                 return None
             return self._vanishes(receiver, env, time, depth)
         return None
+
+    def _helper_return(self, call: cst.Call, env: dict) -> tuple[cst.BaseExpression, dict] | None:
+        """The expression a function of the module returns from its single `return`, with the
+        function's own bindings (its parameters are unknown values)."""
+        func = call.func
+        if not isinstance(func, cst.Name) or func.value in env:
+            return None
+        function = self.context.semantic.functions.get(func.value)
+        if function is None:
+            return None
+        returns = [node for node in own_nodes(function.body) if isinstance(node, cst.Return)]
+        if len(returns) != 1 or returns[0].value is None:
+            return None
+        return returns[0].value, self._envs.get(id(function), {})
 
     def _vanishes_binary(self, node: cst.BinaryOperation, env: dict, time: int, depth: int) -> str | None:
         op = node.operator
