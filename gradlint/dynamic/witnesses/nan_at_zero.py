@@ -17,6 +17,10 @@ A clamp applied to the root's result (`sqrt(s).clamp(min=eps)`, `maximum(norm(x)
 `r = rsqrt(s)` then `minimum(r, 1 / eps)`) is evaluated with it: it fixes the value, and in
 some frameworks the gradient too (TF's `sqrt`), so the verdict is the clamped code's.
 
+A variance written as E[x²] - E[x]² (GL030 says it "rounds below zero") is run in float32 on
+constant inputs of several values, where that difference rounds: it is confirmed when the code
+gets a NaN value or gradient there, even with its epsilon.
+
 Where the zero was put into an intermediate value (`var` from `mean, var = moments(x)`), the
 root alone has an infinite gradient; the enclosing function is then run on constant inputs too,
 and the evidence quotes the NaN the code itself gets there.
@@ -44,6 +48,11 @@ FILLS = (("identical inputs", "pattern"), ("identical constant inputs", "ones"),
 CLAMPS = frozenset({"clamp", "clip", "clamp_min", "clamp_max", "maximum", "minimum", "clip_by_value"})
 # The quantity under the root counts as zero up to an epsilon: the repairs add 1e-12 ... 1e-5.
 ZERO_REACHED = 1e-4
+
+# GL030's words for a variance written as a difference of moments, and the constant values
+# it is run with in float32 (their squares round, so the difference rarely comes out exactly 0).
+ROUNDING_FINDING = "rounds below zero"
+ROUNDING_VALUES = (0.1, 0.7, 3.3, 7.7, 10.1, 33.3, 101.7)
 
 NORMS = ("norm", "vector_norm", "reduce_euclidean_norm")
 ROOTS = ("sqrt", "rsqrt")
@@ -316,10 +325,50 @@ def _clamp_after(probe: Probe, node: ast.AST) -> ast.Call | None:
     return None
 
 
+def _rounding_below_zero(probe: Probe, node: ast.AST, argument: ast.expr):
+    """The root run in float32 with every input one constant value, value after value."""
+    expression = probe.expression(node, inline_locals=True)
+    defaults = _kept_defaults(probe, expression)
+    data = [name for name in expression.inputs if name not in defaults]
+    if not data or index_inputs(expression.node):
+        raise Inconclusive(f"`{expression.source}` has no float inputs to set to a constant")
+    function = _with_fixed(expression, data, defaults)
+    for shape in ((7,), (7, 3)):
+        quantity = None
+        for value in ROUNDING_VALUES:
+            values = {name: np.full(shape, value) for name in data}
+            output, grads = probe.backend.gradients(function, values, dtype="float32")
+            if not np.all(np.isfinite(np.asarray(output, dtype=float))) or any(
+                g is not None and not np.all(np.isfinite(g)) for g in grads.values()
+            ):
+                quantity = _quantity_float32(probe, argument, values, defaults)
+                return confirmed(
+                    f"with every entry of {', '.join(f'`{n}`' for n in data)} = {value:g} (float32), the quantity under "
+                    f"the root is {describe_array(quantity, 3)} and `{expression.source}` gives "
+                    f"{describe_array(np.asarray(output, dtype=float), 3)}, gradient "
+                    f"{describe_array(np.asarray(next(g for g in grads.values() if g is not None), dtype=float), 3)}",
+                    f"{', '.join(data)} = constant{shape} of each of {', '.join(f'{v:g}' for v in ROUNDING_VALUES)} "
+                    "(float32)" + _shown_defaults(defaults),
+                )
+    return not_reproduced(
+        f"`{expression.source}` and its gradient stay finite in float32 for constant inputs of "
+        f"{', '.join(f'{v:g}' for v in ROUNDING_VALUES)}", f"{', '.join(data)} = constant (float32)")
+
+
+def _quantity_float32(probe: Probe, node: ast.expr, values: dict, fixed: dict) -> np.ndarray:
+    radicand = probe.expression(node, inline_locals=True)
+    data = [name for name in radicand.inputs if name not in fixed]
+    value, _ = probe.backend.gradients(_with_fixed(radicand, data, fixed), {n: values[n] for n in data if n in values},
+                                       dtype="float32")
+    return np.asarray(value, dtype=float)
+
+
 def witness(probe: Probe):
     node = probe.target
     argument = _argument(node)
     norm = _is_norm(node)
+    if ROUNDING_FINDING in probe.job.message:
+        return _rounding_below_zero(probe, node, argument)
     node = _clamp_after(probe, node) or node
     errors: list[str] = []
     mask = _unknown_selection(probe, argument)
