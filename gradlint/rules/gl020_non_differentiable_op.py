@@ -197,7 +197,8 @@ class NonDifferentiableOp(Rule):
     Quiet for straight-through estimators (the op under `stop_gradient` / `.detach()`),
     `@tf.custom_gradient` and `jax.custom_vjp` / `custom_jvp` functions, the `forward` of a
     `torch.autograd.Function`, metrics (names with metric, accuracy, acc, precision, recall,
-    iou, f1, auc; `keras.metrics.Metric` subclasses, `update_state`, `result`), inference code
+    iou, f1, auc, unless the name also says loss, as `IoULoss` does; `keras.metrics.Metric`
+    subclasses, `update_state`, `result`), inference code
     (`predict*`, `decode*`, `generate*`, `sample*`, `infer*`, `eval*`, `test*`, `valid*`
     functions, `torch.no_grad` / `inference_mode` blocks and decorators), test files
     (`test_*.py`, `*_test.py`), names that mention a loss without being one (`loss_scale`,
@@ -606,14 +607,15 @@ class NonDifferentiableOp(Rule):
         for scope in scopes:
             if isinstance(scope, cst.FunctionDef):
                 name = scope.name.value
-                if name in METRIC_FUNCTIONS or set(name_words(name)) & METRIC_TOKENS:
+                if name in METRIC_FUNCTIONS or (set(name_words(name)) & METRIC_TOKENS and not named_like_loss(name)):
                     return True
                 if name.lstrip("_").lower().startswith(INFERENCE_PREFIXES):
                     return True
                 if self._own_gradient(scope):
                     return True
             elif isinstance(scope, cst.ClassDef):
-                if set(name_words(scope.name.value)) & METRIC_TOKENS:
+                # `AccuracyLoss`, `dice_iou_loss`: a metric's word in a loss's name is still a loss.
+                if set(name_words(scope.name.value)) & METRIC_TOKENS and not named_like_loss(scope.name.value):
                     return True
                 for base in scope.bases:
                     names = self.qualified_names(base.value)
