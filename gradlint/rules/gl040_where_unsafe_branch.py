@@ -23,6 +23,7 @@ TF_ZERO_GRAD = api_table("where_tf_zero_grad")  # documentation: never flagged
 DIVIDE = api_table("where_divide")
 POW = api_table("where_pow")
 ARC = api_table("where_arc")
+OVERFLOW = api_table("where_overflow")
 COMPARE = api_table("where_compare")
 LOGICAL_AND = api_table("where_logical_and")
 LOGICAL_OR = api_table("where_logical_or")
@@ -62,13 +63,17 @@ _POINTS = {
     "div": ((0.0,), (0.0,), "is inf where `{u}` = 0"),
     "root": ((0.0, -1.0), (0.0,), "has an infinite slope where `{u}` = 0 and is NaN below"),
     "arc": ((1.0, -1.0), (1.0, -1.0), "has an infinite slope where `{u}` = ±1 and is NaN beyond"),
+    # No single point ends the domain: any threshold that keeps large inputs out was written for
+    # the overflow (`None`: every boundary counts).
+    "overflow": ((1000.0, -1000.0), None, "overflows to inf where `{u}` is large"),
 }
+_UNSAFE_TABLES = ((LOG, "log"), (LOG1P, "log1p"), (ROOT, "root"), (RECIPROCAL, "div"), (ARC, "arc"), (OVERFLOW, "overflow"))
 _EPS_NAME = re.compile(r"(^|_)(eps|epsilon|tiny|tol)(\d*|_.*)$|^eps", re.I)
 _TINY = 1e-7
 _CLOSE = 1e-3
 _MAX_DEPTH = 4
 # For the fix: a value of the op's input at which the op is finite and smooth.
-_SAFE_VALUE = {"log": "1.0", "log1p": "0.0", "div": "1.0", "root": "1.0", "arc": "0.0"}
+_SAFE_VALUE = {"log": "1.0", "log1p": "0.0", "div": "1.0", "root": "1.0", "arc": "0.0", "overflow": "0.0"}
 _CHARS = 40
 _LEAVE_AUTOGRAD = frozenset({"detach", "numpy", "item", "tolist"})
 _HIDDEN = object()
@@ -88,7 +93,11 @@ class WhereUnsafeBranch(Rule):
     `where(abs(x) < eps, 1, sin(x) / x)`, the bump `where(x**2 < 1, exp(-1 / (1 - x**2)), 0)`.
     A branch computed earlier in the same function (`inv = 1 / x`, then `where(x != 0, inv, 0)`)
     counts too, and so does a branch computed by a helper function or method of the same
-    file (`where(c, self.bump(x), 0)`, reported as a warning).
+    file (`where(c, self.bump(x), 0)`, reported as a warning). An exponential (`exp`, `expm1`,
+    `cosh`, `sinh`) in the branch the condition leaves out for large inputs overflows there:
+    `where(x > 20, x, log1p(exp(x)))`, a hand-written ELU `where(x > 0, x, exp(x) - 1)`
+    (a warning: it needs an input above about 88 in float32, 11 in float16); an input clamped
+    from above first (`exp(minimum(x, 0))`, `clamp(max=...)`, an inner where) is safe.
 
     ## Why is this bad?
     `where` computes both branches everywhere and only then picks one. Its gradient sends 0
@@ -162,8 +171,10 @@ class WhereUnsafeBranch(Rule):
       or followed by `.detach()`, and code that is not differentiated: tests, metrics,
       `no_grad` / `inference_mode` blocks.
 
-    Known misses: `exp` overflow without a division inside (`where(x < 80, exp(x), ...)`),
-    `lgamma` and `digamma` at non-positive integers, `sin(x)/x` spelled through `torch.sinc`
+    Measured for the overflow: `where(x > 20, x, log1p(exp(x)))` at `x = 100` gives gradient
+    NaN in torch 2.13.0, JAX 0.10.2 and TF 2.21.0.
+
+    Known misses: `lgamma` and `digamma` at non-positive integers, `sin(x)/x` spelled through `torch.sinc`
     (safe anyway), a masked input reached through an attribute (`self.x`) or a loop, a
     helper defined in another file, and a condition built by another function.
 
@@ -277,8 +288,8 @@ class WhereUnsafeBranch(Rule):
     def _report(self, node: cst.Call, found: _Found, loose: bool, framework: str, fix: Fix | None = None) -> None:
         kind = found.kind
         severity = None
-        if found.helper or loose or framework == "theano" or found.name.startswith("theano."):
-            severity = Severity.WARNING
+        if found.helper or loose or framework == "theano" or found.name.startswith("theano.") or kind == "overflow":
+            severity = Severity.WARNING  # an overflow needs a large input (about 88 in float32)
         elif kind in ("root", "div") and found.name.startswith("keras.") and found.call_kind in ("root", "reciprocal"):
             severity = Severity.WARNING
         elif framework in ("tensorflow", "keras") and found.name.startswith("."):
@@ -345,7 +356,7 @@ class WhereUnsafeBranch(Rule):
             if names & TF_ZERO_GRAD:
                 return None
             first = _first(node)
-            for table, kind in ((LOG, "log"), (LOG1P, "log1p"), (ROOT, "root"), (RECIPROCAL, "div"), (ARC, "arc")):
+            for table, kind in _UNSAFE_TABLES:
                 hit = names & table
                 if hit and first is not None:
                     return kind, first, min(hit), "reciprocal" if table is RECIPROCAL else kind
@@ -367,7 +378,7 @@ class WhereUnsafeBranch(Rule):
             return None
         receiver = node.func.value
         if not node.args:
-            for table, kind in ((LOG, "log"), (LOG1P, "log1p"), (ROOT, "root"), (RECIPROCAL, "div"), (ARC, "arc")):
+            for table, kind in _UNSAFE_TABLES:
                 if method in table.methods:
                     return kind, receiver, "." + method, kind
             return None
@@ -440,7 +451,7 @@ class WhereUnsafeBranch(Rule):
 
     def _verdict(self, condition, scope, time, found: _Found, selected: bool) -> bool | None:
         """None when quiet; False for a sure finding; True for one on looser evidence."""
-        forms = self._forms(found.operand, found.scope, found.time)
+        forms = self._forms(found.operand, found.scope, found.time, found.kind)
         if forms is None:
             return None  # the input was made safe first
         points, bounds, _ = _POINTS[found.kind]
@@ -462,12 +473,13 @@ class WhereUnsafeBranch(Rule):
                 return True
         return None
 
-    def _forms(self, node, scope, time):
+    def _forms(self, node, scope, time, kind: str):
         """The operand and what its local names were assigned: [(expression, scope)], or None
-        when one of them keeps it in the domain (a where, a positive clamp, an epsilon)."""
+        when one of them keeps it in the domain (a where, a positive clamp, an epsilon; an upper
+        clamp for an exponential)."""
         forms = []
         for _ in range(_MAX_DEPTH):
-            if _guarded(node, self):
+            if (_bounded_above if kind == "overflow" else _guarded)(node, self):
                 return None
             forms.append((node, scope))
             if not isinstance(node, cst.Name):
@@ -546,7 +558,7 @@ class WhereUnsafeBranch(Rule):
             if threshold is None:
                 return None, False
             value = function(point)
-            exact = any(abs(threshold - function(b)) <= _CLOSE for b in bounds)
+            exact = bounds is None or any(abs(threshold - function(b)) <= _CLOSE for b in bounds)
             return _EVALUATE[side_op](value, threshold), exact
         return None, False
 
@@ -842,6 +854,24 @@ def _guarded(node, rule: WhereUnsafeBranch) -> bool:
     if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Add):
         return True  # `x + eps`, `1 + x`, `x**2 + 1e-12`: a positive term added
     return False
+
+
+def _bounded_above(node, rule: WhereUnsafeBranch) -> bool:
+    """An exponential's input kept from overflowing: a where, `clamp(x, max=c)`,
+    `clip(x, lo, hi)`, `minimum(x, c)`."""
+    if not isinstance(node, cst.Call):
+        return False
+    names = rule.qualified_names(node.func)
+    method = None if names else rule.context.names.method(node)
+    if names & WHERE or method in WHERE.methods:
+        return True
+    if any(name.endswith("minimum") for name in names) or method in ("clamp_max", "minimum"):
+        return True
+    if not (names & CLAMP or method in CLAMP.methods):
+        return False
+    keywords = {a.keyword.value for a in node.args if a.keyword is not None}
+    upper = len(positional(node)) >= (2 if method is not None else 3)
+    return upper or bool(keywords & {"max", "clip_value_max", "a_max", "x_max", "max_value"})
 
 
 def _positive_bound(node: cst.Call, names, method) -> bool:

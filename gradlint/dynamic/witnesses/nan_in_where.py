@@ -4,7 +4,8 @@ The flagged branch is walked up to its `where` call, which is evaluated with its
 as inputs (locals inlined, `self.attr` weights as scalar inputs, methods of the class bound)
 on a grid of points that includes the boundary of the condition: 0, +-1, +-0.5, the numbers
 the condition compares against and their square roots, and each scalar parameter and its
-square root (`x**2 = sigma`). It is confirmed when the gradient is non-finite at a point where
+square root (`x**2 = sigma`), and for an exponential that overflows (GL040 says "overflows to
+inf") +-1000, where it does so even in float64. It is confirmed when the gradient is non-finite at a point where
 the value itself is finite: the NaN comes from the branch the `where` did not select.
 """
 
@@ -23,6 +24,10 @@ BASE_POINTS = (0.0, 1.0, -1.0, 0.5, -0.5, 2.0, 3.0)
 # Values tried for scalar parameters such as a layer's `self.sigma` (the measured bump uses the
 # bump with 1); each is a square, so the boundary x**2 = sigma falls on a grid point.
 PARAMETER_VALUES = (1.0, 0.25)
+# GL040's words for an exponential that overflows in the branch left out, and the points where
+# `exp` overflows in float64 (above about 709).
+OVERFLOW_FINDING = "overflows to inf"
+OVERFLOW_POINTS = (1000.0, -1000.0)
 MAX_SHOWN = 4
 
 
@@ -47,8 +52,8 @@ def _numbers(node: ast.AST) -> set[float]:
     return found
 
 
-def _grid(constants: set[float], parameters: list[float]) -> np.ndarray:
-    points = set(BASE_POINTS)
+def _grid(constants: set[float], parameters: list[float], overflow: bool) -> np.ndarray:
+    points = set(BASE_POINTS) | (set(OVERFLOW_POINTS) if overflow else set())
     for value in (*constants, *parameters):
         points.update((value, -value))
         if value > 0:
@@ -73,7 +78,7 @@ def witness(probe: Probe):
     constants = _numbers(expression.node) | set(defaults.values())
     checked = []
     for parameter in PARAMETER_VALUES if scalars else (None,):
-        grid = _grid(constants, [parameter] if parameter is not None else [])
+        grid = _grid(constants, [parameter] if parameter is not None else [], OVERFLOW_FINDING in probe.job.message)
         values = {name: grid for name in arrays} | {name: np.array(parameter) for name in scalars}
         values |= {name: np.array(value) for name, value in defaults.items()}
 
