@@ -1,6 +1,6 @@
 """GL040: a `where` whose unselected branch is infinite passes a NaN gradient through the mask.
 
-The flagged branch is walked up to its `where` call, which is evaluated with its free variables
+The flagged branch is walked up to its `where` call (or a reduction with `where=`), which is evaluated with its free variables
 as inputs (locals inlined, `self.attr` weights as scalar inputs, methods of the class bound)
 on a grid of points that includes the boundary of the condition: 0, +-1, +-0.5, the numbers
 the condition compares against and their square roots, and each scalar parameter and its
@@ -37,7 +37,9 @@ def _callee(call: ast.Call) -> str:
 
 def _where_call(probe: Probe, node: ast.AST) -> ast.Call:
     for candidate in (node, *probe.ancestors(node)):
-        if isinstance(candidate, ast.Call) and _callee(candidate) in WHERES:
+        if isinstance(candidate, ast.Call) and (
+            _callee(candidate) in WHERES or any(k.arg == "where" for k in candidate.keywords)  # `jnp.sum(..., where=m)`
+        ):
             return candidate
         if isinstance(candidate, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
             break
