@@ -7,7 +7,7 @@ from pathlib import PurePath
 import libcst as cst
 
 from gradlint.data import api_table
-from gradlint.engine.gradients import not_differentiated
+from gradlint.engine.gradients import name_words, not_differentiated
 from gradlint.engine.syntax import argument, bindings, number, own_nodes, positional, string
 from gradlint.engine.walker import iter_tree
 from gradlint.rule import Rule, Severity
@@ -22,6 +22,7 @@ CAST = api_table("activations_cast")
 COMPARE = api_table("activations_compare")
 STOP = api_table("activations_stop")
 TRANSPARENT = api_table("activations_transparent")
+CLIP = api_table("activations_clip")
 LOSSES = api_table("activations_losses")
 LOSS_CLASSES = api_table("activations_loss_classes")
 GRAD = api_table("activations_grad")
@@ -43,7 +44,9 @@ _LOSS_FUNCTION = re.compile(r"loss|objective|criterion", re.I)
 # Callables named like a loss object: `criterion(p, y)`, `self.loss_fn(p, y)`.
 _LOSS_CALLEE = re.compile(r"^(criterion|loss|loss_?fn|loss_?func|loss_function|\w+_loss)$", re.I)
 # Names that hold labels: arithmetic with them keeps a saturated prediction saturated.
-_LABEL = re.compile(r"^(y|t|gt|ys|yb|targets?|labels?|y_?true|y_?batch|y_?train|ground_?truth|exp_y)$", re.I)
+_LABEL = re.compile(
+    r"^(y|t|gt|ys|yb|targets?|labels?|y_?true|y_?batch|y_?train|ground_?truth|exp_y|advs?|advantages?|returns)$", re.I
+)
 _LAYER_PREFIXES = ("keras.layers.", "lasagne.layers.", "flax.linen.")
 _ORDERING = (cst.GreaterThan, cst.GreaterThanEqual, cst.LessThan, cst.LessThanEqual)
 _MAX_DEPTH = 16
@@ -59,6 +62,7 @@ class _Source:
     op: str
     gradient: str
     severity: Severity
+    advice: str = "use sigmoid/tanh there"
 
 
 class SaturatingActivation(Rule):
@@ -82,7 +86,12 @@ class SaturatingActivation(Rule):
       layer's `activation` or to an `Activation` layer;
     - a step function of a trainable value (`(self.gate(x) > 0).float()`, `where(z > 0, 1., 0.)`
       with `z = self.fc(x)`) that multiplies another value in a layer's method: a hard gate;
-    - `where(cond, 1.0, 0.0)` of a prediction that feeds a loss.
+    - `where(cond, 1.0, 0.0)` of a prediction that feeds a loss;
+    - an error or a probability ratio clipped on both sides that feeds a loss with no unclipped
+      path beside it: `((q - target).clamp(-1, 1) ** 2).mean()` (the error is clipped, not its
+      gradient: a Huber loss keeps one), a PPO objective `clamp(ratio, 1 - eps, 1 + eps) * adv`
+      without the `min` with the unclipped `ratio * adv`. Measured (torch 2.13.0): the gradient
+      with respect to the error or the ratio is exactly 0 outside the bounds.
 
     ## Why is this bad?
     Outside a small linear region these functions are flat, and their gradient is exactly 0
@@ -202,6 +211,7 @@ class SaturatingActivation(Rule):
 
     def visit_Call(self, node: cst.Call) -> None:
         names = self.qualified_names(node.func)
+        self._clipped_error(node, names)
         if not names:
             method = self.context.names.method(node)
             if method is not None and method in CAST.methods and _comparison(self, node.func.value):
@@ -242,9 +252,33 @@ class SaturatingActivation(Rule):
         if value is not None:
             self._layer_activation(node, value)
 
-    def _add(self, node: cst.Call, op: str, gradient: str, severity: Severity) -> None:
-        self.sources[id(node)] = _Source(node, self.context.current_statement(), op, gradient, severity)
+    def _add(self, node: cst.Call, op: str, gradient: str, severity: Severity, advice: str | None = None) -> None:
+        source = _Source(node, self.context.current_statement(), op, gradient, severity)
+        if advice is not None:
+            source.advice = advice
+        self.sources[id(node)] = source
         self.marked.add(self._scope_key())
+
+    def _clipped_error(self, node: cst.Call, names: frozenset[str]) -> None:
+        """`clamp(ratio, 1 - eps, 1 + eps)`, `(q - target).clamp(-1, 1)`: an error or a ratio
+        clipped on both sides; a source when nothing unclipped goes beside it into the loss."""
+        method = None if names else self.context.names.method(node)
+        if not (names & CLIP or method in CLIP.methods) or self._quiet():
+            return
+        args = positional(node)
+        operand = node.func.value if method is not None else (args[0] if args else argument(node, "input"))
+        bounds = args if method is not None else args[1:]
+        keywords = {arg.keyword.value: arg.value for arg in node.args if arg.keyword is not None}
+        for low, high in _CLIP_KEYWORDS:
+            if low in keywords and high in keywords:
+                bounds = [keywords[low], keywords[high]]
+        if operand is None or len(bounds) != 2 or not _error_or_ratio(self, operand):
+            return
+        region = f"[{self.source(bounds[0])}, {self.source(bounds[1])}]"
+        ratio = isinstance(operand, cst.Call) or (isinstance(operand, cst.Name) and "ratio" in operand.value.lower())
+        advice = ("keep the unclipped ratio beside it, as PPO does: `min(ratio * adv, clip(ratio) * adv)`" if ratio
+                  else "use a Huber loss (`smooth_l1_loss`, `huber`), whose gradient stays constant beyond the bound")
+        self._add(node, self._short(node), _flat(region), Severity.WARNING, advice)
 
     def _short(self, node: cst.CSTNode) -> str:
         text = self.source(node)
@@ -450,7 +484,7 @@ class SaturatingActivation(Rule):
                 op=source.op,
                 role=role,
                 gradient=source.gradient,
-                advice="use sigmoid/tanh there",
+                advice=source.advice,
             )
 
     # What a value depends on ---------------------------------------------------------------
@@ -575,6 +609,24 @@ class SaturatingActivation(Rule):
             elif isinstance(child, cst.Name) and child.value in self._env and self._trainable(child, depth + 1):
                 return True
         return False
+
+
+# The keyword pairs of a clip's bounds: torch, TensorFlow, NumPy/JAX, Keras.
+_CLIP_KEYWORDS = (("min", "max"), ("clip_value_min", "clip_value_max"), ("a_min", "a_max"), ("x_min", "x_max"))
+# Names of a value that is an error or a ratio: clipping one on both sides flattens a loss.
+_ERROR_WORDS = frozenset({"ratio", "ratios", "err", "error", "errors", "diff", "delta", "td", "residual", "residuals"})
+
+
+def _error_or_ratio(rule: Rule, node: cst.BaseExpression) -> bool:
+    """A difference of two varying values, an `exp` (a probability ratio), or a name that says so."""
+    if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Subtract):
+        return number(node.left) is None and number(node.right) is None
+    if isinstance(node, cst.Call):
+        names = rule.qualified_names(node.func)
+        return any(name.rpartition(".")[2] == "exp" for name in names) or (
+            not names and rule.context.names.method(node) == "exp"
+        )
+    return isinstance(node, cst.Name) and bool(set(name_words(node.value)) & _ERROR_WORDS)
 
 
 def _flat(region: str) -> str:
