@@ -41,7 +41,9 @@ class ObjectiveIgnoresArgument(Rule):
 
     ## Notes
     Only functions defined in the same file are followed; a parameter used anywhere in the
-    body, nested functions included, counts as used. Bound methods are not checked.
+    body, nested functions included, counts as used. Bound methods are not checked. A call
+    with `constraints=` is not checked: a constant objective under constraints asks for any
+    feasible point, and SLSQP or trust-constr iterate until the constraints hold.
 
     ## References
     - scipy.optimize.minimize: the objective is `fun(x, *args) -> float`.
@@ -80,6 +82,9 @@ class ObjectiveIgnoresArgument(Rule):
         optimizer = self.callee(node, SCIPY_OBJECTIVE)
         if optimizer is None:
             return
+        constraints = argument_value(node, "constraints")
+        if constraints is not None and not (isinstance(constraints, cst.Name) and constraints.value == "None"):
+            return  # a constant objective under constraints is a feasibility problem: it iterates
         argument = argument_value(node, OBJECTIVE_KEYWORDS, 0)
         definition = self._definition(argument) if argument is not None else None
         if definition is None:
