@@ -7,6 +7,7 @@ import libcst as cst
 
 from gradlint.data import api_table
 from gradlint.engine.gradients import not_differentiated
+from gradlint.engine.syntax import own_nodes
 from gradlint.engine.walker import iter_children, iter_tree
 from gradlint.rule import Rule, Severity
 
@@ -194,7 +195,9 @@ class UnusedTrainableWeight(Rule):
     (`self.add_module(f"unit{i}", ...)`) are one family, read by `getattr(self, f"unit{i}")`
     or `self.__getattr__(f"unit{i}")`; a layer made by a constructor parameter (`unit(width)`)
     is a layer with weights when every call of the constructor in the file, or every
-    `super().__init__(...)` of a subclass, passes a layer class of the file that has weights.
+    `super().__init__(...)` of a subclass, passes a layer class of the file that has weights;
+    and so is the result of a function of the file whose every return makes a layer with
+    weights (`self.up = upsample_block(64, 32)`).
     A read counts as "only in a condition" when it
     sits in an `if`/`while`/`assert` test, the condition of `tf.cond`/`tf.where`/`torch.where`/
     `keras.ops.where`/`K.switch`, or a comparison (`<`, `tf.math.less`, `torch.gt`, `.lt()`),
@@ -665,6 +668,8 @@ class _Analysis:
                 return "module" if _trainable_flag(value, "trainable") else None
             if isinstance(func, cst.Name) and func.value in self.factories:
                 return "module"
+            if self._factory_function(value, seen):
+                return "module"
             if rule.container_call(value):
                 if not _trainable_flag(value, "trainable"):
                     return None
@@ -723,6 +728,21 @@ class _Analysis:
                         if isinstance(inner, cst.Call) and _is_name(inner.func, "super"):
                             found.append(node)
         return found
+
+    def _factory_function(self, call: cst.Call, seen: frozenset) -> bool:
+        """`upsample_block(64, 32)`: a function of the module whose every return makes a layer
+        with weights (`return nn.Sequential(nn.Upsample(2), nn.Conv2d(...))`)."""
+        func = call.func
+        if not isinstance(func, cst.Name) or self.rule.qualified_names(func):
+            return False
+        function = self.rule.context.semantic.functions.get(func.value)
+        if function is None or id(function) in seen:
+            return False
+        returned = [n.value for n in own_nodes(function.body) if isinstance(n, cst.Return)]
+        inner = seen | {id(function)}
+        return bool(returned) and all(
+            value is not None and self.creation_kind(value, "", inner) == "module" for value in returned
+        )
 
     def _holds_weights(self, value: cst.CSTNode, selfname: str, seen: frozenset) -> bool:
         for node in iter_tree(value):
