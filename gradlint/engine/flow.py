@@ -100,6 +100,9 @@ class StatementFlow(Generic[S]):
     def bind_item(self, target: cst.BaseExpression, status: S) -> None:
         """An attribute or subscript target (`x[i] = v`): by default it binds no name."""
 
+    def on_call_statement(self, call: cst.Call) -> None:
+        """A call made for its effect (`buf.scatter_(1, idx, src)`): by default it binds nothing."""
+
     # Statements -------------------------------------------------------------------------
 
     def run_block(self, statements: Iterable[cst.CSTNode]) -> None:
@@ -176,6 +179,8 @@ class StatementFlow(Generic[S]):
             self.bind(small.target, status, None)
         elif isinstance(small, cst.Return) and small.value is not None and not self.no_grad:
             self.on_return(small.value)
+        elif isinstance(small, cst.Expr) and isinstance(small.value, cst.Call):
+            self.on_call_statement(small.value)
 
     def _sink(self, kind: str, call: cst.Call, target: str) -> None:
         if self.no_grad:

@@ -28,6 +28,7 @@ CUSTOM_GRADIENT = api_table("gl020_custom_gradient")
 NO_GRAD = api_table("gl020_no_grad")
 AUTOGRAD_FUNCTION = api_table("gl020_autograd_function")
 METRIC_BASES = api_table("gl020_metric_bases")
+IN_PLACE_WRITE = api_table("semantic_in_place_write")
 VARIABLES = api_table("gl020_variables")
 LAYER_WRAPPERS = api_table("gl020_layer_wrappers")
 VARIABLE_NAMESPACES = tuple(api_table("gl020_variable_namespaces"))
@@ -188,7 +189,10 @@ class NonDifferentiableOp(Rule):
     `.backward()` is reported), loss objects bound locally, at module level or on `self`
     (`self.criterion = nn.BCELoss()`), and undecorated functions of the same file defined
     before their caller (`1 - dice_coef(y_true, y_pred)` with a rounding `dice_coef`: the op is
-    reported inside the helper, naming the loss).
+    reported inside the helper, naming the loss), and buffers written in place
+    (`one_hot.scatter_(1, logits.argmax(1, keepdim=True), 1.0)`: the buffer holds what is
+    written; an argmax written into a float buffer is a one-hot, no longer the integer ids a
+    layer may return by design).
 
     A straight-through estimator wrapped in the op, `round(stop_gradient(hard - soft) + soft)`
     or `((x.round() - x).detach() + x).round()`, is reported wherever its value goes: the
@@ -768,6 +772,18 @@ class _Flow(StatementFlow[_Status]):
             label = _loss_class(self.rule, value)
             if label is not None:
                 self.loss_objects[name] = label
+
+    def on_call_statement(self, call: cst.Call) -> None:
+        # `probs.scatter_(1, idx.argmax(1, keepdim=True), 1.0)`: the buffer holds what is written.
+        func = call.func
+        if self.names.method(call) in IN_PLACE_WRITE.methods and isinstance(func.value, cst.Name):
+            name = func.value.value
+            if name in self.env:
+                # Written into a float buffer, integer ids (an argmax) become a one-hot: no longer ids.
+                written = _combine((self.env[name], *(self.eval(arg.value) for arg in call.args)))
+                if written.level == DEAD:
+                    written = _Status(DEAD, tuple((op, at, False) for op, at, _ in written.ops))
+                self.env[name] = written
 
     def bind_item(self, target: cst.BaseExpression, status: _Status) -> None:
         if isinstance(target, cst.Subscript) and isinstance(target.value, cst.Name):
