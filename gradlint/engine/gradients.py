@@ -37,7 +37,7 @@ _TEST_FILE = re.compile(r"^(test_.*|.*_test|conftest)\.py$")
 
 # The words of an identifier: `computeLoss` and `compute_loss` are ["compute", "loss"].
 _WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
-LOSS_WORDS = frozenset({"loss", "losses", "criterion", "crossentropy", "hinge", "nll", "objective"})
+LOSS_WORDS = frozenset({"loss", "losses", "cost", "criterion", "crossentropy", "hinge", "nll", "objective"})
 # `loss_scale`, `loss_history`, `LossScaleOptimizer`: named after a loss, but not one.
 _NOT_A_LOSS_AFTER = frozenset({
     "scale", "scaling", "scaler", "weight", "weights", "mask", "masks", "schedule", "scheduler", "factor",

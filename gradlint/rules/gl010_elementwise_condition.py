@@ -5,6 +5,7 @@ import re
 import libcst as cst
 
 from gradlint.data import api_table
+from gradlint.engine.gradients import LOSS_WORDS, name_words
 from gradlint.engine.walker import iter_tree
 from gradlint.rule import Fix, Rule, Severity
 
@@ -27,7 +28,6 @@ SCALAR_PARAM = re.compile(
     r"(?:num|n|max|min)_\w+|\w+_(?:step|steps|len|length|size|dim|idx|index|count))$"
 )
 # Functions named like a loss: `hinge_loss`, `loss`, `custom_loss_fn` (not `lossless_cast`).
-LOSS_NAME = re.compile(r"(?:^|_)loss(?:_fn)?$")
 # An annotated parameter counts only when its annotation names a tensor type.
 TENSOR_ANNOTATION = re.compile(r"Tensor|Array|ndarray")
 # Framework of a resolved name -> the elementwise select to suggest.
@@ -205,7 +205,7 @@ class ElementwiseCondition(Rule):
             framework = self._layer_class()
             if framework is not None and positional[0].name.value in candidates:
                 found.append((positional[0].name.value, framework))
-        elif LOSS_NAME.search(name.lower()) and not name.lstrip("_").startswith("test"):
+        elif _is_loss_function(name) and not name.lstrip("_").startswith("test"):
             found += [
                 (p.name.value, None) for p in positional[:2] if p.default is None and p.name.value in candidates
             ]
@@ -529,3 +529,12 @@ def _static_params(node: cst.FunctionDef) -> set[str] | None:
                 else:
                     return None
     return static
+
+
+def _is_loss_function(name: str) -> bool:
+    """`dice_loss`, `loss_fn`, `nll`: a function that is a loss by its last word, not a helper
+    of one (`nll_loss_helper` runs on one sample at a time)."""
+    words = name_words(name)
+    if words and words[-1] == "fn":
+        words = words[:-1]
+    return bool(words) and words[-1] in LOSS_WORDS

@@ -7,7 +7,7 @@ from pathlib import PurePath
 import libcst as cst
 
 from gradlint.data import api_table
-from gradlint.engine.gradients import name_words, not_differentiated
+from gradlint.engine.gradients import name_words, named_like_loss, not_differentiated
 from gradlint.engine.syntax import argument, bindings, number, own_nodes, positional, string
 from gradlint.engine.walker import iter_tree
 from gradlint.rule import Rule, Severity
@@ -38,11 +38,6 @@ _STEP_LIKE = STEP | WHERE | CAST
 _DEFINITION = re.compile(
     r"hardsigmoid|hardtanh|relu6|ultrafastsigmoid|hsigmoid|hsig|hswish|hardswish|hardsilu|activation", re.I
 )
-# Names that hold a training objective.
-_LOSS_NAME = re.compile(r"^(loss|cost|objective)$|^(loss|cost)_|_(loss|cost)$", re.I)
-_LOSS_FUNCTION = re.compile(r"loss|objective|criterion", re.I)
-# Callables named like a loss object: `criterion(p, y)`, `self.loss_fn(p, y)`.
-_LOSS_CALLEE = re.compile(r"^(criterion|loss|loss_?fn|loss_?func|loss_function|\w+_loss)$", re.I)
 # Names that hold labels: arithmetic with them keeps a saturated prediction saturated.
 _LABEL = re.compile(
     r"^(y|t|gt|ys|yb|targets?|labels?|y_?true|y_?batch|y_?train|ground_?truth|exp_y|advs?|advantages?|returns)$", re.I
@@ -381,7 +376,7 @@ class SaturatingActivation(Rule):
         self._env = bindings(function if function is not None else body)
         self._memo = {}
         self._product: dict[int, cst.BinaryOperation] = {}  # a product's factors -> the whole product
-        loss_function = function is not None and bool(_LOSS_FUNCTION.search(function.name.value))
+        loss_function = function is not None and named_like_loss(function.name.value)
         in_class = function is not None and any(isinstance(scope, cst.ClassDef) for scope in self.context.scopes)
         loss_objects = {
             name
@@ -393,10 +388,10 @@ class SaturatingActivation(Rule):
             if isinstance(child, cst.Call):
                 self._sink_call(child, loss_objects, last_add)
             elif isinstance(child, cst.Assign):
-                if any(isinstance(t.target, cst.Name) and _LOSS_NAME.search(t.target.value) for t in child.targets):
+                if any(isinstance(t.target, cst.Name) and named_like_loss(t.target.value) for t in child.targets):
                     self._found(self._taint(child.value, 0), "feeds the loss")
             elif isinstance(child, cst.AugAssign):
-                if isinstance(child.target, cst.Name) and _LOSS_NAME.search(child.target.value):
+                if isinstance(child.target, cst.Name) and named_like_loss(child.target.value):
                     self._found(self._taint(child.value, 0), "feeds the loss")
             elif isinstance(child, cst.Return) and loss_function and child.value is not None:
                 self._found(self._taint(child.value, 0), "feeds the loss")
@@ -434,7 +429,7 @@ class SaturatingActivation(Rule):
             return
         if isinstance(func, cst.Name):
             if func.value in loss_objects or (
-                func.value not in self._env and _LOSS_CALLEE.match(func.value) and not self.context.names.is_module(func)
+                func.value not in self._env and named_like_loss(func.value) and not self.context.names.is_module(func)
             ):
                 for arg in call.args:
                     self._found(self._taint(arg.value, 0), f"feeds `{func.value}`")
@@ -443,7 +438,7 @@ class SaturatingActivation(Rule):
             return
         method = func.attr.value
         receiver = func.value
-        if isinstance(receiver, cst.Name) and receiver.value == "self" and _LOSS_CALLEE.match(method):
+        if isinstance(receiver, cst.Name) and receiver.value == "self" and named_like_loss(method):
             for arg in call.args:
                 self._found(self._taint(arg.value, 0), f"feeds `{self.source(func)}`")
         elif method == "backward" and not self.context.names.is_module(receiver):
