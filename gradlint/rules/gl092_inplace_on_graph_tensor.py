@@ -8,7 +8,7 @@ import libcst as cst
 from gradlint.data import api_table
 from gradlint.engine.gradients import grad_disabled_block, not_differentiated
 from gradlint.engine.names import referenced_names
-from gradlint.engine.syntax import argument, is_constant, number, scoped_nodes
+from gradlint.engine.syntax import argument, is_constant, number, own_nodes, scoped_nodes
 from gradlint.rule import Rule, Severity
 
 SAVES_OUTPUT = api_table("torch_training_saves_output")
@@ -56,7 +56,8 @@ class InplaceOnGraphTensor(Rule):
       `exp`, `exp2`, `expm1`, `softmax`, `log_softmax`, `relu`, `sqrt`, `rsqrt`,
       `reciprocal`, as functions or Tensor methods), later written in place: `y += 1`,
       `y *= 2`, `y[mask] = 0`, `y.add_()`, `y.mul_()`, `y.clamp_()`, `y.copy_()`,
-      `torch.sigmoid_(y)`, `F.relu(y, inplace=True)`, and `y.data.<op>_()`; also through an
+      `torch.sigmoid_(y)`, `F.relu(y, inplace=True)`, `self.act(y)` with `self.act =
+      nn.ReLU(inplace=True)` set in the class, and `y.data.<op>_()`; also through an
       alias or a view, which share the tensor's storage and version counter (`v = y`,
       `y.view(-1)`, `y.reshape(...)`, `y.t()`, `y[:, 1:]`, `y.detach()`, `y.chunk(2)`; a
       tensor or list index copies and is not followed);
@@ -136,6 +137,9 @@ class InplaceOnGraphTensor(Rule):
         super().__init__(context)
         self._candidates: dict[int, cst.CSTNode | None] = {}
         self._exempt_functions: set[int] = set()
+        # Method -> the attributes of its class that hold an in-place module (`self.act =
+        # nn.ReLU(inplace=True)`): calling one writes to its argument.
+        self._inplace_attributes: dict[int, frozenset[str]] = {}
 
     # The walk: note where in-place writes are, check `nn.Sequential` on the spot -----------
 
@@ -163,6 +167,30 @@ class InplaceOnGraphTensor(Rule):
             self._sequential(node)
         elif any(a.keyword is not None and a.keyword.value == "inplace" for a in node.args):
             self._mark()
+
+    def leave_ClassDef(self, node: cst.ClassDef) -> None:
+        methods = [item for item in getattr(node.body, "body", ()) if isinstance(item, cst.FunctionDef)]
+        attributes = frozenset(
+            target.attr.value
+            for method in methods
+            for small in own_nodes(method.body)
+            if isinstance(small, cst.Assign) and self._inplace_module(small.value)
+            for target in (t.target for t in small.targets)
+            if isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name) and target.value.value == "self"
+        )
+        if not attributes:
+            return
+        for method in methods:
+            self._inplace_attributes[id(method)] = attributes
+            if any(isinstance(n, cst.Call) and _self_method(n) in attributes for n in own_nodes(method.body)):
+                self._candidates[id(method)] = method
+
+    def _inplace_module(self, value: cst.BaseExpression) -> bool:
+        """`nn.ReLU(inplace=True)`, `nn.Dropout(0.1, inplace=True)`."""
+        if not isinstance(value, cst.Call) or not any(n.startswith("torch.nn.") for n in self.qualified_names(value.func)):
+            return False
+        inplace = argument(value, "inplace")
+        return inplace is not None and is_constant(inplace, True)
 
     def _sequential(self, node: cst.Call) -> None:
         layers = [a.value for a in node.args if a.keyword is None and not a.star]
@@ -229,6 +257,8 @@ class InplaceOnGraphTensor(Rule):
                         differentiated_at.append(index)
                     elif method.endswith("_") and method not in _NOT_WRITES:
                         self._write(node.func.value, node, statement, index, hushed, writes, explicit=True)
+                    elif _self_method(node) in self._inplace_attributes.get(id(root), ()) and node.args:
+                        self._write(node.args[0].value, node, statement, index, hushed, writes, explicit=True)
                     continue
                 qualified = self.qualified_names(node.func)
                 if qualified & LOSSES or self.callee(node, BACKWARD):
@@ -354,7 +384,7 @@ class InplaceOnGraphTensor(Rule):
         # Values computed from the tensor (or from the op's result) before the write.
         derived = self._derived(start, index, derived | views, bindings, uses)
         used_after = any(i > index and n in derived and s is not statement for i, n, s in uses)
-        if not used_after:
+        if not used_after and not _result_flows_on(node, statement):
             return
         self.report(
             node,
@@ -418,3 +448,19 @@ def _children(node: cst.CSTNode):
 
 def _short(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _self_method(call: cst.Call) -> str | None:
+    """`act` of `self.act(x)`."""
+    func = call.func
+    if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self":
+        return func.attr.value
+    return None
+
+
+def _result_flows_on(node: cst.CSTNode, statement: cst.CSTNode | None) -> bool:
+    """An in-place call whose result is used where it is made (`return self.act(t)`): the
+    written tensor goes on into the graph."""
+    if not isinstance(node, cst.Call) or not isinstance(statement, cst.SimpleStatementLine):
+        return False
+    return not any(isinstance(small, cst.Expr) and small.value is node for small in statement.body)
