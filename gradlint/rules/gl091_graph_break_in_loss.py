@@ -788,7 +788,6 @@ def _requires_grad(call: cst.Call) -> bool:
     return value is not None and not is_constant(value, False)
 
 
-
 # A generator network (`netG`, `self.generator`, `self.g`) and a generator's loss (`G_loss`,
 # `err_g_lat`, `gen_loss`), by the words of their names.
 GENERATOR_WORDS = frozenset({"generator", "gen", "netg", "gnet"})
@@ -802,7 +801,7 @@ def _generator_named(name: str) -> bool:
     return bool(tokens & GENERATOR_WORDS) or ("g" in tokens and tokens <= {"g", "net", "model"})
 
 
-def _generatornamed_like_loss(name: str) -> bool:
+def _generator_loss_named(name: str) -> bool:
     tokens = set(name_words(name))
     return bool(tokens & GENERATOR_LOSS_WORDS) and bool(tokens & (GENERATOR_WORDS | {"g"}))
 
@@ -874,32 +873,24 @@ class _GeneratorFlow(StatementFlow[_G]):
     def _check(self, key: str, status: _G) -> None:
         """A generator loss bound to a value whose generator part was all cut."""
         name = key.rsplit(".", 1)[-1]
-        if status.level == CUT and status.scored and _generatornamed_like_loss(name) and self.statement is not None:
+        if status.level == CUT and status.scored and _generator_loss_named(name) and self.statement is not None:
             self.cut_terms.append((status.cut, self.statement, key))
 
     def eval_call(self, call: cst.Call) -> _G:
         func = call.func
         args = _g_combine(self.eval(arg.value) for arg in call.args)
+        if isinstance(func, cst.Attribute) and func.attr.value == "detach" and not call.args:
+            receiver = self.eval(func.value)
+            return _G(CUT, call) if receiver.level == GENERATED else receiver
+        # A network or a loss of the project: `netD(x)`, `self.netD(x)`, `criterion(p, y)`;
+        # not a framework function, nor a tensor method (`.cpu()`, `.mean()`).
+        called = func.value if isinstance(func, cst.Name) else func.attr.value if (
+            isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name)) else None
+        if called is not None and not self.rule.qualified_names(func):
+            if _generator_named(called):
+                return _G(GENERATED)
+            if args.level == CUT:
+                return _G(CUT, args.cut, True)  # the discriminator scores the cut value
         if isinstance(func, cst.Attribute):
-            if func.attr.value == "detach" and not call.args:
-                receiver = self.eval(func.value)
-                return _G(CUT, call) if receiver.level == GENERATED else receiver
-            names = self.rule.qualified_names(func)
-            if not names and _generator_named(func.attr.value) and _is_model_receiver(func.value):
-                return _G(GENERATED)
-            status = _g_combine((self.eval(func.value), args))
-        elif isinstance(func, cst.Name):
-            names = self.rule.qualified_names(func)
-            if not names and _generator_named(func.value):
-                return _G(GENERATED)
-            status = args
-        else:
-            return args
-        if status.level == CUT and not any(n.startswith(FRAMEWORKS) for n in names):
-            return _G(CUT, status.cut, True)  # scored by a network or a loss of the project
-        return status
-
-
-def _is_model_receiver(node: cst.BaseExpression) -> bool:
-    """`self.netG(z)`, `model.generator(z)`: a network called as an attribute."""
-    return isinstance(node, cst.Name)
+            return _g_combine((self.eval(func.value), args))
+        return args
