@@ -264,7 +264,7 @@ class UnusedTrainableWeight(Rule):
         self.statement_of: dict[int, cst.CSTNode] = {}
         # Attribute names read through something other than `self`, outside set-up code.
         self.external: set[str] = set()
-        self.name_calls: list[cst.Call] = []  # calls of a bare name: constructors of the module's classes
+        self.name_calls: dict[str, list[cst.Call]] = {}  # calls of a bare name, by name: constructors
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
         self.classes.append(node)
@@ -293,7 +293,7 @@ class UnusedTrainableWeight(Rule):
             last = func.attr.value
         elif isinstance(func, cst.Name):
             last = func.value
-            self.name_calls.append(node)
+            self.name_calls.setdefault(func.value, []).append(node)
         else:
             return
         if last == LINEN_PARAM and isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name):
@@ -482,8 +482,12 @@ class _Analysis:
     def __init__(self, rule: UnusedTrainableWeight) -> None:
         self.rule = rule
         self.by_name: dict[str, list[cst.ClassDef]] = {}
+        self.subclasses: dict[str, list[cst.ClassDef]] = {}  # base name -> the file's classes deriving from it
         for cls in rule.classes:
             self.by_name.setdefault(cls.name.value, []).append(cls)
+            for base in cls.bases:
+                if isinstance(base.value, cst.Name):
+                    self.subclasses.setdefault(base.value.value, []).append(cls)
         self._layer: dict[int, bool | None] = {}
         self._unknown: dict[int, bool] = {}
         self._weights: dict[int, bool] = {}
@@ -696,7 +700,9 @@ class _Analysis:
         params = init.params
         positional_names = [p.name.value for p in (*params.posonly_params, *params.params)][1:]
         given: dict[str, list[cst.BaseExpression]] = {}
-        for call in self._constructor_calls(cls):
+        constructor_calls = self._constructor_calls(cls)
+        calls = len(constructor_calls)
+        for call in constructor_calls:
             for index, arg in enumerate(call.args):
                 if arg.star:
                     break
@@ -704,7 +710,6 @@ class _Analysis:
                     positional_names[index] if index < len(positional_names) else None)
                 if name is not None:
                     given.setdefault(name, []).append(arg.value)
-        calls = len(self._constructor_calls(cls))
         found = frozenset(
             name for name, values in given.items()
             if calls and len(values) == calls and all(
@@ -718,15 +723,14 @@ class _Analysis:
     def _constructor_calls(self, cls: cst.ClassDef) -> list[cst.Call]:
         """`Cls(...)` in the module, and `super().__init__(...)` in the module's subclasses of it."""
         name = cls.name.value
-        found = [node for node in self.rule.name_calls if node.func.value == name]
-        for other in self.rule.classes:
-            if any(isinstance(base.value, cst.Name) and base.value.value == name for base in other.bases):
-                init = next((m for m in _methods(other) if m.name.value == "__init__"), None)
-                for node in iter_tree(init.body) if init is not None else ():
-                    if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value == "__init__":
-                        inner = node.func.value
-                        if isinstance(inner, cst.Call) and _is_name(inner.func, "super"):
-                            found.append(node)
+        found = list(self.rule.name_calls.get(name, ()))
+        for other in self.subclasses.get(name, ()):
+            init = next((m for m in _methods(other) if m.name.value == "__init__"), None)
+            for node in iter_tree(init.body) if init is not None else ():
+                if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value == "__init__":
+                    inner = node.func.value
+                    if isinstance(inner, cst.Call) and _is_name(inner.func, "super"):
+                        found.append(node)
         return found
 
     def _factory_function(self, call: cst.Call, seen: frozenset) -> bool:
@@ -894,8 +898,11 @@ class _Analysis:
                     if name not in used and targets & used:
                         used.add(name)
                         changed = True
+            families = [name for name in used if "{}" in name]
             for creation in created:
-                if any(_names_match(creation.name, name) for name in used):
+                if creation.name in used or any(
+                    _names_match(creation.name, name) for name in (used if "{}" in creation.name else families)
+                ):
                     continue
                 attr = rule.source(creation.node) if isinstance(creation.node, cst.Attribute) else creation.name
                 if isinstance(creation.node, cst.Call) and "{}" in creation.name:  # `add_module(f"rcu{i}", ...)`
