@@ -6,6 +6,11 @@ file or a module of the project that it imports), is answered by `MissingModules
 `Unavailable` module. Either way the definitions that merely mention it still run; touching it (a
 call, arithmetic, iteration, a base class, truth) fails loudly and is recorded, so that the verdict
 of a check that needed it is `inconclusive` even when the user's code caught the error.
+
+A touch whose `StandInTouched` error reaches the dynamic mode's own handlers (a module-level import
+or assignment of the snippet that it made fail, a project module that stopped there) is taken back
+with `absorb`: what that statement would have bound is a stand-in in turn, so a check that needs it
+still says so, and one that does not is not blocked by it.
 """
 
 from __future__ import annotations
@@ -24,6 +29,28 @@ from gradlint.dynamic import old_spellings
 _IMPORT_MACHINERY = ("<frozen importlib", os.path.join(os.path.dirname(importlib.__file__), ""))
 
 
+class StandInTouched(ImportError):
+    """Raised by touching a stand-in; `why` says which import it stands for."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(f"{why}, and the check needed it")
+        self.why = why
+
+
+def absorb(error: BaseException, used: list[str]) -> bool:
+    """Take back the touch that raised `error` when nothing in the user's code caught it: the
+    statement it stopped binds stand-ins instead. True when `error` was such a touch."""
+    if isinstance(error, StandInTouched) and error.why in used:
+        del used[len(used) - 1 - used[::-1].index(error.why)]
+        return True
+    return False
+
+
+def distinct(used: list[str]) -> list[str]:
+    """The reasons in `used` once each, in order (a stand-in touched twice is one reason)."""
+    return list(dict.fromkeys(used))
+
+
 class Unavailable(types.ModuleType):
     """Stands in for a name or module that could not be imported. A module to those who ask
     (`tf`, `K`: a namespace, not a tensor); its attributes are stand-ins too (`u.m` of a missing
@@ -36,12 +63,16 @@ class Unavailable(types.ModuleType):
 
     def _fail(self, *args: Any, **kwargs: Any) -> Any:
         why = object.__getattribute__(self, "_why")
-        used = object.__getattribute__(self, "_used")
-        if why not in used:
-            used.append(why)
-        raise ImportError(f"{why}, and the check needed it")
+        object.__getattribute__(self, "_used").append(why)  # one entry per touch: `absorb` takes one back
+        raise StandInTouched(why)
+
+    # How many times a stand-in was star-imported (`from PyQt5.QtGui import *`): the importing
+    # module then lacks names it would have had, and fails where it reads one.
+    star_imports = 0
 
     def __getattr__(self, name: str) -> Any:
+        if name == "__all__":
+            Unavailable.star_imports += 1
         if name.startswith("__") and name.endswith("__"):
             raise AttributeError(name)  # protocol probes (`hasattr(x, "__wrapped__")`) are not uses
         return Unavailable(f"{self.__name__}.{name}", object.__getattribute__(self, "_why"),

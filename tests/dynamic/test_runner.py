@@ -545,3 +545,39 @@ def test_a_custom_model_ending_in_a_softmax_module_is_seen_by_running_it(tmp_pat
         """})
     result = _run(tmp_path / "train.py", "model(x)", "GL082")
     assert result["verdict"] == "confirmed", result
+
+
+def test_a_size_read_from_a_missing_data_loader_is_guessed_and_said(tmp_path):
+    _write(tmp_path, {"train.py": f"""\
+        import torch
+        from {MISSING}.datasets import load
+
+        data = load("digits")
+        in_dim = data.images.shape[1]
+        layer = torch.nn.Linear(in_dim, 3)
+
+
+        def distance(a, b):
+            a, b = layer(a), layer(b)
+            return {ROOT_OF}
+        """})
+    result = _run(tmp_path / "train.py")
+    assert result["verdict"] == "confirmed", result
+    assert "computed from what is missing here, so guessed: in_dim = 4" in result["evidence"]
+
+
+def test_a_value_read_from_a_missing_data_loader_that_the_check_needs_is_inconclusive(tmp_path):
+    _write(tmp_path, {"train.py": f"""\
+        import torch
+        from {MISSING}.datasets import load
+
+        data = load("digits")
+        scale = data.images.std()
+
+
+        def distance(a, b):
+            return torch.sqrt(scale * ((a - b) ** 2).sum(-1))
+        """})
+    result = _run(tmp_path / "train.py", "torch.sqrt(scale * ((a - b) ** 2).sum(-1))")
+    assert result["verdict"] == "inconclusive", result
+    assert f"`scale` has no value here: `{MISSING}` could not be imported" in result["evidence"]
