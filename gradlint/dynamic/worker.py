@@ -24,12 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from gradlint import examples
-from gradlint.dynamic import models, old_spellings, witnesses
+from gradlint.dynamic import old_spellings, witnesses
 from gradlint.dynamic.backends import Backend, backend_for
 from gradlint.dynamic.guard import FileSystemGuard
 from gradlint.dynamic.probe import INCONCLUSIVE, Inconclusive, Job, Observation, Probe
 from gradlint.dynamic.sandbox import READ_ONLY_ENV, make_read_only
-from gradlint.dynamic.unavailable import MissingModules, StandInTouched, Unavailable, absorb, distinct
+from gradlint.dynamic.unavailable import GuardedModules, MissingModules, Unbound, distinct, guarded
 
 # Set by `main`: the limit this worker runs under, for the message when it is reached.
 MEMORY_LIMIT_MB = 0
@@ -44,94 +44,13 @@ class SnippetError(Exception):
     pass
 
 
-def _guarded(tree: ast.Module) -> ast.Module:
-    """Each module-level import wrapped so that its failure (a project module that raises as it
-    is imported) binds `Unavailable` stand-ins instead of stopping the definitions: an import the
-    checked code never touches cannot block it, and one it does touch says so. A module-level
-    assignment to plain names that touches a stand-in (`mnist = input_data.read_data_sets(...)`,
-    `X_dim = mnist.train.images.shape[1]`) binds them to stand-ins in turn (`Unbound`)."""
-    body = []
-    for statement in tree.body:
-        if isinstance(statement, (ast.Assign, ast.AnnAssign)) and statement.value is not None:
-            targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
-            names = _plain_names(targets)
-            if names:
-                store = ast.Tuple([ast.Name(n, ast.Store()) for n in names], ast.Store())
-                call = ast.Call(ast.Name("__gradlint_unbound__", ast.Load()),
-                                [ast.Constant(tuple(names)), ast.Name("__gradlint_error__", ast.Load())], [])
-                handler = ast.ExceptHandler(ast.Name("__gradlint_touched__", ast.Load()), "__gradlint_error__",
-                                            [ast.Assign([store], call)])
-                body.append(ast.copy_location(ast.Try([statement], [handler], [], []), statement))
-                continue
-        if not isinstance(statement, (ast.Import, ast.ImportFrom)) or (
-            isinstance(statement, ast.ImportFrom) and statement.module == "__future__"
-        ):
-            body.append(statement)
-            continue
-        names = [(alias.asname or alias.name.split(".")[0], alias.name) for alias in statement.names if alias.name != "*"]
-        fallback = [
-            ast.Assign([ast.Name(bound, ast.Store())],
-                       ast.Call(ast.Name("__gradlint_unavailable__", ast.Load()),
-                                [ast.Constant(full), ast.Name("__gradlint_error__", ast.Load())], []))
-            for bound, full in names
-        ] or [ast.Raise()]
-        handler = ast.ExceptHandler(ast.Name("Exception", ast.Load()), "__gradlint_error__", fallback)
-        body.append(ast.copy_location(ast.Try([statement], [handler], [], []), statement))
-    return ast.fix_missing_locations(ast.Module(body, type_ignores=[]))
-
-
-def _plain_names(targets: list[ast.expr]) -> list[str]:
-    """The names an assignment binds when every target is a name or a tuple/list of names."""
-    names: list[str] = []
-    for target in targets:
-        if isinstance(target, ast.Name):
-            names.append(target.id)
-        elif isinstance(target, (ast.Tuple, ast.List)) and all(isinstance(e, ast.Name) for e in target.elts):
-            names.extend(e.id for e in target.elts)
-        else:
-            return []
-    return list(dict.fromkeys(names))
-
-
-NO_VALUE = " has no value here: "
-
-
-@dataclasses.dataclass
-class Unbound:
-    """What the snippet's failed module-level statements bound instead, and why: `used` collects
-    each touch of a stand-in, `guessed` the sizes given to names whose value came from something
-    missing here, `circular` whether an import found the flagged module itself half run."""
-
-    job: Job
-    used: list[str]
-    guessed: list[str] = dataclasses.field(default_factory=list)
-    circular: bool = False
-
-    def unavailable(self, name: str, error: BaseException) -> Unavailable:
-        absorb(error, self.used)
-        if getattr(error, "name", None) == self.job.module or f"'{self.job.module}'" in str(error):
-            self.circular = True
-        return Unavailable(name, f"`{name}` could not be imported ({type(error).__name__}: {error})", self.used)
-
-    def assigned(self, names: tuple[str, ...], error: BaseException) -> tuple:
-        """Stand-ins for the names an assignment that touched a stand-in would have bound; a
-        single size-like name (`X_dim`, `num_classes`) gets a guessed size, labelled."""
-        if not absorb(error, self.used):
-            raise error
-        if len(names) == 1 and models.size_like(names[0]):
-            self.guessed.append(f"{names[0]} = {models.GUESSED_SIZE}")
-            return (models.GUESSED_SIZE,)
-        root = error.why.rpartition(NO_VALUE)[2]  # what is missing, not each name it went through
-        return tuple(Unavailable(name, f"`{name}`{NO_VALUE}{root}", self.used) for name in names)
-
-
 def _executed(job: Job) -> ast.Module:
     """The snippet as it runs: without the statements kept only for the witness to read (a
     module-level loop holding the finding), and with guarded imports and assignments."""
     tree = ast.parse(job.source)
     skipped = [range(start, end + 1) for start, end in job.skip]
     tree.body = [s for s in tree.body if not any(s.lineno in lines for lines in skipped)]
-    return _guarded(tree)
+    return guarded(tree)
 
 
 def execute_snippet(job: Job, unbound: Unbound) -> dict:
@@ -162,9 +81,7 @@ def execute_snippet(job: Job, unbound: Unbound) -> dict:
 def _run_module(job: Job, code: Any, unbound: Unbound) -> dict:
     module = types.ModuleType(job.module)
     module.__file__ = job.path
-    module.__gradlint_unavailable__ = unbound.unavailable
-    module.__gradlint_unbound__ = unbound.assigned
-    module.__gradlint_touched__ = StandInTouched
+    unbound.install(module.__dict__)
     if "." in job.module:
         module.__package__ = job.module.rpartition(".")[0]
     sys.modules[job.module] = module  # dataclasses, pickling and typing look the module up
@@ -210,12 +127,12 @@ def run_job(job: Job | dict, backend: Backend, guard: FileSystemGuard | None = N
     sys.argv = [job.path]  # a command-line parser in the file sees no arguments, not the worker's
     used: list[str] = []  # why each stand-in for a missing import was touched
     missing = MissingModules(project, job.path, used, shimmed)
-    unbound = Unbound(job, used)
+    unbound = Unbound(job.module, used)
     try:
         if guard is not None:
             guard.start()
         try:
-            with missing:
+            with missing, GuardedModules(project, unbound):
                 namespace = execute_snippet(job, unbound)
                 old_spellings.install(namespace, shimmed)
                 probe = Probe(job, namespace, ast.parse(job.source), backend, job.source.splitlines())
