@@ -188,6 +188,9 @@ def guarded(tree: ast.Module) -> ast.Module:
         ] or [ast.Raise()]
         handler = ast.ExceptHandler(ast.Name("Exception", ast.Load()), "__gradlint_error__", fallback)
         body.append(ast.copy_location(ast.Try([statement], [handler], [], []), statement))
+        # Old spellings (`tf.placeholder`, `K.sum`, `np.float`) answer from the first statement on.
+        respell = ast.Call(ast.Name("__gradlint_respell__", ast.Load()), [ast.Call(ast.Name("globals", ast.Load()), [], [])], [])
+        body.append(ast.copy_location(ast.Expr(respell), statement))
     return ast.fix_missing_locations(ast.Module(body, type_ignores=[]))
 
 
@@ -217,12 +220,16 @@ class Unbound:
     used: list[str]
     guessed: list[str] = dataclasses.field(default_factory=list)
     circular: bool = False
+    shimmed: list[str] = dataclasses.field(default_factory=list)  # old spellings answered, for the evidence
     star_imports: int = dataclasses.field(default_factory=lambda: Unavailable.star_imports)
 
     def install(self, namespace: dict) -> None:
         """The names the guarded code calls, in the namespace it runs in."""
         namespace.update(__gradlint_unavailable__=self.unavailable, __gradlint_unbound__=self.assigned,
-                         __gradlint_touched__=StandInTouched)
+                         __gradlint_touched__=StandInTouched, __gradlint_respell__=self.respell)
+
+    def respell(self, namespace: dict) -> None:
+        old_spellings.install(namespace, self.shimmed)
 
     def unavailable(self, name: str, error: BaseException) -> Unavailable:
         absorb(error, self.used)

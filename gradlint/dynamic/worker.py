@@ -127,7 +127,7 @@ def run_job(job: Job | dict, backend: Backend, guard: FileSystemGuard | None = N
     sys.argv = [job.path]  # a command-line parser in the file sees no arguments, not the worker's
     used: list[str] = []  # why each stand-in for a missing import was touched
     missing = MissingModules(project, job.path, used, shimmed)
-    unbound = Unbound(job.module, used)
+    unbound = Unbound(job.module, used, shimmed=shimmed)
     try:
         if guard is not None:
             guard.start()

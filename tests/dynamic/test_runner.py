@@ -581,3 +581,51 @@ def test_a_value_read_from_a_missing_data_loader_that_the_check_needs_is_inconcl
     result = _run(tmp_path / "train.py", "torch.sqrt(scale * ((a - b) ** 2).sum(-1))")
     assert result["verdict"] == "inconclusive", result
     assert f"`scale` has no value here: `{MISSING}` could not be imported" in result["evidence"]
+
+
+def test_a_project_module_runs_guarded_past_what_a_missing_package_would_give(tmp_path):
+    _write(tmp_path, {
+        "widgets.py": f"""\
+            from {MISSING}.gui import *
+            import numpy as np
+
+            DEFAULT_COLOR = Color(0, 255, 0)
+            SHIFT = np.float(0)
+
+
+            def shift():
+                return SHIFT
+            """,
+        "loss.py": f"""\
+            import torch
+            from widgets import shift
+
+
+            def distance(a, b):
+                return torch.sqrt(((a - b) ** 2).sum(-1) + shift())
+            """,
+    })
+    result = _run(tmp_path / "loss.py", "torch.sqrt(((a - b) ** 2).sum(-1) + shift())")
+    assert result["verdict"] == "confirmed", result
+    assert "`np.float` as `builtins.float`" in result["evidence"]
+
+
+def test_a_project_module_value_a_missing_package_would_give_is_inconclusive_when_used(tmp_path):
+    _write(tmp_path, {
+        "widgets.py": f"""\
+            from {MISSING}.gui import *
+
+            SHIFT = Color(0, 0, 0).red
+            """,
+        "loss.py": """\
+            import torch
+            from widgets import SHIFT
+
+
+            def distance(a, b):
+                return torch.sqrt(((a - b) ** 2).sum(-1) + SHIFT)
+            """,
+    })
+    result = _run(tmp_path / "loss.py", "torch.sqrt(((a - b) ** 2).sum(-1) + SHIFT)")
+    assert result["verdict"] == "inconclusive", result
+    assert "`Color` is not defined here" in result["evidence"]
