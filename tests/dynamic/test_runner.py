@@ -629,3 +629,20 @@ def test_a_project_module_value_a_missing_package_would_give_is_inconclusive_whe
     result = _run(tmp_path / "loss.py", "torch.sqrt(((a - b) ** 2).sum(-1) + SHIFT)")
     assert result["verdict"] == "inconclusive", result
     assert "`Color` is not defined here" in result["evidence"]
+
+
+def test_a_package_that_imports_the_flagged_module_through_a_sibling_is_imported_first(tmp_path):
+    _write(tmp_path, {
+        "pkg/__init__.py": "from pkg.base import Loss\nfrom pkg.losses import distance\n",
+        "pkg/base.py": "class Loss:\n    scale = 1.0\n",
+        "pkg/losses.py": f"""\
+            import torch
+            from pkg.base import Loss
+
+
+            def distance(a, b):
+                return torch.sqrt(Loss.scale * ((a - b) ** 2).sum(-1))
+            """,
+    })
+    result = _run(tmp_path / "pkg" / "losses.py", "torch.sqrt(Loss.scale * ((a - b) ** 2).sum(-1))")
+    assert result["verdict"] == "confirmed", result
