@@ -166,19 +166,83 @@ class Probe:
     def reaching(self, node: ast.AST, depth: int = 20) -> list[ast.AST]:
         """`node`'s own nodes and those of the values its local names were assigned, followed
         as `expression(inline_locals=True)` follows them: where to look for a hole."""
-        function = self.enclosing_function(node) or self.tree
-        found, todo, seen = [], [(node, getattr(node, "lineno", 0), 0)], set()
+        start = self.enclosing_function(node) or self.tree
+        found, todo, seen = [], [(node, getattr(node, "lineno", 0), 0, start)], set()
         while todo:
-            current, line, level = todo.pop()
+            current, line, level, function = todo.pop()
             for inner in ast.walk(current):
                 found.append(inner)
-                if level >= depth or not isinstance(inner, ast.Name) or (inner.id, line) in seen:
+                if level >= depth:
                     continue
-                seen.add((inner.id, line))
+                split = self.split_model(inner)
+                if split is not None:
+                    todo.append((split, line, level + 1, function))
+                callee = self.straight_line_function(inner)
+                if callee is not None and id(callee) not in seen:
+                    seen.add(id(callee))
+                    todo.append((callee.body[-1].value, callee.body[-1].lineno, level + 1, callee))
+                if not isinstance(inner, ast.Name) or (inner.id, line, id(function)) in seen:
+                    continue
+                seen.add((inner.id, line, id(function)))
                 bound = binding(function, inner.id, line)
                 if bound is not None:
-                    todo.append((bound[1], bound[0], level + 1))
+                    todo.append((bound[1], bound[0], level + 1, function))
         return found
+
+    def split_model(self, call: ast.AST) -> ast.expr | None:
+        """`model(x)` of a module-level torch `nn.Sequential` that ends in a `Sigmoid` or
+        `Softmax` module, as the same computation in two steps: `torch.sigmoid(model[:-1](x))`,
+        `torch.nn.functional.softmax(model[:-1](x), model[-1].dim)` (what those modules' own
+        `forward` does), so a witness sees the probability and its logits. One node per call."""
+        # By position: inlining copies the call, and a witness's hole inside it is the same node.
+        key = ("split", *(getattr(call, a, None) for a in ("lineno", "col_offset", "end_lineno", "end_col_offset")))
+        if key in self._cache:
+            return self._cache[key]
+        self._cache[key] = None
+        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and len(call.args) == 1
+                and not call.keywords and not isinstance(call.args[0], ast.Starred) and self.backend.name == "torch"):
+            return None
+        nn = self.backend.torch.nn
+        model = self.namespace.get(call.func.id)
+        torch_name = next((k for k, v in self.namespace.items() if v is self.backend.torch and not k.startswith("__")), None)
+        if not isinstance(model, nn.Sequential) or len(model) < 2 or torch_name is None:
+            return None
+        last = type(model[-1])
+        head = ast.Call(ast.Subscript(ast.Name(call.func.id, ast.Load()), ast.Slice(None, ast.Constant(-1), None), ast.Load()),
+                        [call.args[0]], [])
+        if last is nn.Sigmoid:
+            split = ast.Call(ast.Attribute(ast.Name(torch_name, ast.Load()), "sigmoid", ast.Load()), [head], [])
+        elif last is nn.Softmax:
+            functional = ast.Attribute(ast.Attribute(ast.Name(torch_name, ast.Load()), "nn", ast.Load()), "functional", ast.Load())
+            dim = ast.Attribute(ast.Subscript(ast.Name(call.func.id, ast.Load()), ast.Constant(-1), ast.Load()), "dim", ast.Load())
+            split = ast.Call(ast.Attribute(functional, "softmax", ast.Load()), [head, dim], [])
+        else:
+            return None
+        self._cache[key] = ast.copy_location(split, call)
+        return self._cache[key]
+
+    def straight_line_function(self, call: ast.AST) -> ast.FunctionDef | None:
+        """The module-level function `call` calls, when its body is plain `name = value`
+        assignments and a final `return value` (`def D(z): h = relu(z @ W1); return sigmoid(h
+        @ W2)`) and the snippet's namespace still holds that very function: its call is the
+        returned expression, with the arguments for the parameters (`inline_call`)."""
+        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)):
+            return None
+        function = next((s for s in self.tree.body if isinstance(s, ast.FunctionDef) and s.name == call.func.id), None)
+        if function is None or function.decorator_list:
+            return None
+        args = function.args
+        if args.vararg or args.kwarg or args.posonlyargs or args.kwonlyargs:
+            return None
+        body = function.body[1:] if _is_docstring(function.body[0]) else function.body
+        if not body or not isinstance(body[-1], ast.Return) or body[-1].value is None:
+            return None
+        if not all(isinstance(s, ast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], ast.Name) for s in body[:-1]):
+            return None
+        code = getattr(self.namespace.get(function.name), "__code__", None)
+        if code is None or code.co_filename != self.job.path or code.co_firstlineno != function.lineno:
+            return None
+        return function
 
     def instance(self, node: ast.ClassDef) -> Any:
         """An instance of the class, built with its defaults (sizes guessed, construction
@@ -390,6 +454,10 @@ def free_names(node: ast.AST) -> list[str]:
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
 
 
+def _is_docstring(statement: ast.stmt) -> bool:
+    return isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant) and isinstance(statement.value.value, str)
+
+
 def _own_nodes(scope: ast.AST):
     """The nodes of a function (or module) without those of the functions and classes inside it."""
     stack = [scope]
@@ -543,7 +611,7 @@ class Expression:
         self._methods = self._class_methods()
         hole_ids = {id(hole): name for name, hole in holes.items()}
         # A hole may sit in a local's assigned value that inlining brings in: matched by identity.
-        self._hole = lambda n: ast.Name(hole_ids[id(n)], ast.Load()) if id(n) in hole_ids else None
+        self._hole = lambda n: _hole_name(hole_ids[id(n)]) if id(n) in hole_ids else None
         body = substitute(node, self._hole)
         # Module-level code (a notebook cell) follows the module's own assignments.
         self._scope = self.function or probe.tree
@@ -613,6 +681,9 @@ class Expression:
         if depth > self.MAX_INLINE_DEPTH:
             return node
         def replace(inner: ast.AST) -> ast.AST | None:
+            called = self._inline_call(inner, line, depth, keep)
+            if called is not None:
+                return called
             if not (isinstance(inner, ast.Name) and isinstance(inner.ctx, ast.Load)) or inner.id in keep:
                 return None
             found = binding(self._scope, inner.id, line)
@@ -623,6 +694,54 @@ class Expression:
 
         keep = keep | bound_inside(node)
         return substitute(node, replace)
+
+    def _inline_call(self, call: ast.AST, line: int, depth: int, keep: set[str]) -> ast.AST | None:
+        """A call of a straight-line module-level function as the expression it returns: its
+        locals inlined, its parameters replaced by the (inlined) arguments. Only when each
+        argument is a name or constant or its parameter is read once (nothing is evaluated more
+        often than the call does), every parameter gets a value, and the function's other names
+        are module-level names here too."""
+        if depth >= self.MAX_INLINE_DEPTH:
+            return None
+        split = self.probe.split_model(call)
+        if split is not None and not self._is_local(call.func.id) and call.func.id not in keep:
+            own = split.args[0].args[0]  # the argument inside `model[:-1](...)`: this call's, inlined
+            argument = self._inline(substitute(call.args[0], self._hole), line, depth + 1, keep)
+            return substitute(split, lambda n: self._hole(n) or (argument if n is own else None))
+        function = self.probe.straight_line_function(call)
+        if function is None:
+            return None
+        parameters = [a.arg for a in function.args.args]
+        defaults = dict(zip(parameters[len(parameters) - len(function.args.defaults):], function.args.defaults))
+        given: dict[str, ast.expr] = dict(zip(parameters, call.args))
+        if len(call.args) > len(parameters) or any(isinstance(a, ast.Starred) for a in call.args):
+            return None
+        for keyword in call.keywords:
+            if keyword.arg not in parameters or keyword.arg in given:
+                return None
+            given[keyword.arg] = keyword.value
+        for name in parameters:
+            if name not in given:
+                if name not in defaults or not isinstance(defaults[name], ast.Constant):
+                    return None
+                given[name] = defaults[name]
+        returned = function.body[-1]
+        def reads(node: ast.AST, name: str) -> bool:  # a hole is the witness's input, whatever its name
+            return isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id == name and not getattr(node, HOLE, False)
+
+        body = substitute(returned.value, self._hole)
+        for _, name, value in reversed(_assignments(function)):  # straight-line: the latest first
+            body = substitute(body, lambda n, name=name, value=value: substitute(value, self._hole) if reads(n, name) else None)
+        if bound_inside(body) & (set(parameters) | {name for _, name, _ in _assignments(function)}):
+            return None  # a lambda or comprehension inside binds one of the names: left as a call
+        read = [n.id for n in ast.walk(body) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and not getattr(n, HOLE, False)]
+        if any(self._is_local(name) or name in keep for name in set(read) - set(parameters)):
+            return None  # a caller's local of the same name would take its place
+        for name, argument in given.items():
+            if read.count(name) > 1 and not isinstance(argument, (ast.Name, ast.Constant)):
+                return None
+        arguments = {name: self._inline(substitute(argument, self._hole), line, depth + 1, keep) for name, argument in given.items()}
+        return substitute(body, lambda n: copy.deepcopy(arguments[n.id]) if any(reads(n, p) for p in arguments) else None)
 
     def _self_attributes(self) -> list[str]:
         """`self.x` reads in the class (not methods, not properties) that become inputs."""
@@ -705,6 +824,17 @@ class _SelfProxy:
 
     def __setattr__(self, name: str, value: Any) -> None:
         object.__getattribute__(self, "_attributes")[name] = value
+
+
+HOLE = "gradlint_hole"
+
+
+def _hole_name(name: str) -> ast.Name:
+    """The name of a hole: the witness's input, never replaced by a value the code assigns
+    (marked by an attribute, which copies keep)."""
+    node = ast.Name(name, ast.Load())
+    setattr(node, HOLE, True)
+    return node
 
 
 class _SizeGuess(ast.NodeTransformer):

@@ -646,3 +646,64 @@ def test_a_package_that_imports_the_flagged_module_through_a_sibling_is_imported
     })
     result = _run(tmp_path / "pkg" / "losses.py", "torch.sqrt(Loss.scale * ((a - b) ** 2).sum(-1))")
     assert result["verdict"] == "confirmed", result
+
+
+def test_a_straight_line_function_of_the_module_is_inlined_into_the_checked_expression(tmp_path):
+    _write(tmp_path, {"gan.py": """\
+        import torch
+
+        W = torch.eye(3)
+
+
+        def discriminator(x):
+            \"\"\"Probabilities of each class.\"\"\"
+            logits = x @ W
+            probs = torch.softmax(logits, -1)
+            return probs
+
+
+        def loss(x):
+            return torch.log(discriminator(x)).sum()
+        """})
+    result = _run(tmp_path / "gan.py", "torch.log(discriminator(x))", "GL080")
+    assert result["verdict"] == "confirmed", result
+    assert "torch.log(torch.softmax(logits, -1))" in result["evidence"]
+
+
+def test_a_function_with_branches_is_not_inlined(tmp_path):
+    _write(tmp_path, {"gan.py": """\
+        import torch
+
+        W = torch.eye(3)
+
+
+        def discriminator(x, stable=True):
+            logits = x @ W
+            if stable:
+                return torch.log_softmax(logits, -1).exp()
+            return torch.softmax(logits, -1)
+
+
+        def loss(x):
+            return torch.log(discriminator(x)).sum()
+        """})
+    result = _run(tmp_path / "gan.py", "torch.log(discriminator(x))", "GL080")
+    assert result["verdict"] == "inconclusive", result
+    assert "no softmax, sigmoid or exp of the logits" in result["evidence"]
+
+
+def test_a_sequential_ending_in_a_sigmoid_is_split_into_its_logits_and_the_sigmoid(tmp_path):
+    _write(tmp_path, {"gan.py": """\
+        import torch
+
+        D = torch.nn.Sequential(torch.nn.Linear(2, 4), torch.nn.ReLU(), torch.nn.Linear(4, 1), torch.nn.Sigmoid())
+
+        for step in range(1000):
+            z = torch.randn(8, 2)
+            D_real = D(z)
+            loss = -torch.mean(torch.log(D_real))
+            loss.backward()
+        """})
+    result = _run(tmp_path / "gan.py", "torch.log(D_real)", "GL080")
+    assert result["verdict"] == "confirmed", result
+    assert "`torch.log(torch.sigmoid(logits))`" in result["evidence"] and "(`D[:-1](z)` replaced by the logits)" in result["evidence"]
