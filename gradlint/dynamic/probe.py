@@ -187,7 +187,41 @@ class Probe:
                 bound = binding(function, inner.id, line)
                 if bound is not None:
                     todo.append((bound[1], bound[0], level + 1, function))
+                    continue
+                unpacked = self.unpacked(function, inner.id, line)
+                if unpacked is not None:  # the element's own nodes, then the call's arguments here
+                    at, call, index = unpacked
+                    callee = self.straight_line_function(call)
+                    todo.append((callee.body[-1].value.elts[index], callee.body[-1].lineno, level + 1, callee))
+                    todo.extend((a, at, level + 1, function) for a in (*call.args, *(k.value for k in call.keywords)))
         return found
+
+    def unpacked(self, function: ast.AST, name: str, line: int) -> tuple[int, ast.Call, int] | None:
+        """(line, call, index) when `name` has at `line` the value of `a, name = f(x)` with `f` a
+        straight-line function returning a tuple of that length: the latest such assignment
+        before `line` in the block that holds it, with no other binding of `name` in between."""
+        candidates = [
+            node for node in _own_nodes(function)
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], (ast.Tuple, ast.List))
+            and node.lineno < line and isinstance(node.value, ast.Call)
+            and any(isinstance(e, ast.Name) and e.id == name for e in node.targets[0].elts)
+        ]
+        if not candidates:
+            return None
+        chosen = max(candidates, key=lambda n: n.lineno)
+        elements = chosen.targets[0].elts
+        if not all(isinstance(e, ast.Name) for e in elements):
+            return None
+        others = [n for n in _own_nodes(function) if isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Store)
+                  and chosen.lineno < n.lineno < line]
+        if others or not _holds_later(self.parent(chosen), chosen, line):
+            return None
+        callee = self.straight_line_function(chosen.value)
+        returned = callee.body[-1].value if callee is not None else None
+        if not isinstance(returned, ast.Tuple) or len(returned.elts) != len(elements):
+            return None
+        index = next(i for i, e in enumerate(elements) if e.id == name)
+        return chosen.lineno, chosen.value, index
 
     def split_model(self, call: ast.AST) -> ast.expr | None:
         """`model(x)` of a module-level torch `nn.Sequential` that ends in a `Sigmoid` or
@@ -454,6 +488,15 @@ def free_names(node: ast.AST) -> list[str]:
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
 
 
+def _holds_later(parent: ast.AST | None, statement: ast.stmt, line: int) -> bool:
+    """Whether a statement after `statement` in its own block holds `line`."""
+    for field in ("body", "orelse", "finalbody"):
+        block = getattr(parent, field, None)
+        if isinstance(block, list) and statement in block:
+            return any(s.lineno <= line <= s.end_lineno for s in block[block.index(statement) + 1:])
+    return False
+
+
 def _is_docstring(statement: ast.stmt) -> bool:
     return isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant) and isinstance(statement.value.value, str)
 
@@ -688,14 +731,18 @@ class Expression:
                 return None
             found = binding(self._scope, inner.id, line)
             if found is None:
-                return None
+                unpacked = self.probe.unpacked(self._scope, inner.id, line)
+                if unpacked is None:
+                    return None
+                at, call, index = unpacked
+                return self._inline_call(substitute(call, self._hole), at, depth + 1, keep, index)
             at, value = found
             return self._inline(substitute(value, self._hole), at, depth + 1, keep)
 
         keep = keep | bound_inside(node)
         return substitute(node, replace)
 
-    def _inline_call(self, call: ast.AST, line: int, depth: int, keep: set[str]) -> ast.AST | None:
+    def _inline_call(self, call: ast.AST, line: int, depth: int, keep: set[str], element: int | None = None) -> ast.AST | None:
         """A call of a straight-line module-level function as the expression it returns: its
         locals inlined, its parameters replaced by the (inlined) arguments. Only when each
         argument is a name or constant or its parameter is read once (nothing is evaluated more
@@ -704,7 +751,7 @@ class Expression:
         if depth >= self.MAX_INLINE_DEPTH:
             return None
         split = self.probe.split_model(call)
-        if split is not None and not self._is_local(call.func.id) and call.func.id not in keep:
+        if split is not None and element is None and not self._is_local(call.func.id) and call.func.id not in keep:
             own = split.args[0].args[0]  # the argument inside `model[:-1](...)`: this call's, inlined
             argument = self._inline(substitute(call.args[0], self._hole), line, depth + 1, keep)
             return substitute(split, lambda n: self._hole(n) or (argument if n is own else None))
@@ -729,7 +776,9 @@ class Expression:
         def reads(node: ast.AST, name: str) -> bool:  # a hole is the witness's input, whatever its name
             return isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id == name and not getattr(node, HOLE, False)
 
-        body = substitute(returned.value, self._hole)
+        if element is not None and not (isinstance(returned.value, ast.Tuple) and element < len(returned.value.elts)):
+            return None
+        body = substitute(returned.value if element is None else returned.value.elts[element], self._hole)
         for _, name, value in reversed(_assignments(function)):  # straight-line: the latest first
             body = substitute(body, lambda n, name=name, value=value: substitute(value, self._hole) if reads(n, name) else None)
         if bound_inside(body) & (set(parameters) | {name for _, name, _ in _assignments(function)}):
