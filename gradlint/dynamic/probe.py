@@ -239,8 +239,10 @@ class Probe:
         nn = self.backend.torch.nn
         model = self.namespace.get(call.func.id)
         torch_name = next((k for k, v in self.namespace.items() if v is self.backend.torch and not k.startswith("__")), None)
-        if not isinstance(model, nn.Sequential) or len(model) < 2 or torch_name is None:
-            return None
+        if type(model) is not nn.Sequential or len(model) < 2 or torch_name is None:
+            return None  # a subclass may have its own `forward`
+        if any(m._forward_hooks or m._forward_pre_hooks for m in (model, model[-1])):
+            return None  # hooks on the model or its last module would not run on the two steps
         last = type(model[-1])
         head = ast.Call(ast.Subscript(ast.Name(call.func.id, ast.Load()), ast.Slice(None, ast.Constant(-1), None), ast.Load()),
                         [call.args[0]], [])
@@ -273,6 +275,10 @@ class Probe:
             return None
         if not all(isinstance(s, ast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], ast.Name) for s in body[:-1]):
             return None
+        for index, statement in enumerate(body[:-1]):  # an assignment nothing reads would be dropped, effects and all
+            if not any(isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and n.id == statement.targets[0].id
+                       for later in body[index + 1:] for n in ast.walk(later)):
+                return None
         code = getattr(self.namespace.get(function.name), "__code__", None)
         if code is None or code.co_filename != self.job.path or code.co_firstlineno != function.lineno:
             return None
@@ -786,8 +792,8 @@ class Expression:
         read = [n.id for n in ast.walk(body) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and not getattr(n, HOLE, False)]
         if any(self._is_local(name) or name in keep for name in set(read) - set(parameters)):
             return None  # a caller's local of the same name would take its place
-        for name, argument in given.items():
-            if read.count(name) > 1 and not isinstance(argument, (ast.Name, ast.Constant)):
+        for name, argument in given.items():  # each argument evaluated once, as the call does
+            if read.count(name) != 1 and not isinstance(argument, (ast.Name, ast.Constant)):
                 return None
         arguments = {name: self._inline(substitute(argument, self._hole), line, depth + 1, keep) for name, argument in given.items()}
         return substitute(body, lambda n: copy.deepcopy(arguments[n.id]) if any(reads(n, p) for p in arguments) else None)

@@ -754,3 +754,24 @@ def test_a_name_unpacked_again_in_a_branch_before_the_use_is_not_followed(tmp_pa
         """})
     result = _run(tmp_path / "gan.py", "torch.log(prob)", "GL080")
     assert result["verdict"] != "confirmed", result
+
+
+def test_a_function_whose_assignment_nothing_reads_is_not_inlined(tmp_path):
+    _write(tmp_path, {"gan.py": """\
+        import torch
+
+        W = torch.eye(3)
+        seen = []
+
+
+        def discriminator(x):
+            logits = x @ W
+            count = seen.append(logits)
+            return torch.softmax(logits, -1)
+
+
+        def loss(x):
+            return torch.log(discriminator(x)).sum()
+        """})
+    result = _run(tmp_path / "gan.py", "torch.log(discriminator(x))", "GL080")
+    assert result["verdict"] == "inconclusive", result
