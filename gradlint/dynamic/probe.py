@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import builtins
 import copy
+import types
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -685,6 +686,7 @@ class Expression:
             if value is not _MISSING and not _is_data(value):
                 self.instance_values[name[len(SELF_PREFIX):]] = value
                 self.self_attributes.remove(name)
+        self.self_attributes = list(dict.fromkeys(n for name in self.self_attributes for n in self._read_through(name)))
         self.inputs.extend(self.self_attributes)
         # Parameters that are not data (a kernel size, the device, the loss function) get a
         # stand-in of their kind instead of being varied as arrays.
@@ -798,6 +800,26 @@ class Expression:
         arguments = {name: self._inline(substitute(argument, self._hole), line, depth + 1, keep) for name, argument in given.items()}
         return substitute(body, lambda n: copy.deepcopy(arguments[n.id]) if any(reads(n, p) for p in arguments) else None)
 
+    def _read_through(self, name: str) -> list[str]:
+        """`self.inp` that the expression only reads through (`self.inp.out`), and that `self`
+        does not hold: the inputs are what is read (`self.inp.out`), and `self.inp` a namespace
+        holding them. Otherwise `[name]`."""
+        attribute = name[len(SELF_PREFIX):]
+        if (self.instance is not None and hasattr(self.instance, attribute)) or self._calls_methods():
+            return [name]
+        reads = [n for n in ast.walk(self.node) if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name)
+                 and n.value.id == "self" and n.attr == attribute]
+        through = [n for n in ast.walk(self.node) if isinstance(n, ast.Attribute) and any(n.value is r for r in reads)]
+        if not reads or len(through) != len(reads) or any(not isinstance(n.ctx, ast.Load) for n in through):
+            return [name]
+        return [f"{name}.{n.attr}" for n in through]
+
+    def _calls_methods(self) -> bool:
+        return any(
+            isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == "self" and n.attr in self._methods
+            for n in ast.walk(self.node)
+        )
+
     def _self_attributes(self) -> list[str]:
         """`self.x` reads in the class (not methods, not properties) that become inputs."""
         attrs: dict[str, None] = {}
@@ -811,10 +833,7 @@ class Expression:
             ):
                 attrs.setdefault(SELF_PREFIX + node.attr, None)
         used = {SELF_PREFIX + n.attr for n in ast.walk(self.node) if isinstance(n, ast.Attribute)}
-        calls_methods = any(
-            isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == "self" and n.attr in self._methods
-            for n in ast.walk(self.node)
-        )
+        calls_methods = self._calls_methods()
         return [a for a in attrs if calls_methods or a in used]
 
     def _compile(self) -> Callable:
@@ -848,7 +867,15 @@ class Expression:
             if not callable(values[name]):
                 raise TypeError(f"`{name}` is called in `{self.source}`, and its value is not known outside a "
                                 "call of the enclosing function")
-        proxy = _SelfProxy(self, {name[len(SELF_PREFIX):]: v for name, v in values.items() if name.startswith(SELF_PREFIX)})
+        attributes: dict[str, Any] = {}
+        for name, value in values.items():
+            if name.startswith(SELF_PREFIX):
+                head, _, read = name[len(SELF_PREFIX):].partition(".")
+                if read:  # `self.inp.out`: `self.inp` is a namespace holding what is read through it
+                    setattr(attributes.setdefault(head, types.SimpleNamespace()), read, value)
+                else:
+                    attributes[head] = value
+        proxy = _SelfProxy(self, attributes)
         plain = [values[name] for name in self.inputs if not name.startswith(SELF_PREFIX)]
         return self._compiled(proxy, *plain, *self.fixed.values())
 

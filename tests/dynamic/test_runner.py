@@ -775,3 +775,39 @@ def test_a_function_whose_assignment_nothing_reads_is_not_inlined(tmp_path):
         """})
     result = _run(tmp_path / "gan.py", "torch.log(discriminator(x))", "GL080")
     assert result["verdict"] == "inconclusive", result
+
+
+def test_an_attribute_self_only_reads_through_is_a_namespace_of_inputs(tmp_path):
+    _write(tmp_path, {"gate.py": """\
+        import torch
+
+
+        class Gate(torch.nn.Module):
+            def forward(self, x):
+                if x > self.previous.out:
+                    return x
+                return -x
+        """})
+    result = _run(tmp_path / "gate.py", "x > self.previous.out", "GL010")
+    assert result["verdict"] == "confirmed", result
+    assert "self.previous.out = " in result["evidence"]
+
+
+@pytest.mark.skipif(not installed("tensorflow") and not require_frameworks(), reason="TensorFlow is not installed")
+def test_a_tensorflow_predicate_with_its_own_float32_tensors_runs_in_float32(tmp_path):
+    from gradlint.dynamic.backends import backend_for
+    from gradlint.dynamic.worker import run_job
+
+    _write(tmp_path, {"act.py": """\
+        import tensorflow as tf
+
+
+        def hard_tanh(inputs):
+            t = tf.shape(inputs)
+            inside = tf.less(inputs, tf.ones(t)) and tf.greater(inputs, -tf.ones(t))
+            return tf.where(inside, inputs, tf.sign(inputs))
+        """})
+    job = _job(tmp_path / "act.py", "tf.less(inputs, tf.ones(t))", "GL010")
+    result = run_job(job.__dict__, backend_for("tensorflow"))
+    assert result["verdict"] == "confirmed", result
+    assert "run in float32, the dtype of the code's own constants" in result["evidence"]
