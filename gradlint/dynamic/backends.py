@@ -100,7 +100,7 @@ class TorchBackend(Backend):
 
 
 # TensorFlow's complaints about a float32 tensor meeting a float64 one.
-_DTYPE_CLASH = re.compile(r"expected to be a (double|float) tensor but is a (float|double)|"
+DTYPE_CLASH = re.compile(r"expected to be a (double|float) tensor but is a (float|double)|"
                           r"float32.*float64|float64.*float32|must have the same dtype|same type as")
 
 
@@ -128,7 +128,7 @@ class TensorFlowBackend(Backend):
         except (self.tf.errors.InvalidArgumentError, TypeError, ValueError) as error:
             # Code that makes its own float32 constants (`tf.constant(1e-4)`) cannot take float64
             # inputs: it runs in its own dtype, and the worker says so.
-            if dtype != "float64" or not _DTYPE_CLASH.search(str(error)):
+            if dtype != "float64" or not DTYPE_CLASH.search(str(error)):
                 raise
             self.narrowed = True
             return self._gradients(fn, inputs, "float32")

@@ -103,10 +103,13 @@ def framework_of(model: Any) -> str | None:
 
 def _size_like(parameter: inspect.Parameter) -> bool:
     annotation = parameter.annotation
-    if annotation is int or annotation == "int":
-        return True
-    words = set(re.split(r"_+", parameter.name.lower()))
-    return bool(words & SIZE_WORDS) or bool(re.fullmatch(r"(d|n|dim|in|out)\d*", parameter.name.lower()))
+    return annotation is int or annotation == "int" or size_like(parameter.name)
+
+
+def size_like(name: str) -> bool:
+    """A name that reads as a size (`hidden_dim`, `X_dim`, `num_classes`, `d_model`)."""
+    words = set(re.split(r"_+", name.lower()))
+    return bool(words & SIZE_WORDS) or bool(re.fullmatch(r"(d|n|dim|in|out)\d*", name.lower()))
 
 
 def _sizes_in_init(cls: type) -> set[str]:

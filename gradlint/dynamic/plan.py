@@ -13,6 +13,7 @@ the original line numbers (left-out lines are blank), so positions and traceback
 from __future__ import annotations
 
 import bisect
+import builtins
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,6 +84,10 @@ class ModulePlan:
                     self.imports[index].update(_top_module(node))
         self.all_imports = {module for modules in self.imports.values() for module in modules}
         self.needs: dict[int, set[int]] = {i: set() for i in range(len(body))}
+        # `from utility import *` binds names no scope analysis sees: a statement reading a name
+        # that nothing in the file binds needs the file's star imports.
+        self.star_imports = [i for i, s in enumerate(body) if _is_star_import(s)]
+        self.unresolved: set[int] = set()
         self._snippets: dict[tuple[int, ...], str] = {}
         global_scope = next((s for s in scopes.values() if isinstance(s, GlobalScope)), None)
         if global_scope is None:
@@ -94,6 +99,9 @@ class ModulePlan:
                 user = owner.get(id(access.node))
                 if user is None:
                     continue
+                name = getattr(access.node, "value", None)
+                if not access.referents and isinstance(name, str) and not hasattr(builtins, name):
+                    self.unresolved.add(user)
                 for referent in access.referents:
                     if getattr(referent, "scope", None) is global_scope and hasattr(referent, "node"):
                         provider = owner.get(id(referent.node))
@@ -109,7 +117,9 @@ class ModulePlan:
         examples = [i for i, example in enumerate(self.example) if example]
         keep, todo = {target, *examples}, [target, *examples]
         while todo:
-            for provider in self.needs[todo.pop()]:
+            current = todo.pop()
+            providers = self.needs[current] | (set(self.star_imports) if current in self.unresolved else set())
+            for provider in providers:
                 if provider not in keep and not self.main_guard[provider] and not self.while_loop[provider]:
                     keep.add(provider)
                     todo.append(provider)
@@ -176,6 +186,11 @@ def _is_example(statement: cst.CSTNode) -> bool:
         if name in ("gradlint.example", "example"):
             return True
     return False
+
+
+def _is_star_import(statement: cst.CSTNode) -> bool:
+    return isinstance(statement, cst.SimpleStatementLine) and any(
+        isinstance(s, cst.ImportFrom) and isinstance(s.names, cst.ImportStar) for s in statement.body)
 
 
 def _is_future_import(statement: cst.CSTNode) -> bool:

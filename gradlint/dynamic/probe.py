@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import builtins
 import copy
+import types
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -166,19 +167,123 @@ class Probe:
     def reaching(self, node: ast.AST, depth: int = 20) -> list[ast.AST]:
         """`node`'s own nodes and those of the values its local names were assigned, followed
         as `expression(inline_locals=True)` follows them: where to look for a hole."""
-        function = self.enclosing_function(node) or self.tree
-        found, todo, seen = [], [(node, getattr(node, "lineno", 0), 0)], set()
+        start = self.enclosing_function(node) or self.tree
+        found, todo, seen = [], [(node, getattr(node, "lineno", 0), 0, start)], set()
         while todo:
-            current, line, level = todo.pop()
+            current, line, level, function = todo.pop()
             for inner in ast.walk(current):
                 found.append(inner)
-                if level >= depth or not isinstance(inner, ast.Name) or (inner.id, line) in seen:
+                if level >= depth:
                     continue
-                seen.add((inner.id, line))
+                split = self.split_model(inner)
+                if split is not None:
+                    todo.append((split, line, level + 1, function))
+                callee = self.straight_line_function(inner)
+                if callee is not None and id(callee) not in seen:
+                    seen.add(id(callee))
+                    todo.append((callee.body[-1].value, callee.body[-1].lineno, level + 1, callee))
+                if not isinstance(inner, ast.Name) or (inner.id, line, id(function)) in seen:
+                    continue
+                seen.add((inner.id, line, id(function)))
                 bound = binding(function, inner.id, line)
                 if bound is not None:
-                    todo.append((bound[1], bound[0], level + 1))
+                    todo.append((bound[1], bound[0], level + 1, function))
+                    continue
+                unpacked = self.unpacked(function, inner.id, line)
+                if unpacked is not None:  # the element's own nodes, then the call's arguments here
+                    at, call, index = unpacked
+                    callee = self.straight_line_function(call)
+                    todo.append((callee.body[-1].value.elts[index], callee.body[-1].lineno, level + 1, callee))
+                    todo.extend((a, at, level + 1, function) for a in (*call.args, *(k.value for k in call.keywords)))
         return found
+
+    def unpacked(self, function: ast.AST, name: str, line: int) -> tuple[int, ast.Call, int] | None:
+        """(line, call, index) when `name` has at `line` the value of `a, name = f(x)` with `f` a
+        straight-line function returning a tuple of that length: the latest such assignment
+        before `line` in the block that holds it, with no other binding of `name` in between."""
+        candidates = [
+            node for node in _own_nodes(function)
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], (ast.Tuple, ast.List))
+            and node.lineno < line and isinstance(node.value, ast.Call)
+            and any(isinstance(e, ast.Name) and e.id == name for e in node.targets[0].elts)
+        ]
+        if not candidates:
+            return None
+        chosen = max(candidates, key=lambda n: n.lineno)
+        elements = chosen.targets[0].elts
+        if not all(isinstance(e, ast.Name) for e in elements):
+            return None
+        others = [n for n in _own_nodes(function) if isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Store)
+                  and chosen.lineno < n.lineno < line]
+        if others or not _holds_later(self.parent(chosen), chosen, line):
+            return None
+        callee = self.straight_line_function(chosen.value)
+        returned = callee.body[-1].value if callee is not None else None
+        if not isinstance(returned, ast.Tuple) or len(returned.elts) != len(elements):
+            return None
+        index = next(i for i, e in enumerate(elements) if e.id == name)
+        return chosen.lineno, chosen.value, index
+
+    def split_model(self, call: ast.AST) -> ast.expr | None:
+        """`model(x)` of a module-level torch `nn.Sequential` that ends in a `Sigmoid` or
+        `Softmax` module, as the same computation in two steps: `torch.sigmoid(model[:-1](x))`,
+        `torch.nn.functional.softmax(model[:-1](x), model[-1].dim)` (what those modules' own
+        `forward` does), so a witness sees the probability and its logits. One node per call."""
+        # By position: inlining copies the call, and a witness's hole inside it is the same node.
+        key = ("split", *(getattr(call, a, None) for a in ("lineno", "col_offset", "end_lineno", "end_col_offset")))
+        if key in self._cache:
+            return self._cache[key]
+        self._cache[key] = None
+        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and len(call.args) == 1
+                and not call.keywords and not isinstance(call.args[0], ast.Starred) and self.backend.name == "torch"):
+            return None
+        nn = self.backend.torch.nn
+        model = self.namespace.get(call.func.id)
+        torch_name = next((k for k, v in self.namespace.items() if v is self.backend.torch and not k.startswith("__")), None)
+        if type(model) is not nn.Sequential or len(model) < 2 or torch_name is None:
+            return None  # a subclass may have its own `forward`
+        if any(m._forward_hooks or m._forward_pre_hooks for m in (model, model[-1])):
+            return None  # hooks on the model or its last module would not run on the two steps
+        last = type(model[-1])
+        head = ast.Call(ast.Subscript(ast.Name(call.func.id, ast.Load()), ast.Slice(None, ast.Constant(-1), None), ast.Load()),
+                        [call.args[0]], [])
+        if last is nn.Sigmoid:
+            split = ast.Call(ast.Attribute(ast.Name(torch_name, ast.Load()), "sigmoid", ast.Load()), [head], [])
+        elif last is nn.Softmax:
+            functional = ast.Attribute(ast.Attribute(ast.Name(torch_name, ast.Load()), "nn", ast.Load()), "functional", ast.Load())
+            dim = ast.Attribute(ast.Subscript(ast.Name(call.func.id, ast.Load()), ast.Constant(-1), ast.Load()), "dim", ast.Load())
+            split = ast.Call(ast.Attribute(functional, "softmax", ast.Load()), [head, dim], [])
+        else:
+            return None
+        self._cache[key] = ast.copy_location(split, call)
+        return self._cache[key]
+
+    def straight_line_function(self, call: ast.AST) -> ast.FunctionDef | None:
+        """The module-level function `call` calls, when its body is plain `name = value`
+        assignments and a final `return value` (`def D(z): h = relu(z @ W1); return sigmoid(h
+        @ W2)`) and the snippet's namespace still holds that very function: its call is the
+        returned expression, with the arguments for the parameters (`inline_call`)."""
+        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)):
+            return None
+        function = next((s for s in self.tree.body if isinstance(s, ast.FunctionDef) and s.name == call.func.id), None)
+        if function is None or function.decorator_list:
+            return None
+        args = function.args
+        if args.vararg or args.kwarg or args.posonlyargs or args.kwonlyargs:
+            return None
+        body = function.body[1:] if _is_docstring(function.body[0]) else function.body
+        if not body or not isinstance(body[-1], ast.Return) or body[-1].value is None:
+            return None
+        if not all(isinstance(s, ast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], ast.Name) for s in body[:-1]):
+            return None
+        for index, statement in enumerate(body[:-1]):  # an assignment nothing reads would be dropped, effects and all
+            if not any(isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and n.id == statement.targets[0].id
+                       for later in body[index + 1:] for n in ast.walk(later)):
+                return None
+        code = getattr(self.namespace.get(function.name), "__code__", None)
+        if code is None or code.co_filename != self.job.path or code.co_firstlineno != function.lineno:
+            return None
+        return function
 
     def instance(self, node: ast.ClassDef) -> Any:
         """An instance of the class, built with its defaults (sizes guessed, construction
@@ -390,6 +495,19 @@ def free_names(node: ast.AST) -> list[str]:
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
 
 
+def _holds_later(parent: ast.AST | None, statement: ast.stmt, line: int) -> bool:
+    """Whether a statement after `statement` in its own block holds `line`."""
+    for field in ("body", "orelse", "finalbody"):
+        block = getattr(parent, field, None)
+        if isinstance(block, list) and statement in block:
+            return any(s.lineno <= line <= s.end_lineno for s in block[block.index(statement) + 1:])
+    return False
+
+
+def _is_docstring(statement: ast.stmt) -> bool:
+    return isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant) and isinstance(statement.value.value, str)
+
+
 def _own_nodes(scope: ast.AST):
     """The nodes of a function (or module) without those of the functions and classes inside it."""
     stack = [scope]
@@ -543,7 +661,7 @@ class Expression:
         self._methods = self._class_methods()
         hole_ids = {id(hole): name for name, hole in holes.items()}
         # A hole may sit in a local's assigned value that inlining brings in: matched by identity.
-        self._hole = lambda n: ast.Name(hole_ids[id(n)], ast.Load()) if id(n) in hole_ids else None
+        self._hole = lambda n: _hole_name(hole_ids[id(n)]) if id(n) in hole_ids else None
         body = substitute(node, self._hole)
         # Module-level code (a notebook cell) follows the module's own assignments.
         self._scope = self.function or probe.tree
@@ -568,6 +686,7 @@ class Expression:
             if value is not _MISSING and not _is_data(value):
                 self.instance_values[name[len(SELF_PREFIX):]] = value
                 self.self_attributes.remove(name)
+        self.self_attributes = list(dict.fromkeys(n for name in self.self_attributes for n in self._read_through(name)))
         self.inputs.extend(self.self_attributes)
         # Parameters that are not data (a kernel size, the device, the loss function) get a
         # stand-in of their kind instead of being varied as arrays.
@@ -613,16 +732,93 @@ class Expression:
         if depth > self.MAX_INLINE_DEPTH:
             return node
         def replace(inner: ast.AST) -> ast.AST | None:
+            called = self._inline_call(inner, line, depth, keep)
+            if called is not None:
+                return called
             if not (isinstance(inner, ast.Name) and isinstance(inner.ctx, ast.Load)) or inner.id in keep:
                 return None
             found = binding(self._scope, inner.id, line)
             if found is None:
-                return None
+                unpacked = self.probe.unpacked(self._scope, inner.id, line)
+                if unpacked is None:
+                    return None
+                at, call, index = unpacked
+                return self._inline_call(substitute(call, self._hole), at, depth + 1, keep, index)
             at, value = found
             return self._inline(substitute(value, self._hole), at, depth + 1, keep)
 
         keep = keep | bound_inside(node)
         return substitute(node, replace)
+
+    def _inline_call(self, call: ast.AST, line: int, depth: int, keep: set[str], element: int | None = None) -> ast.AST | None:
+        """A call of a straight-line module-level function as the expression it returns: its
+        locals inlined, its parameters replaced by the (inlined) arguments. Only when each
+        argument is a name or constant or its parameter is read once (nothing is evaluated more
+        often than the call does), every parameter gets a value, and the function's other names
+        are module-level names here too."""
+        if depth >= self.MAX_INLINE_DEPTH:
+            return None
+        split = self.probe.split_model(call)
+        if split is not None and element is None and not self._is_local(call.func.id) and call.func.id not in keep:
+            own = split.args[0].args[0]  # the argument inside `model[:-1](...)`: this call's, inlined
+            argument = self._inline(substitute(call.args[0], self._hole), line, depth + 1, keep)
+            return substitute(split, lambda n: self._hole(n) or (argument if n is own else None))
+        function = self.probe.straight_line_function(call)
+        if function is None:
+            return None
+        parameters = [a.arg for a in function.args.args]
+        defaults = dict(zip(parameters[len(parameters) - len(function.args.defaults):], function.args.defaults))
+        given: dict[str, ast.expr] = dict(zip(parameters, call.args))
+        if len(call.args) > len(parameters) or any(isinstance(a, ast.Starred) for a in call.args):
+            return None
+        for keyword in call.keywords:
+            if keyword.arg not in parameters or keyword.arg in given:
+                return None
+            given[keyword.arg] = keyword.value
+        for name in parameters:
+            if name not in given:
+                if name not in defaults or not isinstance(defaults[name], ast.Constant):
+                    return None
+                given[name] = defaults[name]
+        returned = function.body[-1]
+        def reads(node: ast.AST, name: str) -> bool:  # a hole is the witness's input, whatever its name
+            return isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id == name and not getattr(node, HOLE, False)
+
+        if element is not None and not (isinstance(returned.value, ast.Tuple) and element < len(returned.value.elts)):
+            return None
+        body = substitute(returned.value if element is None else returned.value.elts[element], self._hole)
+        for _, name, value in reversed(_assignments(function)):  # straight-line: the latest first
+            body = substitute(body, lambda n, name=name, value=value: substitute(value, self._hole) if reads(n, name) else None)
+        if bound_inside(body) & (set(parameters) | {name for _, name, _ in _assignments(function)}):
+            return None  # a lambda or comprehension inside binds one of the names: left as a call
+        read = [n.id for n in ast.walk(body) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and not getattr(n, HOLE, False)]
+        if any(self._is_local(name) or name in keep for name in set(read) - set(parameters)):
+            return None  # a caller's local of the same name would take its place
+        for name, argument in given.items():  # each argument evaluated once, as the call does
+            if read.count(name) != 1 and not isinstance(argument, (ast.Name, ast.Constant)):
+                return None
+        arguments = {name: self._inline(substitute(argument, self._hole), line, depth + 1, keep) for name, argument in given.items()}
+        return substitute(body, lambda n: copy.deepcopy(arguments[n.id]) if any(reads(n, p) for p in arguments) else None)
+
+    def _read_through(self, name: str) -> list[str]:
+        """`self.inp` that the expression only reads through (`self.inp.out`), and that `self`
+        does not hold: the inputs are what is read (`self.inp.out`), and `self.inp` a namespace
+        holding them. Otherwise `[name]`."""
+        attribute = name[len(SELF_PREFIX):]
+        if (self.instance is not None and hasattr(self.instance, attribute)) or self._calls_methods():
+            return [name]
+        reads = [n for n in ast.walk(self.node) if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name)
+                 and n.value.id == "self" and n.attr == attribute]
+        through = [n for n in ast.walk(self.node) if isinstance(n, ast.Attribute) and any(n.value is r for r in reads)]
+        if not reads or len(through) != len(reads) or any(not isinstance(n.ctx, ast.Load) for n in through):
+            return [name]
+        return [f"{name}.{n.attr}" for n in through]
+
+    def _calls_methods(self) -> bool:
+        return any(
+            isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == "self" and n.attr in self._methods
+            for n in ast.walk(self.node)
+        )
 
     def _self_attributes(self) -> list[str]:
         """`self.x` reads in the class (not methods, not properties) that become inputs."""
@@ -637,10 +833,7 @@ class Expression:
             ):
                 attrs.setdefault(SELF_PREFIX + node.attr, None)
         used = {SELF_PREFIX + n.attr for n in ast.walk(self.node) if isinstance(n, ast.Attribute)}
-        calls_methods = any(
-            isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == "self" and n.attr in self._methods
-            for n in ast.walk(self.node)
-        )
+        calls_methods = self._calls_methods()
         return [a for a in attrs if calls_methods or a in used]
 
     def _compile(self) -> Callable:
@@ -674,7 +867,15 @@ class Expression:
             if not callable(values[name]):
                 raise TypeError(f"`{name}` is called in `{self.source}`, and its value is not known outside a "
                                 "call of the enclosing function")
-        proxy = _SelfProxy(self, {name[len(SELF_PREFIX):]: v for name, v in values.items() if name.startswith(SELF_PREFIX)})
+        attributes: dict[str, Any] = {}
+        for name, value in values.items():
+            if name.startswith(SELF_PREFIX):
+                head, _, read = name[len(SELF_PREFIX):].partition(".")
+                if read:  # `self.inp.out`: `self.inp` is a namespace holding what is read through it
+                    setattr(attributes.setdefault(head, types.SimpleNamespace()), read, value)
+                else:
+                    attributes[head] = value
+        proxy = _SelfProxy(self, attributes)
         plain = [values[name] for name in self.inputs if not name.startswith(SELF_PREFIX)]
         return self._compiled(proxy, *plain, *self.fixed.values())
 
@@ -705,6 +906,17 @@ class _SelfProxy:
 
     def __setattr__(self, name: str, value: Any) -> None:
         object.__getattribute__(self, "_attributes")[name] = value
+
+
+HOLE = "gradlint_hole"
+
+
+def _hole_name(name: str) -> ast.Name:
+    """The name of a hole: the witness's input, never replaced by a value the code assigns
+    (marked by an attribute, which copies keep)."""
+    node = ast.Name(name, ast.Load())
+    setattr(node, HOLE, True)
+    return node
 
 
 class _SizeGuess(ast.NodeTransformer):

@@ -1,7 +1,7 @@
 """Values for the parameters of checked code that are not the data a witness varies: sizes (and
-axes with a default) stay Python integers, a training step is a step number, a device is the worker's device and
-a loss function is a mean squared error. Chosen by the parameter's name (as training code spells
-them) and named in the evidence.
+axes with a default) stay Python integers, a training step is a step number, a device is the
+worker's device, a loss function is a mean squared error and a JAX random key is `PRNGKey(0)`.
+Chosen by the parameter's name (as training code spells them) and named in the evidence.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ AXIS = re.compile(_NAMES["axes"])
 STEP = re.compile(_NAMES["steps"])
 DEVICE = re.compile(_NAMES["devices"])
 CRITERION = re.compile(_NAMES["losses"])
+RANDOM_KEY = re.compile(_NAMES["random_keys"])
 # A size without a default: small, so that it fits the short inputs the witnesses feed.
 GUESSED_SIZE = 2
 
@@ -36,6 +37,10 @@ def stand_in(name: str, default: ast.expr | None, backend: Any) -> tuple[Any, st
         return backend.device, f"{name} = {backend.device!r}"
     if CRITERION.match(name):
         return mean_squared_error(backend), f"{name} = a mean squared error"
+    if RANDOM_KEY.match(name) and backend.name == "jax":
+        import jax
+
+        return jax.random.PRNGKey(0), f"{name} = jax.random.PRNGKey(0)"
     return None
 
 

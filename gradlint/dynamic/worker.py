@@ -29,7 +29,7 @@ from gradlint.dynamic.backends import Backend, backend_for
 from gradlint.dynamic.guard import FileSystemGuard
 from gradlint.dynamic.probe import INCONCLUSIVE, Inconclusive, Job, Observation, Probe
 from gradlint.dynamic.sandbox import READ_ONLY_ENV, make_read_only
-from gradlint.dynamic.unavailable import MissingModules, Unavailable
+from gradlint.dynamic.unavailable import GuardedModules, MissingModules, Unbound, distinct, guarded
 
 # Set by `main`: the limit this worker runs under, for the message when it is reached.
 MEMORY_LIMIT_MB = 0
@@ -44,63 +44,44 @@ class SnippetError(Exception):
     pass
 
 
-def _guarded_imports(tree: ast.Module) -> ast.Module:
-    """Each module-level import wrapped so that its failure (a project module that raises as it
-    is imported) binds `Unavailable` stand-ins instead of stopping the definitions: an import the
-    checked code never touches cannot block it, and one it does touch says so."""
-    body = []
-    for statement in tree.body:
-        if not isinstance(statement, (ast.Import, ast.ImportFrom)) or (
-            isinstance(statement, ast.ImportFrom) and statement.module == "__future__"
-        ):
-            body.append(statement)
-            continue
-        names = [(alias.asname or alias.name.split(".")[0], alias.name) for alias in statement.names if alias.name != "*"]
-        fallback = [
-            ast.Assign([ast.Name(bound, ast.Store())],
-                       ast.Call(ast.Name("__gradlint_unavailable__", ast.Load()),
-                                [ast.Constant(full), ast.Name("__gradlint_error__", ast.Load())], []))
-            for bound, full in names
-        ] or [ast.Raise()]
-        handler = ast.ExceptHandler(ast.Name("Exception", ast.Load()), "__gradlint_error__", fallback)
-        body.append(ast.copy_location(ast.Try([statement], [handler], [], []), statement))
-    return ast.fix_missing_locations(ast.Module(body, type_ignores=[]))
-
-
 def _executed(job: Job) -> ast.Module:
     """The snippet as it runs: without the statements kept only for the witness to read (a
-    module-level loop holding the finding), and with guarded imports."""
+    module-level loop holding the finding), and with guarded imports and assignments."""
     tree = ast.parse(job.source)
     skipped = [range(start, end + 1) for start, end in job.skip]
     tree.body = [s for s in tree.body if not any(s.lineno in lines for lines in skipped)]
-    return _guarded_imports(tree)
+    return guarded(tree)
 
 
-def execute_snippet(job: Job, used: list[str]) -> dict:
-    """Run the snippet's definitions as a module of their own; returns its namespace. `used`
+def execute_snippet(job: Job, unbound: Unbound) -> dict:
+    """Run the snippet's definitions as a module of their own; returns its namespace. `unbound`
     collects why each stand-in for an import that failed was touched."""
     code = compile(_executed(job), job.path, "exec")
+    package = job.module.rpartition(".")[0]
     try:
-        return _run_module(job, code, used)
+        namespace = _run_module(job, code, unbound)
+        if not (package and unbound.circular):
+            return namespace
     except SnippetError as error:
-        # A package whose `__init__` imports from this very module (`from .losses import entropy`)
-        # finds it half run: import the package first, as any user of it does, then run again.
-        package = job.module.rpartition(".")[0]
         if not package or "partially initiali" not in str(error):
             raise
-        sys.modules.pop(job.module, None)
-        try:
-            importlib.import_module(package)
-        except Exception as failure:  # noqa: BLE001 - the package itself does not import: say so
-            raise SnippetError(f"could not import the package `{package}`: {_describe_error(failure, job.path)}") from None
-        return _run_module(job, code, used)
+    # A package whose `__init__` imports from this very module (`from .losses import entropy`)
+    # finds it half run: import the package first, as any user of it does, then run again.
+    sys.modules.pop(job.module, None)
+    unbound.used.clear()
+    unbound.guessed.clear()
+    unbound.circular = False
+    try:
+        importlib.import_module(package)
+    except Exception as failure:  # noqa: BLE001 - the package itself does not import: say so
+        raise SnippetError(f"could not import the package `{package}`: {_describe_error(failure, job.path)}") from None
+    return _run_module(job, code, unbound)
 
 
-def _run_module(job: Job, code: Any, used: list[str]) -> dict:
+def _run_module(job: Job, code: Any, unbound: Unbound) -> dict:
     module = types.ModuleType(job.module)
     module.__file__ = job.path
-    module.__gradlint_unavailable__ = lambda name, error: Unavailable(
-        name, f"`{name}` could not be imported ({type(error).__name__}: {error})", used)
+    unbound.install(module.__dict__)
     if "." in job.module:
         module.__package__ = job.module.rpartition(".")[0]
     sys.modules[job.module] = module  # dataclasses, pickling and typing look the module up
@@ -146,12 +127,13 @@ def run_job(job: Job | dict, backend: Backend, guard: FileSystemGuard | None = N
     sys.argv = [job.path]  # a command-line parser in the file sees no arguments, not the worker's
     used: list[str] = []  # why each stand-in for a missing import was touched
     missing = MissingModules(project, job.path, used, shimmed)
+    unbound = Unbound(job.module, used, shimmed=shimmed)
     try:
         if guard is not None:
             guard.start()
         try:
-            with missing:
-                namespace = execute_snippet(job, used)
+            with missing, GuardedModules(project, unbound):
+                namespace = execute_snippet(job, unbound)
                 old_spellings.install(namespace, shimmed)
                 probe = Probe(job, namespace, ast.parse(job.source), backend, job.source.splitlines())
                 observation = witnesses.load(job.rule)(probe)
@@ -185,9 +167,13 @@ def run_job(job: Job | dict, backend: Backend, guard: FileSystemGuard | None = N
     if backend.narrowed:
         inputs = inputs.replace("(float64)", "(float32)")
         observation.evidence += " (run in float32, the dtype of the code's own constants)"
-    if used:  # even when the user's code caught the failure: what ran is not what the code does
-        observation = Observation(INCONCLUSIVE, f"{used[0]}, and the check needed it"
-                                  + (f" (also: {'; '.join(used[1:])})" if used[1:] else ""))
+    if unbound.guessed:
+        observation.evidence += (" (computed from what is missing here, so guessed: "
+                                 f"{', '.join(unbound.guessed)})")
+    touched = distinct(used)
+    if touched:  # even when the user's code caught the failure: what ran is not what the code does
+        observation = Observation(INCONCLUSIVE, f"{touched[0]}, and the check needed it"
+                                  + (f" (also: {'; '.join(touched[1:])})" if touched[1:] else ""))
     elif missing.roots:
         observation.evidence += (" (missing here, stood in and never touched by the check: "
                                  f"{', '.join(f'`{name}`' for name in missing.roots)})")

@@ -14,7 +14,7 @@ needs_torch = pytest.mark.skipif(not installed("torch") and not require_framewor
 
 UNSAFE = "import torch\n\n\ndef distance(a, b):\n    return torch.sqrt(((a - b) ** 2).sum(dim=-1))\n"
 # The static rule flags it too, but the module cannot be run: `helpers` does not exist.
-UNRUNNABLE = "import torch\nimport helpers\n\nSCALE = helpers.scale()\n\n\ndef distance(a, b):\n    return SCALE * torch.sqrt(((a - b) ** 2).sum(dim=-1))\n"
+UNRUNNABLE = "import torch\nimport helpers\n\nSCALE = helpers.scale()\n\n\ndef distance(a, b):\n    return torch.sqrt(SCALE * ((a - b) ** 2).sum(dim=-1))\n"
 
 
 @pytest.mark.parametrize("flag", [["--confirmed-only"], ["--device", "auto"], ["--dynamic-jobs", "2"], ["--dynamic-timeout", "5"]])

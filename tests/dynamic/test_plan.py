@@ -128,3 +128,26 @@ def test_a_file_too_large_to_parse_again_is_inconclusive(tmp_path, monkeypatch):
     monkeypatch.setattr(planning, "PLAN_LIMIT", 100)
     jobs, unrunnable = plan([_finding(24, str(path))], {"GL030"}, "cpu")
     assert not jobs and "too large" in unrunnable[0].reason
+
+
+def test_a_name_nothing_in_the_file_binds_keeps_the_star_imports():
+    text = textwrap.dedent('''\
+        import torch
+        from layers import *
+        from plots import *
+
+        SCALE = 2.0
+
+
+        def head(x):
+            return Measure(SCALE)(x)
+
+
+        def scaled(x):
+            return torch.sqrt(x * SCALE)
+        ''')
+    module = ModulePlan("m.py", text)
+    needs_star = module.snippet(module.closure(module.statement_at(9)))
+    assert "from layers import *" in needs_star and "from plots import *" in needs_star
+    resolved = module.snippet(module.closure(module.statement_at(13)))
+    assert "import *" not in resolved and "SCALE = 2.0" in resolved

@@ -545,3 +545,269 @@ def test_a_custom_model_ending_in_a_softmax_module_is_seen_by_running_it(tmp_pat
         """})
     result = _run(tmp_path / "train.py", "model(x)", "GL082")
     assert result["verdict"] == "confirmed", result
+
+
+def test_a_size_read_from_a_missing_data_loader_is_guessed_and_said(tmp_path):
+    _write(tmp_path, {"train.py": f"""\
+        import torch
+        from {MISSING}.datasets import load
+
+        data = load("digits")
+        in_dim = data.images.shape[1]
+        layer = torch.nn.Linear(in_dim, 3)
+
+
+        def distance(a, b):
+            a, b = layer(a), layer(b)
+            return {ROOT_OF}
+        """})
+    result = _run(tmp_path / "train.py")
+    assert result["verdict"] == "confirmed", result
+    assert "computed from what is missing here, so guessed: in_dim = 4" in result["evidence"]
+
+
+def test_a_value_read_from_a_missing_data_loader_that_the_check_needs_is_inconclusive(tmp_path):
+    _write(tmp_path, {"train.py": f"""\
+        import torch
+        from {MISSING}.datasets import load
+
+        data = load("digits")
+        scale = data.images.std()
+
+
+        def distance(a, b):
+            return torch.sqrt(scale * ((a - b) ** 2).sum(-1))
+        """})
+    result = _run(tmp_path / "train.py", "torch.sqrt(scale * ((a - b) ** 2).sum(-1))")
+    assert result["verdict"] == "inconclusive", result
+    assert f"`scale` has no value here: `{MISSING}` could not be imported" in result["evidence"]
+
+
+def test_a_project_module_runs_guarded_past_what_a_missing_package_would_give(tmp_path):
+    _write(tmp_path, {
+        "widgets.py": f"""\
+            from {MISSING}.gui import *
+            import numpy as np
+
+            DEFAULT_COLOR = Color(0, 255, 0)
+            SHIFT = np.float(0)
+
+
+            def shift():
+                return SHIFT
+            """,
+        "loss.py": f"""\
+            import torch
+            from widgets import shift
+
+
+            def distance(a, b):
+                return torch.sqrt(((a - b) ** 2).sum(-1) + shift())
+            """,
+    })
+    result = _run(tmp_path / "loss.py", "torch.sqrt(((a - b) ** 2).sum(-1) + shift())")
+    assert result["verdict"] == "confirmed", result
+    assert "`np.float` as `builtins.float`" in result["evidence"]
+
+
+def test_a_project_module_value_a_missing_package_would_give_is_inconclusive_when_used(tmp_path):
+    _write(tmp_path, {
+        "widgets.py": f"""\
+            from {MISSING}.gui import *
+
+            SHIFT = Color(0, 0, 0).red
+            """,
+        "loss.py": """\
+            import torch
+            from widgets import SHIFT
+
+
+            def distance(a, b):
+                return torch.sqrt(((a - b) ** 2).sum(-1) + SHIFT)
+            """,
+    })
+    result = _run(tmp_path / "loss.py", "torch.sqrt(((a - b) ** 2).sum(-1) + SHIFT)")
+    assert result["verdict"] == "inconclusive", result
+    assert "`Color` is not defined here" in result["evidence"]
+
+
+def test_a_package_that_imports_the_flagged_module_through_a_sibling_is_imported_first(tmp_path):
+    _write(tmp_path, {
+        "pkg/__init__.py": "from pkg.base import Loss\nfrom pkg.losses import distance\n",
+        "pkg/base.py": "class Loss:\n    scale = 1.0\n",
+        "pkg/losses.py": f"""\
+            import torch
+            from pkg.base import Loss
+
+
+            def distance(a, b):
+                return torch.sqrt(Loss.scale * ((a - b) ** 2).sum(-1))
+            """,
+    })
+    result = _run(tmp_path / "pkg" / "losses.py", "torch.sqrt(Loss.scale * ((a - b) ** 2).sum(-1))")
+    assert result["verdict"] == "confirmed", result
+
+
+def test_a_straight_line_function_of_the_module_is_inlined_into_the_checked_expression(tmp_path):
+    _write(tmp_path, {"gan.py": """\
+        import torch
+
+        W = torch.eye(3)
+
+
+        def discriminator(x):
+            \"\"\"Probabilities of each class.\"\"\"
+            logits = x @ W
+            probs = torch.softmax(logits, -1)
+            return probs
+
+
+        def loss(x):
+            return torch.log(discriminator(x)).sum()
+        """})
+    result = _run(tmp_path / "gan.py", "torch.log(discriminator(x))", "GL080")
+    assert result["verdict"] == "confirmed", result
+    assert "torch.log(torch.softmax(logits, -1))" in result["evidence"]
+
+
+def test_a_function_with_branches_is_not_inlined(tmp_path):
+    _write(tmp_path, {"gan.py": """\
+        import torch
+
+        W = torch.eye(3)
+
+
+        def discriminator(x, stable=True):
+            logits = x @ W
+            if stable:
+                return torch.log_softmax(logits, -1).exp()
+            return torch.softmax(logits, -1)
+
+
+        def loss(x):
+            return torch.log(discriminator(x)).sum()
+        """})
+    result = _run(tmp_path / "gan.py", "torch.log(discriminator(x))", "GL080")
+    assert result["verdict"] == "inconclusive", result
+    assert "no softmax, sigmoid or exp of the logits" in result["evidence"]
+
+
+def test_a_sequential_ending_in_a_sigmoid_is_split_into_its_logits_and_the_sigmoid(tmp_path):
+    _write(tmp_path, {"gan.py": """\
+        import torch
+
+        D = torch.nn.Sequential(torch.nn.Linear(2, 4), torch.nn.ReLU(), torch.nn.Linear(4, 1), torch.nn.Sigmoid())
+
+        for step in range(1000):
+            z = torch.randn(8, 2)
+            D_real = D(z)
+            loss = -torch.mean(torch.log(D_real))
+            loss.backward()
+        """})
+    result = _run(tmp_path / "gan.py", "torch.log(D_real)", "GL080")
+    assert result["verdict"] == "confirmed", result
+    assert "`torch.log(torch.sigmoid(logits))`" in result["evidence"] and "(`D[:-1](z)` replaced by the logits)" in result["evidence"]
+
+
+def test_a_name_unpacked_from_a_straight_line_function_is_that_element_of_its_return(tmp_path):
+    _write(tmp_path, {"gan.py": """\
+        import torch
+
+        W = torch.eye(3)
+
+
+        def head(x):
+            logits = x @ W
+            return torch.sigmoid(logits), logits
+
+
+        for step in range(1000):
+            x = torch.randn(4, 3)
+            prob, logits = head(x)
+            loss = -torch.log(prob).mean()
+            loss.backward()
+        """})
+    result = _run(tmp_path / "gan.py", "torch.log(prob)", "GL080")
+    assert result["verdict"] == "confirmed", result
+    assert "`torch.log(torch.sigmoid(logits))`" in result["evidence"]
+
+
+def test_a_name_unpacked_again_in_a_branch_before_the_use_is_not_followed(tmp_path):
+    _write(tmp_path, {"gan.py": """\
+        import torch
+
+        W = torch.eye(3)
+
+
+        def head(x):
+            logits = x @ W
+            return torch.sigmoid(logits), logits
+
+
+        for step in range(1000):
+            x = torch.randn(4, 3)
+            prob, logits = head(x)
+            if step % 2:
+                prob = torch.ones(4, 3)
+            loss = -torch.log(prob).mean()
+            loss.backward()
+        """})
+    result = _run(tmp_path / "gan.py", "torch.log(prob)", "GL080")
+    assert result["verdict"] != "confirmed", result
+
+
+def test_a_function_whose_assignment_nothing_reads_is_not_inlined(tmp_path):
+    _write(tmp_path, {"gan.py": """\
+        import torch
+
+        W = torch.eye(3)
+        seen = []
+
+
+        def discriminator(x):
+            logits = x @ W
+            count = seen.append(logits)
+            return torch.softmax(logits, -1)
+
+
+        def loss(x):
+            return torch.log(discriminator(x)).sum()
+        """})
+    result = _run(tmp_path / "gan.py", "torch.log(discriminator(x))", "GL080")
+    assert result["verdict"] == "inconclusive", result
+
+
+def test_an_attribute_self_only_reads_through_is_a_namespace_of_inputs(tmp_path):
+    _write(tmp_path, {"gate.py": """\
+        import torch
+
+
+        class Gate(torch.nn.Module):
+            def forward(self, x):
+                if x > self.previous.out:
+                    return x
+                return -x
+        """})
+    result = _run(tmp_path / "gate.py", "x > self.previous.out", "GL010")
+    assert result["verdict"] == "confirmed", result
+    assert "self.previous.out = " in result["evidence"]
+
+
+@pytest.mark.skipif(not installed("tensorflow") and not require_frameworks(), reason="TensorFlow is not installed")
+def test_a_tensorflow_predicate_with_its_own_float32_tensors_runs_in_float32(tmp_path):
+    from gradlint.dynamic.backends import backend_for
+    from gradlint.dynamic.worker import run_job
+
+    _write(tmp_path, {"act.py": """\
+        import tensorflow as tf
+
+
+        def hard_tanh(inputs):
+            t = tf.shape(inputs)
+            inside = tf.less(inputs, tf.ones(t)) and tf.greater(inputs, -tf.ones(t))
+            return tf.where(inside, inputs, tf.sign(inputs))
+        """})
+    job = _job(tmp_path / "act.py", "tf.less(inputs, tf.ones(t))", "GL010")
+    result = run_job(job.__dict__, backend_for("tensorflow"))
+    assert result["verdict"] == "confirmed", result
+    assert "run in float32, the dtype of the code's own constants" in result["evidence"]

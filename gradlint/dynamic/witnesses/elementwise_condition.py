@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from gradlint.dynamic.backends import describe_array
+from gradlint.dynamic.backends import DTYPE_CLASH, describe_array
 from gradlint.dynamic.probe import SELF_PREFIX, Inconclusive, Probe, confirmed, not_reproduced, numeric_defaults
 
 # The batch fed for every tensor input (as measured: `x = [-1, 2, 3]`).
@@ -150,7 +150,15 @@ def _error_text(error: BaseException) -> str:
 
 
 def _run(probe: Probe, expression: Any, values: dict[str, np.ndarray]) -> Any:
-    return expression(**{name: _tensor(probe.backend, v) for name, v in values.items()})
+    backend = probe.backend
+    try:
+        return expression(**{name: _tensor(backend, v) for name, v in values.items()})
+    except Exception as error:
+        # Code that makes its own float32 tensors (`tf.ones(shape)`) runs in its own dtype, said so.
+        if backend.name != "tensorflow" or not DTYPE_CLASH.search(str(error)):
+            raise
+        backend.narrowed = True
+        return expression(**{name: backend.tf.constant(v, dtype=backend.tf.float32) for name, v in values.items()})
 
 
 def _shape(probe: Probe, value: Any) -> tuple:

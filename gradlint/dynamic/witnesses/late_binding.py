@@ -28,6 +28,8 @@ from typing import Any
 import numpy as np
 
 from gradlint.dynamic.backends import describe_array
+from gradlint.dynamic.stand_ins import RANDOM_KEY
+from gradlint.dynamic.stand_ins import stand_in as shared_stand_in
 from gradlint.dynamic.probe import Inconclusive, Probe, confirmed, free_names, not_reproduced, substitute
 from gradlint.dynamic.witnesses.ignored_argument import _bound_names
 
@@ -188,6 +190,10 @@ def stand_in(probe: Probe, owner: ast.AST, name: str) -> tuple[Any, str]:
         if instance is not None:  # built with its defaults; the probe shows how
             return instance, ""
         return types.SimpleNamespace(), ""
+    if RANDOM_KEY.match(name):  # a JAX random key is a key, whatever the closures do with it
+        found = shared_stand_in(name, None, probe.backend)
+        if found is not None:
+            return found[0], f"`{found[1]}`"
     kind = _usage(owner, name)
     torch = getattr(probe.backend, "torch", None)
     if kind == "count":
