@@ -812,6 +812,9 @@ class Expression:
         through = [n for n in ast.walk(self.node) if isinstance(n, ast.Attribute) and any(n.value is r for r in reads)]
         if not reads or len(through) != len(reads) or any(not isinstance(n.ctx, ast.Load) for n in through):
             return [name]
+        called = {id(n.func) for n in ast.walk(self.node) if isinstance(n, ast.Call)}
+        if any(id(n) in called for n in through):
+            return [name]  # `self.fake.detach()`: a method of the value, not a namespace read through
         return [f"{name}.{n.attr}" for n in through]
 
     def _calls_methods(self) -> bool:

@@ -52,9 +52,9 @@ def witness(probe: Probe) -> Observation:
     if not isinstance(target, ast.expr):
         raise Inconclusive(f"`{probe.code(target)[:60]}` is not an expression")
     code = probe.spelled(target)
+    # An attribute of `self` the expression reads as data (`self.fake.detach()`) is an input like
+    # any other: whether a conversion or a detach cuts the graph does not depend on its value.
     expression = probe.expression(target, inline_locals=False)
-    if any(name.startswith(SELF_PREFIX) for name in expression.inputs):
-        raise Inconclusive(f"`{code}` reads attributes of `self`, which have no value outside a built instance")
     backend = autodiff_backend(probe)
     # Builtins (`float`) are not in the snippet's namespace, so the expression takes them as inputs.
     builtin = {name: getattr(builtins, name) for name in expression.inputs
