@@ -16,6 +16,7 @@ gradient.
 from __future__ import annotations
 
 from collections.abc import Iterator
+import weakref
 from functools import cached_property
 
 import libcst as cst
@@ -41,7 +42,7 @@ class Uses:
     """The forward flow of values in one module (`ModuleModel.reaches_gradient`)."""
 
     def __init__(self, model) -> None:
-        self.model = model
+        self.model = weakref.proxy(model)  # the model holds this: no cycle keeps a piece's tree alive
         self.names = model.names
         self._parents: dict[cst.CSTNode, cst.CSTNode] | None = None
         self._order: dict[cst.CSTNode, int] = {}
