@@ -8,8 +8,9 @@ fix), the file of `--functions` small loss functions that used to take minutes, 
 real file of the installed keras (`src/ops/numpy_test.py`). With `--ten-megabytes`, a 10 MB dense
 file too (several minutes). Each is linted by `python -m gradlint --no-cache --isolated` in its
 own process; the table gives seconds, seconds per 1,000 lines (less the start-up, measured on a
-one-line file) and the process's peak memory, and the last line whether the time per line stays flat within 2x from the smallest dense file to the
-largest. Nothing here is a test: numbers depend on the machine.
+one-line file), the process's CPU seconds (less disturbed than the wall time on a busy machine)
+and its peak memory, and the last line whether the time per line stays flat within 2x from the
+smallest dense file to the largest. Nothing here is a test: numbers depend on the machine.
 """
 
 from __future__ import annotations
@@ -51,8 +52,8 @@ def keras_largest() -> Path | None:
     return path if path.is_file() else None
 
 
-def measure(path: Path) -> tuple[float, float, str]:
-    """Seconds, peak memory (MB) and the summary line of one gradlint process on `path`."""
+def measure(path: Path) -> tuple[float, float, float, str]:
+    """Seconds, CPU seconds, peak memory (MB) and the summary line of one gradlint process on `path`."""
     started = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-m", "gradlint", "--no-cache", "--isolated", "--jobs", "1", str(path)],
@@ -64,7 +65,7 @@ def measure(path: Path) -> tuple[float, float, str]:
     if os.waitstatus_to_exitcode(status) not in (0, 1):
         sys.exit(f"gradlint failed on {path}:\n{output}")
     summary = next((line for line in output.splitlines() if line.startswith(("Found", "No findings"))), "")
-    return seconds, usage.ru_maxrss / 1024, summary
+    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, summary
 
 
 def main() -> None:
@@ -96,17 +97,17 @@ def main() -> None:
         else:
             print("keras is not installed: its largest file is left out", file=sys.stderr)
 
-        startup, _, _ = measure(write("empty.py", HEADER))
+        startup, _, _, _ = measure(write("empty.py", HEADER))
         print(f"start-up (a one-line file): {startup:.2f} s")
-        print(f"{'file':<30} {'lines':>8} {'KB':>7} {'seconds':>8} {'s/1k lines':>10} {'peak MB':>8}  result")
+        print(f"{'file':<30} {'lines':>8} {'KB':>7} {'seconds':>8} {'s/1k lines':>10} {'CPU s':>7} {'peak MB':>8}  result")
         per_line: dict[str, float] = {}
         for label, path in cases:
             text = path.read_bytes()
             lines = text.count(b"\n")
-            seconds, peak, summary = measure(path)
+            seconds, cpu, peak, summary = measure(path)
             rate = max(0.0, seconds - startup) / lines * 1000
             per_line[label] = rate
-            print(f"{label:<30} {lines:>8,} {len(text) / 1024:>7.0f} {seconds:>8.2f} {rate:>10.3f} {peak:>8.0f}  {summary}", flush=True)
+            print(f"{label:<30} {lines:>8,} {len(text) / 1024:>7.0f} {seconds:>8.2f} {rate:>10.3f} {cpu:>7.2f} {peak:>8.0f}  {summary}", flush=True)
         dense = [label for label, _ in cases if label.startswith("dense")]
         if len(dense) > 1:
             ratio = per_line[dense[-1]] / per_line[dense[0]]

@@ -2,6 +2,9 @@
 module's code, and for the nodes a fix replaces their span in that code and the indentation
 their code is generated with. Everything a finding needs later is then a lookup, never another
 pass over the module.
+
+The pass records, for each node, the indices of its first and last tokens; a position is made
+from them only when it is asked for (a few nodes of the tree's thousands).
 """
 
 from __future__ import annotations
@@ -13,8 +16,8 @@ from dataclasses import dataclass, field
 from itertools import accumulate
 
 import libcst as cst
+from libcst._nodes.internal import CodegenState
 from libcst._position import CodePosition, CodeRange
-from libcst.metadata.position_provider import PositionProvidingCodegenState
 
 # Lines end as Python's tokenizer ends them (and as the findings count them): "\r\n", "\r" or "\n".
 LINE_BREAK = re.compile(r"\r\n|\r|\n")
@@ -31,8 +34,7 @@ class Span:
 
 
 class _Recording:
-    """libcst's `record_syntactic_position` as a plain context manager: the same positions,
-    without a generator per node (the pass's largest cost)."""
+    """libcst's `record_syntactic_position` as a plain context manager, in token indices."""
 
     __slots__ = ("state", "node", "start_node", "end_node", "start")
 
@@ -40,48 +42,48 @@ class _Recording:
         self.state, self.node, self.start_node, self.end_node = state, node, start_node, end_node
 
     def __enter__(self) -> None:
-        self.start = CodePosition(self.state.line, self.state.column)
+        self.start = len(self.state.tokens)
 
     def __exit__(self, *_exc) -> None:
-        computed = self.state.ranges
-        start = computed[id(self.start_node)].start if self.start_node is not None else self.start
-        end = computed[id(self.end_node)].end if self.end_node is not None else CodePosition(self.state.line, self.state.column)
-        computed[id(self.node)] = CodeRange(start, end)
+        ranges = self.state.ranges
+        start = ranges[id(self.start_node)][0] if self.start_node is not None else self.start
+        end = ranges[id(self.end_node)][1] if self.end_node is not None else len(self.state.tokens)
+        ranges[id(self.node)] = (start, end)
 
 
 @dataclass(frozen=False)
-class _LocatingState(PositionProvidingCodegenState):
-    """libcst's position-providing code generation, keyed by `id(node)`: a node's own `__hash__`
-    is a Python call, three per node in the pass."""
+class _LocatingState(CodegenState):
+    """libcst's code generation recording what its `PositionProvider` records, as token indices
+    keyed by `id(node)`: no line and column counted per token, no position objects per node."""
 
-    ranges: dict = field(default_factory=dict)  # id(node) -> CodeRange
+    ranges: dict = field(default_factory=dict)  # id(node) -> (first token, end token)
     wanted: Collection[int] = field(default_factory=frozenset)  # ids of the nodes to find spans for
-    # id(node) -> (index of its first token, indentation) while generating, then its last token
+    # id(node) -> indentation while generating, then (first token, end token, indentation)
     marks: dict = field(default_factory=dict)
+    stack: list = field(default_factory=list)
+    dropped: bool = False  # the last token is the trailing newline the module drops
 
     def record_syntactic_position(self, node, *, start_node=None, end_node=None) -> _Recording:
         return _Recording(self, node, start_node, end_node)
 
-    def _update_position(self, value: str) -> None:
-        if "\n" in value or "\r" in value:
-            super()._update_position(value)
-        else:
-            self.column += len(value)
-
     def before_codegen(self, node: cst.CSTNode) -> None:
-        self._stack.append(CodePosition(self.line, self.column))
+        self.stack.append(len(self.tokens))
         key = id(node)
         if key in self.wanted:
-            self.marks[key] = (len(self.tokens), tuple(self.indent_tokens))
+            self.marks[key] = tuple(self.indent_tokens)
 
     def after_codegen(self, node: cst.CSTNode) -> None:
-        start = self._stack.pop()
+        first = self.stack.pop()
         key = id(node)
         if key not in self.ranges:  # a syntactic position, recorded while generating, stays
-            self.ranges[key] = CodeRange(start, CodePosition(self.line, self.column))
-        if key in self.wanted:
-            first, indent = self.marks[key]
-            self.marks[key] = (first, len(self.tokens), indent)
+            self.ranges[key] = (first, len(self.tokens))
+        if key in self.wanted:  # the module's own code ends before the newline it drops
+            self.marks[key] = (first, len(self.tokens) - self.dropped, self.marks[key])
+
+    def pop_trailing_newline(self) -> None:
+        # Kept among the tokens, left out of the code: positions still count it, as libcst's
+        # do (the module ends after it).
+        self.dropped = bool(self.tokens)
 
 
 class Located:
@@ -92,22 +94,30 @@ class Located:
         state = _LocatingState(
             default_indent=module.default_indent,
             default_newline=module.default_newline,
-            provider=None,  # positions go to `ranges`
             wanted=frozenset(map(id, wanted)),
         )
         module._codegen(state)
-        self._ranges: dict[int, CodeRange] = state.ranges  # the module keeps every node (and id) alive
-        self.code = "".join(state.tokens)
+        self._ranges: dict[int, tuple[int, int]] = state.ranges  # the module keeps every node (and id) alive
+        generated = "".join(state.tokens)
+        self.code = generated[: -len(state.tokens[-1])] if state.dropped else generated
+        self._offsets = list(accumulate(map(len, state.tokens), initial=0))  # token index -> offset
+        self._token_lines = _token_line_starts(generated, self._offsets)
         self._spans: dict[int, Span] = {}
-        if state.marks:
-            offsets = list(accumulate(map(len, state.tokens), initial=0))
-            for key, (first, last, indent) in state.marks.items():
-                if last < len(offsets):  # a node ending in the newline the module drops has no span
-                    self._spans[key] = Span(offsets[first], offsets[last], indent)
+        for key, (first, last, indent) in state.marks.items():
+            if not (state.dropped and last == len(state.tokens)):  # a node ending in the newline the module drops has no span
+                self._spans[key] = Span(self._offsets[first], self._offsets[last], indent)
         self._line_starts: list[int] | None = None
 
     def position(self, node: cst.CSTNode) -> CodeRange | None:
-        return self._ranges.get(id(node))
+        found = self._ranges.get(id(node))
+        if found is None:
+            return None
+        return CodeRange(self._at(found[0]), self._at(found[1]))
+
+    def _at(self, token: int) -> CodePosition:
+        offset = self._offsets[token]
+        index = bisect.bisect_right(self._token_lines, offset) - 1
+        return CodePosition(index + 1, offset - self._token_lines[index])
 
     def span(self, node: cst.CSTNode) -> Span | None:
         return self._spans.get(id(node))
@@ -120,3 +130,15 @@ class Located:
         if offset and self.code[offset - 1 : offset + 1] == "\r\n":  # counted as a lone "\r", as the text before the offset ends
             return index + 2, 1
         return index + 1, offset - self._line_starts[index] + 1
+
+
+def _token_line_starts(code: str, offsets: list[int]) -> list[int]:
+    """The offsets where lines start, counted as libcst counts them: token by token, so that a
+    "\\r" ending one token and a "\\n" starting the next are two line breaks."""
+    starts = [0] + [brk.end() for brk in LINE_BREAK.finditer(code)]
+    if "\r\n" in code:
+        boundaries = set(offsets)
+        split = [brk.start() + 1 for brk in re.finditer("\r\n", code) if brk.start() + 1 in boundaries]
+        if split:
+            starts = sorted(starts + split)
+    return starts

@@ -20,7 +20,7 @@ from gradlint.engine.result import NOT_CHECKED, SKIP_COMMENT, SKIP_NO_FRAMEWORK,
 from gradlint.engine.syntax import forget_file
 from gradlint.engine.fixes import describe
 from gradlint.engine.legacy import Rewrite, as_python3
-from gradlint.engine.pieces import PIECE_SIZE, Piece, PieceTooLarge, pieces
+from gradlint.engine.pieces import PIECE_SIZE, Piece, PieceTooLarge, parse, pieces
 from gradlint.engine.positions import Located
 from gradlint.engine.prefilter import decode, skip_file_comment, wants_file
 from gradlint.engine.suppress import directives, suppressing_line, suppressions, unused
@@ -142,7 +142,7 @@ def _lint_text(
             if parsed is None:
                 if _bracket_depth(data) > MAX_BRACKET_DEPTH:
                     _quiet_parse(text, path)  # brackets in strings may inflate the count; ast decides
-                parsed = iter([Piece(cst.parse_module(text), text, 1, 0)] if len(text) <= PIECE_SIZE else pieces(text, PIECE_SIZE))
+                parsed = iter([Piece(parse(text), text, 1, 0)] if len(text) <= PIECE_SIZE else pieces(text, PIECE_SIZE))
             piece = next(parsed)
         except StopIteration:
             if unused_rule is not None:

@@ -10,6 +10,8 @@ logits at that position, whatever it is called (GL082 then checks its callers).
 
 from __future__ import annotations
 
+import weakref
+
 import libcst as cst
 
 from gradlint.data import api_table
@@ -27,7 +29,7 @@ class Summaries:
     """The summaries of one module's functions (`ModuleModel.logits_parameter`)."""
 
     def __init__(self, model) -> None:
-        self.model = model
+        self.model = weakref.proxy(model)  # the model holds this: no cycle keeps a piece's tree alive
         self.names = model.names
         self._logits: dict[str, tuple[int, str] | None] = {}
 

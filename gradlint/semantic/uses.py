@@ -16,6 +16,8 @@ gradient.
 from __future__ import annotations
 
 from collections.abc import Iterator
+import weakref
+from functools import cached_property
 
 import libcst as cst
 
@@ -40,7 +42,7 @@ class Uses:
     """The forward flow of values in one module (`ModuleModel.reaches_gradient`)."""
 
     def __init__(self, model) -> None:
-        self.model = model
+        self.model = weakref.proxy(model)  # the model holds this: no cycle keeps a piece's tree alive
         self.names = model.names
         self._parents: dict[cst.CSTNode, cst.CSTNode] | None = None
         self._order: dict[cst.CSTNode, int] = {}
@@ -233,7 +235,7 @@ class Uses:
         """The reads of `name` the assignment may reach: those after it in its function (or
         module), and every read in a loop around it."""
         owner = self._owner(statement)
-        if isinstance(owner, cst.Module) and not name.startswith("_") and not self._script():
+        if isinstance(owner, cst.Module) and not name.startswith("_") and not self._script:
             return None  # a public module-level name: another module may import it
         loop = self._enclosing(statement, _LOOPS, owner)
         start = self._order[statement]
@@ -249,8 +251,7 @@ class Uses:
             if self._owner(read) is not owner
             or not any(start < self._order[k] < self._order[read] and not self._inside(read, k) for k in killers)
         ]
-        function = isinstance(owner, cst.FunctionDef) and name not in self._declared(owner)
-        if not reads and function and (later or self._dead_mode):
+        if not reads and isinstance(owner, cst.FunctionDef) and (later or self._dead_mode) and name not in self._declared(owner):
             return []  # overwritten before any read (or, for a dead value, never read): it goes nowhere
         return reads or None  # a value not used yet (code being written) may be
 
@@ -413,6 +414,7 @@ class Uses:
             self._parents.get(self._parents.get(function)), cst.ClassDef
         )
 
+    @cached_property  # asked for each module-level assignment a value goes through
     def _script(self) -> bool:
         """The module is a program, so no other module imports its names: it cannot be
         imported (no name, or not an identifier), or it runs at import (a `__main__` guard, a
