@@ -82,8 +82,9 @@ class SaturatingActivation(Rule):
     - a step function of a trainable value (`(self.gate(x) > 0).float()`, `where(z > 0, 1., 0.)`
       with `z = self.fc(x)`) that multiplies another value in a layer's method: a hard gate;
     - `where(cond, 1.0, 0.0)` of a prediction that feeds a loss;
-    - an error or a probability ratio clipped on both sides that feeds a loss with no unclipped
-      path beside it: `((q - target).clamp(-1, 1) ** 2).mean()` (the error is clipped, not its
+    - an error or a probability ratio clipped to a band around a centre (`-1, 1`, `-c, c`,
+      `1 - eps, 1 + eps`; a hinge clipped at 0 is flat on one side by design) that feeds a loss
+      with no unclipped path beside it: `((q - target).clamp(-1, 1) ** 2).mean()` (the error is clipped, not its
       gradient: a Huber loss keeps one), a PPO objective `clamp(ratio, 1 - eps, 1 + eps) * adv`
       without the `min` with the unclipped `ratio * adv`. Measured (torch 2.13.0): the gradient
       with respect to the error or the ratio is exactly 0 outside the bounds.
@@ -267,13 +268,27 @@ class SaturatingActivation(Rule):
         for low, high in _CLIP_KEYWORDS:
             if low in keywords and high in keywords:
                 bounds = [keywords[low], keywords[high]]
-        if operand is None or len(bounds) != 2 or not _error_or_ratio(self, operand):
+        if operand is None or len(bounds) != 2 or not _error_or_ratio(self, operand) or not self._band(*bounds):
             return
         region = f"[{self.source(bounds[0])}, {self.source(bounds[1])}]"
         ratio = isinstance(operand, cst.Call) or (isinstance(operand, cst.Name) and "ratio" in operand.value.lower())
         advice = ("keep the unclipped ratio beside it, as PPO does: `min(ratio * adv, clip(ratio) * adv)`" if ratio
                   else "use a Huber loss (`smooth_l1_loss`, `huber`), whose gradient stays constant beyond the bound")
         self._add(node, self._short(node), _flat(region), Severity.WARNING, advice)
+
+    def _band(self, low: cst.BaseExpression, high: cst.BaseExpression) -> bool:
+        """Bounds around a centre, each of which binds: `-1, 1`, `-c, c`, `1 - eps, 1 + eps`. A
+        hinge (`clip(margin - d, 0, 2 * margin)`) is flat on one side by design."""
+        low_value, high_value = number(low), number(high)
+        if low_value is not None and high_value is not None:
+            return high_value > 0 and low_value == -high_value
+        if isinstance(low, cst.UnaryOperation) and isinstance(low.operator, cst.Minus):
+            return self.source(low.expression) == self.source(high)
+        if isinstance(low, cst.BinaryOperation) and isinstance(high, cst.BinaryOperation):
+            return (isinstance(low.operator, cst.Subtract) and isinstance(high.operator, cst.Add)
+                    and self.source(low.left) == self.source(high.left)
+                    and self.source(low.right) == self.source(high.right))
+        return False
 
     def _short(self, node: cst.CSTNode) -> str:
         text = self.source(node)
