@@ -140,6 +140,7 @@ class InplaceOnGraphTensor(Rule):
         # Method -> the attributes of its class that hold an in-place module (`self.act =
         # nn.ReLU(inplace=True)`): calling one writes to its argument.
         self._inplace_attributes: dict[int, frozenset[str]] = {}
+        self._inplace_classes: set[int] = set()  # classes that make a module with `inplace=`
 
     # The walk: note where in-place writes are, check `nn.Sequential` on the spot -----------
 
@@ -167,8 +168,13 @@ class InplaceOnGraphTensor(Rule):
             self._sequential(node)
         elif any(a.keyword is not None and a.keyword.value == "inplace" for a in node.args):
             self._mark()
+            cls = self.context.enclosing(cst.ClassDef)
+            if cls is not None:
+                self._inplace_classes.add(id(cls))
 
     def leave_ClassDef(self, node: cst.ClassDef) -> None:
+        if id(node) not in self._inplace_classes:
+            return
         methods = [item for item in getattr(node.body, "body", ()) if isinstance(item, cst.FunctionDef)]
         attributes = frozenset(
             target.attr.value

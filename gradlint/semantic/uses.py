@@ -51,6 +51,9 @@ class Uses:
         self._answers: dict[tuple[cst.CSTNode, bool], bool] = {}
         self._dead_mode = False
         self._stored_attributes: dict[cst.ClassDef, set[str]] = {}
+        # Per class: `self.<name>` attribute nodes and `self.<name>(...)` calls, by name.
+        self._self_attributes: dict[cst.ClassDef, dict[str, list[cst.Attribute]]] = {}
+        self._self_calls: dict[cst.ClassDef, dict[str, list[cst.Call]]] = {}
         self._globals: dict[cst.FunctionDef, set[str]] = {}
 
     def reaches_gradient(self, node: cst.CSTNode) -> bool:
@@ -261,12 +264,23 @@ class Uses:
         if cls is None:
             return None
         reads = [
-            node
-            for node in iter_tree(cls)
-            if isinstance(node, cst.Attribute) and node.attr.value == store.attr.value and node is not store
-            and self._is_self(node.value) and not self._is_store(node)
+            node for node in self._class_index(cls)[0].get(store.attr.value, ())
+            if node is not store and not self._is_store(node)
         ]
         return reads or None
+
+    def _class_index(self, cls: cst.ClassDef):
+        """(`self.<name>` nodes, `self.<name>(...)` calls) of a class by name, read once."""
+        if cls not in self._self_attributes:
+            attributes: dict[str, list[cst.Attribute]] = {}
+            calls: dict[str, list[cst.Call]] = {}
+            for node in iter_tree(cls):
+                if isinstance(node, cst.Attribute) and self._is_self(node.value):
+                    attributes.setdefault(node.attr.value, []).append(node)
+                elif isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and self._is_self(node.func.value):
+                    calls.setdefault(node.func.attr.value, []).append(node)
+            self._self_attributes[cls], self._self_calls[cls] = attributes, calls
+        return self._self_attributes[cls], self._self_calls[cls]
 
     def _returned(self, statement: cst.Return) -> list[cst.CSTNode] | None:
         """A private function's result goes where the module's calls of it go."""
@@ -276,11 +290,7 @@ class Uses:
         name = function.name.value
         cls = self._parents.get(self._parents.get(function))  # FunctionDef -> IndentedBlock -> ClassDef
         if isinstance(cls, cst.ClassDef):
-            calls = [
-                node for node in iter_tree(cls)
-                if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute)
-                and node.func.attr.value == name and self._is_self(node.func.value)
-            ]
+            calls = list(self._class_index(cls)[1].get(name, ()))
         elif self.model.functions.get(name) is function:
             calls = [call for call, _ in self.model._call_sites().get(name, ())]
         else:
