@@ -91,6 +91,9 @@ def walk(root: cst.CSTNode, visitors: dict[type, list[Handler]], leavers: dict[t
     rule for this file and walks again with the others.
     """
     leave_marker = object()
+    # A node with no handler and no child fields (a comma, a parenthesis, an operator) has
+    # nothing to do in the walk: it is not pushed. Answered once per type.
+    walked: dict[type, bool] = {}
     stack: list[Any] = [root]
     while stack:
         node = stack.pop()
@@ -101,7 +104,14 @@ def walk(root: cst.CSTNode, visitors: dict[type, list[Handler]], leavers: dict[t
             handlers = visitors.get(type(node))
             stack.append(node)
             stack.append(leave_marker)
-            children = list(iter_children(node))
+            children = []
+            for child in iter_children(node):
+                cls = type(child)
+                keep = walked.get(cls)
+                if keep is None:
+                    keep = walked[cls] = cls in visitors or cls in leavers or bool(child_fields(cls))
+                if keep:
+                    children.append(child)
             children.reverse()
             stack.extend(children)
         if handlers:
