@@ -200,6 +200,8 @@ class ProbabilitiesIntoLogitsLoss(Rule):
         func = node.func
         if self.context.names.method(node) == "forward":
             func = func.value
+        if self.context.names.qualified_names(func) or (isinstance(func, cst.Attribute) and not isinstance(func.value, cst.Name)):
+            return None  # an API, or a method of a computed value: no loss object to follow
         constructors = [func] if isinstance(func, cst.Call) else self._origins(func)
         if not constructors or not all(isinstance(c, cst.Call) for c in constructors):
             return None
