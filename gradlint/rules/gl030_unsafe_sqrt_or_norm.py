@@ -641,7 +641,7 @@ class UnsafeSqrtOrNorm(Rule):
             return _clamped_at_zero(self._vanishes(receiver, env, time, depth))
         return None
 
-    def _difference_of_moments(self, terms: list[tuple[bool, cst.BaseExpression]], env: dict, time: int, depth: int) -> bool:
+    def _difference_of_moments(self, terms: list[tuple[bool, cst.BaseExpression]], env: dict, time: int) -> bool:
         """`mean(x ** 2) - mean(x) ** 2`, perhaps plus constants: two moments of the same `x`."""
         positive = [term for negative, term in terms if not negative and number(term) is None]
         negative = [term for is_negative, term in terms if is_negative]
@@ -715,8 +715,7 @@ class UnsafeSqrtOrNorm(Rule):
             return self._vanishes(node.left, env, time, depth)
         if isinstance(op, (cst.Add, cst.Subtract)):
             terms = _additive_terms(node)
-            moments = [term for term in terms if term[0]]
-            if len(moments) == 1 and self._difference_of_moments(terms, env, time, depth):
+            if self._difference_of_moments(terms, env, time):
                 return _ROUNDS_NEGATIVE
             if any(negative for negative, _ in terms):
                 return "a pairwise squared distance" if self._expanded_distance(terms, env, time, depth) else None

@@ -237,18 +237,16 @@ class WhereUnsafeBranch(Rule):
             where = next((n for n in names if n in WHERE), None)
             mask = argument(node, "where") if names & MASKED_REDUCTION else None
             if mask is not None:  # `jnp.sum(log(x), where=x > 0)`: the masked entries are the branch left out
-                reduced = argument(node, "a", 0)
-                if reduced is not None and not self._quiet_depth and id(node) not in self._quiet_nodes:
-                    self._check(node, mask, (reduced, cst.Integer("0")), "jax")
+                condition, branches, framework = mask, (argument(node, "a", 0), cst.Integer("0")), "jax"
+            elif where is None:
                 return
-            if where is None:
-                return
-            if any(raw in REWRITTEN_SWITCH for raw in self.context.names.raw_names(node.func)):
+            elif any(raw in REWRITTEN_SWITCH for raw in self.context.names.raw_names(node.func)):
                 return  # PyTensor's rewrites keep the masked gradient at 0 (measured)
-            params = _PARAMETERS.get(where, _DEFAULT_PARAMETERS)
-            condition = argument(node, params[0], 0)
-            branches = (argument(node, params[1], 1), argument(node, params[2], 2))
-            framework = where.split(".", 1)[0]
+            else:
+                params = _PARAMETERS.get(where, _DEFAULT_PARAMETERS)
+                condition = argument(node, params[0], 0)
+                branches = (argument(node, params[1], 1), argument(node, params[2], 2))
+                framework = where.split(".", 1)[0]
         else:
             method = self.context.names.method(node)
             if method in _LEAVE_AUTOGRAD:

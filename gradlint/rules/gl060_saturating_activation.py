@@ -57,7 +57,7 @@ class _Source:
     op: str
     gradient: str
     severity: Severity
-    advice: str = "use sigmoid/tanh there"
+    advice: str
 
 
 class SaturatingActivation(Rule):
@@ -248,11 +248,10 @@ class SaturatingActivation(Rule):
         if value is not None:
             self._layer_activation(node, value)
 
-    def _add(self, node: cst.Call, op: str, gradient: str, severity: Severity, advice: str | None = None) -> None:
-        source = _Source(node, self.context.current_statement(), op, gradient, severity)
-        if advice is not None:
-            source.advice = advice
-        self.sources[id(node)] = source
+    def _add(
+        self, node: cst.Call, op: str, gradient: str, severity: Severity, advice: str = "use sigmoid/tanh there"
+    ) -> None:
+        self.sources[id(node)] = _Source(node, self.context.current_statement(), op, gradient, severity, advice)
         self.marked.add(self._scope_key())
 
     def _clipped_error(self, node: cst.Call, names: frozenset[str]) -> None:

@@ -148,10 +148,10 @@ def _with_fixed(expression: Expression, data: list[str], fixed: dict | None = No
     return lambda **values: expression(**values, **fixed)
 
 
-def _quantity(probe: Probe, node: ast.expr, values: dict, indices: dict) -> np.ndarray:
+def _quantity(probe: Probe, node: ast.expr, values: dict, indices: dict, dtype: str = "float64") -> np.ndarray:
     radicand = probe.expression(node, inline_locals=True)
     data = [name for name in radicand.inputs if name not in indices]
-    value, _ = probe.backend.gradients(_with_fixed(radicand, data, indices), {name: values[name] for name in data})
+    value, _ = probe.backend.gradients(_with_fixed(radicand, data, indices), {name: values[name] for name in data}, dtype)
     return np.asarray(value, dtype=float)
 
 
@@ -334,14 +334,13 @@ def _rounding_below_zero(probe: Probe, node: ast.AST, argument: ast.expr):
         raise Inconclusive(f"`{expression.source}` has no float inputs to set to a constant")
     function = _with_fixed(expression, data, defaults)
     for shape in ((7,), (7, 3)):
-        quantity = None
         for value in ROUNDING_VALUES:
             values = {name: np.full(shape, value) for name in data}
             output, grads = probe.backend.gradients(function, values, dtype="float32")
             if not np.all(np.isfinite(np.asarray(output, dtype=float))) or any(
                 g is not None and not np.all(np.isfinite(g)) for g in grads.values()
             ):
-                quantity = _quantity_float32(probe, argument, values, defaults)
+                quantity = _quantity(probe, argument, values, defaults, "float32")
                 return confirmed(
                     f"with every entry of {', '.join(f'`{n}`' for n in data)} = {value:g} (float32), the quantity under "
                     f"the root is {describe_array(quantity, 3)} and `{expression.source}` gives "
@@ -353,14 +352,6 @@ def _rounding_below_zero(probe: Probe, node: ast.AST, argument: ast.expr):
     return not_reproduced(
         f"`{expression.source}` and its gradient stay finite in float32 for constant inputs of "
         f"{', '.join(f'{v:g}' for v in ROUNDING_VALUES)}", f"{', '.join(data)} = constant (float32)")
-
-
-def _quantity_float32(probe: Probe, node: ast.expr, values: dict, fixed: dict) -> np.ndarray:
-    radicand = probe.expression(node, inline_locals=True)
-    data = [name for name in radicand.inputs if name not in fixed]
-    value, _ = probe.backend.gradients(_with_fixed(radicand, data, fixed), {n: values[n] for n in data if n in values},
-                                       dtype="float32")
-    return np.asarray(value, dtype=float)
 
 
 def witness(probe: Probe):
