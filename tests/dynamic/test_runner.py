@@ -709,49 +709,37 @@ def test_a_sequential_ending_in_a_sigmoid_is_split_into_its_logits_and_the_sigmo
     assert "`torch.log(torch.sigmoid(logits))`" in result["evidence"] and "(`D[:-1](z)` replaced by the logits)" in result["evidence"]
 
 
+# A training loop that unpacks a straight-line function's tuple return; `{rebind}` is what
+# runs between the unpacking and the flagged use.
+_UNPACKED_HEAD = """\
+import torch
+
+W = torch.eye(3)
+
+
+def head(x):
+    logits = x @ W
+    return torch.sigmoid(logits), logits
+
+
+for step in range(1000):
+    x = torch.randn(4, 3)
+    prob, logits = head(x)
+{rebind}    loss = -torch.log(prob).mean()
+    loss.backward()
+"""
+
+
 def test_a_name_unpacked_from_a_straight_line_function_is_that_element_of_its_return(tmp_path):
-    _write(tmp_path, {"gan.py": """\
-        import torch
-
-        W = torch.eye(3)
-
-
-        def head(x):
-            logits = x @ W
-            return torch.sigmoid(logits), logits
-
-
-        for step in range(1000):
-            x = torch.randn(4, 3)
-            prob, logits = head(x)
-            loss = -torch.log(prob).mean()
-            loss.backward()
-        """})
+    _write(tmp_path, {"gan.py": _UNPACKED_HEAD.format(rebind="")})
     result = _run(tmp_path / "gan.py", "torch.log(prob)", "GL080")
     assert result["verdict"] == "confirmed", result
     assert "`torch.log(torch.sigmoid(logits))`" in result["evidence"]
 
 
 def test_a_name_unpacked_again_in_a_branch_before_the_use_is_not_followed(tmp_path):
-    _write(tmp_path, {"gan.py": """\
-        import torch
-
-        W = torch.eye(3)
-
-
-        def head(x):
-            logits = x @ W
-            return torch.sigmoid(logits), logits
-
-
-        for step in range(1000):
-            x = torch.randn(4, 3)
-            prob, logits = head(x)
-            if step % 2:
-                prob = torch.ones(4, 3)
-            loss = -torch.log(prob).mean()
-            loss.backward()
-        """})
+    rebind = "    if step % 2:\n        prob = torch.ones(4, 3)\n"
+    _write(tmp_path, {"gan.py": _UNPACKED_HEAD.format(rebind=rebind)})
     result = _run(tmp_path / "gan.py", "torch.log(prob)", "GL080")
     assert result["verdict"] != "confirmed", result
 
