@@ -31,6 +31,8 @@ from gradlint.rule import Finding, Rule
 
 # Below this many files a process pool costs more than it saves.
 PARALLEL_THRESHOLD = 16
+# A chunk of files sent to a worker holds at most this many, however small they are.
+MAX_CHUNK_FILES = 64
 
 
 class Progress:
@@ -321,15 +323,44 @@ def _cached(
 
 
 def _parallel(job: _Job, names: list[str], jobs: int, progress: Progress) -> list[FileResult]:
-    # Many small chunks balance uneven files; fork shares the already imported libcst.
-    chunk = max(1, min(64, len(names) // (jobs * 8)))
-    chunks = [names[i : i + chunk] for i in range(0, len(names), chunk)]
+    chunks = _chunks(names, jobs * 8)
+    # The largest chunks go first, so that no worker is left with a large one at the end; fork
+    # shares the already imported libcst.
     method = "fork" if sys.platform.startswith("linux") else "spawn"
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context(method)) as pool:
-        futures = [pool.submit(job.run_many, names) for names in chunks]
-        for future in as_completed(futures):
+        futures = {
+            index: pool.submit(job.run_many, chunks[index][1])
+            for index in sorted(range(len(chunks)), key=lambda index: -chunks[index][0])
+        }
+        for future in as_completed(futures.values()):
             progress.done(len(future.result()))
-        return [result for future in futures for result in future.result()]
+        return [result for index in range(len(chunks)) for result in futures[index].result()]
+
+
+def _chunks(names: list[str], count: int) -> list[tuple[int, list[str]]]:
+    """`names` cut into about `count` runs of neighbouring files (a package's files share the
+    modules the semantic model reads) of similar size in bytes, each with its size."""
+    sizes = []
+    for name in names:
+        try:
+            sizes.append(os.stat(name).st_size)
+        except OSError:
+            sizes.append(0)
+    budget = max(1, sum(sizes) // count)
+    chunks: list[tuple[int, list[str]]] = []
+    size, current = 0, []
+    for name, file_size in zip(names, sizes):
+        if current and size + file_size > budget:
+            chunks.append((size, current))
+            size, current = 0, []
+        current.append(name)
+        size += file_size
+        if size >= budget or len(current) >= MAX_CHUNK_FILES:
+            chunks.append((size, current))
+            size, current = 0, []
+    if current:
+        chunks.append((size, current))
+    return chunks
 
 
 def _combine(results: Iterable[FileResult]) -> RunResult:

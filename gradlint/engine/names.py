@@ -33,9 +33,9 @@ class NameTable:
         self.aliases: dict[str, set[str]] = {}
         # `from ..pkg import name as local`: local -> (level, "pkg", "name"); never an API.
         self.relative: dict[str, tuple[int, str, str]] = {}
-        # Keyed by the node itself (identity), which also keeps it alive: an `id()` key could be
-        # reused by a temporary node built later with `with_changes`.
-        self._cache: dict[cst.CSTNode, frozenset[str]] = {}
+        # id(node) -> (node, names): the entry keeps the node alive, so its id is not reused by a
+        # temporary node built later with `with_changes` (an int key hashes faster than a node).
+        self._cache: dict[int, tuple[cst.CSTNode, frozenset[str]]] = {}
         for statement in _import_statements(module.body):
             self._bind(statement)
 
@@ -80,11 +80,10 @@ class NameTable:
 
     def qualified_names(self, node: cst.CSTNode) -> frozenset[str]:
         """Canonical names of an expression; empty when it is not an imported API."""
-        names = self._cache.get(node)
-        if names is None:
-            names = frozenset(canonical_name(name) for name in self.raw_names(node))
-            self._cache[node] = names
-        return names
+        known = self._cache.get(id(node))
+        if known is None:
+            known = self._cache[id(node)] = (node, frozenset(canonical_name(name) for name in self.raw_names(node)))
+        return known[1]
 
     def callee(self, node: cst.CSTNode, table: ApiTable | Iterable[str]) -> str | None:
         """The canonical name of the called function when it is in `table`."""

@@ -107,8 +107,11 @@ def lint_bytes(
     """Lint one file's bytes; with `plan`, a file with findings that was parsed whole also gets
     the dynamic mode's plan of its module, so that the mode does not parse it again."""
     result = FileResult(path)
-    if skip_file_comment(data) or not wants_file(data, prefilter):
-        result.skipped = SKIP_COMMENT if skip_file_comment(data) else SKIP_NO_FRAMEWORK
+    if skip_file_comment(data):
+        result.skipped = SKIP_COMMENT
+        return result
+    if not wants_file(data, prefilter):
+        result.skipped = SKIP_NO_FRAMEWORK
         return result
     try:
         text = decode(data)

@@ -134,6 +134,11 @@ class ModuleModel:
         self._divided: dict[cst.CSTNode, dict[str, list[cst.AugAssign]]] = {}
         self._added_attributes: dict[cst.ClassDef, dict[str, tuple[cst.BaseExpression, cst.FunctionDef]]] = {}
         self._sources: dict[cst.CSTNode, str] = {}
+        # Per class of this module: its methods by name, the class and its project bases, and
+        # the assignments of an attribute in all of them.
+        self._method_tables: dict[cst.ClassDef, dict[str, cst.FunctionDef]] = {}
+        self._lineages: dict[cst.ClassDef, tuple[ClassRef, ...]] = {}
+        self._inherited_attributes: dict[tuple[cst.ClassDef, str], list] = {}
 
     # Queries ------------------------------------------------------------------------------
 
@@ -815,8 +820,16 @@ def _layer_framework(cls: ClassRef, seen: frozenset) -> str | None:
     return found
 
 
-def _lineage(cls: ClassRef) -> list[ClassRef]:
-    """The class, then its project bases depth first (each once, at most `MAX_DEPTH` deep)."""
+def _lineage(cls: ClassRef) -> tuple[ClassRef, ...]:
+    """The class, then its project bases depth first (each once, at most `MAX_DEPTH` deep);
+    found once per class."""
+    known = cls.model._lineages.get(cls.node)
+    if known is None:
+        known = cls.model._lineages[cls.node] = tuple(_find_lineage(cls))
+    return known
+
+
+def _find_lineage(cls: ClassRef) -> list[ClassRef]:
     found: list[ClassRef] = []
     todo = [(cls, 0)]
     while todo:
@@ -834,7 +847,11 @@ def _lineage(cls: ClassRef) -> list[ClassRef]:
 def _method(cls: ClassRef, names: Sequence[str]) -> tuple[ModuleModel, cst.FunctionDef] | None:
     """The first method of `names` defined by the class or inherited from a project base."""
     for ref in _lineage(cls):
-        methods = {item.name.value: item for item in _definitions(ref.node) if isinstance(item, cst.FunctionDef)}
+        methods = ref.model._method_tables.get(ref.node)
+        if methods is None:
+            methods = ref.model._method_tables[ref.node] = {
+                item.name.value: item for item in _definitions(ref.node) if isinstance(item, cst.FunctionDef)
+            }
         for name in names:
             if name in methods:
                 return ref.model, methods[name]
@@ -843,11 +860,15 @@ def _method(cls: ClassRef, names: Sequence[str]) -> tuple[ModuleModel, cst.Funct
 
 def _assigned(cls: ClassRef, attr: str) -> list[tuple[ModuleModel, cst.BaseExpression, cst.FunctionDef]]:
     """Every `self.<attr> = value` in the methods of the class and of its project bases."""
-    return [
-        (ref.model, value, method)
-        for ref in _lineage(cls)
-        for value, method in ref.model._assigned_attributes(ref.node).get(attr, ())
-    ]
+    key = (cls.node, attr)
+    known = cls.model._inherited_attributes.get(key)
+    if known is None:
+        known = cls.model._inherited_attributes[key] = [
+            (ref.model, value, method)
+            for ref in _lineage(cls)
+            for value, method in ref.model._assigned_attributes(ref.node).get(attr, ())
+        ]
+    return known
 
 
 def _added(cls: ClassRef, attr: str) -> tuple[ModuleModel, cst.BaseExpression, cst.FunctionDef] | None:
