@@ -41,6 +41,11 @@ class FileContext:
             self._semantic = ModuleModel(self.module, self.names, index, index.dotted_name)
         return self._semantic
 
+    def close(self) -> None:
+        """Drop what the semantic model found, once the walk is done (see `ModuleModel.close`)."""
+        if self._semantic is not None:
+            self._semantic.close()
+
     def modules_read(self) -> dict[str, tuple[int, int]]:
         """The other modules of the project the semantic model read (path -> size, mtime)."""
         return self._semantic.index.read if self._semantic is not None else {}

@@ -197,6 +197,7 @@ def _lint_module(
                 _walk_rules(context, instances)
                 break
             except HandlerError as failure:
+                context.close()
                 broken = type(failure.handler.__self__)
                 result.errors.append(_internal_error(path, broken, failure.error))
                 active.remove(broken)
@@ -205,6 +206,7 @@ def _lint_module(
                 return None
     finally:
         forget_file()
+        context.close()
     result.dependencies.update((path, list(signature)) for path, signature in context.modules_read().items())
     reports = [report for instance in instances for report in instance.reports]
     if not reports:

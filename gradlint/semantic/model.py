@@ -140,6 +140,20 @@ class ModuleModel:
         self._lineages: dict[cst.ClassDef, tuple[ClassRef, ...]] = {}
         self._inherited_attributes: dict[tuple[cst.ClassDef, str], list] = {}
 
+    def close(self) -> None:
+        """Forget what was found, here and in the other modules read. The memos hold scopes and
+        `ClassRef`s of this model, and the other modules' models hold the index: cycles that
+        would keep the trees alive until a garbage collection, which walks every node of them.
+        A query after `close` finds again what it needs."""
+        for memo in (self._results, self._arguments, self._lineages, self._inherited_attributes):
+            memo.clear()
+        self._calls = None
+        if self.index is not None:
+            models = [model for model in self.index._models.values() if model is not None]
+            self.index._models.clear()
+            for model in models:
+                model.close()
+
     # Queries ------------------------------------------------------------------------------
 
     def value(
