@@ -299,8 +299,7 @@ class Probe:
                     self._cache[key], _ = examples.build(example, cls)
                     self.stand_ins["self"] = f"self from `{example.__name__}()` (a @gradlint.example)"
                 else:
-                    factory, call = self.constructor(cls)
-                    self._cache[key] = models.build(factory, call)
+                    self._cache[key], call = models.build_among(self.constructors(cls))
                     self.stand_ins["self"] = f"self = `{call}`"
                 if self.backend.name == "torch" and isinstance(self._cache[key], self.backend.torch.nn.Module):
                     self._cache[key].to(self.backend.device)  # on the device the inputs are
@@ -396,9 +395,13 @@ class Probe:
             return None
 
     def constructor(self, cls: type) -> tuple[Callable[[], Any], str]:
-        """A factory for `cls` and how it reads: the first construction in the file whose
+        """The first of `constructors`."""
+        return self.constructors(cls)[0]
+
+    def constructors(self, cls: type) -> list[tuple[Callable[[], Any], str]]:
+        """Factories for `cls` and how each reads: the first construction in the file whose
         arguments compute (`AllConvNet(device="cpu", lr=0.1)` in its `main`), else
-        `models.constructor`'s guess from the signature."""
+        `models.constructors`' guesses from the signature, to be tried in turn."""
         tree = self.file_tree()
         scopes = () if tree is None else (tree, *(n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))))
         for scope in scopes:
@@ -410,8 +413,8 @@ class Probe:
                 packed = ast.fix_missing_locations(ast.Expression(ast.Call(
                     ast.parse("lambda *args, **kwargs: (args, kwargs)", mode="eval").body, inlined.args, inlined.keywords)))
                 if self._in_file(packed) is not None:
-                    return self._construction(cls, packed), f"{ast.unparse(inlined)} (as the file builds it)"
-        return models.constructor(cls)
+                    return [(self._construction(cls, packed), f"{ast.unparse(inlined)} (as the file builds it)")]
+        return models.constructors(cls)
 
     def _construction(self, cls: type, arguments: ast.Expression) -> Callable[[], Any]:
         def build() -> Any:  # the arguments computed afresh for each model, as the file does
