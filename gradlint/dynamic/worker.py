@@ -29,7 +29,7 @@ from gradlint.dynamic.backends import Backend, backend_for
 from gradlint.dynamic.guard import FileSystemGuard
 from gradlint.dynamic.probe import INCONCLUSIVE, Inconclusive, Job, Observation, Probe
 from gradlint.dynamic.sandbox import READ_ONLY_ENV, make_read_only
-from gradlint.dynamic.unavailable import GuardedModules, MissingModules, Unbound, distinct, guarded
+from gradlint.dynamic.unavailable import GuardedModules, MissingModules, Unavailable, Unbound, distinct, guarded
 
 # Set by `main`: the limit this worker runs under, for the message when it is reached.
 MEMORY_LIMIT_MB = 0
@@ -128,6 +128,7 @@ def run_job(job: Job | dict, backend: Backend, guard: FileSystemGuard | None = N
     used: list[str] = []  # why each stand-in for a missing import was touched
     missing = MissingModules(project, job.path, used, shimmed)
     unbound = Unbound(job.module, used, shimmed=shimmed)
+    bases_before = len(Unavailable.stand_in_bases)
     try:
         if guard is not None:
             guard.start()
@@ -174,9 +175,15 @@ def run_job(job: Job | dict, backend: Backend, guard: FileSystemGuard | None = N
     if touched:  # even when the user's code caught the failure: what ran is not what the code does
         observation = Observation(INCONCLUSIVE, f"{touched[0]}, and the check needed it"
                                   + (f" (also: {'; '.join(touched[1:])})" if touched[1:] else ""))
-    elif missing.roots:
-        observation.evidence += (" (missing here, stood in and never touched by the check: "
-                                 f"{', '.join(f'`{name}`' for name in missing.roots)})")
+    else:
+        bases = list(dict.fromkeys(Unavailable.stand_in_bases[bases_before:]))
+        if bases:
+            observation.evidence += (" (classes defined on a stand-in for the missing base class "
+                                     f"{', '.join(f'`{name}`' for name in bases)}; nothing was read from it)")
+        if missing.roots:
+            observation.evidence += (" (missing here, stood in and never touched by the check: "
+                                     f"{', '.join(f'`{name}`' for name in missing.roots)})")
+    del Unavailable.stand_in_bases[bases_before:]
     if guard is not None and guard.violations:
         observation = Observation(
             INCONCLUSIVE,
