@@ -574,6 +574,24 @@ def binding(function: ast.AST, name: str, line: int) -> tuple[int, ast.expr] | N
     return earlier[-1] if earlier else None
 
 
+def _local_function(function: ast.AST, name: str, line: int) -> ast.Lambda | None:
+    """`def name(...): return value` defined once in `function`'s own body, before `line` and
+    outside any block, with no decorator, as the lambda it is: the branches a `tf.cond` is given.
+    The body's locals stay the enclosing function's, which inlining then follows."""
+    if isinstance(function, ast.Module) or name in _rebinds(function) or any(n == name for _, n, _ in _assignments(function)):
+        return None
+    defined = [n for n in ast.walk(function) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+               and n.name == name and n is not function]
+    if len(defined) != 1 or not any(defined[0] is s for s in getattr(function, "body", [])):
+        return None
+    definition = defined[0]
+    body = definition.body[1:] if _is_docstring(definition.body[0]) else definition.body
+    if (not isinstance(definition, ast.FunctionDef) or definition.decorator_list or definition.lineno >= line
+            or len(body) != 1 or not isinstance(body[0], ast.Return) or body[0].value is None):
+        return None
+    return ast.copy_location(ast.Lambda(definition.args, body[0].value), definition)
+
+
 def _calls(call: ast.Call, name: str, method: bool) -> bool:
     func = call.func
     if method:
@@ -742,6 +760,9 @@ class Expression:
                 return None
             found = binding(self._scope, inner.id, line)
             if found is None:
+                local = _local_function(self._scope, inner.id, line)
+                if local is not None:  # `def f1(): return 0.5 * tf.square(residual)` as a lambda
+                    return self._inline(local, line, depth + 1, keep)
                 unpacked = self.probe.unpacked(self._scope, inner.id, line)
                 if unpacked is None:
                     return None
