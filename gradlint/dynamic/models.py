@@ -34,6 +34,8 @@ NEAR_ZERO = 1e-6
 # until built: 16 survives the three halvings of a small U-Net / V-Net.
 TORCH_SHAPES = ((2, 4), (2, 8), (2, 16), (2, 1), (2, 3, 8, 8), (2, 5, 8), (2, 3, 16), (2, 5, 4), (1, 1), (1,))
 KERAS_SHAPES = ((2, 4), (2, 8), (2, 16), (2, 1), (2, 8, 8, 3), (2, 5, 8), (2, 16, 3), (2, 16, 16, 16, 1), (1, 1), (1,))
+# Sides of the square images tried for a torch network that starts with a 2D convolution.
+IMAGE_SIDES = (8, 28, 32)
 # Scales of the random input tried before a dead-looking weight is believed: a weight that acts
 # only inside a small window of inputs (|x| < sigma) needs small inputs to show its gradient.
 INPUT_SCALES = (1.0, 0.1, 0.01, 10.0)
@@ -220,7 +222,9 @@ def _torch_inferred_shapes(module: Any) -> list[tuple]:
         if isinstance(layer, (nn.Conv1d, nn.ConvTranspose1d)):
             return [(BATCH, layer.in_channels, 16)]
         if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)):
-            return [(BATCH, layer.in_channels, 8, 8)]
+            # A network that flattens to a fixed width needs its dataset's image size: MNIST's
+            # 28 x 28, CIFAR's 32 x 32.
+            return [(BATCH, layer.in_channels, side, side) for side in IMAGE_SIDES]
         if isinstance(layer, (nn.Conv3d, nn.ConvTranspose3d)):
             return [(BATCH, layer.in_channels, 4, 4, 4)]
         if isinstance(layer, nn.RNNBase):
