@@ -178,7 +178,7 @@ def run_job(job: Job | dict, backend: Backend, guard: FileSystemGuard | None = N
     else:
         bases = list(dict.fromkeys(Unavailable.stand_in_bases[bases_before:]))
         if bases:
-            observation.evidence += (" (classes defined on a stand-in for the missing base class "
+            observation.evidence += (" (classes defined on a placeholder for the missing base class "
                                      f"{', '.join(f'`{name}`' for name in bases)}; nothing was read from it)")
         if missing.roots:
             observation.evidence += (" (missing here, stood in and never touched by the check: "
