@@ -68,6 +68,7 @@ class Job:
     device: str = "cpu"
     project_paths: list[str] = field(default_factory=list)  # the configuration folder and git root, before it
     skip: list[tuple[int, int]] = field(default_factory=list)  # line spans kept for the witness, not run
+    python2: bool = False  # the snippet is the Python 3 reading of a Python 2 file (`gradlint.dynamic.python2`)
 
     @classmethod
     def from_dict(cls, data: dict) -> Job:
@@ -875,6 +876,10 @@ class Expression:
                 ),
             )
         )
+        if self.probe.job.python2:  # its `/` divides as Python 2 would, or says it cannot
+            from gradlint.dynamic import python2
+
+            lam = python2.transform(lam)
         code = compile(ast.fix_missing_locations(lam), self.probe.job.path, "eval")
         return eval(code, self.probe.namespace)
 

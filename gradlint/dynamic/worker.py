@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from gradlint import examples
-from gradlint.dynamic import old_spellings, witnesses
+from gradlint.dynamic import old_spellings, python2, witnesses
 from gradlint.dynamic.backends import Backend, backend_for
 from gradlint.dynamic.guard import FileSystemGuard
 from gradlint.dynamic.probe import INCONCLUSIVE, Inconclusive, Job, Observation, Probe
@@ -50,6 +50,8 @@ def _executed(job: Job) -> ast.Module:
     tree = ast.parse(job.source)
     skipped = [range(start, end + 1) for start, end in job.skip]
     tree.body = [s for s in tree.body if not any(s.lineno in lines for lines in skipped)]
+    if job.python2:
+        tree = python2.transform(tree)
     return guarded(tree)
 
 
@@ -82,6 +84,8 @@ def _run_module(job: Job, code: Any, unbound: Unbound) -> dict:
     module = types.ModuleType(job.module)
     module.__file__ = job.path
     unbound.install(module.__dict__)
+    if job.python2:
+        module.__dict__.update(python2.names(unbound.used))
     if "." in job.module:
         module.__package__ = job.module.rpartition(".")[0]
     sys.modules[job.module] = module  # dataclasses, pickling and typing look the module up
@@ -161,7 +165,7 @@ def run_job(job: Job | dict, backend: Backend, guard: FileSystemGuard | None = N
         for directory in project:
             _forget_modules_under(directory, saved_modules)
         sys.modules.pop(job.module, None)
-    labels = shimmed + ([f"TF1 placeholders {', '.join(f'`{n}`' for n in placeholders)} left unbound, as inputs of the check"]
+    labels = ([python2.LABEL] if job.python2 else []) + shimmed + ([f"TF1 placeholders {', '.join(f'`{n}`' for n in placeholders)} left unbound, as inputs of the check"]
                         if placeholders else [])
     if labels:
         observation.evidence += f" (old spellings run on today's {backend.name}: {'; '.join(labels)})"
