@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from gradlint.data import section
 from gradlint.dynamic.stand_ins import DEVICE
 
 # A gradient whose largest entry is at most this counts as zero. Measured (TF 2.21, torch 2.13): the float32
@@ -29,13 +30,23 @@ NEAR_ZERO = 1e-6
 # Input shapes tried in turn until the model accepts one (batch first). (1, 1) and (1,) come
 # late: a `tf.cond`/`if` on an elementwise condition only runs with a one-element input
 # (measured with TF 2.21).
-TORCH_SHAPES = ((2, 4), (2, 8), (2, 16), (2, 1), (2, 3, 8, 8), (2, 5, 8), (2, 3, 16), (1, 1), (1,))
-KERAS_SHAPES = ((2, 4), (2, 8), (2, 16), (2, 1), (2, 8, 8, 3), (2, 5, 8), (2, 16, 3), (1, 1), (1,))
+# A volume (2, 16, 16, 16, 1) comes for Keras 3D convolutions, which say nothing of their input
+# until built: 16 survives the three halvings of a small U-Net / V-Net.
+TORCH_SHAPES = ((2, 4), (2, 8), (2, 16), (2, 1), (2, 3, 8, 8), (2, 5, 8), (2, 3, 16), (2, 5, 4), (1, 1), (1,))
+KERAS_SHAPES = ((2, 4), (2, 8), (2, 16), (2, 1), (2, 8, 8, 3), (2, 5, 8), (2, 16, 3), (2, 16, 16, 16, 1), (1, 1), (1,))
+# Sides of the square images tried for a torch network that starts with a 2D convolution.
+IMAGE_SIDES = (8, 28, 32)
 # Scales of the random input tried before a dead-looking weight is believed: a weight that acts
 # only inside a small window of inputs (|x| < sigma) needs small inputs to show its gradient.
 INPUT_SCALES = (1.0, 0.1, 0.01, 10.0)
-# Constructor arguments that look like sizes get this value when they have no default.
+# Constructor arguments that look like sizes get this value when they have no default, and
+# `LARGER_SIZE` when the model cannot be built or called with it: 32 is divisible by the group
+# counts of `GroupNorm(32, c)` and the usual head counts.
 GUESSED_SIZE = 4
+LARGER_SIZE = 32
+# Constructor arguments that name a number of spatial dimensions (`spatial_dims`) get 2: an image.
+DIMENSIONALITY = re.compile(section("stand_ins")["dimensionality"])
+SPATIAL_DIMS = 2
 SIZE_WORDS = frozenset({
     "dim", "dims", "size", "features", "channels", "units", "width", "hidden", "heads", "classes",
     "depth", "embed", "embedding", "vocab", "d", "n", "num", "in", "out", "len", "length", "filters",
@@ -133,10 +144,10 @@ def _sizes_in_init(cls: type) -> set[str]:
     return found
 
 
-def constructor(cls: type) -> tuple[Callable[[], Any], str]:
+def constructor(cls: type, size: int = GUESSED_SIZE) -> tuple[Callable[[], Any], str]:
     """A factory for `cls` and how it calls it (`Net()`, `Net(dim=4)`). Required arguments that
-    look like sizes, or that the constructor uses as sizes, get `GUESSED_SIZE`; any other
-    required argument makes it `CannotRun`."""
+    look like sizes, or that the constructor uses as sizes, get `size`; a number of spatial
+    dimensions gets `SPATIAL_DIMS`; any other required argument makes it `CannotRun`."""
     try:
         signature = inspect.signature(cls)
     except (TypeError, ValueError):
@@ -151,14 +162,23 @@ def constructor(cls: type) -> tuple[Callable[[], Any], str]:
             continue
         if parameter.kind is not inspect.Parameter.POSITIONAL_ONLY and DEVICE.match(parameter.name):
             guessed[parameter.name] = "cpu"  # the models run on the CPU
+        elif parameter.kind is not inspect.Parameter.POSITIONAL_ONLY and DIMENSIONALITY.match(parameter.name):
+            guessed[parameter.name] = SPATIAL_DIMS
         elif parameter.kind is inspect.Parameter.POSITIONAL_ONLY or not (_size_like(parameter) or parameter.name in sizes):
             missing.append(parameter.name)
         else:
-            guessed[parameter.name] = GUESSED_SIZE
+            guessed[parameter.name] = size
     if missing:
         raise CannotRun(f"could not build `{cls.__name__}`: missing constructor arguments {', '.join(missing)}")
     call = f"{cls.__name__}({', '.join(f'{k}={v!r}' for k, v in guessed.items())})"
     return (lambda: cls(**guessed)), call
+
+
+def constructors(cls: type) -> list[tuple[Callable[[], Any], str]]:
+    """`constructor(cls)`, then, when it guesses sizes, the same with `LARGER_SIZE`."""
+    first = constructor(cls)
+    larger = constructor(cls, LARGER_SIZE)
+    return [first] if larger[1] == first[1] else [first, larger]
 
 
 def seed_frameworks(seed: int = SEED) -> None:
@@ -193,6 +213,8 @@ def _torch_inferred_shapes(module: Any) -> list[tuple]:
     from torch import nn
 
     for layer in module.modules():
+        if isinstance(layer, nn.GroupNorm):  # channels first, any spatial size: an image
+            return [(BATCH, layer.num_channels, 8, 8)]
         if isinstance(layer, nn.Linear):
             return [(BATCH, layer.in_features)]
         if isinstance(layer, nn.Bilinear):
@@ -200,7 +222,9 @@ def _torch_inferred_shapes(module: Any) -> list[tuple]:
         if isinstance(layer, (nn.Conv1d, nn.ConvTranspose1d)):
             return [(BATCH, layer.in_channels, 16)]
         if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)):
-            return [(BATCH, layer.in_channels, 8, 8)]
+            # A network that flattens to a fixed width needs its dataset's image size: MNIST's
+            # 28 x 28, CIFAR's 32 x 32.
+            return [(BATCH, layer.in_channels, side, side) for side in IMAGE_SIDES]
         if isinstance(layer, (nn.Conv3d, nn.ConvTranspose3d)):
             return [(BATCH, layer.in_channels, 4, 4, 4)]
         if isinstance(layer, nn.RNNBase):
@@ -286,6 +310,30 @@ def find_sample(factory: Callable[[], Any], call: str, framework: str) -> tuple[
             model = build(factory, call)
     first = errors[0] if errors else "no shape to try"
     raise CannotRun(f"could not call `{call}` on a small random input (tried {len(errors)} shapes; {first})")
+
+
+def find_sample_among(candidates: list[tuple[Callable[[], Any], str]], framework: str) -> tuple[Any, tuple, str]:
+    """`find_sample` for the first of the (factory, call) candidates that builds and runs; the
+    error of the first one when none does."""
+    first: CannotRun | None = None
+    for factory, call in candidates:
+        try:
+            model, shape = find_sample(factory, call, framework)
+            return model, shape, call
+        except CannotRun as error:
+            first = first or error
+    raise first or CannotRun("no way to build the model")
+
+
+def build_among(candidates: list[tuple[Callable[[], Any], str]]) -> tuple[Any, str]:
+    """The model the first of the candidates that builds makes, and its call."""
+    first: CannotRun | None = None
+    for factory, call in candidates:
+        try:
+            return build(factory, call), call
+        except CannotRun as error:
+            first = first or error
+    raise first or CannotRun("no way to build the model")
 
 
 def _forward(model: Any, framework: str, inputs: list) -> Any:

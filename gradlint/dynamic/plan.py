@@ -24,7 +24,7 @@ from libcst.metadata import GlobalScope, MetadataWrapper, ScopeProvider
 from gradlint.config import find_config
 from gradlint.data import section
 from gradlint.dynamic.probe import Job
-from gradlint.engine.legacy import as_python3
+from gradlint.engine.legacy import Rewrite, as_python3
 from gradlint.engine.pieces import PIECE_SIZE
 from gradlint.engine.positions import Located
 from gradlint.engine.runner import decode
@@ -57,6 +57,7 @@ class ModulePlan:
     def __init__(self, path: str, text: str, module: cst.Module | None = None) -> None:
         self.path = path
         self.lines = text.splitlines(keepends=True)
+        self.legacy: Rewrite | None = None  # set for the Python 3 reading of a Python 2 file
         if module is None:
             module = cst.parse_module(text)
         scopes = MetadataWrapper(module, unsafe_skip_copy=True).resolve(ScopeProvider)
@@ -161,6 +162,12 @@ class ModulePlan:
         return None
 
 
+def _rewritten_column(module: ModulePlan, line: int, column: int) -> int:
+    """The column of the Python 3 reading that the file's own `column` maps back from."""
+    width = len(module.lines[line - 1]) + 2 if 0 < line <= len(module.lines) else column
+    return next((c for c in range(1, width) if module.legacy.column(line, c) >= column), column)
+
+
 def _top_module(node: cst.Import | cst.ImportFrom) -> set[str]:
     if isinstance(node, cst.Import):
         return {cst.helpers.get_full_name_for_node(alias.name).split(".")[0] for alias in node.names}
@@ -254,6 +261,9 @@ def plan(
         if notebook is not None and finding.cell is not None:
             line = notebook.program_line(finding.cell, finding.line)
             end_line = notebook.program_line(finding.cell, finding.end_line)
+        column, end_column = finding.column, finding.end_column
+        if module.legacy is not None:  # the finding's columns are the file's own
+            column, end_column = _rewritten_column(module, line, column), _rewritten_column(module, end_line, end_column)
         target = module.statement_at(line)
         if target is None:
             unrunnable.append(Unrunnable(index, "the finding is not inside a top-level statement"))
@@ -267,9 +277,10 @@ def plan(
         name, search_path = module_location(finding.path)
         # The worker runs in its own directory: it needs the absolute path to read the file.
         path = finding.path if sources and finding.path in sources else os.path.abspath(finding.path)
-        jobs.append(Job(index, finding.rule, path, line, finding.column, end_line,
-                        finding.end_column, finding.message, framework, module.snippet(statements), name, search_path, device,
-                        project_paths=project_paths(finding.path), skip=module.not_run(target)))
+        jobs.append(Job(index, finding.rule, path, line, column, end_line,
+                        end_column, finding.message, framework, module.snippet(statements), name, search_path, device,
+                        project_paths=project_paths(finding.path), skip=module.not_run(target),
+                        python2=module.legacy is not None))
     return jobs, unrunnable
 
 
@@ -290,8 +301,16 @@ def _load(path: str, sources: dict[str, str] | None, built: ModulePlan | None = 
             return f"the file is too large (over {PLAN_LIMIT // 1024} KB) for the dynamic mode to cut a snippet from"
         return ModulePlan(path, text), notebook
     except (SyntaxError, cst.ParserSyntaxError) as error:
-        if text is not None and as_python3(text) is not None:
-            return "a Python 2 file: checked as its Python 3 reading, which is not what it runs as, so it is not run"
-        return f"could not read the file again: {error}"
+        legacy = as_python3(text) if text is not None else None
+        if legacy is None or notebook is not None:
+            return f"could not read the file again: {error}"
+        # Run as its Python 3 reading, where Python 2 would compute differently is guarded
+        # (`gradlint.dynamic.python2`).
+        try:
+            module = ModulePlan(path, legacy.text)
+        except (SyntaxError, cst.ParserSyntaxError):
+            return "a Python 2 file whose Python 3 reading does not parse whole, so it is not run"
+        module.legacy = legacy
+        return module, notebook
     except (OSError, UnicodeDecodeError, LookupError, NotebookError) as error:
         return f"could not read the file again: {error}"

@@ -68,6 +68,7 @@ class Job:
     device: str = "cpu"
     project_paths: list[str] = field(default_factory=list)  # the configuration folder and git root, before it
     skip: list[tuple[int, int]] = field(default_factory=list)  # line spans kept for the witness, not run
+    python2: bool = False  # the snippet is the Python 3 reading of a Python 2 file (`gradlint.dynamic.python2`)
 
     @classmethod
     def from_dict(cls, data: dict) -> Job:
@@ -299,8 +300,7 @@ class Probe:
                     self._cache[key], _ = examples.build(example, cls)
                     self.stand_ins["self"] = f"self from `{example.__name__}()` (a @gradlint.example)"
                 else:
-                    factory, call = self.constructor(cls)
-                    self._cache[key] = models.build(factory, call)
+                    self._cache[key], call = models.build_among(self.constructors(cls))
                     self.stand_ins["self"] = f"self = `{call}`"
                 if self.backend.name == "torch" and isinstance(self._cache[key], self.backend.torch.nn.Module):
                     self._cache[key].to(self.backend.device)  # on the device the inputs are
@@ -396,9 +396,13 @@ class Probe:
             return None
 
     def constructor(self, cls: type) -> tuple[Callable[[], Any], str]:
-        """A factory for `cls` and how it reads: the first construction in the file whose
+        """The first of `constructors`."""
+        return self.constructors(cls)[0]
+
+    def constructors(self, cls: type) -> list[tuple[Callable[[], Any], str]]:
+        """Factories for `cls` and how each reads: the first construction in the file whose
         arguments compute (`AllConvNet(device="cpu", lr=0.1)` in its `main`), else
-        `models.constructor`'s guess from the signature."""
+        `models.constructors`' guesses from the signature, to be tried in turn."""
         tree = self.file_tree()
         scopes = () if tree is None else (tree, *(n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))))
         for scope in scopes:
@@ -410,8 +414,8 @@ class Probe:
                 packed = ast.fix_missing_locations(ast.Expression(ast.Call(
                     ast.parse("lambda *args, **kwargs: (args, kwargs)", mode="eval").body, inlined.args, inlined.keywords)))
                 if self._in_file(packed) is not None:
-                    return self._construction(cls, packed), f"{ast.unparse(inlined)} (as the file builds it)"
-        return models.constructor(cls)
+                    return [(self._construction(cls, packed), f"{ast.unparse(inlined)} (as the file builds it)")]
+        return models.constructors(cls)
 
     def _construction(self, cls: type, arguments: ast.Expression) -> Callable[[], Any]:
         def build() -> Any:  # the arguments computed afresh for each model, as the file does
@@ -569,6 +573,24 @@ def binding(function: ast.AST, name: str, line: int) -> tuple[int, ast.expr] | N
         return None
     earlier = [(at, value) for at, bound, value in _assignments(function) if bound == name and at < line]
     return earlier[-1] if earlier else None
+
+
+def _local_function(function: ast.AST, name: str, line: int) -> ast.Lambda | None:
+    """`def name(...): return value` defined once in `function`'s own body, before `line` and
+    outside any block, with no decorator, as the lambda it is: the branches a `tf.cond` is given.
+    The body's locals stay the enclosing function's, which inlining then follows."""
+    if isinstance(function, ast.Module) or name in _rebinds(function) or any(n == name for _, n, _ in _assignments(function)):
+        return None
+    defined = [n for n in ast.walk(function) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+               and n.name == name and n is not function]
+    if len(defined) != 1 or not any(defined[0] is s for s in getattr(function, "body", [])):
+        return None
+    definition = defined[0]
+    body = definition.body[1:] if _is_docstring(definition.body[0]) else definition.body
+    if (not isinstance(definition, ast.FunctionDef) or definition.decorator_list or definition.lineno >= line
+            or len(body) != 1 or not isinstance(body[0], ast.Return) or body[0].value is None):
+        return None
+    return ast.copy_location(ast.Lambda(definition.args, body[0].value), definition)
 
 
 def _calls(call: ast.Call, name: str, method: bool) -> bool:
@@ -739,6 +761,9 @@ class Expression:
                 return None
             found = binding(self._scope, inner.id, line)
             if found is None:
+                local = _local_function(self._scope, inner.id, line)
+                if local is not None:  # `def f1(): return 0.5 * tf.square(residual)` as a lambda
+                    return self._inline(local, line, depth + 1, keep)
                 unpacked = self.probe.unpacked(self._scope, inner.id, line)
                 if unpacked is None:
                     return None
@@ -851,6 +876,10 @@ class Expression:
                 ),
             )
         )
+        if self.probe.job.python2:  # its `/` divides as Python 2 would, or says it cannot
+            from gradlint.dynamic import python2
+
+            lam = python2.transform(lam)
         code = compile(ast.fix_missing_locations(lam), self.probe.job.path, "eval")
         return eval(code, self.probe.namespace)
 

@@ -80,7 +80,18 @@ class Unavailable(types.ModuleType):
         return Unavailable(f"{self.__name__}.{name}", object.__getattribute__(self, "_why"),
                            object.__getattribute__(self, "_used"))
 
-    __call__ = __mro_entries__ = __iter__ = __getitem__ = __len__ = __bool__ = __float__ = __int__ = _fail
+    # The base classes that stood in for a stand-in (`class TNFW(LensProfileBase)`), by the
+    # name of the class they stand in for, for the evidence.
+    stand_in_bases: list[str] = []
+
+    def __mro_entries__(self, bases: tuple) -> tuple[type]:
+        """A class defined on a stand-in gets a base that stands in for it: what the class body
+        defines itself works, and reading anything that would have come from the missing base
+        (an attribute its own body lacks, the base's `__init__`) fails loudly, as any touch."""
+        Unavailable.stand_in_bases.append(object.__getattribute__(self, "__name__"))
+        return (_stand_in_base(self, bases),)
+
+    __call__ = __iter__ = __getitem__ = __len__ = __bool__ = __float__ = __int__ = _fail
     __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __truediv__ = __rtruediv__ = _fail
     __pow__ = __rpow__ = __matmul__ = __rmatmul__ = __neg__ = __index__ = __enter__ = _fail
     __instancecheck__ = __subclasscheck__ = __setitem__ = __contains__ = _fail
@@ -91,6 +102,33 @@ class Unavailable(types.ModuleType):
             object.__setattr__(self, name, value)
         else:
             self._fail()
+
+
+class _StandInMeta(type):
+    """The metaclass of a stand-in base: a class attribute that neither the class nor its real
+    bases define would have come from the missing base."""
+
+    def __getattr__(cls, name: str) -> Any:
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        return type.__getattribute__(cls, "__gradlint_stand_in__")._fail()
+
+
+def _stand_in_base(stand_in: Unavailable, bases: tuple) -> type:
+    def fail(self: Any, *args: Any, **kwargs: Any) -> Any:
+        return stand_in._fail()
+
+    def missing(self: Any, name: str) -> Any:
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        return stand_in._fail()
+
+    # The metaclass derives from the other bases' own (an `ABCMeta`), so the class can be made.
+    metas = [type(b) for b in bases if isinstance(b, type) and not issubclass(_StandInMeta, type(b))]
+    meta = type("_StandInMeta", (_StandInMeta, *dict.fromkeys(metas)), {}) if metas else _StandInMeta
+    name = object.__getattribute__(stand_in, "__name__").rpartition(".")[2]
+    return meta(name, (), {"__init__": fail, "__getattr__": missing, "__gradlint_stand_in__": stand_in,
+                           "__module__": __name__})
 
 
 class MissingModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):

@@ -24,12 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from gradlint import examples
-from gradlint.dynamic import old_spellings, witnesses
+from gradlint.dynamic import old_spellings, python2, witnesses
 from gradlint.dynamic.backends import Backend, backend_for
 from gradlint.dynamic.guard import FileSystemGuard
 from gradlint.dynamic.probe import INCONCLUSIVE, Inconclusive, Job, Observation, Probe
 from gradlint.dynamic.sandbox import READ_ONLY_ENV, make_read_only
-from gradlint.dynamic.unavailable import GuardedModules, MissingModules, Unbound, distinct, guarded
+from gradlint.dynamic.unavailable import GuardedModules, MissingModules, Unavailable, Unbound, distinct, guarded
 
 # Set by `main`: the limit this worker runs under, for the message when it is reached.
 MEMORY_LIMIT_MB = 0
@@ -50,6 +50,8 @@ def _executed(job: Job) -> ast.Module:
     tree = ast.parse(job.source)
     skipped = [range(start, end + 1) for start, end in job.skip]
     tree.body = [s for s in tree.body if not any(s.lineno in lines for lines in skipped)]
+    if job.python2:
+        tree = python2.transform(tree)
     return guarded(tree)
 
 
@@ -82,6 +84,8 @@ def _run_module(job: Job, code: Any, unbound: Unbound) -> dict:
     module = types.ModuleType(job.module)
     module.__file__ = job.path
     unbound.install(module.__dict__)
+    if job.python2:
+        module.__dict__.update(python2.names(unbound.used))
     if "." in job.module:
         module.__package__ = job.module.rpartition(".")[0]
     sys.modules[job.module] = module  # dataclasses, pickling and typing look the module up
@@ -128,6 +132,7 @@ def run_job(job: Job | dict, backend: Backend, guard: FileSystemGuard | None = N
     used: list[str] = []  # why each stand-in for a missing import was touched
     missing = MissingModules(project, job.path, used, shimmed)
     unbound = Unbound(job.module, used, shimmed=shimmed)
+    bases_before = len(Unavailable.stand_in_bases)
     try:
         if guard is not None:
             guard.start()
@@ -160,7 +165,7 @@ def run_job(job: Job | dict, backend: Backend, guard: FileSystemGuard | None = N
         for directory in project:
             _forget_modules_under(directory, saved_modules)
         sys.modules.pop(job.module, None)
-    labels = shimmed + ([f"TF1 placeholders {', '.join(f'`{n}`' for n in placeholders)} left unbound, as inputs of the check"]
+    labels = ([python2.LABEL] if job.python2 else []) + shimmed + ([f"TF1 placeholders {', '.join(f'`{n}`' for n in placeholders)} left unbound, as inputs of the check"]
                         if placeholders else [])
     if labels:
         observation.evidence += f" (old spellings run on today's {backend.name}: {'; '.join(labels)})"
@@ -174,9 +179,15 @@ def run_job(job: Job | dict, backend: Backend, guard: FileSystemGuard | None = N
     if touched:  # even when the user's code caught the failure: what ran is not what the code does
         observation = Observation(INCONCLUSIVE, f"{touched[0]}, and the check needed it"
                                   + (f" (also: {'; '.join(touched[1:])})" if touched[1:] else ""))
-    elif missing.roots:
-        observation.evidence += (" (missing here, stood in and never touched by the check: "
-                                 f"{', '.join(f'`{name}`' for name in missing.roots)})")
+    else:
+        bases = list(dict.fromkeys(Unavailable.stand_in_bases[bases_before:]))
+        if bases:
+            observation.evidence += (" (classes defined on a placeholder for the missing base class "
+                                     f"{', '.join(f'`{name}`' for name in bases)}; nothing was read from it)")
+        if missing.roots:
+            observation.evidence += (" (missing here, stood in and never touched by the check: "
+                                     f"{', '.join(f'`{name}`' for name in missing.roots)})")
+    del Unavailable.stand_in_bases[bases_before:]
     if guard is not None and guard.violations:
         observation = Observation(
             INCONCLUSIVE,

@@ -81,11 +81,14 @@ def test_code_without_a_supported_framework_cannot_run(tmp_path):
     assert not jobs and "imports none of them" in unrunnable[0].reason
 
 
-def test_a_python_2_file_is_not_run_and_says_why(tmp_path):
+def test_a_python_2_file_runs_as_its_python_3_reading_at_the_same_places(tmp_path):
     path = tmp_path / "old.py"
-    path.write_text("import torch\n\n\ndef f(x):\n    print 'x'\n    return torch.sqrt(x)\n")
-    jobs, unrunnable = plan([_finding(6, str(path))], {"GL030"}, "cpu")
-    assert not jobs and "a Python 2 file" in unrunnable[0].reason
+    path.write_text("import torch\n\n\ndef f(x):\n    print 'x'; y = torch.sqrt(x)\n    return y\n")
+    # `torch.sqrt(x)` starts at column 16 of the file, 17 of its reading `print('x'); ...`.
+    finding = Finding(str(path), 5, 16, 5, 29, "GL030", "", "error", "m")
+    jobs, unrunnable = plan([finding], {"GL030"}, "cpu")
+    assert not unrunnable and jobs[0].python2
+    assert "print('x')" in jobs[0].source and (jobs[0].column, jobs[0].end_column) == (17, 30)
 
 
 def test_a_module_in_a_package_keeps_its_name_for_relative_imports(tmp_path):

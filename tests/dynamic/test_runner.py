@@ -799,3 +799,45 @@ def test_a_tensorflow_predicate_with_its_own_float32_tensors_runs_in_float32(tmp
     result = run_job(job.__dict__, backend_for("tensorflow"))
     assert result["verdict"] == "confirmed", result
     assert "run in float32, the dtype of the code's own constants" in result["evidence"]
+
+
+PYTHON_2 = """
+import torch
+
+def distance(a, b):
+    print 'distance'
+    return torch.sqrt(((a - b) ** 2).sum(-1))
+"""
+
+
+def test_a_python_2_file_is_checked_as_its_python_3_reading_and_says_so(tmp_path):
+    _write(tmp_path, {"old.py": PYTHON_2})
+    result = _run(tmp_path / "old.py")
+    assert result["verdict"] == "confirmed", result
+    assert "Python 2 code run as its Python 3 reading" in result["evidence"]
+
+
+def test_an_integer_division_of_a_python_2_file_is_not_run_as_python_3_divides(tmp_path):
+    _write(tmp_path, {"old.py": PYTHON_2.replace("print 'distance'", "print 'distance'\n    a = a[: len(a) / 2]")})
+    result = _run(tmp_path / "old.py")
+    assert result["verdict"] == "inconclusive", result
+    assert "which Python 2 floors" in result["evidence"]
+
+
+def test_python_2_division_and_round_agree_or_say_they_cannot():
+    import ast
+
+    import numpy as np
+
+    from gradlint.dynamic import python2
+    from gradlint.dynamic.unavailable import StandInTouched
+
+    used: list[str] = []
+    namespace = python2.names(used)
+    code = compile(python2.transform(ast.parse("x = 3.0 / 2\ny = np.ones(2) / 2\nz = np.arange(4)\nz = z * 1.0\nz /= 2\n")), "t", "exec")
+    exec(code, {**namespace, "np": np})  # noqa: S102
+    assert not used
+    for text in ("3 / 2", "np.arange(4) / 2", "w = np.arange(4)\nw /= 2", "round(2.5)"):
+        with pytest.raises(StandInTouched):
+            exec(compile(python2.transform(ast.parse(text)), "t", "exec"), {**namespace, "np": np})  # noqa: S102
+    assert namespace["round"](2.4) == 2.0 and isinstance(namespace["zip"]([1], [2]), list)

@@ -51,3 +51,41 @@ def test_a_keras_2_module_is_answered_from_keras_3(tmp_path):
     assert namespace["concatenate"] is keras.layers.concatenate and not used
     assert shimmed == ["`keras.layers.merge.concatenate` as `keras.layers.concatenate`"]
     assert "keras.layers.merge" not in sys.modules and not hasattr(keras.layers, "merge")
+
+
+def test_a_class_on_a_missing_base_keeps_what_its_own_body_defines(tmp_path):
+    namespace, used, _ = _run(tmp_path, (
+        f"from {MISSING}.profiles import Base\n"
+        "class Profile(Base):\n"
+        "    scale = 0.5\n"
+        "    @staticmethod\n"
+        "    def f(x):\n"
+        "        return x * Profile.scale\n"
+        "VALUE = Profile.f(4.0)\n"
+    ))
+    assert namespace["VALUE"] == 2.0 and not used
+    assert f"{MISSING}.profiles.Base" in Unavailable.stand_in_bases
+    Unavailable.stand_in_bases.clear()
+
+
+@pytest.mark.parametrize("use", [
+    "Profile()",  # the missing base's __init__
+    "Profile.inherited",  # a class attribute the missing base would give
+    "Profile.__new__(Profile).inherited",  # an instance attribute it would give
+    "getattr(Profile, 'inherited', None)",  # even when the code guards the read
+])
+def test_reading_from_the_missing_base_is_a_touch(tmp_path, use):
+    _, used, _ = _run(tmp_path, (
+        f"from {MISSING} import Base\n"
+        "import abc\n"
+        "class Mixin(abc.ABC):\n"
+        "    pass\n"
+        "class Profile(Base, Mixin):\n"
+        "    scale = 0.5\n"
+        "try:\n"
+        f"    {use}\n"
+        "except ImportError:\n"
+        "    pass\n"
+    ))
+    assert used == [f"`{MISSING}` could not be imported (No module named '{MISSING}')"]
+    Unavailable.stand_in_bases.clear()

@@ -210,3 +210,40 @@ class Fuse(nn.Module):
 """, "self.b")
     assert result["verdict"] == "confirmed", result
     assert "for each of the 2 inputs" in result["inputs"], result
+
+
+def test_a_group_norm_that_needs_more_channels_than_the_first_guess_is_built_with_larger_sizes():
+    """`GroupNorm(32, channels)` cannot be built with 4 channels; the larger guess (32) builds it,
+    a `spatial_dims` argument is an image's 2, and the input comes from the norm's channels."""
+    result = run(HEADER + """
+class Attention(nn.Module):
+    def __init__(self, spatial_dims, num_channels):
+        super().__init__()
+        self.spatial_dims = spatial_dims
+        self.norm = nn.GroupNorm(num_groups=32, num_channels=num_channels)
+        self.to_q = nn.Linear(num_channels, num_channels)
+        self.proj = nn.Linear(num_channels, num_channels)
+
+    def forward(self, x):
+        b, c, h, w = x.shape
+        y = self.norm(x).view(b, c, h * w).transpose(1, 2)
+        return self.to_q(y)
+""", "self.proj")
+    assert result["verdict"] == "confirmed", result
+    assert "Attention(spatial_dims=2, num_channels=32)" in result["inputs"]
+    assert "normal(2, 32, 8, 8)" in result["inputs"]
+
+
+def test_the_larger_size_is_tried_only_when_sizes_are_guessed():
+    import torch
+
+    class Sized(torch.nn.Module):
+        def __init__(self, hidden_dim):
+            super().__init__()
+
+    class Plain(torch.nn.Module):
+        def __init__(self, scale=1.0):
+            super().__init__()
+
+    assert [call for _, call in models.constructors(Sized)] == ["Sized(hidden_dim=4)", "Sized(hidden_dim=32)"]
+    assert [call for _, call in models.constructors(Plain)] == ["Plain()"]

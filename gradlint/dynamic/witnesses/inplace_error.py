@@ -62,8 +62,7 @@ def _run_method(probe: Probe, cls: ast.ClassDef, function: ast.FunctionDef, code
     if models.framework_of(live) != "torch":
         raise Inconclusive(f"`{cls.name}` is not a torch module")
     try:
-        factory, call = probe.constructor(live)
-        module = models.build(factory, call)
+        module, call = models.build_among(probe.constructors(live))
     except models.CannotRun as error:
         raise Inconclusive(str(error)) from None
     method = getattr(module, function.name)

@@ -110,8 +110,8 @@ def witness(probe: Probe):
             models.seed_frameworks()
             model, sample = examples.build(example, cls)
         else:
-            factory, call = probe.constructor(cls)
-            model, shape = models.find_sample(factory, call, framework)
+            call = cls.__name__
+            model, shape, call = models.find_sample_among(probe.constructors(cls), framework)
     except models.CannotRun as error:
         raise Inconclusive(str(error)) from None
     except Exception as error:  # noqa: BLE001 - the user's example failed: say how
