@@ -61,8 +61,8 @@ class ModulePlan:
         if module is None:
             module = cst.parse_module(text)
         scopes = MetadataWrapper(module, unsafe_skip_copy=True).resolve(ScopeProvider)
-        located = Located(module)
         body = list(module.body)
+        located = Located(module, placed=[n for s in body for n in (s, *getattr(s, "decorators", ())[:1])])
         # A definition's position starts at `def`/`class`; its decorators belong to it.
         self.spans = [
             (located.position(getattr(s, "decorators", None)[0] if getattr(s, "decorators", None) else s).start.line,

@@ -9,6 +9,7 @@ import libcst as cst
 from libcst.metadata import BaseMetadataProvider, MetadataWrapper
 
 from gradlint.engine.names import NameTable
+from gradlint.engine.positions import code_for_node
 
 STATEMENTS = (cst.SimpleStatementLine, cst.BaseCompoundStatement)
 SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
@@ -72,5 +73,5 @@ class FileContext:
         return self._wrapper.resolve(provider)
 
     def source(self, node: cst.CSTNode) -> str:
-        code = self.module.code_for_node(node)
+        code = code_for_node(self.module, node)
         return " ".join(code.split())

@@ -93,8 +93,6 @@ def not_differentiated(context, names=None, node: cst.CSTNode | None = None) -> 
     names = names or context.names
     if is_test_file(context.filename) or in_test_tree(context.path) or no_gradient_path(context.path):
         return True
-    if node is not None and not context.semantic.reaches_gradient(node):
-        return True
     for scope in context.scopes:
         if isinstance(scope, cst.Lambda):
             continue
@@ -120,10 +118,10 @@ def not_differentiated(context, names=None, node: cst.CSTNode | None = None) -> 
                     expr = expr.func
                 if names.qualified_names(expr) & NO_AUTOGRAD_DECORATORS:
                     return True
-    return any(
-        isinstance(statement, cst.With) and grad_disabled_block(statement, names)
-        for statement in context.statements
-    )
+    if any(isinstance(statement, cst.With) and grad_disabled_block(statement, names) for statement in context.statements):
+        return True
+    # Last: the only question that follows values through the module.
+    return node is not None and not context.semantic.reaches_gradient(node)
 
 
 def grad_disabled_block(statement: cst.With, names) -> bool:

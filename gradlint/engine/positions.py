@@ -10,6 +10,7 @@ from them only when it is asked for (a few nodes of the tree's thousands).
 from __future__ import annotations
 
 import bisect
+import contextlib
 import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -54,31 +55,39 @@ class _Recording:
 @dataclass(frozen=False)
 class _LocatingState(CodegenState):
     """libcst's code generation recording what its `PositionProvider` records, as token indices
-    keyed by `id(node)`: no line and column counted per token, no position objects per node."""
+    keyed by `id(node)`, for the nodes asked about only (and the nodes their syntactic positions
+    start or end at): no line and column counted per token, no position kept per node."""
 
-    ranges: dict = field(default_factory=dict)  # id(node) -> (first token, end token)
+    placed: set = field(default_factory=set)  # ids of the nodes whose position is asked for
     wanted: Collection[int] = field(default_factory=frozenset)  # ids of the nodes to find spans for
+    ranges: dict = field(default_factory=dict)  # id(node) -> (first token, end token)
+    starts: dict = field(default_factory=dict)  # id(node) -> its first token, for placed and wanted nodes
     # id(node) -> indentation while generating, then (first token, end token, indentation)
     marks: dict = field(default_factory=dict)
-    stack: list = field(default_factory=list)
     dropped: bool = False  # the last token is the trailing newline the module drops
 
-    def record_syntactic_position(self, node, *, start_node=None, end_node=None) -> _Recording:
+    def record_syntactic_position(self, node, *, start_node=None, end_node=None):
+        if id(node) not in self.placed:
+            return _NO_RECORDING
+        # Generated inside the recording: their ranges are known when it ends.
+        for child in (start_node, end_node):
+            if child is not None:
+                self.placed.add(id(child))
         return _Recording(self, node, start_node, end_node)
 
     def before_codegen(self, node: cst.CSTNode) -> None:
-        self.stack.append(len(self.tokens))
         key = id(node)
-        if key in self.wanted:
-            self.marks[key] = tuple(self.indent_tokens)
+        if key in self.placed or key in self.wanted:
+            self.starts[key] = len(self.tokens)
+            if key in self.wanted:
+                self.marks[key] = tuple(self.indent_tokens)
 
     def after_codegen(self, node: cst.CSTNode) -> None:
-        first = self.stack.pop()
         key = id(node)
-        if key not in self.ranges:  # a syntactic position, recorded while generating, stays
-            self.ranges[key] = (first, len(self.tokens))
+        if key in self.placed and key not in self.ranges:  # a syntactic position, recorded while generating, stays
+            self.ranges[key] = (self.starts[key], len(self.tokens))
         if key in self.wanted:  # the module's own code ends before the newline it drops
-            self.marks[key] = (first, len(self.tokens) - self.dropped, self.marks[key])
+            self.marks[key] = (self.starts[key], len(self.tokens) - self.dropped, self.marks[key])
 
     def pop_trailing_newline(self) -> None:
         # Kept among the tokens, left out of the code: positions still count it, as libcst's
@@ -86,14 +95,36 @@ class _LocatingState(CodegenState):
         self.dropped = bool(self.tokens)
 
 
-class Located:
-    """libcst's `PositionProvider` range of every node, the module's code and the spans of `wanted`."""
+class _PlainState(CodegenState):
+    """libcst's code generation state without its per-node context manager, which is made from a
+    generator function for each node and costs more than generating most nodes' code."""
 
-    def __init__(self, module: cst.Module, wanted: Collection[cst.CSTNode] = ()) -> None:
+    def record_syntactic_position(self, node, *, start_node=None, end_node=None) -> contextlib.nullcontext:
+        return _NO_RECORDING
+
+
+_NO_RECORDING = contextlib.nullcontext()
+
+
+def code_for_node(module: cst.Module, node: cst.CSTNode) -> str:
+    """`module.code_for_node(node)`, the same text, generated faster."""
+    state = _PlainState(default_indent=module.default_indent, default_newline=module.default_newline)
+    node._codegen(state)
+    return "".join(state.tokens)
+
+
+class Located:
+    """libcst's `PositionProvider` range of the nodes in `placed`, the module's code and the
+    spans of `wanted`."""
+
+    def __init__(
+        self, module: cst.Module, wanted: Collection[cst.CSTNode] = (), placed: Collection[cst.CSTNode] = ()
+    ) -> None:
         self.module = module
         state = _LocatingState(
             default_indent=module.default_indent,
             default_newline=module.default_newline,
+            placed=set(map(id, placed)),
             wanted=frozenset(map(id, wanted)),
         )
         module._codegen(state)

@@ -300,7 +300,11 @@ def _findings(context: FileContext, reports: list[Report], used: set[tuple[int, 
     """The reports that no directive suppresses, as findings; `used` collects (directive line,
     code) for those that one does."""
     path = context.path
-    located = Located(context.module, [report.fix.node for report in reports if report.fix is not None])
+    located = Located(
+        context.module,
+        [report.fix.node for report in reports if report.fix is not None],
+        [node for report in reports for node in (report.node, report.statement) if node is not None],
+    )
     # Where libcst's code is not the file or the start of it (it drops a form feed that starts a
     # line, and a last lone "\r"), positions in its code are not positions in the file: no fixes.
     fixes_fit = context.text.startswith(located.code)

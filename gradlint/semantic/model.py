@@ -19,6 +19,7 @@ import libcst as cst
 
 from gradlint.data import api_table, framework_modules
 from gradlint.engine.names import NameTable, referenced_names
+from gradlint.engine.positions import code_for_node
 from gradlint.engine.syntax import argument, number, own_nodes, positional, small_statements, string
 from gradlint.semantic.values import UNKNOWN, Value, join
 from gradlint.semantic.summaries import Summaries
@@ -806,7 +807,7 @@ class ModuleModel:
     def _source(self, node: cst.CSTNode) -> str:
         text = self._sources.get(node)
         if text is None:
-            text = self._sources[node] = self.module.code_for_node(node)
+            text = self._sources[node] = code_for_node(self.module, node)
         return text
 
 

@@ -44,8 +44,10 @@ class Uses:
     def __init__(self, model) -> None:
         self.model = weakref.proxy(model)  # the model holds this: no cycle keeps a piece's tree alive
         self.names = model.names
-        self._parents: dict[cst.CSTNode, cst.CSTNode] | None = None
-        self._order: dict[cst.CSTNode, int] = {}
+        # Keyed by `id(node)`: an int hashes faster than a node, and the model keeps every node
+        # of its module, so no id is reused while these live.
+        self._parents: dict[int, cst.CSTNode] | None = None
+        self._order: dict[int, int] = {}
         self._loads: dict[cst.CSTNode, dict[str, list[cst.Name]]] = {}
         self._overwriters: dict[cst.CSTNode, dict[str, list[cst.CSTNode]]] = {}
         self._answers: dict[tuple[cst.CSTNode, bool], bool] = {}
@@ -66,7 +68,7 @@ class Uses:
         shape or a printout: every name it is stored in is overwritten or left unread, and a
         layer stored on `self` that it is given to has a dead result too (`u = self.up(h)`
         then `u = self.other(x)`). A cut (`.detach()`) is a use."""
-        parent = self._parents_of().get(node)
+        parent = self._parents_of().get(id(node))
         if isinstance(node, cst.Attribute) and isinstance(parent, cst.Call) and parent.func is node:
             node = parent  # `self.up` read to be called: the value is what the call returns
         return not self._answer(node, dead=True)
@@ -76,7 +78,7 @@ class Uses:
         if key not in self._answers:
             self._parents_of()
             self._dead_mode = dead
-            self._answers[key] = node in self._parents and self._follow(node)
+            self._answers[key] = id(node) in self._parents and self._follow(node)
         return self._answers[key]
 
     # The walk ------------------------------------------------------------------------------
@@ -100,13 +102,13 @@ class Uses:
     def _step(self, node: cst.CSTNode) -> list[cst.CSTNode] | None:
         """Where the value of `node` goes next: the nodes that hold it after its parent uses
         it ([] when the parent cuts it or only looks at it), or None when unknown."""
-        parent = self._parents.get(node)
+        parent = self._parents.get(id(node))
         if parent is None or isinstance(parent, _BOUNDARIES):
             return None
         if isinstance(parent, cst.Attribute) and parent.value is node:
             return self._attribute_use(parent)
         if isinstance(parent, cst.Arg):
-            call = self._parents.get(parent)
+            call = self._parents.get(id(parent))
             if isinstance(call, cst.Call) and parent in call.args:
                 return self._argument_use(call, parent)
             return None
@@ -130,7 +132,7 @@ class Uses:
 
     def _attribute_use(self, attribute: cst.Attribute) -> list[cst.CSTNode] | None:
         """`value.attr`: a method call (`.detach()`, `.reshape(...)`), or a property."""
-        call = self._parents.get(attribute)
+        call = self._parents.get(id(attribute))
         if isinstance(call, cst.Call) and call.func is attribute:
             method = attribute.attr.value
             if method in SINK.methods:
@@ -241,18 +243,18 @@ class Uses:
         if isinstance(owner, cst.Module) and not name.startswith("_") and not self._script:
             return None  # a public module-level name: another module may import it
         loop = self._enclosing(statement, _LOOPS, owner)
-        start = self._order[statement]
+        start = self._order[id(statement)]
         killers = self._overwrites(owner).get(name, ())
         later = [
             read for read in self._reads(owner).get(name, ())
             if not self._inside(read, statement)
             and (self._owner(read) is not owner  # a closure reads it whenever it is called
-                 or self._order[read] > start or (loop is not None and self._inside(read, loop)))
+                 or self._order[id(read)] > start or (loop is not None and self._inside(read, loop)))
         ]
         reads = [
             read for read in later
             if self._owner(read) is not owner
-            or not any(start < self._order[k] < self._order[read] and not self._inside(read, k) for k in killers)
+            or not any(start < self._order[id(k)] < self._order[id(read)] and not self._inside(read, k) for k in killers)
         ]
         if not reads and isinstance(owner, cst.FunctionDef) and (later or self._dead_mode) and name not in self._declared(owner):
             return []  # overwritten before any read (or, for a dead value, never read): it goes nowhere
@@ -288,7 +290,7 @@ class Uses:
         if not isinstance(function, cst.FunctionDef) or not function.name.value.startswith("_"):
             return None
         name = function.name.value
-        cls = self._parents.get(self._parents.get(function))  # FunctionDef -> IndentedBlock -> ClassDef
+        cls = self._parents.get(id(self._parents.get(id(function))))  # FunctionDef -> IndentedBlock -> ClassDef
         if isinstance(cls, cst.ClassDef):
             calls = list(self._class_index(cls)[1].get(name, ()))
         elif self.model.functions.get(name) is function:
@@ -299,45 +301,46 @@ class Uses:
 
     # Positions -------------------------------------------------------------------------------
 
-    def _parents_of(self) -> dict[cst.CSTNode, cst.CSTNode]:
+    def _parents_of(self) -> dict[int, cst.CSTNode]:
         """The parent of every node in the module, and each node's place in source order."""
         if self._parents is None:
-            parents: dict[cst.CSTNode, cst.CSTNode] = {}
+            parents: dict[int, cst.CSTNode] = {}
             order = self._order
             stack: list[cst.CSTNode] = [self.model.module]
             while stack:
                 node = stack.pop()
-                order[node] = len(order)
+                order[id(node)] = len(order)
                 children = list(iter_children(node))
                 for child in children:
-                    parents[child] = node
-                stack.extend(reversed(children))
+                    parents[id(child)] = node
+                children.reverse()
+                stack.extend(children)
             self._parents = parents
         return self._parents
 
     def _owner(self, node: cst.CSTNode) -> cst.CSTNode:
         """The function (or lambda, or the module) whose code `node` is part of."""
-        current = self._parents.get(node)
+        current = self._parents.get(id(node))
         while current is not None and not isinstance(current, (cst.FunctionDef, cst.Lambda)):
-            current = self._parents.get(current)
+            current = self._parents.get(id(current))
         return current if current is not None else self.model.module
 
     def _enclosing(self, node: cst.CSTNode, kinds: tuple, stop: cst.CSTNode | None) -> cst.CSTNode | None:
-        current = self._parents.get(node)
+        current = self._parents.get(id(node))
         while current is not None and current is not stop:
             if isinstance(current, kinds):
                 return current
-            current = self._parents.get(current)
+            current = self._parents.get(id(current))
         return None
 
     def _inside(self, node: cst.CSTNode, ancestor: cst.CSTNode) -> bool:
         return any(current is ancestor for current in self._ancestors(node))
 
     def _ancestors(self, node: cst.CSTNode) -> Iterator[cst.CSTNode]:
-        current = self._parents.get(node)
+        current = self._parents.get(id(node))
         while current is not None:
             yield current
-            current = self._parents.get(current)
+            current = self._parents.get(id(current))
 
     def _declared(self, owner: cst.FunctionDef) -> set[str]:
         """Names `owner` declares `global` or `nonlocal`: stored for other code to read."""
@@ -390,7 +393,7 @@ class Uses:
         return table
 
     def _is_read(self, name: cst.Name) -> bool:
-        parent = self._parents.get(name)
+        parent = self._parents.get(id(name))
         if isinstance(parent, cst.Attribute):
             return parent.value is name
         if isinstance(parent, cst.Arg):
@@ -401,9 +404,9 @@ class Uses:
 
     def _is_store(self, node: cst.CSTNode) -> bool:
         """`node` is (a part of) an assignment target, a loop variable or a `with ... as` name."""
-        child, parent = node, self._parents.get(node)
+        child, parent = node, self._parents.get(id(node))
         while isinstance(parent, (cst.Tuple, cst.List, cst.Element, cst.StarredElement)):
-            child, parent = parent, self._parents.get(parent)
+            child, parent = parent, self._parents.get(id(parent))
         if isinstance(parent, cst.AssignTarget):
             return True
         if isinstance(parent, (cst.AnnAssign, cst.AugAssign)):
@@ -421,7 +424,7 @@ class Uses:
             return False
         params = function.params.posonly_params or function.params.params
         return bool(params) and params[0].name.value == node.value and isinstance(
-            self._parents.get(self._parents.get(function)), cst.ClassDef
+            self._parents.get(id(self._parents.get(id(function)))), cst.ClassDef
         )
 
     @cached_property  # asked for each module-level assignment a value goes through
