@@ -141,6 +141,9 @@ class InplaceOnGraphTensor(Rule):
         # nn.ReLU(inplace=True)`): calling one writes to its argument.
         self._inplace_attributes: dict[int, frozenset[str]] = {}
         self._inplace_classes: set[int] = set()  # classes that make a module with `inplace=`
+        # Functions (0: the module) whose own code calls `backward` or a loss: only there, or in
+        # a function named as differentiated, can a write come before a gradient is taken.
+        self._differentiating: set[int] = set()
 
     # The walk: note where in-place writes are, check `nn.Sequential` on the spot -----------
 
@@ -153,6 +156,14 @@ class InplaceOnGraphTensor(Rule):
                 return
         self._candidates[0] = None
 
+    def _mark_differentiating(self) -> None:
+        """The function whose own code (as `scoped_nodes` reads it) holds this call."""
+        scopes = self.context.scopes
+        if not scopes:
+            self._differentiating.add(0)
+        elif isinstance(scopes[-1], cst.FunctionDef):
+            self._differentiating.add(id(scopes[-1]))
+
     def visit_AugAssign(self, node: cst.AugAssign) -> None:
         self._mark()
 
@@ -161,6 +172,8 @@ class InplaceOnGraphTensor(Rule):
             self._mark()
 
     def visit_Call(self, node: cst.Call) -> None:
+        if _differentiates(node, self.context.names):
+            self._mark_differentiating()
         func = node.func
         if isinstance(func, cst.Attribute) and func.attr.value.endswith("_"):
             self._mark()
@@ -221,8 +234,9 @@ class InplaceOnGraphTensor(Rule):
     # The analysis, once per file -------------------------------------------------------------
 
     def leave_Module(self, node: cst.Module) -> None:
-        for scope in self._candidates.values():
-            self._check(node if scope is None else scope)
+        for key, scope in self._candidates.items():
+            if key in self._differentiating or (scope is not None and _DIFFERENTIATED.search(scope.name.value)):
+                self._check(node if scope is None else scope)
 
     def _quiet(self, node: cst.CSTNode) -> bool:
         if isinstance(node, cst.With):
@@ -257,19 +271,18 @@ class InplaceOnGraphTensor(Rule):
             elif isinstance(node, cst.WithItem) and node.asname is not None:
                 self._bind(node.asname.name, None, index, statement, bindings, saved)
             elif isinstance(node, cst.Call):
+                if _differentiates(node, names):
+                    differentiated_at.append(index)
+                    continue
                 method = names.method(node)
                 if method is not None:
-                    if method in BACKWARD.methods:
-                        differentiated_at.append(index)
-                    elif method.endswith("_") and method not in _NOT_WRITES:
+                    if method.endswith("_") and method not in _NOT_WRITES:
                         self._write(node.func.value, node, statement, index, hushed, writes, explicit=True)
                     elif _self_method(node) in self._inplace_attributes.get(id(root), ()) and node.args:
                         self._write(node.args[0].value, node, statement, index, hushed, writes, explicit=True)
                     continue
                 qualified = self.qualified_names(node.func)
-                if qualified & LOSSES or self.callee(node, BACKWARD):
-                    differentiated_at.append(index)
-                elif not node.args:
+                if not node.args:
                     continue
                 elif any(n.startswith("torch.") and n.endswith("_") and ".init." not in n for n in qualified):
                     self._write(node.args[0].value, node, statement, index, hushed, writes, explicit=True)
@@ -412,6 +425,14 @@ class InplaceOnGraphTensor(Rule):
             if target not in found and any(s is statement and n in found for _, n, s in uses):
                 found.add(target)
         return found
+
+
+def _differentiates(call: cst.Call, names) -> bool:
+    """`loss.backward()`, `torch.autograd.backward(...)`, or a loss function of torch."""
+    method = names.method(call)
+    if method is not None:
+        return method in BACKWARD.methods
+    return bool(names.qualified_names(call.func) & LOSSES) or names.callee(call, BACKWARD) is not None
 
 
 def _latest(bindings, name: str, index: int, statement) -> _Binding | None:
