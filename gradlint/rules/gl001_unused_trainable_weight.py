@@ -91,6 +91,9 @@ class _Scan:
     calls: set = field(default_factory=set)  # `self.m(...)`
     strings: set = field(default_factory=set)
     whole: bool = False
+    # Reads that are value or condition uses unless the semantic model finds their result dead:
+    # (attribute, read, the set it joins otherwise), settled once the weights are known.
+    pending: list = field(default_factory=list)
 
 
 class UnusedTrainableWeight(Rule):
@@ -882,6 +885,7 @@ class _Analysis:
             unknown = any(self._unknown_base(member) for member in family)
             for member in family:
                 self._scan_class(member, scan, used, aliases, defined)
+            self._settle(scan, created, aliases)
             if scan.whole:
                 continue
             if scan.value & (WHOLE_SELF - defined):
@@ -911,6 +915,22 @@ class _Analysis:
                     rule.report(creation.node, rule.condition_message, statement=creation.statement, attr=attr)
                 else:
                     rule.report(creation.node, statement=creation.statement, attr=attr, output=output)
+
+    def _settle(self, scan: _Scan, created: list, aliases: dict[str, set[str]]) -> None:
+        """Place the pending reads; the semantic model is asked whether a read's result is dead
+        only for the attributes a finding can depend on: the weights, the names that alias
+        them, families and whole-`self` reads."""
+        relevant = {c.name for c in created} | WHOLE_SELF | set(aliases)
+        relevant.update(target for targets in aliases.values() for target in targets)
+        families = [name for name in relevant if "{}" in name]
+        semantic = self.rule.context.semantic
+        for attr, node, joins in scan.pending:
+            matters = attr in relevant or "{}" in attr or any(_names_match(family, attr) for family in families)
+            if matters and semantic.is_dead(node):
+                scan.dead.add(attr)
+            else:
+                joins.add(attr)
+        scan.pending.clear()
 
     def _unknown_base(self, cls: cst.ClassDef) -> bool:
         self.is_layer(cls)
@@ -1338,15 +1358,19 @@ class _MethodScan:
                         pred_names.add(name)
                         changed = True
         self.value_names, self.pred_names = value_names, pred_names
-        semantic = self.rule.context.semantic
+        scan = self.scan
         for attr, pred, sink, node in self.reads:
             if pred:
-                self.scan.predicate.add(attr)
-            elif node is not None and semantic.is_dead(node):
-                self.scan.dead.add(attr)  # `u = self.up(h)` overwritten before any read
-            elif sink is None or sink in value_names:
-                self.scan.value.add(attr)
+                scan.predicate.add(attr)
+                continue
+            if sink is None or sink in value_names:
+                joins = scan.value
             elif sink in pred_names:
-                self.scan.predicate.add(attr)
+                joins = scan.predicate
             else:
-                self.scan.dead.add(attr)
+                scan.dead.add(attr)
+                continue
+            if node is not None:  # `u = self.up(h)` overwritten before any read is dead
+                scan.pending.append((attr, node, joins))
+            else:
+                joins.add(attr)
