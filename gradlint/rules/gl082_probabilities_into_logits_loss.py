@@ -180,15 +180,16 @@ class ProbabilitiesIntoLogitsLoss(Rule):
 
     def _prediction(self, node: cst.Call) -> cst.BaseExpression | None:
         """The argument that must hold logits, when `node` is a loss expecting logits."""
-        if self.callee(node, LOSS_FIRST):
-            return argument(node, "input", 0) or argument(node, "logits", 0)
-        if self.callee(node, LOSS_SECOND):
-            return argument(node, "logits", 1)
-        if self.callee(node, FROM_LOGITS_FUNCTION):
-            if not _from_logits(node):
-                return None
-            return argument(node, "y_pred", 1) or argument(node, "output", 1)
-        if isinstance(node.func, cst.Name) and not self.context.names.qualified_names(node.func):
+        called = self.qualified_names(node.func)
+        if called:
+            if called & LOSS_FIRST:
+                return argument(node, "input", 0) or argument(node, "logits", 0)
+            if called & LOSS_SECOND:
+                return argument(node, "logits", 1)
+            if called & FROM_LOGITS_FUNCTION and _from_logits(node):
+                return argument(node, "y_pred", 1) or argument(node, "output", 1)
+            return None  # another API
+        if isinstance(node.func, cst.Name):
             # The module's own loss on logits: `bce_logits(sigmoid(x), y)`.
             position = self.context.semantic.logits_parameter(node.func.value)
             if position is not None:
