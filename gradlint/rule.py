@@ -127,6 +127,10 @@ class Rule:
     # Its findings are candidates that only `--dynamic` can judge: they are reported only when
     # a witness confirms them, and without `--dynamic` the rule does not run.
     dynamic_only: ClassVar[bool] = False
+    # Every finding is about code gradients go through (`not_differentiated` gates each one), so
+    # the rule does not run on a file that is not differentiated as a whole (`undifferentiated_file`:
+    # tests, optimiser packages).
+    differentiated_code_only: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -84,6 +84,12 @@ def no_gradient_path(path: str) -> bool:
     return any(part in NO_GRADIENT_PATHS for part in (*parts[:-1], PurePath(path).stem))
 
 
+def undifferentiated_file(path: str) -> bool:
+    """A file no gradient goes through as a whole: a test file, a file under a tests folder, an
+    optimiser, quantiser or below-autograd package."""
+    return is_test_file(PurePath(path).name) or in_test_tree(path) or no_gradient_path(path)
+
+
 def not_differentiated(context, names=None, node: cst.CSTNode | None = None) -> bool:
     """True when the walk is in code whose values no gradient goes through: a test file or
     a file under a tests folder, an optimiser or quantiser package, a test function or class,
@@ -91,7 +97,7 @@ def not_differentiated(context, names=None, node: cst.CSTNode | None = None) -> 
     block or decorated function, a torch decomposition; or, given `node`, when no path of its
     value reaches a place where a gradient is taken (the semantic model's `reaches_gradient`)."""
     names = names or context.names
-    if is_test_file(context.filename) or in_test_tree(context.path) or no_gradient_path(context.path):
+    if undifferentiated_file(context.path):
         return True
     for scope in context.scopes:
         if isinstance(scope, cst.Lambda):

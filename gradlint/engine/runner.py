@@ -19,6 +19,7 @@ from gradlint.engine.context import SCOPES, STATEMENTS, FileContext
 from gradlint.engine.result import NOT_CHECKED, SKIP_COMMENT, SKIP_NO_FRAMEWORK, SYNTAX_ERROR, UNUSED_NOQA, FileResult
 from gradlint.engine.syntax import forget_file
 from gradlint.engine.fixes import describe
+from gradlint.engine.gradients import undifferentiated_file
 from gradlint.engine.legacy import Rewrite, as_python3
 from gradlint.engine.pieces import PIECE_SIZE, Piece, PieceTooLarge, parse, pieces
 from gradlint.engine.positions import Located
@@ -135,7 +136,7 @@ def _lint_text(
     plan: bool,
 ) -> None:
     """Parse and walk the text whole, or in pieces when it is large, adding to `result`."""
-    active = [rule for rule in rules if rule.code not in (SYNTAX_ERROR, UNUSED_NOQA)]
+    active = _applicable([rule for rule in rules if rule.code not in (SYNTAX_ERROR, UNUSED_NOQA)], path)
     unused_rule = next((rule for rule in rules if rule.code == UNUSED_NOQA), None)
     used: set[tuple[int, str]] = set()  # suppression comments that suppressed something, in file lines
     parsed = None
@@ -180,6 +181,14 @@ def _lint_text(
 
             result.plan = ModulePlan(path, text, piece.module)
         del piece  # one tree at a time: this one goes before the next is parsed
+
+
+def _applicable(rules: list[type[Rule]], path: str) -> list[type[Rule]]:
+    """The rules that can report in this file: in a file that is not differentiated as a
+    whole, not those whose every finding is about differentiated code."""
+    if not undifferentiated_file(path):
+        return rules
+    return [rule for rule in rules if not rule.differentiated_code_only]
 
 
 def _lint_module(

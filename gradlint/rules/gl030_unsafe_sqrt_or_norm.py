@@ -192,6 +192,7 @@ class UnsafeSqrtOrNorm(Rule):
         "where the root is NaN even with a small epsilon; use the framework's `var`, or clamp it to a positive floor"
     )
     frameworks = ("tensorflow", "keras", "jax", "torch", "theano")
+    differentiated_code_only = True
     fix_title = "add an epsilon under the root (changes the value by at most 1e-6)"
     fix_safe = False
 

@@ -206,6 +206,7 @@ class WhereUnsafeBranch(Rule):
     )
     fix_title = "sanitise the input with an inner where: `where(c, log(where(c, x, 1.0)), y)`"
     frameworks = ("tensorflow", "keras", "jax", "torch", "theano")
+    differentiated_code_only = True
 
     def __init__(self, context) -> None:
         super().__init__(context)

@@ -269,6 +269,7 @@ class LogOfSoftmax(Rule):
     message = "`{call}`: the log of {what} turns infinite for large logits, with NaN or zero gradients; use {remedy}"
     fix_title = "use the framework's log_softmax (same axis)"
     frameworks = ("torch", "tensorflow", "keras", "jax", "theano")
+    differentiated_code_only = True
 
     def __init__(self, context) -> None:
         super().__init__(context)

@@ -102,6 +102,7 @@ class SoftmaxOverOneUnit(Rule):
     fix_title = "use a sigmoid for the one output (unsafe: a regression output needs no activation instead)"
     fix_safe = False
     frameworks = ("torch", "tensorflow", "keras", "jax", "theano", "lasagne")
+    differentiated_code_only = True
 
     def __init__(self, context) -> None:
         super().__init__(context)

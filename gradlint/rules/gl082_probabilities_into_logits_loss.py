@@ -132,6 +132,7 @@ class ProbabilitiesIntoLogitsLoss(Rule):
         "the gradient shrinks; pass the logits"
     )
     frameworks = ("torch", "tensorflow", "keras", "jax")
+    differentiated_code_only = True
 
     def __init__(self, context) -> None:
         super().__init__(context)

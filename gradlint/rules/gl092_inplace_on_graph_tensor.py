@@ -132,6 +132,7 @@ class InplaceOnGraphTensor(Rule):
         "backward raises; drop `inplace=True`"
     )
     frameworks = ("torch",)
+    differentiated_code_only = True
 
     def __init__(self, context) -> None:
         super().__init__(context)
