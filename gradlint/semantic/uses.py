@@ -50,7 +50,7 @@ class Uses:
         self._order: dict[int, int] = {}
         self._loads: dict[cst.CSTNode, dict[str, list[cst.Name]]] = {}
         self._overwriters: dict[cst.CSTNode, dict[str, list[cst.CSTNode]]] = {}
-        self._answers: dict[tuple[cst.CSTNode, bool], bool] = {}
+        self._answers: dict[tuple[int, bool], bool] = {}  # (id(node), dead) -> whether it may reach a use
         self._dead_mode = False
         self._stored_attributes: dict[cst.ClassDef, set[str]] = {}
         # Per class: `self.<name>` attribute nodes and `self.<name>(...)` calls, by name.
@@ -74,30 +74,52 @@ class Uses:
         return not self._answer(node, dead=True)
 
     def _answer(self, node: cst.CSTNode, dead: bool) -> bool:
-        key = (node, dead)
+        key = (id(node), dead)
         if key not in self._answers:
             self._parents_of()
             self._dead_mode = dead
-            self._answers[key] = id(node) in self._parents and self._follow(node)
+            if id(node) not in self._parents:
+                self._answers[key] = False
+            else:
+                self._follow(node, dead)
         return self._answers[key]
 
     # The walk ------------------------------------------------------------------------------
 
-    def _follow(self, start: cst.CSTNode) -> bool:
+    def _follow(self, start: cst.CSTNode, dead: bool) -> None:
+        """Answer for `start` and for the nodes the walk from it settles: on a path to a use the
+        model cannot judge (they may reach a gradient too), or all of them when no path ends in
+        one (none of them does). The next question stops where it meets a settled node."""
+        answers = self._answers
+        came_from: dict[int, cst.CSTNode | None] = {id(start): None}
         todo = [start]
-        seen: set[cst.CSTNode] = set()
+        steps = 0
         while todo:
             node = todo.pop()
-            if node in seen:
+            known = answers.get((id(node), dead))
+            if known is False:
                 continue
-            seen.add(node)
-            if len(seen) > MAX_STEPS:
-                return True
+            if known:
+                break
+            steps += 1
+            if steps > MAX_STEPS:  # too long to tell: the start may reach one, the rest is not settled
+                answers[(id(start), dead)] = True
+                return
             ends = self._step(node)
-            if ends is None:
-                return True  # a use the model cannot judge: it may be differentiated
-            todo.extend(ends)
-        return False
+            if ends is None:  # a use the model cannot judge: it may be differentiated
+                break
+            for end in ends:
+                if id(end) not in came_from:
+                    came_from[id(end)] = node
+                    todo.append(end)
+        else:
+            for key in came_from:
+                answers[(key, dead)] = False
+            return
+        current: cst.CSTNode | None = node
+        while current is not None:
+            answers[(id(current), dead)] = True
+            current = came_from[id(current)]
 
     def _step(self, node: cst.CSTNode) -> list[cst.CSTNode] | None:
         """Where the value of `node` goes next: the nodes that hold it after its parent uses
