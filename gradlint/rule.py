@@ -88,11 +88,28 @@ class Report:
 
     rule: type[Rule]
     node: Any
-    message: str
+    message: str  # the text, or the template that `fields` fill once the node codes are read
     statement: Any = None
     fix: Fix | None = None
     bind: dict = field(default_factory=dict)
     severity: Severity | None = None  # overrides the rule's default for this finding
+    fields: dict | None = None  # set when a field is a `NodeCode`
+
+
+@dataclass(frozen=True)
+class NodeCode:
+    """A message field: the code of an expression of the module on one line, shortened to
+    `limit` characters. The engine reads it from the positions pass that places the finding,
+    so a dense file does not generate the code of each such node once more."""
+
+    node: Any
+    limit: int | None = None
+
+    def text(self, code: str) -> str:
+        text = " ".join(code.split())
+        if self.limit is not None and len(text) > self.limit:
+            text = text[: self.limit - 3] + "..."
+        return text
 
 
 _RULES: dict[str, type[Rule]] = {}
@@ -192,9 +209,12 @@ class Rule:
         """
         if severity not in (None, self.severity, *self.other_severities):
             raise ValueError(f"{self.code}: severity {severity.value} is not declared in other_severities")
-        text = (message or self.message).format(**fields)
+        template = message or self.message
         statement = statement or self.context.current_statement()
-        self.reports.append(Report(type(self), node, text, statement, fix, bind or {}, severity))
+        if any(isinstance(value, NodeCode) for value in fields.values()):
+            self.reports.append(Report(type(self), node, template, statement, fix, bind or {}, severity, fields))
+        else:
+            self.reports.append(Report(type(self), node, template.format(**fields), statement, fix, bind or {}, severity))
 
 
 def registered_rules() -> dict[str, type[Rule]]:

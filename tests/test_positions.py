@@ -11,6 +11,7 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 
 from gradlint.engine.positions import Located, code_for_node
 from gradlint.engine.walker import iter_tree
+from gradlint.rule import NodeCode
 
 def _parses(path: Path) -> bool:
     try:
@@ -43,3 +44,15 @@ def test_code_for_node_is_libcst_code(path):
     module = cst.parse_module(path.read_text(encoding="utf-8"))
     for node in list(iter_tree(module))[::5]:
         assert code_for_node(module, node) == module.code_for_node(node)
+
+
+@pytest.mark.parametrize("path", FIXTURES[:10], ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_an_expression_span_is_its_code(path):
+    """What a `NodeCode` message field reads from the positions pass is the node's own code on
+    one line (inside the module, a continuation line also carries the enclosing indentation)."""
+    module = cst.parse_module(path.read_text(encoding="utf-8"))
+    expressions = [node for node in iter_tree(module) if isinstance(node, cst.BaseExpression)]
+    located = Located(module, wanted=expressions)
+    for node in expressions:
+        span = located.span(node)
+        assert NodeCode(node).text(located.code[span.start : span.end]) == " ".join(code_for_node(module, node).split())

@@ -22,11 +22,11 @@ from gradlint.engine.fixes import describe
 from gradlint.engine.gradients import undifferentiated_file
 from gradlint.engine.legacy import Rewrite, as_python3
 from gradlint.engine.pieces import PIECE_SIZE, Piece, PieceTooLarge, parse, pieces
-from gradlint.engine.positions import Located
+from gradlint.engine.positions import Located, code_for_node
 from gradlint.engine.prefilter import decode, skip_file_comment, wants_file
 from gradlint.engine.suppress import directives, suppressing_line, suppressions, unused
 from gradlint.engine.walker import HandlerError, walk
-from gradlint.rule import Finding, Report, Rule, Severity
+from gradlint.rule import Finding, NodeCode, Report, Rule, Severity
 
 # libcst's native parser overflows its stack (a segfault, not an exception) on a few thousand
 # nested brackets; CPython refuses more than 200, so deeper files are checked with `ast` first.
@@ -295,6 +295,18 @@ def _walk_rules(context: FileContext, instances: list[Rule]) -> None:
     walk(context.module, visitors, leavers)
 
 
+def _message(report: Report, located: Located) -> str:
+    """The report's template filled, `NodeCode` fields with the code the positions pass read."""
+    fields = {}
+    for name, value in report.fields.items():
+        if isinstance(value, NodeCode):
+            span = located.span(value.node)
+            code = located.code[span.start : span.end] if span is not None else code_for_node(located.module, value.node)
+            value = value.text(code)
+        fields[name] = value
+    return report.message.format(**fields)
+
+
 def _internal_error(path: str, rule: type[Rule], error: BaseException) -> dict:
     frames = traceback.extract_tb(error.__traceback__)
     where = f" ({frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno})" if frames else ""
@@ -309,9 +321,10 @@ def _findings(context: FileContext, reports: list[Report], used: set[tuple[int, 
     """The reports that no directive suppresses, as findings; `used` collects (directive line,
     code) for those that one does."""
     path = context.path
+    coded = [value.node for report in reports if report.fields for value in report.fields.values() if isinstance(value, NodeCode)]
     located = Located(
         context.module,
-        [report.fix.node for report in reports if report.fix is not None],
+        [report.fix.node for report in reports if report.fix is not None] + coded,
         [node for report in reports for node in (report.node, report.statement) if node is not None],
     )
     # Where libcst's code is not the file or the start of it (it drops a form feed that starts a
@@ -321,6 +334,8 @@ def _findings(context: FileContext, reports: list[Report], used: set[tuple[int, 
     findings = []
     seen = set()
     for report in reports:
+        if report.fields:
+            report.message = _message(report, located)
         where = located.position(report.node)
         if where is None:
             raise KeyError(f"{report.rule.code} reported a node that is not in the file")

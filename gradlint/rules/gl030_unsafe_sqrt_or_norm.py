@@ -8,7 +8,7 @@ from gradlint.data import api_table
 from gradlint.engine.gradients import STOP_GRADIENT, not_differentiated
 from gradlint.engine.syntax import bare, number, own_nodes, positional
 from gradlint.engine.walker import iter_children
-from gradlint.rule import Fix, Rule, Severity
+from gradlint.rule import Fix, NodeCode, Rule, Severity
 
 SQRT = api_table("roots_sqrt")
 POW = api_table("roots_pow")
@@ -351,7 +351,7 @@ class UnsafeSqrtOrNorm(Rule):
         if names & SQRT:
             argument = _first_argument(node)
             if argument is not None:
-                self._root(node, argument, self.source(node.func))
+                self._root(node, argument, NodeCode(node.func))
         elif names & POW:
             if len(node.args) >= 2:
                 self._power_root(node, node.args[0].value, node.args[1].value, self.source(node.func))
@@ -401,7 +401,7 @@ class UnsafeSqrtOrNorm(Rule):
             return self._has_call(node.value, env, time, depth + 1)
         return False
 
-    def _root(self, node: cst.CSTNode, argument: cst.BaseExpression, root: str) -> None:
+    def _root(self, node: cst.CSTNode, argument: cst.BaseExpression, root: str | NodeCode) -> None:
         if self._quiet_depth or id(node) in self._quiet_nodes:
             return
         time = self._clock + 1
@@ -454,7 +454,7 @@ class UnsafeSqrtOrNorm(Rule):
             return bool(exponent) and number(exponent[0]) == 2
         return False
 
-    def _before_clamp_finding(self, node: cst.CSTNode, root: str, what: str, argument: cst.BaseExpression) -> None:
+    def _before_clamp_finding(self, node: cst.CSTNode, root: str | NodeCode, what: str, argument: cst.BaseExpression) -> None:
         found = self._finding(node, root, f"{what}, clamped only after the root,", argument)
         if found is not None:
             self._before_clamp[id(node)] = found
@@ -506,25 +506,22 @@ class UnsafeSqrtOrNorm(Rule):
         if argument is None or not _is_l2(node, names):
             return
         if self._difference(argument, self._visible(), self._clock + 1, 0):
-            self._report(node, self.source(node.func), "the difference", argument)
+            self._report(node, NodeCode(node.func), "the difference", argument)
         elif names & NAN_AFTER_CLAMP:
-            self._before_clamp_finding(node, self.source(node.func), "the vector", argument)
+            self._before_clamp_finding(node, NodeCode(node.func), "the vector", argument)
 
-    def _finding(self, node: cst.CSTNode, root: str, what: str, argument: cst.BaseExpression):
+    def _finding(self, node: cst.CSTNode, root: str | NodeCode, what: str, argument: cst.BaseExpression):
         """(node, statement, message fields, enclosing function names) of a root to report
         where the walk is; None in code that is not differentiated."""
         if not_differentiated(self.context, node=node):
             return None
-        arg = self.source(argument)
-        if len(arg) > _ARG_CHARS:
-            arg = arg[: _ARG_CHARS - 3] + "..."
-        fields = {"root": root, "what": what, "arg": arg, "fix": _epsilon_fix(node, argument)}
+        fields = {"root": root, "what": what, "arg": NodeCode(argument, _ARG_CHARS), "fix": _epsilon_fix(node, argument)}
         if what == _ROUNDS_NEGATIVE:  # an epsilon does not help: say so, and offer no fix
             fields.update(message=self.rounding_message, fix=None)
         functions = tuple(s.name.value for s in self.context.scopes if isinstance(s, cst.FunctionDef))
         return node, self.context.current_statement(), fields, functions
 
-    def _report(self, node: cst.CSTNode, root: str, what: str, argument: cst.BaseExpression) -> None:
+    def _report(self, node: cst.CSTNode, root: str | NodeCode, what: str, argument: cst.BaseExpression) -> None:
         found = self._finding(node, root, what, argument)
         if found is None:
             return

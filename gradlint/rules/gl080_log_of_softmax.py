@@ -7,7 +7,7 @@ from gradlint.data import api_table
 from gradlint.engine.gradients import STOP_GRADIENT, in_test_tree, not_differentiated
 from gradlint.engine.names import referenced_names
 from gradlint.engine.syntax import argument, bare, bindings
-from gradlint.rule import Fix, Rule, Severity
+from gradlint.rule import Fix, NodeCode, Rule, Severity
 from gradlint.semantic.model import (
     EXP_LOG_SOFTMAX,
     HANDWRITTEN_SOFTMAX,
@@ -310,12 +310,9 @@ class LogOfSoftmax(Rule):
         if rewritten and found[0] != SOFTMAX_KIND:
             return  # Theano's lineage rewrites log(sigmoid), log(1 - sigmoid), log(sum(exp)) into stable forms
         kind, indirect = found
-        call = self.source(node)
-        if len(call) > _ARG_CHARS:
-            call = call[: _ARG_CHARS - 3] + "..."
         self.report(
             node,
-            call=call,
+            call=NodeCode(node, _ARG_CHARS),
             what=_WHAT[kind],
             remedy=_FIX[kind],
             severity=Severity.WARNING if indirect else None,
