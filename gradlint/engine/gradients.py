@@ -84,6 +84,7 @@ def no_gradient_path(path: str) -> bool:
     return any(part in NO_GRADIENT_PATHS for part in (*parts[:-1], PurePath(path).stem))
 
 
+@lru_cache(maxsize=256)  # asked for every candidate finding of a file
 def undifferentiated_file(path: str) -> bool:
     """A file no gradient goes through as a whole: a test file, a file under a tests folder, an
     optimiser, quantiser or below-autograd package."""
