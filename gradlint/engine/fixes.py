@@ -19,9 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import libcst as cst
-from libcst._nodes.internal import CodegenState
 
-from gradlint.engine.positions import LINE_BREAK, Located, Span
+from gradlint.engine.positions import LINE_BREAK, Located, code_for_node
 from gradlint.rule import Finding, Fix
 
 # A file whose fixes keep producing new fixes is left as it is after this many rounds.
@@ -39,7 +38,7 @@ def describe(located: Located, fix: Fix, title: str | None, safe: bool) -> dict 
     try:
         if span is None or not (_context_free(fix.node) and _context_free(fix.replacement)):
             return _describe_by_regenerating(located, fix, title, safe)
-        new = _generate(fix.replacement, span, located.module)
+        new = code_for_node(located.module, fix.replacement, span.indent)
     except Exception:  # a rule built an invalid replacement: no fix rather than a crash
         return None
     # The node's own code is its span: a context-free node generated under the same indentation
@@ -71,14 +70,6 @@ def _context_free(node: cst.CSTNode) -> bool:
     if known is None:
         known = _CONTEXT_FREE[cls] = len(inspect.signature(cls._codegen_impl).parameters) == 2
     return known
-
-
-def _generate(node: cst.CSTNode, span: Span, module: cst.Module) -> str:
-    state = CodegenState(
-        default_indent=module.default_indent, default_newline=module.default_newline, indent_tokens=list(span.indent)
-    )
-    node._codegen(state)
-    return "".join(state.tokens)
 
 
 def _smallest_edit(code: str, start: int, end: int, new: str) -> tuple[int, int, str]:
