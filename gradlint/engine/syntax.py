@@ -112,13 +112,13 @@ def assigned_names(target: cst.BaseExpression) -> Iterator[str]:
 
 def own_nodes(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
     """Nodes under `node` in walk order, without entering nested functions, classes or lambdas."""
-    stack = list(reversed(list(iter_children(node))))
+    stack = list(reversed(iter_children(node)))
     while stack:
         current = stack.pop()
         yield current
         if isinstance(current, _SCOPES):
             continue
-        children = list(iter_children(current))
+        children = iter_children(current)
         children.reverse()
         stack.extend(children)
 
@@ -133,7 +133,7 @@ def scoped_nodes(
     """
     body = root.body if isinstance(root, cst.FunctionDef) else root
     stack: list[tuple[cst.CSTNode, cst.CSTNode | None, tuple, bool]] = [
-        (child, None, (), False) for child in reversed(list(iter_children(body)))
+        (child, None, (), False) for child in reversed(iter_children(body))
     ]
     while stack:
         node, statement, loops, hushed = stack.pop()
@@ -144,7 +144,7 @@ def scoped_nodes(
             continue
         inner_hushed = hushed or (quiet is not None and quiet(node))
         loop_body = node.body if isinstance(node, (cst.For, cst.While)) else None
-        children = list(iter_children(node))
+        children = iter_children(node)
         for child in reversed(children):
             inner = loops + (node,) if child is loop_body else loops
             stack.append((child, statement, inner, inner_hushed))

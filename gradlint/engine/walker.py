@@ -9,6 +9,7 @@ rule looks at. Rules see nodes in a depth-first order that follows the fields of
 from __future__ import annotations
 
 import dataclasses
+import operator
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -49,16 +50,40 @@ def _node_type(cls: type) -> bool:
     return known
 
 
-def iter_children(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
-    for name in child_fields(type(node)):
-        value = getattr(node, name)
+# type -> a function giving the values of its child fields as a tuple (one C call for them all).
+_field_getters: dict[type, Callable[[Any], tuple]] = {}
+
+
+def _field_getter(cls: type) -> Callable[[Any], tuple]:
+    names = child_fields(cls)
+    if not names:
+        getter = _no_fields
+    elif len(names) == 1:
+        one = operator.attrgetter(names[0])
+        getter = lambda node: (one(node),)  # noqa: E731 - attrgetter of one name gives no tuple
+    else:
+        getter = operator.attrgetter(*names)
+    _field_getters[cls] = getter
+    return getter
+
+
+def _no_fields(_node: Any) -> tuple:
+    return ()
+
+
+def iter_children(node: cst.CSTNode) -> list[cst.CSTNode]:
+    """The child nodes of `node` in field order, whitespace and punctuation left out."""
+    getter = _field_getters.get(type(node)) or _field_getter(type(node))
+    found = []
+    for value in getter(node):
         cls = type(value)
         if cls is tuple or cls is list:
             for item in value:
                 if _node_type(type(item)):
-                    yield item
+                    found.append(item)
         elif _node_type(cls):
-            yield value
+            found.append(value)
+    return found
 
 
 def iter_tree(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
@@ -67,7 +92,7 @@ def iter_tree(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
     while stack:
         current = stack.pop()
         yield current
-        children = list(iter_children(current))
+        children = iter_children(current)
         children.reverse()
         stack.extend(children)
 

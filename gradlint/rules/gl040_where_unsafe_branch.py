@@ -349,7 +349,7 @@ class WhereUnsafeBranch(Rule):
                 found = self._unsafe_binary(current)
                 if found is not None:
                     yield _Found(current, *found, scope, time, via, helper)
-            stack.extend(reversed(list(iter_children(current))))
+            stack.extend(reversed(iter_children(current)))
 
     def _skip_call(self, node: cst.Call) -> bool:
         """Calls whose arguments are not searched: nested wheres (checked on their own) and

@@ -486,7 +486,7 @@ def _uses_after(body: cst.CSTNode, anchor: cst.CSTNode, name: str, rule: Rule) -
             elif isinstance(node, cst.Call) and rule.callee(node, SWITCH):
                 if any(name in referenced_names(arg.value) for arg in node.args):
                     return True, node
-        children = list(iter_children(node))
+        children = iter_children(node)
         children.reverse()
         stack.extend(children)
     return used, None

@@ -332,7 +332,7 @@ class Uses:
             while stack:
                 node = stack.pop()
                 order[id(node)] = len(order)
-                children = list(iter_children(node))
+                children = iter_children(node)
                 for child in children:
                     parents[id(child)] = node
                 children.reverse()
