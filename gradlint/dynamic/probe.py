@@ -315,6 +315,11 @@ class Probe:
             self._cache["file"] = None
             try:
                 text = source_file(self.job).read_text("utf-8")
+                if self.job.python2:  # the snippet is the file's Python 3 reading: so is the file
+                    from gradlint.engine.legacy import as_python3
+
+                    reading = as_python3(text)
+                    text = reading.text if reading is not None else text
                 if text.splitlines()[self.job.line - 1] == self.lines[self.job.line - 1]:
                     self._cache["file"] = ast.parse(text)
             except (OSError, UnicodeDecodeError, SyntaxError, IndexError, ValueError):
