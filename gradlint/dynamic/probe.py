@@ -183,6 +183,13 @@ class Probe:
                 if callee is not None and id(callee) not in seen:
                     seen.add(id(callee))
                     todo.append((callee.body[-1].value, callee.body[-1].lineno, level + 1, callee))
+                attribute = _self_read(inner)
+                if attribute is not None and ("self." + attribute, line, id(function)) not in seen:
+                    seen.add(("self." + attribute, line, id(function)))
+                    bound = attribute_binding(function, self.enclosing_class(inner), attribute, line)
+                    if bound is not None:
+                        todo.append((bound[1], bound[0], level + 1, function))
+                    continue
                 if not isinstance(inner, ast.Name) or (inner.id, line, id(function)) in seen:
                     continue
                 seen.add((inner.id, line, id(function)))
@@ -285,6 +292,39 @@ class Probe:
         if code is None or code.co_filename != self.job.path or code.co_firstlineno != function.lineno:
             return None
         return function
+
+    def integer_feed(self, expression: Expression, name: str) -> Any:
+        """Zeros of the integer dtype and shape (`None` as `rows`) that the TF1 placeholder
+        feeding the input `name` of `expression` declares (`self.actions = tf.placeholder(shape=
+        [None], dtype=tf.int32)`, an index into the probabilities): a value such a feed can
+        take, where logits would not fit. None for any other input."""
+        if name.startswith(SELF_PREFIX):
+            attr = name[len(SELF_PREFIX):]
+            stores = [] if expression.cls is None else [
+                n for n in ast.walk(expression.cls) if isinstance(n, ast.Assign) and len(n.targets) == 1
+                and isinstance(n.targets[0], ast.Attribute) and n.targets[0].attr == attr
+                and isinstance(n.targets[0].value, ast.Name) and n.targets[0].value.id == "self"]
+            values = [n.value for n in stores]
+        else:
+            values = [value for _, bound, value in _assignments(expression._scope) if bound == name]
+        if len(values) != 1 or not _is_placeholder(values[0]):
+            return None
+        call = values[0]
+        given = {k.arg: k.value for k in call.keywords}
+        dtype = given.get("dtype", call.args[0] if call.args else None)
+        shape = given.get("shape", call.args[1] if len(call.args) > 1 else None)
+        spelled = ast.unparse(dtype) if dtype is not None else ""
+        kind = next((k for k in ("uint8", "int64", "int32", "int16", "int8") if spelled.endswith(k)), None)
+        try:
+            dims = ast.literal_eval(shape) if shape is not None else None
+        except ValueError:
+            return None
+        if kind is None or not isinstance(dims, (list, tuple)) or not all(d is None or isinstance(d, int) for d in dims):
+            return None
+        import numpy as np  # the worker's: the parent process that plans jobs does not need it
+
+        sized = tuple(ROWS if d is None else d for d in dims)
+        return np.zeros(sized, dtype=kind) if int(np.prod(sized)) <= MAX_FEED else None
 
     def instance(self, node: ast.ClassDef) -> Any:
         """An instance of the class, built with its defaults (sizes guessed, construction
@@ -577,7 +617,48 @@ def binding(function: ast.AST, name: str, line: int) -> tuple[int, ast.expr] | N
     if name in _rebinds(function) or name in _assigned_in_other_blocks(function, line):
         return None
     earlier = [(at, value) for at, bound, value in _assignments(function) if bound == name and at < line]
-    return earlier[-1] if earlier else None
+    if not earlier or _is_placeholder(earlier[-1][1]):
+        return None
+    return earlier[-1]
+
+
+def _is_placeholder(value: ast.expr) -> bool:
+    """`tf.placeholder(...)`: what a TF1 session feeds, so an input of the check (as at module
+    level, see `old_spellings`), never a value to inline (it does not run eagerly)."""
+    return isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr == "placeholder"
+
+
+def attribute_binding(function: ast.AST | None, cls: ast.ClassDef | None, attr: str, line: int) -> tuple[int, ast.expr] | None:
+    """The line and value of `self.attr = value` in the method `function` that `self.attr` has at
+    `line` (TF1 models build their graph in `__init__`: `self.probs = tf.nn.softmax(self.logits)`,
+    then `tf.log(self.probs)`): only when it is the class's one store to `self.attr`, it comes
+    before `line`, and each block around it (`with`, `if`, loop) also holds `line`."""
+    if function is None or cls is None or isinstance(function, ast.Module):
+        return None
+    positional = [*function.args.posonlyargs, *function.args.args]
+    if not positional or positional[0].arg != "self" or "self" in _rebinds(function):
+        return None
+    stores = [n for n in ast.walk(cls) if isinstance(n, ast.Attribute) and n.attr == attr and isinstance(n.ctx, (ast.Store, ast.Del))
+              and isinstance(n.value, ast.Name) and n.value.id == "self"]
+    if len(stores) != 1:
+        return None
+    found = next((node for node in _own_nodes(function) if isinstance(node, ast.Assign) and len(node.targets) == 1
+                  and node.targets[0] is stores[0]), None)
+    if found is None or found.end_lineno >= line or _is_placeholder(found.value):
+        return None
+    for block in _own_nodes(function):  # a block around the assignment that does not hold `line` may not have run
+        if (isinstance(block, _BLOCKS) and block.lineno <= found.lineno <= block.end_lineno
+                and not (block.lineno <= line <= block.end_lineno)):
+            return None
+    return found.lineno, found.value
+
+
+def _self_read(node: ast.AST) -> str | None:
+    """`attr` of a `self.attr` read."""
+    if (isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load) and isinstance(node.value, ast.Name)
+            and node.value.id == "self"):
+        return node.attr
+    return None
 
 
 def _local_function(function: ast.AST, name: str, line: int) -> ast.Lambda | None:
@@ -660,6 +741,9 @@ def first_line(error: Exception) -> str:
 
 
 SELF_PREFIX = "self."
+# An integer feed's unknown (`None`) dimensions: the witnesses' inputs have this many rows.
+ROWS = 3
+MAX_FEED = 1_000_000
 _MISSING = object()
 
 
@@ -762,6 +846,12 @@ class Expression:
             called = self._inline_call(inner, line, depth, keep)
             if called is not None:
                 return called
+            attribute = _self_read(inner)
+            if attribute is not None and attribute not in self._methods and f"self.{attribute}" not in keep:
+                assigned = attribute_binding(self.function, self.cls, attribute, line)
+                if assigned is not None:  # `self.probs` as the value this method gave it
+                    return self._inline(substitute(assigned[1], self._hole), assigned[0], depth + 1, keep)
+                return None
             if not (isinstance(inner, ast.Name) and isinstance(inner.ctx, ast.Load)) or inner.id in keep:
                 return None
             found = binding(self._scope, inner.id, line)
