@@ -907,6 +907,9 @@ class Expression:
         if element is not None and not (isinstance(returned.value, ast.Tuple) and element < len(returned.value.elts)):
             return None
         body = substitute(returned.value if element is None else returned.value.elts[element], self._hole)
+        # A model inside the function (`return D_gan(h), D_aux(h)`) is split as at a call site,
+        # so a hole at its logits is found there too.
+        body = substitute(body, lambda n: None if (split := self.probe.split_model(n)) is None else substitute(split, self._hole))
         for _, name, value in reversed(_assignments(function)):  # straight-line: the latest first
             body = substitute(body, lambda n, name=name, value=value: substitute(value, self._hole) if reads(n, name) else None)
         if bound_inside(body) & (set(parameters) | {name for _, name, _ in _assignments(function)}):
@@ -914,9 +917,12 @@ class Expression:
         read = [n.id for n in ast.walk(body) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and not getattr(n, HOLE, False)]
         if any(self._is_local(name) or name in keep for name in set(read) - set(parameters)):
             return None  # a caller's local of the same name would take its place
+        holed = any(getattr(n, HOLE, False) for n in ast.walk(body))
         for name, argument in given.items():  # each argument evaluated once, as the call does
-            if read.count(name) != 1 and not isinstance(argument, (ast.Name, ast.Constant)):
+            if read.count(name) > 1 and not isinstance(argument, (ast.Name, ast.Constant)):
                 return None
+            if read.count(name) == 0 and not holed and not isinstance(argument, (ast.Name, ast.Constant)):
+                return None  # dropped with its effects, unless the witness's own input took its place
         arguments = {name: self._inline(substitute(argument, self._hole), line, depth + 1, keep) for name, argument in given.items()}
         return substitute(body, lambda n: copy.deepcopy(arguments[n.id]) if any(reads(n, p) for p in arguments) else None)
 

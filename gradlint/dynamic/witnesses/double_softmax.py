@@ -41,6 +41,8 @@ SAME = 1e-3
 SQUASHING = frozenset({"softmax", "sigmoid", "log_softmax", "exp", "expit"})
 SPARSE_WORDS = ("sparse", "integer")
 HOLE = "__gradlint_logits__"
+LABELS_HOLE = "__gradlint_labels__"
+CONSTANT_ARRAYS = frozenset({"ones", "zeros", "full", "ones_like", "zeros_like", "full_like", "fill", "empty", "eye", "constant"})
 
 
 def witness(probe: Probe) -> Observation:
@@ -50,17 +52,51 @@ def witness(probe: Probe) -> Observation:
         raise Inconclusive(f"cannot find the loss that `{probe.spelled(target)}` is given to")
     if isinstance(call.func, ast.Attribute) and call.func.attr == "compile":
         return _compiled_model(probe, target, call)
+    try:
+        return _check(probe, target, call, {})
+    except Inconclusive:
+        raise
+    except Exception as first:
+        # The labels are computed from what the check sets to labels (`y_true = from_numpy(
+        # y.argmax(1))` with `y` the input): the loss's own label argument is set instead.
+        labels = _label_argument(call, target)
+        if labels is None:
+            raise
+        try:
+            observation = _check(probe, target, call, {LABELS_HOLE: labels})
+        except Inconclusive:
+            raise
+        except Exception:  # noqa: BLE001 - the first failure is the one to report
+            raise first from None
+        observation.evidence += f" (the labels given to the loss directly, in place of `{probe.spelled(labels)}`)"
+        return observation
+
+
+def _label_argument(call: ast.Call, target: ast.expr) -> ast.expr | None:
+    """The one argument of the loss call besides the prediction that is not a constant: its labels."""
+    arguments = [*call.args, *(k.value for k in call.keywords if k.arg is not None)]
+    others = [a for a in arguments if a is not target and not isinstance(a, ast.Constant)]
+    if len(others) != 1 or isinstance(others[0], ast.Starred):
+        return None
+    # Labels the code builds as constants (`ones((n,))` for "real" in a GAN) are part of what it
+    # computes, not data: they are kept.
+    if any(isinstance(n, ast.Call) and _callee(n) in CONSTANT_ARRAYS for n in ast.walk(others[0])):
+        return None
+    return others[0]
+
+
+def _check(probe: Probe, target: ast.expr, call: ast.Call, labels: dict) -> Observation:
     prediction = probe.spelled(target)
     loss_text = probe.spelled(call.func)
-    correct = probe.expression(call, holes={HOLE: target})
+    correct = probe.expression(call, holes={HOLE: target, **labels})
     squash = _innermost_squash(probe, target)
     if squash is not None:
-        doubled = probe.expression(call, holes={HOLE: _operand(probe, squash)})
+        doubled = probe.expression(call, holes={HOLE: _operand(probe, squash), **labels})
         how = f"through `{probe.spelled(squash)}`"
         return _compare(probe, lambda **kw: doubled(**kw), correct, prediction, loss_text, how, _keras_squash(probe, squash))
     model_call, last = _probability_model(probe, target)
     if model_call is not None:
-        doubled = probe.expression(call, holes={HOLE: model_call})
+        doubled = probe.expression(call, holes={HOLE: model_call, **labels})
         how = f"through the last layer of `{probe.spelled(model_call.func)}`"
 
         def through_last_layer(**kw: Any) -> Any:
