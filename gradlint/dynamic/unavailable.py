@@ -208,12 +208,12 @@ def guarded(tree: ast.Module) -> ast.Module:
                 body.append(_binding_stand_ins(statement, names))
                 continue
         if isinstance(statement, ast.If):
-            # `if not os.path.isfile(path): data = requests.get(url)...`: what the branches
-            # assign stands in when the statement fails here, as for an assignment.
+            # `if tf.__version__[0] >= "1": cell = tf.contrib.rnn.BasicRNNCell(...)`: what the
+            # branches assign stands in when the statement reads a removed API.
             names = list(dict.fromkeys(n for a in ast.walk(statement) if isinstance(a, (ast.Assign, ast.AnnAssign))
                                        for n in _plain_names(a.targets if isinstance(a, ast.Assign) else [a.target])))
             if names:
-                body.append(_binding_stand_ins(statement, names))
+                body.append(_binding_stand_ins(statement, names, removed_only=True))
                 continue
         if not isinstance(statement, (ast.Import, ast.ImportFrom)) or (
             isinstance(statement, ast.ImportFrom) and statement.module == "__future__"
@@ -235,11 +235,11 @@ def guarded(tree: ast.Module) -> ast.Module:
     return ast.fix_missing_locations(ast.Module(body, type_ignores=[]))
 
 
-def _binding_stand_ins(statement: ast.stmt, names: list[str]) -> ast.Try:
+def _binding_stand_ins(statement: ast.stmt, names: list[str], removed_only: bool = False) -> ast.Try:
     """`statement`, and if it fails, `names` bound to what `Unbound.assigned` gives for them."""
     store = ast.Tuple([ast.Name(n, ast.Store()) for n in names], ast.Store())
     call = ast.Call(ast.Name("__gradlint_unbound__", ast.Load()),
-                    [ast.Constant(tuple(names)), ast.Name("__gradlint_error__", ast.Load())], [])
+                    [ast.Constant(tuple(names)), ast.Name("__gradlint_error__", ast.Load()), ast.Constant(removed_only)], [])
     handler = ast.ExceptHandler(ast.Name("Exception", ast.Load()), "__gradlint_error__", [ast.Assign([store], call)])
     return ast.copy_location(ast.Try([statement], [handler], [], []), statement)
 
@@ -297,9 +297,12 @@ class Unbound:
             self.circular = True
         return Unavailable(name, f"`{name}` could not be imported ({type(error).__name__}: {error})", self.used)
 
-    def assigned(self, names: tuple[str, ...], error: BaseException) -> tuple:
+    def assigned(self, names: tuple[str, ...], error: BaseException, removed_only: bool = False) -> tuple:
         """Stand-ins for the names an assignment that touched a stand-in would have bound; a
-        single size-like name (`X_dim`, `num_classes`) gets a guessed size, labelled."""
+        single size-like name (`X_dim`, `num_classes`) gets a guessed size, labelled. For an `if`
+        statement (`removed_only`), only a removed API is taken back this way."""
+        if removed_only and not isinstance(error, old_spellings.RemovedName):
+            raise error
         if isinstance(error, NameError) and self.star_imports != Unavailable.star_imports:
             # `from PyQt5.QtGui import *` of a stand-in leaves `QColor` unbound here.
             error = StandInTouched(f"`{error.name}` is not defined here (a name a star import of a module "
