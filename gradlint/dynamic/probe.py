@@ -389,7 +389,7 @@ class Probe:
                 argument = _argument(call, positional[1:] if method else positional, name)
                 if argument is None:
                     return None  # a call that leaves it to its default, or passes it by *args
-                passed.add(ast.unparse(_inlined(scope, argument, call.lineno)))
+                passed.add(ast.unparse(inlined(scope, argument, call.lineno)))
         if len(passed) != 1:
             return None
         (source,) = passed
@@ -455,11 +455,11 @@ class Probe:
                 if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == cls.__name__
                         and (call.args or call.keywords)):
                     continue
-                inlined = _inlined(scope, call, call.lineno)
+                construction = inlined(scope, call, call.lineno)
                 packed = ast.fix_missing_locations(ast.Expression(ast.Call(
-                    ast.parse("lambda *args, **kwargs: (args, kwargs)", mode="eval").body, inlined.args, inlined.keywords)))
+                    ast.parse("lambda *args, **kwargs: (args, kwargs)", mode="eval").body, construction.args, construction.keywords)))
                 if self._in_file(packed) is not None:
-                    return [(self._construction(cls, packed), f"{ast.unparse(inlined)} (as the file builds it)")]
+                    return [(self._construction(cls, packed), f"{ast.unparse(construction)} (as the file builds it)")]
         return models.constructors(cls)
 
     def _construction(self, cls: type, arguments: ast.Expression) -> Callable[[], Any]:
@@ -697,13 +697,13 @@ def _argument(call: ast.Call, positional: list[str], name: str) -> ast.expr | No
     return call.args[index] if index < len(call.args) else None
 
 
-def _inlined(scope: ast.AST, node: ast.expr, line: int, depth: int = 10) -> ast.expr:
+def inlined(scope: ast.AST, node: ast.expr, line: int, depth: int = 10) -> ast.expr:
     """`node` with the local names of `scope` replaced by the values they were assigned."""
     def replace(inner: ast.AST) -> ast.AST | None:
         if depth <= 0 or not (isinstance(inner, ast.Name) and isinstance(inner.ctx, ast.Load)) or scope_is_module:
             return None
         found = binding(scope, inner.id, line)
-        return None if found is None else _inlined(scope, found[1], found[0], depth - 1)
+        return None if found is None else inlined(scope, found[1], found[0], depth - 1)
 
     scope_is_module = isinstance(scope, ast.Module)  # module-level names are the namespace's own
     return substitute(node, replace)

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from gradlint.dynamic.probe import Inconclusive, Probe, _inlined, confirmed, free_names, not_reproduced, substitute
+from gradlint.dynamic.probe import Inconclusive, Probe, confirmed, free_names, inlined, not_reproduced, substitute
 from gradlint.dynamic.witnesses.ignored_argument import Objective
 from gradlint.dynamic.witnesses.late_binding import show
 
@@ -132,7 +132,7 @@ def _bound_calls(probe: Probe, tree: ast.Module, name: str, signature: inspect.S
             if caller is not None:
                 # `x_0 = -8; descend(x_0, f, df)`: a local of the caller is the value it was
                 # assigned there (when that is one expression at the call), as the call passes it.
-                arguments = {key: _inlined(caller, node, call.lineno) for key, node in arguments.items()}
+                arguments = {key: inlined(caller, node, call.lineno) for key, node in arguments.items()}
             own = {a.arg for a in (*caller.args.posonlyargs, *caller.args.args, *caller.args.kwonlyargs)} if caller else set()
             forwarded = {key: [n for n in free_names(node) if n in own] for key, node in arguments.items()}
             forwarded = {key: names for key, names in forwarded.items() if names}
