@@ -102,6 +102,7 @@ class Probe:
     stand_ins: dict[str, str] = field(default_factory=dict)  # parameter -> how its stand-in reads in the evidence
     _parents: dict = field(default_factory=dict)
     _cache: dict = field(default_factory=dict)
+    _foreign: dict = field(default_factory=dict)  # id of a project module's `def` -> that module's globals
 
     def __post_init__(self) -> None:
         for parent in ast.walk(self.tree):
@@ -162,6 +163,8 @@ class Probe:
 
     def spelled(self, node: ast.AST) -> str:
         """The code as the user wrote it (quotes and spacing kept), on one line."""
+        if node not in self._parents:  # not the snippet's own (a project module's function, inlined)
+            return " ".join(ast.unparse(node).split())
         text = ast.get_source_segment(self.job.source, node) or ast.unparse(node)
         return " ".join(text.split())
 
@@ -274,6 +277,10 @@ class Probe:
         if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)):
             return None
         function = next((s for s in self.tree.body if isinstance(s, ast.FunctionDef) and s.name == call.func.id), None)
+        live = self.namespace.get(call.func.id)
+        code = getattr(live, "__code__", None)
+        if function is None and code is not None and code.co_filename != self.job.path:
+            function = self._project_function(live)  # `from model import mnist_conv`
         if function is None or function.decorator_list:
             return None
         args = function.args
@@ -288,9 +295,31 @@ class Probe:
             if not any(isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and n.id == statement.targets[0].id
                        for later in body[index + 1:] for n in ast.walk(later)):
                 return None
-        code = getattr(self.namespace.get(function.name), "__code__", None)
+        if id(function) in self._foreign:
+            return function
         if code is None or code.co_filename != self.job.path or code.co_firstlineno != function.lineno:
             return None
+        return function
+
+    def _project_function(self, live: Any) -> ast.FunctionDef | None:
+        """The `def` of a function the snippet imports from a module of the project (not an
+        installed package), read from that module's file; its globals are kept in `_foreign`,
+        so that inlining it can check they are the snippet's own."""
+        code = live.__code__
+        path = code.co_filename
+        if {"site-packages", "dist-packages"} & set(Path(path).parts) or not path.endswith(".py"):
+            return None
+        key = ("project file", path)
+        if key not in self._cache:
+            try:
+                self._cache[key] = ast.parse(Path(path).read_text("utf-8"))
+            except (OSError, UnicodeDecodeError, SyntaxError, ValueError):
+                self._cache[key] = None
+        tree = self._cache[key]
+        function = None if tree is None else next(
+            (s for s in tree.body if isinstance(s, ast.FunctionDef) and s.name == live.__name__ and s.lineno == code.co_firstlineno), None)
+        if function is not None:
+            self._foreign[id(function)] = live.__globals__
         return function
 
     def integer_feed(self, expression: Expression, name: str) -> Any:
@@ -747,6 +776,14 @@ MAX_FEED = 1_000_000
 _MISSING = object()
 
 
+def _unwrapped(value: Any) -> Any:
+    """The module an old-spelling wrapper (`gradlint.dynamic.old_spellings`) answers for."""
+    try:
+        return object.__getattribute__(value, "_real")
+    except AttributeError:
+        return value
+
+
 def _is_data(value: Any) -> bool:
     """A float number, array or tensor: what a witness may vary. Sub-layers, flags, integers,
     names and functions are not."""
@@ -917,6 +954,10 @@ class Expression:
         read = [n.id for n in ast.walk(body) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and not getattr(n, HOLE, False)]
         if any(self._is_local(name) or name in keep for name in set(read) - set(parameters)):
             return None  # a caller's local of the same name would take its place
+        own = self.probe._foreign.get(id(function))
+        if own is not None and any(_unwrapped(own.get(name, _MISSING)) is not _unwrapped(self.probe.namespace.get(name, _MISSING))
+                                   for name in set(read) - set(parameters)):
+            return None  # a function of another module reads a name that means something else here
         holed = any(getattr(n, HOLE, False) for n in ast.walk(body))
         for name, argument in given.items():  # each argument evaluated once, as the call does
             if read.count(name) > 1 and not isinstance(argument, (ast.Name, ast.Constant)):
