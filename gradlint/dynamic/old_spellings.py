@@ -25,6 +25,10 @@ KERAS2_MODULES = section("keras2_modules")
 NUMPY1_ALIASES = section("numpy1_aliases")
 
 
+class RemovedName(AttributeError):
+    """A name that neither today's module nor its old-spelling fallback has (`tf.contrib`)."""
+
+
 class OldSpelling(types.ModuleType):
     """`real` with the names it lacks taken from `fallback`; `used` collects the labels."""
 
@@ -43,7 +47,11 @@ class OldSpelling(types.ModuleType):
             if name.startswith("__") and name.endswith("__"):
                 raise  # the import system's probes (`__path__`) are about this module, not the fallback
         target = object.__getattribute__(self, "_renamed").get(name, name)
-        value = getattr(object.__getattribute__(self, "_fallback"), target)  # AttributeError: no such name anywhere
+        try:
+            value = getattr(object.__getattribute__(self, "_fallback"), target)
+        except AttributeError:
+            raise RemovedName(f"module '{real.__name__}' has no attribute '{name}', nor has "
+                              f"`{object.__getattribute__(self, '_fallback_spelled')}` (removed since)") from None
         label = (f"`{object.__getattribute__(self, '_spelled')}.{name}` as "
                  f"`{object.__getattribute__(self, '_fallback_spelled')}.{target}`")
         used = object.__getattribute__(self, "_used")

@@ -102,6 +102,7 @@ class Probe:
     stand_ins: dict[str, str] = field(default_factory=dict)  # parameter -> how its stand-in reads in the evidence
     _parents: dict = field(default_factory=dict)
     _cache: dict = field(default_factory=dict)
+    _foreign: dict = field(default_factory=dict)  # id of a project module's `def` -> that module's globals
 
     def __post_init__(self) -> None:
         for parent in ast.walk(self.tree):
@@ -162,6 +163,8 @@ class Probe:
 
     def spelled(self, node: ast.AST) -> str:
         """The code as the user wrote it (quotes and spacing kept), on one line."""
+        if node not in self._parents:  # not the snippet's own (a project module's function, inlined)
+            return " ".join(ast.unparse(node).split())
         text = ast.get_source_segment(self.job.source, node) or ast.unparse(node)
         return " ".join(text.split())
 
@@ -183,6 +186,13 @@ class Probe:
                 if callee is not None and id(callee) not in seen:
                     seen.add(id(callee))
                     todo.append((callee.body[-1].value, callee.body[-1].lineno, level + 1, callee))
+                attribute = _self_read(inner)
+                if attribute is not None and ("self." + attribute, line, id(function)) not in seen:
+                    seen.add(("self." + attribute, line, id(function)))
+                    bound = attribute_binding(function, self.enclosing_class(inner), attribute, line)
+                    if bound is not None:
+                        todo.append((bound[1], bound[0], level + 1, function))
+                    continue
                 if not isinstance(inner, ast.Name) or (inner.id, line, id(function)) in seen:
                     continue
                 seen.add((inner.id, line, id(function)))
@@ -267,6 +277,10 @@ class Probe:
         if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)):
             return None
         function = next((s for s in self.tree.body if isinstance(s, ast.FunctionDef) and s.name == call.func.id), None)
+        live = self.namespace.get(call.func.id)
+        code = getattr(live, "__code__", None)
+        if function is None and code is not None and code.co_filename != self.job.path:
+            function = self._project_function(live)  # `from model import mnist_conv`
         if function is None or function.decorator_list:
             return None
         args = function.args
@@ -281,10 +295,65 @@ class Probe:
             if not any(isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and n.id == statement.targets[0].id
                        for later in body[index + 1:] for n in ast.walk(later)):
                 return None
-        code = getattr(self.namespace.get(function.name), "__code__", None)
+        if id(function) in self._foreign:
+            return function
         if code is None or code.co_filename != self.job.path or code.co_firstlineno != function.lineno:
             return None
         return function
+
+    def _project_function(self, live: Any) -> ast.FunctionDef | None:
+        """The `def` of a function the snippet imports from a module of the project (not an
+        installed package), read from that module's file; its globals are kept in `_foreign`,
+        so that inlining it can check they are the snippet's own."""
+        code = live.__code__
+        path = code.co_filename
+        if {"site-packages", "dist-packages"} & set(Path(path).parts) or not path.endswith(".py"):
+            return None
+        key = ("project file", path)
+        if key not in self._cache:
+            try:
+                self._cache[key] = ast.parse(Path(path).read_text("utf-8"))
+            except (OSError, UnicodeDecodeError, SyntaxError, ValueError):
+                self._cache[key] = None
+        tree = self._cache[key]
+        function = None if tree is None else next(
+            (s for s in tree.body if isinstance(s, ast.FunctionDef) and s.name == live.__name__ and s.lineno == code.co_firstlineno), None)
+        if function is not None:
+            self._foreign[id(function)] = live.__globals__
+        return function
+
+    def integer_feed(self, expression: Expression, name: str) -> Any:
+        """Zeros of the integer dtype and shape (`None` as `rows`) that the TF1 placeholder
+        feeding the input `name` of `expression` declares (`self.actions = tf.placeholder(shape=
+        [None], dtype=tf.int32)`, an index into the probabilities): a value such a feed can
+        take, where logits would not fit. None for any other input."""
+        if name.startswith(SELF_PREFIX):
+            attr = name[len(SELF_PREFIX):]
+            stores = [] if expression.cls is None else [
+                n for n in ast.walk(expression.cls) if isinstance(n, ast.Assign) and len(n.targets) == 1
+                and isinstance(n.targets[0], ast.Attribute) and n.targets[0].attr == attr
+                and isinstance(n.targets[0].value, ast.Name) and n.targets[0].value.id == "self"]
+            values = [n.value for n in stores]
+        else:
+            values = [value for _, bound, value in _assignments(expression._scope) if bound == name]
+        if len(values) != 1 or not _is_placeholder(values[0]):
+            return None
+        call = values[0]
+        given = {k.arg: k.value for k in call.keywords}
+        dtype = given.get("dtype", call.args[0] if call.args else None)
+        shape = given.get("shape", call.args[1] if len(call.args) > 1 else None)
+        spelled = ast.unparse(dtype) if dtype is not None else ""
+        kind = next((k for k in ("uint8", "int64", "int32", "int16", "int8") if spelled.endswith(k)), None)
+        try:
+            dims = ast.literal_eval(shape) if shape is not None else None
+        except ValueError:
+            return None
+        if kind is None or not isinstance(dims, (list, tuple)) or not all(d is None or isinstance(d, int) for d in dims):
+            return None
+        import numpy as np  # the worker's: the parent process that plans jobs does not need it
+
+        sized = tuple(ROWS if d is None else d for d in dims)
+        return np.zeros(sized, dtype=kind) if int(np.prod(sized)) <= MAX_FEED else None
 
     def instance(self, node: ast.ClassDef) -> Any:
         """An instance of the class, built with its defaults (sizes guessed, construction
@@ -315,6 +384,11 @@ class Probe:
             self._cache["file"] = None
             try:
                 text = source_file(self.job).read_text("utf-8")
+                if self.job.python2:  # the snippet is the file's Python 3 reading: so is the file
+                    from gradlint.engine.legacy import as_python3
+
+                    reading = as_python3(text)
+                    text = reading.text if reading is not None else text
                 if text.splitlines()[self.job.line - 1] == self.lines[self.job.line - 1]:
                     self._cache["file"] = ast.parse(text)
             except (OSError, UnicodeDecodeError, SyntaxError, IndexError, ValueError):
@@ -344,7 +418,7 @@ class Probe:
                 argument = _argument(call, positional[1:] if method else positional, name)
                 if argument is None:
                     return None  # a call that leaves it to its default, or passes it by *args
-                passed.add(ast.unparse(_inlined(scope, argument, call.lineno)))
+                passed.add(ast.unparse(inlined(scope, argument, call.lineno)))
         if len(passed) != 1:
             return None
         (source,) = passed
@@ -410,11 +484,11 @@ class Probe:
                 if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == cls.__name__
                         and (call.args or call.keywords)):
                     continue
-                inlined = _inlined(scope, call, call.lineno)
+                construction = inlined(scope, call, call.lineno)
                 packed = ast.fix_missing_locations(ast.Expression(ast.Call(
-                    ast.parse("lambda *args, **kwargs: (args, kwargs)", mode="eval").body, inlined.args, inlined.keywords)))
+                    ast.parse("lambda *args, **kwargs: (args, kwargs)", mode="eval").body, construction.args, construction.keywords)))
                 if self._in_file(packed) is not None:
-                    return [(self._construction(cls, packed), f"{ast.unparse(inlined)} (as the file builds it)")]
+                    return [(self._construction(cls, packed), f"{ast.unparse(construction)} (as the file builds it)")]
         return models.constructors(cls)
 
     def _construction(self, cls: type, arguments: ast.Expression) -> Callable[[], Any]:
@@ -572,7 +646,48 @@ def binding(function: ast.AST, name: str, line: int) -> tuple[int, ast.expr] | N
     if name in _rebinds(function) or name in _assigned_in_other_blocks(function, line):
         return None
     earlier = [(at, value) for at, bound, value in _assignments(function) if bound == name and at < line]
-    return earlier[-1] if earlier else None
+    if not earlier or _is_placeholder(earlier[-1][1]):
+        return None
+    return earlier[-1]
+
+
+def _is_placeholder(value: ast.expr) -> bool:
+    """`tf.placeholder(...)`: what a TF1 session feeds, so an input of the check (as at module
+    level, see `old_spellings`), never a value to inline (it does not run eagerly)."""
+    return isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr == "placeholder"
+
+
+def attribute_binding(function: ast.AST | None, cls: ast.ClassDef | None, attr: str, line: int) -> tuple[int, ast.expr] | None:
+    """The line and value of `self.attr = value` in the method `function` that `self.attr` has at
+    `line` (TF1 models build their graph in `__init__`: `self.probs = tf.nn.softmax(self.logits)`,
+    then `tf.log(self.probs)`): only when it is the class's one store to `self.attr`, it comes
+    before `line`, and each block around it (`with`, `if`, loop) also holds `line`."""
+    if function is None or cls is None or isinstance(function, ast.Module):
+        return None
+    positional = [*function.args.posonlyargs, *function.args.args]
+    if not positional or positional[0].arg != "self" or "self" in _rebinds(function):
+        return None
+    stores = [n for n in ast.walk(cls) if isinstance(n, ast.Attribute) and n.attr == attr and isinstance(n.ctx, (ast.Store, ast.Del))
+              and isinstance(n.value, ast.Name) and n.value.id == "self"]
+    if len(stores) != 1:
+        return None
+    found = next((node for node in _own_nodes(function) if isinstance(node, ast.Assign) and len(node.targets) == 1
+                  and node.targets[0] is stores[0]), None)
+    if found is None or found.end_lineno >= line or _is_placeholder(found.value):
+        return None
+    for block in _own_nodes(function):  # a block around the assignment that does not hold `line` may not have run
+        if (isinstance(block, _BLOCKS) and block.lineno <= found.lineno <= block.end_lineno
+                and not (block.lineno <= line <= block.end_lineno)):
+            return None
+    return found.lineno, found.value
+
+
+def _self_read(node: ast.AST) -> str | None:
+    """`attr` of a `self.attr` read."""
+    if (isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load) and isinstance(node.value, ast.Name)
+            and node.value.id == "self"):
+        return node.attr
+    return None
 
 
 def _local_function(function: ast.AST, name: str, line: int) -> ast.Lambda | None:
@@ -611,13 +726,13 @@ def _argument(call: ast.Call, positional: list[str], name: str) -> ast.expr | No
     return call.args[index] if index < len(call.args) else None
 
 
-def _inlined(scope: ast.AST, node: ast.expr, line: int, depth: int = 10) -> ast.expr:
+def inlined(scope: ast.AST, node: ast.expr, line: int, depth: int = 10) -> ast.expr:
     """`node` with the local names of `scope` replaced by the values they were assigned."""
     def replace(inner: ast.AST) -> ast.AST | None:
         if depth <= 0 or not (isinstance(inner, ast.Name) and isinstance(inner.ctx, ast.Load)) or scope_is_module:
             return None
         found = binding(scope, inner.id, line)
-        return None if found is None else _inlined(scope, found[1], found[0], depth - 1)
+        return None if found is None else inlined(scope, found[1], found[0], depth - 1)
 
     scope_is_module = isinstance(scope, ast.Module)  # module-level names are the namespace's own
     return substitute(node, replace)
@@ -655,7 +770,18 @@ def first_line(error: Exception) -> str:
 
 
 SELF_PREFIX = "self."
+# An integer feed's unknown (`None`) dimensions: the witnesses' inputs have this many rows.
+ROWS = 3
+MAX_FEED = 1_000_000
 _MISSING = object()
+
+
+def _unwrapped(value: Any) -> Any:
+    """The module an old-spelling wrapper (`gradlint.dynamic.old_spellings`) answers for."""
+    try:
+        return object.__getattribute__(value, "_real")
+    except AttributeError:
+        return value
 
 
 def _is_data(value: Any) -> bool:
@@ -757,6 +883,12 @@ class Expression:
             called = self._inline_call(inner, line, depth, keep)
             if called is not None:
                 return called
+            attribute = _self_read(inner)
+            if attribute is not None and attribute not in self._methods and f"self.{attribute}" not in keep:
+                assigned = attribute_binding(self.function, self.cls, attribute, line)
+                if assigned is not None:  # `self.probs` as the value this method gave it
+                    return self._inline(substitute(assigned[1], self._hole), assigned[0], depth + 1, keep)
+                return None
             if not (isinstance(inner, ast.Name) and isinstance(inner.ctx, ast.Load)) or inner.id in keep:
                 return None
             found = binding(self._scope, inner.id, line)
@@ -812,6 +944,9 @@ class Expression:
         if element is not None and not (isinstance(returned.value, ast.Tuple) and element < len(returned.value.elts)):
             return None
         body = substitute(returned.value if element is None else returned.value.elts[element], self._hole)
+        # A model inside the function (`return D_gan(h), D_aux(h)`) is split as at a call site,
+        # so a hole at its logits is found there too.
+        body = substitute(body, lambda n: None if (split := self.probe.split_model(n)) is None else substitute(split, self._hole))
         for _, name, value in reversed(_assignments(function)):  # straight-line: the latest first
             body = substitute(body, lambda n, name=name, value=value: substitute(value, self._hole) if reads(n, name) else None)
         if bound_inside(body) & (set(parameters) | {name for _, name, _ in _assignments(function)}):
@@ -819,9 +954,16 @@ class Expression:
         read = [n.id for n in ast.walk(body) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and not getattr(n, HOLE, False)]
         if any(self._is_local(name) or name in keep for name in set(read) - set(parameters)):
             return None  # a caller's local of the same name would take its place
+        own = self.probe._foreign.get(id(function))
+        if own is not None and any(_unwrapped(own.get(name, _MISSING)) is not _unwrapped(self.probe.namespace.get(name, _MISSING))
+                                   for name in set(read) - set(parameters)):
+            return None  # a function of another module reads a name that means something else here
+        holed = any(getattr(n, HOLE, False) for n in ast.walk(body))
         for name, argument in given.items():  # each argument evaluated once, as the call does
-            if read.count(name) != 1 and not isinstance(argument, (ast.Name, ast.Constant)):
+            if read.count(name) > 1 and not isinstance(argument, (ast.Name, ast.Constant)):
                 return None
+            if read.count(name) == 0 and not holed and not isinstance(argument, (ast.Name, ast.Constant)):
+                return None  # dropped with its effects, unless the witness's own input took its place
         arguments = {name: self._inline(substitute(argument, self._hole), line, depth + 1, keep) for name, argument in given.items()}
         return substitute(body, lambda n: copy.deepcopy(arguments[n.id]) if any(reads(n, p) for p in arguments) else None)
 

@@ -205,12 +205,15 @@ def guarded(tree: ast.Module) -> ast.Module:
             targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
             names = _plain_names(targets)
             if names:
-                store = ast.Tuple([ast.Name(n, ast.Store()) for n in names], ast.Store())
-                call = ast.Call(ast.Name("__gradlint_unbound__", ast.Load()),
-                                [ast.Constant(tuple(names)), ast.Name("__gradlint_error__", ast.Load())], [])
-                caught = ast.Tuple([ast.Name("__gradlint_touched__", ast.Load()), ast.Name("NameError", ast.Load())], ast.Load())
-                handler = ast.ExceptHandler(caught, "__gradlint_error__", [ast.Assign([store], call)])
-                body.append(ast.copy_location(ast.Try([statement], [handler], [], []), statement))
+                body.append(_binding_stand_ins(statement, names))
+                continue
+        if isinstance(statement, ast.If):
+            # `if tf.__version__[0] >= "1": cell = tf.contrib.rnn.BasicRNNCell(...)`: what the
+            # branches assign stands in when the statement reads a removed API.
+            names = list(dict.fromkeys(n for a in ast.walk(statement) if isinstance(a, (ast.Assign, ast.AnnAssign))
+                                       for n in _plain_names(a.targets if isinstance(a, ast.Assign) else [a.target])))
+            if names:
+                body.append(_binding_stand_ins(statement, names, removed_only=True))
                 continue
         if not isinstance(statement, (ast.Import, ast.ImportFrom)) or (
             isinstance(statement, ast.ImportFrom) and statement.module == "__future__"
@@ -232,20 +235,38 @@ def guarded(tree: ast.Module) -> ast.Module:
     return ast.fix_missing_locations(ast.Module(body, type_ignores=[]))
 
 
+def _binding_stand_ins(statement: ast.stmt, names: list[str], removed_only: bool = False) -> ast.Try:
+    """`statement`, and if it fails, `names` bound to what `Unbound.assigned` gives for them."""
+    store = ast.Tuple([ast.Name(n, ast.Store()) for n in names], ast.Store())
+    call = ast.Call(ast.Name("__gradlint_unbound__", ast.Load()),
+                    [ast.Constant(tuple(names)), ast.Name("__gradlint_error__", ast.Load()), ast.Constant(removed_only)], [])
+    handler = ast.ExceptHandler(ast.Name("Exception", ast.Load()), "__gradlint_error__", [ast.Assign([store], call)])
+    return ast.copy_location(ast.Try([statement], [handler], [], []), statement)
+
+
 def _plain_names(targets: list[ast.expr]) -> list[str]:
-    """The names an assignment binds when every target is a name or a tuple/list of names."""
+    """The names an assignment binds when every target is a name or a (nested) tuple/list of
+    names (`(x_train, _), (x_test, _) = load_data()`)."""
     names: list[str] = []
     for target in targets:
         if isinstance(target, ast.Name):
             names.append(target.id)
-        elif isinstance(target, (ast.Tuple, ast.List)) and all(isinstance(e, ast.Name) for e in target.elts):
-            names.extend(e.id for e in target.elts)
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            inner = _plain_names(target.elts)
+            if not inner and target.elts:
+                return []
+            names.extend(inner)
         else:
             return []
     return list(dict.fromkeys(names))
 
 
 NO_VALUE = " has no value here: "
+
+
+def first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return (text[0] if text else "")[:120]
 
 
 @dataclasses.dataclass
@@ -259,6 +280,7 @@ class Unbound:
     guessed: list[str] = dataclasses.field(default_factory=list)
     circular: bool = False
     shimmed: list[str] = dataclasses.field(default_factory=list)  # old spellings answered, for the evidence
+    failed: list[str] = dataclasses.field(default_factory=list)  # module-level statements that failed here, for the evidence
     star_imports: int = dataclasses.field(default_factory=lambda: Unavailable.star_imports)
 
     def install(self, namespace: dict) -> None:
@@ -275,15 +297,25 @@ class Unbound:
             self.circular = True
         return Unavailable(name, f"`{name}` could not be imported ({type(error).__name__}: {error})", self.used)
 
-    def assigned(self, names: tuple[str, ...], error: BaseException) -> tuple:
+    def assigned(self, names: tuple[str, ...], error: BaseException, removed_only: bool = False) -> tuple:
         """Stand-ins for the names an assignment that touched a stand-in would have bound; a
-        single size-like name (`X_dim`, `num_classes`) gets a guessed size, labelled."""
+        single size-like name (`X_dim`, `num_classes`) gets a guessed size, labelled. For an `if`
+        statement (`removed_only`), only a removed API is taken back this way."""
+        if removed_only and not isinstance(error, old_spellings.RemovedName):
+            raise error
         if isinstance(error, NameError) and self.star_imports != Unavailable.star_imports:
             # `from PyQt5.QtGui import *` of a stand-in leaves `QColor` unbound here.
             error = StandInTouched(f"`{error.name}` is not defined here (a name a star import of a module "
                                    "missing here would give)")
         elif not absorb(error, self.used):
-            raise error
+            if not isinstance(error, old_spellings.RemovedName):
+                raise error
+            # It reads an API its framework no longer has under any spelling (`tf.contrib`), as
+            # an import this machine lacks: what it would bind stands in, and a check that needs
+            # it says why.
+            shown = f"AttributeError: {first_line(error)}"
+            self.failed.append(f"{', '.join(f'`{n}`' for n in names)} ({shown})")
+            return tuple(Unavailable(name, f"`{name}` could not be computed here ({shown})", self.used) for name in names)
         if len(names) == 1 and models.size_like(names[0]):
             self.guessed.append(f"{names[0]} = {models.GUESSED_SIZE}")
             return (models.GUESSED_SIZE,)

@@ -72,6 +72,7 @@ def execute_snippet(job: Job, unbound: Unbound) -> dict:
     sys.modules.pop(job.module, None)
     unbound.used.clear()
     unbound.guessed.clear()
+    unbound.failed.clear()
     unbound.circular = False
     try:
         importlib.import_module(package)
@@ -187,6 +188,9 @@ def run_job(job: Job | dict, backend: Backend, guard: FileSystemGuard | None = N
         if missing.roots:
             observation.evidence += (" (missing here, stood in and never touched by the check: "
                                      f"{', '.join(f'`{name}`' for name in missing.roots)})")
+        if unbound.failed:
+            observation.evidence += (" (module-level statements that failed here, what they bind stood in and never "
+                                     f"touched by the check: {'; '.join(unbound.failed)})")
     del Unavailable.stand_in_bases[bases_before:]
     if guard is not None and guard.violations:
         observation = Observation(

@@ -841,3 +841,49 @@ def test_python_2_division_and_round_agree_or_say_they_cannot():
         with pytest.raises(StandInTouched):
             exec(compile(python2.transform(ast.parse(text)), "t", "exec"), {**namespace, "np": np})  # noqa: S102
     assert namespace["round"](2.4) == 2.0 and isinstance(namespace["zip"]([1], [2]), list)
+
+
+def test_a_straight_line_function_imported_from_a_project_module_is_inlined(tmp_path):
+    _write(tmp_path, {"nets.py": """\
+        import torch
+
+        W = torch.eye(3)
+
+
+        def classifier(x):
+            logits = x @ W
+            return torch.softmax(logits, -1)
+        """, "train.py": """\
+        import torch
+        from nets import classifier
+
+
+        def loss(x, labels):
+            return torch.nn.functional.cross_entropy(classifier(x), labels)
+        """})
+    result = _run(tmp_path / "train.py", "classifier(x)", "GL082")
+    assert result["verdict"] == "confirmed", result
+    assert "through `torch.softmax(logits, -1)`" in result["evidence"]
+
+
+def test_an_imported_function_whose_names_mean_something_else_here_is_not_inlined(tmp_path):
+    _write(tmp_path, {"nets.py": """\
+        import torch as F
+
+        W = F.eye(3)
+
+
+        def classifier(x):
+            logits = x @ W
+            return F.softmax(logits, -1)
+        """, "train.py": """\
+        import torch
+        import torch.nn.functional as F
+        from nets import classifier
+
+
+        def loss(x, labels):
+            return F.cross_entropy(classifier(x), labels)
+        """})
+    result = _run(tmp_path / "train.py", "classifier(x)", "GL082")
+    assert result["verdict"] == "inconclusive", result  # `F.softmax` would be read as torch.nn.functional's

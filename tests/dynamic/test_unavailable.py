@@ -89,3 +89,32 @@ def test_reading_from_the_missing_base_is_a_touch(tmp_path, use):
     ))
     assert used == [f"`{MISSING}` could not be imported (No module named '{MISSING}')"]
     Unavailable.stand_in_bases.clear()
+
+
+def _guarded_run(code: str) -> tuple[dict, "Unbound"]:
+    import ast
+    import types
+
+    from gradlint.dynamic.old_spellings import OldSpelling
+    from gradlint.dynamic.unavailable import Unbound, guarded
+
+    unbound = Unbound("snippet", [])
+    namespace: dict = {}
+    unbound.install(namespace)
+    # A module whose old-spelling fallback lacks `contrib` too, as TF2 and its `compat.v1`.
+    namespace["tf"] = OldSpelling(types.ModuleType("tf"), types.SimpleNamespace(nn=1), "tf", "tf.compat.v1", [], {})
+    exec(compile(guarded(ast.parse(code)), "snippet.py", "exec"), namespace)  # noqa: S102 - as the worker runs a snippet
+    return namespace, unbound
+
+
+def test_an_if_statement_that_reads_a_removed_api_binds_stand_ins():
+    namespace, unbound = _guarded_run("if True:\n    cell = tf.contrib.rnn.Cell(3)\nafter = 1\n")
+    assert isinstance(namespace["cell"], Unavailable) and namespace["after"] == 1
+    assert unbound.failed == ["`cell` (AttributeError: module 'tf' has no attribute 'contrib', nor has `tf.compat.v1` (removed since))"]
+    with pytest.raises(ImportError, match="could not be computed here"):
+        namespace["cell"](1)
+
+
+def test_an_if_statement_that_fails_for_another_reason_still_stops_the_definitions():
+    with pytest.raises(ConnectionError):
+        _guarded_run("def fetch():\n    raise ConnectionError('offline')\nif True:\n    data = fetch()\n")

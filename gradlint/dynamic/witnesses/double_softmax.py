@@ -31,6 +31,12 @@ from gradlint.dynamic.witnesses.zero_gradient import _operand, _self_attribute
 LOGITS = np.array([[5.0, -5.0, -5.0], [-5.0, 5.0, -5.0]])
 LABELS = np.array([1, 0])
 ONE_HOT = np.eye(LOGITS.shape[1])[LABELS]
+# A binary prediction (a sigmoid) whose labels the code builds from the batch size
+# (`ones((n,))`) may not broadcast with three classes: one logit per example then, each row
+# confidently on one side, so that whichever label the code gives, one row is a mistake.
+BINARY_LOGITS = np.array([[-5.0], [5.0]])
+BINARY_ONE_HOT = LABELS[:, None].astype(float)
+SIGMOIDS = frozenset({"sigmoid", "expit"})
 # Confirmed when the doubled gradient is at least this many times smaller. At the point above,
 # a softmax applied twice shrinks it ~200x and a sigmoid applied twice ~300x (the outer
 # softmax sees inputs in [0, 1] and the inner one is saturated); the rule's own measurement on
@@ -41,6 +47,8 @@ SAME = 1e-3
 SQUASHING = frozenset({"softmax", "sigmoid", "log_softmax", "exp", "expit"})
 SPARSE_WORDS = ("sparse", "integer")
 HOLE = "__gradlint_logits__"
+LABELS_HOLE = "__gradlint_labels__"
+CONSTANT_ARRAYS = frozenset({"ones", "zeros", "full", "ones_like", "zeros_like", "full_like", "fill", "empty", "eye", "constant"})
 
 
 def witness(probe: Probe) -> Observation:
@@ -50,17 +58,60 @@ def witness(probe: Probe) -> Observation:
         raise Inconclusive(f"cannot find the loss that `{probe.spelled(target)}` is given to")
     if isinstance(call.func, ast.Attribute) and call.func.attr == "compile":
         return _compiled_model(probe, target, call)
+    try:
+        return _check(probe, target, call, {})
+    except Inconclusive:
+        raise
+    except Exception as first:
+        squash = _innermost_squash(probe, target)
+        if squash is not None and _callee(squash) in SIGMOIDS:
+            try:
+                observation = _check(probe, target, call, {}, binary=True)
+            except Exception:  # noqa: BLE001 - the labels may be what failed: try them below
+                pass
+            else:
+                observation.evidence += " (one logit per example: three classes do not fit the code's own labels)"
+                return observation
+        # The labels are computed from what the check sets to labels (`y_true = from_numpy(
+        # y.argmax(1))` with `y` the input): the loss's own label argument is set instead.
+        labels = _label_argument(call, target)
+        if labels is None:
+            raise
+        try:
+            observation = _check(probe, target, call, {LABELS_HOLE: labels})
+        except Inconclusive:
+            raise
+        except Exception:  # noqa: BLE001 - the first failure is the one to report
+            raise first from None
+        observation.evidence += f" (the labels given to the loss directly, in place of `{probe.spelled(labels)}`)"
+        return observation
+
+
+def _label_argument(call: ast.Call, target: ast.expr) -> ast.expr | None:
+    """The one argument of the loss call besides the prediction that is not a constant: its labels."""
+    arguments = [*call.args, *(k.value for k in call.keywords if k.arg is not None)]
+    others = [a for a in arguments if a is not target and not isinstance(a, ast.Constant)]
+    if len(others) != 1 or isinstance(others[0], ast.Starred):
+        return None
+    # Labels the code builds as constants (`ones((n,))` for "real" in a GAN) are part of what it
+    # computes, not data: they are kept.
+    if any(isinstance(n, ast.Call) and _callee(n) in CONSTANT_ARRAYS for n in ast.walk(others[0])):
+        return None
+    return others[0]
+
+
+def _check(probe: Probe, target: ast.expr, call: ast.Call, labels: dict, binary: bool = False) -> Observation:
     prediction = probe.spelled(target)
     loss_text = probe.spelled(call.func)
-    correct = probe.expression(call, holes={HOLE: target})
+    correct = probe.expression(call, holes={HOLE: target, **labels})
     squash = _innermost_squash(probe, target)
     if squash is not None:
-        doubled = probe.expression(call, holes={HOLE: _operand(probe, squash)})
+        doubled = probe.expression(call, holes={HOLE: _operand(probe, squash), **labels})
         how = f"through `{probe.spelled(squash)}`"
-        return _compare(probe, lambda **kw: doubled(**kw), correct, prediction, loss_text, how, _keras_squash(probe, squash))
+        return _compare(probe, lambda **kw: doubled(**kw), correct, prediction, loss_text, how, _keras_squash(probe, squash), binary)
     model_call, last = _probability_model(probe, target)
     if model_call is not None:
-        doubled = probe.expression(call, holes={HOLE: model_call})
+        doubled = probe.expression(call, holes={HOLE: model_call, **labels})
         how = f"through the last layer of `{probe.spelled(model_call.func)}`"
 
         def through_last_layer(**kw: Any) -> Any:
@@ -110,7 +161,8 @@ def _compiled_model(probe: Probe, target: ast.expr, call: ast.Call) -> Observati
 # Comparing the two losses ----------------------------------------------------------------
 
 
-def _compare(probe, doubled_fn, correct, prediction: str, loss_text: str, how: str, keras_cached: bool) -> Observation:
+def _compare(probe, doubled_fn, correct, prediction: str, loss_text: str, how: str, keras_cached: bool,
+             binary: bool = False) -> Observation:
     others = [n for n in correct.inputs if n != HOLE]
     fixed: dict[str, Any] = {}
     label_names = []
@@ -122,7 +174,7 @@ def _compare(probe, doubled_fn, correct, prediction: str, loss_text: str, how: s
         else:
             label_names.append(name)
     loss_value = fixed.get(SELF_PREFIX + loss_text[len(SELF_PREFIX):]) if loss_text.startswith(SELF_PREFIX) else probe.namespace.get(loss_text)
-    labels_for = _labels(probe, f"{loss_text} {type(loss_value).__name__}")
+    labels_for = _labels(probe, f"{loss_text} {type(loss_value).__name__}", binary)
 
     def bind(expression_fn):
         def call(**kw: Any) -> Any:
@@ -133,15 +185,18 @@ def _compare(probe, doubled_fn, correct, prediction: str, loss_text: str, how: s
     correct_fn = bind(correct)
     if doubled_fn is None:
         return _repaired(probe.backend, correct_fn, prediction, loss_text, label_names)
-    return _measure(probe.backend, bind(doubled_fn), correct_fn, f"`{loss_text}`", how, keras_cached, f"`{prediction}`")
+    return _measure(probe.backend, bind(doubled_fn), correct_fn, f"`{loss_text}`", how, keras_cached, f"`{prediction}`",
+                    BINARY_LOGITS if binary else LOGITS)
 
 
-def _measure(backend, doubled, correct, loss_text: str, how: str, keras_cached: bool, prediction: str) -> Observation:
-    inputs = f"logits = {_rows(LOGITS)}, labels = {LABELS.tolist()} (each row confidently wrong; float64)"
+def _measure(backend, doubled, correct, loss_text: str, how: str, keras_cached: bool, prediction: str,
+             logits: np.ndarray = LOGITS) -> Observation:
+    wrong = "each row confidently wrong" if logits is LOGITS else "one row confidently wrong for either label"
+    inputs = f"logits = {_rows(logits)}, labels = {LABELS.tolist()} ({wrong}; float64)"
     dtype = _dtype(backend)
     inputs = inputs.replace("float64", dtype)
-    correct_value, correct_grads = backend.gradients(correct, {HOLE: LOGITS}, dtype)
-    doubled_value, doubled_grads = backend.gradients(doubled, {HOLE: LOGITS}, dtype)
+    correct_value, correct_grads = backend.gradients(correct, {HOLE: logits}, dtype)
+    doubled_value, doubled_grads = backend.gradients(doubled, {HOLE: logits}, dtype)
     right, twice = _norm(correct_grads[HOLE]), _norm(doubled_grads[HOLE])
     right_loss, twice_loss = float(np.sum(correct_value)), float(np.sum(doubled_value))
     if right is None or not np.isfinite(right) or right == 0.0:
@@ -277,11 +332,12 @@ def _keras_squash(probe: Probe, squash: ast.Call) -> bool:
     return probe.backend.name == "tensorflow" and "keras" in probe.spelled(squash.func)
 
 
-def _labels(probe: Probe, loss_name: str):
-    """Class indices for a sparse / integer-label loss, one-hot rows otherwise."""
+def _labels(probe: Probe, loss_name: str, binary: bool = False):
+    """Class indices for a sparse / integer-label loss, one-hot rows otherwise (one column for
+    binary logits)."""
     backend = probe.backend
     sparse = any(word in loss_name.lower() for word in SPARSE_WORDS)
-    values = LABELS if sparse else ONE_HOT
+    values = LABELS if sparse else BINARY_ONE_HOT if binary else ONE_HOT
 
     def make(like: Any) -> Any:
         if backend.name == "torch":

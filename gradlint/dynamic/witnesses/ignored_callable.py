@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import ast
 import inspect
+import random
 import re
 from typing import Any
 
 import numpy as np
 
-from gradlint.dynamic.probe import Inconclusive, Probe, confirmed, not_reproduced
+from gradlint.dynamic.probe import Inconclusive, Probe, confirmed, free_names, inlined, not_reproduced, substitute
 from gradlint.dynamic.witnesses.ignored_argument import Objective
 from gradlint.dynamic.witnesses.late_binding import show
 
@@ -66,7 +67,9 @@ class Counted:
 
 
 def _seed(probe: Probe) -> None:
-    """The same random state before each run, so stand-in models and data repeat."""
+    """The same random state before each run, so stand-in models and data repeat (a start point
+    drawn with `random.uniform` included)."""
+    random.seed(SEED)
     np.random.seed(SEED)
     backend = probe.backend
     if backend.name == "torch":
@@ -126,18 +129,32 @@ def _bound_calls(probe: Probe, tree: ast.Module, name: str, signature: inspect.S
                 arguments = signature.bind(*call.args, **{k.arg: k.value for k in call.keywords if k.arg}).arguments
             except TypeError:
                 continue
-            forwarded = {key: node.id for key, node in arguments.items() if caller is not None and isinstance(node, ast.Name)
-                         and node.id in {a.arg for a in (*caller.args.posonlyargs, *caller.args.args, *caller.args.kwonlyargs)}}
+            if caller is not None:
+                # `x_0 = -8; descend(x_0, f, df)`: a local of the caller is the value it was
+                # assigned there (when that is one expression at the call), as the call passes it.
+                arguments = {key: inlined(caller, node, call.lineno) for key, node in arguments.items()}
+            own = {a.arg for a in (*caller.args.posonlyargs, *caller.args.args, *caller.args.kwonlyargs)} if caller else set()
+            forwarded = {key: [n for n in free_names(node) if n in own] for key, node in arguments.items()}
+            forwarded = {key: names for key, names in forwarded.items() if names}
             if not forwarded:
                 found.append((call, arguments))
                 continue
             if depth >= MAX_FORWARDS:
                 continue
             for outer_call, outer_arguments in _bound_calls(probe, tree, caller.name, _signature(caller), depth + 1):
-                if all(source in outer_arguments for source in forwarded.values()):
-                    replaced = {key: outer_arguments[forwarded[key]] if key in forwarded else node for key, node in arguments.items()}
-                    found.append((outer_call, replaced))
+                # A parameter of the caller, alone (`plot(f, df)` forwarding `f`) or inside an
+                # expression (`uniform(start, stop)`), takes what the caller's own call passes.
+                if not all(name in outer_arguments for names in forwarded.values() for name in names):
+                    continue
+                replaced = {key: _passed(node, outer_arguments) if key in forwarded else node for key, node in arguments.items()}
+                found.append((outer_call, replaced))
     return found
+
+
+def _passed(node: ast.expr, outer: dict[str, ast.expr]) -> ast.expr:
+    """`node` with the caller's parameters replaced by what the caller's call passes for them."""
+    return substitute(node, lambda n: outer[n.id] if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and n.id in outer
+                      else None)
 
 
 def _signature(function: ast.FunctionDef) -> inspect.Signature:

@@ -227,6 +227,33 @@ def _weighted_experiment(probe: Probe, node: ast.AST, product: ast.BinOp, factor
     )
 
 
+class _Fed:
+    """An expression with its integer TF1 placeholders fed (an action index, a label): the
+    logits go to its other inputs only."""
+
+    def __init__(self, expression, feeds: dict) -> None:
+        self.expression, self.feeds = expression, feeds
+        self.inputs = [n for n in expression.inputs if n not in feeds]
+        self.source, self.node = expression.source, expression.node
+
+    def __call__(self, **values):
+        return self.expression(**values, **self.feeds)
+
+
+def _with_integer_feeds(probe: Probe, expression):
+    """`expression` with the inputs that integer placeholders feed set to zeros of their
+    declared dtype and shape, and how that reads in the evidence ("" when there are none)."""
+    if probe.backend.name != "tensorflow":
+        return expression, ""
+    feeds = {n: probe.integer_feed(expression, n) for n in expression.inputs}
+    feeds = {n: v for n, v in feeds.items() if v is not None}
+    if not feeds:
+        return expression, ""
+    tf = probe.backend.tf
+    shown = ", ".join(f"`{n}` = zeros {tuple(v.shape)} ({v.dtype})" for n, v in feeds.items())
+    return _Fed(expression, {n: tf.constant(v) for n, v in feeds.items()}), f" (integer placeholders fed: {shown})"
+
+
 def witness(probe: Probe):
     node = probe.target
     errors = []
@@ -236,6 +263,7 @@ def witness(probe: Probe):
         attempts.append({"logits": logits})
     for holes in attempts:
         expression = probe.expression(node, holes=holes, inline_locals=True)
+        expression, fed = _with_integer_feeds(probe, expression)
         data = list(expression.inputs)
         if not data:
             continue
@@ -246,6 +274,7 @@ def witness(probe: Probe):
             continue
         try:
             replaced = f" (`{ast.unparse(holes['logits'])}` replaced by the logits)" if holes else ""
+            replaced += fed
             context = _context(probe, node, holes)
             if context is not None:
                 return _weighted_experiment(probe, node, *context, holes, replaced)
