@@ -127,8 +127,9 @@ def walk(root: cst.CSTNode, visitors: dict[type, list[Handler]], leavers: dict[t
             handlers = leavers.get(type(node))
         else:
             handlers = visitors.get(type(node))
-            stack.append(node)
-            stack.append(leave_marker)
+            if type(node) in leavers:  # else nothing happens on the way back up
+                stack.append(node)
+                stack.append(leave_marker)
             children = []
             for child in iter_children(node):
                 cls = type(child)
