@@ -236,7 +236,7 @@ class InplaceOnGraphTensor(Rule):
 
     def leave_Module(self, node: cst.Module) -> None:
         for key, scope in self._candidates.items():
-            if key in self._differentiating or (scope is not None and _DIFFERENTIATED.search(scope.name.value)):
+            if key in self._differentiating or _named_differentiated(scope):
                 self._check(node if scope is None else scope)
 
     def _quiet(self, node: cst.CSTNode) -> bool:
@@ -292,9 +292,7 @@ class InplaceOnGraphTensor(Rule):
                     if inplace is not None and is_constant(inplace, True):
                         self._write(node.args[0].value, node, statement, index, hushed, writes, explicit=True)
         # A module's forward, a loss or a training step, or a function computing a loss.
-        always = isinstance(root, cst.FunctionDef) and (
-            bool(_DIFFERENTIATED.search(root.name.value)) or bool(differentiated_at)
-        )
+        always = isinstance(root, cst.FunctionDef) and (_named_differentiated(root) or bool(differentiated_at))
         for index, name, node, statement, data, explicit in writes:
             if not always and not any(i > index for i in differentiated_at):
                 continue
@@ -426,6 +424,11 @@ class InplaceOnGraphTensor(Rule):
             if target not in found and any(s is statement and n in found for _, n, s in uses):
                 found.add(target)
         return found
+
+
+def _named_differentiated(scope: cst.CSTNode | None) -> bool:
+    """A function whose name says it is differentiated: `forward`, a loss, a training step."""
+    return isinstance(scope, cst.FunctionDef) and bool(_DIFFERENTIATED.search(scope.name.value))
 
 
 def _differentiates(call: cst.Call, names) -> bool:

@@ -85,6 +85,13 @@ class ProjectIndex:
         self._models[name] = found
         return found
 
+    def close(self) -> None:
+        """Forget the models of the modules read (they hold this index: a reference cycle)."""
+        models = [model for model in self._models.values() if model is not None]
+        self._models.clear()
+        for model in models:
+            model.forget()
+
     def _load(self, path: Path, name: str) -> ModuleModel | None:
         try:
             stat = path.stat()

@@ -146,14 +146,15 @@ class ModuleModel:
         `ClassRef`s of this model, and the other modules' models hold the index: cycles that
         would keep the trees alive until a garbage collection, which walks every node of them.
         A query after `close` finds again what it needs."""
+        self.forget()
+        if self.index is not None:
+            self.index.close()
+
+    def forget(self) -> None:
+        """Drop the memos that hold scopes and `ClassRef`s of this model."""
         for memo in (self._results, self._arguments, self._lineages, self._inherited_attributes):
             memo.clear()
         self._calls = None
-        if self.index is not None:
-            models = [model for model in self.index._models.values() if model is not None]
-            self.index._models.clear()
-            for model in models:
-                model.close()
 
     # Queries ------------------------------------------------------------------------------
 

@@ -312,8 +312,8 @@ class Uses:
         if not isinstance(function, cst.FunctionDef) or not function.name.value.startswith("_"):
             return None
         name = function.name.value
-        cls = self._parents.get(id(self._parents.get(id(function))))  # FunctionDef -> IndentedBlock -> ClassDef
-        if isinstance(cls, cst.ClassDef):
+        cls = self._class_of(function)
+        if cls is not None:
             calls = list(self._class_index(cls)[1].get(name, ()))
         elif self.model.functions.get(name) is function:
             calls = [call for call, _ in self.model._call_sites().get(name, ())]
@@ -363,6 +363,11 @@ class Uses:
         while current is not None:
             yield current
             current = self._parents.get(id(current))
+
+    def _class_of(self, function: cst.FunctionDef) -> cst.ClassDef | None:
+        """The class whose body defines `function` (FunctionDef -> IndentedBlock -> ClassDef)."""
+        cls = self._parents.get(id(self._parents.get(id(function))))
+        return cls if isinstance(cls, cst.ClassDef) else None
 
     def _declared(self, owner: cst.FunctionDef) -> set[str]:
         """Names `owner` declares `global` or `nonlocal`: stored for other code to read."""
@@ -445,9 +450,7 @@ class Uses:
         if not isinstance(function, cst.FunctionDef):
             return False
         params = function.params.posonly_params or function.params.params
-        return bool(params) and params[0].name.value == node.value and isinstance(
-            self._parents.get(id(self._parents.get(id(function)))), cst.ClassDef
-        )
+        return bool(params) and params[0].name.value == node.value and self._class_of(function) is not None
 
     @cached_property  # asked for each module-level assignment a value goes through
     def _script(self) -> bool:
