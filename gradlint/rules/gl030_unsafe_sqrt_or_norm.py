@@ -903,16 +903,14 @@ def _differentiable_uses(body: cst.CSTNode, names: set[str]) -> dict[str, set[in
     stack = [body]
     while stack:
         current = stack.pop()
-        if isinstance(current, cst.Name):
+        kind = type(current)  # node classes are final: cheaper than isinstance's ABCMeta check
+        if kind is cst.Name:
             if current.value in names:
                 found.setdefault(current.value, set()).add(id(current))
             continue
-        if isinstance(current, cst.Comparison):
+        if kind is cst.Comparison:
             continue  # a boolean: nothing in it is differentiated
-        if isinstance(current, cst.Attribute):
-            stack.append(current.value)
-            continue
-        if isinstance(current, cst.Arg):
+        if kind is cst.Attribute or kind is cst.Arg:
             stack.append(current.value)
             continue
         stack.extend(iter_children(current))
