@@ -238,6 +238,55 @@ class ModuleModel:
                 found.append(current)
         return None
 
+    def holds_constant(self, node: cst.BaseExpression, scopes: Sequence[cst.CSTNode] = (),
+                       configuration: bool = False) -> bool:
+        """Whether every value `node` may hold is a number written in the code (`3`, `beta=0.8`,
+        `2 * margin`), followed through local and module names, the calls of a module function
+        and `self` attributes: a setting, never a tensor that carries a gradient. With
+        `configuration`, a constructor's parameter with no number default counts too
+        (`self.std = std` in `__init__`: a setting given when the object is built)."""
+        todo: list[tuple[cst.BaseExpression, Scope, ModuleModel]] = [(node, self._scope(scopes), self)]
+        for _ in range(4 * MAX_DEPTH):
+            if not todo:
+                return True
+            current, scope, model = todo.pop()
+            if number(current) is not None:
+                continue
+            if isinstance(current, cst.BinaryOperation):
+                todo += [(current.left, scope, model), (current.right, scope, model)]
+            elif isinstance(current, cst.Name):
+                bound, where = model._local_with_scope(current.value, scope)
+                if where is _PARAMETER:
+                    passed = model._parameter_values(current.value, scope, configuration)
+                    if passed is None:
+                        return False
+                    todo += [(value, at, model) for value, at in passed]
+                    continue
+                if not bound or any(index is not None for _, index in bound):
+                    return False
+                todo += [(value, where, model) for value, _ in bound]
+            elif isinstance(current, cst.Attribute) and model._self_class(current.value, scope) is not None:
+                assigned = _assigned(scope.cls, current.attr.value)
+                if not assigned or _method(scope.cls, (current.attr.value,)) is not None:
+                    return False
+                todo += [(value, Scope((method,), scope.cls), owner) for owner, value, method in assigned]
+            else:
+                return False
+        return False
+
+    def _parameter_values(self, name: str, scope: Scope, configuration: bool) -> list[tuple[cst.BaseExpression, Scope]] | None:
+        """What a parameter may hold: what the module's calls pass, else its default; for a
+        constructor's parameter with no default, nothing more (`configuration`) or unknown (None)."""
+        function = next(f for f in scope.functions if name in _parameters(f))
+        passed = self._passed(function, name)
+        if passed is not None:
+            return passed
+        default = _default(function, name)
+        if default is not None:
+            return [(default, Scope())]
+        constructor = isinstance(function, cst.FunctionDef) and function.name.value == "__init__" and function in self._owner
+        return [] if configuration and constructor else None
+
     def global_value(self, name: str, depth: int = 0, at: int | None = None) -> Value:
         """What a module-level name holds: a function or class (callable), or an assigned value
         (those before position `at` of the module's code, when given)."""
