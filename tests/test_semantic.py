@@ -664,3 +664,23 @@ def test_numbers_written_in_the_code_and_constructor_settings_are_constants():
     settings = [model.holds_constant(e.value, scopes, configuration=True) for e in values]
     assert constants == [False, True, True, False, False]
     assert settings == [True, True, True, False, False]
+
+
+def test_a_location_plus_noise_is_a_sample_located_there():
+    model = model_of(
+        """
+        import torch
+
+        def draw(mu, std):
+            eps = torch.zeros_like(mu)
+            eps.normal_()
+            a = mu + std * eps
+            b = mu + std * torch.randn_like(mu)
+            c = mu + std
+            return a, b, c
+        """
+    )
+    a, b, c = returned(model, "draw").elements
+    function = model.functions["draw"]
+    assert a.location == b.location == ("parameter", function, "mu")
+    assert c.location is None
