@@ -30,7 +30,6 @@ SUBTRACT = api_table("roots_subtract")
 TRANSPARENT = api_table("roots_transparent")
 WHERE = api_table("roots_where")
 WHILE_LOOP = api_table("roots_while_loop")
-CAST = api_table("roots_cast")
 
 # Norm APIs whose second positional parameter is `ord`; the others take no positional ord.
 _ORD_SECOND = frozenset({"tensorflow.norm", "tensorflow.linalg.norm", "keras.ops.norm", "keras.ops.linalg.norm",
@@ -90,9 +89,6 @@ class UnsafeSqrtOrNorm(Rule):
       `def squared_length(v): return jnp.sum(v ** 2, -1)`) or a root of one with nothing
       else under it (`geo.length(x[:, None] - x[None])` with `def length(v): return
       jnp.sqrt(squared_length(v))`, or `jnp.linalg.norm(v)`); the fix belongs in the helper;
-    - the same roots of a sum of terms masked by multiplication (`sum(t * (r < cutoff))`,
-      `(r < c).astype(r.dtype) * t`): exactly 0 for a site with no neighbour inside the
-      cutoff, where the gradient is NaN (JAX 0.10.2, torch 2.13.0);
     - a root of a sum of squares of anything, or a JAX or Keras L2 norm of any vector, whose
       result is then clamped (`sqrt(sum(x**2)).clamp(min=eps)`, `maximum(norm(x), eps)`,
       `minimum(rsqrt(sum(square(x))), 1 / eps)`, directly or through a name): the clamp says
@@ -176,10 +172,10 @@ class UnsafeSqrtOrNorm(Rule):
       followed by `.detach()`, `.item()` or `.numpy()`, a root inside a comparison
       (`norm(x - x_old) < tol`), and a root assigned to a name that is only used inside
       comparisons, or never.
-
-    - A sum masked with `where(mask, t, 0.)` under the root: reverse mode sends the masked
-      terms a zero gradient (JAX 0.10.2: `grad` of `sqrt(sum(where(r < c, exp(-r), 0.)))`
-      with every `r` beyond `c` is 0; forward mode, `jacfwd`, gives NaN).
+    - A sum of masked terms under the root (`sqrt(sum(where(r < c, t, 0.)))`, `sqrt(sum(t *
+      mask))`): exactly 0 only when every term is masked, and often not differentiated at all
+      (replay priorities). With `where`, reverse mode even sends the masked terms a zero
+      gradient (JAX 0.10.2: `grad` is 0 with every `r` beyond `c`; `jacfwd` gives NaN).
     - A norm helper's own root (`def length(v): return sqrt(sum(v ** 2))`): its parameter
       may be anything; it is checked where a caller gives it a difference.
 
@@ -761,11 +757,7 @@ class UnsafeSqrtOrNorm(Rule):
                 return "a squared difference"
             if isinstance(op, cst.MatrixMultiply):
                 return None
-            # `0.5 * s`, `s * d2`: a product with a vanishing factor vanishes; so does one with
-            # a mask (`t * (r < cutoff)`): zero wherever the mask is off, and its sum is zero when
-            # every term is masked (a particle with no neighbour inside the cutoff).
-            if self._mask(node.left, env, time, depth) or self._mask(node.right, env, time, depth):
-                return "a masked value"
+            # `0.5 * s`, `s * mask`: a product with a vanishing factor vanishes.
             return self._vanishes(node.left, env, time, depth) or self._vanishes(node.right, env, time, depth)
         if isinstance(op, cst.Divide):
             return self._vanishes(node.left, env, time, depth)
@@ -786,23 +778,6 @@ class UnsafeSqrtOrNorm(Rule):
             # A small constant does not lift a value that rounds below zero.
             return found if not guarded or found == _ROUNDS_NEGATIVE else None
         return None
-
-    def _mask(self, node: cst.BaseExpression, env: dict, time: int, depth: int) -> bool:
-        """A comparison used as a 0/1 factor: `(r < cutoff)`, `(r < c).astype(x.dtype)`,
-        `jnp.asarray(r < c, float)`, or a name bound to one."""
-        for _ in range(_MAX_DEPTH - depth + 1):
-            if isinstance(node, cst.Name):
-                value, time = self._lookup(env, node.value, time)
-                if not isinstance(value, cst.BaseExpression):
-                    return False
-                node = value
-            elif isinstance(node, cst.Call) and self.context.names.method(node) in CAST.methods:
-                node = node.func.value
-            elif isinstance(node, cst.Call) and self.callee(node, CAST):
-                node = _first_argument(node)
-            else:
-                return isinstance(node, cst.Comparison)
-        return False
 
     def _expanded_distance(self, terms: list[tuple[bool, cst.BaseExpression]], env: dict, time: int, depth: int) -> bool:
         """`|a|^2 - 2 a.b + |b|^2`: one cross term `2 * product` taken away, the other terms added."""
