@@ -183,6 +183,38 @@ class ModuleModel:
         as logits (`gradlint.semantic.summaries`), or None."""
         return self._summaries.logits_parameter(function)
 
+    def squares_parameter(self, func: cst.BaseExpression) -> tuple[int, str] | None:
+        """For the callee `func` (a function of this module or of another module of the
+        project): the position and name of the parameter whose sum of squares it returns
+        (`gradlint.semantic.summaries`), or None."""
+        target = self.project_function(func)
+        return None if target is None else target[0]._summaries.squares_parameter(target[1])
+
+    def norm_parameter(self, func: cst.BaseExpression) -> tuple[int, str] | None:
+        """For the callee `func`: the position and name of the parameter whose Euclidean norm
+        it returns with nothing guarding the root (`gradlint.semantic.summaries`), or None."""
+        target = self.project_function(func)
+        return None if target is None else target[0]._summaries.norm_parameter(target[1])
+
+    def project_function(self, func: cst.BaseExpression) -> tuple[ModuleModel, str] | None:
+        """The model of the module that defines the function `func` names, and its name there:
+        a function of this module (`helper`), one imported from the project (`from .geo import
+        helper`), or one read from an imported project module (`geo.helper`); else None."""
+        if isinstance(func, cst.Name):
+            if func.value in self.functions:
+                return self, func.value
+            module, attribute = self._import_target(func.value)
+        elif isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name):
+            module, attribute = self._import_target(func.value.value)
+            if attribute is not None:
+                return None  # an attribute of an imported function or class
+            attribute = func.attr.value
+        else:
+            return None
+        if module is None or attribute not in module.functions:
+            return None
+        return module, attribute
+
     @cached_property
     def _uses(self) -> Uses:
         return Uses(self)
