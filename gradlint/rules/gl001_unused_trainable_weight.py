@@ -88,6 +88,7 @@ class _Scan:
     value: set = field(default_factory=set)  # attributes read for their value
     predicate: set = field(default_factory=set)  # attributes read inside a condition
     dead: set = field(default_factory=set)  # attributes read into locals that are never used
+    cut: set = field(default_factory=set)  # attributes whose read reaches no gradient (`stop_gradient`)
     calls: set = field(default_factory=set)  # `self.m(...)`
     strings: set = field(default_factory=set)
     whole: bool = False
@@ -207,6 +208,16 @@ class UnusedTrainableWeight(Rule):
     directly or through local variables; `is None` checks and `if self.proj:` are not such
     reads. A read whose result is assigned to locals that are never used is no use.
 
+    A read counts as "only through a gradient cut" when the semantic model follows every path
+    of its value (through locals, arithmetic, framework calls, private helpers and private
+    attributes) to a stop-gradient (`tf.stop_gradient`, `jax.lax.stop_gradient`, `.detach()`),
+    a conversion to a Python or NumPy value (`.item()`, `.numpy()`), an integer-valued or
+    piecewise-constant op (`argmax`, `round`, a cast to an integer dtype, a comparison) or an
+    index, and never to anything that may carry a gradient. In the straight-through estimator
+    `x + stop_gradient(q - x)` the weights behind `x` stay used and those only behind `q` do
+    not. An Equinox field read only through `stop_gradient` is a constant kept that way on
+    purpose: it counts as used.
+
     The rule stays quiet for a class that hands all its weights to something
     (`self.parameters()`, `self.trainable_weights`, `self.__dict__`, `vars(self)`, `self`
     passed to a function, a non-constant `getattr`, `super().forward(...)`, `for m in self`);
@@ -239,8 +250,7 @@ class UnusedTrainableWeight(Rule):
 
     Known misses: Equinox fields assigned from constructor arguments, a local parameter overwritten before
     it is read (`w = hk.get_parameter(...)`, then `w = ...`), reads
-    in helper methods that are never called, weights used only through `.detach()`,
-    `tf.stop_gradient` or `.item()`, and thresholds whose comparison flows into the value
+    in helper methods that are never called, and thresholds whose comparison flows into the value
     (`x * tf.cast(mask, x.dtype)` where `mask = x > self.w`: the cast counts as a use).
 
     ## References
@@ -256,6 +266,10 @@ class UnusedTrainableWeight(Rule):
     message = "trainable weight `{attr}` never reaches the output of `{output}`: no gradient; use it or remove it"
     condition_message = (
         "trainable weight `{attr}` is used only in a condition or comparison, which has no gradient: it never trains"
+    )
+    cut_message = (
+        "trainable weight `{attr}` reaches `{output}` only through a gradient cut (stop-gradient, `.detach()`, "
+        "an integer-valued op): it never trains"
     )
     frameworks = ("keras", "tensorflow", "torch", "jax")
 
@@ -885,7 +899,8 @@ class _Analysis:
             unknown = any(self._unknown_base(member) for member in family)
             for member in family:
                 self._scan_class(member, scan, used, aliases, defined)
-            self._settle(scan, created, aliases)
+            # Equinox keeps a floating field constant with `stop_gradient`: a cut read is a use there.
+            self._settle(scan, created, aliases, cuts=self.framework_kind(cls) != "equinox")
             if scan.whole:
                 continue
             if scan.value & (WHOLE_SELF - defined):
@@ -913,13 +928,16 @@ class _Analysis:
                     attr = rule.source(creation.node.args[0].value)
                 if creation.name in scan.predicate and creation.name not in scan.dead:
                     rule.report(creation.node, rule.condition_message, statement=creation.statement, attr=attr)
+                elif creation.name in scan.cut:
+                    rule.report(creation.node, rule.cut_message, statement=creation.statement, attr=attr, output=output)
                 else:
                     rule.report(creation.node, statement=creation.statement, attr=attr, output=output)
 
-    def _settle(self, scan: _Scan, created: list, aliases: dict[str, set[str]]) -> None:
-        """Place the pending reads; the semantic model is asked whether a read's result is dead
-        only for the attributes a finding can depend on: the weights, the names that alias
-        them, families and whole-`self` reads."""
+    def _settle(self, scan: _Scan, created: list, aliases: dict[str, set[str]], cuts: bool) -> None:
+        """Place the pending reads; the semantic model is asked whether a read's result is dead,
+        and (with `cuts`) whether a value read reaches no gradient (every path of it cut, made
+        integer-valued or only looked at), only for the attributes a finding can depend on:
+        the weights, the names that alias them, families and whole-`self` reads."""
         relevant = {c.name for c in created} | WHOLE_SELF | set(aliases)
         relevant.update(target for targets in aliases.values() for target in targets)
         families = [name for name in relevant if "{}" in name]
@@ -928,6 +946,8 @@ class _Analysis:
             matters = attr in relevant or "{}" in attr or any(_names_match(family, attr) for family in families)
             if matters and semantic.is_dead(node):
                 scan.dead.add(attr)
+            elif matters and cuts and joins is scan.value and not semantic.reaches_gradient(node):
+                scan.cut.add(attr)
             else:
                 joins.add(attr)
         scan.pending.clear()
