@@ -195,6 +195,14 @@ class Uses:
             return [call]  # a framework function: its result holds the value
         return None
 
+    def computes_tensor(self, call: cst.Call) -> bool:
+        """A framework function (not a class: a layer, a variable) whose result is computed
+        from its arguments."""
+        names = self.names.qualified_names(call.func)
+        return bool(names) and all(
+            name.startswith(PASS_THROUGH_MODULES) and name.rsplit(".", 1)[1][:1].islower() for name in names
+        )
+
     def _cut(self) -> list[cst.CSTNode] | None:
         """Where a value is cut (`.detach()`, `stop_gradient`, NumPy): no gradient goes on, but
         the value is used, perhaps on purpose, so it is not dead."""
