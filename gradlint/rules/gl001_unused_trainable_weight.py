@@ -1023,8 +1023,11 @@ class _Analysis:
                                 name = _self_attr(part, selfname)
                                 if name is not None:
                                     defined.add(name)
-                if statement.name.value in INIT_LIKE or statement.name.value in self.creator_methods(cls):
-                    _InitScan(selfname, used, aliases, setup, statement.name.value).scan(statement.body)
+                name = statement.name.value
+                creator = name in CREATORS or name in self.creator_methods(cls)
+                if name in INIT_LIKE or creator:
+                    # Only the methods that make the weights keep tensors computed from them.
+                    _InitScan(selfname, used, aliases, setup if creator else None, name).scan(statement.body)
                 else:
                     _MethodScan(self.rule, selfname, scan).run(statement.body)
             elif not isinstance(statement, cst.ClassDef):

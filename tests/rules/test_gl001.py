@@ -462,3 +462,23 @@ def test_an_equinox_field_behind_stop_gradient_is_a_constant() -> None:
             return x * jax.lax.stop_gradient(self.scale)
     """
     assert lines(src) == []
+
+
+def test_a_tensor_computed_in_get_config_is_no_snapshot() -> None:
+    found = messages(
+        """
+        import tensorflow as tf
+
+        class L(tf.keras.layers.Layer):
+            def build(self, shape):
+                self.w = self.add_weight(shape=())
+
+            def call(self, x):
+                return x
+
+            def get_config(self):
+                config = {"w": float(tf.reduce_sum(self.w))}
+                return config
+        """
+    )
+    assert len(found) == 1 and "never reaches the output of `call`" in found[0]
