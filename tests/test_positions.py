@@ -43,6 +43,8 @@ def test_positions_match_libcst(path):
 def test_code_for_node_is_libcst_code(path):
     module = cst.parse_module(path.read_text(encoding="utf-8"))
     for node in list(iter_tree(module))[::5]:
+        if isinstance(node, cst.Annotation):
+            continue  # libcst generates an annotation only with its parent, which knows the `:` or `->`
         assert code_for_node(module, node) == module.code_for_node(node)
 
 

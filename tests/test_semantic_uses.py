@@ -128,6 +128,12 @@ def test_a_private_attribute_read_only_by_session_runs_is_never_differentiated()
         ("return float(d)", False),
         ("return d.detach().cpu().numpy()", False),
         ("return x[d.argmax()]", False),
+        ("return x[d.round().long()]", False),  # piecewise constant, then an integer
+        ("return x[torch.floor(d).to(torch.int64)]", False),
+        ("return x * d.to(torch.float16)", True),  # a floating cast keeps the gradient
+        ("return torch.tensor(1.0).to(d.device)", False),
+        ("q = d + (x - d).detach()\n    return q", True),  # straight through: `d` outside the cut
+        ("q = x + (d - x).detach()\n    return q", False),  # `d` only inside it
         ("for _ in range(3):\n        x = x + d\n    return x", True),
     ],
 )
@@ -180,3 +186,83 @@ def test_a_value_overwritten_before_any_read_reaches_nothing():
     """
     assert reaches(source) is False
     assert reaches(source.replace("d = (a - b)", "d = d + (a - b)")) is True  # read by the overwrite
+
+
+INTEGER_CAST = """
+import tensorflow as tf
+
+def step(x, y):
+    d = tf.sqrt(tf.reduce_sum((x - y) ** 2))
+    return tf.gather(x, tf.cast(d, {dtype}))
+"""
+
+
+@pytest.mark.parametrize(("dtype", "differentiated"), [("tf.int32", False), ("'int64'", False), ("tf.float32", True)])
+def test_a_cast_to_an_integer_dtype_ends_the_path(dtype, differentiated):
+    assert reaches(INTEGER_CAST.format(dtype=dtype)) is differentiated
+
+
+STRAIGHT_THROUGH = """
+import jax
+import jax.numpy as jnp
+
+def quantise(x, codes):
+    q = codes[jnp.argmin(jnp.sum((x[:, None] - codes) ** 2, -1), -1)]
+    q = x + jax.lax.stop_gradient(q - jnp.tanh(x))
+    return q
+"""
+
+
+def test_only_the_stopped_part_of_a_straight_through_estimator_is_cut():
+    assert reaches(STRAIGHT_THROUGH, marker="tanh") is False  # only inside the stop_gradient
+    assert reaches(STRAIGHT_THROUGH.replace("jnp.tanh(x))", "x) + jnp.tanh(x)"), marker="tanh") is True
+
+
+def test_a_layer_read_to_be_called_is_followed_through_its_result():
+    source = """
+    import torch
+    from torch import nn
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.side = nn.Linear(4, 4)
+
+        def forward(self, x):
+            return x + self.side(x).detach()
+    """
+    module = cst.parse_module(textwrap.dedent(source))
+    model = ModuleModel(module, dotted_name="pkg.net")
+    read = next(
+        node for node in _walk(module)
+        if isinstance(node, cst.Attribute) and node.attr.value == "side" and not _is_assigned(module, node)
+    )
+    assert model.reaches_gradient(read) is False
+    assert model.is_dead(read) is False  # cut, but not dead: the result is used
+
+
+@pytest.mark.parametrize(
+    ("call", "computes"),
+    [("tf.concat([a, b], 0)", True), ("K.dot(a, b)", True), ("tf.keras.layers.Dense(4)", False),
+     ("tf.Variable(a)", False), ("helper(a)", False)],
+)
+def test_a_framework_function_computes_a_new_tensor(call, computes):
+    source = f"import tensorflow as tf\nfrom keras import backend as K\nresult = {call}\n"
+    module = cst.parse_module(source)
+    model = ModuleModel(module, dotted_name="pkg.layers")
+    value = module.body[-1].body[0].value
+    assert model.computes_tensor(value) is computes
+
+
+def _walk(node):
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        stack.extend(current.children)
+
+
+def _is_assigned(module, attribute):
+    return any(
+        isinstance(node, cst.AssignTarget) and node.target is attribute for node in _walk(module)
+    )

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import libcst as cst
@@ -21,6 +22,7 @@ FLAX_LAYERS = api_table("weights_flax_layers")
 EQUINOX_LAYERS = api_table("weights_equinox_layers")
 JAX_ARRAYS = api_table("weights_jax_arrays")
 LOCAL_PARAMETER = api_table("weights_local_parameter")
+UPDATED_BY_HAND = api_table("weights_updated_by_hand")
 
 _LAST = {
     "torch.nn.": frozenset(name.rsplit(".", 1)[1] for name in TORCH_LAYERS),
@@ -79,6 +81,7 @@ class _Creation:
     node: cst.CSTNode
     statement: cst.CSTNode
     creator: str
+    kind: str = "tensor"  # or "module": a layer, or a container of weights
 
 
 @dataclass
@@ -88,6 +91,10 @@ class _Scan:
     value: set = field(default_factory=set)  # attributes read for their value
     predicate: set = field(default_factory=set)  # attributes read inside a condition
     dead: set = field(default_factory=set)  # attributes read into locals that are never used
+    cut: set = field(default_factory=set)  # attributes whose read reaches no gradient (`stop_gradient`)
+    # Weights read in set-up code only into a tensor computed there (Keras `build`), by the method.
+    snapshots: dict = field(default_factory=dict)
+    updated: set = field(default_factory=set)  # attributes written in place (`.data.copy_(...)`): used
     calls: set = field(default_factory=set)  # `self.m(...)`
     strings: set = field(default_factory=set)
     whole: bool = False
@@ -113,7 +120,12 @@ class UnusedTrainableWeight(Rule):
     (`nnx.Param(...)`, `nnx.Linear(...)` in `__init__`), Equinox (a module field assigned a
     floating array such as `jnp.zeros(...)`/`jax.random.normal(...)`, or a layer such as
     `eqx.nn.Linear`, in `__init__`) and Haiku (`w = hk.get_parameter(...)` in a transformed
-    function or a `hk.Module`).
+    function or a `hk.Module`, or `self.w = hk.get_parameter(...)` in its `__init__`).
+
+    A weight that is read, but whose every path to the output is cut, is reported too: read
+    only through a stop-gradient, `.detach()`, `.item()`, an integer-valued op such as
+    `argmin` (a code book patched with the straight-through estimator before its loss is
+    taken), or, in a Keras layer, only in `build` into a tensor computed once there.
 
     ## Why is this bad?
     A weight that does not reach the output has no gradient: the optimiser never moves it,
@@ -207,6 +219,26 @@ class UnusedTrainableWeight(Rule):
     directly or through local variables; `is None` checks and `if self.proj:` are not such
     reads. A read whose result is assigned to locals that are never used is no use.
 
+    A read counts as "only through a gradient cut" when the semantic model follows every path
+    of its value (through locals, arithmetic, framework calls, private helpers and private
+    attributes) to a stop-gradient (`tf.stop_gradient`, `jax.lax.stop_gradient`, `.detach()`),
+    a conversion to a Python or NumPy value (`.item()`, `.numpy()`), an integer-valued or
+    piecewise-constant op (`argmax`, `round`, a cast to an integer dtype, a comparison) or an
+    index, and never to anything that may carry a gradient. In the straight-through estimator
+    `x + stop_gradient(q - x)` the weights behind `x` stay used and those only behind `q` do
+    not. A weight the class updates in place (`self.codes.weight.data.lerp_(...)`, an
+    exponential moving average; `self.w.assign(...)`) is not meant to get a gradient, and an
+    Equinox field read only through `stop_gradient` is a constant kept that way on purpose:
+    both count as used.
+
+    In a Keras layer, a tensor computed from a weight in `build` or `__init__` (`self.kernel =
+    K.concatenate([a, b])`, `ops.transpose(self.w)`, `self.w * 2`) is computed once, outside
+    the gradient tape: storing it keeps the weight's value, not the weight, and a weight read
+    only that way gets no gradient. This holds for weights kept in locals of `build`
+    (`a = self.add_weight(...)`), which Keras tracks too; a local weight returned, or given to
+    a call that is not a framework computation (a helper, `setattr`), counts as used. Not so in
+    torch, which records `__init__`'s graph (a later backward fails loudly instead).
+
     The rule stays quiet for a class that hands all its weights to something
     (`self.parameters()`, `self.trainable_weights`, `self.__dict__`, `vars(self)`, `self`
     passed to a function, a non-constant `getattr`, `super().forward(...)`, `for m in self`);
@@ -239,8 +271,7 @@ class UnusedTrainableWeight(Rule):
 
     Known misses: Equinox fields assigned from constructor arguments, a local parameter overwritten before
     it is read (`w = hk.get_parameter(...)`, then `w = ...`), reads
-    in helper methods that are never called, weights used only through `.detach()`,
-    `tf.stop_gradient` or `.item()`, and thresholds whose comparison flows into the value
+    in helper methods that are never called, and thresholds whose comparison flows into the value
     (`x * tf.cast(mask, x.dtype)` where `mask = x > self.w`: the cast counts as a use).
 
     ## References
@@ -256,6 +287,14 @@ class UnusedTrainableWeight(Rule):
     message = "trainable weight `{attr}` never reaches the output of `{output}`: no gradient; use it or remove it"
     condition_message = (
         "trainable weight `{attr}` is used only in a condition or comparison, which has no gradient: it never trains"
+    )
+    snapshot_message = (
+        "trainable weight `{attr}` is read only in `{creator}`, into a tensor computed once there: "
+        "no gradient reaches it"
+    )
+    cut_message = (
+        "trainable weight `{attr}` reaches `{output}` only through a gradient cut (stop-gradient, `.detach()`, "
+        "an integer-valued op): it never trains"
     )
     frameworks = ("keras", "tensorflow", "torch", "jax")
 
@@ -639,7 +678,7 @@ class _Analysis:
         return result
 
     def framework_kind(self, cls: cst.ClassDef) -> str | None:
-        """"linen", "equinox" or None, from the framework base of the class or of a local base."""
+        """"linen", "equinox", "keras" or None, from the framework base of the class or of a local base."""
         key = id(cls)
         if key in self._family_kind:
             return self._family_kind[key]
@@ -652,6 +691,8 @@ class _Analysis:
                         found = "linen"
                     elif name.startswith("equinox."):
                         found = "equinox"
+                    elif name.startswith("keras."):
+                        found = "keras"
         self._family_kind[key] = found
         return found
 
@@ -662,6 +703,8 @@ class _Analysis:
             if self.kind == "linen" and _self_attr(func, selfname) == LINEN_PARAM:
                 return "tensor"
             if self.kind == "equinox" and rule.callee(value, JAX_ARRAYS) and _floating_dtype(value):
+                return "tensor"
+            if rule.callee(value, LOCAL_PARAMETER):  # `self.w = hk.get_parameter(...)` in an `hk.Module`
                 return "tensor"
             if rule.callee(value, PARAMETER):
                 position = 1 if "tensorflow.Variable" in rule.qualified_names(func) else None
@@ -792,21 +835,23 @@ class _Analysis:
             selfname = _first_param(method)
             if selfname is None:
                 continue
+            # Keras tracks a weight made by `self.add_weight` wherever it is kept, a local too.
+            local = method.name.value if self.kind == "keras" and method.name.value in self.creator_methods(cls) else None
             no_grad: set[int] = set()
             for statement in _statements(method.body):
                 if isinstance(statement, cst.With) and self._no_grad(statement):
                     no_grad.update(id(s) for s in _statements(statement.body))
                 if isinstance(statement, (cst.SimpleStatementLine, cst.SimpleStatementSuite)):
                     for small in statement.body:
-                        made = self._creation(small, selfname, seen)
+                        made = self._creation(small, selfname, seen) or self._local_weight(small, selfname, local)
                         if made is None:
                             self._freezes(small, selfname, frozen)
                             continue
-                        name, node = made
+                        name, node, kind = made
                         if id(statement) in no_grad:
                             frozen.add(name)
                         elif name not in found:
-                            found[name] = _Creation(name, node, statement, method.name.value)
+                            found[name] = _Creation(name, node, statement, method.name.value, kind)
                 elif isinstance(statement, cst.For):
                     self._freezes(statement, selfname, frozen)
         return [c for name, c in found.items() if name not in frozen]
@@ -836,19 +881,32 @@ class _Analysis:
             method = _self_attr(call.func, selfname)
             if method in REGISTER_METHODS and len(call.args) >= 2:
                 name = _attribute_name(call.args[0].value)
-                if name is not None and self.creation_kind(call.args[1].value, selfname, seen):
-                    return name, call
+                kind = self.creation_kind(call.args[1].value, selfname, seen) if name is not None else None
+                if kind:
+                    return name, call, kind
             elif _is_name(call.func, "setattr") and len(call.args) == 3 and _is_name(call.args[0].value, selfname):
                 name = _attribute_name(call.args[1].value)
-                if name is not None and self.creation_kind(call.args[2].value, selfname, seen):
-                    return name, call
+                kind = self.creation_kind(call.args[2].value, selfname, seen) if name is not None else None
+                if kind:
+                    return name, call, kind
             return None
         else:
             return None
         name = _self_attr(target, selfname)
-        if name is None or not self.creation_kind(value, selfname, seen):
+        kind = self.creation_kind(value, selfname, seen) if name is not None else None
+        return (name, target, kind) if kind else None
+
+    def _local_weight(self, small: cst.CSTNode, selfname: str, method: str | None):
+        """`kernel = self.add_weight(...)` in the set-up `method` of a Keras layer: a weight
+        named after the method and the local (`build:kernel`), which set-up code follows."""
+        if method is None or not isinstance(small, cst.Assign) or len(small.targets) != 1:
             return None
-        return name, target
+        target, value = small.targets[0].target, small.value
+        if not isinstance(target, cst.Name) or not isinstance(value, cst.Call):
+            return None
+        if _self_attr(value.func, selfname) not in SELF_WEIGHT_METHODS or not _trainable_flag(value, "trainable"):
+            return None
+        return _local_name(method, target.value), target, "tensor"
 
     def _freezes(self, node: cst.CSTNode, selfname: str, frozen: set[str]) -> None:
         touched: set[str] = set()
@@ -883,16 +941,21 @@ class _Analysis:
             if any(kind == "opaque" for member in family for kind, _ in self._bases(member)):
                 continue
             unknown = any(self._unknown_base(member) for member in family)
+            setup = _SetUp(
+                {c.name: c.kind for c in created}, scan.snapshots,
+                rule.context.semantic.computes_tensor if self.framework_kind(cls) == "keras" else None,
+            )
             for member in family:
-                self._scan_class(member, scan, used, aliases, defined)
-            self._settle(scan, created, aliases)
+                self._scan_class(member, scan, used, aliases, defined, setup)
+            # Equinox keeps a floating field constant with `stop_gradient`: a cut read is a use there.
+            self._settle(scan, created, aliases, cuts=self.framework_kind(cls) != "equinox")
             if scan.whole:
                 continue
             if scan.value & (WHOLE_SELF - defined):
                 continue
             if unknown and scan.calls - defined:
                 continue
-            used |= scan.value | scan.strings | rule.external
+            used |= scan.value | scan.strings | scan.updated | rule.external
             for member in family:
                 used |= self.external_reads.get(id(member), set())
             changed = True
@@ -908,18 +971,24 @@ class _Analysis:
                     _names_match(creation.name, name) for name in (used if "{}" in creation.name else families)
                 ):
                     continue
-                attr = rule.source(creation.node) if isinstance(creation.node, cst.Attribute) else creation.name
+                attr = rule.source(creation.node) if isinstance(creation.node, (cst.Attribute, cst.Name)) else creation.name
                 if isinstance(creation.node, cst.Call) and "{}" in creation.name:  # `add_module(f"rcu{i}", ...)`
                     attr = rule.source(creation.node.args[0].value)
                 if creation.name in scan.predicate and creation.name not in scan.dead:
                     rule.report(creation.node, rule.condition_message, statement=creation.statement, attr=attr)
+                elif creation.name in scan.cut:
+                    rule.report(creation.node, rule.cut_message, statement=creation.statement, attr=attr, output=output)
+                elif creation.name in scan.snapshots:
+                    creator = scan.snapshots[creation.name]
+                    rule.report(creation.node, rule.snapshot_message, statement=creation.statement, attr=attr, creator=creator)
                 else:
                     rule.report(creation.node, statement=creation.statement, attr=attr, output=output)
 
-    def _settle(self, scan: _Scan, created: list, aliases: dict[str, set[str]]) -> None:
-        """Place the pending reads; the semantic model is asked whether a read's result is dead
-        only for the attributes a finding can depend on: the weights, the names that alias
-        them, families and whole-`self` reads."""
+    def _settle(self, scan: _Scan, created: list, aliases: dict[str, set[str]], cuts: bool) -> None:
+        """Place the pending reads; the semantic model is asked whether a read's result is dead,
+        and (with `cuts`) whether a value read reaches no gradient (every path of it cut, made
+        integer-valued or only looked at), only for the attributes a finding can depend on:
+        the weights, the names that alias them, families and whole-`self` reads."""
         relevant = {c.name for c in created} | WHOLE_SELF | set(aliases)
         relevant.update(target for targets in aliases.values() for target in targets)
         families = [name for name in relevant if "{}" in name]
@@ -928,6 +997,8 @@ class _Analysis:
             matters = attr in relevant or "{}" in attr or any(_names_match(family, attr) for family in families)
             if matters and semantic.is_dead(node):
                 scan.dead.add(attr)
+            elif matters and cuts and joins is scan.value and not semantic.reaches_gradient(node):
+                scan.cut.add(attr)
             else:
                 joins.add(attr)
         scan.pending.clear()
@@ -936,7 +1007,7 @@ class _Analysis:
         self.is_layer(cls)
         return any(kind == "unknown" for kind, _ in self._bases(cls))
 
-    def _scan_class(self, cls, scan: _Scan, used: set, aliases: dict, defined: set) -> None:
+    def _scan_class(self, cls, scan: _Scan, used: set, aliases: dict, defined: set, setup: _SetUp) -> None:
         body = cls.body
         if not isinstance(body, cst.IndentedBlock):
             return
@@ -952,8 +1023,11 @@ class _Analysis:
                                 name = _self_attr(part, selfname)
                                 if name is not None:
                                     defined.add(name)
-                if statement.name.value in INIT_LIKE or statement.name.value in self.creator_methods(cls):
-                    _InitScan(selfname, used, aliases).scan(statement.body)
+                name = statement.name.value
+                creator = name in CREATORS or name in self.creator_methods(cls)
+                if name in INIT_LIKE or creator:
+                    # Only the methods that make the weights keep tensors computed from them.
+                    _InitScan(selfname, used, aliases, setup if creator else None, name).scan(statement.body)
                 else:
                     _MethodScan(self.rule, selfname, scan).run(statement.body)
             elif not isinstance(statement, cst.ClassDef):
@@ -1042,14 +1116,39 @@ def _framework_base(name: str) -> bool:
     return name.startswith("keras.") and last in ("Layer", "Model", "Sequential", "Functional")
 
 
-class _InitScan:
-    """Set-up code: which weights are stored into other attributes, or used right there."""
+def _local_name(method: str, local: str) -> str:
+    """The name of a weight kept in a local of a set-up method (`build:kernel`): never an attribute's."""
+    return f"{method}:{local}"
 
-    def __init__(self, selfname: str, used: set, aliases: dict) -> None:
+
+@dataclass
+class _SetUp:
+    """What the set-up scans of a class share: its weights and their kind ("tensor" or
+    "module"), where the weights read only into a computed tensor go (weight -> method), and,
+    for a Keras layer, the semantic model's test of a call that computes a new tensor."""
+
+    weights: dict
+    snapshots: dict
+    computes: Callable[[cst.Call], bool] | None
+
+
+class _InitScan:
+    """Set-up code: which weights are stored into other attributes, or used right there.
+
+    In a Keras layer a tensor computed in set-up code from a weight (`concat([self.a,
+    self.b])`, `self.a * 2`) is computed once, outside any gradient tape: it holds the weight's
+    value, not the weight, so storing it is no alias of the weight (`_SetUp.snapshots`). A
+    weight kept in a local (`kernel = self.add_weight(...)`) is followed like an attribute; one
+    returned or given to a call the scan does not know counts as used."""
+
+    def __init__(self, selfname: str, used: set, aliases: dict, setup: _SetUp | None = None, method: str = "") -> None:
         self.selfname = selfname
         self.used = used
         self.aliases = aliases
         self.locals: dict[str, set[str]] = {}
+        self.setup = setup
+        self.method = method
+        self.computes = setup.computes if setup is not None else None
 
     def reads(self, node: cst.CSTNode) -> set[str]:
         found: set[str] = set()
@@ -1060,6 +1159,48 @@ class _InitScan:
             elif isinstance(child, cst.Name) and child.value in self.locals:
                 found |= self.locals[child.value]
         return found
+
+    def kept(self, node: cst.CSTNode) -> set[str]:
+        """The weights `node` holds as they are; in a Keras layer, those read only into a
+        tensor computed from them are set aside as snapshots."""
+        if self.computes is None:
+            return self.reads(node)
+        found: set[str] = set()
+        stack = [node]
+        while stack:
+            child = stack.pop()
+            if self._computed(child):
+                for name in self.reads(child):
+                    if self.setup.weights.get(name) == "tensor":
+                        self.setup.snapshots.setdefault(name, self.method)
+                continue
+            name = _self_attr(child, self.selfname)
+            if name is not None:
+                found.add(name)
+            elif isinstance(child, cst.Name) and child.value in self.locals:
+                found |= self.locals[child.value]
+            else:
+                stack.extend(iter_children(child))
+        return found
+
+    def _computed(self, node: cst.CSTNode) -> bool:
+        """A framework computation (`K.concatenate`, `tf.transpose`), or arithmetic on a
+        weight tensor itself (`self.w * 2`; `self.ws + more` may join lists)."""
+        if isinstance(node, cst.Call):
+            return self.computes(node)
+        if isinstance(node, cst.BinaryOperation):
+            return self._weight_tensor(node.left) or self._weight_tensor(node.right)
+        return isinstance(node, cst.UnaryOperation) and self._weight_tensor(node.expression)
+
+    def _weight_tensor(self, node: cst.CSTNode) -> bool:
+        name = _self_attr(node, self.selfname)
+        if name is None and isinstance(node, cst.Name):
+            name = _local_name(self.method, node.value)
+        return self.setup.weights.get(name) == "tensor"
+
+    def _local_weights(self, node: cst.CSTNode) -> set[str]:
+        """The weights kept in locals that `node` holds as they are."""
+        return {name for name in self.kept(node) if ":" in name}
 
     def alias(self, sources: set[str], target: str) -> None:
         for source in sources:
@@ -1084,39 +1225,58 @@ class _InitScan:
                 if value is None:
                     continue
                 targets = [t.target for t in node.targets] if isinstance(node, cst.Assign) else [node.target]
-                sources = self.reads(value)
+                sources = self.kept(value)
                 for target in targets:
                     if isinstance(target, cst.Name):
-                        self.locals.setdefault(target.value, set()).update(sources)
+                        local = _local_name(self.method, target.value)
+                        made = self.setup is not None and local in self.setup.weights and isinstance(value, cst.Call)
+                        self.locals.setdefault(target.value, set()).update(sources | ({local} if made else set()))
                         continue
                     root = self.root(target)
                     if root is not None:
                         self.alias(sources, root)
             elif isinstance(node, cst.For) and isinstance(node.target, cst.Name):
                 self.locals.setdefault(node.target.value, set()).update(self.reads(node.iter))
+            elif isinstance(node, cst.Return) and node.value is not None and self.computes is not None:
+                self.used |= self._local_weights(node.value)
             elif isinstance(node, cst.Call):
-                func = node.func
-                called = _self_attr(func, selfname)
-                if called is not None:
-                    self.used.add(called)
-                    if called in REGISTER_METHODS and node.args:
-                        name = _attribute_name(node.args[0].value)
-                        if name is not None:
-                            self.alias(set().union(*(self.reads(a.value) for a in node.args[1:])), name)
-                    continue
-                if isinstance(func, cst.Attribute):
-                    if isinstance(func.value, cst.Call) and _is_name(func.value.func, "super"):
-                        for arg in node.args:
-                            self.used |= self.reads(arg.value)
-                        continue
-                    root = self.root(func.value)
-                    if root is not None and func.attr.value not in FREEZE_MARKERS:
-                        for arg in node.args:
-                            self.alias(self.reads(arg.value), root)
-                    elif isinstance(func.value, cst.Name) and func.value.value in self.locals:
-                        # `layers.append(self.a)`: the local list collects the weight.
-                        for arg in node.args:
-                            self.locals[func.value.value] |= self.reads(arg.value)
+                self.call(node)
+
+    def call(self, node: cst.Call) -> None:
+        func = node.func
+        called = _self_attr(func, self.selfname)
+        if called is not None:
+            self.used.add(called)
+            if called in REGISTER_METHODS and node.args:
+                name = _attribute_name(node.args[0].value)
+                if name is not None:
+                    self.alias(set().union(*(self.kept(a.value) for a in node.args[1:])), name)
+                    return
+            self._unknown_call(node)
+            return
+        if isinstance(func, cst.Attribute):
+            if isinstance(func.value, cst.Call) and _is_name(func.value.func, "super"):
+                for arg in node.args:
+                    self.used |= self.reads(arg.value)
+                return
+            root = self.root(func.value)
+            if root is not None and func.attr.value not in FREEZE_MARKERS:
+                for arg in node.args:
+                    self.alias(self.kept(arg.value), root)
+                return
+            if isinstance(func.value, cst.Name) and func.value.value in self.locals:
+                # `layers.append(self.a)`: the local list collects the weight.
+                for arg in node.args:
+                    self.locals[func.value.value] |= self.kept(arg.value)
+                return
+        self._unknown_call(node)
+
+    def _unknown_call(self, node: cst.Call) -> None:
+        """A weight kept in a local and given to a call that does not compute a tensor from it
+        (`setattr(self, name, kernel)`, a helper) may be kept there: it counts as used."""
+        if self.computes is not None and not self.computes(node):
+            for arg in node.args:
+                self.used |= self._local_weights(arg.value)
 
 
 class _MethodScan:
@@ -1168,7 +1328,17 @@ class _MethodScan:
         elif isinstance(node, cst.Attribute) and self.is_self(node.value):
             return  # a write
         else:
+            self.updated(node)  # `self.w.data = ...`, `self.w[0] = ...`
             stack.append((node, False, None))
+
+    def updated(self, node: cst.CSTNode) -> None:
+        """`node` (an attribute or item of `self.<attr>`) is written to: the weight is updated
+        by hand, as an exponential moving average is, and not meant to get a gradient."""
+        while isinstance(node, (cst.Attribute, cst.Subscript)):
+            if isinstance(node, cst.Attribute) and self.is_self(node.value):
+                self.scan.updated.add(node.attr.value)
+                return
+            node = node.value
 
     def visit(self, node: cst.CSTNode, pred: bool, sink: str | None, stack: list) -> None:
         kind = type(node)
@@ -1330,6 +1500,8 @@ class _MethodScan:
             return
         if called is not None:
             self.scan.calls.add(called)
+        elif isinstance(func, cst.Attribute) and func.attr.value in UPDATED_BY_HAND.methods:
+            self.updated(func.value)  # `self.codes.weight.data.lerp_(means, 0.01)`
         stack.append((func, pred, sink))
         for arg in args:
             stack.append((arg.value, pred, sink))

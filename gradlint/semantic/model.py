@@ -178,6 +178,12 @@ class ModuleModel:
         stored in names that are overwritten or never read (`gradlint.semantic.uses`)."""
         return self._uses.is_dead(node)
 
+    def computes_tensor(self, call: cst.Call) -> bool:
+        """Whether `call` is a framework function that computes a new tensor from its
+        arguments (`tf.concat`, `K.dot`, `jnp.transpose`), rather than a class (a layer, a
+        variable) or anything of the project (`gradlint.semantic.uses`)."""
+        return self._uses.computes_tensor(call)
+
     def logits_parameter(self, function: str) -> tuple[int, str] | None:
         """The position and name of the parameter that the module's function `function` uses
         as logits (`gradlint.semantic.summaries`), or None."""

@@ -5,7 +5,8 @@ that compute with it (arithmetic, framework calls, methods such as `.reshape`), 
 names it is assigned to and their later reads, out of a private function through its
 `return` to the module's calls of it, and into a private `self._attr` and the class's reads
 of it. A path ends without a gradient where the value is cut (`.detach()`, `stop_gradient`,
-`.item()`, NumPy), only looked at (a comparison, a condition, an index, `.shape`, `print`,
+`.item()`, NumPy) or made integer-valued or piecewise constant (`argmax`, `round`, a cast to an
+integer dtype), only looked at (a comparison, a condition, an index, `.shape`, `print`,
 a summary writer) or evaluated (`sess.run(..., feed_dict=...)`). Anything else (a call the
 model does not know, a store into a container, a public name another module may read, a
 closure, a name not read yet) may reach a gradient, and so does a path longer than
@@ -31,6 +32,8 @@ EVALUATION = api_table("semantic_evaluation")
 PASS_THROUGH_MODULES = tuple(api_table("semantic_pass_through").info["modules"])
 SESSIONS = api_table("semantic_session")
 SHAPE_QUERY = api_table("semantic_shape_query")
+CASTS = api_table("gl020_casts")
+INTEGER_DTYPES = api_table("gl020_int_dtypes")
 MAX_STEPS = 400  # reads followed for one value
 
 # Sets of node classes, asked as `type(node) in ...`: libcst's node classes have no subclasses.
@@ -67,18 +70,21 @@ class Uses:
 
     def reaches_gradient(self, node: cst.CSTNode) -> bool:
         """False only when no path of the value of `node` reaches a place where a gradient is
-        taken (see the module docstring); True when one may."""
-        return self._answer(node, dead=False)
+        taken (see the module docstring); True when one may. A layer read to be called
+        (`self.up` in `self.up(h)`) is followed through what the call returns."""
+        return self._answer(self._called(node), dead=False)
 
     def is_dead(self, node: cst.CSTNode) -> bool:
         """The value of `node`, in a function, is never used for anything but a condition, a
         shape or a printout: every name it is stored in is overwritten or left unread, and a
         layer stored on `self` that it is given to has a dead result too (`u = self.up(h)`
         then `u = self.other(x)`). A cut (`.detach()`) is a use."""
+        return not self._answer(self._called(node), dead=True)
+
+    def _called(self, node: cst.CSTNode) -> cst.CSTNode:
+        """`self.up` read to be called: the value is what the call returns."""
         parent = self._parents_of().get(id(node))
-        if isinstance(node, cst.Attribute) and isinstance(parent, cst.Call) and parent.func is node:
-            node = parent  # `self.up` read to be called: the value is what the call returns
-        return not self._answer(node, dead=True)
+        return parent if isinstance(node, cst.Attribute) and isinstance(parent, cst.Call) and parent.func is node else node
 
     def _answer(self, node: cst.CSTNode, dead: bool) -> bool:
         key = (id(node), dead)
@@ -167,7 +173,7 @@ class Uses:
             method = attribute.attr.value
             if method in SINK.methods:
                 return None
-            if method in CUT.methods:
+            if method in CUT.methods or (method in CASTS.methods and self._integer_cast(call)):
                 return self._cut()
             if method in SHAPE_QUERY.methods or method in EVALUATION.methods:
                 return []
@@ -187,6 +193,8 @@ class Uses:
             return []
         if names & CUT or any(name.startswith(CUT_MODULES) for name in names):
             return self._cut()
+        if names & CASTS and self._integer_cast(call):
+            return self._cut()
         if isinstance(call.func, cst.Name) and call.func.value in CUT.info["builtins"] and not self._defined(call.func.value):
             return self._cut()
         if method in EVALUATION.methods or self._session_run(call, method):
@@ -195,10 +203,32 @@ class Uses:
             return [call]  # a framework function: its result holds the value
         return None
 
+    def computes_tensor(self, call: cst.Call) -> bool:
+        """A framework function (not a class: a layer, a variable) whose result is computed
+        from its arguments."""
+        names = self.names.qualified_names(call.func)
+        return bool(names) and all(
+            name.startswith(PASS_THROUGH_MODULES) and name.rsplit(".", 1)[1][:1].islower() for name in names
+        )
+
     def _cut(self) -> list[cst.CSTNode] | None:
         """Where a value is cut (`.detach()`, `stop_gradient`, NumPy): no gradient goes on, but
         the value is used, perhaps on purpose, so it is not dead."""
         return None if self._dead_mode else []
+
+    def _integer_cast(self, call: cst.Call) -> bool:
+        """A cast to an integer or boolean dtype (`tf.cast(x, tf.int32)`, `x.to(torch.long)`,
+        `x.astype("int32")`): its result carries no gradient."""
+        for arg in call.args:
+            dtype = arg.value
+            if isinstance(dtype, cst.SimpleString):
+                if dtype.evaluated_value in INTEGER_DTYPES.methods:
+                    return True
+            elif isinstance(dtype, cst.Name) and dtype.value in ("int", "bool") and not self._defined(dtype.value):
+                return True
+            elif self.names.qualified_names(dtype) & INTEGER_DTYPES:
+                return True
+        return False
 
     def _stored_layer(self, func: cst.BaseExpression) -> bool:
         """`self.<attr>` that the class stores (assigned in a method), not one of its methods."""

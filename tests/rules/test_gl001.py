@@ -374,3 +374,111 @@ def test_a_layer_output_overwritten_before_it_is_read_never_trains():
 def test_an_overwrite_that_reads_the_value_or_may_not_run_keeps_it():
     for then in ("y = y + self.c(x)", "if flag:\n            y = self.c(x)", "y = self.c(y)"):
         assert lint_source(OVERWRITTEN.format(then=then), select=["GL001"]) == [], then
+
+
+def test_cut_and_snapshot_messages() -> None:
+    found = messages(
+        """
+        import tensorflow as tf
+
+        class L(tf.keras.layers.Layer):
+            def build(self, shape):
+                self.gate = self.add_weight(shape=())
+                self.kernel = self.add_weight(shape=(4, 4))
+                self.kernel_t = tf.transpose(self.kernel)
+
+            def call(self, x):
+                return tf.matmul(x, self.kernel_t) * tf.stop_gradient(self.gate)
+        """
+    )
+    assert len(found) == 2
+    assert "`self.gate` reaches `call` only through a gradient cut" in found[0]
+    assert "`self.kernel` is read only in `build`, into a tensor computed once there" in found[1]
+
+
+TORCH_DERIVED = """
+import torch
+from torch import nn
+
+class M(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.ones(4))
+        self.w2 = {derived}
+
+    def forward(self, x):
+        return x * self.w2
+"""
+
+
+@pytest.mark.parametrize("derived", ["self.w * 2", "torch.cat([self.w, self.w])"])
+def test_a_tensor_derived_in_torch_init_is_not_a_snapshot(derived: str) -> None:
+    # torch records the graph of `__init__`: the first backward reaches the weight (a second
+    # one fails loudly), so it is not the silent pitfall.
+    assert lines(TORCH_DERIVED.format(derived=derived)) == []
+
+
+KERAS_LOCAL = """
+import tensorflow as tf
+
+class L(tf.keras.layers.Layer):
+    def build(self, shape):
+        kernel = self.add_weight(shape=(4, 4))
+        {keep}
+
+    def call(self, x):
+        return tf.matmul(x, self.kept)
+"""
+
+
+@pytest.mark.parametrize(
+    ("keep", "flagged"),
+    [
+        ("self.kept = kernel", False),
+        ("self.kept = tf.identity(kernel)", True),
+        ("self.kept = -kernel", True),
+        ("self.kept = self.wrap(kernel)", False),  # a helper may keep it
+        ("self.kept = tf.Variable(kernel)", False),  # a class: not a computation the scan knows
+        ("setattr(self, 'kept', kernel)", False),
+    ],
+)
+def test_a_keras_weight_kept_in_a_local(keep: str, flagged: bool) -> None:
+    assert bool(lines(KERAS_LOCAL.format(keep=keep))) is flagged
+
+
+def test_an_equinox_field_behind_stop_gradient_is_a_constant() -> None:
+    src = """
+    import equinox as eqx
+    import jax
+    import jax.numpy as jnp
+
+    class M(eqx.Module):
+        scale: jax.Array
+
+        def __init__(self):
+            self.scale = jnp.ones(3)
+
+        def __call__(self, x):
+            return x * jax.lax.stop_gradient(self.scale)
+    """
+    assert lines(src) == []
+
+
+def test_a_tensor_computed_in_get_config_is_no_snapshot() -> None:
+    found = messages(
+        """
+        import tensorflow as tf
+
+        class L(tf.keras.layers.Layer):
+            def build(self, shape):
+                self.w = self.add_weight(shape=())
+
+            def call(self, x):
+                return x
+
+            def get_config(self):
+                config = {"w": float(tf.reduce_sum(self.w))}
+                return config
+        """
+    )
+    assert len(found) == 1 and "never reaches the output of `call`" in found[0]
