@@ -15,7 +15,9 @@ class Value:
     reached through a name, an attribute, a view or a call rather than written in place;
     `through_call` that it comes out of a call of a layer, a model or a function;
     `output` is what calling the value returns (a layer, a model, a function); `elements` are
-    the values of a tuple, in order.
+    the values of a tuple, in order; `autograd` what calling the value does that torch's
+    backward depends on (`SAVES_INPUT`, `SAVES_OUTPUT`, `WRITES_INPUT`: a weight layer, an
+    activation whose backward reads its output, a module run in place).
     """
 
     probability: str | None = None
@@ -23,6 +25,7 @@ class Value:
     through_call: bool = False
     output: Value | None = None
     elements: tuple[Value, ...] | None = None
+    autograd: frozenset[str] = frozenset()
 
     @property
     def known(self) -> bool:
@@ -46,6 +49,11 @@ class Value:
 
 UNKNOWN = Value()
 
+# What calling a torch op or module does for autograd (`Value.autograd`).
+SAVES_INPUT = "saves its input"  # backward reads the input: writing it in place afterwards raises
+SAVES_OUTPUT = "saves its output"  # backward reads the output: writing that in place raises
+WRITES_INPUT = "writes its input"  # runs in place (`nn.ReLU(inplace=True)`)
+
 
 def join(values: Iterable[Value]) -> Value:
     """What a name holds when it may hold any of `values`: a fact survives only when every
@@ -64,5 +72,6 @@ def join(values: Iterable[Value]) -> Value:
     elements = None
     if len(sizes) == 1 and -1 not in sizes:
         elements = tuple(join(parts) for parts in zip(*(value.elements for value in values)))
+    autograd = frozenset.intersection(*(value.autograd for value in values))
     return Value(probability, any(value.indirect for value in values), any(value.through_call for value in values),
-                 output if output and output.known else None, elements)
+                 output if output and output.known else None, elements, autograd)
