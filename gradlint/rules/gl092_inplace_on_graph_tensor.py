@@ -381,6 +381,10 @@ class InplaceOnGraphTensor(Rule):
     def _bind(self, target, value, index, statement, bindings, saved) -> None:
         if not isinstance(target, (cst.Name, cst.Tuple, cst.List)):
             return  # attributes and subscripts bind no name
+        if _paired(target, value):  # `a, b = z[:, :c], z[:, c:]`: element by element
+            for element, part in zip(target.elements, value.elements):
+                self._bind(element.value, part.value, index, statement, bindings, saved)
+            return
         if isinstance(target, cst.Name):
             binding = _Binding(index, statement)
             if isinstance(value, cst.Call):
@@ -588,6 +592,14 @@ def _latest(bindings, name: str, index: int, statement) -> _Binding | None:
     """The last binding of `name` before position `index`, outside `statement`."""
     before = [b for b in bindings.get(name, ()) if b.index < index and b.statement is not statement]
     return before[-1] if before else None
+
+
+def _paired(target: cst.BaseExpression, value: cst.BaseExpression | None) -> bool:
+    """A tuple target and a literal tuple value of the same length, without starred elements."""
+    if not (isinstance(target, (cst.Tuple, cst.List)) and isinstance(value, (cst.Tuple, cst.List))):
+        return False
+    elements = (*target.elements, *value.elements)
+    return len(target.elements) == len(value.elements) and not any(isinstance(e, cst.StarredElement) for e in elements)
 
 
 def _parameters(root: cst.CSTNode) -> set[str]:
