@@ -121,7 +121,7 @@ class InplaceOnGraphTensor(Rule):
     quiet). Writing to an input is fine for `+`, `sigmoid`, `exp`, `tanh` and `relu`.
 
     What a stored module or activation is comes from the semantic model: `self.act =
-    get_activation("relu")` with a helper that returns `F.relu` for that name saves its
+    pick_activation("relu")` with a helper that returns `F.relu` for that name saves its
     output, and a loop such as `for m in self.modules(): if isinstance(m, nn.Dropout):
     m.inplace = True` makes every `nn.Dropout` built in the file run in place.
 
@@ -167,7 +167,7 @@ class InplaceOnGraphTensor(Rule):
         self._scopes: dict[int, tuple[cst.CSTNode, ...]] = {}
         self._analysed: tuple[cst.CSTNode, ...] = ()  # the scopes of the function being analysed
         self._parameters: set[str] = set()  # and its parameters
-        # Methods that a `forward` calls on `self` (`self.coupling(x)`): differentiated with it.
+        # Methods that a `forward` calls on `self` (`self.mix(x)`): differentiated with it.
         self._forward_calls: set[str] = set()
         self._from_forward: set[int] = set()
         # Methods, and whether the file sets `m.inplace = True` somewhere: then a module call in

@@ -646,7 +646,7 @@ class ModuleModel:
 
     def _dispatch(self, node: cst.Call, depth: int) -> Value | None:
         """What a project function returns for the constants a call passes, when its body
-        picks a `return` by testing them: `get_activation("relu")` with `if name == "relu":
+        picks a `return` by testing them: `pick_activation("relu")` with `if name == "relu":
         return F.relu`; None when no constant decides a test (then every `return` counts)."""
         found = self._function_ref(node.func)
         if found is None or depth > MAX_DEPTH:

@@ -118,15 +118,15 @@ import torch
 from torch import nn
 
 
-class Coupling(nn.Module):
+class HalfMix(nn.Module):
     def __init__(self):
         super().__init__()
         self.net = nn.Conv2d(2, 2, 3, padding=1)
 
     def forward(self, z):
-        return self.couple(z * 1.0)
+        return self.mix(z * 1.0)
 
-    def couple(self, z):
+    def mix(self, z):
         {split}
         h = self.net(a)
         {write}
@@ -162,7 +162,7 @@ def test_write_to_a_view_under_no_grad_or_out_of_place_is_quiet():
 
 def test_a_method_forward_does_not_call_is_not_analysed():
     source = SPLIT_TEMPLATE.format(split="a, b = z[:, :2], z[:, 2:]", write="b += h")
-    assert lines(source.replace("return self.couple(z * 1.0)", "return z")) == []
+    assert lines(source.replace("return self.mix(z * 1.0)", "return z")) == []
 
 
 def test_views_returned_by_a_helper_in_another_module(tmp_path):
@@ -175,7 +175,7 @@ def test_views_returned_by_a_helper_in_another_module(tmp_path):
         from {module} import halves
 
 
-        class Coupling(nn.Module):
+        class HalfMix(nn.Module):
             def __init__(self):
                 super().__init__()
                 self.net = nn.Linear(2, 2)
