@@ -684,3 +684,129 @@ def test_a_location_plus_noise_is_a_sample_located_there():
     function = model.functions["draw"]
     assert a.location == b.location == ("parameter", function, "mu")
     assert c.location is None
+def test_what_calling_a_module_or_an_op_does_for_autograd():
+    from gradlint.semantic.values import SAVES_INPUT, SAVES_OUTPUT, WRITES_INPUT
+
+    model = model_of(
+        """
+        import torch.nn as nn
+        import torch.nn.functional as F
+
+        class Conv(nn.Conv2d):
+            def forward(self, x):
+                return super().forward(x)
+
+        def linear():
+            return nn.Linear(4, 4)
+        def conv():
+            return Conv(4, 4, 3)
+        def stack():
+            return nn.Sequential(nn.Conv2d(4, 4, 3), nn.ReLU(inplace=True), nn.Sigmoid())
+        def gate():
+            return nn.Sigmoid()
+        def drop():
+            return nn.Dropout(0.1, inplace=True)
+        def act():
+            return F.relu
+        def either(flag):
+            return F.relu if flag else F.gelu
+        """
+    )
+    assert returned(model, "linear").autograd == {SAVES_INPUT}
+    assert returned(model, "conv").autograd == {SAVES_INPUT}
+    assert returned(model, "stack").autograd == {SAVES_INPUT, SAVES_OUTPUT}
+    assert returned(model, "gate").autograd == {SAVES_OUTPUT}
+    assert returned(model, "drop").autograd == {WRITES_INPUT}
+    assert returned(model, "act").autograd == {SAVES_OUTPUT}
+    assert returned(model, "either").autograd == frozenset()  # only what every way in does
+
+
+def test_a_loop_over_the_modules_switches_their_classes_in_place():
+    source = """
+        import torch.nn as nn
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                for m in self.modules():
+                    if isinstance(m, (nn.ReLU, nn.Dropout)) or isinstance(m, nn.ELU):
+                        m.inplace = True
+                    else:
+                        m.other = True
+        """
+    assert model_of(source).configured_inplace() == {"torch.nn.ReLU", "torch.nn.Dropout", "torch.nn.ELU"}
+    unguarded = model_of("import torch.nn as nn\nfor m in net.modules():\n    m.inplace = True\n")
+    assert "torch.nn.Dropout2d" in unguarded.configured_inplace()
+    assert model_of("for m in items:\n    m.inplace = True\n").configured_inplace() == frozenset()
+    in_else = """
+        import torch.nn as nn
+        for m in net.modules():
+            if isinstance(m, nn.ReLU):
+                pass
+            else:
+                m.inplace = True
+        """
+    assert model_of(in_else).configured_inplace() == frozenset()
+
+
+def test_a_helper_that_picks_a_return_by_a_constant_argument():
+    model = model_of(
+        """
+        import torch.nn as nn
+        import torch.nn.functional as F
+
+        def pick(name, default="softmax"):
+            if name == "relu":
+                return F.relu
+            elif name in ("tanh", "sigmoid"):
+                return F.sigmoid
+            return {"softmax": F.softmax, "gelu": F.gelu}[default]
+
+        relu = pick("relu")
+        sigmoid = pick(name="tanh")
+        table = pick("other", default="gelu")
+        unknown = pick(kind, default="gelu")
+        """
+    )
+    assert model.global_value("relu").autograd
+    assert model.global_value("sigmoid").output.probability == "sigmoid"
+    assert model.global_value("table").autograd == frozenset()  # `F.gelu` saves its input
+    assert model.global_value("unknown").autograd == frozenset()  # any of the returns
+
+
+def test_views_returned_by_a_project_function(tmp_path):
+    _write(
+        tmp_path,
+        {
+            "ops.py": """
+                def halves(t):
+                    c = t.shape[1] // 2
+                    return t[:, :c], t.narrow(1, c, c)
+
+                def flat(t, n):
+                    return t.view(n, -1)
+
+                def fresh(t):
+                    t = t * 2
+                    return t[:, :1], t[:, 1:]
+                """,
+            "net.py": """
+                import torch
+                from ops import halves, flat, fresh
+                import ops
+
+                a, b = halves(x)
+                f = ops.flat(y, 4)
+                c, d = fresh(x)
+                e = torch.chunk(w, 2)
+                """,
+        },
+    )
+    model = ProjectIndex(str(tmp_path / "net.py")).module("net")
+    values = {name: value for name, [(value, _)] in model._bound(model.module).items()}
+    base = lambda name, element=None: cst.Module([]).code_for_node(model.view_base(values[name], (), element))  # noqa: E731
+    assert base("a", 0) == base("b", 1) == "x"
+    assert base("f") == "y"
+    assert base("e") == "w"
+    assert model.view_base(values["c"], (), 0) is None
+    assert model.view_base(values["a"], (), None) is None  # a tuple: only its elements are views

@@ -167,7 +167,7 @@ def forget_file(text: str | None = None) -> None:
 
 
 # What holds statements: compound statements, their blocks and clauses (never expressions).
-_STATEMENT_HOLDERS = (
+STATEMENT_HOLDERS = (
     cst.SimpleStatementLine, cst.BaseSuite, cst.BaseCompoundStatement, cst.Else, cst.ExceptHandler, cst.ExceptStarHandler,
     cst.Finally, cst.MatchCase,
 )
@@ -185,7 +185,7 @@ def small_statements(body: cst.CSTNode) -> Iterator[cst.CSTNode]:
         if isinstance(current, (cst.FunctionDef, cst.ClassDef)):
             yield current
             continue
-        children = [c for c in iter_children(current) if isinstance(c, _STATEMENT_HOLDERS)]
+        children = [c for c in iter_children(current) if isinstance(c, STATEMENT_HOLDERS)]
         children.reverse()
         stack.extend(children)
 

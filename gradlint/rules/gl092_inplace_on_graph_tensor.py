@@ -10,6 +10,8 @@ from gradlint.engine.gradients import grad_disabled_block, not_differentiated
 from gradlint.engine.names import referenced_names
 from gradlint.engine.syntax import argument, is_constant, number, own_nodes, scoped_nodes
 from gradlint.rule import Rule, Severity
+from gradlint.semantic import values
+from gradlint.semantic.views import viewed_name
 
 SAVES_OUTPUT = api_table("torch_training_saves_output")
 SAVES_OUTPUT_MODULES = api_table("torch_training_saves_output_modules")
@@ -17,7 +19,6 @@ SAVES_INPUTS = api_table("torch_training_saves_inputs")
 SEQUENTIAL = api_table("torch_training_sequential")
 BACKWARD = api_table("torch_training_backward")
 LOSSES = api_table("torch_training_loss_functions")
-VIEWS = api_table("torch_training_views")
 
 # In-place methods that do not change a tensor's values.
 _NOT_WRITES = frozenset({"requires_grad_", "share_memory_", "retain_grad_", "detach_", "record_stream_"})
@@ -32,18 +33,27 @@ _INFERENCE_TEST = re.compile(r"training|eval|inference|infer|predict", re.I)
 class _Binding:
     index: int
     statement: cst.CSTNode | None = None
-    op: str | None = None  # the output-saving op when the value is `op(...)`
+    call: cst.Call | None = None  # the value when it is `op(...)`: `op` may save its output
     torch_value: bool = False  # the value is visibly a torch tensor
     view_of: str | None = None  # `b = a`, `b = a.view(-1)`, `b = a[:, 1:]`: `b` shares `a`'s storage
+    # A call of a project function that may return a view (of element `element`), asked of the
+    # semantic model only when a write needs it.
+    made_by: cst.Call | None = None
+    element: int | None = None
 
 
 @dataclass
 class _Saved:
-    """`z = a * w`: `a` is saved for backward by the op assigned to `results`."""
+    """`z = a * w`: `operand` (`a`) is saved for backward by the op assigned to `results`."""
 
     index: int
+    operand: str
     op: str
     results: set[str] = field(default_factory=set)
+    statement: cst.CSTNode | None = None
+    # `h = self.f(a)`: saved if calling `module` saves its input (asked when a write needs it);
+    # such a module is a torch layer, so `a` is surely a tensor.
+    module: cst.BaseExpression | None = None
 
 
 class InplaceOnGraphTensor(Rule):
@@ -59,10 +69,16 @@ class InplaceOnGraphTensor(Rule):
       `torch.sigmoid_(y)`, `F.relu(y, inplace=True)`, `self.act(y)` with `self.act =
       nn.ReLU(inplace=True)` set in the class, and `y.data.<op>_()`; also through an
       alias or a view, which share the tensor's storage and version counter (`v = y`,
-      `y.view(-1)`, `y.reshape(...)`, `y.t()`, `y[:, 1:]`, `y.detach()`, `y.chunk(2)`; a
-      tensor or list index copies and is not followed);
+      `y.view(-1)`, `y.reshape(...)`, `y.t()`, `y[:, 1:]`, `y.detach()`, `y.chunk(2)`,
+      `torch.narrow(y, ...)`, or a project function that returns slices of its argument;
+      a tensor or list index copies and is not followed);
+    - the output of such an op written as it is made: `self.drop(F.relu(h))` with an
+      in-place dropout, `torch.sigmoid(x).mul_(2)`;
     - an operand of `*`, `/`, `@`, `**` or `torch.mul`/`matmul`/`mm`/`div`/`pow`/`F.linear`
-      (which save their inputs), written in place after the op;
+      (which save their inputs), or the input of a weight layer or a normalisation
+      (`self.conv(a)`, `nn.Linear`, `nn.BatchNorm2d`, `nn.LayerNorm`, ...), written in place
+      after the op, also through a view: `a, b = x[:, :c], x[:, c:]; h = self.conv(a);
+      b += h` writes the storage the convolution saved;
     - in `nn.Sequential`, an in-place module (`nn.ReLU(inplace=True)`, `nn.Dropout(...,
       inplace=True)`, ...) right after `nn.Sigmoid`, `nn.Tanh`, `nn.Softmax`,
       `nn.LogSoftmax` or `nn.ReLU`.
@@ -104,18 +120,23 @@ class InplaceOnGraphTensor(Rule):
     flagged (so `nn.ReLU(inplace=True)` after a convolution, linear layer or batch norm is
     quiet). Writing to an input is fine for `+`, `sigmoid`, `exp`, `tanh` and `relu`.
 
+    What a stored module or activation is comes from the semantic model: `self.act =
+    pick_activation("relu")` with a helper that returns `F.relu` for that name saves its
+    output, and a loop such as `for m in self.modules(): if isinstance(m, nn.Dropout):
+    m.inplace = True` makes every `nn.Dropout` built in the file run in place.
+
     Flagged only when the tensor is used after the write (or a value computed from it
     before the write is), and the function is differentiated: it calls `backward()`,
-    `torch.autograd.grad` or a torch loss after the write, or it is a `forward`, a loss or
-    a training step. Quiet for: `x = x.clone()` (or any rebinding) before the write, fresh
+    `torch.autograd.grad` or a torch loss after the write, or it is a `forward` (or a
+    method its `forward` calls on `self`), a loss or a training step. Quiet for: `x = x.clone()` (or any rebinding) before the write, fresh
     tensors (`out = torch.zeros(...); out[i] = ...`), parameter updates and writes inside
     `torch.no_grad()` blocks, branches that test `training`/`eval`, weight initialisation,
     tests and metrics.
 
     Known misses: loop-carried values (a write in one iteration to a tensor saved in the
-    previous one), tensors held in attributes or containers, data flow through other
-    functions or modules (`self.act = nn.Sigmoid()` then `h.mul_()`), and a write under
-    `no_grad` to a tensor saved outside it (it still raises).
+    previous one), tensors held in attributes or containers, tensors returned by other
+    functions (but views of their arguments), a module made in place by a loop in another
+    file, and a write under `no_grad` to a tensor saved outside it (it still raises).
 
     ## References
     - PyTorch autograd mechanics, "In-place operations with autograd": saved tensors are
@@ -138,13 +159,22 @@ class InplaceOnGraphTensor(Rule):
         super().__init__(context)
         self._candidates: dict[int, cst.CSTNode | None] = {}
         self._exempt_functions: set[int] = set()
-        # Method -> the attributes of its class that hold an in-place module (`self.act =
-        # nn.ReLU(inplace=True)`): calling one writes to its argument.
-        self._inplace_attributes: dict[int, frozenset[str]] = {}
         self._inplace_classes: set[int] = set()  # classes that make a module with `inplace=`
         # Functions (0: the module) whose own code calls `backward` or a loss: only there, or in
         # a function named as differentiated, can a write come before a gradient is taken.
         self._differentiating: set[int] = set()
+        # Function -> the walk's scopes inside it, to ask the semantic model there.
+        self._scopes: dict[int, tuple[cst.CSTNode, ...]] = {}
+        self._analysed: tuple[cst.CSTNode, ...] = ()  # the scopes of the function being analysed
+        self._parameters: set[str] = set()  # and its parameters
+        # Methods that a `forward` calls on `self` (`self.mix(x)`): differentiated with it.
+        self._forward_calls: set[str] = set()
+        self._from_forward: set[int] = set()
+        # Methods, and whether the file sets `m.inplace = True` somewhere: then a module call in
+        # any differentiated method may write in place.
+        self._methods: dict[int, cst.FunctionDef] = {}
+        self._configures_inplace = False
+        self._mentions_inplace = False  # `inplace=` or `.inplace = ` somewhere in the file
 
     # The walk: note where in-place writes are, check `nn.Sequential` on the spot -----------
 
@@ -171,25 +201,40 @@ class InplaceOnGraphTensor(Rule):
     def visit_Assign(self, node: cst.Assign) -> None:
         if any(isinstance(t.target, cst.Subscript) for t in node.targets):
             self._mark()
+        elif any(isinstance(t.target, cst.Attribute) and t.target.attr.value == "inplace" for t in node.targets):
+            self._configures_inplace = self._mentions_inplace = True
 
     def visit_Call(self, node: cst.Call) -> None:
         if _differentiates(node, self.context.names):
             self._mark_differentiating()
+        scopes = self.context.scopes
+        if scopes and isinstance(scopes[-1], cst.FunctionDef) and scopes[-1].name.value == "forward":
+            method = _self_method(node)
+            if method is not None:
+                self._forward_calls.add(method)
         func = node.func
         if isinstance(func, cst.Attribute) and func.attr.value.endswith("_"):
             self._mark()
         elif node.args and self.callee(node, SEQUENTIAL):
             self._sequential(node)
         elif any(a.keyword is not None and a.keyword.value == "inplace" for a in node.args):
+            self._mentions_inplace = True
             self._mark()
             cls = self.context.enclosing(cst.ClassDef)
             if cls is not None:
                 self._inplace_classes.add(id(cls))
 
     def leave_ClassDef(self, node: cst.ClassDef) -> None:
+        methods = [item for item in getattr(node.body, "body", ()) if isinstance(item, cst.FunctionDef)]
+        # The calls of the class's own `forward` were noted on the way down (a nested class's
+        # were taken by it first).
+        for method in methods:
+            if method.name.value in self._forward_calls and method.name.value != "forward":
+                self._from_forward.add(id(method))
+        if any(method.name.value == "forward" for method in methods):
+            self._forward_calls = set()
         if id(node) not in self._inplace_classes:
             return
-        methods = [item for item in getattr(node.body, "body", ()) if isinstance(item, cst.FunctionDef)]
         attributes = frozenset(
             target.attr.value
             for method in methods
@@ -201,7 +246,6 @@ class InplaceOnGraphTensor(Rule):
         if not attributes:
             return
         for method in methods:
-            self._inplace_attributes[id(method)] = attributes
             if any(isinstance(n, cst.Call) and _self_method(n) in attributes for n in own_nodes(method.body)):
                 self._candidates[id(method)] = method
 
@@ -235,8 +279,12 @@ class InplaceOnGraphTensor(Rule):
     # The analysis, once per file -------------------------------------------------------------
 
     def leave_Module(self, node: cst.Module) -> None:
+        if self._configures_inplace:  # a module switched in place may be called anywhere
+            for key, method in self._methods.items():
+                self._candidates.setdefault(key, method)
         for key, scope in self._candidates.items():
-            if key in self._differentiating or _named_differentiated(scope):
+            if key in self._differentiating or key in self._from_forward or _named_differentiated(scope):
+                self._analysed = self._scopes.get(key, ())
                 self._check(node if scope is None else scope)
 
     def _quiet(self, node: cst.CSTNode) -> bool:
@@ -249,9 +297,10 @@ class InplaceOnGraphTensor(Rule):
     def _check(self, root: cst.CSTNode) -> None:
         if self._exempt(root):
             return
+        self._parameters = _parameters(root)
         names = self.context.names
         bindings: dict[str, list[_Binding]] = {}
-        saved: dict[str, list[_Saved]] = {}
+        saved: list[_Saved] = []
         uses: list[tuple[int, str, cst.CSTNode | None]] = []
         writes: list[tuple[int, str, cst.CSTNode, cst.CSTNode, bool, bool]] = []
         differentiated_at: list[int] = []  # positions of backward / loss calls
@@ -266,6 +315,8 @@ class InplaceOnGraphTensor(Rule):
             elif isinstance(node, (cst.AnnAssign, cst.NamedExpr)) and node.value is not None:
                 self._bind(node.target, node.value, index, statement, bindings, saved)
             elif isinstance(node, cst.AugAssign):
+                # `z += self.conv(z)`: what the value saves is saved before the write.
+                self._save(node.value, referenced_names(node.target), index, statement, saved)
                 self._write(node.target, node, statement, index, hushed, writes)
             elif isinstance(node, cst.For):
                 self._bind(node.target, None, index, statement, bindings, saved)
@@ -276,27 +327,43 @@ class InplaceOnGraphTensor(Rule):
                     differentiated_at.append(index)
                     continue
                 method = names.method(node)
-                if method is not None:
-                    if method.endswith("_") and method not in _NOT_WRITES:
-                        self._write(node.func.value, node, statement, index, hushed, writes, explicit=True)
-                    elif _self_method(node) in self._inplace_attributes.get(id(root), ()) and node.args:
-                        self._write(node.args[0].value, node, statement, index, hushed, writes, explicit=True)
+                if method is not None and method.endswith("_") and method not in _NOT_WRITES:
+                    self._write(node.func.value, node, statement, index, hushed, writes, explicit=True)
                     continue
                 qualified = self.qualified_names(node.func)
                 if not node.args:
                     continue
+                if not qualified and self._runs_in_place(node.func):  # `self.act(h)`
+                    self._write(node.args[0].value, node, statement, index, hushed, writes, explicit=True)
                 elif any(n.startswith("torch.") and n.endswith("_") and ".init." not in n for n in qualified):
                     self._write(node.args[0].value, node, statement, index, hushed, writes, explicit=True)
                 elif any(n.startswith("torch.nn.functional.") for n in qualified):
                     inplace = argument(node, "inplace")
                     if inplace is not None and is_constant(inplace, True):
                         self._write(node.args[0].value, node, statement, index, hushed, writes, explicit=True)
-        # A module's forward, a loss or a training step, or a function computing a loss.
-        always = isinstance(root, cst.FunctionDef) and (_named_differentiated(root) or bool(differentiated_at))
+        # A module's forward (or a method it calls), a loss or a training step, or a function
+        # computing a loss.
+        always = isinstance(root, cst.FunctionDef) and (
+            _named_differentiated(root) or id(root) in self._from_forward or bool(differentiated_at)
+        )
         for index, name, node, statement, data, explicit in writes:
             if not always and not any(i > index for i in differentiated_at):
                 continue
-            self._judge(index, name, node, statement, data, explicit, bindings, saved, uses)
+            if isinstance(name, cst.Call):
+                self._judge_fresh(name, node, statement)
+            else:
+                self._judge(index, name, node, statement, data, explicit, bindings, saved, uses)
+
+    def _runs_in_place(self, func: cst.BaseExpression) -> bool:
+        """Whether calling `func` writes its argument in place (`self.act` holding
+        `nn.ReLU(inplace=True)`, or a module a loop sets `m.inplace = True` on); asked only in a
+        file that says `inplace` somewhere."""
+        return self._mentions_inplace and values.WRITES_INPUT in self._autograd(func)
+
+    def _autograd(self, func: cst.BaseExpression) -> frozenset[str]:
+        """What calling `func` does for autograd (`gradlint.semantic`), read in the function
+        being analysed: `self.act` holding `nn.ReLU(inplace=True)` writes its input."""
+        return self.context.semantic.value(func, self._analysed).autograd
 
     def _exempt(self, root: cst.CSTNode) -> bool:
         if isinstance(root, cst.FunctionDef):
@@ -307,31 +374,71 @@ class InplaceOnGraphTensor(Rule):
         # Asked here, where the walk's scopes and statements are those around the function.
         if not_differentiated(self.context):
             self._exempt_functions.add(id(node))
+        self._scopes[id(node)] = tuple(self.context.scopes)
+        if self.context.enclosing(cst.ClassDef) is not None:
+            self._methods[id(node)] = node
 
     def _bind(self, target, value, index, statement, bindings, saved) -> None:
-        targets = [target.value] if isinstance(target, cst.Name) else sorted(referenced_names(target))
-        if not isinstance(target, cst.Name) and not isinstance(target, (cst.Tuple, cst.List)):
+        if not isinstance(target, (cst.Name, cst.Tuple, cst.List)):
             return  # attributes and subscripts bind no name
-        binding = _Binding(index, statement)
-        if isinstance(target, cst.Name) and isinstance(value, cst.Call):
-            binding.op = self._saving_op(value)
-            binding.torch_value = bool(self.context.names.method(value)) or any(
-                n.startswith("torch.") for n in self.qualified_names(value.func)
-            )
+        if _paired(target, value):  # `a, b = z[:, :c], z[:, c:]`: element by element
+            for element, part in zip(target.elements, value.elements):
+                self._bind(element.value, part.value, index, statement, bindings, saved)
+            return
+        if isinstance(target, cst.Name):
+            binding = _Binding(index, statement)
+            if isinstance(value, cst.Call):
+                binding.call = value
+                binding.torch_value = bool(self.context.names.method(value)) or any(
+                    n.startswith("torch.") for n in self.qualified_names(value.func)
+                )
+            if value is not None:
+                binding.view_of = viewed_name(value, self.context.names)
+                if binding.view_of is None and isinstance(value, cst.Call):
+                    binding.made_by = value
+            bindings.setdefault(target.value, []).append(binding)
+        else:
+            shared = _Binding(index, statement, view_of=viewed_name(value, self.context.names) if value is not None else None)
+            for position, element in enumerate(target.elements):
+                for name in sorted(referenced_names(element.value)):
+                    binding = shared
+                    if shared.view_of is None and isinstance(value, cst.Call) and isinstance(element.value, cst.Name):
+                        # `a, b = halves(z)`: each element may view the argument on its own.
+                        binding = _Binding(index, statement, made_by=value, element=position)
+                    bindings.setdefault(name, []).append(binding)
         if value is not None:
-            binding.view_of = _viewed_name(value)
-        for name in targets:
-            bindings.setdefault(name, []).append(binding)
-        if value is not None:
-            results = set(targets)
-            for operand, op in self._saved_operands(value):
-                saved.setdefault(operand, []).append(_Saved(index, op, results))
+            self._save(value, set(referenced_names(target)), index, statement, saved)
+
+    def _save(self, value, results, index, statement, saved) -> None:
+        """Record the names an op in `value` saves for backward."""
+        for operand, op, module in self._saved_operands(value):
+            saved.append(_Saved(index, operand, op, set(results), statement, module))
+
+    def _view_of(self, binding: _Binding) -> str | None:
+        """The name whose storage the bound value shares; for a call of a project function,
+        what the semantic model knows it to return a view of (asked once)."""
+        if binding.view_of is None and binding.made_by is not None:
+            base = self.context.semantic.view_base(binding.made_by, self._analysed, binding.element)
+            binding.view_of = viewed_name(base, self.context.names) if base is not None else None
+            binding.made_by = None
+        return binding.view_of
+
+    def _storage_names(self, name: str, index: int, statement, bindings) -> list[str]:
+        """`name` and the names whose storage it shares through its views, before position `index`."""
+        found = [name]
+        binding = _latest(bindings, name, index, statement)
+        while binding is not None and self._view_of(binding) not in (None, *found) and len(found) < 8:
+            found.append(binding.view_of)
+            binding = _latest(bindings, binding.view_of, binding.index, binding.statement)
+        return found
 
     def _saving_op(self, call: cst.Call) -> str | None:
         names = self.context.names
         method = names.method(call)
-        if method is not None:
-            return f".{method}()" if method in SAVES_OUTPUT.methods else None
+        if method in SAVES_OUTPUT.methods:
+            return f".{method}()"
+        if not self.qualified_names(call.func):  # `self.act(x)`: what the model knows `act` to be
+            return self.source(call.func) if values.SAVES_OUTPUT in self._autograd(call.func) else None
         op = self.callee(call, SAVES_OUTPUT)
         if op is None:
             return None
@@ -352,22 +459,25 @@ class InplaceOnGraphTensor(Rule):
                     if number(node.left) is None and number(node.right) is None:
                         for side in (node.left, node.right):
                             if isinstance(side, cst.Name):
-                                yield side.value, self.source(node)
+                                yield side.value, self.source(node), None
                 elif isinstance(node.operator, cst.Power) and isinstance(node.left, cst.Name):
                     if number(node.right) not in (0.0, 1.0):
-                        yield node.left.value, self.source(node)
+                        yield node.left.value, self.source(node), None
             elif isinstance(node, cst.Call):
                 method = self.context.names.method(node)
                 args = [a.value for a in node.args if a.keyword is None and not a.star]
+                module = None
                 if method in SAVES_INPUTS.methods and args and number(args[0]) is None:
                     operands = [node.func.value, *args]
                 elif method is None and self.callee(node, SAVES_INPUTS) and len(args) >= 2:
                     operands = args if all(number(a) is None for a in args) else []
+                elif args and not self.qualified_names(node.func):
+                    operands, module = args[:1], node.func  # `self.conv(x)`: a weight layer saves `x`
                 else:
                     operands = []
                 for operand in operands:
                     if isinstance(operand, cst.Name):
-                        yield operand.value, _short(self.source(node))
+                        yield operand.value, _short(self.source(node)), module
             stack.extend(_children(node))
 
     def _write(self, target, node, statement, index, hushed, writes, explicit=False) -> None:
@@ -378,25 +488,31 @@ class InplaceOnGraphTensor(Rule):
             target, data = target.value, True
         if isinstance(target, cst.Name):
             writes.append((index, target.value, node, statement, data, explicit))
+        elif isinstance(target, cst.Call) and not data:  # `self.drop(F.relu(h))`: written as it is made
+            writes.append((index, target, node, statement, data, explicit))
 
     def _judge(self, index, name, node, statement, data, explicit, bindings, saved, uses) -> None:
         binding = _latest(bindings, name, index, statement)
         views = set()
         # A write through an alias or a view writes the tensor it views (to a bounded depth).
-        while binding is not None and binding.view_of is not None and binding.view_of not in views and len(views) < 8:
+        while binding is not None and self._view_of(binding) not in (None, *views) and len(views) < 8:
             views.add(name)
             name = binding.view_of
             binding = _latest(bindings, name, binding.index, binding.statement)
+        if binding is None and name in self._parameters:
+            binding = _Binding(-1)  # a tensor passed in: what the function saves of it counts
         if binding is None:
             return
         start, op, derived = None, None, set()
-        if binding.op is not None:
-            start, op, derived = binding.index, binding.op, {name}
-        elif explicit or binding.torch_value:
-            for record in saved.get(name, ()):
-                if binding.index < record.index < index:
-                    start, op, derived = record.index, record.op, set(record.results)
-                    break
+        made = self._saving_op(binding.call) if binding.call is not None else None
+        if made is not None:
+            start, op, derived = binding.index, made, {name}
+        else:
+            record = self._first_saved(name, binding, index, statement, explicit, bindings, saved)
+            if record is not None:
+                start, op, derived = record.index, record.op, set(record.results)
+                if record.index == index:  # `z[:, c:] += conv(...)`: the op's result is written into `z`
+                    derived.add(name)
         if start is None:
             return
         # Values computed from the tensor (or from the op's result) before the write.
@@ -412,6 +528,39 @@ class InplaceOnGraphTensor(Rule):
             op=op,
             effect="the gradient is silently wrong" if data else "backward raises",
             remedy="write to a clone" if data else "use an out-of-place op or write to a clone",
+        )
+
+    def _first_saved(self, name, binding, index, statement, explicit, bindings, saved) -> _Saved | None:
+        """The first record, after `binding` and before the write at `index`, of an op saving
+        the storage of `name` (the tensor itself or a view of it: `h = conv(z[:, :c])`)."""
+        for record in saved:
+            # Saved before the write, or by the write's own value (`z += conv(z)`).
+            before = record.index < index or (record.index == index and record.statement is statement)
+            if not (binding.index < record.index and before):
+                continue
+            if not (explicit or binding.torch_value or record.module is not None):
+                continue
+            if name not in self._storage_names(record.operand, record.index, record.statement, bindings):
+                continue
+            if record.module is None or values.SAVES_INPUT in self._autograd(record.module):
+                return record
+        return None
+
+    def _judge_fresh(self, made: cst.Call, node, statement) -> None:
+        """An in-place write to an op's output as it is made (`self.drop(F.relu(h))`,
+        `torch.sigmoid(x).mul_(2)`): it breaks backward when the op saved its output and the
+        written tensor goes on into the graph."""
+        op = self._saving_op(made)
+        if op is None or not _result_flows_on(node, statement):
+            return
+        self.report(
+            node,
+            statement=statement,
+            write=_short(self.source(node)),
+            name=_short(self.source(made)),
+            op=op,
+            effect="backward raises",
+            remedy="use an out-of-place op or write to a clone",
         )
 
     def _derived(self, start, end, seed, bindings, uses) -> set[str]:
@@ -445,30 +594,19 @@ def _latest(bindings, name: str, index: int, statement) -> _Binding | None:
     return before[-1] if before else None
 
 
-def _viewed_name(value: cst.BaseExpression) -> str | None:
-    """The name whose storage `value` shares: `a`, `a.view(-1).t()`, `a[:, 1:]`, `a.T`."""
-    while True:
-        if isinstance(value, cst.Name):
-            return value.value
-        if isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and value.func.attr.value in VIEWS.methods:
-            value = value.func.value
-        elif isinstance(value, cst.Attribute) and value.attr.value in VIEWS.info["attributes"]:
-            value = value.value
-        elif isinstance(value, cst.Subscript) and all(_basic_index(element.slice) for element in value.slice):
-            value = value.value
-        else:
-            return None
+def _paired(target: cst.BaseExpression, value: cst.BaseExpression | None) -> bool:
+    """A tuple target and a literal tuple value of the same length, without starred elements."""
+    if not (isinstance(target, (cst.Tuple, cst.List)) and isinstance(value, (cst.Tuple, cst.List))):
+        return False
+    elements = (*target.elements, *value.elements)
+    return len(target.elements) == len(value.elements) and not any(isinstance(e, cst.StarredElement) for e in elements)
 
 
-def _basic_index(index: cst.BaseSlice) -> bool:
-    """A slice, an integer, `...` or `None`: basic indexing, which makes a view (a tensor or
-    list index copies)."""
-    if isinstance(index, cst.Slice):
-        return True
-    inner = index.value
-    if isinstance(inner, cst.UnaryOperation):
-        inner = inner.expression
-    return isinstance(inner, (cst.Integer, cst.Ellipsis)) or (isinstance(inner, cst.Name) and inner.value == "None")
+def _parameters(root: cst.CSTNode) -> set[str]:
+    if not isinstance(root, cst.FunctionDef):
+        return set()
+    params = root.params
+    return {p.name.value for p in (*params.posonly_params, *params.params, *params.kwonly_params)}
 
 
 def _children(node: cst.CSTNode):

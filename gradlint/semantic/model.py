@@ -20,10 +20,14 @@ import libcst as cst
 from gradlint.data import api_table, framework_modules
 from gradlint.engine.names import NameTable, referenced_names
 from gradlint.engine.positions import code_for_node
-from gradlint.engine.syntax import argument, number, own_nodes, positional, small_statements, string
-from gradlint.semantic.values import UNKNOWN, Value, join
+from gradlint.engine.syntax import (
+    STATEMENT_HOLDERS, argument, assigned_names, is_constant, number, own_nodes, positional, small_statements, string,
+)
+from gradlint.engine.walker import iter_children
+from gradlint.semantic.values import SAVES_INPUT, SAVES_OUTPUT, UNKNOWN, WRITES_INPUT, Value, join
 from gradlint.semantic.summaries import Summaries
 from gradlint.semantic.uses import Uses
+from gradlint.semantic.views import view_base
 
 SOFTMAX = api_table("softmax_softmax")
 SIGMOID = api_table("softmax_sigmoid")
@@ -47,6 +51,14 @@ _LAYER_SUFFIXES = tuple(LAYER_BASES.info["name_suffixes"])
 _WEIGHT_METHODS = frozenset(api_table("semantic_weight_methods").methods)
 APPLY_FUNCTION = api_table("semantic_apply_function")
 FUNCTION_TRANSFORM = api_table("semantic_function_transform")
+# What torch ops and modules save for backward, and which modules can run in place.
+SAVES_OUTPUT_OPS = api_table("torch_training_saves_output")
+SAVES_INPUT_OPS = api_table("torch_training_saves_inputs")
+SAVES_OUTPUT_MODULES = api_table("torch_training_saves_output_modules")
+SAVES_INPUT_MODULES = api_table("torch_training_saves_input_modules")
+INPLACE_MODULES = api_table("torch_training_inplace_modules")
+# `for m in net.modules()`: the loops that visit every sub-module of a model.
+_MODULE_WALKS = frozenset({"modules", "children", "named_modules", "named_children"})
 # The framework a layer base belongs to, by the head of its canonical name.
 _LAYER_FRAMEWORKS = {"tensorflow": "tensorflow", "keras": "keras", "torch": "torch", "jax": "jax", "flax": "jax"}
 
@@ -143,6 +155,8 @@ class ModuleModel:
         self._method_tables: dict[cst.ClassDef, dict[str, cst.FunctionDef]] = {}
         self._lineages: dict[cst.ClassDef, tuple[ClassRef, ...]] = {}
         self._inherited_attributes: dict[tuple[cst.ClassDef, str], list] = {}
+        self._dispatched: dict[tuple, Value] = {}  # (function, constant arguments) -> result
+        self._configured_inplace: frozenset[str] | None = None
 
     def close(self) -> None:
         """Forget what was found, here and in the other modules read. The memos hold scopes and
@@ -155,7 +169,7 @@ class ModuleModel:
 
     def forget(self) -> None:
         """Drop the memos that hold scopes and `ClassRef`s of this model."""
-        for memo in (self._results, self._arguments, self._lineages, self._inherited_attributes):
+        for memo in (self._results, self._arguments, self._lineages, self._inherited_attributes, self._dispatched):
             memo.clear()
         self._calls = None
 
@@ -183,6 +197,59 @@ class ModuleModel:
         arguments (`tf.concat`, `K.dot`, `jnp.transpose`), rather than a class (a layer, a
         variable) or anything of the project (`gradlint.semantic.uses`)."""
         return self._uses.computes_tensor(call)
+    def view_base(
+        self, node: cst.BaseExpression, scopes: Sequence[cst.CSTNode] = (), element: int | None = None
+    ) -> cst.BaseExpression | None:
+        """The expression whose storage `node` (or its element `element`, unpacked from a
+        tuple) shares, one step: a torch view (`a.view(-1)`, `a[:, 1:]`, `torch.chunk(a, 2)`:
+        `gradlint.semantic.views`), or the argument a project function returns a view of
+        (`def halves(t): return t[:, :c], t[:, c:]`)."""
+        base = view_base(node, self.names)
+        if base is not None or not isinstance(node, cst.Call):
+            return base
+        found = self.project_function(node.func)
+        if found is None:
+            return None
+        model, function = found
+        viewed = model._summaries.viewed_parameters(function.name.value)
+        if isinstance(viewed, tuple):
+            viewed = viewed[element] if element is not None and -len(viewed) <= element < len(viewed) else None
+        if viewed is None:
+            return None
+        params = [p.name.value for p in (*function.params.posonly_params, *function.params.params)]
+        return argument(node, viewed, params.index(viewed) if viewed in params else None)
+
+    def configured_inplace(self) -> frozenset[str]:
+        """The module classes a loop of this module switches to run in place: `for m in
+        net.modules(): if isinstance(m, (nn.ReLU, nn.Dropout)): m.inplace = True` (every torch
+        module with an `inplace` flag when no `isinstance` test picks some). Read as applying
+        to every such module built in the file; found once, from the statements only."""
+        if self._configured_inplace is None:
+            found: set[str] = set()
+            for loop, assignment, tests in _inplace_assignments(self.module):
+                found |= self._configured_classes(loop, assignment, tests)
+            self._configured_inplace = frozenset(found)
+        return self._configured_inplace
+
+    def _configured_classes(self, loop: cst.For, assignment: cst.Assign, tests: list[cst.BaseExpression]) -> set[str]:
+        target = assignment.targets[0].target
+        module = target.value.value  # type: ignore[attr-defined]
+        walk = loop.iter
+        if not (isinstance(walk, cst.Call) and self.names.method(walk) in _MODULE_WALKS):
+            return set()
+        if module not in assigned_names(loop.target):
+            return set()
+        classes = [
+            kind
+            for test in tests
+            for call in (test, *own_nodes(test))
+            if isinstance(call, cst.Call) and isinstance(call.func, cst.Name) and call.func.value == "isinstance"
+            and len(call.args) == 2 and isinstance(call.args[0].value, cst.Name) and call.args[0].value.value == module
+            for kind in _class_expressions(call.args[1].value)
+        ]
+        if not classes:
+            return set(INPLACE_MODULES)
+        return {name for kind in classes for name in self.names.qualified_names(kind)}
 
     def logits_parameter(self, function: str) -> tuple[int, str] | None:
         """The position and name of the parameter that the module's function `function` uses
@@ -194,21 +261,21 @@ class ModuleModel:
         project): the position and name of the parameter whose sum of squares it returns
         (`gradlint.semantic.summaries`), or None."""
         target = self.project_function(func)
-        return None if target is None else target[0]._summaries.squares_parameter(target[1])
+        return None if target is None else target[0]._summaries.squares_parameter(target[1].name.value)
 
     def norm_parameter(self, func: cst.BaseExpression) -> tuple[int, str] | None:
         """For the callee `func`: the position and name of the parameter whose Euclidean norm
         it returns with nothing guarding the root (`gradlint.semantic.summaries`), or None."""
         target = self.project_function(func)
-        return None if target is None else target[0]._summaries.norm_parameter(target[1])
+        return None if target is None else target[0]._summaries.norm_parameter(target[1].name.value)
 
-    def project_function(self, func: cst.BaseExpression) -> tuple[ModuleModel, str] | None:
-        """The model of the module that defines the function `func` names, and its name there:
-        a function of this module (`helper`), one imported from the project (`from .geo import
+    def project_function(self, func: cst.BaseExpression) -> tuple[ModuleModel, cst.FunctionDef] | None:
+        """The function of the project that `func` names, with the model of its module: a
+        function of this module (`helper`), one imported from the project (`from .geo import
         helper`), or one read from an imported project module (`geo.helper`); else None."""
         if isinstance(func, cst.Name):
             if func.value in self.functions:
-                return self, func.value
+                return self, self.functions[func.value]
             module, attribute = self._import_target(func.value)
         elif isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name):
             module, attribute = self._import_target(func.value.value)
@@ -219,7 +286,7 @@ class ModuleModel:
             return None
         if module is None or attribute not in module.functions:
             return None
-        return module, attribute
+        return module, module.functions[attribute]
 
     @cached_property
     def _uses(self) -> Uses:
@@ -352,11 +419,12 @@ class ModuleModel:
     def instance(self, cls: ClassRef) -> Value:
         """An instance of `cls`: calling it runs its `forward` / `call` / `__call__`, its own or
         inherited from a class of the project."""
+        autograd = _inherited_autograd(cls)
         found = _method(cls, CALL_METHODS)
         if found is None:
-            return UNKNOWN
+            return Value(autograd=autograd) if autograd else UNKNOWN
         owner, method = found
-        return Value(output=owner._result(method, cls))
+        return Value(output=owner._result(method, cls), autograd=autograd)
 
     def layer_framework(self, cls: cst.ClassDef | ClassRef) -> str | None:
         """The framework whose layer or module class `cls` derives from, directly or through
@@ -583,7 +651,8 @@ class ModuleModel:
         names = self.names.qualified_names(node)
         if names:  # an API used as a value: `act = F.softmax`
             kind = _produced(names, None)
-            return Value(output=Value(kind)) if kind else UNKNOWN
+            autograd = _op_autograd(names)
+            return Value(output=Value(kind) if kind else None, autograd=autograd) if kind or autograd else UNKNOWN
         if isinstance(node.value, cst.Name) and depth <= MAX_DEPTH:  # `models.Net`
             module, attribute = self._import_target(node.value.value)
             if module is not None and attribute is None:
@@ -663,13 +732,77 @@ class ModuleModel:
             layer = self._layer(node, names)
             if layer is not None:
                 return layer
+        dispatched = self._dispatch(node, depth)
+        if dispatched is not None:
+            return dispatched
         callee = self._eval(node.func, scope, depth + 1)
         if callee.output is not None and callee.output.known:
             return self._located_at_argument(replace(callee.output, indirect=True, through_call=True), node, scope)
         return UNKNOWN
 
+    def _dispatch(self, node: cst.Call, depth: int) -> Value | None:
+        """What a project function returns for the constants a call passes, when its body
+        picks a `return` by testing them: `pick_activation("relu")` with `if name == "relu":
+        return F.relu`; None when no constant decides a test (then every `return` counts)."""
+        found = self.project_function(node.func)
+        if found is None or depth > MAX_DEPTH:
+            return None
+        model, function = found
+        params = function.params
+        positions = [p.name.value for p in (*params.posonly_params, *params.params)]
+        constants = {}
+        for param in (*params.posonly_params, *params.params, *params.kwonly_params):
+            given = argument(node, param.name.value, positions.index(param.name.value) if param.name.value in positions else None)
+            literal = _literal(given if given is not None else param.default)
+            if literal is not None:
+                constants[param.name.value] = literal
+        if not constants:
+            return None
+        key = (function, tuple(sorted(constants.items(), key=repr)))
+        if key not in model._dispatched:
+            model._dispatched[key] = UNKNOWN  # a recursive call reads as unknown
+            returns, decided = _chosen_returns(function.body, constants)
+            values = [_chosen_value(r.value, constants) if r.value is not None else None for r in returns]
+            decided = decided or any(value is not r.value for value, r in zip(values, returns))
+            result = None
+            if decided and returns and None not in values:
+                model._bound(function)  # records the positions
+                owner = model._owner.get(function)
+                scope = Scope((function,), ClassRef(model, owner) if owner is not None else None)
+                result = join(
+                    model._eval(value, replace(scope, at=model._when[r][0]), depth + 1) for value, r in zip(values, returns)
+                ).reached()
+            model._dispatched[key] = result
+        return model._dispatched[key]
+
     def _layer(self, node: cst.Call, names: frozenset[str]) -> Value | None:
-        """A layer object built by an API: what calling it gives."""
+        """A layer object built by an API: what calling it gives, and what it does for autograd."""
+        layer = self._layer_output(node, names)
+        autograd = self._module_autograd(node, names)
+        if not autograd:
+            return layer
+        return replace(layer or UNKNOWN, autograd=autograd)
+
+    def _module_autograd(self, node: cst.Call, names: frozenset[str]) -> frozenset[str]:
+        """What a torch module built by `node` does when called: saves its input (a weight
+        layer, a normalisation), saves its output (`nn.Sigmoid`, `nn.ReLU`), writes its input
+        (built with `inplace=True`, or of a class a loop of this module switches in place);
+        for `nn.Sequential`, its first layer's input and its last layer's output."""
+        if names & SEQUENTIAL:
+            layers = positional(node)
+            if not layers or isinstance(layers[0], (cst.List, cst.Tuple)):
+                return frozenset()
+            first = self._eval(layers[0], Scope(), MAX_DEPTH - 2).autograd
+            last = self._eval(layers[-1], Scope(), MAX_DEPTH - 2).autograd
+            return (first & {SAVES_INPUT, WRITES_INPUT}) | (last & {SAVES_OUTPUT})
+        found = _class_autograd(names)
+        if names & INPLACE_MODULES:
+            flag = argument(node, "inplace")
+            if (flag is not None and is_constant(flag, True)) or names & self.configured_inplace():
+                found |= {WRITES_INPUT}
+        return found
+
+    def _layer_output(self, node: cst.Call, names: frozenset[str]) -> Value | None:
         if names & SEQUENTIAL:
             layers = positional(node)
             if len(layers) == 1 and isinstance(layers[0], (cst.List, cst.Tuple)):
@@ -1152,3 +1285,167 @@ def _project_imports(names: NameTable, dotted_name: str) -> dict[str, str]:
         anchor = package[: len(package) - (level - 1)] if level > 1 else package
         found[local] = ".".join(part for part in (*anchor, module, name) if part)
     return found
+
+
+def _op_autograd(names: frozenset[str]) -> frozenset[str]:
+    """What a torch function used as a value (`act = F.relu`) does when called."""
+    found = set()
+    if names & SAVES_OUTPUT_OPS:
+        found.add(SAVES_OUTPUT)
+    if names & SAVES_INPUT_OPS:
+        found.add(SAVES_INPUT)
+    return frozenset(found)
+
+
+def _class_autograd(names: frozenset[str]) -> frozenset[str]:
+    """What calling an instance of a torch module class does, by the class's names."""
+    found = set()
+    if names & SAVES_INPUT_MODULES:
+        found.add(SAVES_INPUT)
+    if names & SAVES_OUTPUT_MODULES:
+        found.add(SAVES_OUTPUT)
+    return frozenset(found)
+
+
+def _inherited_autograd(cls: ClassRef) -> frozenset[str]:
+    """What calling an instance of a project class does by its torch bases (`class
+    Conv(nn.Conv2d)` saves its input)."""
+    found: frozenset[str] = frozenset()
+    for ref in _lineage(cls):
+        for base in ref.node.bases:
+            if base.keyword is None and not base.star:
+                found |= _class_autograd(ref.model.names.qualified_names(base.value))
+    return found
+
+
+def _class_expressions(node: cst.BaseExpression) -> list[cst.BaseExpression]:
+    """The classes of an `isinstance` test: `nn.ReLU`, or each of `(nn.ReLU, nn.Dropout)`."""
+    if isinstance(node, (cst.Tuple, cst.List)):
+        return [element.value for element in node.elements]
+    return [node]
+
+
+def _inplace_assignments(module: cst.Module) -> Iterator[tuple[cst.For, cst.Assign, list[cst.BaseExpression]]]:
+    """Each `m.inplace = True` in a `for` loop, with the loop and the tests of the `if`s around
+    it inside the loop (not in an `else`); statements only (expressions are never entered)."""
+    stack: list[tuple[cst.CSTNode, cst.For | None, tuple]] = [(module, None, ())]
+    while stack:
+        node, loop, tests = stack.pop()
+        if isinstance(node, cst.SimpleStatementLine):
+            if loop is None:
+                continue
+            for small in node.body:
+                if (
+                    isinstance(small, cst.Assign) and len(small.targets) == 1
+                    and isinstance(small.targets[0].target, cst.Attribute)
+                    and small.targets[0].target.attr.value == "inplace"
+                    and isinstance(small.targets[0].target.value, cst.Name)
+                    and is_constant(small.value, True)
+                ):
+                    yield loop, small, list(tests)
+            continue
+        if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+            loop, tests = None, ()
+        elif isinstance(node, cst.For):
+            loop, tests = node, ()
+        for child in iter_children(node):
+            if isinstance(node, cst.If) and child is node.orelse:
+                continue  # where the test is false: which classes get there is not read
+            if isinstance(node, cst.If) and child is node.body:
+                stack.append((child, loop, (*tests, node.test)))
+            elif isinstance(child, STATEMENT_HOLDERS):
+                stack.append((child, loop, tests))
+
+
+def _literal(node: cst.BaseExpression | None) -> str | float | bool | None:
+    """The value of a string or number literal, `True` or `False`; else None."""
+    if node is None:
+        return None
+    text = string(node)
+    if text is not None:
+        return text
+    if is_constant(node, True) or is_constant(node, False):
+        return node.value == "True"  # type: ignore[attr-defined]
+    return number(node)
+
+
+def _decided(test: cst.BaseExpression, constants: dict) -> bool | None:
+    """Whether `test` holds for the constants: `name == "relu"`, `name in ("a", "b")`, `name !=
+    2`; None when it is not such a test of a constant parameter."""
+    if not isinstance(test, cst.Comparison) or len(test.comparisons) != 1:
+        return None
+    left, comparison = test.left, test.comparisons[0]
+    right = comparison.comparator
+    if isinstance(right, cst.Name) and right.value in constants and not isinstance(left, cst.Name):
+        left, right = right, left
+    if not isinstance(left, cst.Name) or left.value not in constants:
+        return None
+    value = constants[left.value]
+    operator = comparison.operator
+    if isinstance(operator, (cst.In, cst.NotIn)):
+        if not isinstance(right, (cst.Tuple, cst.List, cst.Set)):
+            return None
+        options = [_literal(element.value) for element in right.elements]
+        if None in options:
+            return None
+        return (value in options) == isinstance(operator, cst.In)
+    other = _literal(right)
+    if other is None or not isinstance(operator, (cst.Equal, cst.NotEqual)):
+        return None
+    return (value == other) == isinstance(operator, cst.Equal)
+
+
+def _chosen_returns(body: cst.CSTNode, constants: dict) -> tuple[list[cst.Return], bool]:
+    """The `return`s of a function body reached when the parameters hold `constants`, and
+    whether a test of them was decided on the way."""
+    returns: list[cst.Return] = []
+    decided = [False]
+    _walk_chosen(body, constants, returns, decided)
+    return returns, decided[0]
+
+
+def _walk_chosen(block: cst.CSTNode, constants: dict, returns: list, decided: list) -> bool:
+    """Collect into `returns` the `return`s of `block` reached for the constants; True when the
+    path through `block` always leaves it (by a `return` or a `raise`)."""
+    for statement in _block_statements(block):
+        if isinstance(statement, cst.If):
+            holds = _decided(statement.test, constants)
+            if holds is None:
+                returns.extend(n for n in small_statements(statement) if isinstance(n, cst.Return))
+                continue
+            decided[0] = True
+            branch = statement.body if holds else statement.orelse
+            if branch is not None and _walk_chosen(branch, constants, returns, decided):
+                return True
+        elif isinstance(statement, (cst.Return, cst.Raise)):
+            if isinstance(statement, cst.Return):
+                returns.append(statement)
+            return True
+        elif not isinstance(statement, (cst.FunctionDef, cst.ClassDef)):
+            returns.extend(n for n in small_statements(statement) if isinstance(n, cst.Return))
+    return False
+
+
+def _block_statements(block: cst.CSTNode) -> list[cst.CSTNode]:
+    """The statements of a block, the small ones taken out of their lines: an indented block, a
+    one-line suite, an `else`, or an `elif` (one `if`)."""
+    if isinstance(block, cst.If):
+        return [block]
+    if isinstance(block, cst.Else):
+        block = block.body
+    found: list[cst.CSTNode] = []
+    for statement in getattr(block, "body", ()):
+        found.extend(statement.body if isinstance(statement, cst.SimpleStatementLine) else [statement])
+    return found
+
+
+def _chosen_value(value: cst.BaseExpression, constants: dict) -> cst.BaseExpression:
+    """The entry a constant key picks from a literal table: `{"relu": F.relu, ...}[name]`."""
+    if isinstance(value, cst.Subscript) and isinstance(value.value, cst.Dict) and len(value.slice) == 1:
+        key = value.slice[0].slice
+        key = key.value if isinstance(key, cst.Index) else None
+        if isinstance(key, cst.Name) and key.value in constants:
+            for element in value.value.elements:
+                if isinstance(element, cst.DictElement) and _literal(element.key) == constants[key.value]:
+                    return element.value
+    return value

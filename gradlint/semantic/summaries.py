@@ -11,7 +11,9 @@ A summary is computed once per function and memoised on the module's model. Thos
   non-negative, and exactly zero when that argument is the zero vector;
 - which parameter a function returns the Euclidean norm of with nothing under the root but
   that sum (`return jnp.sqrt(squared_length(d))`, `return jnp.linalg.norm(d)`): its gradient
-  is NaN at the zero vector (GL030 then checks what its callers pass there).
+  is NaN at the zero vector (GL030 then checks what its callers pass there);
+- which parameter a function returns views of (`return x[:, :c], x[:, c:]`, `return
+  x.view(n, -1)`): a caller's write to the result writes that argument's storage (GL092).
 
 A summary may name another module's function: `ModuleModel.project_function` finds it
 through the project index, and that module's own summaries answer.
@@ -24,7 +26,8 @@ import weakref
 import libcst as cst
 
 from gradlint.data import api_table
-from gradlint.engine.syntax import argument, assigned_names, number, own_nodes, positional
+from gradlint.engine.syntax import argument, assigned_names, number, own_nodes, positional, small_statements
+from gradlint.semantic.views import viewed_name
 
 LOGITS_FIRST = api_table("softmax_logits_loss_first")
 LOGITS_SECOND = api_table("softmax_logits_loss_second")
@@ -49,6 +52,7 @@ class Summaries:
         self._logits: dict[str, tuple[int, str] | None] = {}
         self._squares: dict[str, tuple[int, str] | None] = {}
         self._norms: dict[str, tuple[int, str] | None] = {}
+        self._views: dict[str, tuple[str | None, ...] | str | None] = {}
 
     def logits_parameter(self, name: str, depth: int = 0) -> tuple[int, str] | None:
         """The position and name of the parameter that the module's function `name` uses as
@@ -69,6 +73,34 @@ class Summaries:
                 break
         self._logits[name] = found
         return found
+
+    def viewed_parameters(self, name: str) -> tuple[str | None, ...] | str | None:
+        """The parameter whose storage the module's function `name` returns a view of; for a
+        function returning a tuple, the parameter each element views (None where one does not),
+        when every `return` agrees; else None."""
+        if name in self._views:
+            return self._views[name]
+        function = self.model.functions.get(name)
+        found = None
+        if function is not None:
+            params = _parameter_names(function) - _rebound_names(function)
+            answers = {
+                self._returned_views(node.value, params)
+                for node in small_statements(function.body)
+                if isinstance(node, cst.Return)
+            }
+            found = answers.pop() if len(answers) == 1 else None
+        self._views[name] = found
+        return found
+
+    def _returned_views(self, value: cst.BaseExpression | None, params: set[str]) -> tuple[str | None, ...] | str | None:
+        if isinstance(value, (cst.Tuple, cst.List)):
+            views = tuple(self._returned_views(element.value, params) for element in value.elements)
+            return views if any(isinstance(view, str) for view in views) else None
+        if value is None or isinstance(value, cst.Name):
+            return None  # the argument itself, not a view of it
+        viewed = viewed_name(value, self.names)
+        return viewed if viewed in params else None
 
     def _logits_use(self, call: cst.Call, local: dict[str, cst.BaseExpression], depth: int) -> str | None:
         """The name that `call` takes as logits, when it is a bare name (`local`: the
@@ -202,7 +234,7 @@ class Summaries:
         if target is None:
             return None
         model, function = target
-        position = getattr(model._summaries, summary)(function, depth + 1)
+        position = getattr(model._summaries, summary)(function.name.value, depth + 1)
         return None if position is None else argument(call, position[1], position[0])
 
 
@@ -227,3 +259,22 @@ def _single_assignments(function: cst.FunctionDef) -> dict[str, cst.BaseExpressi
                     single = isinstance(node, cst.Assign) and isinstance(target, cst.Name) and name not in values
                     values[name] = node.value if single else None
     return {name: value for name, value in values.items() if value is not None}
+
+
+def _parameter_names(function: cst.FunctionDef) -> set[str]:
+    params = function.params
+    return {p.name.value for p in (*params.posonly_params, *params.params, *params.kwonly_params)}
+
+
+def _rebound_names(function: cst.FunctionDef) -> set[str]:
+    """The names `function`'s own code assigns (a parameter assigned may hold another tensor)."""
+    found: set[str] = set()
+    for node in own_nodes(function.body):
+        if isinstance(node, (cst.Assign, cst.AugAssign, cst.AnnAssign, cst.For, cst.NamedExpr, cst.WithItem)):
+            targets = [t.target for t in node.targets] if isinstance(node, cst.Assign) else [
+                node.asname.name if isinstance(node, cst.WithItem) and node.asname else getattr(node, "target", None)
+            ]
+            for target in targets:
+                if target is not None:
+                    found.update(assigned_names(target))
+    return found

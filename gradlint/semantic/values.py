@@ -17,7 +17,10 @@ class Value:
     `output` is what calling the value returns (a layer, a model, a function); `elements` are
     the values of a tuple, in order; `location` says the value is a reparameterised sample,
     its location plus noise drawn apart from it (`mu + sigma * torch.randn_like(mu)`), and
-    names the location: a key that two reads of the same value share (`ModuleModel.location_key`).
+    names the location: a key that two reads of the same value share (`ModuleModel.location_key`);
+    `autograd` is what calling the value does that torch's backward depends on (`SAVES_INPUT`,
+    `SAVES_OUTPUT`, `WRITES_INPUT`: a weight layer, an activation whose backward reads its
+    output, a module run in place).
     """
 
     probability: str | None = None
@@ -26,6 +29,7 @@ class Value:
     output: Value | None = None
     elements: tuple[Value, ...] | None = None
     location: tuple | None = None
+    autograd: frozenset[str] = frozenset()
 
     @property
     def known(self) -> bool:
@@ -49,6 +53,11 @@ class Value:
 
 UNKNOWN = Value()
 
+# What calling a torch op or module does for autograd (`Value.autograd`).
+SAVES_INPUT = "saves its input"  # backward reads the input: writing it in place afterwards raises
+SAVES_OUTPUT = "saves its output"  # backward reads the output: writing that in place raises
+WRITES_INPUT = "writes its input"  # runs in place (`nn.ReLU(inplace=True)`)
+
 
 def join(values: Iterable[Value]) -> Value:
     """What a name holds when it may hold any of `values`: a fact survives only when every
@@ -69,5 +78,6 @@ def join(values: Iterable[Value]) -> Value:
         elements = tuple(join(parts) for parts in zip(*(value.elements for value in values)))
     locations = {value.location for value in values}
     location = first.location if len(locations) == 1 else None
+    autograd = frozenset.intersection(*(value.autograd for value in values))
     return Value(probability, any(value.indirect for value in values), any(value.through_call for value in values),
-                 output if output and output.known else None, elements, location)
+                 output if output and output.known else None, elements, location, autograd)
