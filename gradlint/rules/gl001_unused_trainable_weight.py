@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from gradlint.data import api_table
+from gradlint.data import api_table, framework_modules
 from gradlint.engine.gradients import not_differentiated
 from gradlint.engine.syntax import own_nodes
 from gradlint.engine.walker import iter_children, iter_tree
@@ -74,6 +74,7 @@ SELF_SAFE_BUILTINS = frozenset({"isinstance", "type", "id", "super", "repr", "st
 
 
 _BUILTINS = frozenset(dir(builtins))
+_FRAMEWORKS = frozenset(framework_modules())
 _DOTTED_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)+$")
 
 
@@ -345,7 +346,7 @@ class UnusedTrainableWeight(Rule):
         a TF1 functional layer, a function of the project, or a method on `self`."""
         func = node.func  # a name or an attribute (`visit_Call`)
         tf1_layer = self.callee(node, TF1_LAYERS) is not None
-        if not tf1_layer and (self.qualified_names(func) or (isinstance(func, cst.Name) and func.value in _BUILTINS)):
+        if not tf1_layer and (_framework_api(self.qualified_names(func)) or _is_builtin(func)):
             return
         if not tf1_layer and any(isinstance(s, cst.With) and _reuse_on(s) for s in self.context.statements):
             self.called_reusing.add(func.value if isinstance(func, cst.Name) else func.attr.value)
@@ -453,6 +454,15 @@ def _reuse_argument(arg: cst.Arg) -> bool:
         arg.keyword is not None and arg.keyword.value in VARIABLE_REUSE.info["keywords"]
         and _constant(arg.value) is not False and not _is_name(arg.value, "None")
     )
+
+
+def _is_builtin(func: cst.BaseExpression) -> bool:
+    return isinstance(func, cst.Name) and func.value in _BUILTINS
+
+
+def _framework_api(names: frozenset[str]) -> bool:
+    """A name of a framework's or a library's API, not of the project (`from ops import linear`)."""
+    return any(name.split(".", 1)[0] in _FRAMEWORKS for name in names)
 
 
 def _string_arguments(call: cst.Call) -> list[str]:

@@ -94,6 +94,9 @@ class Scope:
     at: int | None = None
 
 
+# A function of the project: the model of its module, the function, the class of `self` in it.
+_Function = tuple["ModuleModel", cst.FunctionDef, "ClassRef | None"]
+
 _PARAMETER = Scope()  # where a parameter's value comes from: a caller the model does not follow
 
 
@@ -303,7 +306,7 @@ class ModuleModel:
         found = self._called_function(call.func, self._scope(scopes))
         return found is not None and _function_makes_weights(*found, creates, 0)
 
-    def _called_function(self, func: cst.BaseExpression, scope: Scope) -> tuple[ModuleModel, cst.FunctionDef, ClassRef | None] | None:
+    def _called_function(self, func: cst.BaseExpression, scope: Scope) -> _Function | None:
         """The function of the project a call runs: `name(...)` not bound in the function, or
         `self.method(...)`."""
         if isinstance(func, cst.Name):

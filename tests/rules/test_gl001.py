@@ -429,3 +429,10 @@ def test_a_weight_helper_called_for_its_effect_or_outside_training_is_quiet():
         """
     )
     assert lint_source(source, select=["GL001"]) == []
+
+
+def test_a_weight_helper_imported_by_name_is_followed(tmp_path):
+    (tmp_path / "helpers.py").write_text(HELPERS)
+    model = tmp_path / "model.py"
+    model.write_text(GENERATOR.format(source="z", reuse="False").replace("from helpers import *", "from helpers import fc"))
+    assert [f.line for f in lint_source(model.read_text(), path=model, select=["GL001"])] == [7]
