@@ -356,7 +356,7 @@ class UnusedTrainableWeight(Rule):
         if isinstance(func, cst.Attribute) and not (tf1_layer or _is_name(func.value, _first_param(function) or "")):
             return
         statement = self.context.current_statement()
-        if statement is not None and not not_differentiated(self.context):
+        if _assigns(statement) and not not_differentiated(self.context):  # a returned or dropped call is no dead store
             self.weight_calls.setdefault(id(function), []).append((node, statement))
 
     def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
@@ -453,6 +453,12 @@ def _reuse_argument(arg: cst.Arg) -> bool:
     return (
         arg.keyword is not None and arg.keyword.value in VARIABLE_REUSE.info["keywords"]
         and _constant(arg.value) is not False and not _is_name(arg.value, "None")
+    )
+
+
+def _assigns(statement: cst.CSTNode | None) -> bool:
+    return isinstance(statement, cst.SimpleStatementLine) and any(
+        isinstance(small, (cst.Assign, cst.AnnAssign, cst.AugAssign)) for small in statement.body
     )
 
 
