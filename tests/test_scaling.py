@@ -137,3 +137,14 @@ def test_a_bad_max_file_size_is_a_configuration_error(run_cli, tmp_path, value):
     (tmp_path / "m.py").write_text("import torch\n")
     code, _, err = run_cli("--no-cache", ".", cwd=tmp_path)
     assert code == 2 and "'max-file-size' must be a size" in err
+
+
+def test_parsing_without_validation_gives_the_tree_and_keeps_validating_built_nodes():
+    text = "import torch\n\ndef f(x):\n    return torch.log(torch.softmax(x, -1))  # comment\n"
+    assert pieces.parse_module(text).deep_equals(cst.parse_module(text))
+    with pytest.raises(cst.CSTValidationError):  # a node built after parsing is still checked
+        cst.Name("not a name")
+    with pytest.raises(cst.ParserSyntaxError):
+        pieces.parse_module("def f(:\n")
+    with pytest.raises(cst.CSTValidationError):  # and after a parse that failed
+        cst.Name("not a name")

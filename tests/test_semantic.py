@@ -635,6 +635,56 @@ def test_a_buffer_of_exponentials_divided_by_its_sum_is_a_softmax_after_the_divi
     assert [f.line for f in found] == [11]
 
 
+def test_numbers_written_in_the_code_and_constructor_settings_are_constants():
+    model = model_of(
+        """
+        import torch
+        import torch.nn as nn
+
+        MARGIN = 0.5
+
+        class Head(nn.Module):
+            def __init__(self, std, beta=0.8, scale=None):
+                super().__init__()
+                self.std = std
+                self.beta = beta
+                self.margin = 2 * MARGIN
+                self.scale = scale
+                self.log_std = nn.Parameter(torch.zeros(2))
+
+            def forward(self, h):
+                return self.std, self.beta, self.margin, self.scale, self.log_std
+        """
+    )
+    head = model.classes["Head"]
+    forward = head.body.body[1]
+    values = forward.body.body[0].body[0].value.elements
+    scopes = (head, forward)
+    constants = [model.holds_constant(e.value, scopes) for e in values]
+    settings = [model.holds_constant(e.value, scopes, configuration=True) for e in values]
+    assert constants == [False, True, True, False, False]
+    assert settings == [True, True, True, False, False]
+
+
+def test_a_location_plus_noise_is_a_sample_located_there():
+    model = model_of(
+        """
+        import torch
+
+        def draw(mu, std):
+            eps = torch.zeros_like(mu)
+            eps.normal_()
+            a = mu + std * eps
+            b = mu + std * torch.randn_like(mu)
+            c = mu + std
+            return a, b, c
+        """
+    )
+    a, b, c = returned(model, "draw").elements
+    function = model.functions["draw"]
+    assert a.location == b.location == ("parameter", function, "mu")
+    assert c.location is None
+
 def _creates_variable(names: frozenset[str]) -> bool:
     return "tensorflow.get_variable" in names
 

@@ -25,7 +25,7 @@ from gradlint.config import find_config
 from gradlint.data import section
 from gradlint.dynamic.probe import Job
 from gradlint.engine.legacy import Rewrite, as_python3
-from gradlint.engine.pieces import PIECE_SIZE
+from gradlint.engine.pieces import PIECE_SIZE, parse_module
 from gradlint.engine.positions import Located
 from gradlint.engine.runner import decode
 from gradlint.engine.walker import iter_tree
@@ -59,7 +59,7 @@ class ModulePlan:
         self.lines = text.splitlines(keepends=True)
         self.legacy: Rewrite | None = None  # set for the Python 3 reading of a Python 2 file
         if module is None:
-            module = cst.parse_module(text)
+            module = parse_module(text)
         scopes = MetadataWrapper(module, unsafe_skip_copy=True).resolve(ScopeProvider)
         body = list(module.body)
         located = Located(module, placed=[n for s in body for n in (s, *getattr(s, "decorators", ())[:1])])

@@ -38,6 +38,8 @@ _TEST_FILE = re.compile(r"^(test_.*|.*_test|conftest)\.py$")
 # The words of an identifier: `computeLoss` and `compute_loss` are ["compute", "loss"].
 _WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
 LOSS_WORDS = frozenset({"loss", "losses", "cost", "criterion", "crossentropy", "hinge", "nll", "objective"})
+# One word made of a short prefix and "loss": `dloss`, `gloss`, `celoss`, `bceloss`.
+_COMPOUND_LOSS = re.compile(r"[a-z]{1,4}loss(?:es)?")
 # `loss_scale`, `loss_history`, `LossScaleOptimizer`: named after a loss, but not one.
 _NOT_A_LOSS_AFTER = frozenset({
     "scale", "scaling", "scaler", "weight", "weights", "mask", "masks", "schedule", "scheduler", "factor",
@@ -55,11 +57,11 @@ def name_words(name: str) -> list[str]:
 
 
 def named_like_loss(name: str) -> bool:
-    """`my_loss`, `compute_loss`, `DiceLoss`, `criterion`: yes. `loss_scale`, `log_loss_value`,
+    """`my_loss`, `compute_loss`, `DiceLoss`, `criterion`, `calc_dloss`: yes. `loss_scale`, `log_loss_value`,
     `running_loss`: no. The one definition of a loss by its name."""
     words = name_words(name)
     for index, word in enumerate(words):
-        if word in LOSS_WORDS:
+        if word in LOSS_WORDS or _COMPOUND_LOSS.fullmatch(word):
             following = words[index + 1] if index + 1 < len(words) else None
             previous = words[index - 1] if index else None
             if following not in _NOT_A_LOSS_AFTER and previous not in _NOT_A_LOSS_BEFORE:

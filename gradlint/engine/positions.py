@@ -60,6 +60,7 @@ class _LocatingState(CodegenState):
 
     placed: set = field(default_factory=set)  # ids of the nodes whose position is asked for
     wanted: Collection[int] = field(default_factory=frozenset)  # ids of the nodes to find spans for
+    watched: set = field(default_factory=set)  # placed | wanted: one lookup for each node generated
     ranges: dict = field(default_factory=dict)  # id(node) -> (first token, end token)
     starts: dict = field(default_factory=dict)  # id(node) -> its first token, for placed and wanted nodes
     # id(node) -> indentation while generating, then (first token, end token, indentation)
@@ -73,11 +74,12 @@ class _LocatingState(CodegenState):
         for child in (start_node, end_node):
             if child is not None:
                 self.placed.add(id(child))
+                self.watched.add(id(child))
         return _Recording(self, node, start_node, end_node)
 
     def before_codegen(self, node: cst.CSTNode) -> None:
         key = id(node)
-        if key in self.placed or key in self.wanted:
+        if key in self.watched:
             self.starts[key] = len(self.tokens)
             if key in self.wanted:
                 self.marks[key] = tuple(self.indent_tokens)
@@ -124,11 +126,13 @@ class Located:
         self, module: cst.Module, wanted: Collection[cst.CSTNode] = (), placed: Collection[cst.CSTNode] = ()
     ) -> None:
         self.module = module
+        placed_ids, wanted_ids = set(map(id, placed)), frozenset(map(id, wanted))
         state = _LocatingState(
             default_indent=module.default_indent,
             default_newline=module.default_newline,
-            placed=set(map(id, placed)),
-            wanted=frozenset(map(id, wanted)),
+            placed=placed_ids,
+            wanted=wanted_ids,
+            watched=placed_ids | wanted_ids,
         )
         module._codegen(state)
         self._ranges: dict[int, tuple[int, int]] = state.ranges  # the module keeps every node (and id) alive

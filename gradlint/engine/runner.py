@@ -322,15 +322,16 @@ def _findings(context: FileContext, reports: list[Report], used: set[tuple[int, 
     code) for those that one does."""
     path = context.path
     coded = [value.node for report in reports if report.fields for value in report.fields.values() if isinstance(value, NodeCode)]
+    suppressed = suppressions(context.text)
     located = Located(
         context.module,
         [report.fix.node for report in reports if report.fix is not None] + coded,
-        [node for report in reports for node in (report.node, report.statement) if node is not None],
+        # A statement's line matters only to a suppression comment on it.
+        [node for report in reports for node in (report.node, report.statement if suppressed else None) if node is not None],
     )
     # Where libcst's code is not the file or the start of it (it drops a form feed that starts a
     # line, and a last lone "\r"), positions in its code are not positions in the file: no fixes.
     fixes_fit = context.text.startswith(located.code)
-    suppressed = suppressions(context.text)
     findings = []
     seen = set()
     for report in reports:

@@ -43,6 +43,7 @@ CONST, DEAD, UNKNOWN, LIVE = 0, 1, 2, 3
 # Names that hold labels, masks or sizes, not something a gradient is taken with respect to.
 SAME_VALUE = api_table("semantic_same_value")
 SHAPE_QUERY = api_table("semantic_shape_query")
+NEW_TENSOR = api_table("semantic_new_tensor")
 
 NO_GRAD_NAMES = frozenset({
     "y_true", "labels", "label", "targets", "target", "y", "gt", "ground_truth", "y_gt", "truth",
@@ -212,7 +213,13 @@ class NonDifferentiableOp(Rule):
     an index, lookup or preprocessing layer) is not flagged; in a loss it is.
 
     Helper methods on `self` (`return self.quantize(x)`, undecorated, in the same class) are
-    followed the same way.
+    followed the same way; one whose every result is a constant (a mask built from Python
+    values with `torch.tensor([...])`) gives a constant. An indicator written with `where`,
+    `where(pred == y, 0.0, 1.0)` (constant branches, a condition that is not), is a comparison
+    cast to float: a chain of argmax, comparison and `where` ending in a loss term is reported.
+    A setting stored on `self` (`self.beta = beta` with `beta=0.8`, a number written in the
+    code, read through the semantic model) carries no gradient; any other attribute may be a
+    weight.
 
     Misses: helpers defined after their caller or decorated (a
     decorator may give them a gradient), values passed between functions other than through a
@@ -261,6 +268,11 @@ class NonDifferentiableOp(Rule):
         # Plain methods by (class, name): `self.quantize(x)` is followed as a helper is.
         self.methods: dict[tuple[int, str], cst.FunctionDef] = {}
         self.method_summaries: dict[tuple[int, str], tuple] = {}
+        # Helpers and methods whose every returned value is constant whatever they are given
+        # (`torch.FloatTensor([...])` built from Python values): id of the function -> bool.
+        self.constant_results: dict[int, bool] = {}
+        # `self.<attr>` holding a number written in the code (`self.beta = beta`, `beta=0.8`).
+        self.constant_attributes: dict[tuple[int, str], bool] = {}
 
     # The walk ---------------------------------------------------------------------------
 
@@ -395,9 +407,9 @@ class NonDifferentiableOp(Rule):
             return
         self._report_ops(_dead_ops(flow, kind == "layer"), target)
 
-    def _analyze(self, node: cst.FunctionDef, argnums: frozenset[int] | None) -> _Flow | None:
+    def _analyze(self, node: cst.FunctionDef, argnums: frozenset[int] | None, every_parameter: bool = False) -> _Flow | None:
         flow = _Flow(self, None)
-        flow.bind_params(node.params, argnums)
+        flow.bind_params(node.params, argnums, every_parameter)
         try:
             flow.run_block(_body(node))
         except RecursionError:
@@ -570,6 +582,27 @@ class NonDifferentiableOp(Rule):
             self.method_summaries[key] = flow.dead_returns(loss=False) if flow is not None else ()
         return self.method_summaries[key]
 
+    def constant_result(self, function: cst.FunctionDef | None) -> bool:
+        """Every `return` of a plain helper or method gives a constant, even with every parameter
+        carrying a gradient: a value built from Python data, no gradient to cut."""
+        if function is None:
+            return False
+        key = id(function)
+        if key not in self.constant_results:
+            self.constant_results[key] = False  # recursion guard
+            flow = self._analyze(function, None, every_parameter=True)
+            self.constant_results[key] = bool(flow and flow.returns) and all(
+                whole.level == CONST for whole, _ in flow.returns)
+        return self.constant_results[key]
+
+    def constant_attribute(self, node: cst.Attribute) -> bool:
+        """`self.<attr>` holds a number written in the code (the semantic model's `holds_constant`)."""
+        cls = self.context.enclosing(cst.ClassDef)
+        key = (id(cls), node.attr.value)
+        if key not in self.constant_attributes:
+            self.constant_attributes[key] = self.context.semantic.holds_constant(node, self.context.scopes)
+        return self.constant_attributes[key]
+
     def helper_summary(self, name: str) -> tuple:
         """The ops a helper's returned value depends on alone (empty when it has a gradient path)."""
         if name in self.summaries:
@@ -727,22 +760,23 @@ class _Flow(StatementFlow[_Status]):
         self.returns: list[tuple[_Status, _Status]] = []  # (whole value, first element)
         self.sink_hits: list[tuple[_Status, str]] = []
 
-    def bind_params(self, params: cst.Parameters, argnums: frozenset[int] | None = None) -> None:
-        """Parameters carry gradients, except labels and sizes, and those `argnums` leaves out."""
+    def bind_params(self, params: cst.Parameters, argnums: frozenset[int] | None = None, every: bool = False) -> None:
+        """Parameters carry gradients, except labels and sizes, and those `argnums` leaves out
+        (all of them do with `every`)."""
         positional = [*params.posonly_params, *params.params]
-        every = [*positional, *params.kwonly_params]
+        all_params = [*positional, *params.kwonly_params]
         for extra in (params.star_arg, params.star_kwarg):
             if isinstance(extra, cst.Param):
-                every.append(extra)
-        for param in every:
+                all_params.append(extra)
+        for param in all_params:
             name = param.name.value
             # `smooth=1.0`, `eps=1e-7`, `reduction="mean"`: hyperparameters, not tensors.
             constant = isinstance(param.default, _LITERALS)
-            self.env[name] = _CONST if name in NO_GRAD_NAMES or constant else _LIVE
+            self.env[name] = _CONST if not every and (name in NO_GRAD_NAMES or constant) else _LIVE
         if argnums is not None:
             if positional and positional[0].name.value in ("self", "cls"):  # jax.grad(self.loss)
                 argnums = frozenset(index + 1 for index in argnums) | {0}
-            for index, param in enumerate(every):
+            for index, param in enumerate(all_params):
                 if index >= len(positional) or index not in argnums:
                     self.env[param.name.value] = _CONST
 
@@ -822,6 +856,11 @@ class _Flow(StatementFlow[_Status]):
             return _CONST
         return _CONST if self.names.is_module(node) else _LIVE
 
+    def eval(self, node: cst.BaseExpression) -> _Status:
+        if isinstance(node, cst.Attribute) and _is_self(node.value) and self.rule.constant_attribute(node):
+            return _CONST  # `self.beta = beta` with `beta=0.8`: a setting, not a weight
+        return super().eval(node)
+
     def eval_other(self, node: cst.BaseExpression) -> _Status:
         if isinstance(node, cst.Comparison):
             operands = [self.eval(node.left), *(self.eval(target.comparator) for target in node.comparisons)]
@@ -862,6 +901,9 @@ class _Flow(StatementFlow[_Status]):
                 return _LIVE
             if any(name.startswith(VARIABLE_NAMESPACES) for name in names):
                 return _LIVE  # tf.compat.v1.layers.dense(x, 1) creates its weights
+            if names & NEW_TENSOR:
+                data = self._args(call)  # `torch.tensor([a != b for ...])`: a constant mask
+                return _CONST if data.level == CONST or data.boolean else data
             if names & COMPARE:
                 return _boolean(self._args(call))
             if names & CASTS:
@@ -870,7 +912,11 @@ class _Flow(StatementFlow[_Status]):
                 positional = [arg.value for arg in call.args if arg.keyword is None and not arg.star]
                 if len(positional) == 1 and len(call.args) == 1:
                     return _CONST  # tf.where(cond): indices
-                return _combine(self.eval(value) for value in positional[1:3])
+                branches = _combine(self.eval(value) for value in positional[1:3])
+                if branches.level == CONST and len(positional) == 3:
+                    # `where(pred == y, 0.0, 1.0)`: an indicator of its condition, a comparison cast to float.
+                    return self._op(call, self.eval(positional[0]))
+                return branches
             for name in names:
                 if name.split(".", 1)[0] in NAMESPACES:
                     return self._args(call, self._label_index(name))
@@ -885,6 +931,8 @@ class _Flow(StatementFlow[_Status]):
             if builtin and func.value not in self.env:
                 return self._args(call)
             if func.value not in self.env and func.value in self.rule.helpers:
+                if self.rule.constant_result(self.rule.helpers[func.value]):
+                    return _CONST
                 ops = self.rule.helper_summary(func.value)
                 if ops and self._args(call).level != CONST:
                     return _Status(DEAD, ops)
@@ -898,6 +946,9 @@ class _Flow(StatementFlow[_Status]):
         if _is_self(func.value) and method in self.rule.self_losses:
             return self._args(call, self.rule.self_losses[method])
         if _is_self(func.value):
+            key = self.rule._method_key(method)
+            if self.rule.constant_result(self.rule.methods.get(key)):
+                return _CONST
             ops = self.rule.method_summary(method)
             if ops and self._args(call).level != CONST:
                 return _Status(DEAD, ops)

@@ -6,7 +6,7 @@ import libcst as cst
 
 from gradlint.data import api_table
 from gradlint.engine.gradients import STOP_GRADIENT, not_differentiated
-from gradlint.engine.syntax import bare, number, own_nodes, positional
+from gradlint.engine.syntax import argument, bare, number, own_nodes, positional
 from gradlint.engine.walker import iter_children
 from gradlint.rule import Fix, NodeCode, Rule, Severity
 
@@ -42,6 +42,8 @@ _L2_ORDS = frozenset({"euclidean", "fro", "2"})
 # Calls on a root's result that leave autograd.
 _LEAVE_AUTOGRAD = frozenset({"detach", "detach_", "item", "numpy", "tolist"})
 _NUMERIC_MODULES = ("numpy.", "scipy.", "math.")
+# Callees that are APIs, never a function of the project.
+_FRAMEWORKS = ("tensorflow.", "keras.", "jax.", "torch.", "theano.", "numpy.", "scipy.", "math.", "flax.", "optax.")
 _MAX_DEPTH = 12
 _ROUNDS_NEGATIVE = "a variance written as E[x²] - E[x]²"
 _END = 1 << 62  # a time after every binding: what a function's names hold when it returns
@@ -82,6 +84,11 @@ class UnsafeSqrtOrNorm(Rule):
       them, exactly 0 for 28%), where the root itself is NaN;
     - any of these returned by a function of the module (`sqrt(squared_gap(a, b))` with `def
       squared_gap(a, b): return ((a - b) ** 2).sum(-1)`);
+    - a difference given to a function of the project, in this module or another, that
+      returns the sum of squares of its parameter (`sqrt(geo.squared_length(a - b))` with
+      `def squared_length(v): return jnp.sum(v ** 2, -1)`) or a root of one with nothing
+      else under it (`geo.length(x[:, None] - x[None])` with `def length(v): return
+      jnp.sqrt(squared_length(v))`, or `jnp.linalg.norm(v)`); the fix belongs in the helper;
     - a root of a sum of squares of anything, or a JAX or Keras L2 norm of any vector, whose
       result is then clamped (`sqrt(sum(x**2)).clamp(min=eps)`, `maximum(norm(x), eps)`,
       `minimum(rsqrt(sum(square(x))), 1 / eps)`, directly or through a name): the clamp says
@@ -165,6 +172,12 @@ class UnsafeSqrtOrNorm(Rule):
       followed by `.detach()`, `.item()` or `.numpy()`, a root inside a comparison
       (`norm(x - x_old) < tol`), and a root assigned to a name that is only used inside
       comparisons, or never.
+    - A sum of masked terms under the root (`sqrt(sum(where(r < c, t, 0.)))`, `sqrt(sum(t *
+      mask))`): exactly 0 only when every term is masked, and often not differentiated at all
+      (replay priorities). With `where`, reverse mode even sends the masked terms a zero
+      gradient (JAX 0.10.2: `grad` is 0 with every `r` beyond `c`; `jacfwd` gives NaN).
+    - A norm helper's own root (`def length(v): return sqrt(sum(v ** 2))`): its parameter
+      may be anything; it is checked where a caller gives it a difference.
 
     Known misses: a difference that reaches the root through a function call, an attribute
     (`self.d`), a loop-carried value or another function; a name bound in one branch and
@@ -190,6 +203,10 @@ class UnsafeSqrtOrNorm(Rule):
     rounding_message = (
         "`{root}` of {what} `{arg}`: for a near-constant feature it rounds below zero in float32, "
         "where the root is NaN even with a small epsilon; use the framework's `var`, or clamp it to a positive floor"
+    )
+    helper_message = (
+        "`{root}` of {what} `{arg}`: it returns a root of a sum of squares with nothing else under it, "
+        "whose gradient is NaN where its argument is exactly 0; add an epsilon under the root in the helper"
     )
     frameworks = ("tensorflow", "keras", "jax", "torch", "theano")
     differentiated_code_only = True
@@ -324,6 +341,8 @@ class UnsafeSqrtOrNorm(Rule):
 
     def visit_Call(self, node: cst.Call) -> None:
         names = self.qualified_names(node.func)
+        if not any(name.startswith(_FRAMEWORKS) for name in names):
+            self._norm_helper(node)
         if names:
             self._api_call(node, names)
             return
@@ -510,19 +529,24 @@ class UnsafeSqrtOrNorm(Rule):
         elif names & NAN_AFTER_CLAMP:
             self._before_clamp_finding(node, NodeCode(node.func), "the vector", argument)
 
-    def _finding(self, node: cst.CSTNode, root: str | NodeCode, what: str, argument: cst.BaseExpression):
+    def _finding(self, node: cst.CSTNode, root: str | NodeCode, what: str, argument: cst.BaseExpression, fix: bool = True):
         """(node, statement, message fields, enclosing function names) of a root to report
-        where the walk is; None in code that is not differentiated."""
+        where the walk is; None in code that is not differentiated. A root in a helper gets no
+        fix at its call: the epsilon belongs in the helper."""
         if not_differentiated(self.context, node=node):
             return None
-        fields = {"root": root, "what": what, "arg": NodeCode(argument, _ARG_CHARS), "fix": _epsilon_fix(node, argument)}
+        fields = {"root": root, "what": what, "arg": NodeCode(argument, _ARG_CHARS), "fix": None}
+        if fix:
+            fields["fix"] = _epsilon_fix(node, argument)
+        else:
+            fields["message"] = self.helper_message
         if what == _ROUNDS_NEGATIVE:  # an epsilon does not help: say so, and offer no fix
             fields.update(message=self.rounding_message, fix=None)
         functions = tuple(s.name.value for s in self.context.scopes if isinstance(s, cst.FunctionDef))
         return node, self.context.current_statement(), fields, functions
 
-    def _report(self, node: cst.CSTNode, root: str | NodeCode, what: str, argument: cst.BaseExpression) -> None:
-        found = self._finding(node, root, what, argument)
+    def _report(self, node: cst.CSTNode, root: str | NodeCode, what: str, argument: cst.BaseExpression, fix: bool = True) -> None:
+        found = self._finding(node, root, what, argument, fix)
         if found is None:
             return
         _, statement, fields, functions = found
@@ -579,7 +603,12 @@ class UnsafeSqrtOrNorm(Rule):
             return None
         returned = self._helper_return(node, env)
         if returned is not None:  # `sqrt(sq_dist(a, b))`: what the module's helper returns
-            return self._vanishes(returned[0], returned[1], _END, depth)
+            found = self._vanishes(returned[0], returned[1], _END, depth)
+            if found is not None:
+                return found
+        squared = self._summarised_argument(node, env, self.context.semantic.squares_parameter)
+        if squared is not None:  # `sqrt(geometry.squared_length(a - b))`, the helper anywhere in the project
+            return "a squared difference" if self._difference(squared, env, time, depth) else None
         names = self.qualified_names(node.func)
         if names:
             first = _first_argument(node)
@@ -695,6 +724,27 @@ class UnsafeSqrtOrNorm(Rule):
         if len(returns) != 1 or returns[0].value is None:
             return None
         return returns[0].value, self._envs.get(id(function), {})
+
+    def _summarised_argument(self, call: cst.Call, env: dict, summary) -> cst.BaseExpression | None:
+        """The argument `call` passes at the parameter a project function's summary names
+        (`squares_parameter`, `norm_parameter` of the semantic model); None for a local name."""
+        func = call.func
+        if isinstance(func, cst.Name) and func.value in env:
+            return None
+        if not isinstance(func, (cst.Name, cst.Attribute)):
+            return None
+        position = summary(func)
+        return None if position is None else argument(call, position[1], position[0])
+
+    def _norm_helper(self, node: cst.Call) -> None:
+        """`distance(a - b)` where the project's `distance` returns `sqrt(sum(d ** 2))` of its
+        parameter: the same root as `jnp.linalg.norm(a - b)`, written in a helper."""
+        if self._quiet_depth or id(node) in self._quiet_nodes:
+            return
+        env = self._visible()
+        argument_value = self._summarised_argument(node, env, self.context.semantic.norm_parameter)
+        if argument_value is not None and self._difference(argument_value, env, self._clock + 1, 0):
+            self._report(node, NodeCode(node.func), "the difference", argument_value, fix=False)
 
     def _vanishes_binary(self, node: cst.BinaryOperation, env: dict, time: int, depth: int) -> str | None:
         op = node.operator
@@ -903,16 +953,14 @@ def _differentiable_uses(body: cst.CSTNode, names: set[str]) -> dict[str, set[in
     stack = [body]
     while stack:
         current = stack.pop()
-        if isinstance(current, cst.Name):
+        kind = type(current)  # node classes are final: cheaper than isinstance's ABCMeta check
+        if kind is cst.Name:
             if current.value in names:
                 found.setdefault(current.value, set()).add(id(current))
             continue
-        if isinstance(current, cst.Comparison):
+        if kind is cst.Comparison:
             continue  # a boolean: nothing in it is differentiated
-        if isinstance(current, cst.Attribute):
-            stack.append(current.value)
-            continue
-        if isinstance(current, cst.Arg):
+        if kind is cst.Attribute or kind is cst.Arg:
             stack.append(current.value)
             continue
         stack.extend(iter_children(current))

@@ -7,7 +7,7 @@ import libcst as cst
 from gradlint.data import api_table
 from gradlint.engine.gradients import not_differentiated
 from gradlint.engine.names import dotted, referenced_names
-from gradlint.engine.syntax import bindings, positional
+from gradlint.engine.syntax import argument, bindings, positional
 from gradlint.engine.walker import iter_children
 from gradlint.rule import Rule, Severity
 
@@ -18,6 +18,7 @@ LOG_PROB = api_table("sampling_log_prob")
 LEAVE_AUTOGRAD = api_table("sampling_leave_autograd")
 TRANSPARENT = api_table("sampling_transparent")
 SINKS = api_table("sampling_sinks")
+LOCATION_SCALE = api_table("sampling_location_scale")
 
 _TFP_MODULES = ("tensorflow_probability.distributions", "tensorflow_probability.python.distributions")
 # What a log-probability is weighted by in a score-function (REINFORCE) estimator.
@@ -49,6 +50,15 @@ class LogProbOfReparameterizedSample(Rule):
     - the sample is also stored or returned, but the `log_prob` is multiplied by a reward,
       return or advantage (`returns`, `G`, `advantages`, `adv`, `rewards_to_go`, `q_values`,
       ...), a score-function (REINFORCE) estimator: a warning.
+
+    It also checks a hand-written reparameterisation, `z = mu + noise` or `mu + std * eps` (noise
+    from `torch.randn_like`, `tf.random.normal`, ..., or a buffer filled in place with
+    `eps.normal_()`), scored by a location-scale distribution built with the same location and a
+    fixed scale, `Normal(mu, self.std).log_prob(z)`: the log-probability is then a constant
+    whatever the sample feeds, an error. The fact "a sample located at `mu`" comes from the
+    semantic model, so it follows local names, `self` attributes and helpers that return
+    `mu + std * eps` (located at the argument given); the scale is fixed when it is a number
+    written in the code or a constructor's setting (`self.std = std` in `__init__`).
 
     ## Why is this bad?
     A reparameterised sample is `z = mu + sigma * eps`. Its log-density is
@@ -97,12 +107,17 @@ class LogProbOfReparameterizedSample(Rule):
       TFP distributions that are not reparameterised (`Bernoulli`, `Categorical`, ...);
     - code that is not differentiated (tests, metrics, `no_grad` blocks).
 
-    The distribution and the sample are followed through local names in one function (or
+    A hand-written sample scored with a learned or computed scale (`F.softplus(...)`,
+    `self.log_std.exp()`) is left alone: the log-density keeps a pathwise gradient through the
+    scale (an entropy or ELBO term), as is one scored under another location (a prior).
+
+    The distribution and the `rsample()` / `sample()` are followed through local names in one function (or
     at module level); a TFP distribution must be built in the same function, from
     `tfp.distributions` spelled through imports or through a module-level alias
     `tfd = tfp.distributions` (an assignment, which the rule resolves itself).
 
-    Known misses: a log-probability stored by one function (`saved_log_probs`) and weighted
+    Known misses: a sample drawn in one module (a driver's `sample()`) and scored in another
+    after it went through a trajectory buffer; a log-probability stored by one function (`saved_log_probs`) and weighted
     by returns in another, as long as the sample is returned or stored there too; a
     distribution passed in as an argument with TFP's `sample()`; JAX libraries (distrax,
     numpyro), whose samples are reparameterised too. TFP files that import neither
@@ -125,6 +140,10 @@ class LogProbOfReparameterizedSample(Rule):
     severity = Severity.ERROR
     other_severities = (Severity.WARNING,)  # see ## Severity
     message = "`{log_prob}` scores the reparameterised sample `{sample}`{weighted}: its location gets 0 gradient; {remedy}"
+    fixed_scale_message = (
+        "`{log_prob}` scores `{sample}`, its own location plus noise, with the fixed scale `{scale}`: "
+        "the log-probability is a constant and gives the location 0 gradient; {remedy}"
+    )
     frameworks = ("torch", "tensorflow")
 
     def __init__(self, context) -> None:
@@ -145,6 +164,9 @@ class LogProbOfReparameterizedSample(Rule):
 
     def visit_Call(self, node: cst.Call) -> None:
         method = self.context.names.method(node)
+        if method in LOG_PROB.methods:
+            self._check_handwritten(node)
+            return
         if method != "sample" and method not in RSAMPLE.methods:
             return
         if dotted(node.func.value) is None or not_differentiated(self.context):
@@ -275,6 +297,52 @@ class LogProbOfReparameterizedSample(Rule):
             weighted=f" weighted by `{_short(self.source(weight))}`" if weight is not None else "",
             remedy="wrap the sample in `tf.stop_gradient`" if tfp else "draw it with `.sample()` or `.detach()` it",
         )
+
+    # Hand-written reparameterisation: `z = mu + std * eps`, scored by `Normal(mu, std)` ---------
+
+    def _check_handwritten(self, call: cst.Call) -> None:
+        """`dist.log_prob(z)` where the semantic model says `z` is the location of `dist` plus
+        noise (through names, `self` attributes and helpers that return `mu + std * eps`)."""
+        args = positional(call)
+        if not args or isinstance(args[0], cst.Call) and self.context.names.method(args[0]) in ("sample", *RSAMPLE.methods):
+            return
+        built = self._distribution(call.func.value)
+        if built is None or not_differentiated(self.context):
+            return
+        semantic, scopes = self.context.semantic, self.context.scopes
+        statement = self.context.current_statement()
+        location = semantic.value(args[0], scopes, statement).location
+        loc = argument(built, "loc", 0)
+        if location is None or loc is None or semantic.location_key(loc, scopes, statement) != location:
+            return
+        if any(_ENTROPY_SCOPE.search(s.name.value) for s in scopes if not isinstance(s, cst.Lambda)):
+            return
+        scale = argument(built, ("scale", "scale_diag", "scale_tril", "covariance_matrix"), 1)
+        if scale is None or not semantic.holds_constant(scale, scopes, configuration=True):
+            return  # a learned scale: the pathwise gradient of an entropy term may be the point
+        function = self.context.enclosing(cst.FunctionDef)
+        index = _Index(function.body if function is not None else self.context.module)
+        holders = index.holders(call)
+        if any(_ENTROPY_NAME.search(h) for h in holders) or index.combined_log_prob(call, holders, self):
+            return
+        tfp = any(name.startswith("tensorflow_probability") for name in self._tfp_names(built.func, {}))
+        self.report(
+            call,
+            self.fixed_scale_message,
+            log_prob=_short(self.source(call)),
+            sample=_short(self.source(args[0])),
+            scale=_short(self.source(scale)),
+            remedy="wrap the sample in `tf.stop_gradient`" if tfp else "`.detach()` the sample before `log_prob`",
+        )
+
+    def _distribution(self, node: cst.BaseExpression) -> cst.Call | None:
+        """The location-scale distribution built by `node` (`Normal(mu, std)`, or a name bound to one)."""
+        if not isinstance(node, cst.Call):
+            origins = self.context.semantic.origins(node, self.context.scopes)
+            if not origins or len(origins) != 1 or not isinstance(origins[0], cst.Call):
+                return None
+            node = origins[0]
+        return node if self._tfp_names(node.func, {}) & LOCATION_SCALE else None
 
     # TFP distributions --------------------------------------------------------------------
 

@@ -45,7 +45,10 @@ class PoorFiniteDifference(Rule):
     analytic or autodiff gradient: two calls of the same function at perturbed points
     (`f(x + h)` and `f(x - h)`, `J(theta + perturb)`, or the same call after
     `theta_plus[i] += eps`, `x.ravel()[i] += eps` / `param.set_value(...)`) whose difference is divided by the
-    step (`h`, `2 * h`, `(2 * epsilon)`). It flags:
+    step (`h`, `2 * h`, `(2 * epsilon)`). A difference is central when the step is applied
+    both ways (`x + h` and `x - h`, `x[i] += h` then `x[i] -= 2 * h`); when every perturbation
+    in the function adds it (`x[i] += eps`, the reference value taken before the loop) it is
+    one-sided, even if both calls read the perturbed array. It flags:
 
     - a one-sided (forward) difference `(f(x + h) - f(x)) / h` in a function (or a method of
       a class) named like a gradient check (`check*`, `*numerical*`, `finite_diff`, `compute_numerical_gradient`,
@@ -127,7 +130,8 @@ class PoorFiniteDifference(Rule):
     float64), so torch and TF code that relies on their float32 default, and Theano's
     `floatX`, are not called float32; a perturbation made in another function; a step
     held in an attribute or passed from another file; a difference written as a product
-    (`(f_pos - f_neg) * (0.5 / eps)`). Checked against the measurements of torch 2.13.0,
+    (`(f_pos - f_neg) * (0.5 / eps)`); a one-sided difference whose step is taken back in
+    place after the call (`x[i] -= eps`), which reads as both directions. Checked against the measurements of torch 2.13.0,
     TF 2.21.0 and JAX 0.10.2.
 
     ## Severity
@@ -252,7 +256,10 @@ class PoorFiniteDifference(Rule):
         elif not (one or two):
             return None
         else:
-            central = one and two or factor == 2
+            # Both calls perturbed, but every perturbation in the function goes one way (`x[i] += eps`
+            # only, the other call made before it): a one-sided difference all the same.
+            one_way = step_name is not None and len(_directions(nodes, step_name, quotient)) == 1
+            central = one and two and not one_way or factor == 2
         return {
             "node": quotient,
             "step": step,
@@ -482,6 +489,39 @@ def _perturbed_names(nodes: list, step_name: str, quotient: cst.CSTNode) -> set[
         if len(found) == before:
             break
     return found
+
+
+def _directions(nodes: list, step_name: str, quotient: cst.CSTNode) -> set[str]:
+    """The signs the step is applied with in a function: `x + h`, `x[i] += h` give "+";
+    `x - h`, `x[i] -= 2 * h` give "-"; through names that hold the step (`e[i] = h`)."""
+    holders = {step_name}
+    for _ in range(2):
+        for node in nodes:
+            if isinstance(node, cst.Assign) and _is_step_term(node.value, holders):
+                holders |= {name for t in node.targets if (name := _target_name(t.target)) is not None}
+    found: set[str] = set()
+    for node in nodes:
+        if node is quotient:
+            continue
+        if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, (cst.Add, cst.Subtract)):
+            sides = (node.right,) if isinstance(node.operator, cst.Subtract) else (node.left, node.right)
+            if any(_is_step_term(side, holders) for side in sides):
+                found.add("-" if isinstance(node.operator, cst.Subtract) else "+")
+        elif isinstance(node, cst.AugAssign) and isinstance(node.operator, (cst.AddAssign, cst.SubtractAssign)):
+            if _is_step_term(node.value, holders):
+                found.add("-" if isinstance(node.operator, cst.SubtractAssign) else "+")
+    return found
+
+
+def _is_step_term(node: cst.BaseExpression, holders: set[str]) -> bool:
+    """The step, a name holding it, an element of one, or a product with one (`2 * h`, `h * e_i`)."""
+    if isinstance(node, cst.Subscript):
+        node = node.value
+    if isinstance(node, (cst.Name, cst.Attribute)):
+        return dotted(node) in holders
+    if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Multiply):
+        return _is_step_term(node.left, holders) or _is_step_term(node.right, holders)
+    return False
 
 
 def _code_only(text: str) -> str:

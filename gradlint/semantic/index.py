@@ -19,7 +19,7 @@ from pathlib import Path
 
 import libcst as cst
 
-from gradlint.engine.pieces import PIECE_SIZE
+from gradlint.engine.pieces import PIECE_SIZE, parse_module
 from gradlint.semantic.model import ModuleModel
 
 # A tree takes about a thousand times its source in memory: at most two large modules' worth
@@ -106,7 +106,7 @@ class ProjectIndex:
             module = None
             if stat.st_size <= MAX_MODULE_BYTES:
                 try:
-                    module = cst.parse_module(path.read_bytes())
+                    module = parse_module(path.read_bytes())
                 except Exception:  # unreadable or unparsable: the module is simply not known
                     module = None
             _parsed[key] = module

@@ -36,6 +36,7 @@ SOFTMAX_LAYER = api_table("softmax_softmax_layer")
 SIGMOID_LAYER = api_table("softmax_sigmoid_layer")
 SEQUENTIAL = api_table("softmax_sequential")
 SAME_VALUE = api_table("semantic_same_value")
+NOISE = api_table("sampling_noise")
 EMPTY_BUFFER = api_table("semantic_empty_buffer")
 CONTAINER_ADD = api_table("semantic_container_add")
 FUNCTIONAL_MODEL = api_table("semantic_functional_model")
@@ -137,6 +138,8 @@ class ModuleModel:
         # and the in-place divisions of the name (`p /= p.sum()`).
         self._written: dict[cst.CSTNode, dict[str, list[cst.BaseExpression]]] = {}
         self._divided: dict[cst.CSTNode, dict[str, list[cst.AugAssign]]] = {}
+        # Buffers filled with noise in place (`eps.normal_()`, `eps.data.normal_()`): owner -> names.
+        self._filled: dict[cst.CSTNode, set[str]] = {}
         self._added_attributes: dict[cst.ClassDef, dict[str, tuple[cst.BaseExpression, cst.FunctionDef]]] = {}
         self._sources: dict[cst.CSTNode, str] = {}
         # Per class of this module: its methods by name, the class and its project bases, and
@@ -185,6 +188,38 @@ class ModuleModel:
         """The position and name of the parameter that the module's function `function` uses
         as logits (`gradlint.semantic.summaries`), or None."""
         return self._summaries.logits_parameter(function)
+
+    def squares_parameter(self, func: cst.BaseExpression) -> tuple[int, str] | None:
+        """For the callee `func` (a function of this module or of another module of the
+        project): the position and name of the parameter whose sum of squares it returns
+        (`gradlint.semantic.summaries`), or None."""
+        target = self.project_function(func)
+        return None if target is None else target[0]._summaries.squares_parameter(target[1])
+
+    def norm_parameter(self, func: cst.BaseExpression) -> tuple[int, str] | None:
+        """For the callee `func`: the position and name of the parameter whose Euclidean norm
+        it returns with nothing guarding the root (`gradlint.semantic.summaries`), or None."""
+        target = self.project_function(func)
+        return None if target is None else target[0]._summaries.norm_parameter(target[1])
+
+    def project_function(self, func: cst.BaseExpression) -> tuple[ModuleModel, str] | None:
+        """The model of the module that defines the function `func` names, and its name there:
+        a function of this module (`helper`), one imported from the project (`from .geo import
+        helper`), or one read from an imported project module (`geo.helper`); else None."""
+        if isinstance(func, cst.Name):
+            if func.value in self.functions:
+                return self, func.value
+            module, attribute = self._import_target(func.value)
+        elif isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name):
+            module, attribute = self._import_target(func.value.value)
+            if attribute is not None:
+                return None  # an attribute of an imported function or class
+            attribute = func.attr.value
+        else:
+            return None
+        if module is None or attribute not in module.functions:
+            return None
+        return module, attribute
 
     @cached_property
     def _uses(self) -> Uses:
@@ -243,6 +278,62 @@ class ModuleModel:
             else:
                 found.append(current)
         return None
+
+    def location_key(
+        self, node: cst.BaseExpression, scopes: Sequence[cst.CSTNode] = (), statement: cst.CSTNode | None = None
+    ) -> tuple | None:
+        """What names the value of `node` as a location (`Value.location`): the assignments of a
+        name that reach the read, a parameter, or an attribute of `self`; None otherwise."""
+        return self._location_key(node, self._scope(scopes, statement))
+
+    def holds_constant(self, node: cst.BaseExpression, scopes: Sequence[cst.CSTNode] = (),
+                       configuration: bool = False) -> bool:
+        """Whether every value `node` may hold is a number written in the code (`3`, `beta=0.8`,
+        `2 * margin`), followed through local and module names, the calls of a module function
+        and `self` attributes: a setting, never a tensor that carries a gradient. With
+        `configuration`, a constructor's parameter with no number default counts too
+        (`self.std = std` in `__init__`: a setting given when the object is built)."""
+        todo: list[tuple[cst.BaseExpression, Scope, ModuleModel]] = [(node, self._scope(scopes), self)]
+        for _ in range(4 * MAX_DEPTH):
+            if not todo:
+                return True
+            current, scope, model = todo.pop()
+            if number(current) is not None:
+                continue
+            if isinstance(current, cst.BinaryOperation):
+                todo += [(current.left, scope, model), (current.right, scope, model)]
+            elif isinstance(current, cst.Name):
+                bound, where = model._local_with_scope(current.value, scope)
+                if where is _PARAMETER:
+                    passed = model._parameter_values(current.value, scope, configuration)
+                    if passed is None:
+                        return False
+                    todo += [(value, at, model) for value, at in passed]
+                    continue
+                if not bound or any(index is not None for _, index in bound):
+                    return False
+                todo += [(value, where, model) for value, _ in bound]
+            elif isinstance(current, cst.Attribute) and model._self_class(current.value, scope) is not None:
+                assigned = _assigned(scope.cls, current.attr.value)
+                if not assigned or _method(scope.cls, (current.attr.value,)) is not None:
+                    return False
+                todo += [(value, Scope((method,), scope.cls), owner) for owner, value, method in assigned]
+            else:
+                return False
+        return False
+
+    def _parameter_values(self, name: str, scope: Scope, configuration: bool) -> list[tuple[cst.BaseExpression, Scope]] | None:
+        """What a parameter may hold: what the module's calls pass, else its default; for a
+        constructor's parameter with no default, nothing more (`configuration`) or unknown (None)."""
+        function = next(f for f in scope.functions if name in _parameters(f))
+        passed = self._passed(function, name)
+        if passed is not None:
+            return passed
+        default = _default(function, name)
+        if default is not None:
+            return [(default, Scope())]
+        constructor = isinstance(function, cst.FunctionDef) and function.name.value == "__init__" and function in self._owner
+        return [] if configuration and constructor else None
 
     def global_value(self, name: str, depth: int = 0, at: int | None = None) -> Value:
         """What a module-level name holds: a function or class (callable), or an assigned value
@@ -600,7 +691,7 @@ class ModuleModel:
                 return layer
         callee = self._eval(node.func, scope, depth + 1)
         if callee.output is not None and callee.output.known:
-            return replace(callee.output, indirect=True, through_call=True)
+            return self._located_at_argument(replace(callee.output, indirect=True, through_call=True), node, scope)
         return UNKNOWN
 
     def _layer(self, node: cst.Call, names: frozenset[str]) -> Value | None:
@@ -637,6 +728,9 @@ class ModuleModel:
         operator = node.operator
         if isinstance(operator, cst.Add):  # `p + eps`: the same probability, kept off zero
             for value, other in ((node.left, node.right), (node.right, node.left)):
+                if self._is_noise(other, scope, depth + 1):  # `mu + std * eps`: a sample located at mu
+                    location = self._location_key(value, scope)
+                    return Value(location=location) if location is not None else UNKNOWN
                 if is_epsilon(other, self._source(other)):
                     inner = self._eval(value, scope, depth + 1)
                     return inner.reached() if inner.probability else UNKNOWN
@@ -652,6 +746,49 @@ class ModuleModel:
             if self._is_sum_of_exp(node.right, scope, depth + 1):
                 return Value(HANDWRITTEN_SOFTMAX)
         return UNKNOWN
+
+    def _is_noise(self, node: cst.BaseExpression, scope: Scope, depth: int) -> bool:
+        """Noise drawn apart from any other value: `torch.randn_like(mu)`, `std * eps`, a buffer
+        filled in place (`eps = torch.zeros_like(mu)`, then `eps.normal_()`)."""
+        if depth > MAX_DEPTH:
+            return False
+        if isinstance(node, cst.Call):
+            return bool(self.names.qualified_names(node.func) & NOISE) or self.names.method(node) in NOISE.methods
+        if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Multiply):
+            return self._is_noise(node.left, scope, depth + 1) or self._is_noise(node.right, scope, depth + 1)
+        if not isinstance(node, cst.Name):
+            return False
+        bound, where = self._local_with_scope(node.value, scope)
+        if not bound or where is _PARAMETER:
+            return False
+        owner = where.functions[0] if where.functions else self.module
+        if node.value in self._filled.get(owner, ()):
+            return all(self._is_empty_buffer(value) for value, _ in bound)
+        return all(index is None and self._is_noise(value, replace(where, at=self._when.get(value, (None, False))[0]), depth + 1)
+                   for value, index in bound)
+
+    def _location_key(self, node: cst.BaseExpression, scope: Scope) -> tuple | None:
+        if isinstance(node, cst.Name):
+            bound, where = self._local_with_scope(node.value, scope)
+            if where is _PARAMETER:
+                return ("parameter", next(f for f in scope.functions if node.value in _parameters(f)), node.value)
+            return ("name", *(value for value, _ in bound)) if bound else None
+        if isinstance(node, cst.Attribute) and (cls := self._self_class(node.value, scope)) is not None:
+            return ("attribute", cls.node, node.attr.value)
+        return None
+
+    def _located_at_argument(self, result: Value, call: cst.Call, scope: Scope) -> Value:
+        """A function's sample located at its parameter (`return mu + std * eps`), read at a
+        call: located at the argument given for it."""
+        if result.location is None or result.location[0] != "parameter":
+            return result
+        _, function, name = result.location
+        params = [p.name.value for p in (*function.params.posonly_params, *function.params.params)]
+        if function in self._owner and params and isinstance(call.func, cst.Attribute):
+            params = params[1:]  # a method called on its instance
+        given = argument(call, name, params.index(name) if name in params else None)
+        location = self._location_key(given, scope) if given is not None else None
+        return replace(result, location=location) if location is not None else replace(result, location=None)
 
     def _every_value(self, node: cst.Name, scope: Scope, depth: int, test) -> bool:
         """Whether every value assigned to the name passes `test`."""
@@ -733,6 +870,7 @@ class ModuleModel:
             added: dict[str, cst.BaseExpression] = {}
             written: dict[str, list[cst.BaseExpression]] = {}
             divided: dict[str, list[cst.AugAssign]] = {}
+            filled: set[str] = set()
             statements = body.body if isinstance(body, (cst.Module, cst.IndentedBlock)) else []
             unconditional = {
                 id(small) for line in statements if isinstance(line, cst.SimpleStatementLine) for small in line.body
@@ -759,10 +897,13 @@ class ModuleModel:
                         self._owner.update((method, small) for method, _ in _methods_with_self(small))
                 elif isinstance(small, cst.Expr) and (addition := _container_addition(small.value)) is not None and isinstance(addition[0], cst.Name):
                     added[addition[0].value] = addition[1]
+                elif isinstance(small, cst.Expr) and (buffer := _noise_filled(small.value)) is not None:
+                    filled.add(buffer)
             self._bindings[owner] = table
             self._added[owner] = added
             self._written[owner] = written
             self._divided[owner] = divided
+            self._filled[owner] = filled
         return table
 
     def _assigned_attributes(self, cls: cst.ClassDef) -> dict[str, list[tuple[cst.BaseExpression, cst.FunctionDef]]]:
@@ -859,6 +1000,16 @@ class ModuleModel:
         if text is None:
             text = self._sources[node] = code_for_node(self.module, node)
         return text
+
+
+def _noise_filled(node: cst.BaseExpression) -> str | None:
+    """The buffer a statement such as `eps.normal_()` or `eps.data.normal_(std=s)` fills with noise."""
+    if not (isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value in NOISE.methods):
+        return None
+    target = node.func.value
+    if isinstance(target, cst.Attribute) and target.attr.value == "data":
+        target = target.value
+    return target.value if isinstance(target, cst.Name) else None
 
 
 def _layer_framework(cls: ClassRef, seen: frozenset) -> str | None:

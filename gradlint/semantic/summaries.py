@@ -1,11 +1,20 @@
 """Per-function summaries: what a module's own function does with its parameters.
 
-A summary is computed once per function and memoised on the module's model. The one kept
-today: which parameter a function treats as logits. A parameter passed as the logits of a
-framework loss (`F.cross_entropy(p, y)`, `optax.sigmoid_binary_cross_entropy(p, z)`), to a
-`log_softmax`, to another summarised function at its logits position, or written into the
-stable sigmoid cross-entropy `... log(1 + exp(-abs(p)))`, makes the function a loss on
-logits at that position, whatever it is called (GL082 then checks its callers).
+A summary is computed once per function and memoised on the module's model. Those kept:
+
+- which parameter a function treats as logits. A parameter passed as the logits of a
+  framework loss (`F.cross_entropy(p, y)`, `optax.sigmoid_binary_cross_entropy(p, z)`), to a
+  `log_softmax`, to another summarised function at its logits position, or written into the
+  stable sigmoid cross-entropy `... log(1 + exp(-abs(p)))`, makes the function a loss on
+  logits at that position, whatever it is called (GL082 then checks its callers);
+- which parameter a function returns the sum of squares of (`return jnp.sum(d ** 2, -1)`):
+  non-negative, and exactly zero when that argument is the zero vector;
+- which parameter a function returns the Euclidean norm of with nothing under the root but
+  that sum (`return jnp.sqrt(squared_length(d))`, `return jnp.linalg.norm(d)`): its gradient
+  is NaN at the zero vector (GL030 then checks what its callers pass there).
+
+A summary may name another module's function: `ModuleModel.project_function` finds it
+through the project index, and that module's own summaries answer.
 """
 
 from __future__ import annotations
@@ -15,13 +24,19 @@ import weakref
 import libcst as cst
 
 from gradlint.data import api_table
-from gradlint.engine.syntax import argument, assigned_names, own_nodes
+from gradlint.engine.syntax import argument, assigned_names, number, own_nodes, positional
 
 LOGITS_FIRST = api_table("softmax_logits_loss_first")
 LOGITS_SECOND = api_table("softmax_logits_loss_second")
 LOG_SOFTMAX = api_table("softmax_log_softmax")
 EXP = api_table("softmax_exp")
 ABSOLUTE = api_table("semantic_absolute")
+SQRT = api_table("roots_sqrt")
+POW = api_table("roots_pow")
+NORM = api_table("roots_norm")
+SQUARE = api_table("roots_square")
+REDUCE = api_table("roots_reduce")
+SELF_PRODUCT = api_table("roots_self_product")
 MAX_DEPTH = 3  # summarised functions followed through one another
 
 
@@ -32,6 +47,8 @@ class Summaries:
         self.model = weakref.proxy(model)  # the model holds this: no cycle keeps a piece's tree alive
         self.names = model.names
         self._logits: dict[str, tuple[int, str] | None] = {}
+        self._squares: dict[str, tuple[int, str] | None] = {}
+        self._norms: dict[str, tuple[int, str] | None] = {}
 
     def logits_parameter(self, name: str, depth: int = 0) -> tuple[int, str] | None:
         """The position and name of the parameter that the module's function `name` uses as
@@ -92,6 +109,111 @@ class Summaries:
         if builtin or self.names.qualified_names(inner.func) & ABSOLUTE:
             return argument(inner, "x", 0)
         return None
+
+
+    # Sums of squares and norms of a parameter ----------------------------------------------------
+
+    def squares_parameter(self, name: str, depth: int = 0) -> tuple[int, str] | None:
+        """The position and name of the parameter whose sum of squares the module's function
+        `name` returns from its one `return` (`jnp.sum(d ** 2, -1)`, `(d * d).sum()`,
+        `jnp.vdot(d, d)`, another such function of `d`), or None."""
+        return self._parameter_summary(self._squares, name, depth, self._squares_of)
+
+    def norm_parameter(self, name: str, depth: int = 0) -> tuple[int, str] | None:
+        """The position and name of the parameter whose Euclidean norm (or its reciprocal) the
+        module's function `name` returns, with no epsilon or clamp under the root
+        (`jnp.sqrt(jnp.sum(d ** 2))`, `jnp.sqrt(squared_length(d))`, `jnp.linalg.norm(d)`), or
+        None."""
+        return self._parameter_summary(self._norms, name, depth, self._norm_of)
+
+    def _parameter_summary(self, memo: dict, name: str, depth: int, find) -> tuple[int, str] | None:
+        if name in memo:
+            return memo[name]
+        function = self.model.functions.get(name)
+        if function is None or depth > MAX_DEPTH:
+            return None
+        memo[name] = None  # a recursive call answers None while this one is open
+        params = [p.name.value for p in (*function.params.posonly_params, *function.params.params)]
+        returns = [node for node in own_nodes(function.body) if isinstance(node, cst.Return)]
+        found = None
+        if len(returns) == 1 and returns[0].value is not None:
+            local = _single_assignments(function)
+            used = find(_followed(returns[0].value, local), local, depth)
+            if isinstance(used, cst.Name) and used.value in params:
+                found = (params.index(used.value), used.value)
+        memo[name] = found
+        return found
+
+    def _squares_of(self, node: cst.BaseExpression, local: dict, depth: int) -> cst.BaseExpression | None:
+        """`x` when `node` is a sum of squares of `x`."""
+        if not isinstance(node, cst.Call):
+            return None
+        method = self.names.method(node)
+        names = self.names.qualified_names(node.func)
+        if method in REDUCE.methods:
+            return self._square_of(_followed(node.func.value, local))
+        if names & REDUCE:
+            return self._square_of(_followed(argument(node, ("a", "x", "input", "input_tensor"), 0), local))
+        pair = [node.func.value, *positional(node)] if method in SELF_PRODUCT.methods else positional(node)
+        if (names & SELF_PRODUCT or method in SELF_PRODUCT.methods) and len(pair) == 2:
+            return pair[0] if _same(pair[0], pair[1]) else None
+        return self._summarised_argument(node, depth, "squares_parameter")
+
+    def _square_of(self, node: cst.BaseExpression | None) -> cst.BaseExpression | None:
+        """`x` of `x ** 2`, `x * x`, `square(x)`, `x.square()`, `x.pow(2)`."""
+        if isinstance(node, cst.BinaryOperation):
+            if isinstance(node.operator, cst.Power) and number(node.right) == 2:
+                return node.left
+            if isinstance(node.operator, cst.Multiply) and _same(node.left, node.right):
+                return node.left
+            return None
+        if not isinstance(node, cst.Call):
+            return None
+        method = self.names.method(node)
+        if self.names.qualified_names(node.func) & SQUARE:
+            return argument(node, "x", 0)
+        if method in SQUARE.methods or (method in POW.methods and [number(a) for a in positional(node)] == [2]):
+            return node.func.value
+        return None
+
+    def _norm_of(self, node: cst.BaseExpression, local: dict, depth: int) -> cst.BaseExpression | None:
+        """`x` when `node` is a root of a sum of squares of `x` with nothing else under it, or an
+        L2 norm API of `x`."""
+        under = None
+        if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Power) and number(node.right) == 0.5:
+            under = node.left
+        elif isinstance(node, cst.Call):
+            names = self.names.qualified_names(node.func)
+            method = self.names.method(node)
+            if names & SQRT:
+                under = argument(node, "x", 0)
+            elif method in SQRT.methods and not node.args:
+                under = node.func.value
+            elif names & NORM and len(positional(node)) == 1 and argument(node, "ord") is None:
+                return positional(node)[0]  # the default order is the L2 norm
+            else:
+                return self._summarised_argument(node, depth, "norm_parameter")
+        return None if under is None else self._squares_of(_followed(under, local), local, depth)
+
+    def _summarised_argument(self, call: cst.Call, depth: int, summary: str) -> cst.BaseExpression | None:
+        """The argument `call` passes at the position a function's summary names (the function
+        of this module or of another module of the project)."""
+        target = self.model.project_function(call.func)
+        if target is None:
+            return None
+        model, function = target
+        position = getattr(model._summaries, summary)(function, depth + 1)
+        return None if position is None else argument(call, position[1], position[0])
+
+
+def _followed(node: cst.BaseExpression | None, local: dict[str, cst.BaseExpression]) -> cst.BaseExpression | None:
+    """A name assigned once in the function, followed to its value."""
+    return local.get(node.value, node) if isinstance(node, cst.Name) else node
+
+
+def _same(left: cst.BaseExpression, right: cst.BaseExpression) -> bool:
+    """The same bare name twice (`d * d`, `jnp.dot(d, d)`)."""
+    return isinstance(left, cst.Name) and isinstance(right, cst.Name) and left.value == right.value
 
 
 def _single_assignments(function: cst.FunctionDef) -> dict[str, cst.BaseExpression]:

@@ -33,8 +33,15 @@ SESSIONS = api_table("semantic_session")
 SHAPE_QUERY = api_table("semantic_shape_query")
 MAX_STEPS = 400  # reads followed for one value
 
-_BOUNDARIES = (cst.FunctionDef, cst.Lambda, cst.ClassDef)
-_COMPUTES = (cst.BinaryOperation, cst.UnaryOperation, cst.BooleanOperation, cst.Tuple, cst.List, cst.Element, cst.StarredElement)
+# Sets of node classes, asked as `type(node) in ...`: libcst's node classes have no subclasses.
+_BOUNDARIES = frozenset({cst.FunctionDef, cst.Lambda, cst.ClassDef})
+_FUNCTIONS = frozenset({cst.FunctionDef, cst.Lambda})
+_COMPUTES = frozenset({cst.BinaryOperation, cst.UnaryOperation, cst.BooleanOperation, cst.Tuple, cst.List, cst.Element, cst.StarredElement})
+_CONDITIONS = frozenset({cst.Comparison, cst.ComparisonTarget, cst.If, cst.While, cst.Assert})
+_SUBSCRIPTS = frozenset({cst.Subscript, cst.SubscriptElement, cst.Index, cst.Slice})
+_ASSIGNMENTS = frozenset({cst.Assign, cst.AugAssign, cst.AnnAssign})
+_CONTAINERS = frozenset({cst.Tuple, cst.List, cst.Element, cst.StarredElement})
+_NOT_READS = frozenset({cst.Param, cst.FunctionDef, cst.ClassDef, cst.ImportAlias, cst.AsName, cst.Global, cst.Nonlocal, cst.NameItem})
 _LOOPS = (cst.For, cst.While)
 
 
@@ -125,30 +132,31 @@ class Uses:
         """Where the value of `node` goes next: the nodes that hold it after its parent uses
         it ([] when the parent cuts it or only looks at it), or None when unknown."""
         parent = self._parents.get(id(node))
-        if parent is None or isinstance(parent, _BOUNDARIES):
+        kind = type(parent)  # node classes are final: `type(...) in` is isinstance, without ABCMeta's cost
+        if parent is None or kind in _BOUNDARIES:
             return None
-        if isinstance(parent, cst.Attribute) and parent.value is node:
+        if kind is cst.Attribute and parent.value is node:
             return self._attribute_use(parent)
-        if isinstance(parent, cst.Arg):
+        if kind is cst.Arg:
             call = self._parents.get(id(parent))
-            if isinstance(call, cst.Call) and parent in call.args:
+            if type(call) is cst.Call and parent in call.args:
                 return self._argument_use(call, parent)
             return None
-        if isinstance(parent, cst.Expr):
+        if kind is cst.Expr:
             # A value dropped; a call made for its effect (`tf.add_to_collection('losses', x)`)
             # may keep it.
-            return None if isinstance(node, cst.Call) else []
-        if isinstance(parent, (cst.Comparison, cst.ComparisonTarget, cst.If, cst.While, cst.Assert)):
+            return None if type(node) is cst.Call else []
+        if kind in _CONDITIONS:
             return []  # a boolean, a condition: nothing to differentiate
-        if isinstance(parent, cst.IfExp):
+        if kind is cst.IfExp:
             return [] if parent.test is node else [parent]
-        if isinstance(parent, (cst.Subscript, cst.SubscriptElement, cst.Index, cst.Slice)):
+        if kind in _SUBSCRIPTS:
             return self._subscript_use(node, parent)
-        if isinstance(parent, _COMPUTES):
+        if kind in _COMPUTES:
             return [parent]
-        if isinstance(parent, (cst.Assign, cst.AugAssign, cst.AnnAssign)):
+        if kind in _ASSIGNMENTS:
             return self._assigned(parent)
-        if isinstance(parent, cst.Return):
+        if kind is cst.Return:
             return self._returned(parent)
         return None
 
@@ -342,9 +350,10 @@ class Uses:
 
     def _owner(self, node: cst.CSTNode) -> cst.CSTNode:
         """The function (or lambda, or the module) whose code `node` is part of."""
-        current = self._parents.get(id(node))
-        while current is not None and not isinstance(current, (cst.FunctionDef, cst.Lambda)):
-            current = self._parents.get(id(current))
+        parents = self._parents
+        current = parents.get(id(node))
+        while current is not None and type(current) not in _FUNCTIONS:
+            current = parents.get(id(current))
         return current if current is not None else self.model.module
 
     def _enclosing(self, node: cst.CSTNode, kinds: tuple, stop: cst.CSTNode | None) -> cst.CSTNode | None:
@@ -411,7 +420,7 @@ class Uses:
             stack = [body]
             while stack:
                 node = stack.pop()
-                if isinstance(node, cst.Name):
+                if type(node) is cst.Name:
                     if self._is_read(node):
                         table.setdefault(node.value, []).append(node)
                     continue
@@ -421,20 +430,19 @@ class Uses:
 
     def _is_read(self, name: cst.Name) -> bool:
         parent = self._parents.get(id(name))
-        if isinstance(parent, cst.Attribute):
+        kind = type(parent)
+        if kind is cst.Attribute or kind is cst.Arg:
             return parent.value is name
-        if isinstance(parent, cst.Arg):
-            return parent.value is name
-        if isinstance(parent, (cst.Param, cst.FunctionDef, cst.ClassDef, cst.ImportAlias, cst.AsName, cst.Global, cst.Nonlocal, cst.NameItem)):
+        if kind in _NOT_READS:
             return False
         return not self._is_store(name)
 
     def _is_store(self, node: cst.CSTNode) -> bool:
         """`node` is (a part of) an assignment target, a loop variable or a `with ... as` name."""
         child, parent = node, self._parents.get(id(node))
-        while isinstance(parent, (cst.Tuple, cst.List, cst.Element, cst.StarredElement)):
+        while type(parent) in _CONTAINERS:
             child, parent = parent, self._parents.get(id(parent))
-        if isinstance(parent, cst.AssignTarget):
+        if type(parent) is cst.AssignTarget:
             return True
         if isinstance(parent, (cst.AnnAssign, cst.AugAssign)):
             return parent.target is child and not isinstance(parent, cst.AugAssign)

@@ -15,7 +15,9 @@ class Value:
     reached through a name, an attribute, a view or a call rather than written in place;
     `through_call` that it comes out of a call of a layer, a model or a function;
     `output` is what calling the value returns (a layer, a model, a function); `elements` are
-    the values of a tuple, in order.
+    the values of a tuple, in order; `location` says the value is a reparameterised sample,
+    its location plus noise drawn apart from it (`mu + sigma * torch.randn_like(mu)`), and
+    names the location: a key that two reads of the same value share (`ModuleModel.location_key`).
     """
 
     probability: str | None = None
@@ -23,6 +25,7 @@ class Value:
     through_call: bool = False
     output: Value | None = None
     elements: tuple[Value, ...] | None = None
+    location: tuple | None = None
 
     @property
     def known(self) -> bool:
@@ -64,5 +67,7 @@ def join(values: Iterable[Value]) -> Value:
     elements = None
     if len(sizes) == 1 and -1 not in sizes:
         elements = tuple(join(parts) for parts in zip(*(value.elements for value in values)))
+    locations = {value.location for value in values}
+    location = first.location if len(locations) == 1 else None
     return Value(probability, any(value.indirect for value in values), any(value.through_call for value in values),
-                 output if output and output.known else None, elements)
+                 output if output and output.known else None, elements, location)

@@ -468,3 +468,60 @@ def test_a_helper_method_on_self_is_followed():
     # Defined after its caller and still followed (a class's methods are known up front);
     # `+ x` keeps a gradient path.
     assert lines(source) == [9]
+
+
+def test_an_indicator_of_a_prediction_made_with_where_is_cut():
+    source = """
+    import torch
+
+    def mistake_loss(logits, labels, weight=0.3):
+        wrong = torch.where(logits.argmax(1) == labels, 0.0, 1.0)
+        return weight * wrong.mean()
+
+    def weighted_loss(logits, labels):
+        positive = torch.where(labels > 0, 2.0, 1.0)  # of the labels alone: a constant weight
+        return (positive * logits).mean()
+    """
+    assert lines(source) == [5]
+
+
+def test_settings_stored_on_self_are_constants_and_weights_are_not():
+    source = """
+    import torch
+    import torch.nn as nn
+
+    class RoundedLoss:
+        def __init__(self, scale=4.0):
+            self.scale = scale
+
+        def __call__(self, pred):
+            return self.scale * torch.round(pred).sum()
+
+    class LearnedRoundedLoss(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.scale = nn.Parameter(torch.ones(1))
+
+        def forward(self, pred):
+            return self.scale * torch.round(pred).sum()
+    """
+    assert lines(source) == [10]
+
+
+def test_a_helper_building_a_mask_from_python_values_gives_a_constant():
+    source = """
+    import torch
+
+    class TreeLoss:
+        def __init__(self, parent_of):
+            self.parent_of = parent_of
+
+        def _orphans(self, child, parent):
+            return torch.tensor([self.parent_of[int(c)] != int(p) for c, p in zip(child, parent)]).float()
+
+        def compute_tloss(self, child_logits, parent_logits):
+            child = child_logits.argmax(1)
+            parent = parent_logits.argmax(1)
+            return (self._orphans(child, parent) * (child != 0).float()).sum()
+    """
+    assert lines(source) == [14]

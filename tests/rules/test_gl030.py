@@ -285,3 +285,70 @@ def test_a_weight_constraint_is_not_differentiated() -> None:
         "        return w / keras.ops.maximum(norms, 1e-7)\n\ndef normalize"
     )
     assert lint_source(source, select=["GL030"]) == []
+
+
+def _project(tmp_path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+
+
+HELPERS = """
+    import jax.numpy as jnp
+
+    def squared_length(v):
+        return jnp.sum(v ** 2, axis=-1)
+
+    def length(v):
+        return jnp.sqrt(squared_length(v))
+
+    def guarded_length(v):
+        return jnp.sqrt(squared_length(v) + 1e-12)
+"""
+
+
+def test_a_norm_helper_of_another_module_is_checked_at_its_callers(tmp_path) -> None:
+    _project(tmp_path, {
+        "sim/__init__.py": "",
+        "sim/shapes.py": HELPERS,
+        "sim/forces.py": """
+            import jax
+            import jax.numpy as jnp
+            from sim import shapes
+            from sim.shapes import squared_length, guarded_length
+
+            def pair_energy(x):
+                r = shapes.length(x[:, None] - x[None, :])
+                return jnp.sum(jnp.exp(-r))
+
+            def spring(a, b):
+                return jnp.sqrt(squared_length(a - b))
+
+            def safe_spring(a, b):
+                return guarded_length(a - b) + jnp.sqrt(squared_length(a) + 1e-9)
+
+            def size(w):
+                return shapes.length(w)
+
+            forces = jax.grad(pair_energy)
+        """,
+    })
+    path = tmp_path / "sim" / "forces.py"
+    found = lint_source(path.read_bytes(), path=path, select=["GL030"])
+    assert [(f.line, f.fix is None) for f in found] == [(8, True), (12, False)]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "jnp.sqrt(jnp.sum(jnp.exp(-r) * (r < c), axis=1))",
+        "jnp.sqrt(jnp.sum(jnp.where(r < c, jnp.exp(-r), 0.0), axis=1))",
+        "jnp.sqrt(jnp.sum(jnp.exp(-r) * w, axis=1))",
+    ],
+)
+def test_a_masked_sum_is_not_flagged(body: str) -> None:
+    source = f"import jax\nimport jax.numpy as jnp\n\ndef energy(r, c, w):\n    return {body}\n\ng = jax.grad(energy)\n"
+    # Zero only when every term is masked, and often never differentiated (replay priorities);
+    # with `where`, reverse mode gives the masked terms a zero gradient.
+    assert lines(source) == []

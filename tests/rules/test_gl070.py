@@ -131,3 +131,46 @@ def test_a_file_that_imports_only_tensorflow_probability_is_checked():
         "    return -dist.log_prob(z)\n"
     )
     assert [f.line for f in lint_source(source, select=["GL070"])] == [7]
+
+
+def _handwritten(source: str) -> list[int]:
+    return [f.line for f in lint_source(textwrap.dedent(source), select=["GL070"])]
+
+
+def test_a_handwritten_sample_travels_through_a_helper_to_the_argument_given():
+    source = """
+    import torch
+    from torch.distributions import Normal
+
+    def jitter(center, width):
+        noise = torch.randn_like(center)
+        return center + width * noise
+
+    def policy(mean, other):
+        a = jitter(mean, 0.1)
+        b = jitter(other, 0.1)
+        scored = Normal(mean, 0.1).log_prob(a)
+        kept = Normal(mean, 0.1).log_prob(b)
+        return scored, kept
+    """
+    assert _handwritten(source) == [12]  # `b` is located at `other`: its log-density keeps a gradient
+
+
+def test_a_learned_or_computed_scale_is_left_to_the_pathwise_reading():
+    source = """
+    import torch
+    import torch.nn as nn
+    from torch.distributions import Normal
+
+    class Policy(nn.Module):
+        def __init__(self, n):
+            super().__init__()
+            self.log_std = nn.Parameter(torch.zeros(n))
+            self.width = self.log_std.exp()
+
+        def forward(self, mean):
+            a = mean + self.width * torch.randn_like(mean)
+            b = mean + torch.randn_like(mean)
+            return Normal(mean, self.log_std.exp()).log_prob(a), Normal(mean, self.width).log_prob(b)
+    """
+    assert _handwritten(source) == []

@@ -131,3 +131,37 @@ def test_a_write_to_a_copy_is_not_a_perturbation():
         return grad
     """
     assert findings(source) == []
+
+
+def test_in_place_steps_one_way_are_one_sided():
+    # Both calls read the perturbed buffer, but the reference is taken before the loop and the
+    # step is only ever added.
+    source = """
+    import numpy as np
+
+    def numeric_grad(f, buf, eps):
+        grad = np.zeros_like(buf)
+        base = f(buf.copy())
+        for i in range(buf.size):
+            buf[i] += eps
+            grad[i] = (f(buf) - base) / eps
+        return grad
+    """
+    assert [f.line for f in findings(source)] == [9]
+
+
+def test_steps_held_in_a_vector_both_ways_are_central():
+    source = """
+    import numpy as np
+
+    def numeric_grad(f, x, eps):
+        grad = np.zeros_like(x)
+        for i in range(x.size):
+            e = np.zeros_like(x)
+            e[i] = eps
+            upper = f(x + e)
+            lower = f(x - e)
+            grad[i] = (upper - lower) / (2 * eps)
+        return grad
+    """
+    assert findings(source) == []
