@@ -810,3 +810,58 @@ def test_views_returned_by_a_project_function(tmp_path):
     assert base("e") == "w"
     assert model.view_base(values["c"], (), 0) is None
     assert model.view_base(values["a"], (), None) is None  # a tuple: only its elements are views
+
+def _creates_variable(names: frozenset[str]) -> bool:
+    return "tensorflow.get_variable" in names
+
+
+def test_a_star_import_of_a_project_module_resolves_its_names(tmp_path):
+    _write(
+        tmp_path,
+        {
+            "blocks.py": """
+                import tensorflow as tf
+
+                def affine(x, units, scope):
+                    with tf.variable_scope(scope):
+                        w = tf.get_variable("w", [4, units])
+                        return tf.matmul(x, w)
+
+                def stacked(x):
+                    return affine(affine(x, 8, "a"), 8, "b")
+
+                def pad(x):
+                    return tf.pad(x, [[0, 1]])
+
+                class Head:
+                    pass
+                """,
+            "net.py": """
+                import tensorflow as tf
+                from os.path import *
+                from blocks import *
+
+                def pad(x):
+                    return x
+
+                class Net:
+                    def _local(self, x):
+                        return stacked(x)
+
+                    def run(self, x, affine_too):
+                        return [affine(x, 2, "c"), stacked(x), pad(x), self._local(x), affine_too(x), join(x)]
+                """,
+        },
+    )
+    path = tmp_path / "net.py"
+    index = ProjectIndex(str(path))
+    module = cst.parse_module(path.read_text())
+    model = ModuleModel(module, index=index, dotted_name=index.dotted_name)
+    assert model.class_ref(cst.Name("Head")).node.name.value == "Head"
+    assert model._import_target("pad") == (None, None)  # defined here: the star import does not shadow it
+    cls = model.classes["Net"]
+    run = cls.body.body[1]
+    calls = [element.value for element in run.body.body[0].body[0].value.elements]
+    answers = [model.makes_weights(call, (module, cls, run), _creates_variable) for call in calls]
+    # `affine_too` is a parameter; `join` comes from a framework-free module outside the project.
+    assert answers == [True, True, False, True, False, False]

@@ -33,6 +33,9 @@ class NameTable:
         self.aliases: dict[str, set[str]] = {}
         # `from ..pkg import name as local`: local -> (level, "pkg", "name"); never an API.
         self.relative: dict[str, tuple[int, str, str]] = {}
+        # `from pkg.ops import *` and `from .ops import *`: (level, "pkg.ops"), in source order;
+        # the semantic model looks a free name up in the project's ones.
+        self.star: list[tuple[int, str]] = []
         # id(node) -> (node, names): the entry keeps the node alive, so its id is not reused by a
         # temporary node built later with `with_changes` (an int key hashes faster than a node).
         self._cache: dict[int, tuple[cst.CSTNode, frozenset[str]]] = {}
@@ -54,10 +57,11 @@ class NameTable:
                     head = full.split(".", 1)[0]
                     self._add(head, head)
             return
-        if isinstance(node.names, cst.ImportStar):
-            return
         module = dotted(node.module) if node.module is not None else ""
         if module is None:
+            return
+        if isinstance(node.names, cst.ImportStar):
+            self.star.append((len(node.relative), module))
             return
         for alias in node.names:
             if not isinstance(alias.name, cst.Name):

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import builtins
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import libcst as cst
 
-from gradlint.data import api_table
+from gradlint.data import api_table, framework_modules
 from gradlint.engine.gradients import not_differentiated
 from gradlint.engine.syntax import own_nodes
 from gradlint.engine.walker import iter_children, iter_tree
@@ -23,6 +24,8 @@ EQUINOX_LAYERS = api_table("weights_equinox_layers")
 JAX_ARRAYS = api_table("weights_jax_arrays")
 LOCAL_PARAMETER = api_table("weights_local_parameter")
 UPDATED_BY_HAND = api_table("weights_updated_by_hand")
+TF1_LAYERS = api_table("weights_tf1_layers")
+VARIABLE_REUSE = api_table("weights_variable_reuse")
 
 _LAST = {
     "torch.nn.": frozenset(name.rsplit(".", 1)[1] for name in TORCH_LAYERS),
@@ -72,6 +75,8 @@ _VALUE_OPS = (cst.Is, cst.IsNot, cst.In, cst.NotIn)
 SELF_SAFE_BUILTINS = frozenset({"isinstance", "type", "id", "super", "repr", "str", "hash"})
 
 
+_BUILTINS = frozenset(dir(builtins))
+_FRAMEWORKS = frozenset(framework_modules())
 _DOTTED_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)+$")
 
 
@@ -114,6 +119,14 @@ class UnusedTrainableWeight(Rule):
     `tf.where`), or whose output is dropped: stored in a name that is overwritten before any
     read or never read (`u = self.up1(x)` then `u = self.up2(skip)`: the wrong variable), also
     through the layers it feeds (`gradlint.semantic.uses`).
+
+    In any function, it also checks calls that make weights and apply them: a TF1 functional
+    layer (`tf.layers.dense(x, 64)`) or a function of the project that makes variables each time
+    it runs (a helper around `tf.get_variable`, found in this module, in another module of the
+    project, through `from ops import *`, or as a method on `self`). When the call's result
+    is stored in names that are overwritten or never read before the function ends
+    (`h0 = relu(linear(z, n, "h0"))`, then `h1 = relu(linear(z, m, "h1"))`: `z` instead of
+    `h0`), the weights it made get no gradient.
 
     It checks JAX libraries the same way: Flax linen (`self.w = self.param(...)` or a sub-layer such
     as `nn.Dense` in `setup`; `w = self.param(...)` in an `@nn.compact` method), Flax NNX
@@ -269,6 +282,12 @@ class UnusedTrainableWeight(Rule):
     it derives from one. Handing `self.parameters()` to an optimiser (`torch.optim`, Keras
     optimisers, Optax) sets the weights up for training; it is not a use.
 
+    A call that makes weights is not judged in code that runs with TF1 variable reuse on
+    (`tf.get_variable_scope().reuse_variables()`, `tf.variable_scope(..., reuse=True)` in the
+    function or around a call of it): its calls take variables made, and trained, elsewhere.
+    A call made as a statement of its own (`linear(x, n, "warm_up")`) creates the variables
+    for later use and is not reported.
+
     Known misses: Equinox fields assigned from constructor arguments, a local parameter overwritten before
     it is read (`w = hk.get_parameter(...)`, then `w = ...`), reads
     in helper methods that are never called, and thresholds whose comparison flows into the value
@@ -296,6 +315,10 @@ class UnusedTrainableWeight(Rule):
         "trainable weight `{attr}` reaches `{output}` only through a gradient cut (stop-gradient, `.detach()`, "
         "an integer-valued op): it never trains"
     )
+    dropped_message = (
+        "trainable weights made by `{call}` never reach the output of `{output}`: its result is overwritten "
+        "or never read"
+    )
     frameworks = ("keras", "tensorflow", "torch", "jax")
 
     def __init__(self, context) -> None:
@@ -307,6 +330,12 @@ class UnusedTrainableWeight(Rule):
         # Attribute names read through something other than `self`, outside set-up code.
         self.external: set[str] = set()
         self.name_calls: dict[str, list[cst.Call]] = {}  # calls of a bare name, by name: constructors
+        # Calls that may make weights and apply them (a TF1 helper, a functional layer): by
+        # function while it is walked, then (call, statement, function, scopes) once it ends.
+        self.weight_calls: dict[int, list[tuple[cst.Call, cst.CSTNode]]] = {}
+        self.ended_weight_calls: list[tuple[cst.Call, cst.CSTNode, cst.FunctionDef, tuple]] = []
+        # Names of functions and methods called inside a `with` that turns TF1 variable reuse on.
+        self.called_reusing: set[str] = set()
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
         self.classes.append(node)
@@ -343,6 +372,7 @@ class UnusedTrainableWeight(Rule):
         elif last == "get_parameter" and self.callee(node, LOCAL_PARAMETER):
             kind = "haiku"
         else:
+            self._weight_call(node)
             return
         function = self.context.enclosing(cst.FunctionDef)
         statement = self.context.current_statement()
@@ -350,12 +380,36 @@ class UnusedTrainableWeight(Rule):
             return
         self.local_parameters.setdefault(id(function), []).append((node, statement, kind))
 
+    def _weight_call(self, node: cst.Call) -> None:
+        """Keep a call that may make weights and apply them, checked once the module is read:
+        a TF1 functional layer, a function of the project, or a method on `self`."""
+        func = node.func  # a name or an attribute (`visit_Call`)
+        tf1_layer = self.callee(node, TF1_LAYERS) is not None
+        if not tf1_layer and (_framework_api(self.qualified_names(func)) or _is_builtin(func)):
+            return
+        if not tf1_layer and any(isinstance(s, cst.With) and _reuse_on(s) for s in self.context.statements):
+            self.called_reusing.add(func.value if isinstance(func, cst.Name) else func.attr.value)
+        function = self.context.enclosing(cst.FunctionDef)
+        if function is None:
+            return
+        if isinstance(func, cst.Attribute) and not (tf1_layer or _is_name(func.value, _first_param(function) or "")):
+            return
+        statement = self.context.current_statement()
+        if _assigns(statement) and not not_differentiated(self.context):  # a returned or dropped call is no dead store
+            self.weight_calls.setdefault(id(function), []).append((node, statement))
+
     def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
         created = self.local_parameters.pop(id(node), None)
         if created:
             _local_parameters(self, node, created)
+        calls = self.weight_calls.pop(id(node), None)
+        if calls:
+            scopes = tuple(self.context.scopes)
+            self.ended_weight_calls.extend((call, statement, node, scopes) for call, statement in calls)
 
     def leave_Module(self, node: cst.Module) -> None:
+        if self.ended_weight_calls:
+            _dropped_weight_calls(self)
         if not self.classes:
             return
         _Analysis(self).run()
@@ -387,8 +441,77 @@ def _framework_layer(names: frozenset[str]) -> bool:
 
 
 def _makes_weight(names: frozenset[str]) -> bool:
-    """A call of `names` makes a weight: a framework layer or a parameter constructor."""
-    return _framework_layer(names) or bool(names & PARAMETER)
+    """A call of `names` makes a weight: a framework layer, a parameter constructor
+    (`tf.get_variable` included) or a TF1 functional layer."""
+    return _framework_layer(names) or bool(names & PARAMETER) or bool(names & TF1_LAYERS)
+
+
+def _dropped_weight_calls(rule: UnusedTrainableWeight) -> None:
+    """Calls that make weights and apply them (`h0 = act(linear(z, n, "h0"))`, where the helper
+    calls `tf.get_variable`) whose result is dead: every name it reaches is overwritten or left
+    unread (`h1 = act(linear(z, ...))`: the wrong input), so the weights get no gradient. Not
+    judged: code run with TF1 variable reuse on (in the function, or where it is called), whose
+    calls take variables made elsewhere."""
+    semantic = rule.context.semantic
+    reusing: dict[int, bool] = {}
+    for call, statement, function, scopes in rule.ended_weight_calls:
+        if rule.callee(call, TF1_LAYERS) is None and not semantic.makes_weights(call, scopes, _makes_weight):
+            continue
+        if not semantic.is_dead(call):
+            continue
+        if id(function) not in reusing:
+            reusing[id(function)] = function.name.value in rule.called_reusing or _reuses_variables(rule, function)
+        if reusing[id(function)]:
+            continue
+        labels = _string_arguments(call)
+        shown = f"{rule.source(call.func)}(..., {labels[0]!r})" if labels else f"{rule.source(call.func)}(...)"
+        rule.report(call, rule.dropped_message, statement=statement, call=shown, output=function.name.value)
+    rule.ended_weight_calls.clear()
+
+
+def _reuses_variables(rule: UnusedTrainableWeight, function: cst.FunctionDef) -> bool:
+    """The function turns TF1 variable reuse on (`reuse_variables()`, `reuse=True`): its calls
+    take variables made elsewhere."""
+    for node in own_nodes(function.body):
+        if isinstance(node, cst.Call) and rule.context.names.method(node) in VARIABLE_REUSE.methods:
+            return True
+        if isinstance(node, cst.Arg) and _reuse_argument(node):
+            return True
+    return False
+
+
+def _reuse_on(statement: cst.With) -> bool:
+    """`with tf.variable_scope(name, reuse=True):` (any value but False or None)."""
+    return any(
+        isinstance(item.item, cst.Call) and any(_reuse_argument(arg) for arg in item.item.args)
+        for item in statement.items
+    )
+
+
+def _reuse_argument(arg: cst.Arg) -> bool:
+    return (
+        arg.keyword is not None and arg.keyword.value in VARIABLE_REUSE.info["keywords"]
+        and _constant(arg.value) is not False and not _is_name(arg.value, "None")
+    )
+
+
+def _assigns(statement: cst.CSTNode | None) -> bool:
+    return isinstance(statement, cst.SimpleStatementLine) and any(
+        isinstance(small, (cst.Assign, cst.AnnAssign, cst.AugAssign)) for small in statement.body
+    )
+
+
+def _is_builtin(func: cst.BaseExpression) -> bool:
+    return isinstance(func, cst.Name) and func.value in _BUILTINS
+
+
+def _framework_api(names: frozenset[str]) -> bool:
+    """A name of a framework's or a library's API, not of the project (`from ops import linear`)."""
+    return any(name.split(".", 1)[0] in _FRAMEWORKS for name in names)
+
+
+def _string_arguments(call: cst.Call) -> list[str]:
+    return [value for value in (_string(arg.value) for arg in call.args) if value]
 
 
 def _is_name(node: cst.CSTNode, value: str) -> bool:

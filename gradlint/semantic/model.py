@@ -107,6 +107,9 @@ class Scope:
     at: int | None = None
 
 
+# A function of the project: the model of its module, the function, the class of `self` in it.
+_Function = tuple["ModuleModel", cst.FunctionDef, "ClassRef | None"]
+
 _PARAMETER = Scope()  # where a parameter's value comes from: a caller the model does not follow
 
 
@@ -132,6 +135,7 @@ class ModuleModel:
                     if isinstance(item, cst.FunctionDef):
                         self._owner[item] = statement
         self._imports = _project_imports(self.names, dotted_name)
+        self._star_modules = _star_modules(self.names, dotted_name)
         self._bindings: dict[cst.CSTNode, dict[str, list[tuple[cst.BaseExpression, tuple[int, ...] | None]]]] = {}
         self._attributes: dict[cst.ClassDef, dict[str, list[tuple[cst.BaseExpression, cst.FunctionDef]]]] = {}
         self._results: dict[tuple[cst.FunctionDef, cst.ClassDef | None], Value] = {}
@@ -157,6 +161,8 @@ class ModuleModel:
         self._inherited_attributes: dict[tuple[cst.ClassDef, str], list] = {}
         self._dispatched: dict[tuple, Value] = {}  # (function, constant arguments) -> result
         self._configured_inplace: frozenset[str] | None = None
+        # (function, the creation test) -> whether calling the function makes a weight.
+        self._weight_functions: dict[tuple[cst.FunctionDef, Callable], bool] = {}
 
     def close(self) -> None:
         """Forget what was found, here and in the other modules read. The memos hold scopes and
@@ -169,7 +175,10 @@ class ModuleModel:
 
     def forget(self) -> None:
         """Drop the memos that hold scopes and `ClassRef`s of this model."""
-        for memo in (self._results, self._arguments, self._lineages, self._inherited_attributes, self._dispatched):
+        for memo in (
+            self._results, self._arguments, self._lineages, self._inherited_attributes, self._dispatched,
+            self._weight_functions,
+        ):
             memo.clear()
         self._calls = None
 
@@ -454,6 +463,32 @@ class ModuleModel:
                         if ModuleModel.creates_weights(inner, creates, seen | {ref.node}):
                             return True
         return False
+
+    def makes_weights(self, call: cst.Call, scopes: Sequence[cst.CSTNode],
+                      creates: Callable[[frozenset[str]], bool]) -> bool:
+        """Whether `call`, read inside `scopes`, runs a function of the project that makes a
+        weight each time it is called (a weight factory: TF1's `linear(x, n, "fc1")` calling
+        `tf.get_variable`): a module-level function of this module or imported from another
+        (a star import included), or a method of the class of `self`, whose code makes one
+        (`creates_weights` for its calls), itself or through the functions it calls."""
+        found = self._called_function(call.func, self._scope(scopes))
+        return found is not None and _function_makes_weights(*found, creates, 0)
+
+    def _called_function(self, func: cst.BaseExpression, scope: Scope) -> _Function | None:
+        """The function of the project a call runs: `name(...)` not bound in the function, or
+        `self.method(...)`."""
+        if isinstance(func, cst.Name):
+            if self._enclosing_binding(func.value, scope)[1] is not None:
+                return None  # a parameter or local of the function
+            if func.value in self.functions:
+                return self, self.functions[func.value], None
+            module, attribute = self._import_target(func.value)
+            function = module.functions.get(attribute) if module is not None and attribute else None
+            return (module, function, None) if function is not None else None
+        if isinstance(func, cst.Attribute) and scope.cls is not None and self._self_class(func.value, scope) is not None:
+            found = _method(scope.cls, (func.attr.value,))
+            return (found[0], found[1], scope.cls) if found is not None else None
+        return None
 
     @staticmethod
     def self_reads(cls: ClassRef, whole: frozenset[str]) -> frozenset[str] | None:
@@ -1076,14 +1111,31 @@ class ModuleModel:
         """The project module an imported name refers to, and the attribute taken from it
         (None when the name is the module itself)."""
         full = self._imports.get(local)
-        if full is None or self.index is None:
+        if self.index is None:
             return None, None
+        if full is None:
+            return self._star_target(local)
         module = self.index.module(full)
         if module is not None:
             return module, None
         head, _, attribute = full.rpartition(".")
         module = self.index.module(head) if head else None
         return (module, attribute) if module is not None else (None, None)
+
+    def _star_target(self, local: str) -> tuple[ModuleModel | None, str | None]:
+        """The project module a name not defined here comes from through `from m import *`
+        (the last such import that defines it wins, as when Python runs them)."""
+        if not self._star_modules or self.defines(local):
+            return None, None
+        for name in reversed(self._star_modules):
+            module = self.index.module(name)
+            if module is not None and module.defines(local):
+                return module, local
+        return None, None
+
+    def defines(self, name: str) -> bool:
+        """The module defines `name` at its top level (a function, a class, an assignment)."""
+        return name in self.functions or name in self.classes or name in self._bound(self.module)
 
     def _source(self, node: cst.CSTNode) -> str:
         text = self._sources.get(node)
@@ -1270,6 +1322,31 @@ def _bind(table: dict, target: cst.BaseExpression, value: cst.BaseExpression, in
                 _bind(table, element.value, value, (*(index or ()), position))
 
 
+def _function_makes_weights(model: ModuleModel, function: cst.FunctionDef, cls: ClassRef | None,
+                            creates: Callable[[frozenset[str]], bool], depth: int) -> bool:
+    key = (function, creates)
+    known = model._weight_functions.get(key)
+    if known is not None:
+        return known
+    model._weight_functions[key] = False  # a recursive function reads as not making one
+    scope = Scope((function,), cls)
+    found = False
+    for node in own_nodes(function.body):
+        if not isinstance(node, cst.Call):
+            continue
+        if creates(model.names.qualified_names(node.func)):
+            found = True
+        elif depth < MAX_DEPTH:
+            inner = model._called_function(node.func, scope)
+            ref = model.class_ref(node.func) if inner is None else None
+            found = (inner is not None and _function_makes_weights(*inner, creates, depth + 1)) or (
+                ref is not None and ModuleModel.creates_weights(ref, creates))
+        if found:
+            break
+    model._weight_functions[key] = found
+    return found
+
+
 def _project_imports(names: NameTable, dotted_name: str) -> dict[str, str]:
     """Local name -> the absolute dotted name it imports (`pkg.models.Net`, `pkg.models`) for
     every import that may be the project's own, relative ones resolved against the module's own
@@ -1280,10 +1357,8 @@ def _project_imports(names: NameTable, dotted_name: str) -> dict[str, str]:
         for local, targets in names.aliases.items()
         if targets and min(targets).split(".", 1)[0] not in frameworks
     }
-    package = dotted_name.split(".")[:-1]
     for local, (level, module, name) in names.relative.items():
-        anchor = package[: len(package) - (level - 1)] if level > 1 else package
-        found[local] = ".".join(part for part in (*anchor, module, name) if part)
+        found[local] = _absolute(dotted_name, level, module, name)
     return found
 
 
@@ -1449,3 +1524,20 @@ def _chosen_value(value: cst.BaseExpression, constants: dict) -> cst.BaseExpress
                 if isinstance(element, cst.DictElement) and _literal(element.key) == constants[key.value]:
                     return element.value
     return value
+def _star_modules(names: NameTable, dotted_name: str) -> list[str]:
+    """The modules `from m import *` may take the project's names from, in source order."""
+    frameworks = set(framework_modules())
+    return [
+        _absolute(dotted_name, level, module, "") for level, module in names.star
+        if level or module.split(".", 1)[0] not in frameworks
+    ]
+
+
+def _absolute(dotted_name: str, level: int, module: str, name: str) -> str:
+    """The dotted name an import refers to, a relative one (`level` dots) resolved against the
+    package of the importing module."""
+    if not level:
+        return ".".join(part for part in (module, name) if part)
+    package = dotted_name.split(".")[:-1]
+    anchor = package[: len(package) - (level - 1)] if level > 1 else package
+    return ".".join(part for part in (*anchor, module, name) if part)

@@ -482,3 +482,63 @@ def test_a_tensor_computed_in_get_config_is_no_snapshot() -> None:
         """
     )
     assert len(found) == 1 and "never reaches the output of `call`" in found[0]
+HELPERS = """
+import tensorflow as tf
+
+def fc(x, units, scope):
+    with tf.variable_scope(scope):
+        w = tf.get_variable("w", [x.get_shape()[-1], units])
+        return tf.matmul(x, w)
+"""
+
+GENERATOR = """
+import tensorflow as tf
+from helpers import *
+
+class Gan(object):
+    def generate(self, z):
+        h0 = tf.nn.relu(fc(z, 64, "g_h0"))
+        h1 = tf.nn.relu(fc({source}, 64, "g_h1"))
+        return tf.nn.tanh(fc(h1, 8, "g_out"))
+
+    def sample(self, z):
+        with tf.variable_scope("gen", reuse={reuse}):
+            return self.generate(z)
+"""
+
+
+@pytest.mark.parametrize(("source", "reuse", "lines"), [("z", "False", [7]), ("h0", "False", []), ("z", "True", [])])
+def test_a_dropped_result_of_a_star_imported_weight_helper(tmp_path, source, reuse, lines):
+    # `fc` comes from a project module through `from helpers import *`; feeding `z` to the second
+    # layer leaves `h0` unread, so the first layer's variables get no gradient, unless the code
+    # runs with reuse on (then it takes variables made elsewhere).
+    (tmp_path / "helpers.py").write_text(HELPERS)
+    model = tmp_path / "model.py"
+    model.write_text(GENERATOR.format(source=source, reuse=reuse))
+    found = lint_source(model.read_text(), path=model, select=["GL001"])
+    assert [f.line for f in found] == lines
+    if lines:
+        assert "`fc(..., 'g_h0')`" in found[0].message and "`generate`" in found[0].message
+
+
+def test_a_weight_helper_called_for_its_effect_or_outside_training_is_quiet():
+    source = HELPERS + textwrap.dedent(
+        """
+        def warm_up(x):
+            fc(x, 4, "warm")  # makes the variables for a later reuse
+            return x
+
+        def test_shapes(x):
+            h = fc(x, 4, "t")
+            h = fc(x, 4, "u")
+            return h
+        """
+    )
+    assert lint_source(source, select=["GL001"]) == []
+
+
+def test_a_weight_helper_imported_by_name_is_followed(tmp_path):
+    (tmp_path / "helpers.py").write_text(HELPERS)
+    model = tmp_path / "model.py"
+    model.write_text(GENERATOR.format(source="z", reuse="False").replace("from helpers import *", "from helpers import fc"))
+    assert [f.line for f in lint_source(model.read_text(), path=model, select=["GL001"])] == [7]
