@@ -1364,22 +1364,18 @@ def _project_imports(names: NameTable, dotted_name: str) -> dict[str, str]:
 
 def _op_autograd(names: frozenset[str]) -> frozenset[str]:
     """What a torch function used as a value (`act = F.relu`) does when called."""
-    found = set()
-    if names & SAVES_OUTPUT_OPS:
-        found.add(SAVES_OUTPUT)
-    if names & SAVES_INPUT_OPS:
-        found.add(SAVES_INPUT)
-    return frozenset(found)
+    return _autograd(names, SAVES_INPUT_OPS, SAVES_OUTPUT_OPS)
 
 
 def _class_autograd(names: frozenset[str]) -> frozenset[str]:
     """What calling an instance of a torch module class does, by the class's names."""
-    found = set()
-    if names & SAVES_INPUT_MODULES:
-        found.add(SAVES_INPUT)
-    if names & SAVES_OUTPUT_MODULES:
-        found.add(SAVES_OUTPUT)
-    return frozenset(found)
+    return _autograd(names, SAVES_INPUT_MODULES, SAVES_OUTPUT_MODULES)
+
+
+def _autograd(names: frozenset[str], saves_input, saves_output) -> frozenset[str]:
+    return frozenset(
+        fact for fact, table in ((SAVES_INPUT, saves_input), (SAVES_OUTPUT, saves_output)) if names & table
+    )
 
 
 def _inherited_autograd(cls: ClassRef) -> frozenset[str]:
