@@ -1,6 +1,7 @@
 """GL092: an in-place write to a tensor autograd saved for backward makes backward raise.
 
-The code holding the write is run and differentiated: a module's `forward` on an instance
+A file that switches modules to run in place with a loop (`m.inplace = True`) gets no
+`not-reproduced`: the run does not apply the loop. The code holding the write is run and differentiated: a module's `forward` on an instance
 built as the GL001 witness builds one (`gradlint.dynamic.models`), a plain function on small
 inputs that require grad (it may call `backward()` itself), an `nn.Sequential` on a random
 batch (a module's input is an activation, a clone of the leaf that requires grad, as inside
@@ -80,7 +81,7 @@ def _run_method(probe: Probe, cls: ast.ClassDef, function: ast.FunctionDef, code
         if isinstance(outcome, str):
             errors.append(outcome)
             continue
-        return _verdict(outcome, code, where)
+        return _verdict(probe, outcome, code, where)
     raise Inconclusive(f"could not run `{call}.{function.name}` on a small input ({errors[0] if errors else 'no shape fits'})")
 
 
@@ -95,7 +96,7 @@ def _run_function(probe: Probe, function: ast.FunctionDef, code: str, line: int)
     outcome = _differentiate(probe, lambda: live(*values), values, [], line)
     if isinstance(outcome, str):
         raise Inconclusive(f"could not run `{function.name}` on {described}: {outcome}")
-    return _verdict(outcome, code, f"`{function.name}` on {described}")
+    return _verdict(probe, outcome, code, f"`{function.name}` on {described}")
 
 
 def _run_sequential(probe: Probe, node: ast.Call, code: str) -> Observation:
@@ -115,7 +116,7 @@ def _run_sequential(probe: Probe, node: ast.Call, code: str) -> Observation:
         if isinstance(outcome, str):
             errors.append(outcome)
             continue
-        return _verdict(outcome, code, f"{built} in training mode on x = {models.describe_shape(shape)}")
+        return _verdict(probe, outcome, code, f"{built} in training mode on x = {models.describe_shape(shape)}")
     raise Inconclusive(f"could not run {built} ({errors[0] if errors else 'no shape fits'})")
 
 
@@ -166,14 +167,34 @@ def _differentiate(probe: Probe, run, inputs: list, parameters: list, line: int 
     return ("ran", norms, ran.hit)
 
 
-def _verdict(outcome: tuple, code: str, where: str) -> Observation:
+def _verdict(probe: Probe, outcome: tuple, code: str, where: str) -> Observation:
     kind, detail, hit = outcome
     if kind == "raised":
         return confirmed(f"backward raised: {_quote(detail)} (after `{code}`)", where)
     if not hit:
         raise Inconclusive(f"backward ran, but `{code}` did not run on this input (a branch skipped it)")
+    loop = _configuration_loop(probe.file_tree() or probe.tree)
+    if loop is not None:  # the module that runs the loop may hold this code: what ran is not what it runs
+        raise Inconclusive(
+            f"backward ran, but line {loop} switches modules to run in place (`.inplace = True` in a loop), "
+            "which this run did not apply"
+        )
     largest = max(detail, default=0.0)
     return not_reproduced(f"`{code}` ran and backward ran: {len(detail)} gradients, the largest with norm {largest:.3g}", where)
+
+
+def _configuration_loop(tree: ast.Module) -> int | None:
+    """The line of an `m.inplace = True` inside a `for` loop of the file, if any."""
+    for loop in ast.walk(tree):
+        if isinstance(loop, ast.For):
+            for node in ast.walk(loop):
+                if (
+                    isinstance(node, ast.Assign)
+                    and any(isinstance(t, ast.Attribute) and t.attr == "inplace" for t in node.targets)
+                    and isinstance(node.value, ast.Constant) and node.value.value is True
+                ):
+                    return node.lineno
+    return None
 
 
 class _LineTrace:
