@@ -1,14 +1,15 @@
 """GL092: an in-place write to a tensor autograd saved for backward makes backward raise.
 
-A file that switches modules to run in place with a loop (`m.inplace = True`) gets no
-`not-reproduced`: the run does not apply the loop. The code holding the write is run and differentiated: a module's `forward` on an instance
+The code holding the write is run and differentiated: a module's `forward` on an instance
 built as the GL001 witness builds one (`gradlint.dynamic.models`), a plain function on small
 inputs that require grad (it may call `backward()` itself), an `nn.Sequential` on a random
 batch (a module's input is an activation, a clone of the leaf that requires grad, as inside
-a network: writing to the input itself is allowed there), or, for a write at module level, the tensor the snippet left behind. The flagged line is
-traced, so a verdict is given only when the write really ran. The finding is confirmed when
-torch raises "one of the variables needed for gradient computation has been modified by an
-inplace operation" (quoted with its version numbers), and not reproduced when backward runs.
+a network: writing to the input itself is allowed there), or, for a write at module level,
+the tensor the snippet left behind. The flagged line is traced, so a verdict is given only
+when the write really ran. The finding is confirmed when torch raises "one of the variables
+needed for gradient computation has been modified by an inplace operation" (quoted with its
+version numbers), and not reproduced when backward runs, unless the file switches modules to
+run in place with a loop (`m.inplace = True`), which the run does not apply: inconclusive.
 A write through `.data` raises nothing by design (the gradient is silently wrong), so it stays
 inconclusive.
 """
