@@ -133,6 +133,16 @@ class UnusedTrainableWeight(Rule):
     (`h0 = relu(linear(z, n, "h0"))`, then `h1 = relu(linear(z, m, "h1"))`: `z` instead of
     `h0`), the weights it made get no gradient.
 
+    In a TF1 script (a program: module-level code runs it, under `with tf.Graph().as_default():`,
+    a loop or a `__main__` guard) that trains with `opt.minimize(loss)` or `tf.gradients`, it
+    checks the variables the script makes outside classes, at module level or in a function:
+    `w = tf.Variable(...)`, `w = tf.get_variable(...)` or `w = weight_variable(...)`, a
+    factory of the project that returns one. A variable whose every read reaches the loss only
+    through a gradient cut (`tf.stop_gradient`), a summary or a session fetch gets no gradient;
+    the semantic model follows the reads into the script's functions that read it as a global
+    or are given it (`variable_summaries(w, "w")` only summarises it), and through their
+    returns to the script's calls of them.
+
     It checks JAX libraries the same way: Flax linen (`self.w = self.param(...)` or a sub-layer such
     as `nn.Dense` in `setup`; `w = self.param(...)` in an `@nn.compact` method), Flax NNX
     (`nnx.Param(...)`, `nnx.Linear(...)` in `__init__`), Equinox (a module field assigned a
@@ -286,6 +296,18 @@ class UnusedTrainableWeight(Rule):
     read: what its methods read on `self` counts as used, and it makes the class a layer when
     it derives from one. Handing `self.parameters()` to an optimiser (`torch.optim`, Keras
     optimisers, Optax) sets the weights up for training; it is not a use.
+
+    In a TF1 script, a variable made with `trainable=False` (also through the factory's
+    parameter: `weight_variable(shape, "w", False)`), with its own `collections=`, or holding
+    an integer (a step counter) is not a weight; one the script assigns (`tf.assign(target,
+    source)`, `w.assign(...)`: a target network, a moving average) is updated by hand. The
+    script is left alone when a training call names the variables it trains (`var_list=[...]`,
+    `tf.gradients(loss, [w1, w2])`; `tf.trainable_variables()` names them all) or when it fetches
+    variables by name or from a collection (`tf.get_collection`, `tf.trainable_variables()`
+    elsewhere, `get_tensor_by_name`); a `tf.get_variable` is not judged when the script turns
+    variable reuse on or makes another variable of the same name. A function's result is
+    followed to every call of it, so a helper that one call stops and another does not keeps
+    its weights used.
 
     A call that makes weights is not judged in code that runs with TF1 variable reuse on
     (`tf.get_variable_scope().reuse_variables()`, `tf.variable_scope(..., reuse=True)` in the
@@ -575,7 +597,7 @@ class _ScriptFacts:
             # TF2's `minimize(loss, var_list)`; in TF1 the second argument is the global step.
             second = argument(call, "global_step", 1)
             given = None if second is None or isinstance(second, cst.Name) else second
-        if given is None:
+        if given is None or _is_name(given, "None"):
             return
         if isinstance(given, cst.Call) and not given.args and self._all_variables(given):
             self.full_lists.add(id(given))
