@@ -136,11 +136,11 @@ class UnusedTrainableWeight(Rule):
     In a TF1 script (a program: module-level code runs it, under `with tf.Graph().as_default():`,
     a loop or a `__main__` guard) that trains with `opt.minimize(loss)` or `tf.gradients`, it
     checks the variables the script makes outside classes, at module level or in a function:
-    `w = tf.Variable(...)`, `w = tf.get_variable(...)` or `w = weight_variable(...)`, a
+    `w = tf.Variable(...)`, `w = tf.get_variable(...)` or `w = make_weight(...)`, a
     factory of the project that returns one. A variable whose every read reaches the loss only
     through a gradient cut (`tf.stop_gradient`), a summary or a session fetch gets no gradient;
     the semantic model follows the reads into the script's functions that read it as a global
-    or are given it (`variable_summaries(w, "w")` only summarises it), and through their
+    or are given it (`describe(w, "w")` only summarises it), and through their
     returns to the script's calls of them.
 
     It checks JAX libraries the same way: Flax linen (`self.w = self.param(...)` or a sub-layer such
@@ -298,7 +298,7 @@ class UnusedTrainableWeight(Rule):
     optimisers, Optax) sets the weights up for training; it is not a use.
 
     In a TF1 script, a variable made with `trainable=False` (also through the factory's
-    parameter: `weight_variable(shape, "w", False)`), with its own `collections=`, or holding
+    parameter: `make_weight(shape, "w", False)`), with its own `collections=`, or holding
     an integer (a step counter) is not a weight; one the script assigns (`tf.assign(target,
     source)`, `w.assign(...)`: a target network, a moving average) is updated by hand. The
     script is left alone when a training call names the variables it trains (`var_list=[...]`,
@@ -373,7 +373,7 @@ class UnusedTrainableWeight(Rule):
         self.classes.append(node)
 
     def visit_Assign(self, node: cst.Assign) -> None:
-        # `w = tf.Variable(...)` / `w = weight_variable(...)` outside classes: a script's weight.
+        # `w = tf.Variable(...)` / `w = make_weight(...)` outside classes: a script's weight.
         if len(node.targets) != 1 or not isinstance(node.targets[0].target, cst.Name):
             return
         if not isinstance(node.value, cst.Call) or self.context.enclosing(cst.ClassDef) is not None:

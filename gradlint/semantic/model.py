@@ -476,7 +476,7 @@ class ModuleModel:
 
     def returned_creation(self, call: cst.Call, scopes: Sequence[cst.CSTNode],
                           creates: Callable[[frozenset[str]], bool]) -> tuple[ModuleModel, cst.FunctionDef, cst.Call] | None:
-        """For a call of a variable factory of the project (`def weight_variable(shape, name):
+        """For a call of a variable factory of the project (`def make_weight(shape, name):
         return tf.Variable(...)`): the function, its module's model and the creation call
         (`creates` for its callee's names) whose result every `return` of it returns, directly
         or through a name bound once; else None. The result of `call` is that new weight."""

@@ -208,7 +208,7 @@ class Uses:
 
     def _passed_to_function(self, call: cst.Call, arg: cst.Arg) -> list[cst.CSTNode] | None:
         """A function of the project given the value: it goes where the function's parameter
-        goes (`variable_summaries(w, "w")` only summarises it). In another module, that
+        goes (`describe(w, "w")` only summarises it). In another module, that
         module's model answers for the parameter."""
         if arg.star or any(other.star for other in call.args):
             return None
