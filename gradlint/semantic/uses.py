@@ -2,7 +2,8 @@
 
 A value is followed forward from the expression that makes it: up through the expressions
 that compute with it (arithmetic, framework calls, methods such as `.reshape`), into the
-names it is assigned to and their later reads, out of a private function through its
+names it is assigned to and their later reads, into a function of the project through the
+parameter it is given, out of a private function (any function of a script) through its
 `return` to the module's calls of it, and into a private `self._attr` and the class's reads
 of it. A path ends without a gradient where the value is cut (`.detach()`, `stop_gradient`,
 `.item()`, NumPy) or made integer-valued or piecewise constant (`argmax`, `round`, a cast to an
@@ -379,7 +380,8 @@ class Uses:
         return self._self_attributes[cls], self._self_calls[cls]
 
     def _returned(self, statement: cst.Return) -> list[cst.CSTNode] | None:
-        """A private function's result goes where the module's calls of it go."""
+        """A private function's result (any function's, in a script) goes where the module's
+        calls of it go."""
         function = self._owner(statement)
         if not isinstance(function, cst.FunctionDef):
             return None
