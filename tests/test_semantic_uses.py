@@ -266,3 +266,44 @@ def _is_assigned(module, attribute):
     return any(
         isinstance(node, cst.AssignTarget) and node.target is attribute for node in _walk(module)
     )
+
+
+GRAPH_SCRIPT = """
+import tensorflow as tf
+
+def record(tensor, label):
+    with tf.name_scope("stats"):
+        average = tf.reduce_mean(tensor)
+        tf.summary.scalar(label + "/mean", average)
+        tf.summary.histogram(label, tensor)
+
+def head(features):
+    return tf.matmul(features, kernel)
+
+with tf.Graph().as_default():
+    kernel = tf.Variable(tf.zeros([8, 2]))
+    record(kernel, "kernel")
+    inputs = tf.placeholder(tf.float32, [None, 8])
+    scores = {use}
+    loss = tf.reduce_sum(scores)
+    step = tf.train.AdamOptimizer(0.1).minimize(loss)
+"""
+
+
+def test_a_value_given_to_a_function_goes_where_its_parameter_goes():
+    assert not reaches(GRAPH_SCRIPT.format(use="tf.stop_gradient(head(inputs))"), marker="Variable", dotted_name="train")
+
+
+def test_a_scripts_public_function_returns_to_its_callers():
+    assert reaches(GRAPH_SCRIPT.format(use="head(inputs)"), marker="Variable", dotted_name="train")
+
+
+def test_a_parameter_the_function_keeps_may_reach_a_gradient():
+    source = GRAPH_SCRIPT.replace('tf.summary.histogram(label, tensor)', 'tf.add_to_collection("losses", tensor)')
+    assert reaches(source.format(use="tf.stop_gradient(head(inputs))"), marker="Variable", dotted_name="train")
+
+
+def test_a_public_function_of_an_importable_module_may_have_other_callers():
+    # A private module-level variable: only the function's callers elsewhere may differentiate it.
+    source = GRAPH_SCRIPT.replace("with tf.Graph().as_default():", "if True:").replace("kernel", "_kernel")
+    assert reaches(source.format(use="tf.stop_gradient(head(inputs))"), marker="Variable", dotted_name="pkg.model")

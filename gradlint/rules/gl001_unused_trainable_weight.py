@@ -9,7 +9,7 @@ import libcst as cst
 
 from gradlint.data import api_table, framework_modules
 from gradlint.engine.gradients import not_differentiated
-from gradlint.engine.syntax import own_nodes
+from gradlint.engine.syntax import argument, own_nodes, small_statements
 from gradlint.engine.walker import iter_children, iter_tree
 from gradlint.rule import Rule, Severity
 
@@ -26,6 +26,11 @@ LOCAL_PARAMETER = api_table("weights_local_parameter")
 UPDATED_BY_HAND = api_table("weights_updated_by_hand")
 TF1_LAYERS = api_table("weights_tf1_layers")
 VARIABLE_REUSE = api_table("weights_variable_reuse")
+TF1_TRAINING = api_table("weights_tf1_training")
+VARIABLES_BY_NAME = api_table("weights_variables_by_name")
+TF_VARIABLES = frozenset(name for name in PARAMETER if name.startswith("tensorflow."))
+VARIABLE_NAMED = frozenset({"tensorflow.get_variable"})  # fetched again by its name under reuse
+_VAR_LISTS = {key: tuple(value) for key, value in TF1_TRAINING.info["var_lists"].items()}
 
 _LAST = {
     "torch.nn.": frozenset(name.rsplit(".", 1)[1] for name in TORCH_LAYERS),
@@ -127,6 +132,16 @@ class UnusedTrainableWeight(Rule):
     is stored in names that are overwritten or never read before the function ends
     (`h0 = relu(linear(z, n, "h0"))`, then `h1 = relu(linear(z, m, "h1"))`: `z` instead of
     `h0`), the weights it made get no gradient.
+
+    In a TF1 script (a program: module-level code runs it, under `with tf.Graph().as_default():`,
+    a loop or a `__main__` guard) that trains with `opt.minimize(loss)` or `tf.gradients`, it
+    checks the variables the script makes outside classes, at module level or in a function:
+    `w = tf.Variable(...)`, `w = tf.get_variable(...)` or `w = make_weight(...)`, a
+    factory of the project that returns one. A variable whose every read reaches the loss only
+    through a gradient cut (`tf.stop_gradient`), a summary or a session fetch gets no gradient;
+    the semantic model follows the reads into the script's functions that read it as a global
+    or are given it (`describe(w, "w")` only summarises it), and through their
+    returns to the script's calls of them.
 
     It checks JAX libraries the same way: Flax linen (`self.w = self.param(...)` or a sub-layer such
     as `nn.Dense` in `setup`; `w = self.param(...)` in an `@nn.compact` method), Flax NNX
@@ -282,6 +297,18 @@ class UnusedTrainableWeight(Rule):
     it derives from one. Handing `self.parameters()` to an optimiser (`torch.optim`, Keras
     optimisers, Optax) sets the weights up for training; it is not a use.
 
+    In a TF1 script, a variable made with `trainable=False` (also through the factory's
+    parameter: `make_weight(shape, "w", False)`), with its own `collections=`, or holding
+    an integer (a step counter) is not a weight; one the script assigns (`tf.assign(target,
+    source)`, `w.assign(...)`: a target network, a moving average) is updated by hand. The
+    script is left alone when a training call names the variables it trains (`var_list=[...]`,
+    `tf.gradients(loss, [w1, w2])`; `tf.trainable_variables()` names them all) or when it fetches
+    variables by name or from a collection (`tf.get_collection`, `tf.trainable_variables()`
+    elsewhere, `get_tensor_by_name`); a `tf.get_variable` is not judged when the script turns
+    variable reuse on or makes another variable of the same name. A function's result is
+    followed to every call of it, so a helper that one call stops and another does not keeps
+    its weights used.
+
     A call that makes weights is not judged in code that runs with TF1 variable reuse on
     (`tf.get_variable_scope().reuse_variables()`, `tf.variable_scope(..., reuse=True)` in the
     function or around a call of it): its calls take variables made, and trained, elsewhere.
@@ -315,6 +342,10 @@ class UnusedTrainableWeight(Rule):
         "trainable weight `{attr}` reaches `{output}` only through a gradient cut (stop-gradient, `.detach()`, "
         "an integer-valued op): it never trains"
     )
+    script_message = (
+        "trainable variable `{attr}` reaches the loss only through a gradient cut (stop-gradient, a summary, "
+        "a session fetch, an integer-valued op): it never trains"
+    )
     dropped_message = (
         "trainable weights made by `{call}` never reach the output of `{output}`: its result is overwritten "
         "or never read"
@@ -336,9 +367,23 @@ class UnusedTrainableWeight(Rule):
         self.ended_weight_calls: list[tuple[cst.Call, cst.CSTNode, cst.FunctionDef, tuple]] = []
         # Names of functions and methods called inside a `with` that turns TF1 variable reuse on.
         self.called_reusing: set[str] = set()
+        self.script = _ScriptFacts()
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
         self.classes.append(node)
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        # `w = tf.Variable(...)` / `w = make_weight(...)` outside classes: a script's weight.
+        if len(node.targets) != 1 or not isinstance(node.targets[0].target, cst.Name):
+            return
+        if not isinstance(node.value, cst.Call) or self.context.enclosing(cst.ClassDef) is not None:
+            return
+        if not not_differentiated(self.context):
+            reusing = any(isinstance(s, cst.With) and _reuse_on(s) for s in self.context.statements)
+            self.script.creations.append(_ScriptCreation(
+                node.value, node.targets[0].target.value, self.context.current_statement(),
+                self.context.enclosing(cst.FunctionDef), tuple(self.context.scopes), reusing,
+            ))
 
     def visit_Attribute(self, node: cst.Attribute) -> None:
         value = node.value
@@ -359,6 +404,7 @@ class UnusedTrainableWeight(Rule):
             self.external.add(text.rsplit(".", 1)[1])
 
     def visit_Call(self, node: cst.Call) -> None:
+        self.script.read_call(self, node)
         func = node.func
         if isinstance(func, cst.Attribute):
             last = func.attr.value
@@ -410,6 +456,8 @@ class UnusedTrainableWeight(Rule):
     def leave_Module(self, node: cst.Module) -> None:
         if self.ended_weight_calls:
             _dropped_weight_calls(self)
+        if self.script.creations and self.script.trains():
+            _script_weights(self)
         if not self.classes:
             return
         _Analysis(self).run()
@@ -493,6 +541,162 @@ def _reuse_argument(arg: cst.Arg) -> bool:
         arg.keyword is not None and arg.keyword.value in VARIABLE_REUSE.info["keywords"]
         and _constant(arg.value) is not False and not _is_name(arg.value, "None")
     )
+
+
+@dataclass
+class _ScriptCreation:
+    """`name = <call>` outside classes, which may make a script's weight."""
+
+    call: cst.Call
+    name: str
+    statement: cst.CSTNode | None
+    function: cst.FunctionDef | None
+    scopes: tuple
+    reusing: bool  # inside `with tf.variable_scope(..., reuse=True)`
+
+
+@dataclass
+class _ScriptFacts:
+    """What a TF1 script does with its variables as a whole, read from its calls."""
+
+    creations: list = field(default_factory=list)
+    training: int = 0  # calls that take gradients (`opt.minimize(loss)`, `tf.gradients`)
+    chosen: bool = False  # one names the variables it trains (`var_list=[...]`): the rest are left out on purpose
+    fetches: list = field(default_factory=list)  # variables fetched by name or from a collection
+    full_lists: set = field(default_factory=set)  # ids of `tf.trainable_variables()` given as a whole var list
+    updated: set = field(default_factory=set)  # names assigned by hand: `w.assign(v)`, `tf.assign(w, v)`
+    variable_names: dict = field(default_factory=dict)  # `tf.get_variable` name literals, counted
+    reuse: bool = False  # the script turns TF1 variable reuse on somewhere
+
+    def trains(self) -> bool:
+        return self.training > 0
+
+    def read_call(self, rule: UnusedTrainableWeight, call: cst.Call) -> None:
+        names = rule.qualified_names(call.func)
+        method = rule.context.names.method(call)
+        if names & TF1_TRAINING or method in TF1_TRAINING.methods:
+            self.training += 1
+            self._var_list(call, names, method)
+        if names & VARIABLES_BY_NAME or method in VARIABLES_BY_NAME.methods:
+            self.fetches.append(call)
+        receiver = call.func.value if isinstance(call.func, cst.Attribute) else None
+        if method in UPDATED_BY_HAND.methods and isinstance(receiver, cst.Name):
+            self.updated.add(receiver.value)
+        elif names & UPDATED_BY_HAND and call.args and isinstance(call.args[0].value, cst.Name):
+            self.updated.add(call.args[0].value.value)
+        if names & VARIABLE_NAMED and call.args and (label := _string(call.args[0].value)):
+            self.variable_names[label] = self.variable_names.get(label, 0) + 1
+        if method in VARIABLE_REUSE.methods or any(_reuse_argument(arg) for arg in call.args):
+            self.reuse = True
+
+    def _var_list(self, call: cst.Call, names: frozenset[str], method: str | None) -> None:
+        keyword, position = _VAR_LISTS.get(method or "") or next(
+            (_VAR_LISTS[name] for name in names if name in _VAR_LISTS), (None, None))
+        given = argument(call, keyword, position) if keyword else None
+        if given is None and method == "minimize":
+            # TF2's `minimize(loss, var_list)`; in TF1 the second argument is the global step.
+            second = argument(call, "global_step", 1)
+            given = None if second is None or isinstance(second, cst.Name) else second
+        if given is None or _is_name(given, "None"):
+            return
+        if isinstance(given, cst.Call) and not given.args and self._all_variables(given):
+            self.full_lists.add(id(given))
+        else:
+            self.chosen = True
+
+    @staticmethod
+    def _all_variables(call: cst.Call) -> bool:
+        last = call.func.attr.value if isinstance(call.func, cst.Attribute) else getattr(call.func, "value", "")
+        return last in TF1_TRAINING.info["all_variables"]
+
+    def fetched_by_name(self) -> bool:
+        return any(id(call) not in self.full_lists for call in self.fetches)
+
+
+def _script_weights(rule: UnusedTrainableWeight) -> None:
+    """A TF1 script's trainable variables (`w = tf.Variable(...)`, `tf.get_variable`, or a
+    factory of the project that returns one) made at module level or in a function, whose
+    every read reaches the loss only through a cut, a summary or a session fetch (the semantic
+    model follows them into the functions that read them or are given them). Not judged: a
+    script whose training names its variables (`var_list=`) or fetches variables by name or
+    from a collection, variables assigned by hand (a target network, a moving average), and
+    `tf.get_variable` under variable reuse."""
+    facts = rule.script
+    if facts.chosen or facts.fetched_by_name():
+        return
+    semantic = rule.context.semantic
+    for creation in facts.creations:
+        if creation.reusing or creation.name in facts.updated or _returns_name(creation.function, creation.name):
+            continue
+        made = _trainable_variable(rule, creation)
+        if made is None or (made & VARIABLE_NAMED and _shared_by_name(rule, creation)):
+            continue
+        function = creation.function
+        if function is not None and (function.name.value in rule.called_reusing or _reuses_variables(rule, function)):
+            continue
+        if not semantic.reaches_gradient(creation.call):
+            rule.report(creation.call, rule.script_message, statement=creation.statement, attr=creation.name)
+
+
+def _trainable_variable(rule: UnusedTrainableWeight, creation: _ScriptCreation) -> frozenset[str] | None:
+    """The creator's names when `creation` makes one trainable floating TF variable, directly
+    or through a factory whose flags are read from the call's arguments; else None."""
+    call = creation.call
+    names = rule.qualified_names(call.func)
+    if names & TF_VARIABLES:
+        return names if _trainable_tf_variable(call, names, lambda value: value) else None
+    found = rule.context.semantic.returned_creation(call, creation.scopes, lambda made: bool(made & TF_VARIABLES))
+    if found is None:
+        return None
+    model, function, inner = found
+    inner_names = model.names.qualified_names(inner.func)
+    through = lambda value: _passed_value(function, call, value)  # noqa: E731
+    return inner_names if _trainable_tf_variable(inner, inner_names, through) else None
+
+
+def _trainable_tf_variable(call: cst.Call, names: frozenset[str], through: Callable) -> bool:
+    """`tf.Variable(init)` with no `trainable=False` (`through` maps a factory's parameter to
+    what its caller passes), no own `collections=`, and not an integer counter."""
+    flag = _keyword(call, "trainable", 1 if "tensorflow.Variable" in names else None)
+    if flag is not None and _constant(through(flag.value)) is not True:
+        return False
+    if _keyword(call, "collections") is not None:
+        return False
+    initial = argument(call, "initial_value", 0) if "tensorflow.Variable" in names else None
+    initial = through(initial) if initial is not None else None
+    if isinstance(initial, cst.Integer) or _constant(initial) is not None:
+        return False
+    dtype = _keyword(call, "dtype")
+    return dtype is None or not (_last_name(through(dtype.value)) or "").startswith(("int", "uint", "bool"))
+
+
+def _passed_value(function: cst.FunctionDef, call: cst.Call, value: cst.BaseExpression | None):
+    """A factory's parameter read as `value`: what `call` passes for it (or its default)."""
+    if not isinstance(value, cst.Name):
+        return value
+    params = [*function.params.posonly_params, *function.params.params, *function.params.kwonly_params]
+    for index, param in enumerate(params):
+        if param.name.value == value.value:
+            position = index if index < len(function.params.posonly_params) + len(function.params.params) else None
+            given = argument(call, value.value, position)
+            return given if given is not None else param.default
+    return value
+
+
+def _shared_by_name(rule: UnusedTrainableWeight, creation: _ScriptCreation) -> bool:
+    """A `tf.get_variable` that other code may fetch again: the script turns reuse on, or
+    makes another variable of the same name."""
+    facts = rule.script
+    label = _string(creation.call.args[0].value) if creation.call.args else None
+    return facts.reuse or label is None or facts.variable_names.get(label, 0) > 1
+
+
+def _returns_name(function: cst.FunctionDef | None, name: str) -> bool:
+    """The function returns the variable: a factory, whose callers' results are the weights."""
+    return function is not None and any(
+        isinstance(node, cst.Return) and _is_name(node.value, name) for node in small_statements(function.body)
+    )
+
 
 
 def _assigns(statement: cst.CSTNode | None) -> bool:

@@ -474,6 +474,31 @@ class ModuleModel:
         found = self._called_function(call.func, self._scope(scopes))
         return found is not None and _function_makes_weights(*found, creates, 0)
 
+    def returned_creation(self, call: cst.Call, scopes: Sequence[cst.CSTNode],
+                          creates: Callable[[frozenset[str]], bool]) -> tuple[ModuleModel, cst.FunctionDef, cst.Call] | None:
+        """For a call of a variable factory of the project (`def make_weight(shape, name):
+        return tf.Variable(...)`): the function, its module's model and the creation call
+        (`creates` for its callee's names) whose result every `return` of it returns, directly
+        or through a name bound once; else None. The result of `call` is that new weight."""
+        found = self._called_function(call.func, self._scope(scopes))
+        if found is None:
+            return None
+        model, function, _ = found
+        made = {model._returned_creation(node.value, function, creates)
+                for node in small_statements(function.body) if isinstance(node, cst.Return)}
+        if len(made) != 1 or None in made:
+            return None
+        return model, function, made.pop()
+
+    def _returned_creation(self, value: cst.BaseExpression | None, function: cst.FunctionDef,
+                           creates: Callable[[frozenset[str]], bool]) -> cst.Call | None:
+        if isinstance(value, cst.Name):
+            bound = self._bound(function).get(value.value, ())
+            value = bound[0][0] if len(bound) == 1 and bound[0][1] is None else None
+        if isinstance(value, cst.Call) and creates(self.names.qualified_names(value.func)):
+            return value
+        return None
+
     def _called_function(self, func: cst.BaseExpression, scope: Scope) -> _Function | None:
         """The function of the project a call runs: `name(...)` not bound in the function, or
         `self.method(...)`."""

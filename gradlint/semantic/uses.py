@@ -2,7 +2,8 @@
 
 A value is followed forward from the expression that makes it: up through the expressions
 that compute with it (arithmetic, framework calls, methods such as `.reshape`), into the
-names it is assigned to and their later reads, out of a private function through its
+names it is assigned to and their later reads, into a function of the project through the
+parameter it is given, out of a private function (any function of a script) through its
 `return` to the module's calls of it, and into a private `self._attr` and the class's reads
 of it. A path ends without a gradient where the value is cut (`.detach()`, `stop_gradient`,
 `.item()`, NumPy) or made integer-valued or piecewise constant (`argmax`, `round`, a cast to an
@@ -46,6 +47,7 @@ _ASSIGNMENTS = frozenset({cst.Assign, cst.AugAssign, cst.AnnAssign})
 _CONTAINERS = frozenset({cst.Tuple, cst.List, cst.Element, cst.StarredElement})
 _NOT_READS = frozenset({cst.Param, cst.FunctionDef, cst.ClassDef, cst.ImportAlias, cst.AsName, cst.Global, cst.Nonlocal, cst.NameItem})
 _LOOPS = (cst.For, cst.While)
+_OPEN: set = set()  # functions of other modules whose parameter is being followed
 
 
 class Uses:
@@ -164,6 +166,8 @@ class Uses:
             return self._assigned(parent)
         if kind is cst.Return:
             return self._returned(parent)
+        if kind is cst.Parameters and type(node) is cst.Param:
+            return self._parameter_reads(node)
         return None
 
     def _attribute_use(self, attribute: cst.Attribute) -> list[cst.CSTNode] | None:
@@ -201,7 +205,30 @@ class Uses:
             return []
         if names and all(name.startswith(PASS_THROUGH_MODULES) for name in names):
             return [call]  # a framework function: its result holds the value
-        return None
+        return self._passed_to_function(call, arg)
+
+    def _passed_to_function(self, call: cst.Call, arg: cst.Arg) -> list[cst.CSTNode] | None:
+        """A function of the project given the value: it goes where the function's parameter
+        goes (`describe(w, "w")` only summarises it). In another module, that
+        module's model answers for the parameter."""
+        if arg.star or any(other.star for other in call.args):
+            return None
+        found = self.model.project_function(call.func)
+        if found is None:
+            return None
+        model, function = found
+        param = _parameter_of(function, call, arg)
+        if param is None:
+            return None
+        if model is self.model:
+            return [param]
+        if function in _OPEN:  # a cycle across modules: unknown
+            return None
+        _OPEN.add(function)
+        try:
+            return [] if not model._uses._answer(param, self._dead_mode) else None
+        finally:
+            _OPEN.discard(function)
 
     def computes_tensor(self, call: cst.Call) -> bool:
         """A framework function (not a class: a layer, a variable) whose result is computed
@@ -320,6 +347,14 @@ class Uses:
             return []  # overwritten before any read (or, for a dead value, never read): it goes nowhere
         return reads or None  # a value not used yet (code being written) may be
 
+    def _parameter_reads(self, param: cst.Param) -> list[cst.CSTNode] | None:
+        """A parameter's value goes to its reads in the function (none: nowhere)."""
+        function = self._owner(param)
+        name = param.name.value
+        if not self._reads(function).get(name):
+            return []
+        return self._later_reads(param, name)
+
     def _self_reads(self, store: cst.Attribute) -> list[cst.CSTNode] | None:
         """The reads of a private `self._attr` in the methods of its class."""
         cls = self._enclosing(store, (cst.ClassDef,), None)
@@ -345,9 +380,12 @@ class Uses:
         return self._self_attributes[cls], self._self_calls[cls]
 
     def _returned(self, statement: cst.Return) -> list[cst.CSTNode] | None:
-        """A private function's result goes where the module's calls of it go."""
+        """A private function's result (any function's, in a script) goes where the module's
+        calls of it go."""
         function = self._owner(statement)
-        if not isinstance(function, cst.FunctionDef) or not function.name.value.startswith("_"):
+        if not isinstance(function, cst.FunctionDef):
+            return None
+        if not function.name.value.startswith("_") and not self._script:  # callers may be elsewhere
             return None
         name = function.name.value
         cls = self._class_of(function)
@@ -503,6 +541,19 @@ class Uses:
             if isinstance(statement, cst.If) and "__main__" in self.model._source(statement.test):
                 return True
         return False
+
+
+def _parameter_of(function: cst.FunctionDef, call: cst.Call, arg: cst.Arg) -> cst.Param | None:
+    """The parameter of `function` that `arg` of `call` binds; None for a `*args`/`**kwargs`
+    one or an argument that matches none."""
+    params = function.params
+    if arg.keyword is not None:
+        named = [p for p in (*params.posonly_params, *params.params, *params.kwonly_params)
+                 if p.name.value == arg.keyword.value and p not in params.posonly_params]
+        return named[0] if named else None
+    position = next(index for index, given in enumerate(call.args) if given is arg)
+    positional = [*params.posonly_params, *params.params]
+    return positional[position] if position < len(positional) else None
 
 
 def _leaves(target: cst.BaseExpression) -> Iterator[cst.BaseExpression]:

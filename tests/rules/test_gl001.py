@@ -542,3 +542,65 @@ def test_a_weight_helper_imported_by_name_is_followed(tmp_path):
     model = tmp_path / "model.py"
     model.write_text(GENERATOR.format(source="z", reuse="False").replace("from helpers import *", "from helpers import fc"))
     assert [f.line for f in lint_source(model.read_text(), path=model, select=["GL001"])] == [7]
+
+
+TF1_SCRIPT = """
+import tensorflow as tf
+
+def weight(shape, label, learn=True):
+    return tf.Variable(tf.random_normal(shape), name=label, trainable=learn)
+
+def policy(state):
+    return {policy}
+
+with tf.Graph().as_default():
+    state = tf.placeholder(tf.float32, [None, 4])
+    body = weight([4, 4], "body")
+    head = {head}
+    action = policy(state) + tf.tanh(tf.matmul(state, body))[:, :2]
+    loss = tf.reduce_mean(tf.square(action))
+    {train}
+"""
+_TRAIN = "step = tf.train.AdamOptimizer(0.1).minimize(loss)"
+_STOPPED = "tf.stop_gradient(tf.matmul(state, head))"
+
+
+@pytest.mark.parametrize(
+    ("policy", "head", "train", "found"),
+    [
+        (_STOPPED, 'weight([4, 2], "head")', _TRAIN, True),
+        (_STOPPED, 'tf.Variable(tf.zeros([4, 2]))', _TRAIN, True),
+        (_STOPPED, 'tf.get_variable("head", [4, 2])', _TRAIN, True),
+        (_STOPPED, 'weight([4, 2], "head")', "grads = tf.gradients(loss, tf.trainable_variables())", True),
+        ("tf.matmul(state, head) + tf.stop_gradient(tf.matmul(state, head))", 'weight([4, 2], "head")', _TRAIN, False),
+        # Not trainable: directly, through the factory's parameter, an integer counter.
+        (_STOPPED, 'weight([4, 2], "head", False)', _TRAIN, False),
+        (_STOPPED, 'weight([4, 2], "head", learn=False)', _TRAIN, False),
+        (_STOPPED, 'tf.Variable(tf.zeros([4, 2]), trainable=False)', _TRAIN, False),
+        (_STOPPED, "tf.Variable(0)", _TRAIN, False),
+        # The script does not train (inference), or names what it trains.
+        (_STOPPED, 'weight([4, 2], "head")', "pass", False),
+        (_STOPPED, 'weight([4, 2], "head")', "step = tf.train.AdamOptimizer(0.1).minimize(loss, var_list=[body])", False),
+        (_STOPPED, 'weight([4, 2], "head")', "grads = tf.gradients(loss, [body])", False),
+        # Variables read back from a collection, or by name under reuse.
+        (_STOPPED, 'weight([4, 2], "head")', _TRAIN + "\n    decay = tf.add_n([tf.nn.l2_loss(v) for v in tf.get_collection('trainable_variables')])", False),
+        (_STOPPED, 'tf.get_variable("head", [4, 2])', _TRAIN + "\n    tf.get_variable_scope().reuse_variables()", False),
+        (_STOPPED, 'weight([4, 2], "head")', _TRAIN + "\n    copy = head.assign(body[:, :2])", False),
+    ],
+)
+def test_a_tf1_script_variable_read_only_through_a_cut(policy, head, train, found):
+    source = TF1_SCRIPT.format(policy=policy, head=head, train=train)
+    assert lines(source) == ([line_of(source, "    head = ")] if found else [])
+
+
+def test_a_tf1_script_variable_made_by_a_factory_of_another_module(tmp_path):
+    (tmp_path / "params.py").write_text(
+        "import tensorflow as tf\n\ndef weight(shape, label, learn=True):\n"
+        "    value = tf.Variable(tf.random_normal(shape), name=label, trainable=learn)\n    return value\n"
+    )
+    script = tmp_path / "train.py"
+    source = textwrap.dedent(TF1_SCRIPT.format(policy=_STOPPED, head='weight([4, 2], "head")', train=_TRAIN))
+    script.write_text(source.replace("def weight(", "from params import weight\n\ndef unused_weight("))
+    assert [f.line for f in lint_source(script.read_text(), path=script, select=["GL001"])] == [
+        line_of(script.read_text(), "    head = ")
+    ]
