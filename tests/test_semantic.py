@@ -865,3 +865,16 @@ def test_a_star_import_of_a_project_module_resolves_its_names(tmp_path):
     answers = [model.makes_weights(call, (module, cls, run), _creates_variable) for call in calls]
     # `affine_too` is a parameter; `join` comes from a framework-free module outside the project.
     assert answers == [True, True, False, True, False, False]
+
+
+def test_classes_that_build_one_another_are_answered_once_each(tmp_path):
+    # Forty classes whose methods each build every other one: without a memo per class the
+    # question branches at every level and overflows the stack.
+    classes = "".join(
+        f"class Node{i}:\n    def grow(self):\n        return [{', '.join(f'Node{j}()' for j in range(40))}]\n\n"
+        for i in range(40)
+    )
+    _write(tmp_path, {"graph.py": "import tensorflow as tf\n\n" + classes + "class Leaf:\n    def build(self):\n        return tf.get_variable('w', [2])\n"})
+    model = ProjectIndex(str(tmp_path / "graph.py")).module("graph")
+    assert not ModuleModel.creates_weights(model.class_ref(cst.Name("Node7")), _creates_variable)
+    assert ModuleModel.creates_weights(model.class_ref(cst.Name("Leaf")), _creates_variable)

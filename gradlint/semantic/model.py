@@ -161,8 +161,8 @@ class ModuleModel:
         self._inherited_attributes: dict[tuple[cst.ClassDef, str], list] = {}
         self._dispatched: dict[tuple, Value] = {}  # (function, constant arguments) -> result
         self._configured_inplace: frozenset[str] | None = None
-        # (function, the creation test) -> whether calling the function makes a weight.
-        self._weight_functions: dict[tuple[cst.FunctionDef, Callable], bool] = {}
+        # (function or class, the creation test) -> whether calling it makes a weight.
+        self._weight_functions: dict[tuple[cst.FunctionDef | cst.ClassDef, Callable], bool] = {}
 
     def close(self) -> None:
         """Forget what was found, here and in the other modules read. The memos hold scopes and
@@ -442,27 +442,17 @@ class ModuleModel:
         return _layer_framework(cls if isinstance(cls, ClassRef) else ClassRef(self, cls), frozenset())
 
     @staticmethod
-    def creates_weights(cls: ClassRef, creates: Callable[[frozenset[str]], bool], seen: frozenset = frozenset()) -> bool:
+    def creates_weights(cls: ClassRef, creates: Callable[[frozenset[str]], bool], depth: int = 0) -> bool:
         """Whether the methods of `cls` or of its project bases call something that makes a
         weight: a call whose qualified names (in the module that makes it) satisfy `creates`,
-        `self.add_weight(...)`, or a project class that creates weights itself."""
-        for ref in _lineage(cls):
-            for method, me in _methods_with_self(ref.node):
-                for node in own_nodes(method.body):
-                    if not isinstance(node, cst.Call):
-                        continue
-                    func = node.func
-                    if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == me:
-                        if func.attr.value in _WEIGHT_METHODS:
-                            return True
-                        continue
-                    if creates(ref.model.names.qualified_names(func)):
-                        return True
-                    inner = ref.model.class_ref(func)
-                    if inner is not None and inner.node not in seen and len(seen) < MAX_DEPTH:
-                        if ModuleModel.creates_weights(inner, creates, seen | {ref.node}):
-                            return True
-        return False
+        `self.add_weight(...)`, or a project class that creates weights itself. Memoised per
+        class: a class whose methods build classes that build it back reads as making none."""
+        memo, key = cls.model._weight_functions, (cls.node, creates)
+        known = memo.get(key)
+        if known is None:
+            memo[key] = False
+            memo[key] = known = _class_makes_weights(cls, creates, depth)
+        return known
 
     def makes_weights(self, call: cst.Call, scopes: Sequence[cst.CSTNode],
                       creates: Callable[[frozenset[str]], bool]) -> bool:
@@ -1347,6 +1337,25 @@ def _bind(table: dict, target: cst.BaseExpression, value: cst.BaseExpression, in
                 _bind(table, element.value, value, (*(index or ()), position))
 
 
+def _class_makes_weights(cls: ClassRef, creates: Callable[[frozenset[str]], bool], depth: int) -> bool:
+    for ref in _lineage(cls):
+        for method, me in _methods_with_self(ref.node):
+            for node in own_nodes(method.body):
+                if not isinstance(node, cst.Call):
+                    continue
+                func = node.func
+                if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == me:
+                    if func.attr.value in _WEIGHT_METHODS:
+                        return True
+                    continue
+                if creates(ref.model.names.qualified_names(func)):
+                    return True
+                inner = ref.model.class_ref(func) if depth < MAX_DEPTH else None
+                if inner is not None and ModuleModel.creates_weights(inner, creates, depth + 1):
+                    return True
+    return False
+
+
 def _function_makes_weights(model: ModuleModel, function: cst.FunctionDef, cls: ClassRef | None,
                             creates: Callable[[frozenset[str]], bool], depth: int) -> bool:
     key = (function, creates)
@@ -1365,7 +1374,7 @@ def _function_makes_weights(model: ModuleModel, function: cst.FunctionDef, cls: 
             inner = model._called_function(node.func, scope)
             ref = model.class_ref(node.func) if inner is None else None
             found = (inner is not None and _function_makes_weights(*inner, creates, depth + 1)) or (
-                ref is not None and ModuleModel.creates_weights(ref, creates))
+                ref is not None and ModuleModel.creates_weights(ref, creates, depth + 1))
         if found:
             break
     model._weight_functions[key] = found
