@@ -1364,9 +1364,17 @@ def _function_makes_weights(model: ModuleModel, function: cst.FunctionDef, cls: 
         return known
     model._weight_functions[key] = False  # a recursive function reads as not making one
     scope = Scope((function,), cls)
+    # A weight stored on an object or in a container (`module.weight = nn.Parameter(...)`)
+    # stays there whatever the function returns: the call's result does not carry it.
+    stored = {
+        id(part)
+        for node in own_nodes(function.body)
+        if isinstance(node, cst.Assign) and any(isinstance(t.target, (cst.Attribute, cst.Subscript)) for t in node.targets)
+        for part in (node.value, *own_nodes(node.value))
+    }
     found = False
     for node in own_nodes(function.body):
-        if not isinstance(node, cst.Call):
+        if not isinstance(node, cst.Call) or id(node) in stored:
             continue
         if creates(model.names.qualified_names(node.func)):
             found = True

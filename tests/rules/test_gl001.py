@@ -537,6 +537,32 @@ def test_a_weight_helper_called_for_its_effect_or_outside_training_is_quiet():
     assert lint_source(source, select=["GL001"]) == []
 
 
+def test_a_helper_that_stores_the_weight_it_makes_on_a_module_is_not_a_weight_factory():
+    # The new weight lives on the module it is stored on; the helper returns a mask, which the
+    # caller may drop: no weight is lost with it.
+    source = textwrap.dedent(
+        """
+        import torch
+        from torch import nn
+
+        def _shrink(linear, keep):
+            mask = linear.weight.abs().sum(1) > keep
+            with torch.no_grad():
+                linear.weight = nn.Parameter(linear.weight[mask])
+            return mask
+
+        def _shrink_bias(linear, mask):
+            linear.bias = nn.Parameter(linear.bias[mask])
+
+        def shrink(linear, keep):
+            mask = _shrink(linear, keep)
+            if getattr(linear, "shrink_bias", False):
+                _shrink_bias(linear, mask)
+        """
+    )
+    assert lint_source(source, select=["GL001"]) == []
+
+
 def test_a_weight_helper_imported_by_name_is_followed(tmp_path):
     (tmp_path / "helpers.py").write_text(HELPERS)
     model = tmp_path / "model.py"
