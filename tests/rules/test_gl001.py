@@ -497,9 +497,9 @@ from helpers import *
 
 class Gan(object):
     def generate(self, z):
-        h0 = tf.nn.relu(fc(z, 64, "g_h0"))
-        h1 = tf.nn.relu(fc({source}, 64, "g_h1"))
-        return tf.nn.tanh(fc(h1, 8, "g_out"))
+        h0 = tf.nn.relu(fc(z, 64, "layer_a"))
+        h1 = tf.nn.relu(fc({source}, 64, "layer_b"))
+        return tf.nn.tanh(fc(h1, 8, "layer_out"))
 
     def sample(self, z):
         with tf.variable_scope("gen", reuse={reuse}):
@@ -518,7 +518,7 @@ def test_a_dropped_result_of_a_star_imported_weight_helper(tmp_path, source, reu
     found = lint_source(model.read_text(), path=model, select=["GL001"])
     assert [f.line for f in found] == lines
     if lines:
-        assert "`fc(..., 'g_h0')`" in found[0].message and "`generate`" in found[0].message
+        assert "`fc(..., 'layer_a')`" in found[0].message and "`generate`" in found[0].message
 
 
 def test_a_weight_helper_called_for_its_effect_or_outside_training_is_quiet():
