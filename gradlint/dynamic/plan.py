@@ -15,6 +15,7 @@ from __future__ import annotations
 import bisect
 import builtins
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +44,8 @@ class Unrunnable:
 
 # A file larger than this that the static pass parsed in pieces is not parsed whole again here.
 PLAN_LIMIT = 2 * PIECE_SIZE
+# A relative import statement, its dots captured.
+_RELATIVE_IMPORT = re.compile(r"^[ \t]*from[ \t]+(\.+)", re.M)
 
 
 def framework_modules() -> dict[str, list[str]]:
@@ -58,6 +61,8 @@ class ModulePlan:
         self.path = path
         self.lines = text.splitlines(keepends=True)
         self.legacy: Rewrite | None = None  # set for the Python 3 reading of a Python 2 file
+        # How many packages the file's relative imports climb (`from ..x import y`: 2).
+        self.relative_level = max((len(dots) for dots in _RELATIVE_IMPORT.findall(text)), default=0)
         if module is None:
             module = parse_module(text)
         scopes = MetadataWrapper(module, unsafe_skip_copy=True).resolve(ScopeProvider)
@@ -207,12 +212,18 @@ def _is_future_import(statement: cst.CSTNode) -> bool:
     )
 
 
-def module_location(path: str) -> tuple[str, str]:
+def module_location(path: str, relative_level: int = 0) -> tuple[str, str]:
     """The module's dotted name and the directory to put on sys.path: the package's parent for a
-    module inside a package (so relative imports work), else the file's own directory."""
+    module inside a package (so relative imports work), else the file's own directory. A file
+    whose relative imports climb `relative_level` packages, where the folders have no
+    `__init__.py`, is in namespace packages made of those folders (`from . import utils` in
+    `glow_like/models.py` imports `glow_like.utils`), as the project's own imports of it have it."""
     file = Path(path).resolve()
     parts, directory = [], file.parent
     while (directory / "__init__.py").is_file() and directory.parent != directory:
+        parts.insert(0, directory.name)
+        directory = directory.parent
+    while len(parts) < relative_level and directory.name.isidentifier() and directory.parent != directory:
         parts.insert(0, directory.name)
         directory = directory.parent
     if parts:
@@ -274,7 +285,7 @@ def plan(
             unrunnable.append(Unrunnable(index, "the dynamic mode runs torch, TensorFlow/Keras, JAX and NumPy/SciPy code; "
                                                 "this code imports none of them"))
             continue
-        name, search_path = module_location(finding.path)
+        name, search_path = module_location(finding.path, module.relative_level)
         # The worker runs in its own directory: it needs the absolute path to read the file.
         path = finding.path if sources and finding.path in sources else os.path.abspath(finding.path)
         jobs.append(Job(index, finding.rule, path, line, column, end_line,

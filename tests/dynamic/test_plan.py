@@ -154,3 +154,26 @@ def test_a_name_nothing_in_the_file_binds_keeps_the_star_imports():
     assert "from layers import *" in needs_star and "from plots import *" in needs_star
     resolved = module.snippet(module.closure(module.statement_at(13)))
     assert "import *" not in resolved and "SCALE = 2.0" in resolved
+
+
+def test_relative_imports_in_folders_without_init_make_them_namespace_packages(tmp_path):
+    folder = tmp_path / "flows" / "steps"
+    folder.mkdir(parents=True)
+    (folder / "coupling.py").write_text("")
+    path = str(folder / "coupling.py")
+    assert module_location(path, 1) == ("steps.coupling", str(tmp_path / "flows"))
+    assert module_location(path, 2) == ("flows.steps.coupling", str(tmp_path))
+    assert module_location(path, 0) == ("__gradlint_snippet__", str(folder))
+    (folder / "__init__.py").write_text("")  # a regular package: its own name, and above it a namespace one for `..`
+    assert module_location(path, 1) == ("steps.coupling", str(tmp_path / "flows"))
+    assert module_location(path, 2) == ("flows.steps.coupling", str(tmp_path))
+
+
+def test_a_module_using_relative_imports_runs_in_its_namespace_package(tmp_path):
+    folder = tmp_path / "flowpkg"
+    folder.mkdir()
+    (folder / "ops.py").write_text("import torch\n\ndef halves(z):\n    c = z.shape[1] // 2\n    return z[:, :c], z[:, c:]\n")
+    text = "import torch\nfrom . import ops\n\ndef loss(x):\n    return torch.log(torch.softmax(x, -1)).mean()\n"
+    (folder / "model.py").write_text(text)
+    jobs, unrunnable = plan([Finding(str(folder / "model.py"), 5, 12, 5, 45, "GL080", "log-of-softmax", "error", "m")], {"GL080"}, "cpu")
+    assert not unrunnable and (jobs[0].module, jobs[0].search_path) == ("flowpkg.model", str(tmp_path))
