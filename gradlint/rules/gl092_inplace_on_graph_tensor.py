@@ -440,12 +440,8 @@ class InplaceOnGraphTensor(Rule):
         if not self.qualified_names(call.func):  # `self.act(x)`: what the model knows `act` to be
             return self.source(call.func) if values.SAVES_OUTPUT in self._autograd(call.func) else None
         op = self.callee(call, SAVES_OUTPUT)
-        if op is None:
-            return None
-        inplace = argument(call, "inplace")
-        if inplace is not None and is_constant(inplace, True):
-            return None
-        return self.source(call.func)
+        # In place too (`F.relu(h, inplace=True)`): the output it saves is then `h`'s storage.
+        return None if op is None else self.source(call.func)
 
     def _saved_operands(self, value: cst.BaseExpression):
         """Names that an op in `value` saves as an input: `a` in `a * w`, `a @ w`, `a ** 2`."""
