@@ -5,7 +5,7 @@ import pytest
 
 from gradlint.engine.context import FileContext
 from gradlint.engine.gradients import not_differentiated
-from gradlint.engine.syntax import argument, bindings, number, own_nodes, positional, string
+from gradlint.engine.syntax import argument, bindings, number, own_nodes, passed_arguments, positional, string
 
 
 def expr(code: str) -> cst.BaseExpression:
@@ -108,3 +108,11 @@ def test_bindings_read_only_statements_unless_the_file_has_a_walrus():
     walrus = "def f(x):\n    if (n := len(x)):\n        pass\n"
     forget_file(walrus)
     assert sorted(bindings(cst.parse_module(walrus).body[0])) == ["n"]
+
+
+def test_passed_arguments_give_each_parameter_its_argument_or_default():
+    function = cst.parse_module("def f(a, /, b, c=3, *, d, e=5): pass\n").body[0]
+    call = cst.parse_expression("f(1, 2, d=4)")
+    found = {name: None if value is None else cst.Module([]).code_for_node(value) for name, value in passed_arguments(function, call).items()}
+    assert found == {"a": "1", "b": "2", "c": "3", "d": "4", "e": "5"}
+    assert passed_arguments(function, cst.parse_expression("f(*xs)"))["b"] is None  # after `*args`, positions are unknown

@@ -36,6 +36,19 @@ def argument(call: cst.Call, keyword: str | tuple[str, ...], position: int | Non
     return None
 
 
+def passed_arguments(function: cst.FunctionDef, call: cst.Call) -> dict[str, cst.BaseExpression | None]:
+    """Each parameter of `function` (positional-only, regular, keyword-only) and what `call`
+    passes for it, else its default (None when it has neither)."""
+    params = function.params
+    positions = [p.name.value for p in (*params.posonly_params, *params.params)]
+    found = {}
+    for param in (*params.posonly_params, *params.params, *params.kwonly_params):
+        name = param.name.value
+        given = argument(call, name, positions.index(name) if name in positions else None)
+        found[name] = given if given is not None else param.default
+    return found
+
+
 def positional(call: cst.Call) -> list[cst.BaseExpression]:
     """The positional arguments before any `*args`."""
     found = []

@@ -9,7 +9,7 @@ import libcst as cst
 
 from gradlint.data import api_table, framework_modules
 from gradlint.engine.gradients import not_differentiated
-from gradlint.engine.syntax import argument, own_nodes, small_statements
+from gradlint.engine.syntax import argument, own_nodes, passed_arguments, small_statements
 from gradlint.engine.walker import iter_children, iter_tree
 from gradlint.rule import Rule, Severity
 
@@ -674,13 +674,8 @@ def _passed_value(function: cst.FunctionDef, call: cst.Call, value: cst.BaseExpr
     """A factory's parameter read as `value`: what `call` passes for it (or its default)."""
     if not isinstance(value, cst.Name):
         return value
-    params = [*function.params.posonly_params, *function.params.params, *function.params.kwonly_params]
-    for index, param in enumerate(params):
-        if param.name.value == value.value:
-            position = index if index < len(function.params.posonly_params) + len(function.params.params) else None
-            given = argument(call, value.value, position)
-            return given if given is not None else param.default
-    return value
+    passed = passed_arguments(function, call)
+    return passed[value.value] if value.value in passed else value
 
 
 def _shared_by_name(rule: UnusedTrainableWeight, creation: _ScriptCreation) -> bool:

@@ -21,7 +21,8 @@ from gradlint.data import api_table, framework_modules
 from gradlint.engine.names import NameTable, referenced_names
 from gradlint.engine.positions import code_for_node
 from gradlint.engine.syntax import (
-    STATEMENT_HOLDERS, argument, assigned_names, is_constant, number, own_nodes, positional, small_statements, string,
+    STATEMENT_HOLDERS, argument, assigned_names, is_constant, number, own_nodes, passed_arguments, positional,
+    small_statements, string,
 )
 from gradlint.engine.walker import iter_children
 from gradlint.semantic.values import SAVES_INPUT, SAVES_OUTPUT, UNKNOWN, WRITES_INPUT, Value, join
@@ -495,11 +496,8 @@ class ModuleModel:
         if isinstance(func, cst.Name):
             if self._enclosing_binding(func.value, scope)[1] is not None:
                 return None  # a parameter or local of the function
-            if func.value in self.functions:
-                return self, self.functions[func.value], None
-            module, attribute = self._import_target(func.value)
-            function = module.functions.get(attribute) if module is not None and attribute else None
-            return (module, function, None) if function is not None else None
+            found = self.project_function(func)
+            return (*found, None) if found is not None else None
         if isinstance(func, cst.Attribute) and scope.cls is not None and self._self_class(func.value, scope) is not None:
             found = _method(scope.cls, (func.attr.value,))
             return (found[0], found[1], scope.cls) if found is not None else None
@@ -798,14 +796,11 @@ class ModuleModel:
         if found is None or depth > MAX_DEPTH:
             return None
         model, function = found
-        params = function.params
-        positions = [p.name.value for p in (*params.posonly_params, *params.params)]
         constants = {}
-        for param in (*params.posonly_params, *params.params, *params.kwonly_params):
-            given = argument(node, param.name.value, positions.index(param.name.value) if param.name.value in positions else None)
-            literal = _literal(given if given is not None else param.default)
+        for name, given in passed_arguments(function, node).items():
+            literal = _literal(given)
             if literal is not None:
-                constants[param.name.value] = literal
+                constants[name] = literal
         if not constants:
             return None
         key = (function, tuple(sorted(constants.items(), key=repr)))
