@@ -878,3 +878,136 @@ def test_classes_that_build_one_another_are_answered_once_each(tmp_path):
     model = ProjectIndex(str(tmp_path / "graph.py")).module("graph")
     assert not ModuleModel.creates_weights(model.class_ref(cst.Name("Node7")), _creates_variable)
     assert ModuleModel.creates_weights(model.class_ref(cst.Name("Leaf")), _creates_variable)
+
+
+def test_calling_self_runs_the_class_forward():
+    source = """
+        import tensorflow as tf
+        import torch.nn as nn
+        import torch.nn.functional as F
+        from tensorflow import keras
+
+        class Classifier(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(8, 3)
+
+            def forward(self, x):
+                return F.softmax(self.fc(x), dim=-1)
+
+            def training_step(self, batch, idx):
+                x, y = batch
+                return F.cross_entropy(self(x), y)
+
+        class Logits(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(8, 3)
+
+            def forward(self, x):
+                return self.fc(x)
+
+            def training_step(self, batch, idx):
+                x, y = batch
+                return F.cross_entropy(self(x), y)
+
+        class Clf(keras.Model):
+            def __init__(self):
+                super().__init__()
+                self.out = keras.layers.Dense(10, activation="softmax")
+                self.loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+            def call(self, x):
+                return self.out(x)
+
+            def train_step(self, data):
+                x, y = data
+                with tf.GradientTape() as tape:
+                    loss = self.loss_fn(y, self(x, training=True))
+                return tape.gradient(loss, self.trainable_variables)
+    """
+    found = lint_source(textwrap.dedent(source), select=["GL082"])
+    assert [f.line for f in found] == [17, 43]
+
+
+def test_the_module_says_which_functions_are_losses_whatever_their_names():
+    model = model_of(
+        """
+        import jax
+        import tensorflow as tf
+
+        def rmse(y, p):
+            return tf.sqrt(tf.reduce_mean(tf.square(p - y)))
+
+        def root_mean_squared_error(y, p):
+            return rmse(y, p)
+
+        def mae_metric(y, p):
+            return tf.reduce_mean(tf.abs(p - y))
+
+        def energy_error(x):
+            return x
+
+        class RMSE:
+            def __call__(self, p, y):
+                return rmse(y, p)
+
+        def accuracy(p, y):
+            return p
+
+        model = tf.keras.Model()
+        model.compile(loss=[root_mean_squared_error], metrics=[mae_metric])
+        criterion = RMSE()
+        force = jax.grad(energy_error)
+
+        def step(p, y):
+            total_loss = rmse(y, p) + 1.0
+            print(accuracy(p, y))
+            return total_loss
+        """
+    )
+    used = {name for name in ("rmse", "root_mean_squared_error", "mae_metric", "energy_error", "RMSE", "accuracy")
+            if model.used_as_loss(name)}
+    assert used == {"rmse", "root_mean_squared_error", "energy_error", "RMSE"}
+
+
+def test_a_function_named_like_a_metric_is_checked_when_the_module_trains_on_it():
+    source = """
+        from keras import backend as K
+
+        def root_mean_squared_error(y_true, y_pred):
+            return K.sqrt(K.mean(K.square(y_pred - y_true)))
+
+        def rmse_metric(y_true, y_pred):
+            return K.sqrt(K.mean(K.square(y_pred - y_true)))
+
+        def build(model):
+            model.compile(optimizer="adam", loss=root_mean_squared_error, metrics=[rmse_metric])
+            return model
+    """
+    found = lint_source(textwrap.dedent(source), select=["GL030"])
+    assert [f.line for f in found] == [5]
+
+
+def test_a_keras_loss_function_receives_the_compiled_models_output():
+    source = """
+        import tensorflow as tf
+        from tensorflow import keras
+
+        def bce(y_true, y_pred):
+            return -tf.reduce_mean(y_true * tf.math.log(y_pred))
+
+        def on_logits(y_true, y_pred):
+            return -tf.reduce_mean(y_true * tf.math.log(y_pred))
+
+        def only_a_metric(y_true, y_pred):
+            return -tf.reduce_mean(y_true * tf.math.log(y_pred))
+
+        inputs = keras.Input((4,))
+        model = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(inputs))
+        model.compile(optimizer="adam", loss={"out": bce}, metrics=[only_a_metric])
+        raw = keras.Model(inputs, keras.layers.Dense(1)(inputs))
+        raw.compile(optimizer="adam", loss=on_logits)
+    """
+    found = lint_source(textwrap.dedent(source), select=["GL080"])
+    assert [f.line for f in found] == [6]

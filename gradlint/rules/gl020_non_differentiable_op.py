@@ -11,6 +11,7 @@ from gradlint.engine.gradients import name_words, named_like_loss, not_different
 from gradlint.engine.syntax import argument
 from gradlint.engine.walker import iter_tree
 from gradlint.rule import Fix, Rule, Severity
+from gradlint.semantic.losses import compiled_losses
 
 OPS = api_table("gl020_ops")
 COMPARE = api_table("gl020_compare")
@@ -19,8 +20,8 @@ FLOAT_CASTS = api_table("gl020_float_casts")
 INT_DTYPES = api_table("gl020_int_dtypes")
 STOP = api_table("gl020_stop_gradient")
 WHERE = api_table("gl020_where")
-GRAD_TRANSFORMS = api_table("gl020_grad_transforms")
-GRAD_SINKS = api_table("gl020_grad_sinks")
+GRAD_TRANSFORMS = api_table("semantic_grad_transforms")
+GRAD_SINKS = api_table("semantic_gradient_sink")
 POTENTIALS = api_table("gl020_potentials")
 LOGP_OWNERS = api_table("gl020_logp_owners")
 _LOGP_PARAMETERS = frozenset(range(1, 64))  # all but `value`, the first
@@ -349,15 +350,9 @@ class NonDifferentiableOp(Rule):
             self._add_sink("gradient", node, "the value given to `minimize`")
             self._grad_target(_first_arg(node, ("loss",)), "{name} given to `minimize`")
         elif method == "compile":
-            loss = _keyword(node, "loss")
-            values = loss.elements if isinstance(loss, (cst.List, cst.Tuple)) else [loss]
-            if isinstance(loss, cst.Dict):
-                values = [element.value for element in loss.elements if isinstance(element, cst.DictElement)]
-            for value in values:
-                if value is not None:
-                    value = value.value if isinstance(value, cst.Element) else value
-                    # Keras calls loss(y_true, y_pred): only y_pred carries a gradient.
-                    self._grad_target(value, "{name} given as loss to `compile`", frozenset({1}))
+            for value in compiled_losses(node):
+                # Keras calls loss(y_true, y_pred): only y_pred carries a gradient.
+                self._grad_target(value, "{name} given as loss to `compile`", frozenset({1}))
 
     def _add_sink(self, kind: str, node: cst.Call, target: str) -> None:
         statement = self.context.current_statement()

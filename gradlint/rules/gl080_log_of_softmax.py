@@ -241,14 +241,16 @@ class LogOfSoftmax(Rule):
     The probability is found wherever the semantic model can follow it: through local names,
     views and indexing (`.view`, `p[:, 0]`), `self` attributes, helper functions, layers stored
     in `__init__` (`self.act = nn.Softmax(dim=1)`), `nn.Sequential` and Keras models (also built
-    with `add_module` / `add`), a model's `forward` / `call` (inherited too), the arguments the
-    module passes to its own functions, the results of a step function run by `theano.scan` or
-    `jax.lax.scan` (unpacked, nested too) and of a function wrapped by `jax.vmap` / `jax.jit`,
-    and models and helpers imported from other modules of the project.
+    with `add_module` / `add`), a model's `forward` / `call` (inherited too, and run as
+    `self(x)` in its own training step), the arguments the module passes to its own functions
+    (a log inside a helper `bce(p, y)` called with a sigmoid's output), the `y_pred` Keras gives
+    a loss function of the module that `model.compile(loss=...)` names, the results of a step
+    function run by `theano.scan` or `jax.lax.scan` (unpacked, nested too) and of a function
+    wrapped by `jax.vmap` / `jax.jit`, and models and helpers imported from other modules of
+    the project.
 
     Known misses: a name assigned in a loop or a `with` statement, a buffer filled in place
-    (`p[i] = exp(...)`), and a log written inside a helper function that takes the probability
-    as its argument.
+    (`p[i] = exp(...)`), and a log inside a helper that only other modules call.
 
     ## Severity
     Error for a log written directly around the softmax or sigmoid; warning when the

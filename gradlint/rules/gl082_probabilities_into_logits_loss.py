@@ -100,9 +100,10 @@ class ProbabilitiesIntoLogitsLoss(Rule):
     The model's output is followed by the semantic model: a custom `nn.Module` or Keras layer
     whose `forward` / `call` ends in a softmax (a stored `nn.Softmax`, an `Activation` layer,
     an inherited `forward`), `nn.Sequential` and Keras `Sequential` (also filled with
-    `add_module` / `add`), functional Keras models (`keras.Model(inputs, outputs)`), models and
-    helpers from other modules of the project, and models and loss objects passed as
-    arguments to the module's own functions. The module's own functions are losses on logits
+    `add_module` / `add`), functional Keras models (`keras.Model(inputs, outputs)`), a model
+    called as `self(x)` in its own training step (Lightning's `training_step`, Keras's
+    `train_step`), models and helpers from other modules of the project, and models and loss
+    objects passed as arguments to the module's own functions. The module's own functions are losses on logits
     when they pass a parameter as the logits of a framework loss, to `log_softmax`, or into the
     stable sigmoid cross-entropy `max(x, 0) - x * z + log(1 + exp(-abs(x)))`
     (`gradlint.semantic.summaries`): a probability given to them there is reported at the

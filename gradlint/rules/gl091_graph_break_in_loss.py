@@ -8,14 +8,15 @@ from gradlint.engine.gradients import is_test_file, name_words, named_like_loss,
 from gradlint.engine.names import dotted
 from gradlint.engine.syntax import argument, is_constant, own_nodes, positional
 from gradlint.rule import Rule, Severity
+from gradlint.semantic.losses import compiled_losses
 
 REWRAP = api_table("graph_breaks_rewrap")
 REWRAP_LIST = api_table("graph_breaks_rewrap_list")
 TO_NUMPY = api_table("graph_breaks_to_numpy")
 BUILTINS = api_table("graph_breaks_builtins")
 STOP = api_table("graph_breaks_stop")
-GRAD_TRANSFORMS = api_table("graph_breaks_grad_transforms")
-GRAD_SINKS = api_table("graph_breaks_grad_sinks")
+GRAD_TRANSFORMS = api_table("semantic_grad_transforms")
+GRAD_SINKS = api_table("semantic_gradient_sink")
 TAPE = api_table("graph_breaks_tape")
 NO_GRAD = api_table("graph_breaks_no_grad")
 OWN_GRADIENT = api_table("graph_breaks_own_gradient")
@@ -324,15 +325,8 @@ class GraphBreakInLoss(Rule):
         elif method == "add_loss" and node.args:
             self._add_sink("grad", node, "the value given to `add_loss`")
         elif method == "compile":
-            loss = argument(node, "loss")
-            values = [loss]
-            if isinstance(loss, (cst.List, cst.Tuple)):
-                values = [element.value for element in loss.elements]
-            elif isinstance(loss, cst.Dict):
-                values = [element.value for element in loss.elements if isinstance(element, cst.DictElement)]
-            for value in values:
-                if value is not None:
-                    self._grad_target(value, "{name} given as loss to `compile`", frozenset({1}))
+            for value in compiled_losses(node):
+                self._grad_target(value, "{name} given as loss to `compile`", frozenset({1}))
 
     def _add_sink(self, kind: str, node: cst.Call, target: str) -> None:
         statement = self.context.current_statement()

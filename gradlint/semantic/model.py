@@ -26,6 +26,7 @@ from gradlint.engine.syntax import (
 )
 from gradlint.engine.walker import iter_children
 from gradlint.semantic.values import SAVES_INPUT, SAVES_OUTPUT, UNKNOWN, WRITES_INPUT, Value, join
+from gradlint.semantic.losses import compiled_losses, losses_used
 from gradlint.semantic.summaries import Summaries
 from gradlint.semantic.uses import Uses
 from gradlint.semantic.views import view_base
@@ -145,6 +146,8 @@ class ModuleModel:
         self._when: dict[cst.CSTNode, tuple[int, bool]] = {}
         self._arguments: dict[tuple[cst.FunctionDef, str], Value] = {}
         self._calls: dict[str, list[tuple[cst.Call, Scope]]] | None = None
+        self._compile_calls: list[tuple[cst.Call, Scope]] = []  # `<model>.compile(...)`, found with the calls
+        self._compiled: dict[str, list[tuple[cst.BaseExpression, Scope]]] | None = None
         # Containers filled after construction: owner -> name -> the last layer added.
         self._added: dict[cst.CSTNode, dict[str, cst.BaseExpression]] = {}
         # Buffers filled element by element: owner -> name -> the values written (`p[i] = v`),
@@ -164,6 +167,7 @@ class ModuleModel:
         self._configured_inplace: frozenset[str] | None = None
         # (function or class, the creation test) -> whether calling it makes a weight.
         self._weight_functions: dict[tuple[cst.FunctionDef | cst.ClassDef, Callable], bool] = {}
+        self._losses_used: frozenset[str] | None = None
 
     def close(self) -> None:
         """Forget what was found, here and in the other modules read. The memos hold scopes and
@@ -181,7 +185,7 @@ class ModuleModel:
             self._weight_functions,
         ):
             memo.clear()
-        self._calls = None
+        self._calls = self._compiled = None
 
     # Queries ------------------------------------------------------------------------------
 
@@ -191,6 +195,13 @@ class ModuleModel:
         """The value of `node` read inside `scopes` (the walk's stack of functions, classes,
         lambdas), in `statement` when given (then only the assignments before it count)."""
         return self._eval(node, self._scope(scopes, statement), 0)
+
+    def used_as_loss(self, name: str) -> bool:
+        """Whether the module uses its function or class `name` as a loss (`compile(loss=name)`,
+        `jax.grad(name)`, `loss = name(p, y)`: `gradlint.semantic.losses`)."""
+        if self._losses_used is None:
+            self._losses_used = losses_used(self)
+        return name in self._losses_used
 
     def reaches_gradient(self, node: cst.CSTNode) -> bool:
         """Whether the value of `node` may reach a place where a gradient is taken; False only
@@ -569,6 +580,9 @@ class ModuleModel:
     def _name(self, name: str, scope: Scope, depth: int) -> Value:
         bound, where = self._enclosing_binding(name, scope)
         if where is _PARAMETER:
+            cls = self._self_class(cst.Name(name), scope)
+            if cls is not None:  # `self(x)` in a training step runs the class's own forward
+                return self.instance(cls)
             function = next(f for f in scope.functions if name in _parameters(f))
             return self._argument(function, name, depth)
         if bound:
@@ -626,15 +640,48 @@ class ModuleModel:
 
     def _argument(self, function: cst.FunctionDef | cst.Lambda, name: str, depth: int) -> Value:
         """A parameter of a module-level function: what every call in the module passes (or
-        its default), when the module calls it; else unknown (its callers are elsewhere)."""
+        its default), and for a Keras loss what `compile` makes Keras pass; unknown when the
+        module does neither (its callers are elsewhere)."""
         key = (function, name)
         if key in self._arguments:
             return self._arguments[key]
         self._arguments[key] = UNKNOWN  # a recursive call reads as unknown
         passed = self._passed(function, name)
-        result = join(self._eval(value, scope, depth + 1) for value, scope in passed).reached() if passed else UNKNOWN
+        compiled = self._compiled_predictions(function, name, depth)
+        if passed is None and (compiled is None or self._call_sites().get(function.name.value)):
+            result = UNKNOWN  # calls whose arguments cannot be matched, or no caller in the module
+        else:
+            values = [self._eval(value, scope, depth + 1) for value, scope in passed or ()]
+            result = join([*values, *(compiled or ())]).reached()
         self._arguments[key] = result
         return result
+
+    def _compiled_predictions(self, function: cst.FunctionDef | cst.Lambda, name: str, depth: int) -> list[Value] | None:
+        """For a module-level function given as a Keras loss (`model.compile(loss=f)`, in a list
+        or dict too), which Keras calls as `f(y_true, y_pred)`: what its second parameter
+        receives, the output of each compiled model; None when it is not given."""
+        if not isinstance(function, cst.FunctionDef) or self.functions.get(function.name.value) is not function:
+            return None
+        sites = self._compile_sites().get(function.name.value)
+        if not sites:
+            return None
+        params = [p.name.value for p in (*function.params.posonly_params, *function.params.params)]
+        if len(params) < 2 or name != params[1]:
+            return [UNKNOWN]
+        outputs = [self._eval(compiled, scope, depth + 1).output for compiled, scope in sites]
+        return [output if output is not None else UNKNOWN for output in outputs]
+
+    def _compile_sites(self) -> dict[str, list[tuple[cst.BaseExpression, Scope]]]:
+        """The module's functions given by name to `<model>.compile(loss=...)`, each with the
+        compiled model and the scope it is read in."""
+        if self._compiled is None:
+            self._compiled = {}
+            self._call_sites()
+            for call, scope in self._compile_calls:  # metrics see the same values, but are not differentiated
+                for loss in compiled_losses(call):
+                    if isinstance(loss, cst.Name) and loss.value in self.functions:
+                        self._compiled.setdefault(loss.value, []).append((call.func.value, scope))
+        return self._compiled
 
     def _passed(self, function: cst.FunctionDef | cst.Lambda, name: str) -> list[tuple[cst.BaseExpression, Scope]] | None:
         """The expressions the module's calls of `function` give its parameter `name` (the
@@ -658,17 +705,22 @@ class ModuleModel:
 
     def _call_sites(self) -> dict[str, list[tuple[cst.Call, Scope]]]:
         """Calls of the module's functions by name, in the module's own code and in the bodies of
-        its functions and methods, each with the scope it is read in."""
+        its functions and methods, each with the scope it is read in (and, on the side, the
+        `compile` calls)."""
         if self._calls is None:
-            self._calls = {}
+            self._calls, self._compile_calls = {}, []
             owners: list[tuple[cst.CSTNode, Scope]] = [(self.module, Scope())]
             owners += [(f, Scope((f,))) for f in self.functions.values()]
             owners += [(m, Scope((m,), ClassRef(self, c))) for m, c in self._owner.items()]
             for owner, scope in owners:
                 body = owner.body if isinstance(owner, cst.FunctionDef) else owner
                 for node in own_nodes(body):
-                    if isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and node.func.value in self.functions:
+                    if not isinstance(node, cst.Call):
+                        continue
+                    if isinstance(node.func, cst.Name) and node.func.value in self.functions:
                         self._calls.setdefault(node.func.value, []).append((node, scope))
+                    elif isinstance(node.func, cst.Attribute) and node.func.attr.value == "compile":
+                        self._compile_calls.append((node, scope))
         return self._calls
 
     def _join_bound(self, bound, scope: Scope, depth: int, name: str | None = None) -> Value:
