@@ -98,13 +98,15 @@ class WeightGradient:
 
 
 def framework_of(model: Any) -> str | None:
-    """"torch" for an `nn.Module`, "tensorflow" for a Keras layer or model (Keras 3 or 2),
-    None otherwise. Looks at the class hierarchy, so it imports nothing."""
+    """"torch" for an `nn.Module`, "tensorflow" for a Keras layer or model (Keras 3 or 2) or
+    a `tf.Module`, None otherwise. Looks at the class hierarchy, so it imports nothing."""
     for klass in inspect.getmro(model if isinstance(model, type) else type(model)):
         module = klass.__module__ or ""
         if module.startswith("torch.nn") and klass.__name__ == "Module":
             return "torch"
         if module.startswith(("keras", "tf_keras", "tensorflow")) and klass.__name__ in ("Layer", "Model"):
+            return "tensorflow"
+        if module.startswith("tensorflow") and klass.__name__ == "Module":  # `tf.Module`
             return "tensorflow"
     return None
 
@@ -467,7 +469,8 @@ def trainable_weights(model: Any, framework: str) -> list[tuple[str, str, Any]]:
         return [(name, name.rsplit(".", 1)[-1], p) for name, p in model.named_parameters() if p.requires_grad]
     names = _keras_weight_names(model)
     found = []
-    for variable in model.trainable_weights:
+    # A Keras layer lists `trainable_weights`; a `tf.Module`, `trainable_variables`.
+    for variable in getattr(model, "trainable_weights", None) or model.trainable_variables:
         label = _keras_label(variable)
         name = names.get(id(variable)) or str(getattr(variable, "path", None) or label)
         found.append((name, label, variable))

@@ -116,8 +116,8 @@ class _Scan:
 class UnusedTrainableWeight(Rule):
     """
     ## What it does
-    Checks Keras layers and torch modules for a trainable weight created in `__init__` or
-    `build` (`self.add_weight(...)`, a trainable `tf.Variable`, `nn.Parameter`,
+    Checks Keras layers, TF2 `tf.Module`s and torch modules for a trainable weight created in
+    `__init__` or `build` (`self.add_weight(...)`, a trainable `tf.Variable`, `nn.Parameter`,
     `self.register_parameter(...)`, or a sub-layer such as `nn.Linear` / `layers.Dense`) that no
     other method of the class ever reads, or that is read only inside a condition or a
     comparison (`tf.cond(tf.less(x, self.w), ...)`, `if self.w < 0.5:`, the condition of
@@ -1435,6 +1435,8 @@ def _framework_base(name: str) -> bool:
         return last.lstrip("_")[:1].isupper()
     if name.startswith(("equinox.", "haiku.")):
         return last == "Module"
+    if name == "tensorflow.Module":  # TF2's low-level modules: `tf.Variable`s read in `__call__`
+        return True
     return name.startswith("keras.") and last in ("Layer", "Model", "Sequential", "Functional")
 
 

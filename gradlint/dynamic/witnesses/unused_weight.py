@@ -84,7 +84,7 @@ def _unbuilt_layer(model, framework: str, attributes: set[str]) -> str | None:
         return None
     for attribute in sorted(attributes):
         layer = getattr(model, attribute, None)
-        if models.framework_of(layer) == "tensorflow" and not layer.weights:
+        if models.framework_of(layer) == "tensorflow" and not getattr(layer, "weights", True):  # a `tf.Module` has none
             return f"`{attribute}` was never called by the forward pass: it holds no weights, so none can train"
     return None
 
@@ -95,7 +95,7 @@ def witness(probe: Probe):
     if framework == "jax":
         return _jax_witness(probe, node)
     if framework not in ("torch", "tensorflow"):
-        raise Inconclusive(f"GL001 checks torch modules and Keras layers; this code runs under {framework}")
+        raise Inconclusive(f"GL001 checks torch modules, Keras layers and `tf.Module`s; this code runs under {framework}")
     class_node = probe.enclosing_class(node)
     if class_node is None:
         raise Inconclusive("the weight is not created inside a class")
