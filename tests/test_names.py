@@ -38,6 +38,12 @@ def resolve(source: str) -> set[str]:
          {"tensorflow.sqrt", "keras.backend.sqrt"}),
         ("def f():\n    import torch\n    return torch\ntorch.sqrt", {"torch.sqrt"}),
         ("x = 1\nx.sqrt", set()),
+        ("import tensorflow_probability as tfp\ntfd = tfp.distributions\ntfd.Normal",
+         {"tensorflow_probability.distributions.Normal"}),
+        ("import tensorflow as tf\nK = tf.keras.backend\nK.sqrt", {"keras.backend.sqrt"}),
+        ("import torch\nif True:\n    act = torch.sigmoid\nact", {"torch.sigmoid"}),
+        ("import torch\ndef f():\n    act = torch.sigmoid\nact", set()),
+        ("import torch\nnet = make()\nnet.sqrt", set()),
         ("from . import torch\ntorch.sqrt", set()),
     ],
 )

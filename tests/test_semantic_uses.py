@@ -307,3 +307,24 @@ def test_a_public_function_of_an_importable_module_may_have_other_callers():
     # A private module-level variable: only the function's callers elsewhere may differentiate it.
     source = GRAPH_SCRIPT.replace("with tf.Graph().as_default():", "if True:").replace("kernel", "_kernel")
     assert reaches(source.format(use="tf.stop_gradient(head(inputs))"), marker="Variable", dotted_name="pkg.model")
+
+
+def test_a_value_used_only_inside_one_loop():
+    import libcst as cst
+    from gradlint.semantic.model import ModuleModel
+
+    module = cst.parse_module(
+        "def forward(self, x):\n"
+        "    a = self.alpha * 2\n"
+        "    b = self.beta\n"
+        "    y = x + b\n"
+        "    for k in range(2, self.n):\n"
+        "        y = y + a * k\n"
+        "    return y\n"
+    )
+    model = ModuleModel(module)
+    function = module.body[0]
+    loop = next(node for node in function.body.body if isinstance(node, cst.For))
+    alpha, beta = (statement.body[0].value for statement in function.body.body[:2])
+    assert model.only_through(alpha, loop)
+    assert not model.only_through(beta, loop)

@@ -1,7 +1,8 @@
 """Name resolution from a file's imports: a light alias table, not full scope analysis.
 
 `import tensorflow as tf` binds `tf` to `tensorflow`; `from torch.nn import functional as F`
-binds `F` to `torch.nn.functional`. An expression such as `tf.math.log` then resolves to
+binds `F` to `torch.nn.functional`; a module-level `tfd = tfp.distributions` binds `tfd` to
+`tensorflow_probability.distributions`. An expression such as `tf.math.log` then resolves to
 `tensorflow.math.log`, and the canonical prefixes of `data/apis.toml` turn every spelling of
 one namespace into one name (`tf.keras.ops.sqrt`, `keras.src.ops.sqrt` -> `keras.ops.sqrt`).
 Names bound by several imports (try/except fallbacks) resolve to all their candidates.
@@ -41,6 +42,9 @@ class NameTable:
         self._cache: dict[int, tuple[cst.CSTNode, frozenset[str]]] = {}
         for statement in _import_statements(module.body):
             self._bind(statement)
+        for target, value in _module_aliases(module.body):
+            for name in self.raw_names(value):
+                self._add(target, name)
 
     def _add(self, local: str, target: str) -> None:
         self.aliases.setdefault(local, set()).add(target)
@@ -131,6 +135,22 @@ def _import_statements(body: Iterable[cst.CSTNode]) -> Iterable[cst.Import | cst
                     yield small
         elif isinstance(statement, _COMPOUND_BODIES):
             stack.extend(_blocks(statement))
+
+
+def _module_aliases(body: Iterable[cst.CSTNode]) -> Iterable[tuple[str, cst.BaseExpression]]:
+    """Module-level names given a dotted name, in source order: `tfd = tfp.distributions`,
+    `K = tf.keras.backend`, `sigmoid = tf.nn.sigmoid` (also under `if` / `try`). A name the
+    module binds twice this way resolves to both, as a fallback import does."""
+    stack = list(reversed(list(body)))
+    while stack:
+        statement = stack.pop()
+        if isinstance(statement, cst.SimpleStatementLine):
+            for small in statement.body:
+                if (isinstance(small, cst.Assign) and len(small.targets) == 1 and isinstance(small.targets[0].target, cst.Name)
+                        and isinstance(small.value, cst.Attribute) and dotted(small.value) is not None):
+                    yield small.targets[0].target.value, small.value
+        elif isinstance(statement, (cst.If, cst.Try, cst.TryStar)):
+            stack.extend(reversed(_blocks(statement)))
 
 
 def _blocks(statement: cst.BaseCompoundStatement) -> list[cst.CSTNode]:

@@ -2,14 +2,15 @@ from __future__ import annotations
 
 import builtins
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import libcst as cst
 
 from gradlint.data import api_table, framework_modules
 from gradlint.engine.gradients import not_differentiated
-from gradlint.engine.syntax import argument, own_nodes, passed_arguments, small_statements
+from gradlint.engine.names import referenced_names
+from gradlint.engine.syntax import argument, number, own_nodes, passed_arguments, small_statements
 from gradlint.engine.walker import iter_children, iter_tree
 from gradlint.rule import Rule, Severity
 
@@ -99,6 +100,10 @@ class _Scan:
     """What the non-set-up methods of a class family do with `self`."""
 
     value: set = field(default_factory=set)  # attributes read for their value
+    # The nodes of the value reads of each attribute, for the loop check; `untraced` when a
+    # read has no node to follow.
+    value_reads: dict = field(default_factory=dict)
+    untraced: set = field(default_factory=set)
     predicate: set = field(default_factory=set)  # attributes read inside a condition
     dead: set = field(default_factory=set)  # attributes read into locals that are never used
     cut: set = field(default_factory=set)  # attributes whose read reaches no gradient (`stop_gradient`)
@@ -315,10 +320,22 @@ class UnusedTrainableWeight(Rule):
     A call made as a statement of its own (`linear(x, n, "warm_up")`) creates the variables
     for later use and is not reported.
 
+    A weight whose every read reaches the output only inside a loop over a constructor setting,
+    `for deg in range(2, self.degree)` (or `range(self.n)`), trains only when the loop runs. It
+    is reported (as a warning) when the class visibly accepts a setting that leaves the loop
+    empty: the constructor's default, a value its own checks let through (`if not 0 < degree <
+    7: raise ...` admits 1 and 2), or a value a call of the class in the module passes. With
+    Keras 2 this is the "Gradients do not exist for variables" warning for that setting; under
+    torch's `DistributedDataParallel` it is the unused-parameter error.
+
     Known misses: Equinox fields assigned from constructor arguments, a local parameter overwritten before
     it is read (`w = hk.get_parameter(...)`, then `w = ...`), reads
     in helper methods that are never called, and thresholds whose comparison flows into the value
     (`x * tf.cast(mask, x.dtype)` where `mask = x > self.w`: the cast counts as a use).
+
+    ## Severity
+    Error for a weight that never trains; warning for one that trains only for some settings of
+    the class (a loop over a constructor setting that may run no iteration).
 
     ## References
     - Keras: "Gradients do not exist for variables" warning in `BaseOptimizer.apply_gradients`.
@@ -349,6 +366,11 @@ class UnusedTrainableWeight(Rule):
     dropped_message = (
         "trainable weights made by `{call}` never reach the output of `{output}`: its result is overwritten "
         "or never read"
+    )
+    other_severities = (Severity.WARNING,)  # see ## Severity
+    loop_message = (
+        "trainable weight `{attr}` reaches the output of `{output}` only inside `{loop}`, which runs no "
+        "iteration when `{attribute}` is {value} ({evidence}): it never trains then"
     )
     frameworks = ("keras", "tensorflow", "torch", "jax")
 
@@ -1292,6 +1314,8 @@ class _Analysis:
                 if creation.name in used or any(
                     _names_match(creation.name, name) for name in (used if "{}" in creation.name else families)
                 ):
+                    if creation.name in scan.value and creation.name not in used - scan.value:
+                        self._report_loop_only(cls, family, scan, creation, output)
                     continue
                 attr = rule.source(creation.node) if isinstance(creation.node, (cst.Attribute, cst.Name)) else creation.name
                 if isinstance(creation.node, cst.Call) and "{}" in creation.name:  # `add_module(f"rcu{i}", ...)`
@@ -1305,6 +1329,28 @@ class _Analysis:
                     rule.report(creation.node, rule.snapshot_message, statement=creation.statement, attr=attr, creator=creator)
                 else:
                     rule.report(creation.node, statement=creation.statement, attr=attr, output=output)
+
+    def _report_loop_only(self, cls: cst.ClassDef, family: list, scan: _Scan, creation: _Creation, output: str) -> None:
+        """A weight whose every value read reaches the output only inside `for _ in range(lo,
+        self.n)`, when the class accepts an `n` that leaves the loop empty: it never trains then."""
+        reads = scan.value_reads.get(creation.name)
+        if not reads or creation.name in scan.untraced:
+            return
+        semantic = self.rule.context.semantic
+        for loop, low, attribute in _range_loops(family):
+            if not all(semantic.only_through(read, loop) for read in reads):
+                continue
+            accepted = _accepted_up_to(self.rule, family, attribute, low, cls.name.value)
+            if accepted is None:
+                continue
+            value, evidence = accepted
+            rule = self.rule
+            attr = rule.source(creation.node) if isinstance(creation.node, (cst.Attribute, cst.Name)) else creation.name
+            rule.report(
+                creation.node, rule.loop_message, statement=creation.statement, severity=Severity.WARNING,
+                attr=attr, output=output, loop=_loop_head(rule, loop), attribute=attribute, value=value, evidence=evidence,
+            )
+            return
 
     def _settle(self, scan: _Scan, created: list, aliases: dict[str, set[str]], cuts: bool) -> None:
         """Place the pending reads; the semantic model is asked whether a read's result is dead,
@@ -1323,6 +1369,8 @@ class _Analysis:
                 scan.cut.add(attr)
             else:
                 joins.add(attr)
+                if joins is scan.value:
+                    scan.value_reads.setdefault(attr, []).append(node)
         scan.pending.clear()
 
     def _unknown_base(self, cls: cst.ClassDef) -> bool:
@@ -1835,6 +1883,7 @@ class _MethodScan:
         uses = self.uses
         if uses.keys() & {"locals", "eval", "exec"}:
             self.scan.value.update(attr for attr, _, _, _ in self.reads)
+            self.scan.untraced.update(attr for attr, _, _, _ in self.reads)
             self.all_used = True
             return
         value_names = {name for name, items in uses.items() if any(not p and s is None for p, s in items)}
@@ -1870,3 +1919,136 @@ class _MethodScan:
                 scan.pending.append((attr, node, joins))
             else:
                 joins.add(attr)
+                scan.untraced.add(attr)
+
+
+# Weights read only inside a loop over a constructor setting ----------------------------------
+
+
+def _range_loops(family: list) -> Iterator[tuple[cst.For, int, str]]:
+    """The loops of the family's methods over `range(self.n)` or `range(lo, self.n)`, with `lo`
+    a number written in the code (step 1): each with `lo` and the attribute `n`."""
+    for cls in family:
+        for method in _methods(cls):
+            params = method.params.params
+            if not params:
+                continue
+            me = params[0].name.value
+            for node in iter_tree(method.body):
+                if not (isinstance(node, cst.For) and isinstance(node.iter, cst.Call)
+                        and isinstance(node.iter.func, cst.Name) and node.iter.func.value == "range"):
+                    continue
+                args = node.iter.args
+                if len(args) == 1:
+                    low, stop = 0, args[0].value
+                elif len(args) == 2:
+                    low, stop = number(args[0].value), args[1].value
+                else:
+                    continue
+                attribute = _self_attr(stop, me)
+                if attribute is not None and low is not None and low == int(low) and not any(a.keyword or a.star for a in args):
+                    yield node, int(low), attribute
+
+
+def _accepted_up_to(rule, family: list, attribute: str, low: int, name: str) -> tuple[int, str] | None:
+    """A value of at most `low` that the constructor visibly accepts for the parameter it
+    stores in `self.<attribute>`: its default, a value its own checks (`if not 0 < n < 7: raise`,
+    `assert n >= 1`) let through, or one a call of the class in the module passes. None without
+    such evidence: a setting is not guessed."""
+    found = _stored_parameter(family, attribute)
+    if found is None:
+        return None
+    init, param = found
+    parameter = param.name.value
+    default = number(param.default) if param.default is not None else None
+    if default is not None and default == int(default) and default <= low:
+        return int(default), "its default"
+    checks = _checks(init, parameter)
+    for value in range(low, low - 3, -1) if checks else ():
+        if all(_can_be(test, parameter, value, passes) for test, passes in checks):
+            tests = " and ".join(f"`{rule.source(test)}`" for test, _ in checks)
+            return value, f"a value the check {tests} in `__init__` lets through"
+    positional = [p.name.value for p in init.params.params[1:]]
+    position = positional.index(parameter) if parameter in positional else None
+    for node in iter_tree(rule.context.module):
+        if isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and node.func.value == name:
+            given = number(argument(node, parameter, position))
+            if given is not None and given == int(given) and given <= low:
+                return int(given), f"as `{rule.source(node)}` passes"
+    return None
+
+
+def _stored_parameter(family: list, attribute: str) -> tuple[cst.FunctionDef, cst.Param] | None:
+    """The `__init__` of the family that stores one of its parameters as `self.<attribute> =
+    parameter`, and that parameter."""
+    for cls in family:
+        for init in _methods(cls):
+            if init.name.value != "__init__" or not init.params.params:
+                continue
+            me = init.params.params[0].name.value
+            for statement in small_statements(init.body):
+                if (isinstance(statement, cst.Assign) and len(statement.targets) == 1
+                        and _self_attr(statement.targets[0].target, me) == attribute
+                        and isinstance(statement.value, cst.Name)):
+                    given = statement.value.value
+                    param = next((p for p in (*init.params.params[1:], *init.params.kwonly_params)
+                                  if p.name.value == given), None)
+                    return (init, param) if param is not None else None
+    return None
+
+
+def _checks(init: cst.FunctionDef, parameter: str) -> list[tuple[cst.BaseExpression, bool]]:
+    """The validations in `init` that name `parameter`: (test, whether the value passes when the
+    test is True): `assert test` passes on True, `if test: raise ...` on False."""
+    found = []
+    for node in iter_tree(init.body):
+        if isinstance(node, cst.Assert):
+            test, passes = node.test, True
+        elif isinstance(node, cst.If) and isinstance(node.body, cst.IndentedBlock) and node.body.body and all(
+            isinstance(line, cst.SimpleStatementLine) and isinstance(line.body[0], cst.Raise) for line in node.body.body[:1]
+        ):
+            test, passes = node.test, False
+        else:
+            continue
+        if parameter in referenced_names(test):
+            found.append((test, passes))
+    return found
+
+
+def _can_be(test: cst.BaseExpression, name: str, value: int, want: bool) -> bool:
+    """Whether `test` can come out `want` when `name` holds `value` and every other name may
+    hold anything (each independently)."""
+    if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
+        return _can_be(test.expression, name, value, not want)
+    if isinstance(test, cst.BooleanOperation):
+        both = isinstance(test.operator, cst.And) == want  # `and` True / `or` False need both sides
+        left, right = _can_be(test.left, name, value, want), _can_be(test.right, name, value, want)
+        return (left and right) if both else (left or right)
+    if isinstance(test, cst.Comparison):
+        operands = [test.left, *(target.comparator for target in test.comparisons)]
+        values = [value if isinstance(o, cst.Name) and o.value == name else number(o) for o in operands]
+        if any(v is None for v in values):
+            return True
+        result = all(_compare(op.operator, a, b) for op, a, b in zip(test.comparisons, values, values[1:]))
+        return result == want
+    return True
+
+
+def _compare(operator: cst.BaseCompOp, left: float, right: float) -> bool:
+    if isinstance(operator, cst.LessThan):
+        return left < right
+    if isinstance(operator, cst.LessThanEqual):
+        return left <= right
+    if isinstance(operator, cst.GreaterThan):
+        return left > right
+    if isinstance(operator, cst.GreaterThanEqual):
+        return left >= right
+    if isinstance(operator, cst.Equal):
+        return left == right
+    if isinstance(operator, cst.NotEqual):
+        return left != right
+    return True
+
+
+def _loop_head(rule, loop: cst.For) -> str:
+    return f"for {rule.source(loop.target)} in {rule.source(loop.iter)}"

@@ -113,8 +113,7 @@ class LogProbOfReparameterizedSample(Rule):
 
     The distribution and the `rsample()` / `sample()` are followed through local names in one function (or
     at module level); a TFP distribution must be built in the same function, from
-    `tfp.distributions` spelled through imports or through a module-level alias
-    `tfd = tfp.distributions` (an assignment, which the rule resolves itself).
+    `tfp.distributions` spelled through imports or through an alias `tfd = tfp.distributions`.
 
     Known misses: a sample drawn in one module (a driver's `sample()`) and scored in another
     after it went through a trajectory buffer; a log-probability stored by one function (`saved_log_probs`) and weighted
@@ -150,17 +149,6 @@ class LogProbOfReparameterizedSample(Rule):
         super().__init__(context)
         # Sample calls per scope (id of the innermost function, 0 for the module).
         self._samples: dict[int, list[cst.Call]] = {}
-        self._tfd_aliases: set[str] = set()  # module-level `tfd = tfp.distributions`
-
-    def visit_Module(self, node: cst.Module) -> None:
-        for statement in node.body:
-            if not isinstance(statement, cst.SimpleStatementLine):
-                continue
-            for small in statement.body:
-                if isinstance(small, cst.Assign) and len(small.targets) == 1:
-                    target = small.targets[0].target
-                    if isinstance(target, cst.Name) and self._is_tfp_module(small.value):
-                        self._tfd_aliases.add(target.value)
 
     def visit_Call(self, node: cst.Call) -> None:
         method = self.context.names.method(node)
@@ -354,7 +342,7 @@ class LogProbOfReparameterizedSample(Rule):
         if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name):
             alias = func.value.value
             values = local.get(alias, ())
-            if alias in self._tfd_aliases or (len(values) == 1 and self._is_tfp_module(values[0])):
+            if len(values) == 1 and self._is_tfp_module(values[0]):  # `tfd = tfp.distributions` in the function
                 names.add(f"{_TFP_MODULES[0]}.{func.attr.value}")
         return names
 

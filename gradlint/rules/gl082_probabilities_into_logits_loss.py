@@ -10,6 +10,7 @@ from gradlint.rule import Rule, Severity
 LOSS_FIRST = api_table("softmax_logits_loss_first")
 LOSS_SECOND = api_table("softmax_logits_loss_second")
 LOSS_CLASS = api_table("softmax_logits_loss_class")
+LOGITS_DISTRIBUTION = api_table("softmax_logits_distribution")
 FROM_LOGITS_FUNCTION = api_table("softmax_from_logits_function")
 FROM_LOGITS_CLASS = api_table("softmax_from_logits_class")
 
@@ -40,6 +41,10 @@ class ProbabilitiesIntoLogitsLoss(Rule):
       `tf.nn.sigmoid_cross_entropy_with_logits`, `optax.softmax_cross_entropy`,
       `optax.sigmoid_binary_cross_entropy`, and the Keras crossentropy losses (functions and
       classes) with `from_logits=True`;
+    - the same given as `logits=` to a distribution that normalises it itself
+      (`torch.distributions.Categorical(logits=probs)`, `Bernoulli`, `OneHotCategorical`,
+      TensorFlow Probability's and distrax's `Categorical` / `Bernoulli`), as policy-gradient
+      code does before `log_prob`;
     - the output of a model whose last layer is a softmax or sigmoid (`nn.Sequential(...,
       nn.Softmax(dim=1))`, `keras.Sequential([..., Dense(10, activation="softmax")])`) given to
       such a loss, a Keras model of that kind compiled with a `from_logits=True` loss, or a
@@ -56,7 +61,11 @@ class ProbabilitiesIntoLogitsLoss(Rule):
     `F.binary_cross_entropy_with_logits(sigmoid(z))`: gradient norm 0.012 instead of 0.068,
     loss floor 0.313. TF 2.21.0 `softmax_cross_entropy_with_logits(y, tf.nn.softmax(x))` at
     `x = [2, 0, -1]`: loss 1.39 and gradient `[0.13, -0.13, -0.005]` instead of 2.17 and
-    `[0.84, -0.89, 0.04]`. No warning in torch, TF or JAX.
+    `[0.84, -0.89, 0.04]`. A distribution given probabilities as logits is the same
+    computation: `-Categorical(logits=softmax(x)).log_prob(a)` has gradient norm 0.014 against
+    0.126 (torch 2.13.0, the same 64 examples; TFP 0.25.0: 0.013 against 0.126), and
+    `Bernoulli(logits=sigmoid(z))` 0.012 against 0.068; the policy it samples from is also
+    flatter than the one the code computed. No warning in torch, TF or JAX.
 
     Keras 3.15.1 on the TensorFlow backend repairs one case: a `keras.activations.softmax`
     output (a `Dense(..., activation="softmax")` layer) given to a crossentropy with
@@ -188,6 +197,8 @@ class ProbabilitiesIntoLogitsLoss(Rule):
                 return argument(node, "input", 0) or argument(node, "logits", 0)
             if called & LOSS_SECOND:
                 return argument(node, "logits", 1)
+            if called & LOGITS_DISTRIBUTION:
+                return argument(node, "logits")
             if called & FROM_LOGITS_FUNCTION and _from_logits(node):
                 return argument(node, "y_pred", 1) or argument(node, "output", 1)
             return None  # another API

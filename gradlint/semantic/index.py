@@ -52,6 +52,9 @@ class ProjectIndex:
         self.dotted_name = ""  # the file's own module name; empty when it is not importable
         self.roots: list[Path] = []
         self._models: dict[str, ModuleModel | None] = {}
+        # Functions of the project's modules whose parameter a question is following into them:
+        # a cycle across modules reads as unknown (`semantic.uses`).
+        self.following: set = set()
         try:
             file = Path(path)
             if not file.is_file():

@@ -213,6 +213,11 @@ class ModuleModel:
         stored in names that are overwritten or never read (`gradlint.semantic.uses`)."""
         return self._uses.is_dead(node)
 
+    def only_through(self, node: cst.CSTNode, loop: cst.For) -> bool:
+        """Whether the value of `node` is used only inside the body of `loop`
+        (`gradlint.semantic.uses`)."""
+        return self._uses.only_through(node, loop)
+
     def computes_tensor(self, call: cst.Call) -> bool:
         """Whether `call` is a framework function that computes a new tensor from its
         arguments (`tf.concat`, `K.dot`, `jnp.transpose`), rather than a class (a layer, a

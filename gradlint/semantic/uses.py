@@ -47,7 +47,6 @@ _ASSIGNMENTS = frozenset({cst.Assign, cst.AugAssign, cst.AnnAssign})
 _CONTAINERS = frozenset({cst.Tuple, cst.List, cst.Element, cst.StarredElement})
 _NOT_READS = frozenset({cst.Param, cst.FunctionDef, cst.ClassDef, cst.ImportAlias, cst.AsName, cst.Global, cst.Nonlocal, cst.NameItem})
 _LOOPS = (cst.For, cst.While)
-_OPEN: set = set()  # functions of other modules whose parameter is being followed
 
 
 class Uses:
@@ -62,8 +61,10 @@ class Uses:
         self._order: dict[int, int] = {}
         self._loads: dict[cst.CSTNode, dict[str, list[cst.Name]]] = {}
         self._overwriters: dict[cst.CSTNode, dict[str, list[cst.CSTNode]]] = {}
-        self._answers: dict[tuple[int, bool], bool] = {}  # (id(node), dead) -> whether it may reach a use
+        # (id(node), mode) -> whether it may reach a use; the mode is (dead, id of the loop left out or 0).
+        self._answers: dict[tuple[int, tuple[bool, int]], bool] = {}
         self._dead_mode = False
+        self._left_out: cst.For | None = None  # a loop whose body counts as no use (`only_through`)
         self._stored_attributes: dict[cst.ClassDef, set[str]] = {}
         # Per class: `self.<name>` attribute nodes and `self.<name>(...)` calls, by name.
         self._self_attributes: dict[cst.ClassDef, dict[str, list[cst.Attribute]]] = {}
@@ -83,25 +84,32 @@ class Uses:
         then `u = self.other(x)`). A cut (`.detach()`) is a use."""
         return not self._answer(self._called(node), dead=True)
 
+    def only_through(self, node: cst.CSTNode, loop: cst.For) -> bool:
+        """The value of `node` is used, but only inside the body of `loop`: with that body
+        left out it would be dead. A weight read so trains only when the loop runs."""
+        node = self._called(node)
+        return self._answer(node, dead=True) and not self._answer(node, dead=True, left_out=loop)
+
     def _called(self, node: cst.CSTNode) -> cst.CSTNode:
         """`self.up` read to be called: the value is what the call returns."""
         parent = self._parents_of().get(id(node))
         return parent if isinstance(node, cst.Attribute) and isinstance(parent, cst.Call) and parent.func is node else node
 
-    def _answer(self, node: cst.CSTNode, dead: bool) -> bool:
-        key = (id(node), dead)
+    def _answer(self, node: cst.CSTNode, dead: bool, left_out: cst.For | None = None) -> bool:
+        mode = (dead, id(left_out) if left_out is not None else 0)
+        key = (id(node), mode)
         if key not in self._answers:
             self._parents_of()
-            self._dead_mode = dead
+            self._dead_mode, self._left_out = dead, left_out
             if id(node) not in self._parents:
                 self._answers[key] = False
             else:
-                self._follow(node, dead)
+                self._follow(node, mode)
         return self._answers[key]
 
     # The walk ------------------------------------------------------------------------------
 
-    def _follow(self, start: cst.CSTNode, dead: bool) -> None:
+    def _follow(self, start: cst.CSTNode, mode: tuple[bool, int]) -> None:
         """Answer for `start` and for the nodes the walk from it settles: on a path to a use the
         model cannot judge (they may reach a gradient too), or all of them when no path ends in
         one (none of them does). The next question stops where it meets a settled node."""
@@ -111,14 +119,14 @@ class Uses:
         steps = 0
         while todo:
             node = todo.pop()
-            known = answers.get((id(node), dead))
+            known = answers.get((id(node), mode))
             if known is False:
                 continue
             if known:
                 break
             steps += 1
             if steps > MAX_STEPS:  # too long to tell: the start may reach one, the rest is not settled
-                answers[(id(start), dead)] = True
+                answers[(id(start), mode)] = True
                 return
             ends = self._step(node)
             if ends is None:  # a use the model cannot judge: it may be differentiated
@@ -129,11 +137,11 @@ class Uses:
                     todo.append(end)
         else:
             for key in came_from:
-                answers[(key, dead)] = False
+                answers[(key, mode)] = False
             return
         current: cst.CSTNode | None = node
         while current is not None:
-            answers[(id(current), dead)] = True
+            answers[(id(current), mode)] = True
             current = came_from[id(current)]
 
     def _step(self, node: cst.CSTNode) -> list[cst.CSTNode] | None:
@@ -141,6 +149,8 @@ class Uses:
         it ([] when the parent cuts it or only looks at it), or None when unknown."""
         parent = self._parents.get(id(node))
         kind = type(parent)  # node classes are final: `type(...) in` is isinstance, without ABCMeta's cost
+        if self._left_out is not None and self._inside(node, self._left_out.body):
+            return []
         if parent is None or kind in _BOUNDARIES:
             return None
         if kind is cst.Attribute and parent.value is node:
@@ -220,15 +230,16 @@ class Uses:
         param = _parameter_of(function, call, arg)
         if param is None:
             return None
-        if model is self.model:
+        if model._uses is self:  # this module (`self.model` is a proxy: `is` cannot tell)
             return [param]
-        if function in _OPEN:  # a cycle across modules: unknown
+        following = model.index.following  # another module: its model came from the index
+        if function in following:  # a cycle across modules: unknown
             return None
-        _OPEN.add(function)
+        following.add(function)
         try:
             return [] if not model._uses._answer(param, self._dead_mode) else None
         finally:
-            _OPEN.discard(function)
+            following.discard(function)
 
     def computes_tensor(self, call: cst.Call) -> bool:
         """A framework function (not a class: a layer, a variable) whose result is computed

@@ -7,6 +7,8 @@ confirmed when the gradient with respect to the logits through the double squash
 least `SHRINK` times smaller than the from-logits one and the loss is smaller too (it cannot
 grow with the error); it is not reproduced when both gradients agree, as for a call that is
 given logits, or when Keras repairs the call from the logits it cached on its own softmax.
+A distribution built on the logits (`Categorical(logits=...)`) is scored by the negative
+log-probability of the same labels.
 
 The logits are found in the flagged prediction (the operand of the innermost softmax, sigmoid,
 log_softmax or exp), or, for a model's output, by applying the model's last layer (an
@@ -178,7 +180,8 @@ def _compare(probe, doubled_fn, correct, prediction: str, loss_text: str, how: s
 
     def bind(expression_fn):
         def call(**kw: Any) -> Any:
-            return expression_fn(**kw, **fixed, **{n: labels_for(kw[HOLE]) for n in label_names})
+            value = expression_fn(**kw, **fixed, **{n: labels_for(kw[HOLE]) for n in label_names})
+            return _negative_log_likelihood(probe.backend, value, kw[HOLE]) if hasattr(value, "log_prob") else value
 
         return call
 
@@ -335,20 +338,29 @@ def _keras_squash(probe: Probe, squash: ast.Call) -> bool:
 def _labels(probe: Probe, loss_name: str, binary: bool = False):
     """Class indices for a sparse / integer-label loss, one-hot rows otherwise (one column for
     binary logits)."""
-    backend = probe.backend
     sparse = any(word in loss_name.lower() for word in SPARSE_WORDS)
     values = LABELS if sparse else BINARY_ONE_HOT if binary else ONE_HOT
+    return lambda like: _constant(probe.backend, values, like, sparse)
 
-    def make(like: Any) -> Any:
-        if backend.name == "torch":
-            return backend.torch.as_tensor(values, dtype=backend.torch.long if sparse else like.dtype)
-        if backend.name == "tensorflow":
-            return backend.tf.constant(values, dtype=backend.tf.int64 if sparse else like.dtype)
-        if backend.name == "jax":
-            return backend.jax.numpy.asarray(values, dtype="int32" if sparse else like.dtype)
-        return values
 
-    return make
+def _constant(backend, values: np.ndarray, like: Any, integer: bool) -> Any:
+    """`values` as a tensor of the framework of `like` (integers, or `like`'s dtype)."""
+    if backend.name == "torch":
+        return backend.torch.as_tensor(values, dtype=backend.torch.long if integer else like.dtype)
+    if backend.name == "tensorflow":
+        return backend.tf.constant(values, dtype=backend.tf.int64 if integer else like.dtype)
+    if backend.name == "jax":
+        return backend.jax.numpy.asarray(values, dtype="int32" if integer else like.dtype)
+    return values
+
+
+def _negative_log_likelihood(backend, distribution: Any, logits: Any) -> Any:
+    """A distribution built on the logits (`Categorical(logits=...)`) is used through the
+    log-probability of an outcome: here the labels, as class indices, or as one-hot rows for a
+    one-hot or elementwise distribution (`OneHotCategorical`, `Bernoulli`)."""
+    one_hot = bool(tuple(distribution.event_shape)) or tuple(distribution.batch_shape) == tuple(logits.shape)
+    values = (BINARY_ONE_HOT if logits.shape[-1] == 1 else ONE_HOT) if one_hot else LABELS
+    return -distribution.log_prob(_constant(backend, values, logits, integer=not one_hot))
 
 
 def _dtype(backend) -> str:
