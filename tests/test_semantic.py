@@ -1011,3 +1011,25 @@ def test_a_keras_loss_function_receives_the_compiled_models_output():
     """
     found = lint_source(textwrap.dedent(source), select=["GL080"])
     assert [f.line for f in found] == [6]
+
+
+def test_a_loss_computed_to_measure_does_not_make_a_metric_a_loss():
+    model = model_of(
+        """
+        import torch
+
+        def rmse(p, y):
+            return torch.sqrt(((p - y) ** 2).mean())
+
+        def evaluate(model, x, y):
+            loss = rmse(model(x), y)
+            return loss
+
+        def validate(model, x, y):
+            with torch.no_grad():
+                loss = rmse(model(x), y)
+            val_loss = rmse(model(x), y)
+            return loss, val_loss
+        """
+    )
+    assert not model.used_as_loss("rmse")

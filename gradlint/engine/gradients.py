@@ -69,6 +69,17 @@ def named_like_loss(name: str) -> bool:
     return False
 
 
+def named_like_evaluation(name: str) -> bool:
+    """`rmse`, `compute_metrics`, `evaluate`, `val_score`: named like code that measures rather
+    than trains (a name that also reads as an objective does not count)."""
+    return bool(_NOT_DIFFERENTIATED.search(name)) and not _OBJECTIVE.search(name)
+
+
+def is_test_function(name: str) -> bool:
+    """`test_*` and `assert*` functions compute expected values; they do not train."""
+    return bool(_TEST_FUNCTION.search(name))
+
+
 def is_test_file(filename: str) -> bool:
     return bool(_TEST_FILE.match(filename))
 
@@ -107,7 +118,7 @@ def not_differentiated(context, names=None, node: cst.CSTNode | None = None) -> 
         if isinstance(scope, cst.Lambda):
             continue
         name = scope.name.value
-        if _NOT_DIFFERENTIATED.search(name) and not _OBJECTIVE.search(name) and not context.semantic.used_as_loss(name):
+        if named_like_evaluation(name) and not context.semantic.used_as_loss(name):
             return True
         if isinstance(scope, cst.ClassDef):
             if _TEST_CLASS.search(name):
@@ -120,7 +131,7 @@ def not_differentiated(context, names=None, node: cst.CSTNode | None = None) -> 
                 if base_name is not None and base_name.endswith(("Metric", "Constraint")):
                     return True
         else:
-            if _TEST_FUNCTION.search(name):
+            if is_test_function(name):
                 return True
             for decorator in scope.decorators:
                 expr = decorator.decorator

@@ -10,8 +10,10 @@ when the module
 - passes it as the loss of `compile` (`loss=f`, `loss=[f, ...]`, `loss={"out": f}`, `loss=F()`,
   or a lambda calling it) or as the objective of `minimize`;
 - binds the result of calling it to a name that reads as a loss (`loss = rmse(p, y)`,
-  `total_loss += rmse(p, y)`, `self.criterion = RMSE()`), returns it from a function that reads
-  as a loss, or differentiates it directly (`rmse(p, y).backward()`).
+  `total_loss += rmse(p, y)`, `self.criterion = RMSE()`; not `val_loss`), returns it from a
+  function that reads as a loss, or differentiates it directly (`rmse(p, y).backward()`);
+
+outside functions named like evaluation or tests and outside `no_grad` blocks.
 
 Calls from other modules are not looked at: a function used as a loss only elsewhere keeps
 what its name says.
@@ -19,15 +21,18 @@ what its name says.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import libcst as cst
 
 from gradlint.data import api_table
-from gradlint.engine.gradients import named_like_loss
+from gradlint.engine.gradients import grad_disabled_block, is_test_function, name_words, named_like_evaluation, named_like_loss
 from gradlint.engine.syntax import argument
-from gradlint.engine.walker import iter_tree
+from gradlint.engine.walker import iter_children, iter_tree
 
 GRAD_TRANSFORMS = api_table("semantic_grad_transforms")
 SINK = api_table("semantic_gradient_sink")
+_EVALUATION_WORDS = frozenset({"val", "valid", "validation", "test", "eval", "evaluation", "dev"})
 
 
 def losses_used(model) -> frozenset[str]:
@@ -49,7 +54,7 @@ def losses_used(model) -> frozenset[str]:
         elif isinstance(value, (cst.Call, cst.Lambda)):
             called_in(value)
 
-    for node in iter_tree(model.module):
+    for node in _training_code(model.module, names):
         if isinstance(node, cst.Call):
             method = names.method(node)
             if names.qualified_names(node.func) & GRAD_TRANSFORMS:
@@ -79,6 +84,22 @@ def losses_used(model) -> frozenset[str]:
     return frozenset(found & defined)
 
 
+def _training_code(module: cst.Module, names) -> Iterator[cst.CSTNode]:
+    """The module's nodes, without the bodies of functions named like evaluation or tests
+    (`evaluate`, `test_rmse`) and of `with torch.no_grad():` blocks: a loss computed there
+    (`val_loss = rmse(p, y)`) is measured, not trained on."""
+    stack: list[cst.CSTNode] = [module]
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, cst.FunctionDef) and (named_like_evaluation(node.name.value) or is_test_function(node.name.value)):
+            stack.extend(reversed([decorator for decorator in node.decorators]))
+            continue
+        if isinstance(node, cst.With) and grad_disabled_block(node, names):
+            continue
+        stack.extend(reversed(iter_children(node)))
+
+
 def compiled_losses(compile_call: cst.Call) -> list[cst.BaseExpression]:
     """The losses a Keras `compile` call is given: `loss=f`, each of `loss=[f, g]` and of
     `loss={"out": f}`."""
@@ -95,10 +116,11 @@ def compiled_losses(compile_call: cst.Call) -> list[cst.BaseExpression]:
 
 
 def _loss_target(target: cst.BaseExpression) -> bool:
-    if isinstance(target, cst.Name):
-        return named_like_loss(target.value)
-    if isinstance(target, cst.Attribute):
-        return named_like_loss(target.attr.value)
+    """A name that reads as a training loss: `loss`, `total_loss`, `self.criterion`; not
+    `val_loss` or `test_loss`."""
+    if isinstance(target, (cst.Name, cst.Attribute)):
+        name = target.value if isinstance(target, cst.Name) else target.attr.value
+        return named_like_loss(name) and not set(name_words(name)) & _EVALUATION_WORDS
     if isinstance(target, (cst.Tuple, cst.List)):
         return any(_loss_target(element.value) for element in target.elements)
     return False
