@@ -1033,3 +1033,42 @@ def test_a_loss_computed_to_measure_does_not_make_a_metric_a_loss():
         """
     )
     assert not model.used_as_loss("rmse")
+
+
+def test_the_precision_of_an_array_from_where_it_was_made():
+    source = """
+        import numpy as np
+        import torch
+
+        def numgrad(f, x):
+            step = torch.zeros_like(x)
+            return f(x + step)
+
+        point = torch.randn(5)
+        numgrad(abs, point)
+        data = np.random.randn(3)
+        narrowed = data.astype(np.float32)
+        shared = torch.from_numpy(data)
+        listed = torch.tensor([1.0, 2.0])
+        wide = torch.randn(3, dtype=torch.float64)
+        promoted = wide + listed
+        unknown = load()
+    """
+    module = cst.parse_module(textwrap.dedent(source))
+    model = ModuleModel(module)
+    function = module.body[2]
+    perturbed = function.body.body[1].body[0].value.args[0].value
+    assert model.precision(perturbed, [function]) == "float32"
+    found = {
+        small.targets[0].target.value: model.precision(small.targets[0].target)
+        for statement in module.body[3:]
+        for small in statement.body
+        if isinstance(small, cst.Assign)
+    }
+    assert found == {
+        "point": "float32", "data": "float64", "narrowed": "float32", "shared": "float64",
+        "listed": "float32", "wide": "float64", "promoted": "float64", "unknown": None,
+    }
+    switched = ModuleModel(cst.parse_module("import torch\ntorch.set_default_dtype(torch.float64)\nx = torch.randn(3)\n"))
+    target = switched.module.body[2].body[0].targets[0].target
+    assert switched.precision(target) == "float64"

@@ -53,11 +53,17 @@ class PoorFiniteDifference(Rule):
     - a one-sided (forward) difference `(f(x + h) - f(x)) / h` in a function (or a method of
       a class) named like a gradient check (`check*`, `*numerical*`, `finite_diff`, `compute_numerical_gradient`,
       `test_*`);
-    - a step of 1e-2 or more, or one below 1e-10 (1e-4 in float32 code), whether the value
+    - a step of 1e-2 or more, or one below 1e-10 (1e-4 in float32), whether the value
       is written in place, assigned, a parameter default or passed by a caller in the same
       file;
-    - a gradient check in a file that works in float32 (`float32`, `.float()`, `half`)
-      with no float64 anywhere;
+    - a gradient check on float32 arrays: made so (`dtype=torch.float32`, `.float()`,
+      `.astype(np.float32)`), or by torch's or TensorFlow's constructors, whose default is
+      float32 (`torch.randn(5)`, `torch.tensor([1.0])`, unless the module calls
+      `torch.set_default_dtype`), followed through names, the module's calls of the
+      checking function, `zeros_like`, copies and arithmetic (`gradlint.semantic.dtypes`).
+      NumPy arrays are float64 by default, and so is `torch.from_numpy` of one. Only when
+      no array's origin is known does the file's text decide: float32 when it says
+      `float32`, `.float()` or `half` and never float64;
     - (info) a comparison of the numerical and the analytic gradient by absolute difference:
       `abs(num - ana) < 1e-5`, `np.max(np.abs(num - ana)) < tol`,
       `np.linalg.norm(num - ana) < tol`, `np.allclose(num, ana, rtol=0, atol=...)`.
@@ -126,9 +132,9 @@ class PoorFiniteDifference(Rule):
     function must be evaluated twice; relative comparisons (a difference divided by a
     norm) and `allclose` with its default `rtol`.
 
-    Known misses: the dtype is read from the file's text (explicit float32 without any
-    float64), so torch and TF code that relies on their float32 default, and Theano's
-    `floatX`, are not called float32; a perturbation made in another function; a step
+    Known misses: JAX arrays of unknown precision (`jax_enable_x64` may be set outside the
+    file) and Theano's `floatX`, where only the file's text decides; a perturbation made in
+    another function; a step
     held in an attribute or passed from another file; a difference written as a product
     (`(f_pos - f_neg) * (0.5 / eps)`); a one-sided difference whose step is taken back in
     place after the call (`x[i] -= eps`), which reads as both directions. Checked against the measurements of torch 2.13.0,
@@ -268,11 +274,13 @@ class PoorFiniteDifference(Rule):
             "literal": _literal_step(first, step) or _literal_step(second, step) if isinstance(step, float) else None,
             "function": function,
             "local": local,
+            "calls": (first, second),
+            "scopes": tuple(self.context.scopes),
         }
 
     def _finish(self, item: dict) -> None:
         function = item["function"]
-        dtype = self._dtype()
+        dtype = self._precision(item)
         check = self._check_context(function, item.get("class"))
         problems = []
         if not item["central"] and check:
@@ -346,6 +354,16 @@ class PoorFiniteDifference(Rule):
             return True
         names = [n for n in (function.name.value if function is not None else None, owner) if n]
         return any(_CHECK_FUNCTION.search(name) for name in names)
+
+    def _precision(self, item: dict) -> str:
+        """The precision of the arrays the difference evaluates at, from where they were made
+        (`gradlint.semantic.dtypes`): float64 wins when any is, as arithmetic promotes; the
+        file's text decides only when none is known."""
+        semantic = self.context.semantic
+        found = {semantic.precision(arg.value, item["scopes"]) for call in item["calls"] for arg in call.args}
+        if "float64" in found:
+            return "float64"
+        return "float32" if "float32" in found else self._dtype()
 
     def _dtype(self) -> str:
         if self._dtype_seen is None:

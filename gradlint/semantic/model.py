@@ -26,6 +26,7 @@ from gradlint.engine.syntax import (
 )
 from gradlint.engine.walker import iter_children
 from gradlint.semantic.values import SAVES_INPUT, SAVES_OUTPUT, UNKNOWN, WRITES_INPUT, Value, join
+from gradlint.semantic.dtypes import precision
 from gradlint.semantic.losses import compiled_losses, losses_used
 from gradlint.semantic.summaries import Summaries
 from gradlint.semantic.uses import Uses
@@ -168,6 +169,7 @@ class ModuleModel:
         # (function or class, the creation test) -> whether calling it makes a weight.
         self._weight_functions: dict[tuple[cst.FunctionDef | cst.ClassDef, Callable], bool] = {}
         self._losses_used: frozenset[str] | None = None
+        self.precision_switches: dict[str, bool] = {}  # framework prefix -> the module switches its default dtype
 
     def close(self) -> None:
         """Forget what was found, here and in the other modules read. The memos hold scopes and
@@ -212,6 +214,11 @@ class ModuleModel:
         """Whether the value of `node` (in a function) is never used, but perhaps in a condition:
         stored in names that are overwritten or never read (`gradlint.semantic.uses`)."""
         return self._uses.is_dead(node)
+
+    def precision(self, node: cst.BaseExpression, scopes: Sequence[cst.CSTNode] = ()) -> str | None:
+        """The floating precision of the array `node` holds: "float32", "float64", or None when
+        not known (`gradlint.semantic.dtypes`)."""
+        return precision(self, node, scopes)
 
     def only_through(self, node: cst.CSTNode, loop: cst.For) -> bool:
         """Whether the value of `node` is used only inside the body of `loop`
