@@ -1072,3 +1072,37 @@ def test_the_precision_of_an_array_from_where_it_was_made():
     switched = ModuleModel(cst.parse_module("import torch\ntorch.set_default_dtype(torch.float64)\nx = torch.randn(3)\n"))
     target = switched.module.body[2].body[0].targets[0].target
     assert switched.precision(target) == "float64"
+
+
+def test_a_metric_named_function_another_module_trains_on_is_checked(tmp_path):
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "metrics.py").write_text(textwrap.dedent("""
+        from keras import backend as K
+
+        def root_mean_squared_error(y_true, y_pred):
+            return K.sqrt(K.mean(K.square(y_pred - y_true)))
+
+        def rmse_metric(y_true, y_pred):
+            return K.sqrt(K.mean(K.square(y_pred - y_true)))
+    """))
+    train = package / "train.py"
+    train.write_text(textwrap.dedent("""
+        from .metrics import root_mean_squared_error, rmse_metric
+
+        def build(model):
+            model.compile(optimizer="adam", loss=root_mean_squared_error, metrics=[rmse_metric])
+            return model
+    """))
+    cache = ResultCache(tmp_path / ".cache")
+
+    def run():
+        result, _ = lint_paths([str(package / "metrics.py")], Settings(), ["GL030"], jobs=1, cache=cache)
+        return [f.line for f in result.findings]
+
+    assert run() == [5]
+    train.write_text(train.read_text().replace("loss=root_mean_squared_error", "loss='mse'"))
+    stat = train.stat()
+    os.utime(train, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    assert run() == []  # the cached result depended on train.py, and train.py changed

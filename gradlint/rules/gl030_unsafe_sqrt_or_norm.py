@@ -164,8 +164,8 @@ class UnsafeSqrtOrNorm(Rule):
     - Values that are not differentiated: inside functions or classes named like metrics,
       scores, errors, RMSE or evaluations (`update_state`, `result`, `rmse`, `*_error`;
       a name containing `loss`, `objective`, `criterion` or `penalty` is never exempt, nor
-      is one the module trains on: `compile(loss=root_mean_squared_error)`,
-      `loss = rmse(p, y)`, `jax.grad(energy_error)`),
+      is one the project trains on: `compile(loss=root_mean_squared_error)`,
+      `loss = rmse(p, y)`, `jax.grad(energy_error)`, here or in a module that imports it),
       subclasses of `Metric` and of a weight `Constraint` (applied after the update), tests
       (files `test_*.py` / `*_test.py`, `Test*` classes, `test_*` and `assert*` functions),
       torch code under `no_grad` / `inference_mode` (context or decorator) and torch decompositions (`@register_decomposition`: autograd

@@ -14,6 +14,8 @@ them before it reuses the file's result.
 
 from __future__ import annotations
 
+import os
+import re
 from collections import OrderedDict
 from pathlib import Path
 
@@ -30,6 +32,16 @@ _MAX_ROOT_LEVELS = 6
 
 # (path, mtime_ns, size) -> the parsed module (None: unparsable), most recent last.
 _parsed: OrderedDict[tuple[str, int, int], cst.Module | None] = OrderedDict()
+
+# Which modules of a project mention a name, to find where a function is imported and used:
+# the identifiers of every module under the project's folder, read again only for the modules
+# whose size or modification time changed. A project larger than this is not indexed (its
+# modules are then not searched for users of a name).
+MAX_INDEXED_BYTES = 8 * 2**20
+_IDENTIFIER = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
+_SKIPPED_FOLDERS = frozenset({"__pycache__", "node_modules", "site-packages", "venv", "build", "dist"})
+# root -> path -> ((size, mtime_ns), the identifiers of the module)
+_identifiers_read: dict[Path, dict[Path, tuple[tuple[int, int], frozenset[bytes]]]] = {}
 
 
 def module_name(path: Path) -> tuple[str, Path]:
@@ -51,6 +63,8 @@ class ProjectIndex:
         self.read: dict[str, tuple[int, int]] = {}  # path -> (size, mtime_ns) of each module used
         self.dotted_name = ""  # the file's own module name; empty when it is not importable
         self.roots: list[Path] = []
+        self.package_root: Path | None = None  # the folder the file's top package is in
+        self.file: Path | None = None
         self._models: dict[str, ModuleModel | None] = {}
         # Functions of the project's modules whose parameter a question is following into them:
         # a cycle across modules reads as unknown (`semantic.uses`).
@@ -70,6 +84,8 @@ class ProjectIndex:
             folder = folder.parent
             roots.append(folder)
         self.roots = list(dict.fromkeys(roots))
+        self.package_root = package_root
+        self.file = file.resolve()
 
     def module(self, name: str) -> ModuleModel | None:
         """The model of module `name` (`pkg.models`), or None when it is not in the project."""
@@ -86,6 +102,21 @@ class ProjectIndex:
             if found is not None:
                 break
         self._models[name] = found
+        return found
+
+    def users(self, name: str) -> list[ModuleModel]:
+        """The models of the other modules of the project (under the folder the file's top
+        package is in) whose source mentions `name`: where it may be imported and used. Empty
+        for a file outside any known folder or a project too large to index."""
+        if self.package_root is None:
+            return []
+        identifier = name.encode()
+        found = []
+        for path, identifiers in _modules_under(self.package_root).items():
+            if path != self.file and identifier in identifiers:
+                model = self.module(module_name(path)[0])
+                if model is not None:
+                    found.append(model)
         return found
 
     def close(self) -> None:
@@ -117,3 +148,32 @@ class ProjectIndex:
                 _parsed.popitem(last=False)
         return ModuleModel(module, index=self, dotted_name=name) if module is not None else None
 
+
+
+def _modules_under(root: Path) -> dict[Path, frozenset[bytes]]:
+    """The modules under `root` with the identifiers each mentions; empty past
+    `MAX_INDEXED_BYTES` of source. A module is read again only when it changed."""
+    known = _identifiers_read.setdefault(root, {})
+    current: dict[Path, frozenset[bytes]] = {}
+    total = 0
+    for folder, folders, files in os.walk(root):
+        folders[:] = [f for f in folders if not f.startswith(".") and f not in _SKIPPED_FOLDERS]
+        for name in files:
+            if not name.endswith(".py"):
+                continue
+            path = Path(folder, name).resolve()
+            try:
+                stat = path.stat()
+                total += stat.st_size
+                if total > MAX_INDEXED_BYTES:
+                    return {}
+                signature = (stat.st_size, stat.st_mtime_ns)
+                entry = known.get(path)
+                if entry is None or entry[0] != signature:
+                    entry = known[path] = (signature, frozenset(_IDENTIFIER.findall(path.read_bytes())))
+            except OSError:
+                continue
+            current[path] = entry[1]
+    for gone in known.keys() - current.keys():
+        del known[gone]
+    return current

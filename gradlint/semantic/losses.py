@@ -15,8 +15,9 @@ when the module
 
 outside functions named like evaluation or tests and outside `no_grad` blocks.
 
-Calls from other modules are not looked at: a function used as a loss only elsewhere keeps
-what its name says.
+A module that imports the function by name (`from .metrics import rmse`) and uses it so makes
+it a loss too: `ModuleModel.used_as_loss` asks the modules of the project that mention it
+(`ProjectIndex.users`).
 """
 
 from __future__ import annotations
@@ -36,9 +37,9 @@ _EVALUATION_WORDS = frozenset({"val", "valid", "validation", "test", "eval", "ev
 
 
 def losses_used(model) -> frozenset[str]:
-    """The names of the module's functions and classes that the module uses as a loss."""
+    """The names (of functions and classes, the module's own or imported) that the module uses
+    as a loss."""
     names = model.names
-    defined = model.functions.keys() | model.classes.keys()
     found: set[str] = set()
 
     def called_in(node: cst.CSTNode | None) -> None:
@@ -81,7 +82,7 @@ def losses_used(model) -> frozenset[str]:
             targets = [t.target for t in node.targets] if isinstance(node, cst.Assign) else [node.target]
             if any(_loss_target(target) for target in targets):
                 called_in(node.value)
-    return frozenset(found & defined)
+    return frozenset(found)
 
 
 def _training_code(module: cst.Module, names) -> Iterator[cst.CSTNode]:

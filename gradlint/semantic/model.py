@@ -168,7 +168,8 @@ class ModuleModel:
         self._configured_inplace: frozenset[str] | None = None
         # (function or class, the creation test) -> whether calling it makes a weight.
         self._weight_functions: dict[tuple[cst.FunctionDef | cst.ClassDef, Callable], bool] = {}
-        self._losses_used: frozenset[str] | None = None
+        self._losses_used: frozenset[str] | None = None  # names this module uses as a loss
+        self._losses_elsewhere: dict[str, bool] = {}  # name -> a module importing it uses it as one
         self.precision_switches: dict[str, bool] = {}  # framework prefix -> the module switches its default dtype
 
     def close(self) -> None:
@@ -199,11 +200,27 @@ class ModuleModel:
         return self._eval(node, self._scope(scopes, statement), 0)
 
     def used_as_loss(self, name: str) -> bool:
-        """Whether the module uses its function or class `name` as a loss (`compile(loss=name)`,
-        `jax.grad(name)`, `loss = name(p, y)`: `gradlint.semantic.losses`)."""
+        """Whether the project uses the module's function or class `name` as a loss
+        (`compile(loss=name)`, `jax.grad(name)`, `loss = name(p, y)`: `gradlint.semantic.losses`),
+        here or in a module that imports it (`from .metrics import rmse`, then `loss=rmse`)."""
+        if name in self._losses_here():
+            return True
+        if name not in self._losses_elsewhere:
+            self._losses_elsewhere[name] = False  # an import cycle reads as no
+            full = f"{self.dotted_name}.{name}"
+            self._losses_elsewhere[name] = bool(self.index is not None and self.dotted_name) and any(
+                local in user._losses_here()
+                for user in self.index.users(name)
+                if user.dotted_name != self.dotted_name
+                for local, target in user._imports.items()
+                if target == full
+            )
+        return self._losses_elsewhere[name]
+
+    def _losses_here(self) -> frozenset[str]:
         if self._losses_used is None:
             self._losses_used = losses_used(self)
-        return name in self._losses_used
+        return self._losses_used
 
     def reaches_gradient(self, node: cst.CSTNode) -> bool:
         """Whether the value of `node` may reach a place where a gradient is taken; False only
