@@ -1310,12 +1310,14 @@ class _Analysis:
                         used.add(name)
                         changed = True
             families = [name for name in used if "{}" in name]
+            loops = list(_range_loops(family))
+            used_otherwise = used - scan.value if loops else set()
             for creation in created:
                 if creation.name in used or any(
                     _names_match(creation.name, name) for name in (used if "{}" in creation.name else families)
                 ):
-                    if creation.name in scan.value and creation.name not in used - scan.value:
-                        self._report_loop_only(cls, family, scan, creation, output)
+                    if loops and creation.name in scan.value and creation.name not in used_otherwise:
+                        self._report_loop_only(cls, family, loops, scan, creation, output)
                     continue
                 attr = rule.source(creation.node) if isinstance(creation.node, (cst.Attribute, cst.Name)) else creation.name
                 if isinstance(creation.node, cst.Call) and "{}" in creation.name:  # `add_module(f"rcu{i}", ...)`
@@ -1330,14 +1332,15 @@ class _Analysis:
                 else:
                     rule.report(creation.node, statement=creation.statement, attr=attr, output=output)
 
-    def _report_loop_only(self, cls: cst.ClassDef, family: list, scan: _Scan, creation: _Creation, output: str) -> None:
+    def _report_loop_only(self, cls: cst.ClassDef, family: list, loops: list, scan: _Scan, creation: _Creation,
+                          output: str) -> None:
         """A weight whose every value read reaches the output only inside `for _ in range(lo,
         self.n)`, when the class accepts an `n` that leaves the loop empty: it never trains then."""
         reads = scan.value_reads.get(creation.name)
         if not reads or creation.name in scan.untraced:
             return
         semantic = self.rule.context.semantic
-        for loop, low, attribute in _range_loops(family):
+        for loop, low, attribute in loops:
             if not all(semantic.only_through(read, loop) for read in reads):
                 continue
             accepted = _accepted_up_to(self.rule, family, attribute, low, cls.name.value)
