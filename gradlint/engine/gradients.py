@@ -108,7 +108,7 @@ def not_differentiated(context, names=None, node: cst.CSTNode | None = None) -> 
     """True when the walk is in code whose values no gradient goes through: a test file or
     a file under a tests folder, an optimiser or quantiser package, a test function or class,
     a `torch.autograd.Function` (its backward is written by hand), a metric (named like one, unless
-    the module uses it as a loss), a `Metric` or `Constraint` subclass, a `no_grad` / `inference_mode`
+    the project uses it as a loss), a `Metric` or `Constraint` subclass, a `no_grad` / `inference_mode`
     block or decorated function, a torch decomposition; or, given `node`, when no path of its
     value reaches a place where a gradient is taken (the semantic model's `reaches_gradient`)."""
     names = names or context.names

@@ -9,7 +9,9 @@ up to `KEPT_SOURCE_BYTES` of their source, are kept per process, keyed by path, 
 time and size, so a run over a package parses each at most a few times per worker while memory
 stays bounded. The models built on them belong to one linted file, so every module its findings
 depend on is recorded in `read` (with its size and modification time): the result cache checks
-them before it reuses the file's result.
+them before it reuses the file's result. `users(name)` goes the other way: the modules of the
+project whose source mentions a name, where a function may be imported and used (a module added
+after a result was cached is not among the modules that result depends on).
 """
 
 from __future__ import annotations
