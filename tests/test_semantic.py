@@ -1106,3 +1106,33 @@ def test_a_metric_named_function_another_module_trains_on_is_checked(tmp_path):
     stat = train.stat()
     os.utime(train, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
     assert run() == []  # the cached result depended on train.py, and train.py changed
+
+
+def test_a_helper_only_other_modules_call_holds_what_they_pass(tmp_path):
+    package = tmp_path / "proj"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "losses.py").write_text(textwrap.dedent("""
+        import torch
+        import torch.nn.functional as F
+
+        def bce(p, y):
+            return -(y * torch.log(p)).mean()
+
+        def nll(p, y):
+            return -(y * torch.log(p)).mean()
+
+        def ce(logits, y):
+            return F.cross_entropy(logits, y)
+    """))
+    (package / "train.py").write_text(textwrap.dedent("""
+        import torch
+        from .losses import bce, ce, nll
+
+        def step(model, x, y):
+            out = model(x)
+            return bce(torch.sigmoid(out), y) + nll(out, y) + ce(torch.softmax(out, -1), y)
+    """))
+    result, _ = lint_paths([str(package)], Settings(), ["GL080", "GL082"], jobs=1)
+    found = sorted((Path(f.path).name, f.line, f.rule) for f in result.findings)
+    assert found == [("losses.py", 6, "GL080"), ("train.py", 7, "GL082")]

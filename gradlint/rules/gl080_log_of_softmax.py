@@ -249,8 +249,12 @@ class LogOfSoftmax(Rule):
     wrapped by `jax.vmap` / `jax.jit`, and models and helpers imported from other modules of
     the project.
 
+    A log inside a helper that only other modules of the project call (`from .losses import
+    bce`, then `bce(torch.sigmoid(z), y)`) is found from those calls, when every one of them
+    passes a probability.
+
     Known misses: a name assigned in a loop or a `with` statement, a buffer filled in place
-    (`p[i] = exp(...)`), and a log inside a helper that only other modules call.
+    (`p[i] = exp(...)`), and a helper called through its module (`losses.bce(p, y)`).
 
     ## Severity
     Error for a log written directly around the softmax or sigmoid; warning when the

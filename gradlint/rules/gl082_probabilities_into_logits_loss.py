@@ -118,8 +118,8 @@ class ProbabilitiesIntoLogitsLoss(Rule):
     (`gradlint.semantic.summaries`): a probability given to them there is reported at the
     call, once, whatever the helper is called.
 
-    Known misses: helpers imported from other modules, and a softmax written into a buffer in
-    place.
+    Known misses: a helper called through its module (`losses.ce(probs, y)`), and a softmax
+    written into a buffer in place.
 
     ## Severity
     Error when a softmax or sigmoid output (or its hand-written or `exp(log_softmax)` twin)
@@ -186,7 +186,7 @@ class ProbabilitiesIntoLogitsLoss(Rule):
             return False
         if self.context.semantic.functions.get(function.name.value) is not function:
             return False
-        position = self.context.semantic.logits_parameter(function.name.value)
+        position = self.context.semantic.logits_parameter(function.name)
         return position is not None and position[1] == prediction.value
 
     def _prediction(self, node: cst.Call) -> cst.BaseExpression | None:
@@ -203,8 +203,8 @@ class ProbabilitiesIntoLogitsLoss(Rule):
                 return argument(node, "y_pred", 1) or argument(node, "output", 1)
             return None  # another API
         if isinstance(node.func, cst.Name):
-            # The module's own loss on logits: `bce_logits(sigmoid(x), y)`.
-            position = self.context.semantic.logits_parameter(node.func.value)
+            # A loss on logits of the project, this module's or imported: `bce_logits(sigmoid(x), y)`.
+            position = self.context.semantic.logits_parameter(node.func)
             if position is not None:
                 return argument(node, position[1], position[0])
         # A loss object called: `nn.CrossEntropyLoss()(p, y)`, `criterion(p, y)`, `self.loss_fn(p, y)`,

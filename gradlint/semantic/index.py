@@ -44,6 +44,7 @@ _IDENTIFIER = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
 _SKIPPED_FOLDERS = frozenset({"__pycache__", "node_modules", "site-packages", "venv", "build", "dist"})
 # root -> path -> ((size, mtime_ns), the identifiers of the module)
 _identifiers_read: dict[Path, dict[Path, tuple[tuple[int, int], frozenset[bytes]]]] = {}
+_too_large: set[Path] = set()  # folders found over the limit, not walked again in this process
 
 
 def module_name(path: Path) -> tuple[str, Path]:
@@ -71,6 +72,8 @@ class ProjectIndex:
         # Functions of the project's modules whose parameter a question is following into them:
         # a cycle across modules reads as unknown (`semantic.uses`).
         self.following: set = set()
+        self._project_modules: dict[Path, frozenset[bytes]] | None = None
+        self._users: dict[str, list[ModuleModel]] = {}
         try:
             file = Path(path)
             if not file.is_file():
@@ -112,19 +115,24 @@ class ProjectIndex:
         for a file outside any known folder or a project too large to index."""
         if self.package_root is None:
             return []
-        identifier = name.encode()
-        found = []
-        for path, identifiers in _modules_under(self.package_root).items():
-            if path != self.file and identifier in identifiers:
-                model = self.module(module_name(path)[0])
-                if model is not None:
-                    found.append(model)
-        return found
+        if name not in self._users:
+            if self._project_modules is None:  # once per linted file: the project does not change during it
+                self._project_modules = _modules_under(self.package_root)
+            identifier = name.encode()
+            found = []
+            for path, identifiers in self._project_modules.items():
+                if path != self.file and identifier in identifiers:
+                    model = self.module(module_name(path)[0])
+                    if model is not None:
+                        found.append(model)
+            self._users[name] = found
+        return self._users[name]
 
     def close(self) -> None:
         """Forget the models of the modules read (they hold this index: a reference cycle)."""
         models = [model for model in self._models.values() if model is not None]
         self._models.clear()
+        self._users.clear()
         for model in models:
             model.forget()
 
@@ -155,6 +163,8 @@ class ProjectIndex:
 def _modules_under(root: Path) -> dict[Path, frozenset[bytes]]:
     """The modules under `root` with the identifiers each mentions; empty past
     `MAX_INDEXED_BYTES` of source. A module is read again only when it changed."""
+    if root in _too_large:
+        return {}
     known = _identifiers_read.setdefault(root, {})
     current: dict[Path, frozenset[bytes]] = {}
     total = 0
@@ -168,6 +178,8 @@ def _modules_under(root: Path) -> dict[Path, frozenset[bytes]]:
                 stat = path.stat()
                 total += stat.st_size
                 if total > MAX_INDEXED_BYTES:
+                    _too_large.add(root)
+                    del _identifiers_read[root]
                     return {}
                 signature = (stat.st_size, stat.st_mtime_ns)
                 entry = known.get(path)

@@ -301,10 +301,12 @@ class ModuleModel:
             return set(INPLACE_MODULES)
         return {name for kind in classes for name in self.names.qualified_names(kind)}
 
-    def logits_parameter(self, function: str) -> tuple[int, str] | None:
-        """The position and name of the parameter that the module's function `function` uses
-        as logits (`gradlint.semantic.summaries`), or None."""
-        return self._summaries.logits_parameter(function)
+    def logits_parameter(self, func: cst.BaseExpression) -> tuple[int, str] | None:
+        """For the callee `func` (a function of this module or of another module of the
+        project): the position and name of the parameter it uses as logits
+        (`gradlint.semantic.summaries`), or None."""
+        target = self.project_function(func)
+        return None if target is None else target[0]._summaries.logits_parameter(target[1].name.value)
 
     def squares_parameter(self, func: cst.BaseExpression) -> tuple[int, str] | None:
         """For the callee `func` (a function of this module or of another module of the
@@ -677,13 +679,40 @@ class ModuleModel:
         self._arguments[key] = UNKNOWN  # a recursive call reads as unknown
         passed = self._passed(function, name)
         compiled = self._compiled_predictions(function, name, depth)
-        if passed is None and (compiled is None or self._call_sites().get(function.name.value)):
-            result = UNKNOWN  # calls whose arguments cannot be matched, or no caller in the module
+        called_here = isinstance(function, cst.FunctionDef) and bool(self._call_sites().get(function.name.value))
+        if passed is None and compiled is None and not called_here:
+            elsewhere = self._passed_elsewhere(function, name, depth)  # a helper only other modules call
+            result = join(elsewhere).reached() if elsewhere else UNKNOWN
+        elif passed is None and (compiled is None or called_here):
+            result = UNKNOWN  # calls whose arguments cannot be matched
         else:
             values = [self._eval(value, scope, depth + 1) for value, scope in passed or ()]
             result = join([*values, *(compiled or ())]).reached()
         self._arguments[key] = result
         return result
+
+    def _passed_elsewhere(self, function: cst.FunctionDef | cst.Lambda, name: str, depth: int) -> list[Value] | None:
+        """For a module-level function that this module never calls: what the calls of it in
+        the other modules of the project give its parameter `name`, each read there (`from
+        .losses import bce`, then `bce(torch.sigmoid(z), y)`); None when there is none, or one
+        cannot be matched. Another module's own callers elsewhere are not followed further."""
+        if (not isinstance(function, cst.FunctionDef) or self.functions.get(function.name.value) is not function
+                or self.index is None or not self.dotted_name or depth > MAX_DEPTH):
+            return None
+        full = f"{self.dotted_name}.{function.name.value}"
+        values = []
+        for user in self.index.users(function.name.value):
+            for local, target in user._imports.items():
+                if target != full:
+                    continue
+                for call, scope in user._call_sites().get(local, ()):
+                    given = _given(function, call, name)
+                    if given is None:
+                        return None
+                    expression, default = given
+                    values.append(self._eval(expression, Scope(), depth + 1) if default
+                                  else user._eval(expression, scope, depth + 1))
+        return values or None
 
     def _compiled_predictions(self, function: cst.FunctionDef | cst.Lambda, name: str, depth: int) -> list[Value] | None:
         """For a module-level function given as a Keras loss (`model.compile(loss=f)`, in a list
@@ -718,24 +747,18 @@ class ModuleModel:
         a module-level function called in the module, or a call's arguments cannot be matched."""
         if not isinstance(function, cst.FunctionDef) or self.functions.get(function.name.value) is not function:
             return None
-        params = function.params
-        positional_names = [p.name.value for p in (*params.posonly_params, *params.params)]
-        default = next((p.default for p in (*params.posonly_params, *params.params, *params.kwonly_params)
-                        if p.name.value == name), None)
         passed = []
         for call, scope in self._call_sites().get(function.name.value, ()):
-            if any(arg.star for arg in call.args):
+            given = _given(function, call, name)
+            if given is None:
                 return None
-            given = argument(call, name, positional_names.index(name) if name in positional_names else None)
-            if given is None and default is None:
-                return None
-            passed.append((given, scope) if given is not None else (default, Scope()))
+            passed.append((given[0], scope if not given[1] else Scope()))
         return passed or None
 
     def _call_sites(self) -> dict[str, list[tuple[cst.Call, Scope]]]:
-        """Calls of the module's functions by name, in the module's own code and in the bodies of
-        its functions and methods, each with the scope it is read in (and, on the side, the
-        `compile` calls)."""
+        """Calls of the module's functions (and of the names it imports from the project) by
+        name, in the module's own code and in the bodies of its functions and methods, each with
+        the scope it is read in (and, on the side, the `compile` calls)."""
         if self._calls is None:
             self._calls, self._compile_calls = {}, []
             owners: list[tuple[cst.CSTNode, Scope]] = [(self.module, Scope())]
@@ -746,7 +769,7 @@ class ModuleModel:
                 for node in own_nodes(body):
                     if not isinstance(node, cst.Call):
                         continue
-                    if isinstance(node.func, cst.Name) and node.func.value in self.functions:
+                    if isinstance(node.func, cst.Name) and (node.func.value in self.functions or node.func.value in self._imports):
                         self._calls.setdefault(node.func.value, []).append((node, scope))
                     elif isinstance(node.func, cst.Attribute) and node.func.attr.value == "compile":
                         self._compile_calls.append((node, scope))
@@ -1380,6 +1403,21 @@ def _methods_with_self(cls: cst.ClassDef) -> Iterator[tuple[cst.FunctionDef, str
             params = method.params.params or method.params.posonly_params
             if params:
                 yield method, params[0].name.value
+
+
+def _given(function: cst.FunctionDef, call: cst.Call, name: str) -> tuple[cst.BaseExpression, bool] | None:
+    """What `call` gives `function`'s parameter `name`, and whether that is the parameter's
+    default (read in the function's module); None when it cannot be matched (a star argument,
+    or neither an argument nor a default)."""
+    if any(arg.star for arg in call.args):
+        return None
+    params = function.params
+    positional = [p.name.value for p in (*params.posonly_params, *params.params)]
+    given = argument(call, name, positional.index(name) if name in positional else None)
+    if given is not None:
+        return given, False
+    default = _default(function, name)
+    return (default, True) if default is not None else None
 
 
 def _default(function: cst.FunctionDef | cst.Lambda, name: str) -> cst.BaseExpression | None:
