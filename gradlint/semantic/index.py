@@ -40,10 +40,11 @@ _parsed: OrderedDict[tuple[str, int, int], cst.Module | None] = OrderedDict()
 # whose size or modification time changed. A project larger than this is not indexed (its
 # modules are then not searched for users of a name).
 MAX_INDEXED_BYTES = 8 * 2**20
+MAX_USERS = 4  # modules read to answer one `users` question: a helper most modules use stays unknown
 _IDENTIFIER = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
 _SKIPPED_FOLDERS = frozenset({"__pycache__", "node_modules", "site-packages", "venv", "build", "dist"})
 # root -> path -> ((size, mtime_ns), the identifiers of the module)
-_identifiers_read: dict[Path, dict[Path, tuple[tuple[int, int], frozenset[bytes]]]] = {}
+_identifiers_read: dict[Path, dict[str, tuple[tuple[int, int], frozenset[bytes]]]] = {}
 _too_large: set[Path] = set()  # folders found over the limit, not walked again in this process
 
 
@@ -72,8 +73,8 @@ class ProjectIndex:
         # Functions of the project's modules whose parameter a question is following into them:
         # a cycle across modules reads as unknown (`semantic.uses`).
         self.following: set = set()
-        self._project_modules: dict[Path, frozenset[bytes]] | None = None
-        self._users: dict[str, list[ModuleModel]] = {}
+        self._project_modules: dict[str, frozenset[bytes]] | None = None
+        self._users: dict[str, list[ModuleModel] | None] = {}
         try:
             file = Path(path)
             if not file.is_file():
@@ -109,22 +110,23 @@ class ProjectIndex:
         self._models[name] = found
         return found
 
-    def users(self, name: str) -> list[ModuleModel]:
+    def users(self, name: str) -> list[ModuleModel] | None:
         """The models of the other modules of the project (under the folder the file's top
-        package is in) whose source mentions `name`: where it may be imported and used. Empty
-        for a file outside any known folder or a project too large to index."""
-        if self.package_root is None:
+        package is in) whose source mentions `name` and the file's module (`from .losses import
+        bce`): where it may be imported and used. Empty for a file outside any known folder or
+        a project too large to index; None when more than `MAX_USERS` modules would have to be
+        read (not known: a question stays bounded)."""
+        if self.package_root is None or not self.dotted_name:
             return []
         if name not in self._users:
             if self._project_modules is None:  # once per linted file: the project does not change during it
                 self._project_modules = _modules_under(self.package_root)
-            identifier = name.encode()
-            found = []
-            for path, identifiers in self._project_modules.items():
-                if path != self.file and identifier in identifiers:
-                    model = self.module(module_name(path)[0])
-                    if model is not None:
-                        found.append(model)
+            wanted = {name.encode(), self.dotted_name.rpartition(".")[2].encode()}
+            paths = [path for path, identifiers in self._project_modules.items()
+                     if path != str(self.file) and wanted <= identifiers]
+            found = None
+            if len(paths) <= MAX_USERS:
+                found = [model for path in paths if (model := self.module(module_name(Path(path))[0])) is not None]
             self._users[name] = found
         return self._users[name]
 
@@ -160,34 +162,44 @@ class ProjectIndex:
 
 
 
-def _modules_under(root: Path) -> dict[Path, frozenset[bytes]]:
-    """The modules under `root` with the identifiers each mentions; empty past
-    `MAX_INDEXED_BYTES` of source. A module is read again only when it changed."""
+def _modules_under(root: Path) -> dict[str, frozenset[bytes]]:
+    """The modules under `root` (by path) with the identifiers each mentions; empty past
+    `MAX_INDEXED_BYTES` of source. A module is read again only when it changed: a question
+    costs one directory scan and a `stat` per module."""
+    root = root.resolve()
     if root in _too_large:
         return {}
     known = _identifiers_read.setdefault(root, {})
-    current: dict[Path, frozenset[bytes]] = {}
+    current: dict[str, frozenset[bytes]] = {}
     total = 0
-    for folder, folders, files in os.walk(root):
-        folders[:] = [f for f in folders if not f.startswith(".") and f not in _SKIPPED_FOLDERS]
-        for name in files:
-            if not name.endswith(".py"):
-                continue
-            path = Path(folder, name).resolve()
+    folders = [str(root)]
+    while folders:
+        try:
+            entries = list(os.scandir(folders.pop()))
+        except OSError:
+            continue
+        for entry in entries:
             try:
-                stat = path.stat()
+                if entry.is_dir(follow_symlinks=False):
+                    if not entry.name.startswith(".") and entry.name not in _SKIPPED_FOLDERS:
+                        folders.append(entry.path)
+                    continue
+                if not entry.name.endswith(".py"):
+                    continue
+                stat = entry.stat()
                 total += stat.st_size
                 if total > MAX_INDEXED_BYTES:
                     _too_large.add(root)
                     del _identifiers_read[root]
                     return {}
                 signature = (stat.st_size, stat.st_mtime_ns)
-                entry = known.get(path)
-                if entry is None or entry[0] != signature:
-                    entry = known[path] = (signature, frozenset(_IDENTIFIER.findall(path.read_bytes())))
+                found = known.get(entry.path)
+                if found is None or found[0] != signature:
+                    with open(entry.path, "rb") as source:
+                        found = known[entry.path] = (signature, frozenset(_IDENTIFIER.findall(source.read())))
             except OSError:
                 continue
-            current[path] = entry[1]
+            current[entry.path] = found[1]
     for gone in known.keys() - current.keys():
         del known[gone]
     return current

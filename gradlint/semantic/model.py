@@ -210,7 +210,7 @@ class ModuleModel:
             full = f"{self.dotted_name}.{name}"
             self._losses_elsewhere[name] = bool(self.index is not None and self.dotted_name) and any(
                 local in user._losses_here()
-                for user in self.index.users(name)
+                for user in self.index.users(name) or ()
                 if user.dotted_name != self.dotted_name
                 for local, target in user._imports.items()
                 if target == full
@@ -700,8 +700,11 @@ class ModuleModel:
                 or self.index is None or not self.dotted_name or depth > MAX_DEPTH):
             return None
         full = f"{self.dotted_name}.{function.name.value}"
+        users = self.index.users(function.name.value)
+        if users is None:
+            return None
         values = []
-        for user in self.index.users(function.name.value):
+        for user in users:
             for local, target in user._imports.items():
                 if target != full:
                     continue
