@@ -1075,26 +1075,26 @@ def test_the_precision_of_an_array_from_where_it_was_made():
 
 
 def test_a_metric_named_function_another_module_trains_on_is_checked(tmp_path):
-    package = tmp_path / "pkg"
-    package.mkdir()
-    (package / "__init__.py").write_text("")
-    (package / "metrics.py").write_text(textwrap.dedent("""
-        from keras import backend as K
+    _write(tmp_path, {
+        "pkg/__init__.py": "",
+        "pkg/metrics.py": """
+            from keras import backend as K
 
-        def root_mean_squared_error(y_true, y_pred):
-            return K.sqrt(K.mean(K.square(y_pred - y_true)))
+            def root_mean_squared_error(y_true, y_pred):
+                return K.sqrt(K.mean(K.square(y_pred - y_true)))
 
-        def rmse_metric(y_true, y_pred):
-            return K.sqrt(K.mean(K.square(y_pred - y_true)))
-    """))
-    train = package / "train.py"
-    train.write_text(textwrap.dedent("""
-        from .metrics import root_mean_squared_error, rmse_metric
+            def rmse_metric(y_true, y_pred):
+                return K.sqrt(K.mean(K.square(y_pred - y_true)))
+        """,
+        "pkg/train.py": """
+            from .metrics import root_mean_squared_error, rmse_metric
 
-        def build(model):
-            model.compile(optimizer="adam", loss=root_mean_squared_error, metrics=[rmse_metric])
-            return model
-    """))
+            def build(model):
+                model.compile(optimizer="adam", loss=root_mean_squared_error, metrics=[rmse_metric])
+                return model
+        """,
+    })
+    package, train = tmp_path / "pkg", tmp_path / "pkg" / "train.py"
     cache = ResultCache(tmp_path / ".cache")
 
     def run():
@@ -1109,30 +1109,31 @@ def test_a_metric_named_function_another_module_trains_on_is_checked(tmp_path):
 
 
 def test_a_helper_only_other_modules_call_holds_what_they_pass(tmp_path):
+    _write(tmp_path, {
+        "proj/__init__.py": "",
+        "proj/losses.py": """
+            import torch
+            import torch.nn.functional as F
+
+            def bce(p, y):
+                return -(y * torch.log(p)).mean()
+
+            def nll(p, y):
+                return -(y * torch.log(p)).mean()
+
+            def ce(logits, y):
+                return F.cross_entropy(logits, y)
+        """,
+        "proj/train.py": """
+            import torch
+            from .losses import bce, ce, nll
+
+            def step(model, x, y):
+                out = model(x)
+                return bce(torch.sigmoid(out), y) + nll(out, y) + ce(torch.softmax(out, -1), y)
+        """,
+    })
     package = tmp_path / "proj"
-    package.mkdir()
-    (package / "__init__.py").write_text("")
-    (package / "losses.py").write_text(textwrap.dedent("""
-        import torch
-        import torch.nn.functional as F
-
-        def bce(p, y):
-            return -(y * torch.log(p)).mean()
-
-        def nll(p, y):
-            return -(y * torch.log(p)).mean()
-
-        def ce(logits, y):
-            return F.cross_entropy(logits, y)
-    """))
-    (package / "train.py").write_text(textwrap.dedent("""
-        import torch
-        from .losses import bce, ce, nll
-
-        def step(model, x, y):
-            out = model(x)
-            return bce(torch.sigmoid(out), y) + nll(out, y) + ce(torch.softmax(out, -1), y)
-    """))
     result, _ = lint_paths([str(package)], Settings(), ["GL080", "GL082"], jobs=1)
     found = sorted((Path(f.path).name, f.line, f.rule) for f in result.findings)
     assert found == [("losses.py", 6, "GL080"), ("train.py", 7, "GL082")]
