@@ -1137,3 +1137,33 @@ def test_a_helper_only_other_modules_call_holds_what_they_pass(tmp_path):
     result, _ = lint_paths([str(package)], Settings(), ["GL080", "GL082"], jobs=1)
     found = sorted((Path(f.path).name, f.line, f.rule) for f in result.findings)
     assert found == [("losses.py", 6, "GL080"), ("train.py", 7, "GL082")]
+
+
+def test_a_loss_function_compiled_in_another_module_receives_the_models_output(tmp_path):
+    _write(tmp_path, {
+        "kp/__init__.py": "",
+        "kp/losses.py": """
+            import tensorflow as tf
+
+            def bce(y_true, y_pred):
+                return -tf.reduce_mean(y_true * tf.math.log(y_pred))
+
+            def focal(y_true, y_pred):
+                return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=y_true, logits=y_pred))
+        """,
+        "kp/train.py": """
+            from tensorflow import keras
+            from .losses import bce, focal
+
+            inputs = keras.Input((4,))
+            model = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(inputs))
+            model.compile(optimizer="adam", loss=bce)
+            other = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(inputs))
+            other.compile(optimizer="adam", loss=focal)
+            raw = keras.Model(inputs, keras.layers.Dense(1)(inputs))
+            raw.compile(optimizer="adam", loss=focal)
+        """,
+    })
+    result, _ = lint_paths([str(tmp_path / "kp")], Settings(), ["GL080", "GL082"], jobs=1)
+    found = sorted((Path(f.path).name, f.line, f.rule) for f in result.findings)
+    assert found == [("losses.py", 5, "GL080"), ("train.py", 9, "GL082")]

@@ -6,12 +6,10 @@ from gradlint.data import api_table
 from gradlint.engine.gradients import in_test_tree, not_differentiated
 from gradlint.engine.syntax import argument, is_constant
 from gradlint.rule import Rule, Severity
+from gradlint.semantic.losses import compiled_losses
+from gradlint.semantic.summaries import logits_argument
 
-LOSS_FIRST = api_table("softmax_logits_loss_first")
-LOSS_SECOND = api_table("softmax_logits_loss_second")
 LOSS_CLASS = api_table("softmax_logits_loss_class")
-LOGITS_DISTRIBUTION = api_table("softmax_logits_distribution")
-FROM_LOGITS_FUNCTION = api_table("softmax_from_logits_function")
 FROM_LOGITS_CLASS = api_table("softmax_from_logits_class")
 
 _ARG_CHARS = 40
@@ -47,7 +45,9 @@ class ProbabilitiesIntoLogitsLoss(Rule):
       code does before `log_prob`;
     - the output of a model whose last layer is a softmax or sigmoid (`nn.Sequential(...,
       nn.Softmax(dim=1))`, `keras.Sequential([..., Dense(10, activation="softmax")])`) given to
-      such a loss, a Keras model of that kind compiled with a `from_logits=True` loss, or a
+      such a loss, a Keras model of that kind compiled with a `from_logits=True` loss or with
+      a loss function of the project that takes its `y_pred` as logits (`loss=focal`, with
+      `focal` calling `sigmoid_cross_entropy_with_logits(labels=y_true, logits=y_pred)`), or a
       module of that kind given to a trainer with `criterion=` a loss that expects logits
       (severity warning).
 
@@ -193,15 +193,7 @@ class ProbabilitiesIntoLogitsLoss(Rule):
         """The argument that must hold logits, when `node` is a loss expecting logits."""
         called = self.qualified_names(node.func)
         if called:
-            if called & LOSS_FIRST:
-                return argument(node, "input", 0) or argument(node, "logits", 0)
-            if called & LOSS_SECOND:
-                return argument(node, "logits", 1)
-            if called & LOGITS_DISTRIBUTION:
-                return argument(node, "logits")
-            if called & FROM_LOGITS_FUNCTION and _from_logits(node):
-                return argument(node, "y_pred", 1) or argument(node, "output", 1)
-            return None  # another API
+            return logits_argument(node, called)  # None for another API
         if isinstance(node.func, cst.Name):
             # A loss on logits of the project, this module's or imported: `bce_logits(sigmoid(x), y)`.
             position = self.context.semantic.logits_parameter(node.func)
@@ -226,7 +218,15 @@ class ProbabilitiesIntoLogitsLoss(Rule):
         return None
 
     def _compile(self, node: cst.Call) -> None:
-        """`model.compile(loss=CategoricalCrossentropy(from_logits=True))` on a softmax model."""
+        """`model.compile(loss=CategoricalCrossentropy(from_logits=True))` on a softmax model, or
+        `loss=focal` where the project's `focal(y_true, y_pred)` takes `y_pred` as logits."""
+        for given in compiled_losses(node):
+            position = self.context.semantic.logits_parameter(given) if isinstance(given, (cst.Name, cst.Attribute)) else None
+            if position is not None and position[0] == 1:  # Keras calls loss(y_true, y_pred)
+                model = node.func.value  # type: ignore[union-attr]
+                output = self.value(model).output
+                if output is not None and output.probability is not None and not not_differentiated(self.context):
+                    self._report_model(given, model)
         loss = argument(node, "loss", 1)
         if loss is None:
             return

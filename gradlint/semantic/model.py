@@ -694,8 +694,9 @@ class ModuleModel:
     def _passed_elsewhere(self, function: cst.FunctionDef | cst.Lambda, name: str, depth: int) -> list[Value] | None:
         """For a module-level function that this module never calls: what the calls of it in
         the other modules of the project give its parameter `name`, each read there (`from
-        .losses import bce`, then `bce(torch.sigmoid(z), y)`); None when there is none, or one
-        cannot be matched. Another module's own callers elsewhere are not followed further."""
+        .losses import bce`, then `bce(torch.sigmoid(z), y)`; `model.compile(loss=bce)` gives
+        `y_pred` the model's output); None when there is none, or one cannot be matched.
+        Another module's own callers elsewhere are not followed further."""
         if (not isinstance(function, cst.FunctionDef) or self.functions.get(function.name.value) is not function
                 or self.index is None or not self.dotted_name or depth > MAX_DEPTH):
             return None
@@ -715,6 +716,9 @@ class ModuleModel:
                     expression, default = given
                     values.append(self._eval(expression, Scope(), depth + 1) if default
                                   else user._eval(expression, scope, depth + 1))
+                for compiled, scope in user._compile_sites().get(local, ()):  # Keras calls loss(y_true, y_pred)
+                    output = user._eval(compiled, scope, depth + 1).output if _parameter_index(function, name) == 1 else None
+                    values.append(output if output is not None else UNKNOWN)
         return values or None
 
     def _compiled_predictions(self, function: cst.FunctionDef | cst.Lambda, name: str, depth: int) -> list[Value] | None:
@@ -726,8 +730,7 @@ class ModuleModel:
         sites = self._compile_sites().get(function.name.value)
         if not sites:
             return None
-        params = [p.name.value for p in (*function.params.posonly_params, *function.params.params)]
-        if len(params) < 2 or name != params[1]:
+        if _parameter_index(function, name) != 1:
             return [UNKNOWN]
         outputs = [self._eval(compiled, scope, depth + 1).output for compiled, scope in sites]
         return [output if output is not None else UNKNOWN for output in outputs]
@@ -740,7 +743,7 @@ class ModuleModel:
             self._call_sites()
             for call, scope in self._compile_calls:  # metrics see the same values, but are not differentiated
                 for loss in compiled_losses(call):
-                    if isinstance(loss, cst.Name) and loss.value in self.functions:
+                    if isinstance(loss, cst.Name) and (loss.value in self.functions or loss.value in self._imports):
                         self._compiled.setdefault(loss.value, []).append((call.func.value, scope))
         return self._compiled
 
@@ -1408,15 +1411,18 @@ def _methods_with_self(cls: cst.ClassDef) -> Iterator[tuple[cst.FunctionDef, str
                 yield method, params[0].name.value
 
 
+def _parameter_index(function: cst.FunctionDef, name: str) -> int | None:
+    positional = [p.name.value for p in (*function.params.posonly_params, *function.params.params)]
+    return positional.index(name) if name in positional else None
+
+
 def _given(function: cst.FunctionDef, call: cst.Call, name: str) -> tuple[cst.BaseExpression, bool] | None:
     """What `call` gives `function`'s parameter `name`, and whether that is the parameter's
     default (read in the function's module); None when it cannot be matched (a star argument,
     or neither an argument nor a default)."""
     if any(arg.star for arg in call.args):
         return None
-    params = function.params
-    positional = [p.name.value for p in (*params.posonly_params, *params.params)]
-    given = argument(call, name, positional.index(name) if name in positional else None)
+    given = argument(call, name, _parameter_index(function, name))
     if given is not None:
         return given, False
     default = _default(function, name)

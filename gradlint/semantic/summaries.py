@@ -26,11 +26,13 @@ import weakref
 import libcst as cst
 
 from gradlint.data import api_table
-from gradlint.engine.syntax import argument, assigned_names, number, own_nodes, positional, small_statements
+from gradlint.engine.syntax import argument, assigned_names, is_constant, number, own_nodes, positional, small_statements
 from gradlint.semantic.views import viewed_name
 
 LOGITS_FIRST = api_table("softmax_logits_loss_first")
 LOGITS_SECOND = api_table("softmax_logits_loss_second")
+LOGITS_DISTRIBUTION = api_table("softmax_logits_distribution")
+FROM_LOGITS_FUNCTION = api_table("softmax_from_logits_function")
 LOG_SOFTMAX = api_table("softmax_log_softmax")
 EXP = api_table("softmax_exp")
 ABSOLUTE = api_table("semantic_absolute")
@@ -107,10 +109,8 @@ class Summaries:
         function's names assigned once, followed to their value)."""
         names = self.names.qualified_names(call.func)
         method = self.names.method(call)
-        if names & LOGITS_FIRST:
-            value = argument(call, "input", 0) or argument(call, "logits", 0)
-        elif names & LOGITS_SECOND:
-            value = argument(call, "logits", 1)
+        if names & (LOGITS_FIRST | LOGITS_SECOND | LOGITS_DISTRIBUTION | FROM_LOGITS_FUNCTION):
+            value = logits_argument(call, names)
         elif names & LOG_SOFTMAX:
             value = argument(call, "logits", 0) or argument(call, "x", 0) or argument(call, "input", 0)
         elif method in LOG_SOFTMAX.methods:
@@ -278,3 +278,21 @@ def _rebound_names(function: cst.FunctionDef) -> set[str]:
                 if target is not None:
                     found.update(assigned_names(target))
     return found
+
+
+def logits_argument(call: cst.Call, names: frozenset[str]) -> cst.BaseExpression | None:
+    """The argument a framework loss or distribution takes as logits (`names`: the qualified
+    names of its callee): `F.cross_entropy(input, ...)`, `tf.nn.softmax_cross_entropy_with_logits(
+    labels, logits)`, `Categorical(logits=...)`, a Keras crossentropy's `y_pred` with
+    `from_logits=True`; None for any other call."""
+    if names & LOGITS_FIRST:
+        return argument(call, "input", 0) or argument(call, "logits", 0)
+    if names & LOGITS_SECOND:
+        return argument(call, "logits", 1)
+    if names & LOGITS_DISTRIBUTION:
+        return argument(call, "logits")  # keyword only: the first positional is `probs`
+    if names & FROM_LOGITS_FUNCTION:
+        flag = argument(call, "from_logits")
+        if flag is not None and is_constant(flag, True):
+            return argument(call, "y_pred", 1) or argument(call, "output", 1)
+    return None
