@@ -1167,3 +1167,37 @@ def test_a_loss_function_compiled_in_another_module_receives_the_models_output(t
     result, _ = lint_paths([str(tmp_path / "kp")], Settings(), ["GL080", "GL082"], jobs=1)
     found = sorted((Path(f.path).name, f.line, f.rule) for f in result.findings)
     assert found == [("losses.py", 5, "GL080"), ("train.py", 9, "GL082")]
+
+
+def test_functions_of_a_project_module_called_through_the_module(tmp_path):
+    _write(tmp_path, {
+        "q/__init__.py": "",
+        "q/metrics.py": """
+            from keras import backend as K
+
+            def root_mean_squared_error(y_true, y_pred):
+                return K.sqrt(K.mean(K.square(y_pred - y_true)))
+        """,
+        "q/losses.py": """
+            import torch
+
+            def bce(p, y):
+                return -(y * torch.log(p)).mean()
+
+            def ce(logits, y):
+                return torch.nn.functional.cross_entropy(logits, y)
+        """,
+        "q/train.py": """
+            import torch
+            from . import losses, metrics
+
+            def step(model, x, y):
+                return losses.bce(torch.sigmoid(model(x)), y) + losses.ce(torch.softmax(model(x), -1), y)
+
+            def build(m):
+                m.compile(optimizer="adam", loss=metrics.root_mean_squared_error)
+        """,
+    })
+    result, _ = lint_paths([str(tmp_path / "q")], Settings(), ["GL030", "GL080", "GL082"], jobs=1)
+    found = sorted((Path(f.path).name, f.line, f.rule) for f in result.findings)
+    assert found == [("losses.py", 5, "GL080"), ("metrics.py", 5, "GL030"), ("train.py", 6, "GL082")]

@@ -250,11 +250,11 @@ class LogOfSoftmax(Rule):
     the project.
 
     A log inside a helper that only other modules of the project call (`from .losses import
-    bce`, then `bce(torch.sigmoid(z), y)`) is found from those calls, when every one of them
-    passes a probability.
+    bce`, then `bce(torch.sigmoid(z), y)`, or `losses.bce(...)`) is found from those calls,
+    when every one of them passes a probability.
 
-    Known misses: a name assigned in a loop or a `with` statement, a buffer filled in place
-    (`p[i] = exp(...)`), and a helper called through its module (`losses.bce(p, y)`).
+    Known misses: a name assigned in a loop or a `with` statement, and a buffer filled in place
+    (`p[i] = exp(...)`).
 
     ## Severity
     Error for a log written directly around the softmax or sigmoid; warning when the

@@ -118,8 +118,7 @@ class ProbabilitiesIntoLogitsLoss(Rule):
     (`gradlint.semantic.summaries`): a probability given to them there is reported at the
     call, once, whatever the helper is called.
 
-    Known misses: a helper called through its module (`losses.ce(probs, y)`), and a softmax
-    written into a buffer in place.
+    Known misses: a softmax written into a buffer in place.
 
     ## Severity
     Error when a softmax or sigmoid output (or its hand-written or `exp(log_softmax)` twin)
@@ -194,8 +193,9 @@ class ProbabilitiesIntoLogitsLoss(Rule):
         called = self.qualified_names(node.func)
         if called:
             return logits_argument(node, called)  # None for another API
-        if isinstance(node.func, cst.Name):
-            # A loss on logits of the project, this module's or imported: `bce_logits(sigmoid(x), y)`.
+        if isinstance(node.func, (cst.Name, cst.Attribute)):
+            # A loss on logits of the project, this module's or imported: `bce_logits(sigmoid(x), y)`,
+            # `losses.bce_logits(...)`.
             position = self.context.semantic.logits_parameter(node.func)
             if position is not None:
                 return argument(node, position[1], position[0])

@@ -37,8 +37,8 @@ _EVALUATION_WORDS = frozenset({"val", "valid", "validation", "test", "eval", "ev
 
 
 def losses_used(model) -> frozenset[str]:
-    """The names (of functions and classes, the module's own or imported) that the module uses
-    as a loss."""
+    """The names (of functions and classes, the module's own or imported, and `module.name` for
+    a function of an imported module) that the module uses as a loss."""
     names = model.names
     found: set[str] = set()
 
@@ -46,12 +46,19 @@ def losses_used(model) -> frozenset[str]:
         if node is None:
             return
         for inner in iter_tree(node):
-            if isinstance(inner, cst.Call) and isinstance(inner.func, cst.Name):
-                found.add(inner.func.value)
+            if isinstance(inner, cst.Call):
+                named(inner.func)
 
-    def given(value: cst.BaseExpression | None) -> None:
+    def named(value: cst.BaseExpression) -> None:
+        """`rmse`, or `metrics.rmse` (a function of a module: recorded as its dotted name)."""
         if isinstance(value, cst.Name):
             found.add(value.value)
+        elif isinstance(value, cst.Attribute) and isinstance(value.value, cst.Name):
+            found.add(f"{value.value.value}.{value.attr.value}")
+
+    def given(value: cst.BaseExpression | None) -> None:
+        if isinstance(value, (cst.Name, cst.Attribute)):
+            named(value)
         elif isinstance(value, (cst.Call, cst.Lambda)):
             called_in(value)
 

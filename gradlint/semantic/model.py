@@ -209,11 +209,11 @@ class ModuleModel:
             self._losses_elsewhere[name] = False  # an import cycle reads as no
             full = f"{self.dotted_name}.{name}"
             self._losses_elsewhere[name] = bool(self.index is not None and self.dotted_name) and any(
-                local in user._losses_here()
+                (local if target == full else f"{local}.{name}") in user._losses_here()
                 for user in self.index.users(name) or ()
                 if user.dotted_name != self.dotted_name
                 for local, target in user._imports.items()
-                if target == full
+                if target in (full, self.dotted_name)
             )
         return self._losses_elsewhere[name]
 
@@ -707,7 +707,9 @@ class ModuleModel:
         values = []
         for user in users:
             for local, target in user._imports.items():
-                if target != full:
+                if target == self.dotted_name:  # `from . import losses`, then `losses.bce(...)`
+                    local = f"{local}.{function.name.value}"
+                elif target != full:
                     continue
                 for call, scope in user._call_sites().get(local, ()):
                     given = _given(function, call, name)
@@ -743,8 +745,9 @@ class ModuleModel:
             self._call_sites()
             for call, scope in self._compile_calls:  # metrics see the same values, but are not differentiated
                 for loss in compiled_losses(call):
-                    if isinstance(loss, cst.Name) and (loss.value in self.functions or loss.value in self._imports):
-                        self._compiled.setdefault(loss.value, []).append((call.func.value, scope))
+                    named = _called_name(loss, self.functions, self._imports)
+                    if named is not None:
+                        self._compiled.setdefault(named, []).append((call.func.value, scope))
         return self._compiled
 
     def _passed(self, function: cst.FunctionDef | cst.Lambda, name: str) -> list[tuple[cst.BaseExpression, Scope]] | None:
@@ -762,8 +765,8 @@ class ModuleModel:
         return passed or None
 
     def _call_sites(self) -> dict[str, list[tuple[cst.Call, Scope]]]:
-        """Calls of the module's functions (and of the names it imports from the project) by
-        name, in the module's own code and in the bodies of its functions and methods, each with
+        """Calls of the module's functions (and of the names and modules it imports from the
+        project: `bce`, `losses.bce`) by name, in the module's own code and in the bodies of its functions and methods, each with
         the scope it is read in (and, on the side, the `compile` calls)."""
         if self._calls is None:
             self._calls, self._compile_calls = {}, []
@@ -775,8 +778,9 @@ class ModuleModel:
                 for node in own_nodes(body):
                     if not isinstance(node, cst.Call):
                         continue
-                    if isinstance(node.func, cst.Name) and (node.func.value in self.functions or node.func.value in self._imports):
-                        self._calls.setdefault(node.func.value, []).append((node, scope))
+                    called = _called_name(node.func, self.functions, self._imports)
+                    if called is not None:
+                        self._calls.setdefault(called, []).append((node, scope))
                     elif isinstance(node.func, cst.Attribute) and node.func.attr.value == "compile":
                         self._compile_calls.append((node, scope))
         return self._calls
@@ -1409,6 +1413,16 @@ def _methods_with_self(cls: cst.ClassDef) -> Iterator[tuple[cst.FunctionDef, str
             params = method.params.params or method.params.posonly_params
             if params:
                 yield method, params[0].name.value
+
+
+def _called_name(func: cst.BaseExpression, functions: dict, imports: dict) -> str | None:
+    """How the module's call sites key a callee: a function of the module or a name imported
+    from the project (`bce`), or a function of an imported project module (`losses.bce`)."""
+    if isinstance(func, cst.Name) and (func.value in functions or func.value in imports):
+        return func.value
+    if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value in imports:
+        return f"{func.value.value}.{func.attr.value}"
+    return None
 
 
 def _parameter_index(function: cst.FunctionDef, name: str) -> int | None:
