@@ -36,15 +36,21 @@ def argument(call: cst.Call, keyword: str | tuple[str, ...], position: int | Non
     return None
 
 
+def parameter_position(function: cst.FunctionDef, name: str) -> int | None:
+    """The position of `function`'s parameter `name` among those a call may pass by position;
+    None for a keyword-only one (or none of that name)."""
+    positional = [p.name.value for p in (*function.params.posonly_params, *function.params.params)]
+    return positional.index(name) if name in positional else None
+
+
 def passed_arguments(function: cst.FunctionDef, call: cst.Call) -> dict[str, cst.BaseExpression | None]:
     """Each parameter of `function` (positional-only, regular, keyword-only) and what `call`
     passes for it, else its default (None when it has neither)."""
     params = function.params
-    positions = [p.name.value for p in (*params.posonly_params, *params.params)]
     found = {}
     for param in (*params.posonly_params, *params.params, *params.kwonly_params):
         name = param.name.value
-        given = argument(call, name, positions.index(name) if name in positions else None)
+        given = argument(call, name, parameter_position(function, name))
         found[name] = given if given is not None else param.default
     return found
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import builtins
+import operator
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -10,7 +11,7 @@ import libcst as cst
 from gradlint.data import api_table, framework_modules
 from gradlint.engine.gradients import not_differentiated
 from gradlint.engine.names import referenced_names
-from gradlint.engine.syntax import argument, number, own_nodes, passed_arguments, small_statements
+from gradlint.engine.syntax import argument, number, own_nodes, parameter_position, passed_arguments, small_statements
 from gradlint.engine.walker import iter_children, iter_tree
 from gradlint.rule import Rule, Severity
 
@@ -1971,8 +1972,8 @@ def _accepted_up_to(rule, family: list, attribute: str, low: int, name: str) -> 
         if all(_can_be(test, parameter, value, passes) for test, passes in checks):
             tests = " and ".join(f"`{rule.source(test)}`" for test, _ in checks)
             return value, f"a value the check {tests} in `__init__` lets through"
-    positional = [p.name.value for p in init.params.params[1:]]
-    position = positional.index(parameter) if parameter in positional else None
+    position = parameter_position(init, parameter)  # counts `self`, which a constructor call does not pass
+    position = position - 1 if position is not None else None
     for node in iter_tree(rule.context.module):
         if isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and node.func.value == name:
             given = number(argument(node, parameter, position))
@@ -2007,9 +2008,8 @@ def _checks(init: cst.FunctionDef, parameter: str) -> list[tuple[cst.BaseExpress
     for node in iter_tree(init.body):
         if isinstance(node, cst.Assert):
             test, passes = node.test, True
-        elif isinstance(node, cst.If) and isinstance(node.body, cst.IndentedBlock) and node.body.body and all(
-            isinstance(line, cst.SimpleStatementLine) and isinstance(line.body[0], cst.Raise) for line in node.body.body[:1]
-        ):
+        elif (isinstance(node, cst.If) and isinstance(node.body, cst.IndentedBlock) and node.body.body
+              and isinstance(node.body.body[0], cst.SimpleStatementLine) and isinstance(node.body.body[0].body[0], cst.Raise)):
             test, passes = node.test, False
         else:
             continue
@@ -2032,24 +2032,18 @@ def _can_be(test: cst.BaseExpression, name: str, value: int, want: bool) -> bool
         values = [value if isinstance(o, cst.Name) and o.value == name else number(o) for o in operands]
         if any(v is None for v in values):
             return True
-        result = all(_compare(op.operator, a, b) for op, a, b in zip(test.comparisons, values, values[1:]))
+        result = all(_COMPARISONS.get(type(op.operator), _unread)(a, b) for op, a, b in zip(test.comparisons, values, values[1:]))
         return result == want
     return True
 
 
-def _compare(operator: cst.BaseCompOp, left: float, right: float) -> bool:
-    if isinstance(operator, cst.LessThan):
-        return left < right
-    if isinstance(operator, cst.LessThanEqual):
-        return left <= right
-    if isinstance(operator, cst.GreaterThan):
-        return left > right
-    if isinstance(operator, cst.GreaterThanEqual):
-        return left >= right
-    if isinstance(operator, cst.Equal):
-        return left == right
-    if isinstance(operator, cst.NotEqual):
-        return left != right
+_COMPARISONS = {
+    cst.LessThan: operator.lt, cst.LessThanEqual: operator.le, cst.GreaterThan: operator.gt,
+    cst.GreaterThanEqual: operator.ge, cst.Equal: operator.eq, cst.NotEqual: operator.ne,
+}
+
+
+def _unread(_left: float, _right: float) -> bool:  # an operator not read here (`in`, `is`) may hold
     return True
 
 

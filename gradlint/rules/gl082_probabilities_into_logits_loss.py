@@ -220,26 +220,29 @@ class ProbabilitiesIntoLogitsLoss(Rule):
     def _compile(self, node: cst.Call) -> None:
         """`model.compile(loss=CategoricalCrossentropy(from_logits=True))` on a softmax model, or
         `loss=focal` where the project's `focal(y_true, y_pred)` takes `y_pred` as logits."""
-        for given in compiled_losses(node):
-            position = self.context.semantic.logits_parameter(given) if isinstance(given, (cst.Name, cst.Attribute)) else None
-            if position is not None and position[0] == 1:  # Keras calls loss(y_true, y_pred)
-                model = node.func.value  # type: ignore[union-attr]
-                output = self.value(model).output
-                if output is not None and output.probability is not None and not not_differentiated(self.context):
-                    self._report_model(given, model)
         loss = argument(node, "loss", 1)
         if loss is None:
             return
+        again = [given for given in compiled_losses(node) if self._takes_predictions_as_logits(given)]
         constructors = [loss] if isinstance(loss, cst.Call) else self._origins(loss)
-        if not constructors or not all(
+        if constructors and all(
             isinstance(c, cst.Call) and self.callee(c, FROM_LOGITS_CLASS) and _from_logits(c) for c in constructors
         ):
+            again.append(loss)
+        if not again:
             return
         model = node.func.value  # type: ignore[union-attr]
         output = self.value(model).output
         if output is None or output.probability is None or not_differentiated(self.context):
             return
-        self._report_model(loss, model)
+        for given in again:
+            self._report_model(given, model)
+
+    def _takes_predictions_as_logits(self, loss: cst.BaseExpression) -> bool:
+        """A loss function of the project whose second parameter (Keras calls `loss(y_true,
+        y_pred)`) it uses as logits."""
+        position = self.context.semantic.logits_parameter(loss)
+        return position is not None and position[0] == 1
 
     def _trainer(self, node: cst.Call) -> None:
         """`NeuralNet(MyModule, criterion=nn.CrossEntropyLoss)`: a trainer (skorch and the like)

@@ -24,6 +24,7 @@ _INFO = PRECISION.info
 _FLOAT32, _FLOAT64 = frozenset(_INFO["float32"]), frozenset(_INFO["float64"])
 _DEFAULTS: dict[str, str] = _INFO["defaults"]
 _SWITCHES = frozenset(_INFO["switches"])
+_CONVERTS = frozenset(_INFO["converts"])
 MAX_DEPTH = 6
 
 
@@ -71,7 +72,7 @@ def _call(model, call: cst.Call, scopes, depth: int) -> str | None:
     first = call.args[0].value if call.args and not call.args[0].keyword else None
     if any(name.endswith("_like") for name in qualified) and first is not None:
         return precision(model, first, scopes, depth + 1)
-    if qualified & frozenset(_INFO["converts"]) and first is not None and not isinstance(
+    if qualified & _CONVERTS and first is not None and not isinstance(
         first, (cst.List, cst.Tuple, cst.Float, cst.Integer, cst.UnaryOperation)
     ):
         return precision(model, first, scopes, depth + 1)  # `torch.from_numpy(a)` keeps `a`'s dtype

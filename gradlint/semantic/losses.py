@@ -101,7 +101,7 @@ def _training_code(module: cst.Module, names) -> Iterator[cst.CSTNode]:
         node = stack.pop()
         yield node
         if isinstance(node, cst.FunctionDef) and (named_like_evaluation(node.name.value) or is_test_function(node.name.value)):
-            stack.extend(reversed([decorator for decorator in node.decorators]))
+            stack.extend(reversed(node.decorators))
             continue
         if isinstance(node, cst.With) and grad_disabled_block(node, names):
             continue

@@ -21,8 +21,8 @@ from gradlint.data import api_table, framework_modules
 from gradlint.engine.names import NameTable, referenced_names
 from gradlint.engine.positions import code_for_node
 from gradlint.engine.syntax import (
-    STATEMENT_HOLDERS, argument, assigned_names, is_constant, number, own_nodes, passed_arguments, positional,
-    small_statements, string,
+    STATEMENT_HOLDERS, argument, assigned_names, is_constant, number, own_nodes, parameter_position, passed_arguments,
+    positional, small_statements, string,
 )
 from gradlint.engine.walker import iter_children
 from gradlint.semantic.values import SAVES_INPUT, SAVES_OUTPUT, UNKNOWN, WRITES_INPUT, Value, join
@@ -207,13 +207,11 @@ class ModuleModel:
             return True
         if name not in self._losses_elsewhere:
             self._losses_elsewhere[name] = False  # an import cycle reads as no
-            full = f"{self.dotted_name}.{name}"
             self._losses_elsewhere[name] = bool(self.index is not None and self.dotted_name) and any(
-                (local if target == full else f"{local}.{name}") in user._losses_here()
+                local in user._losses_here()
                 for user in self.index.users(name) or ()
                 if user.dotted_name != self.dotted_name
-                for local, target in user._imports.items()
-                if target in (full, self.dotted_name)
+                for local in user._names_for(self.dotted_name, name)
             )
         return self._losses_elsewhere[name]
 
@@ -611,7 +609,7 @@ class ModuleModel:
     def _name(self, name: str, scope: Scope, depth: int) -> Value:
         bound, where = self._enclosing_binding(name, scope)
         if where is _PARAMETER:
-            cls = self._self_class(cst.Name(name), scope)
+            cls = self._self_name(name, scope)
             if cls is not None:  # `self(x)` in a training step runs the class's own forward
                 return self.instance(cls)
             function = next(f for f in scope.functions if name in _parameters(f))
@@ -678,16 +676,14 @@ class ModuleModel:
             return self._arguments[key]
         self._arguments[key] = UNKNOWN  # a recursive call reads as unknown
         passed = self._passed(function, name)
-        compiled = self._compiled_predictions(function, name, depth)
         called_here = isinstance(function, cst.FunctionDef) and bool(self._call_sites().get(function.name.value))
-        if passed is None and compiled is None and not called_here:
-            elsewhere = self._passed_elsewhere(function, name, depth)  # a helper only other modules call
-            result = join(elsewhere).reached() if elsewhere else UNKNOWN
-        elif passed is None and (compiled is None or called_here):
+        if passed is None and called_here:
             result = UNKNOWN  # calls whose arguments cannot be matched
         else:
             values = [self._eval(value, scope, depth + 1) for value, scope in passed or ()]
-            result = join([*values, *(compiled or ())]).reached()
+            values += self._compiled_predictions(function, name, depth) or ()
+            values = values or self._passed_elsewhere(function, name, depth) or []  # a helper only other modules call
+            result = join(values).reached() if values else UNKNOWN
         self._arguments[key] = result
         return result
 
@@ -700,17 +696,12 @@ class ModuleModel:
         if (not isinstance(function, cst.FunctionDef) or self.functions.get(function.name.value) is not function
                 or self.index is None or not self.dotted_name or depth > MAX_DEPTH):
             return None
-        full = f"{self.dotted_name}.{function.name.value}"
         users = self.index.users(function.name.value)
         if users is None:
             return None
         values = []
         for user in users:
-            for local, target in user._imports.items():
-                if target == self.dotted_name:  # `from . import losses`, then `losses.bce(...)`
-                    local = f"{local}.{function.name.value}"
-                elif target != full:
-                    continue
+            for local in user._names_for(self.dotted_name, function.name.value):
                 for call, scope in user._call_sites().get(local, ()):
                     given = _given(function, call, name)
                     if given is None:
@@ -718,10 +709,24 @@ class ModuleModel:
                     expression, default = given
                     values.append(self._eval(expression, Scope(), depth + 1) if default
                                   else user._eval(expression, scope, depth + 1))
-                for compiled, scope in user._compile_sites().get(local, ()):  # Keras calls loss(y_true, y_pred)
-                    output = user._eval(compiled, scope, depth + 1).output if _parameter_index(function, name) == 1 else None
-                    values.append(output if output is not None else UNKNOWN)
+                values += user._compiled_outputs(user._compile_sites().get(local, ()), function, name, depth)
         return values or None
+
+    def _names_for(self, module: str, name: str) -> list[str]:
+        """The names under which this module calls the function `name` of the project module
+        `module`: `bce` after `from .losses import bce`, `losses.bce` after `from . import losses`."""
+        full = f"{module}.{name}"
+        return [local if target == full else f"{local}.{name}"
+                for local, target in self._imports.items() if target in (full, module)]
+
+    def _compiled_outputs(self, sites, function: cst.FunctionDef, name: str, depth: int) -> list[Value]:
+        """What Keras gives `function`'s parameter `name` when this module's `compile` calls
+        (`sites`: the compiled models, with their scopes) name it as the loss: it calls
+        `loss(y_true, y_pred)`, so `y_pred` receives each model's output."""
+        if parameter_position(function, name) != 1:
+            return [UNKNOWN for _ in sites]
+        outputs = [self._eval(compiled, scope, depth + 1).output for compiled, scope in sites]
+        return [output if output is not None else UNKNOWN for output in outputs]
 
     def _compiled_predictions(self, function: cst.FunctionDef | cst.Lambda, name: str, depth: int) -> list[Value] | None:
         """For a module-level function given as a Keras loss (`model.compile(loss=f)`, in a list
@@ -730,12 +735,7 @@ class ModuleModel:
         if not isinstance(function, cst.FunctionDef) or self.functions.get(function.name.value) is not function:
             return None
         sites = self._compile_sites().get(function.name.value)
-        if not sites:
-            return None
-        if _parameter_index(function, name) != 1:
-            return [UNKNOWN]
-        outputs = [self._eval(compiled, scope, depth + 1).output for compiled, scope in sites]
-        return [output if output is not None else UNKNOWN for output in outputs]
+        return self._compiled_outputs(sites, function, name, depth) if sites else None
 
     def _compile_sites(self) -> dict[str, list[tuple[cst.BaseExpression, Scope]]]:
         """The module's functions given by name to `<model>.compile(loss=...)`, each with the
@@ -798,12 +798,16 @@ class ModuleModel:
 
     def _self_class(self, node: cst.BaseExpression, scope: Scope) -> ClassRef | None:
         """The class of `self` when `node` is the first parameter of the method being read."""
-        if not isinstance(node, cst.Name) or scope.cls is None:
+        return self._self_name(node.value, scope) if isinstance(node, cst.Name) else None
+
+    def _self_name(self, name: str, scope: Scope) -> ClassRef | None:
+        """The class of `self` when `name` is the first parameter of the method being read."""
+        if scope.cls is None:
             return None
         for function in scope.functions:
             if isinstance(function, cst.FunctionDef) and function in self._owner:
                 params = function.params.params or function.params.posonly_params
-                return scope.cls if params and params[0].name.value == node.value else None
+                return scope.cls if params and params[0].name.value == name else None
         return None
 
     def _attribute(self, node: cst.Attribute, scope: Scope, depth: int) -> Value:
@@ -1425,18 +1429,13 @@ def _called_name(func: cst.BaseExpression, functions: dict, imports: dict) -> st
     return None
 
 
-def _parameter_index(function: cst.FunctionDef, name: str) -> int | None:
-    positional = [p.name.value for p in (*function.params.posonly_params, *function.params.params)]
-    return positional.index(name) if name in positional else None
-
-
 def _given(function: cst.FunctionDef, call: cst.Call, name: str) -> tuple[cst.BaseExpression, bool] | None:
     """What `call` gives `function`'s parameter `name`, and whether that is the parameter's
     default (read in the function's module); None when it cannot be matched (a star argument,
     or neither an argument nor a default)."""
     if any(arg.star for arg in call.args):
         return None
-    given = argument(call, name, _parameter_index(function, name))
+    given = argument(call, name, parameter_position(function, name))
     if given is not None:
         return given, False
     default = _default(function, name)
