@@ -71,7 +71,8 @@ def test_sequential_keras_activation_and_dense_activation_end_in_a_probability()
     assert returned(model, "torch_model").output.probability == "sigmoid"
     assert returned(model, "keras_activation").output.probability == "softmax"
     assert returned(model, "keras_dense").output.probability == "softmax"
-    assert returned(model, "keras_relu").output is None
+    relu = returned(model, "keras_relu").output
+    assert relu.probability is None and relu.width == 10
 
 
 def test_helpers_tuples_views_and_guards_keep_the_kind():

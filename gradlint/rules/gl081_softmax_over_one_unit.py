@@ -4,16 +4,14 @@ import libcst as cst
 
 from gradlint.data import api_table
 from gradlint.engine.gradients import in_test_tree, not_differentiated
-from gradlint.engine.syntax import argument, bindings, number, positional, string
+from gradlint.engine.syntax import argument, number, positional, string
 from gradlint.rule import Fix, Rule, Severity
 
 SOFTMAX = api_table("softmax_softmax")
 DENSE = api_table("softmax_dense")
-LINEAR = api_table("softmax_linear")
 SOFTMAX_LAYER = api_table("softmax_softmax_layer")
 SEQUENTIAL = api_table("softmax_sequential")
 
-_MAX_DEPTH = 4
 _CALL_CHARS = 48
 
 
@@ -27,12 +25,18 @@ class SoftmaxOverOneUnit(Rule):
       nonlinearity=softmax)`;
     - a one-output layer followed by a softmax over the last axis in a `Sequential`:
       `nn.Linear(n, 1), nn.Softmax(dim=-1)`, `Dense(1), Softmax()`, `Dense(1),
-      Activation("softmax")`;
-    - a softmax over the last axis of a one-output layer's result, directly or through a local
-      variable: `F.softmax(self.fc(h), dim=-1)` with `self.fc = nn.Linear(n, 1)`,
-      `torch.softmax(out, -1)`, `out.softmax(-1)`, `self.softmax(out)` with
-      `self.softmax = nn.Softmax(dim=-1)`, `tf.nn.softmax(logits)` with
-      `logits = Dense(1)(h)`, `jax.nn.softmax(nn.Dense(1)(x))`.
+      Activation("softmax")`, or added in that order (`model.add(Dense(1))`, then
+      `model.add(Activation("softmax"))`);
+    - a softmax over the last axis of a one-output layer's result, wherever the semantic
+      model follows it (names, `self` attributes, the `forward` / `call` of a model of the
+      project, helper functions, other modules): `F.softmax(self.fc(h), dim=-1)` with
+      `self.fc = nn.Linear(n, 1)`, `torch.softmax(out, -1)`, `out.softmax(-1)`,
+      `self.softmax(out)` with `self.softmax = nn.Softmax(dim=-1)`, `tf.nn.softmax(logits)`
+      with `logits = Dense(1)(h)`, `Activation("softmax")(logits)`,
+      `jax.nn.softmax(nn.Dense(1)(x))`, `F.softmax(net(x), -1)` with a `net` whose last
+      layer is `nn.Linear(n, 1)`;
+    - a width held in a name counts when every value it may hold is 1 (`n_classes = 1`, then
+      `Dense(n_classes, activation="softmax")`).
 
     ## Why is this bad?
     A softmax normalises over its axis; over one element it is `exp(z) / exp(z) = 1`, whatever
@@ -79,14 +83,15 @@ class SoftmaxOverOneUnit(Rule):
       one-output layer is attention pooling over the sequence or the batch (weights over
       `(batch, seq, 1)`), a deliberate and correct use. In torch only an explicit `dim=-1`
       is flagged (`dim=1` is the size-1 axis only for 2-D inputs, unknown here).
-    - `Dense(k)` with `k > 1`, `Dense(units)` with a width held in a variable, and
+    - `Dense(k)` with `k > 1`, `Dense(units)` with a width the model cannot read as 1 (a
+      parameter no call of the module sets, a setting read from a file), and
       `Dense(1, activation="sigmoid")`.
     - tests, metrics and files under `tests/` or `testing/` folders.
 
-    Known misses: a width computed at run time (`Dense(n_classes)` with `n_classes = 1`), a
-    one-output layer defined in another class or file, a softmax applied in another
-    function, Theano `T.nnet.softmax(T.dot(h, W))` with a `(n, 1)` weight (the shape of `W`
-    is not tracked), and `model.add(Dense(1)); model.add(Activation("softmax"))`.
+    Known misses: a width computed at run time (`len(classes) - 1`), a one-output layer
+    reshaped before the softmax (`.view(-1, 1)`: views drop the width), Theano
+    `T.nnet.softmax(T.dot(h, W))` with a `(n, 1)` weight (the shape of `W` is not tracked),
+    and layers added to a container held in an attribute (`self.model.add(...)`).
 
     ## References
     - Stack Overflow, "Fitting a neural network with ReLUs to polynomial functions" (Flux,
@@ -106,89 +111,22 @@ class SoftmaxOverOneUnit(Rule):
 
     def __init__(self, context) -> None:
         super().__init__(context)
-        # Per class (id of its node): `self.<attr>` names holding a one-output layer / a softmax
-        # module over the last axis.
-        self._single_attrs: dict[int, set[str]] = {}
-        self._softmax_attrs: dict[int, set[str]] = {}
-        self._bindings: dict[int, dict] = {}
         self._quiet = in_test_tree(context.path)
-
-    # `self.fc = nn.Linear(n, 1)` and `self.softmax = nn.Softmax(dim=-1)` -----------------
-
-    def visit_Assign(self, node: cst.Assign) -> None:
-        if not isinstance(node.value, cst.Call):
-            return
-        single = self._single_output_layer(node.value)
-        softmax = not single and self._last_axis_softmax_layer(node.value)
-        if not (single or softmax):
-            return
-        cls = self.context.enclosing(cst.ClassDef)
-        if cls is None:
-            return
-        for target in node.targets:
-            attr = _self_attribute(target.target)
-            if attr is not None:
-                store = self._single_attrs if single else self._softmax_attrs
-                store.setdefault(id(cls), set()).add(attr)
-
-    # Layers ---------------------------------------------------------------------------------
-
-    def _single_output_layer(self, call: cst.Call) -> bool:
-        """`nn.Linear(n, 1)`, `Dense(1)`, `nn.Dense(features=1)`, `DenseLayer(l, num_units=1)`."""
-        if self.callee(call, LINEAR):
-            return number(argument(call, "out_features", 1)) == 1
-        name = self.callee(call, DENSE)
-        if name is None:
-            return False
-        if name.startswith("lasagne."):
-            return number(argument(call, "num_units", 1)) == 1
-        width = argument(call, "units", 0) or argument(call, "features", 0)
-        return number(width) == 1
-
-    def _is_softmax_reference(self, node: cst.BaseExpression | None) -> bool:
-        """`"softmax"`, `tf.nn.softmax`, `keras.activations.softmax`, `lasagne.nonlinearities.softmax`."""
-        if node is None:
-            return False
-        if string(node) == "softmax":
-            return True
-        return bool(self.qualified_names(node) & SOFTMAX)
-
-    def _last_axis_softmax_layer(self, call: cst.Call) -> bool:
-        """`nn.Softmax(dim=-1)`, `layers.Softmax()`, `layers.Softmax(axis=-1)`, `Activation("softmax")`."""
-        name = self.callee(call, SOFTMAX_LAYER)
-        if name is None:
-            return False
-        if name == "torch.nn.Softmax":
-            return number(argument(call, "dim", 0)) == -1
-        if name == "keras.layers.Activation":
-            return self._is_softmax_reference(argument(call, "activation", 0))
-        axis = argument(call, "axis", 0)
-        return axis is None or number(axis) == -1
-
-    def _dense_with_softmax(self, call: cst.Call) -> bool:
-        name = self.callee(call, DENSE)
-        if name is None or not self._single_output_layer(call):
-            return False
-        if name.startswith("lasagne."):
-            return self._is_softmax_reference(argument(call, "nonlinearity", 2))
-        if name.startswith("flax."):
-            return False
-        return self._is_softmax_reference(argument(call, "activation", 1))
-
-    # The checks ------------------------------------------------------------------------------
 
     def visit_Call(self, node: cst.Call) -> None:
         if self._quiet:
             return
         if self._dense_with_softmax(node):
             self._report(node, _sigmoid_activation(node))
-            return
-        if self.callee(node, SEQUENTIAL):
+        elif self.callee(node, SEQUENTIAL):
             self._sequential(node)
-            return
-        if self._softmax_over_last_axis(node):
+        elif (added := self.context.semantic.added_after(node, self.context.scopes)) is not None:
+            before, layer = added  # `model.add(Dense(1))`, then `model.add(Activation("softmax"))`
+            if self._one_unit_layer(before) and self._softmax_layer(layer):
+                self._report(layer if isinstance(layer, cst.Call) else node)
+        else:
             target = self._softmax_input(node)
-            if target is not None and self._single_output(target, 0):
+            if target is not None and self.value(target).width == 1:
                 self._report(node)
 
     def _report(self, node: cst.Call, fix: Fix | None = None) -> None:
@@ -199,77 +137,78 @@ class SoftmaxOverOneUnit(Rule):
             call = call[: _CALL_CHARS - 3] + "..."
         self.report(node, call=call, fix=fix)
 
+    # Layers, as the semantic model reads them ------------------------------------------------
+
+    def _one_unit_layer(self, node: cst.BaseExpression) -> bool:
+        """`nn.Linear(n, 1)`, `Dense(1)`, `nn.Dense(features=1)`, a name holding one."""
+        output = self.value(node).output
+        return output is not None and output.width == 1
+
+    def _softmax_layer(self, node: cst.BaseExpression) -> bool:
+        """A softmax layer over the last axis, or a name or `self` attribute holding only
+        such layers: `nn.Softmax(dim=-1)`, `layers.Softmax()`, `Activation("softmax")`."""
+        origins = self.context.semantic.origins(node, self.context.scopes) if not isinstance(node, cst.Call) else [node]
+        return bool(origins) and all(isinstance(o, cst.Call) and self._last_axis_softmax_layer(o) for o in origins)
+
+    def _last_axis_softmax_layer(self, call: cst.Call) -> bool:
+        name = self.callee(call, SOFTMAX_LAYER)
+        if name is None:
+            return False
+        if name == "torch.nn.Softmax":
+            return number(argument(call, "dim", 0)) == -1
+        if name == "keras.layers.Activation":
+            return self._is_softmax_reference(argument(call, "activation", 0))
+        axis = argument(call, "axis", 0)
+        return axis is None or number(axis) == -1
+
+    def _is_softmax_reference(self, node: cst.BaseExpression | None) -> bool:
+        """`"softmax"`, `tf.nn.softmax`, `keras.activations.softmax`, `lasagne.nonlinearities.softmax`."""
+        if node is None:
+            return False
+        if string(node) == "softmax":
+            return True
+        return bool(self.qualified_names(node) & SOFTMAX)
+
+    def _dense_with_softmax(self, call: cst.Call) -> bool:
+        name = self.callee(call, DENSE)
+        if name is None or name.startswith("flax.") or not self._one_unit_layer(call):
+            return False
+        if name.startswith("lasagne."):
+            return self._is_softmax_reference(argument(call, "nonlinearity", 2))
+        return self._is_softmax_reference(argument(call, "activation", 1))
+
+    # The checks ------------------------------------------------------------------------------
+
     def _sequential(self, node: cst.Call) -> None:
         layers = positional(node)
         if len(layers) == 1 and isinstance(layers[0], (cst.List, cst.Tuple)):
             layers = [element.value for element in layers[0].elements]
         for before, after in zip(layers, layers[1:]):
-            if (
-                isinstance(before, cst.Call)
-                and isinstance(after, cst.Call)
-                and self._single_output_layer(before)
-                and self._last_axis_softmax_layer(after)
-            ):
-                self._report(after)
-
-    def _softmax_over_last_axis(self, node: cst.Call) -> bool:
-        """A softmax call whose axis is the last: explicit `-1` in torch, `-1` or the default elsewhere."""
-        names = self.qualified_names(node.func)
-        if names & SOFTMAX:
-            if any(name.startswith("torch.") for name in names):
-                return number(argument(node, "dim", 1)) == -1
-            if any(name.startswith(("theano.", "lasagne.")) for name in names):
-                return False
-            axis = argument(node, "axis", 1)
-            if axis is None:
-                axis = argument(node, "dim", 1)
-            return axis is None or number(axis) == -1
-        if names:
-            return False
-        func = node.func
-        if not isinstance(func, cst.Attribute):
-            return False
-        if func.attr.value == "softmax" and self.context.names.method(node) == "softmax" and not _is_self(func.value):
-            return number(argument(node, "dim", 0)) == -1  # `out.softmax(-1)`
-        attr = _self_attribute(func)
-        cls = self.context.enclosing(cst.ClassDef)
-        return attr is not None and cls is not None and attr in self._softmax_attrs.get(id(cls), ())
+            if self._one_unit_layer(before) and self._softmax_layer(after):
+                self._report(after if isinstance(after, cst.Call) else node)
 
     def _softmax_input(self, node: cst.Call) -> cst.BaseExpression | None:
-        func = node.func
-        if isinstance(func, cst.Attribute) and not self.qualified_names(func) and not _is_self(func.value):
-            if self.context.names.method(node) == "softmax":
-                return func.value
-        return argument(node, "input", 0) or argument(node, "x", 0) or argument(node, "logits", 0)
-
-    def _single_output(self, node: cst.BaseExpression, depth: int) -> bool:
-        """`self.fc(h)`, `Dense(1)(h)`, `nn.Dense(1)(x)`, or a local name bound only to those."""
-        if depth > _MAX_DEPTH:
-            return False
-        if isinstance(node, cst.Name):
-            values = self._local_values(node.value)
-            return bool(values) and all(self._single_output(v, depth + 1) for v in values)
-        if not isinstance(node, cst.Call):
-            return False
-        func = node.func
-        if isinstance(func, cst.Call):  # `Dense(1)(h)`
-            return self._single_output_layer(func)
-        attr = _self_attribute(func)
-        cls = self.context.enclosing(cst.ClassDef)
-        return attr is not None and cls is not None and attr in self._single_attrs.get(id(cls), ())
-
-    def _local_values(self, name: str) -> list[cst.BaseExpression] | None:
-        function = self.context.enclosing(cst.FunctionDef)
-        if function is not None:
-            params = function.params
-            if any(p.name.value == name for p in (*params.posonly_params, *params.params, *params.kwonly_params)):
+        """What a softmax over the last axis is taken of: `F.softmax(x, dim=-1)` (explicit `-1`
+        in torch, `-1` or the default elsewhere), `x.softmax(-1)`, or a softmax layer called on
+        it (`self.softmax(x)`, `Activation("softmax")(x)`); None for any other call."""
+        names = self.qualified_names(node.func)
+        if names & SOFTMAX:
+            if any(name.startswith(("theano.", "lasagne.")) for name in names):
                 return None
-        key = id(function) if function is not None else 0
-        table = self._bindings.get(key)
-        if table is None:
-            table = bindings(function if function is not None else self.context.module)
-            self._bindings[key] = table
-        return table.get(name)
+            if any(name.startswith("torch.") for name in names):
+                last = number(argument(node, "dim", 1)) == -1
+            else:
+                axis = argument(node, "axis", 1) or argument(node, "dim", 1)
+                last = axis is None or number(axis) == -1
+            return argument(node, ("input", "x", "logits"), 0) if last else None
+        if names:
+            return None
+        func = node.func
+        if isinstance(func, cst.Attribute) and self.context.names.method(node) == "softmax" and not _is_self(func.value):
+            return func.value if number(argument(node, "dim", 0)) == -1 else None
+        if isinstance(func, (cst.Name, cst.Attribute, cst.Call)) and self._softmax_layer(func):
+            return argument(node, ("input", "inputs", "x"), 0)
+        return None
 
 
 def _is_self(node: cst.BaseExpression) -> bool:
@@ -284,10 +223,4 @@ def _sigmoid_activation(dense: cst.Call) -> Fix | None:
         return Fix(activation, activation.with_changes(value=activation.value.replace("softmax", "sigmoid")))
     if isinstance(activation, cst.Attribute) and activation.attr.value == "softmax":
         return Fix(activation, activation.with_changes(attr=cst.Name("sigmoid")))
-    return None
-
-
-def _self_attribute(node: cst.BaseExpression) -> str | None:
-    if isinstance(node, cst.Attribute) and _is_self(node.value):
-        return node.attr.value
     return None

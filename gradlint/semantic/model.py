@@ -54,6 +54,7 @@ _LAYER_SUFFIXES = tuple(LAYER_BASES.info["name_suffixes"])
 _WEIGHT_METHODS = frozenset(api_table("semantic_weight_methods").methods)
 APPLY_FUNCTION = api_table("semantic_apply_function")
 FUNCTION_TRANSFORM = api_table("semantic_function_transform")
+LAYER_WIDTH = api_table("semantic_layer_width")
 # What torch ops and modules save for backward, and which modules can run in place.
 SAVES_OUTPUT_OPS = api_table("torch_training_saves_output")
 SAVES_INPUT_OPS = api_table("torch_training_saves_inputs")
@@ -149,8 +150,8 @@ class ModuleModel:
         self._calls: dict[str, list[tuple[cst.Call, Scope]]] | None = None
         self._compile_calls: list[tuple[cst.Call, Scope]] = []  # `<model>.compile(...)`, found with the calls
         self._compiled: dict[str, list[tuple[cst.BaseExpression, Scope]]] | None = None
-        # Containers filled after construction: owner -> name -> the last layer added.
-        self._added: dict[cst.CSTNode, dict[str, cst.BaseExpression]] = {}
+        # Containers filled after construction: owner -> name -> the layers added, in order.
+        self._added: dict[cst.CSTNode, dict[str, list[cst.BaseExpression]]] = {}
         # Buffers filled element by element: owner -> name -> the values written (`p[i] = v`),
         # and the in-place divisions of the name (`p /= p.sum()`).
         self._written: dict[cst.CSTNode, dict[str, list[cst.BaseExpression]]] = {}
@@ -239,6 +240,19 @@ class ModuleModel:
         """Whether the value of `node` is used only inside the body of `loop`
         (`gradlint.semantic.uses`)."""
         return self._uses.only_through(node, loop)
+
+    def added_after(self, call: cst.Call, scopes: Sequence[cst.CSTNode] = ()) -> tuple[cst.BaseExpression, cst.BaseExpression] | None:
+        """For `container.add(layer)` as a statement, with the container a local or module
+        name: the layer added to the same container just before, and `layer`
+        (`model.add(Dense(1))`, then `model.add(Activation("softmax"))`); else None."""
+        container = _container_addition(call)
+        if container is None or not isinstance(container[0], cst.Name):
+            return None
+        owner = next((s for s in reversed(scopes) if isinstance(s, cst.FunctionDef)), self.module)
+        self._bound(owner)
+        layers = self._added.get(owner, {}).get(container[0].value, [])
+        position = next((i for i, layer in enumerate(layers) if layer is container[1]), 0)
+        return (layers[position - 1], container[1]) if position > 0 else None
 
     def computes_tensor(self, call: cst.Call) -> bool:
         """Whether `call` is a framework function that computes a new tensor from its
@@ -365,8 +379,11 @@ class ModuleModel:
         way in is not an assignment the model can read (a parameter, a loop variable). Given a
         list as `defaults`, a parameter whose callers the model does not see gives its default
         (`def __init__(self, steps=4)`), which is also appended to `defaults`."""
+        return self._origins(node, self._scope(scopes), defaults)
+
+    def _origins(self, node: cst.BaseExpression, scope: Scope, defaults: list | None = None) -> list[cst.BaseExpression] | None:
         found: list[cst.BaseExpression] = []
-        todo: list[tuple[cst.BaseExpression, Scope, ModuleModel]] = [(node, self._scope(scopes), self)]
+        todo: list[tuple[cst.BaseExpression, Scope, ModuleModel]] = [(node, scope, self)]
         for _ in range(4 * MAX_DEPTH):
             if not todo:
                 return found
@@ -622,8 +639,8 @@ class ModuleModel:
         """What a name assigned in `owner` (a function or the module) holds; a container built
         empty and filled with `add_module` / `add` gives what its last layer gives."""
         added = self._added.get(owner, {}).get(name)
-        if added is not None and self._built_empty(bound):
-            return self._last_layer(added, scope, depth)
+        if added and self._built_empty(bound):
+            return self._last_layer(added[-1], scope, depth)
         if self._normalized_exp_buffer(owner, name, bound, scope, depth):
             return Value(HANDWRITTEN_SOFTMAX, indirect=True)
         return self._join_bound(bound, scope, depth, name)
@@ -895,7 +912,7 @@ class ModuleModel:
                 function = argument(node, keyword, position)
                 inner = self._eval(function, scope, depth + 1) if function is not None else UNKNOWN
                 return Value(output=inner.output) if inner.output is not None else UNKNOWN
-            layer = self._layer(node, names)
+            layer = self._layer(node, names, scope)
             if layer is not None:
                 return layer
         dispatched = self._dispatch(node, depth)
@@ -938,9 +955,9 @@ class ModuleModel:
             model._dispatched[key] = result
         return model._dispatched[key]
 
-    def _layer(self, node: cst.Call, names: frozenset[str]) -> Value | None:
+    def _layer(self, node: cst.Call, names: frozenset[str], scope: Scope) -> Value | None:
         """A layer object built by an API: what calling it gives, and what it does for autograd."""
-        layer = self._layer_output(node, names)
+        layer = self._layer_output(node, names, scope)
         autograd = self._module_autograd(node, names)
         if not autograd:
             return layer
@@ -965,7 +982,7 @@ class ModuleModel:
                 found |= {WRITES_INPUT}
         return found
 
-    def _layer_output(self, node: cst.Call, names: frozenset[str]) -> Value | None:
+    def _layer_output(self, node: cst.Call, names: frozenset[str], scope: Scope) -> Value | None:
         if names & SEQUENTIAL:
             layers = positional(node)
             if len(layers) == 1 and isinstance(layers[0], (cst.List, cst.Tuple)):
@@ -981,10 +998,25 @@ class ModuleModel:
             return Value(output=Value(kind)) if kind else UNKNOWN
         if names & SOFTMAX_LAYER:
             return Value(output=Value(SOFTMAX_KIND))
-        if any(name.startswith("keras.") for name in names & DENSE):
-            kind = self._activation(argument(node, "activation", 1))
-            return Value(output=Value(kind)) if kind else UNKNOWN
-        return None
+        width = self._layer_width(node, names, scope)
+        keras_dense = any(name.startswith("keras.") for name in names & DENSE)
+        kind = self._activation(argument(node, "activation", 1)) if keras_dense else None
+        if kind or width is not None:
+            return Value(output=Value(kind, width=width))
+        return UNKNOWN if keras_dense else None
+
+    def _layer_width(self, node: cst.Call, names: frozenset[str], scope: Scope) -> int | None:
+        """The size of the last axis of what the layer `node` builds gives (`nn.Linear(8, 1)`,
+        `Dense(n_out)` with every value of `n_out` the same whole number), or None."""
+        found = names & LAYER_WIDTH
+        if not found:
+            return None
+        keyword, position = LAYER_WIDTH.info[min(found)]
+        given = argument(node, keyword, position)
+        origins = self._origins(given, scope) if given is not None else None
+        widths = {number(origin) for origin in origins or ()}
+        width = widths.pop() if len(widths) == 1 else None
+        return int(width) if width is not None and width == int(width) and width > 0 else None
 
     def _activation(self, node: cst.BaseExpression | None) -> str | None:
         if node is None:
@@ -1137,7 +1169,7 @@ class ModuleModel:
         if table is None:
             table = {}
             body = owner.body if isinstance(owner, cst.FunctionDef) else owner
-            added: dict[str, cst.BaseExpression] = {}
+            added: dict[str, list[cst.BaseExpression]] = {}
             written: dict[str, list[cst.BaseExpression]] = {}
             divided: dict[str, list[cst.AugAssign]] = {}
             filled: set[str] = set()
@@ -1166,7 +1198,7 @@ class ModuleModel:
                     if isinstance(small, cst.ClassDef):
                         self._owner.update((method, small) for method, _ in _methods_with_self(small))
                 elif isinstance(small, cst.Expr) and (addition := _container_addition(small.value)) is not None and isinstance(addition[0], cst.Name):
-                    added[addition[0].value] = addition[1]
+                    added.setdefault(addition[0].value, []).append(addition[1])
                 elif isinstance(small, cst.Expr) and (buffer := _noise_filled(small.value)) is not None:
                     filled.add(buffer)
             self._bindings[owner] = table

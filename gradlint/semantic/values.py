@@ -20,7 +20,8 @@ class Value:
     names the location: a key that two reads of the same value share (`ModuleModel.location_key`);
     `autograd` is what calling the value does that torch's backward depends on (`SAVES_INPUT`,
     `SAVES_OUTPUT`, `WRITES_INPUT`: a weight layer, an activation whose backward reads its
-    output, a module run in place).
+    output, a module run in place); `width` is the size of the last axis of a layer's output
+    when the layer fixes it (`nn.Linear(8, 1)(h)`, `Dense(units)(h)` with `units = 1`).
     """
 
     probability: str | None = None
@@ -30,6 +31,7 @@ class Value:
     elements: tuple[Value, ...] | None = None
     location: tuple | None = None
     autograd: frozenset[str] = frozenset()
+    width: int | None = None
 
     @property
     def known(self) -> bool:
@@ -79,5 +81,7 @@ def join(values: Iterable[Value]) -> Value:
     locations = {value.location for value in values}
     location = first.location if len(locations) == 1 else None
     autograd = frozenset.intersection(*(value.autograd for value in values))
+    widths = {value.width for value in values}
     return Value(probability, any(value.indirect for value in values), any(value.through_call for value in values),
-                 output if output and output.known else None, elements, location, autograd)
+                 output if output and output.known else None, elements, location, autograd,
+                 first.width if len(widths) == 1 else None)

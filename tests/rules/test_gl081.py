@@ -5,6 +5,8 @@ import textwrap
 import pytest
 
 from gradlint import lint_source
+from gradlint.api import lint_paths
+from gradlint.config import Settings
 
 
 def lines(source: str) -> list[int]:
@@ -91,3 +93,80 @@ def test_attributes_are_per_class() -> None:
 def test_tests_are_quiet() -> None:
     source = 'from keras.layers import Dense\n\ndef test_warns():\n    Dense(1, activation="softmax")\n'
     assert lines(source) == []
+
+
+@pytest.mark.parametrize(
+    "setting, expected",
+    [("n_out = 1", [8]), ("n_out = 3", []), ("n_out = 1 if wide else 4", []), ("from config import n_out", [])],
+)
+def test_a_width_held_in_a_name_counts_when_every_value_is_one(setting: str, expected: list[int]) -> None:
+    source = f"""
+        from keras import layers
+        wide = False
+        {setting}
+
+        def head(h):
+            logits = layers.Dense(n_out)(h)
+            return layers.Softmax()(logits)
+    """
+    assert lines(source) == expected
+
+
+def test_a_width_given_by_the_callers_of_a_builder() -> None:
+    source = """
+        from keras import Sequential, layers
+
+        def classifier(n_classes):
+            model = Sequential()
+            model.add(layers.Dense(n_classes))
+            model.add(layers.Activation("softmax"))
+            return model
+
+        binary = classifier({width})
+    """
+    assert lines(source.format(width=1)) == [7]
+    assert lines(source.format(width=2)) == []
+
+
+def test_only_the_layer_added_just_before_decides() -> None:
+    source = """
+        from keras import Sequential, layers
+
+        model = Sequential()
+        model.add(layers.Dense(1))
+        model.add(layers.Dense(4))
+        model.add(layers.Activation("softmax"))
+        other = Sequential()
+        other.add(layers.Dense(1))
+        model.add(layers.Softmax())
+    """
+    assert lines(source) == []
+
+
+def test_a_one_output_model_defined_in_another_module(tmp_path) -> None:
+    package = tmp_path / "proj"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "models.py").write_text(textwrap.dedent("""
+        from torch import nn
+
+        class Critic(nn.Module):
+            def __init__(self, dim):
+                super().__init__()
+                self.body = nn.Sequential(nn.Linear(dim, 16), nn.Tanh())
+                self.value = nn.Linear(16, 1)
+
+            def forward(self, x):
+                return self.value(self.body(x))
+    """))
+    (package / "train.py").write_text(textwrap.dedent("""
+        import torch.nn.functional as F
+        from .models import Critic
+
+        critic = Critic(4)
+
+        def policy(x):
+            return F.softmax(critic(x), dim=-1)
+    """))
+    result, _ = lint_paths([str(package)], Settings(), ["GL081"], jobs=1)
+    assert [(f.path.rsplit("/", 1)[-1], f.line) for f in result.findings] == [("train.py", 8)]
