@@ -1203,3 +1203,55 @@ def test_functions_of_a_project_module_called_through_the_module(tmp_path):
     assert _findings_in(tmp_path / "q", ["GL030", "GL080", "GL082"]) == [
         ("losses.py", 5, "GL080"), ("metrics.py", 5, "GL030"), ("train.py", 6, "GL082"),
     ]
+
+
+def test_what_a_name_holds_is_a_layer_object_when_every_value_builds_one():
+    model = model_of(
+        """
+        import torch
+        from torch import nn
+        from keras import layers
+
+        class Block(nn.Module):
+            pass
+
+        class Plain:
+            pass
+
+        dense = layers.Dense(4)
+        block = Block()
+        either = nn.Linear(2, 2) if torch.cuda.is_available() else Block()
+        plain = Plain()
+        function = nn.functional.relu
+        tensor = torch.zeros(3)
+        """
+    )
+    held = {name: model.layer_object(cst.Name(name)) for name in ("dense", "block", "either", "plain", "function", "tensor")}
+    assert held == {"dense": "keras", "block": "torch", "either": "torch", "plain": None, "function": None, "tensor": None}
+
+
+def test_a_layer_fixes_the_width_of_what_it_gives():
+    model = model_of(
+        """
+        from torch import nn
+        from keras import layers
+        N = 1
+
+        def one(h):
+            return nn.Linear(8, 1)(h)
+
+        def named(h):
+            return layers.Dense(N)(h)
+
+        def through_a_model(h):
+            return nn.Sequential(nn.Linear(8, 4), nn.ReLU(), nn.Linear(4, 1))(h)
+
+        def reshaped(h):
+            return nn.Linear(8, 1)(h).view(-1)
+
+        def joined(h, wide):
+            return nn.Linear(8, 1)(h) if wide else nn.Linear(8, 2)(h)
+        """
+    )
+    widths = {name: returned(model, name).width for name in ("one", "named", "through_a_model", "reshaped", "joined")}
+    assert widths == {"one": 1, "named": 1, "through_a_model": 1, "reshaped": None, "joined": None}

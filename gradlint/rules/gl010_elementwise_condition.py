@@ -6,6 +6,7 @@ import libcst as cst
 
 from gradlint.data import api_table
 from gradlint.engine.gradients import LOSS_WORDS, name_words
+from gradlint.engine.syntax import argument, number
 from gradlint.engine.walker import iter_tree
 from gradlint.rule import Fix, Rule, Severity
 
@@ -14,6 +15,7 @@ COMPARE = api_table("condition_compare")
 ELEMENTWISE = api_table("condition_elementwise")
 TENSOR_DECORATORS = api_table("condition_tensor_decorators")
 SIDE_EFFECTS = api_table("condition_side_effects")
+AXIS_REDUCTION = api_table("condition_axis_reduction")
 
 # Methods whose first argument is a batch of tensors in a layer, module or loss class.
 LAYER_METHODS = frozenset({"call", "forward", "__call__"})
@@ -60,7 +62,10 @@ class ElementwiseCondition(Rule):
     `torch.nn.Module` or a Flax module), an argument of a `tf.function`, `jax.jit` or
     `torch.compile` function, the `y_true` / `y_pred` of a loss (or the first two arguments of
     a function named `*_loss`), or a local value computed from these by elementwise framework
-    calls (`tf.math.less`, `torch.gt`, `jnp.exp`, arithmetic, `x.abs()`, ...).
+    calls (`tf.math.less`, `torch.gt`, `jnp.exp`, arithmetic, `x.abs()`, ...), by a layer
+    (`h = self.dense(x)`, `self.block(x)` with a layer class of the project: the semantic
+    model's `layer_object`), by a column taken whole along the first axis (`x[:, 0]`) or by a
+    reduction along an axis after the first (`x.sum(dim=1)`, `tf.reduce_max(x, axis=2)`).
 
     ## Why is this bad?
     A conditional takes one branch for everything it computes, but an elementwise predicate
@@ -115,9 +120,9 @@ class ElementwiseCondition(Rule):
     project's own base classes in any module (`class Relie(BaseOp)` with `BaseOp` a
     `keras.layers.Layer` defined elsewhere in the project), as the semantic model resolves it.
 
-    Known misses: values that pass through a call the rule cannot resolve (`h = self.dense(x)`,
-    a helper function), through indexing (`x[:, 0] > 0`) or through a reduction along one
-    axis (`x.sum(dim=1) > 0`); plain functions that are not layer methods, not decorated and
+    Known misses: values that pass through a helper function, a reduction along the last
+    axis (`x.sum(dim=-1) > 0`: for a 1-D input it leaves one value, so it is not counted);
+    plain functions that are not layer methods, not decorated and
     do not take `y_true` / `y_pred`; `assert` statements and comprehension filters.
 
     ## Severity
@@ -315,6 +320,8 @@ class ElementwiseCondition(Rule):
             return self._kind(node.expression)
         if isinstance(node, cst.Call):
             return self._call(node)
+        if isinstance(node, cst.Subscript) and _keeps_first_axis(node):
+            return self._kind(node.value)  # `x[:, 0]`: one value per row
         return None
 
     def _comparison(self, node: cst.Comparison) -> tuple[str, str | None] | None:
@@ -342,6 +349,13 @@ class ElementwiseCondition(Rule):
                                 kind = TENSOR
                             return (kind, framework)
                 return None
+        reduced = self._reduced_along_an_axis(node)
+        if reduced is not None:
+            known = self._kind(reduced)
+            return (TENSOR, known[1]) if known is not None else None
+        applied = self._layer_applied(node)
+        if applied is not None:
+            return applied
         method = self.context.names.method(node)
         if method is None:
             return None
@@ -351,6 +365,33 @@ class ElementwiseCondition(Rule):
                 known = self._kind(receiver)
                 return (kind, known[1]) if known is not None else None
         return None
+
+    def _reduced_along_an_axis(self, node: cst.Call) -> cst.BaseExpression | None:
+        """The tensor of `x.sum(dim=1)`, `tf.reduce_max(x, axis=2)`: reduced along one axis
+        other than the first, it keeps a value per row. An axis 0, -1 or held in a name may
+        leave a single value (a 1-D `y_pred`), and is not counted."""
+        method = self.context.names.method(node)
+        if self.callee(node, AXIS_REDUCTION) is not None:
+            tensor, position = argument(node, ("input", "input_tensor", "x", "a"), 0), AXIS_REDUCTION.info["position"]
+        elif method in AXIS_REDUCTION.methods:
+            tensor, position = node.func.value, AXIS_REDUCTION.info["method_position"]  # type: ignore[attr-defined]
+        else:
+            return None
+        axis = argument(node, tuple(AXIS_REDUCTION.info["keywords"]), position)
+        value = number(axis) if axis is not None else None
+        return tensor if value is not None and value >= 1 and value == int(value) else None
+
+    def _layer_applied(self, node: cst.Call) -> tuple[str, str | None] | None:
+        """A layer called on an elementwise tensor (`self.dense(x)`, `Dense(4)(x)`, `self.block(x)`
+        with a layer class of the project): a batch again, one value per element."""
+        inputs = [arg.value for arg in node.args if arg.keyword is None and not arg.star]
+        if not inputs or isinstance(node.func, cst.Name) and node.func.value in ("float", "int", "bool", "len"):
+            return None
+        known = self._kind(inputs[0])
+        if known is None:
+            return None
+        framework = self.context.semantic.layer_object(node.func, self.context.scopes)
+        return (TENSOR, known[1] or framework) if framework is not None else None
 
     # Where a single boolean is needed -------------------------------------------------
 
@@ -538,3 +579,13 @@ def _is_loss_function(name: str) -> bool:
     if words and words[-1] == "fn":
         words = words[:-1]
     return bool(words) and words[-1] in LOSS_WORDS
+
+
+def _keeps_first_axis(node: cst.Subscript) -> bool:
+    """`x[:, 0]`, `x[:, :, 1]`: the first axis taken whole, another one indexed."""
+    first = node.slice[0].slice if node.slice else None
+    return (
+        len(node.slice) > 1
+        and isinstance(first, cst.Slice)
+        and first.lower is None and first.upper is None and first.step is None
+    )

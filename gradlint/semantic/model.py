@@ -374,15 +374,18 @@ class ModuleModel:
     def origins(
         self, node: cst.BaseExpression, scopes: Sequence[cst.CSTNode] = (), defaults: list | None = None
     ) -> list[cst.BaseExpression] | None:
-        """The expressions `node` may hold, followed through local and module names and `self`
-        attributes (`criterion = nn.CrossEntropyLoss()`, `self.loss_fn = ...`); None when one
-        way in is not an assignment the model can read (a parameter, a loop variable). Given a
-        list as `defaults`, a parameter whose callers the model does not see gives its default
-        (`def __init__(self, steps=4)`), which is also appended to `defaults`."""
+        """The expressions `node` may hold, followed through local and module names, `self`
+        attributes (`criterion = nn.CrossEntropyLoss()`, `self.loss_fn = ...`) and both
+        branches of `a if c else b`; None when one way in is not an assignment the model can
+        read (a parameter, a loop variable). Given a list as `defaults`, a parameter whose
+        callers the model does not see gives its default (`def __init__(self, steps=4)`),
+        which is also appended to `defaults`."""
         return self._origins(node, self._scope(scopes), defaults)
 
-    def _origins(self, node: cst.BaseExpression, scope: Scope, defaults: list | None = None) -> list[cst.BaseExpression] | None:
-        found: list[cst.BaseExpression] = []
+    def _origins(self, node: cst.BaseExpression, scope: Scope, defaults: list | None = None,
+                 with_models: bool = False) -> list | None:
+        """`origins`; with `with_models`, each expression with the model of its module."""
+        found: list = []
         todo: list[tuple[cst.BaseExpression, Scope, ModuleModel]] = [(node, scope, self)]
         for _ in range(4 * MAX_DEPTH):
             if not todo:
@@ -409,8 +412,10 @@ class ModuleModel:
                 if not assigned:
                     return None
                 todo.extend((value, Scope((method,), scope.cls), owner) for owner, value, method in assigned)
+            elif isinstance(current, cst.IfExp):
+                todo += [(current.body, scope, model), (current.orelse, scope, model)]
             else:
-                found.append(current)
+                found.append((current, model) if with_models else current)
         return None
 
     def location_key(
@@ -492,6 +497,22 @@ class ModuleModel:
             return Value(autograd=autograd) if autograd else UNKNOWN
         owner, method = found
         return Value(output=owner._result(method, cls), autograd=autograd)
+
+    def layer_object(self, node: cst.BaseExpression, scopes: Sequence[cst.CSTNode] = ()) -> str | None:
+        """The framework of the layer object `node` holds, when every value it may hold is
+        built by a framework layer class (`nn.Linear(8, 4)`, `layers.Dense(4)`) or by a layer
+        class of the project (`Block()`, in any module); else None."""
+        origins = self._origins(node, self._scope(scopes), with_models=True)
+        frameworks = {model._built_layer(origin) if isinstance(origin, cst.Call) else None for origin, model in origins or ()}
+        return frameworks.pop() if len(frameworks) == 1 else None
+
+    def _built_layer(self, call: cst.Call) -> str | None:
+        for name in self.names.qualified_names(call.func):
+            head, _, last = name.rpartition(".")
+            if (name + ".").startswith(_LAYER_PREFIXES) and last[:1].isupper():
+                return _LAYER_FRAMEWORKS.get(head.split(".", 1)[0])
+        cls = self.class_ref(call.func)
+        return self.layer_framework(cls) or None if cls is not None else None
 
     def layer_framework(self, cls: cst.ClassDef | ClassRef) -> str | None:
         """The framework whose layer or module class `cls` derives from, directly or through
