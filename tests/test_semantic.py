@@ -1255,3 +1255,35 @@ def test_a_layer_fixes_the_width_of_what_it_gives():
     )
     widths = {name: returned(model, name).width for name in ("one", "named", "through_a_model", "reshaped", "joined")}
     assert widths == {"one": 1, "named": 1, "through_a_model": 1, "reshaped": None, "joined": None}
+
+
+def test_loop_variables_context_values_and_augmented_assignments_rebind_a_name():
+    model = model_of(
+        """
+        import torch
+
+        def rebound_by_a_loop(z, batches):
+            p = torch.softmax(z, -1)
+            for p in batches:
+                pass
+            return p
+
+        def inside_the_loop(z, batches):
+            p = torch.softmax(z, -1)
+            for p, _ in batches:
+                return p
+
+        def rebound_by_with(z):
+            p = torch.softmax(z, -1)
+            with open("f") as p:
+                return p
+
+        def kept_off_zero(z):
+            p = torch.softmax(z, -1)
+            p += 1e-8
+            return p
+        """
+    )
+    kinds = {name: returned(model, name).probability
+             for name in ("rebound_by_a_loop", "inside_the_loop", "rebound_by_with", "kept_off_zero")}
+    assert kinds == {"rebound_by_a_loop": None, "inside_the_loop": None, "rebound_by_with": None, "kept_off_zero": "softmax"}

@@ -414,6 +414,8 @@ class ModuleModel:
                 todo.extend((value, Scope((method,), scope.cls), owner) for owner, value, method in assigned)
             elif isinstance(current, cst.IfExp):
                 todo += [(current.body, scope, model), (current.orelse, scope, model)]
+            elif isinstance(current, (cst.For, cst.With)):
+                return None  # a loop variable, a context manager's value
             else:
                 found.append((current, model) if with_models else current)
         return None
@@ -826,7 +828,8 @@ class ModuleModel:
     def _join_bound(self, bound, scope: Scope, depth: int, name: str | None = None) -> Value:
         # `p = p.clamp(min=eps)` updates the value a name holds: the earlier values decide.
         if name is not None and len(bound) > 1:
-            fresh = [(value, index) for value, index in bound if name not in referenced_names(value)]
+            fresh = [(value, index) for value, index in bound
+                     if isinstance(value, (cst.For, cst.With)) or name not in referenced_names(value)]
             bound = fresh or bound
         values = []
         for value, index in bound:
@@ -1198,13 +1201,24 @@ class ModuleModel:
             unconditional = {
                 id(small) for line in statements if isinstance(line, cst.SimpleStatementLine) for small in line.body
             } | {id(line) for line in statements if isinstance(line, (cst.FunctionDef, cst.ClassDef))}
-            for position, small in enumerate(small_statements(body)):
+            for position, small in enumerate(_binding_statements(body)):
                 when = (position, id(small) in unconditional)
                 self._when[small] = when
                 value = getattr(small, "value", None)
                 if isinstance(small, (cst.Assign, cst.AnnAssign)) and value is not None:
                     self._when.setdefault(value, when)
-                if isinstance(small, cst.Assign):
+                if isinstance(small, cst.For):  # the loop variable: a value the model does not know
+                    _bind(table, small.target, small, None)
+                elif isinstance(small, cst.With):
+                    for item in small.items:
+                        if item.asname is not None:
+                            _bind(table, item.asname.name, small, None)
+                elif isinstance(small, cst.AugAssign) and isinstance(small.target, cst.Name) and type(small.operator) in _AUGMENTED:
+                    # `p += eps` binds `p + eps`, whose `p` is read just before it.
+                    combined = cst.BinaryOperation(small.target, _AUGMENTED[type(small.operator)](), small.value)
+                    self._when[combined] = when
+                    table.setdefault(small.target.value, []).append((combined, None))
+                elif isinstance(small, cst.Assign):
                     for target in small.targets:
                         _bind(table, target.target, small.value, None)
                         if isinstance(target.target, cst.Subscript) and isinstance(target.target.value, cst.Name):
@@ -1508,6 +1522,34 @@ def _parameters(function: cst.FunctionDef | cst.Lambda) -> set[str]:
         if isinstance(star, cst.Param):
             found.add(star.name.value)
     return found
+
+
+# Augmented assignments read as the operation they make (`/=` is kept apart: a buffer divided
+# in place is read by `_normalized_exp_buffer`).
+_AUGMENTED = {
+    cst.AddAssign: cst.Add, cst.SubtractAssign: cst.Subtract, cst.MultiplyAssign: cst.Multiply,
+    cst.PowerAssign: cst.Power, cst.FloorDivideAssign: cst.FloorDivide, cst.ModuloAssign: cst.Modulo,
+    cst.MatrixMultiplyAssign: cst.MatrixMultiply,
+}
+
+
+def _binding_statements(body: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    """`small_statements`, with each `for` and `with` statement just before its body (their
+    targets are bound there)."""
+    stack = [body]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, (cst.SimpleStatementLine, cst.SimpleStatementSuite)):
+            yield from current.body
+            continue
+        if isinstance(current, (cst.FunctionDef, cst.ClassDef)):
+            yield current
+            continue
+        if isinstance(current, (cst.For, cst.With)):
+            yield current
+        children = [c for c in iter_children(current) if isinstance(c, STATEMENT_HOLDERS)]
+        children.reverse()
+        stack.extend(children)
 
 
 def _bind(table: dict, target: cst.BaseExpression, value: cst.BaseExpression, index: tuple[int, ...] | None) -> None:
