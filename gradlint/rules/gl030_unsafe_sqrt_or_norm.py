@@ -1,14 +1,13 @@
 from __future__ import annotations
 
-import bisect
-
 import libcst as cst
 
 from gradlint.data import api_table
 from gradlint.engine.gradients import STOP_GRADIENT, not_differentiated
-from gradlint.engine.syntax import argument, bare, number, own_nodes, positional
+from gradlint.engine.syntax import argument, assigned_names, bare, number, positional
 from gradlint.engine.walker import iter_children
 from gradlint.rule import Fix, NodeCode, Rule, Severity
+from gradlint.semantic.model import ModuleModel, Place
 
 SQRT = api_table("roots_sqrt")
 POW = api_table("roots_pow")
@@ -46,7 +45,6 @@ _NUMERIC_MODULES = ("numpy.", "scipy.", "math.")
 _FRAMEWORKS = ("tensorflow.", "keras.", "jax.", "torch.", "theano.", "numpy.", "scipy.", "math.", "flax.", "optax.")
 _MAX_DEPTH = 12
 _ROUNDS_NEGATIVE = "a variance written as E[x²] - E[x]²"
-_END = 1 << 62  # a time after every binding: what a function's names hold when it returns
 EPSILON = "1e-12"
 # Expressions that need parentheses as an operand of `+`.
 _LOOSER_THAN_ADD = (cst.BooleanOperation, cst.Comparison, cst.IfExp, cst.Lambda, cst.UnaryOperation)
@@ -54,9 +52,6 @@ _ARG_CHARS = 36
 # The argument a clamp bounds, when given by keyword; and calls that give a constant bound.
 _CLAMPED_KEYWORDS = frozenset({"input", "x", "a", "t", "x1"})
 _BOUND_CALLS = frozenset({"epsilon", "finfo", "float"})
-
-_HIDDEN = object()  # a binding that hides earlier ones without a known value
-_VARIANCE = object()  # a binding to the variance element of `moments(...)`
 
 
 class UnsafeSqrtOrNorm(Rule):
@@ -82,8 +77,12 @@ class UnsafeSqrtOrNorm(Rule):
       mean(x) ** 2`, even with `+ eps`: for a constant feature it rounds below zero in
       float32 (torch 2.13.0, constant `x` of 7 values drawn in [0, 10): negative for 38% of
       them, exactly 0 for 28%), where the root itself is NaN;
-    - any of these returned by a function of the module (`sqrt(squared_gap(a, b))` with `def
-      squared_gap(a, b): return ((a - b) ** 2).sum(-1)`);
+    - any of these held in a name (every assignment that reaches the read must give one:
+      a name made a difference in one branch and guarded in another is not flagged), in a
+      `self` attribute, or returned by a function of the project or a method of `self`
+      (`sqrt(squared_gap(a, b))` with `def squared_gap(a, b): return ((a - b) **
+      2).sum(-1)`, `sqrt(self.pairwise(x))`), as the semantic model follows them; a
+      difference returned by such a function counts too (`tf.norm(offset(a, b))`);
     - a difference given to a function of the project, in this module or another, that
       returns the sum of squares of its parameter (`sqrt(geo.squared_length(a - b))` with
       `def squared_length(v): return jnp.sum(v ** 2, -1)`) or a root of one with nothing
@@ -181,10 +180,9 @@ class UnsafeSqrtOrNorm(Rule):
     - A norm helper's own root (`def length(v): return sqrt(sum(v ** 2))`): its parameter
       may be anything; it is checked where a caller gives it a difference.
 
-    Known misses: a difference that reaches the root through a function call, an attribute
-    (`self.d`), a loop-carried value or another function; a name bound in one branch and
-    rebound in another (the last binding in source order wins), or reused as a
-    comprehension variable earlier in the function; `tf.math.reduce_std` and
+    Known misses: a difference that reaches the root through a parameter (what the callers
+    pass is not followed, but for the helpers above), a loop-carried value or a container;
+    `tf.math.reduce_std` and
     `jnp.std` (NaN at a constant input in TF 2.21.0 and JAX 0.10.2). Theano is checked with
     the same patterns (`T.sqrt(T.sum(T.sqr(a - b)))`) but was not measured.
 
@@ -217,12 +215,11 @@ class UnsafeSqrtOrNorm(Rule):
 
     def __init__(self, context) -> None:
         super().__init__(context)
-        # Per function (id of its node, 0 for the module): name -> (binding times, values).
-        self._envs: dict[int, dict[str, tuple[list[int], list[object]]]] = {}
-        self._clock = 0
         self._quiet_args: set[int] = set()  # Arg nodes whose value is not differentiated
         self._quiet_depth = 0
         self._quiet_nodes: set[int] = set()  # expressions whose result leaves autograd
+        # Names bound by the comprehensions around the walk: the walk's scopes do not hold them.
+        self._comprehension_names: list[set[str]] = []
         # Per function: findings `name = root(...)` kept until the function's end, to drop
         # those whose name is only compared (`err = norm(x - x_old); if err < tol: ...`).
         self._pending: dict[int, list[tuple[cst.Name, cst.CSTNode, cst.CSTNode, dict, tuple[str, ...]]]] = {}
@@ -235,83 +232,39 @@ class UnsafeSqrtOrNorm(Rule):
         self._before_clamp: dict[int, tuple[cst.CSTNode, cst.CSTNode | None, dict, tuple[str, ...]]] = {}
         self._clamped_roots: set[int] = set()
 
-    # Local variables ----------------------------------------------------------------------
+    # What a name holds (the semantic model) -------------------------------------------------
 
-    def _env(self) -> dict[str, tuple[list[int], list[object]]]:
-        """The bindings of the innermost function (or the module), where new ones go."""
-        for scope in reversed(self.context.scopes):
-            if isinstance(scope, cst.FunctionDef):
-                return self._envs.setdefault(id(scope), {})
-        return self._envs.setdefault(0, {})
+    def _here(self) -> Place:
+        return self.context.semantic.place(self.context.scopes, self.context.current_statement())
 
-    def _visible(self) -> dict[str, tuple[list[int], list[object]]]:
-        """The bindings a root here sees: the function's, less the parameters of enclosing lambdas."""
-        env = self._env()
-        hidden = set()
-        for scope in reversed(self.context.scopes):
-            if not isinstance(scope, cst.Lambda):
-                break
-            params = scope.params
-            hidden.update(p.name.value for p in (*params.posonly_params, *params.params, *params.kwonly_params))
-        return {k: v for k, v in env.items() if k not in hidden} if hidden else env
+    def _values(self, node: cst.BaseExpression, place: Place) -> list[tuple[cst.BaseExpression, tuple | None, Place]] | None:
+        """The values a name or `self` attribute may hold where it is read; None when unknown.
+        A comprehension's own variable is unknown where the walk is inside it."""
+        if isinstance(node, cst.Name) and any(node.value in names for names in self._comprehension_names):
+            if place.scope == self._here().scope:
+                return None
+        return ModuleModel.assignments(node, place)
 
-    def _bind(self, target: cst.BaseExpression, value: object) -> None:
-        if isinstance(target, cst.Name):
-            self._clock += 1
-            times, values = self._env().setdefault(target.value, ([], []))
-            times.append(self._clock)
-            values.append(value)
-        elif isinstance(target, (cst.Tuple, cst.List)):
-            elements = [e.value for e in target.elements]
-            parts = self._unpack(value, len(elements))
-            for element, part in zip(elements, parts):
-                self._bind(element, part)
-        elif isinstance(target, cst.StarredElement):
-            self._bind(target.value, _HIDDEN)
+    def _every(self, node: cst.BaseExpression, place: Place, test) -> bool:
+        """Whether the name `node` holds only values that pass `test(value, place)`."""
+        values = self._values(node, place)
+        return bool(values) and all(index is None and test(value, at) for value, index, at in values)
 
-    def _unpack(self, value: object, count: int) -> list[object]:
-        parts: list[object] = [_HIDDEN] * count
-        if isinstance(value, (cst.Tuple, cst.List)) and len(value.elements) == count:
-            return [e.value for e in value.elements]
-        if isinstance(value, cst.Call) and count == 2:
-            if self.callee(value, MOMENTS):
-                parts[1] = _VARIANCE
-            elif self.callee(value, VAR_FIRST):
-                parts[0] = _VARIANCE
-        return parts
-
-    def _lookup(self, env: dict, name: str, time: int) -> tuple[object, int]:
-        entry = env.get(name)
-        if entry is None:
-            return _HIDDEN, 0
-        times, values = entry
-        index = bisect.bisect_left(times, time) - 1
-        if index < 0:
-            return _HIDDEN, 0
-        return values[index], times[index]
-
-    def leave_Assign(self, node: cst.Assign) -> None:
-        for target in node.targets:
-            self._bind(target.target, node.value)
-
-    def leave_AnnAssign(self, node: cst.AnnAssign) -> None:
-        self._bind(node.target, node.value if node.value is not None else _HIDDEN)
-
-    def leave_AugAssign(self, node: cst.AugAssign) -> None:
-        self._bind(node.target, _HIDDEN)
-
-    def leave_NamedExpr(self, node: cst.NamedExpr) -> None:
-        self._bind(node.target, node.value)
-
-    def visit_For(self, node: cst.For) -> None:
-        self._bind(node.target, _HIDDEN)
+    def _one_value(self, node: cst.BaseExpression | None, place: Place) -> tuple[cst.BaseExpression | None, Place]:
+        """The value of a name with one assignment reaching the read, else the node itself."""
+        if isinstance(node, (cst.Name, cst.Attribute)):
+            values = self._values(node, place)
+            if values and len(values) == 1 and values[0][1] is None and isinstance(values[0][0], cst.BaseExpression):
+                return values[0][0], values[0][2]
+        return node, place
 
     def _comprehension(self, node: cst.BaseComp) -> None:
-        # The element is walked before the `for` clauses: hide their targets first.
+        names: set[str] = set()
         clause = node.for_in
         while clause is not None:
-            self._bind(clause.target, _HIDDEN)
+            names.update(assigned_names(clause.target))
             clause = clause.inner_for_in
+        self._comprehension_names.append(names)
 
     def visit_ListComp(self, node: cst.ListComp) -> None:
         self._comprehension(node)
@@ -325,9 +278,17 @@ class UnsafeSqrtOrNorm(Rule):
     def visit_DictComp(self, node: cst.DictComp) -> None:
         self._comprehension(node)
 
-    def visit_WithItem(self, node: cst.WithItem) -> None:
-        if node.asname is not None:
-            self._bind(node.asname.name, _HIDDEN)
+    def leave_ListComp(self, node: cst.ListComp) -> None:
+        self._comprehension_names.pop()
+
+    def leave_SetComp(self, node: cst.SetComp) -> None:
+        self._comprehension_names.pop()
+
+    def leave_GeneratorExp(self, node: cst.GeneratorExp) -> None:
+        self._comprehension_names.pop()
+
+    def leave_DictComp(self, node: cst.DictComp) -> None:
+        self._comprehension_names.pop()
 
     # Regions that are not differentiated ----------------------------------------------------
 
@@ -402,34 +363,33 @@ class UnsafeSqrtOrNorm(Rule):
             # `** 0.5` and `pow` also serve plain Python numbers: `(dx**2 + dy**2) ** 0.5` of
             # floats has no gradient. Ask for a call (a reduction, a framework op) on the way.
             if isinstance(node, cst.BinaryOperation) or root == "pow":
-                if not self._has_call(base, self._visible(), self._clock + 1, 0):
+                if not self._has_call(base, self._here(), 0):
                     return
             self._root(node, base, root)
 
-    def _has_call(self, node: cst.BaseExpression, env: dict, time: int, depth: int) -> bool:
+    def _has_call(self, node: cst.BaseExpression, place: Place, depth: int) -> bool:
         if depth > _MAX_DEPTH:
             return False
         if isinstance(node, cst.Call):
             return True
         if isinstance(node, cst.Name):
-            value, time = self._lookup(env, node.value, time)
-            return isinstance(value, cst.BaseExpression) and self._has_call(value, env, time, depth + 1)
+            return self._every(node, place, lambda value, at: self._has_call(value, at, depth + 1))
         if isinstance(node, cst.BinaryOperation):
-            return self._has_call(node.left, env, time, depth + 1) or self._has_call(node.right, env, time, depth + 1)
+            return self._has_call(node.left, place, depth + 1) or self._has_call(node.right, place, depth + 1)
         if isinstance(node, cst.UnaryOperation):
-            return self._has_call(node.expression, env, time, depth + 1)
+            return self._has_call(node.expression, place, depth + 1)
         if isinstance(node, cst.Subscript):
-            return self._has_call(node.value, env, time, depth + 1)
+            return self._has_call(node.value, place, depth + 1)
         return False
 
     def _root(self, node: cst.CSTNode, argument: cst.BaseExpression, root: str | NodeCode) -> None:
         if self._quiet_depth or id(node) in self._quiet_nodes:
             return
-        time = self._clock + 1
-        what = self._vanishes(argument, self._visible(), time, 0)
+        here = self._here()
+        what = self._vanishes(argument, here, 0)
         if what is not None:
             self._report(node, root, what, argument)
-        elif self._nan_after_clamp(node) and self._squares(argument, self._visible(), time, 0):
+        elif self._nan_after_clamp(node) and self._squares(argument, here, 0):
             self._before_clamp_finding(node, root, "a sum of squares", argument)
 
     # A clamp after the root ----------------------------------------------------------------------
@@ -444,34 +404,31 @@ class UnsafeSqrtOrNorm(Rule):
         method = self.context.names.method(node)
         return bool(self.qualified_names(node.func) & NAN_AFTER_CLAMP) or (method is not None and method in NAN_AFTER_CLAMP.methods)
 
-    def _squares(self, node: cst.BaseExpression, env: dict, time: int, depth: int) -> bool:
+    def _squares(self, node: cst.BaseExpression, place: Place, depth: int) -> bool:
         """`node` is a sum (or mean) of squares of anything: zero for a zero vector."""
         if depth > _MAX_DEPTH:
             return False
         if isinstance(node, cst.Name):
-            value, time = self._lookup(env, node.value, time)
-            return isinstance(value, cst.BaseExpression) and self._squares(value, env, time, depth + 1)
+            return self._every(node, place, lambda value, at: self._squares(value, at, depth + 1))
         if not isinstance(node, cst.Call):
             return False
-        method = self.context.names.method(node)
+        method = place.method(node)
         if method in REDUCE.methods:
             inner = node.func.value
-        elif self.qualified_names(node.func) & REDUCE:
+        elif place.qualified_names(node.func) & REDUCE:
             inner = _first_argument(node)
         else:
             return False
-        if isinstance(inner, cst.Name):
-            value, _ = self._lookup(env, inner.value, time)
-            inner = value if isinstance(value, cst.BaseExpression) else inner
+        inner, place = self._one_value(inner, place)
         if isinstance(inner, cst.BinaryOperation):
             if isinstance(inner.operator, cst.Power):
                 return number(inner.right) == 2
-            return isinstance(inner.operator, cst.Multiply) and self.source(inner.left) == self.source(inner.right)
+            return isinstance(inner.operator, cst.Multiply) and place.source(inner.left) == place.source(inner.right)
         if isinstance(inner, cst.Call):
-            inner_method = self.context.names.method(inner)
-            if inner_method in SQUARE.methods or self.qualified_names(inner.func) & SQUARE:
+            inner_method = place.method(inner)
+            if inner_method in SQUARE.methods or place.qualified_names(inner.func) & SQUARE:
                 return True
-            exponent = positional(inner)[-1:] if inner_method in POW.methods or self.qualified_names(inner.func) & POW else []
+            exponent = positional(inner)[-1:] if inner_method in POW.methods or place.qualified_names(inner.func) & POW else []
             return bool(exponent) and number(exponent[0]) == 2
         return False
 
@@ -483,7 +440,7 @@ class UnsafeSqrtOrNorm(Rule):
     def _clamp_after(self, clamp: cst.Call) -> None:
         """Marks the root whose result `clamp` bounds by a constant (`eps`, `1 / epsilon`,
         `K.epsilon()`), directly or through a name; `maximum(d1, d2)` of two norms is no guard."""
-        env, time = self._visible(), self._clock + 1
+        here = self._here()
         method = self.context.names.method(clamp)
         values = [a.value for a in clamp.args if a.keyword is None or a.keyword.value in _CLAMPED_KEYWORDS]
         if method is not None and isinstance(clamp.func, cst.Attribute):
@@ -492,14 +449,12 @@ class UnsafeSqrtOrNorm(Rule):
         if not values:
             return
         clamped, others = values[0], values[1:] + bounds
-        if not others or not all(self._constant(other, env, time, 0) for other in others):
+        if not others or not all(self._constant(other, here, 0) for other in others):
             return
-        if isinstance(clamped, cst.Name):
-            bound, _ = self._lookup(env, clamped.value, time)
-            clamped = bound if isinstance(bound, cst.CSTNode) else clamped
-        self._clamped_roots.add(id(clamped))
+        assigned = self._values(clamped, here) if isinstance(clamped, cst.Name) else None
+        self._clamped_roots.update(id(value) for value, _, _ in assigned or [(clamped, None, here)])
 
-    def _constant(self, node: cst.BaseExpression, env: dict, time: int, depth: int) -> bool:
+    def _constant(self, node: cst.BaseExpression, place: Place, depth: int) -> bool:
         """`node` is a bound, not a computed tensor: numbers, parameters and globals, attributes
         (`self.eps`), `epsilon()` / `finfo(...)`, and arithmetic of those."""
         if depth > _MAX_DEPTH:
@@ -507,14 +462,13 @@ class UnsafeSqrtOrNorm(Rule):
         if number(node) is not None or isinstance(node, cst.Attribute):
             return True
         if isinstance(node, cst.Name):
-            if env.get(node.value) is None:
+            if self._values(node, place) is None:
                 return True  # a parameter or a global
-            value, time = self._lookup(env, node.value, time)
-            return isinstance(value, cst.BaseExpression) and self._constant(value, env, time, depth + 1)
+            return self._every(node, place, lambda value, at: self._constant(value, at, depth + 1))
         if isinstance(node, cst.BinaryOperation):
-            return self._constant(node.left, env, time, depth + 1) and self._constant(node.right, env, time, depth + 1)
+            return self._constant(node.left, place, depth + 1) and self._constant(node.right, place, depth + 1)
         if isinstance(node, cst.UnaryOperation):
-            return self._constant(node.expression, env, time, depth + 1)
+            return self._constant(node.expression, place, depth + 1)
         if isinstance(node, cst.Call):
             func = node.func
             return (func.attr.value if isinstance(func, cst.Attribute) else getattr(func, "value", None)) in _BOUND_CALLS
@@ -526,7 +480,7 @@ class UnsafeSqrtOrNorm(Rule):
         argument = _first_argument(node)
         if argument is None or not _is_l2(node, names):
             return
-        if self._difference(argument, self._visible(), self._clock + 1, 0):
+        if self._difference(argument, self._here(), 0):
             self._report(node, NodeCode(node.func), "the difference", argument)
         elif names & NAN_AFTER_CLAMP:
             self._before_clamp_finding(node, NodeCode(node.func), "the vector", argument)
@@ -581,160 +535,156 @@ class UnsafeSqrtOrNorm(Rule):
 
     # What can vanish ----------------------------------------------------------------------------
 
-    def _vanishes(self, node: cst.BaseExpression, env: dict, time: int, depth: int) -> str | None:
-        """For a quantity under a root: what makes it exactly zero, or None when nothing known does."""
+    def _vanishes(self, node: cst.BaseExpression, place: Place, depth: int) -> str | None:
+        """For a quantity under a root: what makes it exactly zero, or None when nothing known
+        does. A name vanishes when every value that reaches it does."""
         if depth > _MAX_DEPTH:
             return None
         depth += 1
-        if isinstance(node, cst.Name):
-            value, time = self._lookup(env, node.value, time)
-            if value is _VARIANCE:
-                return "the variance"
-            return self._vanishes(value, env, time, depth) if isinstance(value, cst.BaseExpression) else None
+        if isinstance(node, (cst.Name, cst.Attribute)) and not place.qualified_names(node):
+            values = self._values(node, place)
+            found = [self._vanishes_bound(value, index, at, depth) for value, index, at in values or ()]
+            return found[0] if found and None not in found else None
         if isinstance(node, cst.BinaryOperation):
-            return self._vanishes_binary(node, env, time, depth)
+            return self._vanishes_binary(node, place, depth)
         if isinstance(node, cst.Subscript):
             index = _single_index(node)
             if isinstance(node.value, cst.Call) and index is not None:
-                if index == 1 and self.callee(node.value, MOMENTS):
-                    return "the variance"
-                if index == 0 and self.callee(node.value, VAR_FIRST):
-                    return "the variance"
-            return self._vanishes(node.value, env, time, depth)
+                variance = self._variance_element(node.value, (index,), place)
+                if variance is not None:
+                    return variance
+            return self._vanishes(node.value, place, depth)
         if not isinstance(node, cst.Call):
             return None
-        returned = self._helper_return(node, env)
-        if returned is not None:  # `sqrt(sq_dist(a, b))`: what the module's helper returns
-            found = self._vanishes(returned[0], returned[1], _END, depth)
-            if found is not None:
-                return found
-        squared = self._summarised_argument(node, env, self.context.semantic.squares_parameter)
+        returned = ModuleModel.returns(node, place) if not place.qualified_names(node.func) else None
+        if returned:  # `sqrt(sq_dist(a, b))`, `sqrt(self.pairwise(x))`: what the project's helper returns
+            found = [self._vanishes(value, at, depth) for value, at in returned]
+            if None not in found:
+                return found[0]
+        squared = self._summarised_argument(node, place, self.context.semantic.squares_parameter)
         if squared is not None:  # `sqrt(geometry.squared_length(a - b))`, the helper anywhere in the project
-            return "a squared difference" if self._difference(squared, env, time, depth) else None
-        names = self.qualified_names(node.func)
+            return "a squared difference" if self._difference(squared, place, depth) else None
+        names = place.qualified_names(node.func)
         if names:
-            first = _first_argument(node)
-            if names & REDUCE or names & TRANSPARENT:
-                return None if first is None else self._vanishes(first, env, time, depth)
-            if names & SQUARE:
-                return "a squared difference" if self._difference(first, env, time, depth) else None
-            if names & SQUARED_DIFFERENCE:
-                args = positional(node)
-                if len(args) == 2 and number(args[0]) is None and number(args[1]) is None:
-                    return "a squared difference"
-                return None
-            if names & POW:
-                args = positional(node)
-                if len(args) == 2 and number(args[1]) == 2 and self._difference(args[0], env, time, depth):
-                    return "a squared difference"
-                return None
-            if names & VARIANCE:
-                return "the variance"
-            if names & SELF_PRODUCT:
-                args = positional(node)
-                if len(args) == 2 and self._same_difference(args[0], args[1], env, time, depth):
-                    return "a squared difference"
-                return None
-            if names & EINSUM:
-                operands = positional(node)[1:]
-                if len(operands) == 2 and self._same_difference(operands[0], operands[1], env, time, depth):
-                    return "a squared difference"
-                return None
-            if names & CLAMP:
-                value, bounded = self._clamped(node, names)
-                return None if bounded or value is None else _clamped_at_zero(self._vanishes(value, env, time, depth))
-            return None
-        method = self.context.names.method(node)
+            return self._vanishes_api(node, names, place, depth)
+        method = place.method(node)
         if method is None:
             return None
         receiver = node.func.value
         if method in REDUCE.methods or method in TRANSPARENT.methods:
-            return self._vanishes(receiver, env, time, depth)
+            return self._vanishes(receiver, place, depth)
         if method in SQUARE.methods:
-            return "a squared difference" if self._difference(receiver, env, time, depth) else None
+            return "a squared difference" if self._difference(receiver, place, depth) else None
         if method in POW.methods:
             args = positional(node)
-            if len(args) == 1 and number(args[0]) == 2 and self._difference(receiver, env, time, depth):
+            if len(args) == 1 and number(args[0]) == 2 and self._difference(receiver, place, depth):
                 return "a squared difference"
             return None
         if method in VARIANCE.methods:
             return "the variance"
         if method in SELF_PRODUCT.methods:
             args = positional(node)
-            if len(args) == 1 and self._same_difference(receiver, args[0], env, time, depth):
+            if len(args) == 1 and self._same_difference(receiver, args[0], place, depth):
                 return "a squared difference"
             return None
         if method in CLAMP.methods:
             if _lower_bound_is_positive(node, method):
                 return None
-            return _clamped_at_zero(self._vanishes(receiver, env, time, depth))
+            return _clamped_at_zero(self._vanishes(receiver, place, depth))
         return None
 
-    def _difference_of_moments(self, terms: list[tuple[bool, cst.BaseExpression]], env: dict, time: int) -> bool:
+    def _vanishes_bound(self, value: cst.CSTNode, index: tuple | None, place: Place, depth: int) -> str | None:
+        """What makes one value assigned to a name vanish (`index`: the element unpacked from it)."""
+        if index is None:
+            return self._vanishes(value, place, depth) if isinstance(value, cst.BaseExpression) else None
+        return self._variance_element(value, index, place) if isinstance(value, cst.Call) else None
+
+    def _variance_element(self, call: cst.Call, index: tuple, place: Place) -> str | None:
+        """The variance taken from `tf.nn.moments(x)` (element 1) or `torch.var_mean(x)` (element 0)."""
+        names = place.qualified_names(call.func)
+        if (index == (1,) and names & MOMENTS) or (index == (0,) and names & VAR_FIRST):
+            return "the variance"
+        return None
+
+    def _vanishes_api(self, node: cst.Call, names: frozenset[str], place: Place, depth: int) -> str | None:
+        first = _first_argument(node)
+        if names & REDUCE or names & TRANSPARENT:
+            return None if first is None else self._vanishes(first, place, depth)
+        if names & SQUARE:
+            return "a squared difference" if self._difference(first, place, depth) else None
+        if names & SQUARED_DIFFERENCE:
+            args = positional(node)
+            if len(args) == 2 and number(args[0]) is None and number(args[1]) is None:
+                return "a squared difference"
+            return None
+        if names & POW:
+            args = positional(node)
+            if len(args) == 2 and number(args[1]) == 2 and self._difference(args[0], place, depth):
+                return "a squared difference"
+            return None
+        if names & VARIANCE:
+            return "the variance"
+        if names & SELF_PRODUCT:
+            args = positional(node)
+            if len(args) == 2 and self._same_difference(args[0], args[1], place, depth):
+                return "a squared difference"
+            return None
+        if names & EINSUM:
+            operands = positional(node)[1:]
+            if len(operands) == 2 and self._same_difference(operands[0], operands[1], place, depth):
+                return "a squared difference"
+            return None
+        if names & CLAMP:
+            value, bounded = self._clamped(node, names)
+            return None if bounded or value is None else _clamped_at_zero(self._vanishes(value, place, depth))
+        return None
+
+    def _difference_of_moments(self, terms: list[tuple[bool, cst.BaseExpression]], place: Place) -> bool:
         """`mean(x ** 2) - mean(x) ** 2`, perhaps plus constants: two moments of the same `x`."""
         positive = [term for negative, term in terms if not negative and number(term) is None]
         negative = [term for is_negative, term in terms if is_negative]
         if len(positive) != 1 or len(negative) != 1:
             return False
-        squared = self._square_of(self._mean_of(positive[0], env, time), env, time)
-        mean = self._mean_of(self._square_of(negative[0], env, time), env, time)
-        return squared is not None and mean is not None and self.source(squared) == self.source(mean)
+        squared = self._square_of(*self._mean_of(positive[0], place))
+        mean = self._mean_of(*self._square_of(negative[0], place))
+        return squared[0] is not None and mean[0] is not None and place.source(squared[0]) == place.source(mean[0])
 
-    def _resolved(self, node: cst.BaseExpression | None, env: dict, time: int) -> cst.BaseExpression | None:
-        if isinstance(node, cst.Name):
-            value, _ = self._lookup(env, node.value, time)
-            return value if isinstance(value, cst.BaseExpression) else node
-        return node
-
-    def _mean_of(self, node: cst.BaseExpression | None, env: dict, time: int) -> cst.BaseExpression | None:
+    def _mean_of(self, node: cst.BaseExpression | None, place: Place) -> tuple[cst.BaseExpression | None, Place]:
         """`x` of `torch.mean(x)`, `x.mean(0)`, `jnp.mean(x, axis=0)`."""
-        node = self._resolved(node, env, time)
+        node, place = self._one_value(node, place)
         if not isinstance(node, cst.Call):
-            return None
-        if self.qualified_names(node.func) & MEAN:
-            return _first_argument(node)
-        return node.func.value if self.context.names.method(node) in MEAN.methods else None
+            return None, place
+        if place.qualified_names(node.func) & MEAN:
+            return _first_argument(node), place
+        return (node.func.value if place.method(node) in MEAN.methods else None), place
 
-    def _square_of(self, node: cst.BaseExpression | None, env: dict, time: int) -> cst.BaseExpression | None:
+    def _square_of(self, node: cst.BaseExpression | None, place: Place) -> tuple[cst.BaseExpression | None, Place]:
         """`x` of `x ** 2`, `x * x`, `torch.square(x)`, `x.square()`, `x.pow(2)`."""
-        node = self._resolved(node, env, time)
+        node, place = self._one_value(node, place)
         if isinstance(node, cst.BinaryOperation):
             if isinstance(node.operator, cst.Power) and number(node.right) == 2:
-                return node.left
-            if isinstance(node.operator, cst.Multiply) and self.source(node.left) == self.source(node.right):
-                return node.left
-            return None
+                return node.left, place
+            if isinstance(node.operator, cst.Multiply) and place.source(node.left) == place.source(node.right):
+                return node.left, place
+            return None, place
         if not isinstance(node, cst.Call):
-            return None
-        if self.qualified_names(node.func) & SQUARE:
-            return _first_argument(node)
-        method = self.context.names.method(node)
+            return None, place
+        if place.qualified_names(node.func) & SQUARE:
+            return _first_argument(node), place
+        method = place.method(node)
         if method in SQUARE.methods or (method in POW.methods and [number(a) for a in positional(node)] == [2]):
-            return node.func.value
-        return None
+            return node.func.value, place
+        return None, place
 
-    def _helper_return(self, call: cst.Call, env: dict) -> tuple[cst.BaseExpression, dict] | None:
-        """The expression a function of the module returns from its single `return`, with the
-        function's own bindings (its parameters are unknown values)."""
-        func = call.func
-        if not isinstance(func, cst.Name) or func.value in env:
-            return None
-        function = self.context.semantic.functions.get(func.value)
-        if function is None:
-            return None
-        returns = [node for node in own_nodes(function.body) if isinstance(node, cst.Return)]
-        if len(returns) != 1 or returns[0].value is None:
-            return None
-        return returns[0].value, self._envs.get(id(function), {})
-
-    def _summarised_argument(self, call: cst.Call, env: dict, summary) -> cst.BaseExpression | None:
+    def _summarised_argument(self, call: cst.Call, place: Place, summary) -> cst.BaseExpression | None:
         """The argument `call` passes at the parameter a project function's summary names
         (`squares_parameter`, `norm_parameter` of the semantic model); None for a local name."""
         func = call.func
-        if isinstance(func, cst.Name) and func.value in env:
+        if place.model is not self.context.semantic or not isinstance(func, (cst.Name, cst.Attribute)):
             return None
-        if not isinstance(func, (cst.Name, cst.Attribute)):
-            return None
+        held = ModuleModel.assignments(func, place) if isinstance(func, cst.Name) else None
+        if held and not all(isinstance(value, cst.FunctionDef) for value, _, _ in held):
+            return None  # a local name
         position = summary(func)
         return None if position is None else argument(call, position[1], position[0])
 
@@ -743,35 +693,35 @@ class UnsafeSqrtOrNorm(Rule):
         parameter: the same root as `jnp.linalg.norm(a - b)`, written in a helper."""
         if self._quiet_depth or id(node) in self._quiet_nodes:
             return
-        env = self._visible()
-        argument_value = self._summarised_argument(node, env, self.context.semantic.norm_parameter)
-        if argument_value is not None and self._difference(argument_value, env, self._clock + 1, 0):
+        here = self._here()
+        argument_value = self._summarised_argument(node, here, self.context.semantic.norm_parameter)
+        if argument_value is not None and self._difference(argument_value, here, 0):
             self._report(node, NodeCode(node.func), "the difference", argument_value, fix=False)
 
-    def _vanishes_binary(self, node: cst.BinaryOperation, env: dict, time: int, depth: int) -> str | None:
+    def _vanishes_binary(self, node: cst.BinaryOperation, place: Place, depth: int) -> str | None:
         op = node.operator
         if isinstance(op, cst.Power):
-            if number(node.right) == 2 and self._difference(node.left, env, time, depth):
+            if number(node.right) == 2 and self._difference(node.left, place, depth):
                 return "a squared difference"
             return None
         if isinstance(op, (cst.Multiply, cst.MatrixMultiply)):
-            if self._same_difference(node.left, node.right, env, time, depth):
+            if self._same_difference(node.left, node.right, place, depth):
                 return "a squared difference"
             if isinstance(op, cst.MatrixMultiply):
                 return None
             # `0.5 * s`, `s * mask`: a product with a vanishing factor vanishes.
-            return self._vanishes(node.left, env, time, depth) or self._vanishes(node.right, env, time, depth)
+            return self._vanishes(node.left, place, depth) or self._vanishes(node.right, place, depth)
         if isinstance(op, cst.Divide):
-            return self._vanishes(node.left, env, time, depth)
+            return self._vanishes(node.left, place, depth)
         if isinstance(op, (cst.Add, cst.Subtract)):
             terms = _additive_terms(node)
-            if self._difference_of_moments(terms, env, time):
+            if self._difference_of_moments(terms, place):
                 return _ROUNDS_NEGATIVE
             if any(negative for negative, _ in terms):
-                return "a pairwise squared distance" if self._expanded_distance(terms, env, time, depth) else None
+                return "a pairwise squared distance" if self._expanded_distance(terms, place, depth) else None
             found, guarded = None, False
             for _, term in terms:  # every term must vanish: `s + eps` is guarded
-                what = self._vanishes(term, env, time, depth)
+                what = self._vanishes(term, place, depth)
                 if what is None and number(term) is not None:
                     guarded = True
                 elif what is None:
@@ -781,12 +731,12 @@ class UnsafeSqrtOrNorm(Rule):
             return found if not guarded or found == _ROUNDS_NEGATIVE else None
         return None
 
-    def _expanded_distance(self, terms: list[tuple[bool, cst.BaseExpression]], env: dict, time: int, depth: int) -> bool:
+    def _expanded_distance(self, terms: list[tuple[bool, cst.BaseExpression]], place: Place, depth: int) -> bool:
         """`|a|^2 - 2 a.b + |b|^2`: one cross term `2 * product` taken away, the other terms added."""
         cross = [term for negative, term in terms if negative]
-        return len(terms) >= 3 and len(cross) == 1 and self._cross_term(cross[0], env, time, depth)
+        return len(terms) >= 3 and len(cross) == 1 and self._cross_term(cross[0], place, depth)
 
-    def _cross_term(self, node: cst.BaseExpression, env: dict, time: int, depth: int) -> bool:
+    def _cross_term(self, node: cst.BaseExpression, place: Place, depth: int) -> bool:
         """`2 * a @ b.T`, `2.0 * dot` (dot = matmul(a, b)), `2 * einsum(...)`."""
         if depth > _MAX_DEPTH or not isinstance(node, cst.BinaryOperation):
             return False
@@ -803,16 +753,19 @@ class UnsafeSqrtOrNorm(Rule):
             other = node.left
         else:
             return False
-        for _ in range(_MAX_DEPTH - depth):
-            if not isinstance(other, cst.Name):
-                break
-            other, time = self._lookup(env, other.value, time)
-        if isinstance(other, cst.BinaryOperation):
-            return isinstance(other.operator, cst.MatrixMultiply)
-        if isinstance(other, cst.Call):
-            if self.callee(other, SELF_PRODUCT) or self.callee(other, EINSUM):
-                return True
-            return self.context.names.method(other) in SELF_PRODUCT.methods
+        return self._product(other, place, depth + 1)
+
+    def _product(self, node: cst.BaseExpression, place: Place, depth: int) -> bool:
+        """A matrix or dot product: `a @ b.T`, `matmul(a, b)`, `einsum(...)`, or a name holding one."""
+        if depth > _MAX_DEPTH:
+            return False
+        if isinstance(node, cst.Name):
+            return self._every(node, place, lambda value, at: self._product(value, at, depth + 1))
+        if isinstance(node, cst.BinaryOperation):
+            return isinstance(node.operator, cst.MatrixMultiply)
+        if isinstance(node, cst.Call):
+            names = place.qualified_names(node.func)
+            return bool(names & SELF_PRODUCT or names & EINSUM) or place.method(node) in SELF_PRODUCT.methods
         return False
 
     def _clamped(self, node: cst.Call, names: frozenset[str]) -> tuple[cst.BaseExpression | None, bool]:
@@ -838,61 +791,64 @@ class UnsafeSqrtOrNorm(Rule):
             return value, False
         return value, True
 
-    def _difference(self, node: cst.BaseExpression | None, env: dict, time: int, depth: int) -> bool:
+    def _difference(self, node: cst.BaseExpression | None, place: Place, depth: int) -> bool:
         """Whether `node` is a difference of two non-constant values (zero when they coincide)."""
         if node is None or depth > _MAX_DEPTH:
             return False
         depth += 1
-        if isinstance(node, cst.Name):
-            value, time = self._lookup(env, node.value, time)
-            return isinstance(value, cst.BaseExpression) and self._difference(value, env, time, depth)
+        if isinstance(node, (cst.Name, cst.Attribute)) and not place.qualified_names(node):
+            return self._every(node, place, lambda value, at: self._difference(value, at, depth))
         if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus):
-            return self._difference(node.expression, env, time, depth)
+            return self._difference(node.expression, place, depth)
         if isinstance(node, cst.BinaryOperation):
             if isinstance(node.operator, cst.Subtract):
-                return self._operands(node.left, node.right, env, time, depth)
+                return self._operands(node.left, node.right, place, depth)
             return False
         if isinstance(node, cst.Subscript):
-            return self._difference(node.value, env, time, depth)
+            return self._difference(node.value, place, depth)
         if not isinstance(node, cst.Call):
             return False
-        names = self.qualified_names(node.func)
+        names = place.qualified_names(node.func)
         if names:
             if names & SUBTRACT:
                 args = positional(node)
-                return len(args) == 2 and self._operands(args[0], args[1], env, time, depth)
+                return len(args) == 2 and self._operands(args[0], args[1], place, depth)
             if names & TRANSPARENT:
-                return self._difference(_first_argument(node), env, time, depth)
+                return self._difference(_first_argument(node), place, depth)
             return False
-        method = self.context.names.method(node)
+        returned = ModuleModel.returns(node, place)
+        if returned:  # `tf.norm(offset(a, b))`: every `return` of the project's helper is a difference
+            return all(self._difference(value, at, depth) for value, at in returned)
+        method = place.method(node)
         if method in SUBTRACT.methods:
             args = positional(node)
-            return len(args) == 1 and self._operands(node.func.value, args[0], env, time, depth)
+            return len(args) == 1 and self._operands(node.func.value, args[0], place, depth)
         if method in TRANSPARENT.methods:
-            return self._difference(node.func.value, env, time, depth)
+            return self._difference(node.func.value, place, depth)
         return False
 
-    def _operands(self, left: cst.BaseExpression, right: cst.BaseExpression, env: dict, time: int, depth: int) -> bool:
+    def _operands(self, left: cst.BaseExpression, right: cst.BaseExpression, place: Place, depth: int) -> bool:
         """Both sides of a difference vary: not a constant, not a NumPy value."""
         if number(left) is not None or number(right) is not None:
             return False
-        return not (self._numeric(left, env, time, depth) or self._numeric(right, env, time, depth))
+        return not (self._numeric(left, place, depth) or self._numeric(right, place, depth))
 
-    def _numeric(self, node: cst.BaseExpression, env: dict, time: int, depth: int) -> bool:
+    def _numeric(self, node: cst.BaseExpression, place: Place, depth: int) -> bool:
         """Whether a value comes from NumPy, SciPy or `math` (never differentiated)."""
         for _ in range(_MAX_DEPTH - depth + 1):
             if isinstance(node, cst.Name):
-                value, time = self._lookup(env, node.value, time)
-                if not isinstance(value, cst.BaseExpression):
+                values = self._values(node, place)
+                if not values:
                     return False
-                node = value
+                return all(index is None and isinstance(value, cst.BaseExpression) and self._numeric(value, at, depth + 1)
+                           for value, index, at in values)
             elif isinstance(node, cst.Subscript):
                 node = node.value
-            elif isinstance(node, cst.Attribute) and not self.qualified_names(node):
+            elif isinstance(node, cst.Attribute) and not place.qualified_names(node):
                 node = node.value
             elif isinstance(node, (cst.Call, cst.Attribute)):
                 func = node.func if isinstance(node, cst.Call) else node
-                names = self.qualified_names(func)
+                names = place.qualified_names(func)
                 if names:
                     return any(name.startswith(_NUMERIC_MODULES) for name in names)
                 if isinstance(node, cst.Call) and isinstance(func, cst.Attribute):
@@ -900,17 +856,17 @@ class UnsafeSqrtOrNorm(Rule):
                 else:
                     return False
             elif isinstance(node, cst.BinaryOperation):
-                return self._numeric(node.left, env, time, depth + 1) or self._numeric(node.right, env, time, depth + 1)
+                return self._numeric(node.left, place, depth + 1) or self._numeric(node.right, place, depth + 1)
             else:
                 return False
         return False
 
-    def _same_difference(self, left: cst.BaseExpression, right: cst.BaseExpression, env: dict, time: int, depth: int) -> bool:
+    def _same_difference(self, left: cst.BaseExpression, right: cst.BaseExpression, place: Place, depth: int) -> bool:
         """`d * d`, `dot(d, d)`, `d @ d.T`: the same difference twice."""
         left, right = _untransposed(left), _untransposed(right)
-        if self.source(bare(left)) != self.source(bare(right)):
+        if place.source(bare(left)) != place.source(bare(right)):
             return False
-        return self._difference(left, env, time, depth)
+        return self._difference(left, place, depth)
 
 
 # Small syntax helpers -------------------------------------------------------------------------

@@ -111,6 +111,25 @@ class Scope:
     at: int | None = None
 
 
+@dataclass(frozen=True)
+class Place:
+    """Where an expression is read, for a rule that follows values itself through
+    `ModuleModel.assignments` and `ModuleModel.returns`: the model of its module (whose
+    imports name its APIs) and the scope."""
+
+    model: ModuleModel
+    scope: Scope
+
+    def qualified_names(self, node: cst.BaseExpression) -> frozenset[str]:
+        return self.model.names.qualified_names(node)
+
+    def method(self, call: cst.Call) -> str | None:
+        return self.model.names.method(call)
+
+    def source(self, node: cst.CSTNode) -> str:
+        return self.model._source(node)
+
+
 # A function of the project: the model of its module, the function, the class of `self` in it.
 _Function = tuple["ModuleModel", cst.FunctionDef, "ClassRef | None"]
 
@@ -199,6 +218,56 @@ class ModuleModel:
         """The value of `node` read inside `scopes` (the walk's stack of functions, classes,
         lambdas), in `statement` when given (then only the assignments before it count)."""
         return self._eval(node, self._scope(scopes, statement), 0)
+
+    def place(self, scopes: Sequence[cst.CSTNode] = (), statement: cst.CSTNode | None = None) -> Place:
+        """The place of an expression read inside `scopes`, in `statement` when given."""
+        return Place(self, self._scope(scopes, statement))
+
+    @staticmethod
+    def assignments(node: cst.BaseExpression, place: Place) -> list[tuple[cst.BaseExpression, tuple[int, ...] | None, Place]] | None:
+        """What the name or `self` attribute `node`, read at `place`, may hold: each assignment
+        that reaches the read, as (the value, the path of positions taken from it in tuple
+        unpacking or None, where the value is read); None when the model cannot tell (a
+        parameter, a loop variable, a name the module does not assign, a method)."""
+        model, scope = place.model, place.scope
+        if isinstance(node, cst.Name):
+            bound, where = model._local_with_scope(node.value, scope)
+            if where is _PARAMETER or not bound or any(isinstance(value, (cst.For, cst.With)) for value, _ in bound):
+                return None
+            return [(value, index, Place(model, replace(where, at=model._when.get(value, (None, False))[0])))
+                    for value, index in bound]
+        if isinstance(node, cst.Attribute) and model._self_class(node.value, scope) is not None:
+            assigned = _assigned(scope.cls, node.attr.value)
+            if not assigned or _method(scope.cls, (node.attr.value,)) is not None:
+                return None
+            found = []
+            for owner, value, method in assigned:
+                owner._bound(method)  # records the positions
+                found.append((value, None, Place(owner, Scope((method,), scope.cls, owner._when.get(value, (None, False))[0]))))
+            return found
+        return None
+
+    @staticmethod
+    def returns(call: cst.Call, place: Place) -> list[tuple[cst.BaseExpression, Place]] | None:
+        """The expressions the function of the project that `call` (read at `place`) runs may
+        return, each with where it is read (the function's parameters are unknown there): a
+        function of the module or imported from the project, or a method of `self`; None
+        when the call runs no such function or one of its `return`s has no value."""
+        model = place.model
+        called = model._called_function(call.func, place.scope)
+        if called is None and isinstance(call.func, cst.Attribute):  # `geometry.distance(...)`
+            found = model.project_function(call.func)
+            called = (*found, None) if found is not None else None
+        if called is None:
+            return None
+        owner, function, cls = called
+        owner._bound(function)  # records the positions
+        if cls is None and function in owner._owner:
+            cls = ClassRef(owner, owner._owner[function])
+        returns = [node for node in small_statements(function.body) if isinstance(node, cst.Return)]
+        if not returns or any(node.value is None for node in returns):
+            return None
+        return [(node.value, Place(owner, Scope((function,), cls, owner._when[node][0]))) for node in returns]
 
     def used_as_loss(self, name: str) -> bool:
         """Whether the project uses the module's function or class `name` as a loss

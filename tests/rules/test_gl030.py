@@ -352,3 +352,51 @@ def test_a_masked_sum_is_not_flagged(body: str) -> None:
     # Zero only when every term is masked, and often never differentiated (replay priorities);
     # with `where`, reverse mode gives the masked terms a zero gradient.
     assert lines(source) == []
+
+
+def test_methods_attributes_and_branches_are_followed_through_the_model() -> None:
+    source = """\
+        import torch
+        from torch import nn
+
+        class Triplet(nn.Module):
+            def pairwise(self, x):
+                diff = x.unsqueeze(1) - x.unsqueeze(0)
+                return (diff ** 2).sum(-1)
+
+            def remember(self, a, b):
+                self.gap = a - b
+
+            def forward(self, x):
+                distances = torch.sqrt(self.pairwise(x))
+                stored = torch.sqrt((self.gap ** 2).sum())
+                return distances, stored
+
+        def either(a, b, squared):
+            if squared:
+                d = ((a - b) ** 2).sum(-1)
+            else:
+                d = ((a - b) ** 2).sum(-1) + 1e-12
+            return torch.sqrt(d)
+
+        def both(a, b, flat):
+            if flat:
+                d = ((a - b) ** 2).sum()
+            else:
+                d = ((a - b) ** 2).sum(-1)
+            return torch.sqrt(d)
+        """
+    assert lines(source) == [13, 14, 29]
+
+
+def test_a_loop_variable_hides_an_earlier_binding() -> None:
+    source = """\
+        import torch
+
+        def f(a, b, gaps):
+            d = a - b
+            for d in gaps:
+                pass
+            return torch.sqrt((d ** 2).sum())
+        """
+    assert lines(source) == []
