@@ -68,11 +68,6 @@ INTEGER_OPS = frozenset({
     "argmax", "argmin", "bucketize", "searchsorted", "digitize", "to_int32", "to_int64", "iround", "ifloor",
     "iceil", "long", "int", "bool", "short", "byte",
 })
-LAYER_BASE_PREFIXES = (
-    "keras.layers.", "keras.models.", "keras.losses.", "keras.Model", "keras.Sequential", "keras.Layer",
-    "tensorflow.Module", "torch.nn.", "flax.", "haiku.", "equinox.", "lasagne.layers.",
-)
-LAYER_BASE_SUFFIXES = ("Layer", "Model", "Module", "Loss", "Block", "Net", "Network", "Cell")
 
 class _Status:
     """A level (CONST < DEAD < UNKNOWN < LIVE) and, when DEAD, the ops that made it so.
@@ -141,7 +136,8 @@ class NonDifferentiableOp(Rule):
     comparison cast to float) whose result is all that reaches something a gradient is taken
     of: the value returned by a loss (a function named like a loss, a `keras.losses.Loss`
     subclass, a function given as `loss=` to `compile` or to `jax.grad`), the output of a
-    layer's `call` / `forward`, or a value given to `.backward()`, `tape.gradient`,
+    layer's `call` / `forward` (a layer as the semantic model defines it: a framework base, or
+    a base class of the project in any module), or a value given to `.backward()`, `tape.gradient`,
     `torch.autograd.grad` or `add_loss`, and in PyMC the value of a `pm.Potential` and the `logp=`
     function of a `pm.CustomDist` / `pm.DensityDist` (in its parameters). The flow is followed through local variables,
     arithmetic, reductions and framework losses inside one function. The `forward(input, target)`
@@ -535,23 +531,12 @@ class NonDifferentiableOp(Rule):
                 return "loss", f"the loss `{owner}.{name}`", frozenset({0})
             if is_loss and name in ("call", "__call__"):
                 return "loss", f"the loss `{owner}.{name}`", None
-            layer_method = name in ("call", "__call__") and self._layer_like(parent)
+            layer_method = name in ("call", "__call__") and self.context.semantic.layer_framework(parent) is not None
             if (name == "forward" and parent.bases) or layer_method:
                 return "layer", f"the output of `{owner}.{name}`", None
         if named_like_loss(name):
             return "loss", f"the loss `{name}`", None
         return None, "", None
-
-    def _layer_like(self, cls: cst.ClassDef) -> bool:
-        for base in cls.bases:
-            if base.keyword is not None:
-                continue
-            if any(name.startswith(LAYER_BASE_PREFIXES) for name in self.qualified_names(base.value)):
-                return True
-            text = self.source(base.value).rsplit(".", 1)[-1]
-            if text.endswith(LAYER_BASE_SUFFIXES):
-                return True
-        return False
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
         if not isinstance(node.body, cst.IndentedBlock):

@@ -64,7 +64,8 @@ INPLACE_MODULES = api_table("torch_training_inplace_modules")
 # `for m in net.modules()`: the loops that visit every sub-module of a model.
 _MODULE_WALKS = frozenset({"modules", "children", "named_modules", "named_children"})
 # The framework a layer base belongs to, by the head of its canonical name.
-_LAYER_FRAMEWORKS = {"tensorflow": "tensorflow", "keras": "keras", "torch": "torch", "jax": "jax", "flax": "jax"}
+_LAYER_FRAMEWORKS = {"tensorflow": "tensorflow", "keras": "keras", "torch": "torch", "jax": "jax", "flax": "jax",
+                     "haiku": "jax", "equinox": "jax", "lasagne": "theano"}
 
 # The kinds of probability computed from logits (`Value.probability`).
 SOFTMAX_KIND = "softmax"
