@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import bisect
 import operator
 import re
 
@@ -9,9 +8,10 @@ import libcst as cst
 from gradlint.data import api_table
 from gradlint.engine.gradients import STOP_GRADIENT, not_differentiated
 from gradlint.engine.names import dotted
-from gradlint.engine.syntax import argument, bare, number, own_nodes, positional
+from gradlint.engine.syntax import argument, bare, number, positional
 from gradlint.engine.walker import iter_children
 from gradlint.rule import Fix, Rule, Severity
+from gradlint.semantic.model import ModuleModel, Place
 
 WHERE = api_table("where_select")
 MASKED_REDUCTION = api_table("where_masked_reduction")
@@ -77,9 +77,6 @@ _MAX_DEPTH = 4
 _SAFE_VALUE = {"log": "1.0", "log1p": "0.0", "div": "1.0", "root": "1.0", "arc": "0.0", "overflow": "0.0"}
 _CHARS = 40
 _LEAVE_AUTOGRAD = frozenset({"detach", "numpy", "item", "tolist"})
-_HIDDEN = object()
-_GUARD = object()
-_LATEST = float("inf")
 
 
 class WhereUnsafeBranch(Rule):
@@ -92,9 +89,11 @@ class WhereUnsafeBranch(Rule):
     `arccos` / `arctanh` to the very input the condition tests, at the point the condition
     was written to exclude: `where(x > 0, log(x), 0)`, `where(x != 0, 1 / x, 0)`,
     `where(abs(x) < eps, 1, sin(x) / x)`, the bump `where(x**2 < 1, exp(-1 / (1 - x**2)), 0)`.
-    A branch computed earlier in the same function (`inv = 1 / x`, then `where(x != 0, inv, 0)`)
-    counts too, and so does a branch computed by a helper function or method of the same
-    file (`where(c, self.bump(x), 0)`, reported as a warning). An exponential (`exp`, `expm1`,
+    A branch computed earlier (`inv = 1 / x`, then `where(x != 0, inv, 0)`; also held in a
+    `self` attribute) counts too, and so does a branch computed by a function of the project,
+    in this module or another, or a method of `self` (`where(c, self.bump(x), 0)`, reported as
+    a warning), its parameters read as the call's arguments (the semantic model's
+    `returns`). An exponential (`exp`, `expm1`,
     `cosh`, `sinh`) in the branch the condition leaves out for large inputs overflows there:
     `where(x > 20, x, log1p(exp(x)))`, a hand-written ELU `where(x > 0, x, exp(x) - 1)`
     (a warning: it needs an input above about 88 in float32, 11 in float16); an input clamped
@@ -178,8 +177,9 @@ class WhereUnsafeBranch(Rule):
     NaN in torch 2.13.0, JAX 0.10.2 and TF 2.21.0.
 
     Known misses: `lgamma` and `digamma` at non-positive integers, `sin(x)/x` spelled through `torch.sinc`
-    (safe anyway), a masked input reached through an attribute (`self.x`) or a loop, a
-    helper defined in another file, and a condition built by another function.
+    (safe anyway), a masked input stored in one method and tested in another (values are
+    compared by their code within one function), a loop-carried value, and a condition built
+    by another function.
 
     ## Severity
     Error when the condition's boundary is the op's singular point (`x > 0`, `x != 0`, `x > eps`,
@@ -210,12 +210,9 @@ class WhereUnsafeBranch(Rule):
 
     def __init__(self, context) -> None:
         super().__init__(context)
-        self._scopes: dict[int, _Scope] = {}
         self._quiet_args: set[int] = set()
         self._quiet_nodes: set[int] = set()
         self._quiet_depth = 0
-        self._functions: dict[str, cst.FunctionDef] | None = None
-        self._methods: dict[int, dict[str, cst.FunctionDef]] = {}
 
     # Regions no gradient reaches ---------------------------------------------------------
 
@@ -266,13 +263,12 @@ class WhereUnsafeBranch(Rule):
         self._check(node, condition, branches, framework)
 
     def _check(self, node: cst.Call, condition: cst.BaseExpression, branches, framework: str) -> None:
-        scope = self._scope()
-        time = scope.orders.get(id(self.context.current_statement()), _LATEST)
+        here = self.context.semantic.place(self.context.scopes, self.context.current_statement())
         for selected, branch in zip((True, False), branches):
-            for found in self._unsafe_ops(branch, scope, time, 0, None, False):
-                if _gradient_free(found.node, found.scope, found.time, 0):
+            for found in self._unsafe_ops(branch, here, 0, None, False):
+                if _gradient_free(found.node, found.place, 0):
                     continue  # counts of a comparison: no gradient reaches this op
-                verdict = self._verdict(condition, scope, time, found, selected)
+                verdict = self._verdict(condition, here, found, selected)
                 if verdict is None:
                     continue
                 if not_differentiated(self.context):
@@ -302,7 +298,7 @@ class WhereUnsafeBranch(Rule):
             severity = Severity.WARNING
         elif framework in ("tensorflow", "keras") and found.name.startswith("."):
             severity = Severity.WARNING
-        what = _POINTS[kind][2].format(u=_short(self._text(found.operand, found.scope)))
+        what = _POINTS[kind][2].format(u=_short(self._text(found.operand, found.place)))
         op = f"`{_short(self.source(bare(found.node)))}`"
         names = self.qualified_names(node.func)
         where = _short(self.source(node.func)) if names else "Tensor.where"
@@ -314,8 +310,10 @@ class WhereUnsafeBranch(Rule):
 
     # Unsafe operations in a branch ---------------------------------------------------------
 
-    def _unsafe_ops(self, expr, scope, time, depth, via, helper):
-        """The unsafe operations computed by `expr`, looking through local names and helpers."""
+    def _unsafe_ops(self, expr, place: Place, depth, via, helper):
+        """The unsafe operations computed by `expr`, looking through the values names and `self`
+        attributes hold and the returns of the project's helpers (the semantic model). A
+        helper's parameter is not followed: the call's own arguments are searched there."""
         if depth > _MAX_DEPTH:
             return
         stack = [expr]
@@ -323,46 +321,47 @@ class WhereUnsafeBranch(Rule):
             current = stack.pop()
             if isinstance(current, (cst.Lambda, cst.FunctionDef, cst.ClassDef)):
                 continue
-            if isinstance(current, cst.Name):
-                value, value_time = scope.lookup(current.value, time)
-                if isinstance(value, cst.BaseExpression):
-                    yield from self._unsafe_ops(value, scope, value_time, depth + 1, via or current, helper)
+            if isinstance(current, (cst.Name, cst.Attribute)) and not place.qualified_names(current):
+                if isinstance(current, cst.Name) and place.argument(current.value) is not None:
+                    continue
+                for value, index, at in ModuleModel.assignments(current, place) or ():
+                    if index is None and isinstance(value, cst.BaseExpression):
+                        yield from self._unsafe_ops(value, at, depth + 1, via or current, helper)
                 continue
             if isinstance(current, cst.Attribute):
                 continue
             if isinstance(current, cst.Call):
-                found = self._unsafe_call(current)
+                found = self._unsafe_call(current, place)
                 if found is not None:
-                    yield _Found(current, *found, scope, time, via, helper)
-                if self._skip_call(current):
+                    yield _Found(current, *found, place, via, helper)
+                if self._skip_call(current, place):
                     continue
                 if via is None and depth == 0:
-                    helper_found = self._helper(current, scope, time, depth)
-                    if helper_found is not None:
-                        yield from helper_found
+                    for value, at in self._helper_returns(current, place):
+                        yield from self._unsafe_ops(value, at, depth + 1, current, True)
                 children = [a.value for a in current.args]
-                if isinstance(current.func, cst.Attribute) and not self.qualified_names(current.func):
+                if isinstance(current.func, cst.Attribute) and not place.qualified_names(current.func):
                     children.append(current.func.value)
                 stack.extend(reversed(children))
                 continue
             if isinstance(current, cst.BinaryOperation):
                 found = self._unsafe_binary(current)
                 if found is not None:
-                    yield _Found(current, *found, scope, time, via, helper)
+                    yield _Found(current, *found, place, via, helper)
             stack.extend(reversed(iter_children(current)))
 
-    def _skip_call(self, node: cst.Call) -> bool:
+    def _skip_call(self, node: cst.Call, place: Place) -> bool:
         """Calls whose arguments are not searched: nested wheres (checked on their own) and
         calls no gradient goes through."""
-        names = self.qualified_names(node.func)
+        names = place.qualified_names(node.func)
         if names:
             return bool(names & WHERE or names & STOP_GRADIENT) or any(_shape_only(n.rpartition(".")[2]) for n in names)
-        method = self.context.names.method(node)
+        method = place.method(node)
         return method in WHERE.methods or method in _LEAVE_AUTOGRAD or (method is not None and _shape_only(method))
 
-    def _unsafe_call(self, node: cst.Call):
+    def _unsafe_call(self, node: cst.Call, place: Place):
         """(kind, operand, name, call kind) for an unsafe call, else None."""
-        names = self.qualified_names(node.func)
+        names = place.qualified_names(node.func)
         if names:
             if names & TF_ZERO_GRAD:
                 return None
@@ -384,7 +383,7 @@ class WhereUnsafeBranch(Rule):
                     if kind is not None:
                         return kind, args[0], min(names & POW), kind
             return None
-        method = self.context.names.method(node)
+        method = place.method(node)
         if method is None:
             return None
         receiver = node.func.value
@@ -414,61 +413,25 @@ class WhereUnsafeBranch(Rule):
                 return kind, node.left, "**", kind
         return None
 
-    def _helper(self, node: cst.Call, scope, time, depth):
-        """A call of a function or method defined in this file: search what it returns."""
-        function = self._helper_function(node)
-        if function is None:
-            return None
-        returned = [n.value for n in own_nodes(function.body) if isinstance(n, cst.Return) and n.value is not None]
-        if len(returned) != 1:
-            return None
-        inner = self._scope_of(function)
-        params = [p.name.value for p in (*function.params.posonly_params, *function.params.params)]
-        if isinstance(node.func, cst.Attribute) and params and params[0] in ("self", "cls"):
-            params = params[1:]
-        mapping = {}
-        for name, value in zip(params, positional(node)):
-            mapping[name] = value
-        helper_scope = _Scope.bound(inner, mapping, scope, time)
-        return self._unsafe_ops(returned[0], helper_scope, _LATEST, depth + 1, node, True)
-
-    def _helper_function(self, node: cst.Call) -> cst.FunctionDef | None:
-        if self._functions is None:
-            self._functions = {}
-            for statement in self.context.module.body:
-                if isinstance(statement, cst.FunctionDef):
-                    self._functions[statement.name.value] = statement
-        func = node.func
-        if isinstance(func, cst.Name):
-            if self.context.names.is_module(func):
-                return None
-            function = self._functions.get(func.value)
-        elif isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self":
-            cls = self.context.enclosing(cst.ClassDef)
-            if cls is None:
-                return None
-            methods = self._methods.get(id(cls))
-            if methods is None:
-                methods = {s.name.value: s for s in cls.body.body if isinstance(s, cst.FunctionDef)}
-                self._methods[id(cls)] = methods
-            function = methods.get(func.attr.value)
-        else:
-            return None
-        if function is None or function in self.context.scopes:
-            return None
-        return function
+    def _helper_returns(self, node: cst.Call, place: Place) -> list:
+        """What a function of the project or a method of `self` called here returns, its
+        parameters holding the call's arguments; none for the function being walked."""
+        returned = ModuleModel.returns(node, place) or []
+        if any(at.scope.functions[0] in self.context.scopes for _, at in returned):
+            return []
+        return returned
 
     # The condition -----------------------------------------------------------------------------
 
-    def _verdict(self, condition, scope, time, found: _Found, selected: bool) -> bool | None:
+    def _verdict(self, condition, place: Place, found: _Found, selected: bool) -> bool | None:
         """None when quiet; False for a sure finding; True for one on looser evidence."""
-        forms = self._forms(found.operand, found.scope, found.time, found.kind)
+        forms = self._forms(found.operand, found.place, found.kind)
         if forms is None:
             return None  # the input was made safe first
         points, bounds, _ = _POINTS[found.kind]
         known = False
         for point in points:
-            value, exact = self._truth(condition, scope, time, forms, found, point, bounds, 0)
+            value, exact = self._truth(condition, place, forms, found, point, bounds, 0)
             if value is None:
                 continue
             known = True
@@ -480,39 +443,34 @@ class WhereUnsafeBranch(Rule):
         last = forms[-1]
         if isinstance(last[0], cst.BinaryOperation) and isinstance(last[0].operator, cst.Subtract):
             leaves = self._leaves(last[0], last[1])
-            if leaves and leaves <= self._leaves(condition, scope, time):
+            if leaves and leaves <= self._leaves(condition, place, condition=True):
                 return True
         return None
 
-    def _forms(self, node, scope, time, kind: str):
-        """The operand and what its local names were assigned: [(expression, scope)], or None
-        when one of them keeps it in the domain (a where, a positive clamp, an epsilon; an upper
-        clamp for an exponential)."""
+    def _forms(self, node, place: Place, kind: str):
+        """The operand and what its name was assigned (a helper's parameter: the caller's
+        argument): [(expression, place)], or None when one of them keeps it in the domain (a
+        where, a positive clamp, an epsilon; an upper clamp for an exponential)."""
         forms = []
         for _ in range(_MAX_DEPTH):
             if (_bounded_above if kind == "overflow" else _guarded)(node, self):
                 return None
-            forms.append((node, scope))
-            if not isinstance(node, cst.Name):
-                break
-            if node.value in scope.params and scope.caller is not None:
-                node, scope, time = scope.params[node.value], scope.caller, scope.caller_time
-                continue
-            value, time = scope.lookup(node.value, time)
-            if not isinstance(value, cst.BaseExpression):
+            forms.append((node, place))
+            value, place = _one_value(node, place)
+            if value is None:
                 break
             node = value
         return forms
 
-    def _truth(self, cond, scope, time, forms, found, point, bounds, depth):
+    def _truth(self, cond, place: Place, forms, found, point, bounds, depth):
         """(the condition's value where the op's input is `point`, whether its boundary is there)."""
         if depth > _MAX_DEPTH:
             return None, False
         depth += 1
         if isinstance(cond, cst.Name):
-            value, time = scope.lookup(cond.value, time)
-            if isinstance(value, cst.BaseExpression):
-                return self._truth(value, scope, time, forms, found, point, bounds, depth)
+            value, at = _one_value(cond, place)
+            if value is not None:
+                return self._truth(value, at, forms, found, point, bounds, depth)
             return None, False
         parts = None
         if isinstance(cond, cst.Comparison):
@@ -521,51 +479,51 @@ class WhereUnsafeBranch(Rule):
                 op = _OPERATORS.get(type(target.operator))
                 if op is None:
                     return None, False
-                results.append(self._compare(left, op, target.comparator, forms, point, bounds, scope, time))
+                results.append(self._compare(left, op, target.comparator, forms, point, bounds, place))
                 left = target.comparator
             return _combine(results, all_of=True)
         if isinstance(cond, cst.BinaryOperation) and isinstance(cond.operator, (cst.BitAnd, cst.BitOr)):
             parts = [cond.left, cond.right]
             combine_all = isinstance(cond.operator, cst.BitAnd)
         elif isinstance(cond, cst.UnaryOperation) and isinstance(cond.operator, (cst.BitInvert, cst.Not)):
-            value, exact = self._truth(cond.expression, scope, time, forms, found, point, bounds, depth)
+            value, exact = self._truth(cond.expression, place, forms, found, point, bounds, depth)
             return (None if value is None else not value), exact
         elif isinstance(cond, cst.Call):
-            names = self.qualified_names(cond.func)
-            method = None if names else self.context.names.method(cond)
+            names = place.qualified_names(cond.func)
+            method = None if names else place.method(cond)
             args = positional(cond)
             if method is not None:
                 args = [cond.func.value, *args]
             compare = next((n for n in names if n in COMPARE), None) or (method if method in COMPARE.methods else None)
             if compare is not None and len(args) == 2:
                 op = _SUFFIX[compare.rpartition(".")[2]]
-                return _combine([self._compare(args[0], op, args[1], forms, point, bounds, scope, time)], True)
+                return _combine([self._compare(args[0], op, args[1], forms, point, bounds, place)], True)
             if (names & LOGICAL_AND or method in LOGICAL_AND.methods) and len(args) == 2:
                 parts, combine_all = args, True
             elif (names & LOGICAL_OR or method in LOGICAL_OR.methods) and len(args) == 2:
                 parts, combine_all = args, False
             elif (names & LOGICAL_NOT or method in LOGICAL_NOT.methods) and len(args) == 1:
-                value, exact = self._truth(args[0], scope, time, forms, found, point, bounds, depth)
+                value, exact = self._truth(args[0], place, forms, found, point, bounds, depth)
                 return (None if value is None else not value), exact
         if parts is None:
             return None, False
-        return _combine([self._truth(p, scope, time, forms, found, point, bounds, depth) for p in parts], combine_all)
+        return _combine([self._truth(p, place, forms, found, point, bounds, depth) for p in parts], combine_all)
 
-    def _compare(self, left, op, right, forms, point, bounds, scope, time):
+    def _compare(self, left, op, right, forms, point, bounds, place: Place):
         """`left op right` where the op's input is `point`: (value, whether the boundary is the domain's end)."""
-        for form, form_scope in forms:
+        for form, form_place in forms:
             difference = _difference(form)
             if difference is not None:
                 a, b = difference
-                if self._same(left, scope, a, form_scope) and self._same(right, scope, b, form_scope):
+                if self._same(left, place, a, form_place) and self._same(right, place, b, form_place):
                     return _EVALUATE[op](point, 0.0), True
-                if self._same(left, scope, b, form_scope) and self._same(right, scope, a, form_scope):
+                if self._same(left, place, b, form_place) and self._same(right, place, a, form_place):
                     return _EVALUATE[op](-point, 0.0), True
         for side, other, side_op in ((left, right, op), (right, left, _MIRROR[op])):
             function, inner = self._unwrap(side)
-            if not any(self._same(inner, scope, form, form_scope) for form, form_scope in forms):
+            if not any(self._same(inner, place, form, form_place) for form, form_place in forms):
                 continue
-            threshold = self._threshold(other, scope, time)
+            threshold = self._threshold(other, place)
             if threshold is None:
                 return None, False
             value = function(point)
@@ -606,16 +564,20 @@ class WhereUnsafeBranch(Rule):
                 return args[0]
         return None
 
-    def _same(self, a, a_scope, b, b_scope) -> bool:
+    def _same(self, a, a_place: Place, b, b_place: Place) -> bool:
+        """The same value by its code, read in the same function (a helper's parameters read
+        as the caller's arguments)."""
+        if a_place.scope.functions[:1] != b_place.scope.functions[:1] and not (a_place.arguments or b_place.arguments):
+            return False
         value_a, value_b = number(a), number(b)
         if value_a is not None or value_b is not None:
             return value_a is not None and value_a == value_b
         base_a, base_b = self._square_base(a), self._square_base(b)
         if base_a is not None and base_b is not None:
-            return self._same(base_a, a_scope, base_b, b_scope)
-        return self._text(a, a_scope) == self._text(b, b_scope)
+            return self._same(base_a, a_place, base_b, b_place)
+        return self._text(a, a_place) == self._text(b, b_place)
 
-    def _threshold(self, node, scope, time) -> float | None:
+    def _threshold(self, node, place: Place) -> float | None:
         value = number(node)
         if value is not None:
             return value
@@ -629,24 +591,23 @@ class WhereUnsafeBranch(Rule):
         if _EPS_NAME.search(last) or last in ("eps", "tiny"):
             return _TINY
         if isinstance(node, cst.Name):
-            bound, _ = scope.lookup(node.value, time)
-            if isinstance(bound, cst.BaseExpression):
-                return number(bound)
+            value, _ = _one_value(node, place)
+            return number(value) if value is not None else None
         return None
 
-    def _text(self, node, scope) -> str:
+    def _text(self, node, place: Place) -> str:
         """The expression's code, with a helper's parameters replaced by the caller's arguments."""
         node = bare(node)
-        if scope.caller is None or not scope.params:
+        if not place.arguments:
             return self.source(node)
-        if isinstance(node, cst.Name) and node.value in scope.params:
-            return self._text(scope.params[node.value], scope.caller)
-        replaced = node.visit(_Substitute({k: bare(v) for k, v in scope.params.items()}))
+        if isinstance(node, cst.Name) and place.argument(node.value) is not None:
+            return self._text(*place.argument(node.value))
+        replaced = node.visit(_Substitute({name: bare(value) for name, value, _ in place.arguments}))
         return self.source(replaced)
 
-    def _leaves(self, node, scope, time=None) -> set[str]:
+    def _leaves(self, node, place: Place, condition: bool = False) -> set[str]:
         """Variables an expression reads (names and dotted attributes, not modules or functions),
-        through a helper's parameters and, for a condition, its local names."""
+        through a helper's parameters and, for a `condition`, the names that hold one."""
         found: set[str] = set()
         stack = [(node, 0)]
         while stack:
@@ -656,31 +617,31 @@ class WhereUnsafeBranch(Rule):
                 if text is None:
                     stack.append((current.value, depth))
                     continue
-                if self.context.names.is_module(current):
+                if place.model.names.is_module(current):
                     continue
-                if isinstance(current, cst.Name) and scope.caller is not None and current.value in scope.params:
-                    argument_value = scope.params[current.value]
-                    if _guarded(argument_value, self):
+                given = place.argument(current.value) if isinstance(current, cst.Name) else None
+                if given is not None:
+                    if _guarded(given[0], self):
                         found.add("<kept in the domain>")  # never in a condition
                         continue
-                    found |= self._leaves(argument_value, scope.caller)
+                    found |= self._leaves(*given)
                     continue
-                if time is not None and isinstance(current, cst.Name) and depth < _MAX_DEPTH:
-                    value, _ = scope.lookup(current.value, time)
-                    if isinstance(value, cst.BaseExpression) and self._boolean(value):
+                if condition and isinstance(current, cst.Name) and depth < _MAX_DEPTH:
+                    value, _ = _one_value(current, place)
+                    if value is not None and self._boolean(value, place):
                         stack.append((value, depth + 1))
                         continue
                 found.add(text)
                 continue
             if isinstance(current, cst.Call):
                 stack.extend((a.value, depth) for a in current.args)
-                if isinstance(current.func, cst.Attribute) and not self.qualified_names(current.func):
+                if isinstance(current.func, cst.Attribute) and not place.qualified_names(current.func):
                     stack.append((current.func.value, depth))
                 continue
             stack.extend((child, depth) for child in iter_children(current))
         return found
 
-    def _boolean(self, node) -> bool:
+    def _boolean(self, node, place: Place) -> bool:
         """Whether an assigned value is a condition (so a name holding it stands for it)."""
         if isinstance(node, cst.Comparison):
             return True
@@ -691,23 +652,11 @@ class WhereUnsafeBranch(Rule):
         if not isinstance(node, cst.Call):
             return False
         tables = (COMPARE, LOGICAL_AND, LOGICAL_OR, LOGICAL_NOT)
-        names = self.qualified_names(node.func)
+        names = place.qualified_names(node.func)
         if names:
             return any(names & table for table in tables)
-        method = self.context.names.method(node)
+        method = place.method(node)
         return any(method in table.methods for table in tables)
-
-    # Scopes ------------------------------------------------------------------------------------
-
-    def _scope(self) -> _Scope:
-        function = self.context.enclosing(cst.FunctionDef)
-        return self._scope_of(function if function is not None else self.context.module)
-
-    def _scope_of(self, node) -> _Scope:
-        scope = self._scopes.get(id(node))
-        if scope is None:
-            scope = self._scopes[id(node)] = _Scope(node)
-        return scope
 
 
 # Reductions and casts that keep a value gradient-free when their input is (a count stays a count).
@@ -715,7 +664,7 @@ _KEEPS_CONSTANT = frozenset({"sum", "float", "int", "long", "double", "half", "t
                              "any", "all", "astype", "cast", "reduce_sum", "reduce_mean"})
 
 
-def _gradient_free(node, scope, time, depth: int) -> bool:
+def _gradient_free(node, place: Place, depth: int) -> bool:
     """Whether `node` is built only from comparisons and constants (through local names and
     sums or casts of them): `area_i / area_u` with `area_u = (m > t).sum().float()`."""
     if depth > _MAX_DEPTH:
@@ -723,12 +672,13 @@ def _gradient_free(node, scope, time, depth: int) -> bool:
     if isinstance(node, cst.Comparison) or number(node) is not None:
         return True
     if isinstance(node, cst.Name):
-        value, value_time = scope.lookup(node.value, time)
-        return isinstance(value, cst.BaseExpression) and _gradient_free(value, scope, value_time, depth + 1)
+        values = ModuleModel.assignments(node, place)
+        return bool(values) and all(index is None and isinstance(value, cst.BaseExpression)
+                                    and _gradient_free(value, at, depth + 1) for value, index, at in values)
     if isinstance(node, cst.BinaryOperation):
-        return _gradient_free(node.left, scope, time, depth + 1) and _gradient_free(node.right, scope, time, depth + 1)
+        return _gradient_free(node.left, place, depth + 1) and _gradient_free(node.right, place, depth + 1)
     if isinstance(node, cst.UnaryOperation):
-        return _gradient_free(node.expression, scope, time, depth + 1)
+        return _gradient_free(node.expression, place, depth + 1)
     if isinstance(node, cst.Call):
         func = node.func
         name = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else None
@@ -737,74 +687,25 @@ def _gradient_free(node, scope, time, depth: int) -> bool:
         inputs = positional(node)[:1]
         if isinstance(func, cst.Attribute) and not inputs:
             inputs = [func.value]  # `(m > t).sum()`: the receiver is the input
-        return bool(inputs) and all(_gradient_free(value, scope, time, depth + 1) for value in inputs)
+        return bool(inputs) and all(_gradient_free(value, place, depth + 1) for value in inputs)
     return False
 
 
 class _Found:
-    __slots__ = ("node", "kind", "operand", "name", "call_kind", "scope", "time", "via", "helper")
+    __slots__ = ("node", "kind", "operand", "name", "call_kind", "place", "via", "helper")
 
-    def __init__(self, node, kind, operand, name, call_kind, scope, time, via, helper) -> None:
+    def __init__(self, node, kind, operand, name, call_kind, place, via, helper) -> None:
         self.node, self.kind, self.operand, self.name, self.call_kind = node, kind, operand, name, call_kind
-        self.scope, self.time, self.via, self.helper = scope, time, via, helper
+        self.place, self.via, self.helper = place, via, helper
 
 
-class _Scope:
-    """The local assignments of one function (or the module), in statement order."""
-
-    def __init__(self, node=None) -> None:
-        self.bindings: dict[str, tuple[list[int], list[object]]] = {}
-        self.orders: dict[int, int] = {}
-        self.params: dict[str, cst.BaseExpression] = {}
-        self.caller: _Scope | None = None
-        self.caller_time: float = _LATEST
-        if node is None:
-            return
-        body = node.body if isinstance(node, cst.FunctionDef) else node
-        count = 0
-        for current in own_nodes(body):
-            count += 1
-            if isinstance(current, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
-                self.orders[id(current)] = count
-            elif isinstance(current, cst.Assign):
-                for target in current.targets:
-                    self._bind(target.target, current.value, count)
-            elif isinstance(current, cst.AnnAssign):
-                self._bind(current.target, current.value if current.value is not None else _HIDDEN, count)
-            elif isinstance(current, (cst.AugAssign, cst.For, cst.CompFor)):
-                self._bind(current.target, _HIDDEN, count)
-            elif isinstance(current, cst.NamedExpr):
-                self._bind(current.target, current.value, count)
-            elif isinstance(current, cst.WithItem) and current.asname is not None:
-                self._bind(current.asname.name, _HIDDEN, count)
-
-    @classmethod
-    def bound(cls, inner: _Scope, params: dict, caller: _Scope, caller_time: float) -> _Scope:
-        scope = cls()
-        scope.bindings, scope.orders = inner.bindings, inner.orders
-        scope.params, scope.caller, scope.caller_time = params, caller, caller_time
-        return scope
-
-    def _bind(self, target, value, order: int) -> None:
-        if isinstance(target, cst.Name):
-            times, values = self.bindings.setdefault(target.value, ([], []))
-            times.append(order)
-            values.append(value)
-        elif isinstance(target, (cst.Tuple, cst.List)):
-            for element in target.elements:
-                self._bind(element.value, _HIDDEN, order)
-        elif isinstance(target, cst.StarredElement):
-            self._bind(target.value, _HIDDEN, order)
-
-    def lookup(self, name: str, time: float) -> tuple[object, float]:
-        entry = self.bindings.get(name)
-        if entry is None:
-            return _HIDDEN, 0
-        times, values = entry
-        index = bisect.bisect_left(times, time) - 1
-        if index < 0:
-            return _HIDDEN, 0
-        return values[index], times[index]
+def _one_value(node, place: Place) -> tuple[cst.BaseExpression | None, Place]:
+    """What a name holds when one assignment reaches the read (a helper's parameter: the
+    caller's argument), with where it is read; (None, place) otherwise."""
+    values = ModuleModel.assignments(node, place) if isinstance(node, (cst.Name, cst.Attribute)) else None
+    if values and len(values) == 1 and values[0][1] is None and isinstance(values[0][0], cst.BaseExpression):
+        return values[0][0], values[0][2]
+    return None, place
 
 
 class _Substitute(cst.CSTTransformer):

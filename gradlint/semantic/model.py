@@ -120,6 +120,13 @@ class Place:
 
     model: ModuleModel
     scope: Scope
+    # In a function reached through a call (`ModuleModel.returns`): what the call gives each
+    # parameter, and where that argument is read.
+    arguments: tuple[tuple[str, cst.BaseExpression, Place], ...] = ()
+
+    def argument(self, name: str) -> tuple[cst.BaseExpression, Place] | None:
+        """What the call that reached this function gives its parameter `name`, if known."""
+        return next(((value, at) for given, value, at in self.arguments if given == name), None)
 
     def qualified_names(self, node: cst.BaseExpression) -> frozenset[str]:
         return self.model.names.qualified_names(node)
@@ -233,9 +240,14 @@ class ModuleModel:
         model, scope = place.model, place.scope
         if isinstance(node, cst.Name):
             bound, where = model._local_with_scope(node.value, scope)
-            if where is _PARAMETER or not bound or any(isinstance(value, (cst.For, cst.With)) for value, _ in bound):
+            if where is _PARAMETER:
+                given = place.argument(node.value) if scope.functions and node.value in _parameters(scope.functions[0]) else None
+                return [(given[0], None, given[1])] if given is not None else None
+            if not bound or any(isinstance(value, (cst.For, cst.With)) for value, _ in bound):
                 return None
-            return [(value, index, Place(model, replace(where, at=model._when.get(value, (None, False))[0])))
+            # The arguments stay known for the values assigned in the function they were given to.
+            arguments = place.arguments if where.functions[:1] == scope.functions[:1] else ()
+            return [(value, index, Place(model, replace(where, at=model._when.get(value, (None, False))[0]), arguments))
                     for value, index in bound]
         if isinstance(node, cst.Attribute) and model._self_class(node.value, scope) is not None:
             assigned = _assigned(scope.cls, node.attr.value)
@@ -251,9 +263,10 @@ class ModuleModel:
     @staticmethod
     def returns(call: cst.Call, place: Place) -> list[tuple[cst.BaseExpression, Place]] | None:
         """The expressions the function of the project that `call` (read at `place`) runs may
-        return, each with where it is read (the function's parameters are unknown there): a
-        function of the module or imported from the project, or a method of `self`; None
-        when the call runs no such function or one of its `return`s has no value."""
+        return, each with where it is read, where the function's parameters hold what `call`
+        gives them (`Place.argument`): a function of the module or imported from the project,
+        or a method of `self`; None when the call runs no such function or one of its
+        `return`s has no value."""
         model = place.model
         called = model._called_function(call.func, place.scope)
         if called is None and isinstance(call.func, cst.Attribute):  # `geometry.distance(...)`
@@ -268,7 +281,16 @@ class ModuleModel:
         returns = [node for node in small_statements(function.body) if isinstance(node, cst.Return)]
         if not returns or any(node.value is None for node in returns):
             return None
-        return [(node.value, Place(owner, Scope((function,), cls, owner._when[node][0]))) for node in returns]
+        arguments = ()
+        if not any(arg.star for arg in call.args):
+            params = [p.name.value for p in (*function.params.posonly_params, *function.params.params)]
+            method = cls is not None and isinstance(call.func, cst.Attribute) and function in owner._owner
+            positions = params[1:] if method else params  # `self.helper(x)`: `self` is not passed
+            keywords = {arg.keyword.value: arg.value for arg in call.args if arg.keyword is not None}
+            given = dict(zip(positions, positional(call)))
+            given.update((name, value) for name, value in keywords.items() if name in params)
+            arguments = tuple((name, value, place) for name, value in given.items())
+        return [(node.value, Place(owner, Scope((function,), cls, owner._when[node][0]), arguments)) for node in returns]
 
     def used_as_loss(self, name: str) -> bool:
         """Whether the project uses the module's function or class `name` as a loss
