@@ -5,8 +5,7 @@ import libcst as cst
 
 from gradlint.data import api_table
 from gradlint.engine.gradients import STOP_GRADIENT, in_test_tree, not_differentiated
-from gradlint.engine.names import referenced_names
-from gradlint.engine.syntax import argument, bare, bindings
+from gradlint.engine.syntax import argument, bare
 from gradlint.rule import Fix, NodeCode, Rule, Severity
 from gradlint.semantic.model import (
     EXP_LOG_SOFTMAX,
@@ -15,6 +14,7 @@ from gradlint.semantic.model import (
     ONE_MINUS_SOFTMAX,
     SIGMOID_KIND,
     SOFTMAX_KIND,
+    SUM_OF_EXP,
     is_epsilon,
 )
 
@@ -22,19 +22,15 @@ SOFTMAX = api_table("softmax_softmax")
 SIGMOID = api_table("softmax_sigmoid")
 LOG = api_table("softmax_log")
 LOG1P = api_table("softmax_log1p")
-EXP = api_table("softmax_exp")
-SUM = api_table("softmax_sum")
 CLIP = api_table("softmax_clip")
 LOG_SOFTMAX = api_table("softmax_log_softmax")
 
 # Calls whose receiver leaves autograd: `torch.log(p).detach()`, `.item()`.
 _LEAVE_AUTOGRAD = frozenset({"detach", "detach_", "item", "numpy", "tolist"})
-_MAX_DEPTH = 6
 _ARG_CHARS = 48
 
 # What a probability expression is (the semantic model's kinds), and the stable spelling that
 # replaces its log.
-SUM_OF_EXP = "sum of exp"
 
 _WHAT = {
     SOFTMAX_KIND: "a softmax",
@@ -72,36 +68,6 @@ def is_call_to(rule: Rule, node: cst.CSTNode, table) -> bool:
     return bool(table.methods) and rule.context.names.method(node) in table.methods
 
 
-def local_values(rule: Rule, name: cst.Name, cache: dict) -> list[cst.BaseExpression] | None:
-    """The values assigned to `name` in the innermost function (or the module), or None when
-    the name is a parameter there, a lambda's parameter, or never assigned."""
-    scope: cst.CSTNode | None = None
-    for candidate in reversed(rule.context.scopes):
-        if isinstance(candidate, cst.Lambda):
-            params = candidate.params
-            if any(p.name.value == name.value for p in (*params.posonly_params, *params.params, *params.kwonly_params)):
-                return None
-            continue
-        if isinstance(candidate, cst.ClassDef):
-            return None
-        scope = candidate
-        break
-    if isinstance(scope, cst.FunctionDef):
-        params = scope.params
-        every = [*params.posonly_params, *params.params, *params.kwonly_params]
-        for star in (params.star_arg, params.star_kwarg):
-            if isinstance(star, cst.Param):
-                every.append(star)
-        if any(p.name.value == name.value for p in every):
-            return None
-    key = id(scope) if scope is not None else 0
-    table = cache.get(key)
-    if table is None:
-        table = bindings(scope if scope is not None else rule.context.module)
-        cache[key] = table
-    return table.get(name.value)
-
-
 def probability_kind(rule: Rule, node: cst.BaseExpression | None) -> tuple[str, bool] | None:
     """(kind, indirect) when `node` is a probability computed from logits, as the semantic model
     sees it: a softmax or sigmoid, one minus one, the exp of a log_softmax, a hand-written
@@ -110,56 +76,6 @@ def probability_kind(rule: Rule, node: cst.BaseExpression | None) -> tuple[str, 
         return None
     value = rule.value(node)
     return (value.probability, value.indirect) if value.probability else None
-
-
-def _is_exp(rule: Rule, node: cst.BaseExpression | None, cache: dict, depth: int) -> bool:
-    if node is None or depth > _MAX_DEPTH:
-        return False
-    if isinstance(node, cst.Name):
-        values = local_values(rule, node, cache)
-        return bool(values) and all(_is_exp(rule, v, cache, depth + 1) for v in values)
-    return isinstance(node, cst.Call) and is_call_to(rule, node, EXP)
-
-
-def _is_sum_of_exp(rule: Rule, node: cst.BaseExpression | None, cache: dict, depth: int, shifted_ok: bool = False) -> bool:
-    """`sum(exp(x))`, `exp(x).sum(-1, keepdims=True)`, `tf.reduce_sum(e, 1)` with `e = exp(x)`.
-    With `shifted_ok`, the max-shifted form `sum(exp(x - max(x)))` (at least 1) does not count."""
-    if node is None or depth > _MAX_DEPTH:
-        return False
-    if isinstance(node, cst.Name):
-        values = local_values(rule, node, cache)
-        return bool(values) and all(_is_sum_of_exp(rule, v, cache, depth + 1, shifted_ok) for v in values)
-    if not (isinstance(node, cst.Call) and is_call_to(rule, node, SUM)):
-        return False
-    inner = first_argument(rule, node)
-    if inner is None and rule.callee(node, SUM):
-        inner = argument(node, "input_tensor", 0)
-    if not _is_exp(rule, inner, cache, depth):
-        return False
-    return not (shifted_ok and _max_shifted(rule, inner, cache, depth))
-
-
-def _max_shifted(rule: Rule, node: cst.BaseExpression | None, cache: dict, depth: int) -> bool:
-    """`exp(x - max(x))` (through names): the largest term is 1, so its sum never overflows."""
-    for _ in range(_MAX_DEPTH):
-        if isinstance(node, cst.Name):
-            values = local_values(rule, node, cache)
-            if not values or len(values) != 1:
-                return False
-            node = values[0]
-        elif isinstance(node, cst.Call) and is_call_to(rule, node, EXP):
-            node = first_argument(rule, node)
-        elif isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Subtract):
-            if "max" in rule.source(node.right).lower():
-                return True
-            for name in referenced_names(node.right):  # `x - stop_gradient(m)`, `m = max(x)`
-                values = local_values(rule, cst.Name(name), cache)
-                if values and all("max" in rule.source(v).lower() for v in values):
-                    return True
-            return False
-        else:
-            return False
-    return False
 
 
 # PyTensor and PyMC spellings (raw import names): measured, PyTensor 2.38.3. Its rewrites make
@@ -172,8 +88,9 @@ class LogOfSoftmax(Rule):
     the log of a hand-written softmax `exp(x) / sum(exp(x))`, and the naive log-sum-exp
     `log(sum(exp(x)))` (`reduce_sum`, `sum`, `.sum()` of `exp`). Also `nll_loss(log(softmax(x)))`,
     a log whose argument has a small epsilon added or is clipped (`log(softmax(x) + 1e-8)`,
-    `log(clip(softmax(x), eps, 1))`), and a probability reaching the log through a local
-    variable (`p = softmax(x); ...; log(p)`).
+    `log(clip(softmax(x), eps, 1))`), and a probability or a sum of exponentials reaching the
+    log through a name, an attribute, a layer or a helper's return, as the semantic model
+    follows values (`p = softmax(x); ...; log(p)`, `log(normaliser(x))`).
 
     ## Why is this bad?
     In float32 the softmax of confident logits underflows to exactly 0 (and a sigmoid
@@ -216,7 +133,8 @@ class LogOfSoftmax(Rule):
     ## Notes
     Not flagged, on purpose:
 
-    - `log_softmax`, `log_sigmoid`, `logsumexp`, `softplus` and from-logits losses.
+    - `log_softmax`, `log_sigmoid`, `logsumexp`, `softplus` and from-logits losses; a sum of
+      exponentials shifted by its maximum first (`exp(x - x.max())`: no term exceeds 1).
     - The log of a probability that is not computed from logits in the same function: a
       library loss `log(clip(y_pred, eps, 1 - eps))` over its `y_pred` argument is a
       deliberate probability-space loss.
@@ -279,7 +197,6 @@ class LogOfSoftmax(Rule):
 
     def __init__(self, context) -> None:
         super().__init__(context)
-        self._bindings: dict[int, dict] = {}
         self._quiet_calls: set[int] = set()
         self._quiet_depth = 0
         self._entropy_logs: set[int] = set()
@@ -360,8 +277,6 @@ class LogOfSoftmax(Rule):
         inner, guarded = _unguarded(self, arg)
         if inner is None:
             return None
-        if _is_sum_of_exp(self, inner, self._bindings, 0, shifted_ok=True):
-            return SUM_OF_EXP, guarded or isinstance(inner, cst.Name)
         kind = probability_kind(self, inner)
         if kind is None or kind[0] == EXP_LOG_SOFTMAX:
             return None

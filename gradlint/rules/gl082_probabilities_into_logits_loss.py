@@ -8,6 +8,7 @@ from gradlint.engine.syntax import argument, is_constant
 from gradlint.rule import Rule, Severity
 from gradlint.semantic.losses import compiled_losses
 from gradlint.semantic.summaries import logits_argument
+from gradlint.semantic.values import Value
 
 LOSS_CLASS = api_table("softmax_logits_loss_class")
 FROM_LOGITS_CLASS = api_table("softmax_from_logits_class")
@@ -20,7 +21,6 @@ _WHAT = {
     "one minus softmax": "softmax probabilities",
     "hand-written softmax": "softmax probabilities",
     "exp of log_softmax": "probabilities (`exp` of a `log_softmax`)",
-    "sum of exp": "a sum of exponentials",
 }
 
 
@@ -161,7 +161,7 @@ class ProbabilitiesIntoLogitsLoss(Rule):
         if prediction is None or self._callers_checked(prediction):
             return
         value = self.value(prediction)
-        if value.probability is None:
+        if not _probabilities(value):
             return
         model_evidence = value.through_call
         what = "the softmax/sigmoid model's output" if model_evidence else _WHAT.get(value.probability)
@@ -233,7 +233,7 @@ class ProbabilitiesIntoLogitsLoss(Rule):
             return
         model = node.func.value  # type: ignore[union-attr]
         output = self.value(model).output
-        if output is None or output.probability is None or not_differentiated(self.context):
+        if not _probabilities(output) or not_differentiated(self.context):
             return
         for given in again:
             self._report_model(given, model)
@@ -257,7 +257,7 @@ class ProbabilitiesIntoLogitsLoss(Rule):
         value = self.value(module)
         # A module class (its instances' output) or a module instance (its output).
         outputs = [value.output, value.output.output if value.output is not None else None]
-        if not any(o is not None and o.probability for o in outputs) or not_differentiated(self.context):
+        if not any(_probabilities(o) for o in outputs) or not_differentiated(self.context):
             return
         self._report_model(criterion, module)
 
@@ -282,3 +282,8 @@ def _from_logits(call: cst.Call) -> bool:
 
 def _short(text: str) -> str:
     return text if len(text) <= _ARG_CHARS else text[: _ARG_CHARS - 3] + "..."
+
+
+def _probabilities(value: Value | None) -> bool:
+    """The model's value is a probability (not a sum of exponentials, the other kind it reads)."""
+    return value is not None and value.probability in _WHAT

@@ -67,13 +67,15 @@ _MODULE_WALKS = frozenset({"modules", "children", "named_modules", "named_childr
 _LAYER_FRAMEWORKS = {"tensorflow": "tensorflow", "keras": "keras", "torch": "torch", "jax": "jax", "flax": "jax",
                      "haiku": "jax", "equinox": "jax", "lasagne": "theano"}
 
-# The kinds of probability computed from logits (`Value.probability`).
+# The kinds of probability computed from logits (`Value.probability`), and a sum of
+# exponentials (its log overflows: `logsumexp` is the stable spelling).
 SOFTMAX_KIND = "softmax"
 SIGMOID_KIND = "sigmoid"
 ONE_MINUS_SIGMOID = "one minus sigmoid"
 ONE_MINUS_SOFTMAX = "one minus softmax"
 HANDWRITTEN_SOFTMAX = "hand-written softmax"
 EXP_LOG_SOFTMAX = "exp of log_softmax"
+SUM_OF_EXP = "sum of exp"
 
 # What calling an instance runs, first found wins: torch, Keras, Flax/Haiku/Equinox.
 CALL_METHODS = ("forward", "call", "__call__")
@@ -996,6 +998,9 @@ class ModuleModel:
                 ):
                     return Value(EXP_LOG_SOFTMAX)
                 return UNKNOWN
+            if (names & SUM or method in SUM.methods) and self._is_sum_of_exp(node, scope, depth + 1):
+                # `exp(x - max(x)).sum()`: its largest term is 1, the sum cannot overflow.
+                return UNKNOWN if self._max_shifted(_summed(node, method), scope, depth + 1) else Value(SUM_OF_EXP)
             if names & CLIP or method in CLIP.methods:
                 inner = self._eval(_first_argument(node, method), scope, depth + 1)
                 return inner.reached() if inner.probability else UNKNOWN
@@ -1232,8 +1237,30 @@ class ModuleModel:
         method = self.names.method(node)
         if not (self.names.qualified_names(node.func) & SUM or method in SUM.methods):
             return False
-        inner = _first_argument(node, method) or argument(node, "input_tensor", 0)
-        return self._is_exp(inner, scope, depth)
+        return self._is_exp(_summed(node, method), scope, depth)
+
+    def _max_shifted(self, node: cst.BaseExpression | None, scope: Scope, depth: int) -> bool:
+        """`exp(x - max(x))`, through names: `x` shifted by its maximum (`m = x.max(-1)`,
+        `x - stop_gradient(m)`) before the exponential."""
+        for _ in range(MAX_DEPTH - depth):
+            if isinstance(node, cst.Name):
+                bound, where = self._local_with_scope(node.value, scope)
+                if not bound or len(bound) != 1 or bound[0][1] is not None:
+                    return False
+                node, scope = bound[0][0], where
+            elif isinstance(node, cst.Call) and (self.names.qualified_names(node.func) & EXP or self.names.method(node) in EXP.methods):
+                node = _first_argument(node, self.names.method(node))
+            elif isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Subtract):
+                if "max" in self._source(node.right).lower():
+                    return True
+                for name in referenced_names(node.right):
+                    bound = self._local(name, scope)
+                    if bound and all("max" in self._source(value).lower() for value, _ in bound):
+                        return True
+                return False
+            else:
+                return False
+        return False
 
     # Bindings -----------------------------------------------------------------------------
 
@@ -1544,6 +1571,11 @@ def _produced(names: frozenset[str], method: str | None) -> str | None:
     if names & SIGMOID or method in SIGMOID.methods:
         return SIGMOID_KIND
     return None
+
+
+def _summed(call: cst.Call, method: str | None) -> cst.BaseExpression | None:
+    """The tensor a sum adds up: `x.sum()`, `torch.sum(x)`, `tf.reduce_sum(input_tensor=x)`."""
+    return _first_argument(call, method) or argument(call, "input_tensor", 0)
 
 
 def _first_argument(call: cst.Call, method: str | None) -> cst.BaseExpression | None:

@@ -92,3 +92,22 @@ def test_test_files_and_test_trees_are_quiet() -> None:
 def test_noqa() -> None:
     source = "import torch\n\ndef f(x):\n    return torch.log(torch.softmax(x, -1))  # noqa: GL080\n"
     assert findings(source) == []
+
+
+def test_a_sum_of_exponentials_is_a_value_of_the_model() -> None:
+    source = """\
+        import torch
+
+        def normaliser(scores):
+            return torch.exp(scores).sum(dim=-1)
+
+        def shifted(scores):
+            m = scores.max(dim=-1, keepdim=True).values
+            return torch.exp(scores - m).sum(dim=-1)
+
+        def energy(scores):
+            total = normaliser(scores)
+            stable = shifted(scores)
+            return torch.log(total) + torch.log(stable)
+        """
+    assert [f.line for f in lint_source(textwrap.dedent(source), select=["GL080"])] == [13]
