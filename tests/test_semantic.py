@@ -1287,3 +1287,27 @@ def test_loop_variables_context_values_and_augmented_assignments_rebind_a_name()
     kinds = {name: returned(model, name).probability
              for name in ("rebound_by_a_loop", "inside_the_loop", "rebound_by_with", "kept_off_zero")}
     assert kinds == {"rebound_by_a_loop": None, "inside_the_loop": None, "rebound_by_with": None, "kept_off_zero": "softmax"}
+
+
+def test_assignment_expressions_and_literal_tuples_bind_where_they_are_made():
+    model = model_of(
+        """
+        import torch
+
+        def walrus(z):
+            if (p := torch.softmax(z, -1)) is not None:
+                return p
+
+        def swapped(z, q):
+            q, other = torch.softmax(z, -1), 0
+            return q
+
+        def before_the_test(z):
+            p = torch.softmax(z, -1)
+            if p.sum() > 0:
+                p = z
+            return p
+        """
+    )
+    kinds = {name: returned(model, name).probability for name in ("walrus", "swapped", "before_the_test")}
+    assert kinds == {"walrus": "softmax", "swapped": "softmax", "before_the_test": None}

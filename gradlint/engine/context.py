@@ -39,7 +39,7 @@ class FileContext:
             from gradlint.semantic.model import ModuleModel
 
             index = ProjectIndex(self.path)
-            self._semantic = ModuleModel(self.module, self.names, index, index.dotted_name)
+            self._semantic = ModuleModel(self.module, self.names, index, index.dotted_name, walrus=":=" in self.file_text)
         return self._semantic
 
     def close(self) -> None:

@@ -9,6 +9,7 @@ from gradlint.engine.gradients import LOSS_WORDS, name_words
 from gradlint.engine.syntax import argument, number
 from gradlint.engine.walker import iter_tree
 from gradlint.rule import Fix, Rule, Severity
+from gradlint.semantic.model import ModuleModel, Place
 
 COND = api_table("condition_cond")
 COMPARE = api_table("condition_compare")
@@ -146,49 +147,24 @@ class ElementwiseCondition(Rule):
 
     def __init__(self, context) -> None:
         super().__init__(context)
-        # One dict per enclosing function or lambda: name -> (TENSOR | MASK, framework), or
-        # None where a name is bound to something else (it hides the same name outside).
-        self.envs: list[dict[str, tuple[str, str | None] | None]] = []
-        # Parallel to `envs`: whether that env ever held evidence. With none anywhere on the
-        # stack no expression can be elementwise, and every handler returns at once.
+        # Per function: its parameters that hold a batch of tensors -> their framework. Where no
+        # function around the walk has one, no expression can be elementwise, and every
+        # handler returns at once.
+        self.tensors: dict[cst.FunctionDef, dict[str, str | None]] = {}
         self.evidence: list[bool] = []
         self.reported: set[int] = set()
-        self.lambdas: list[cst.Lambda] = []  # lambdas whose env is on `envs`
         self._default_framework: str | None = None
 
     # Scopes ---------------------------------------------------------------------------
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        env: dict[str, tuple[str, str | None] | None] = {}
         params = [*node.params.posonly_params, *node.params.params, *node.params.kwonly_params]
-        for param in params:
-            env[param.name.value] = None
-        for star in (node.params.star_arg, node.params.star_kwarg):
-            if isinstance(star, cst.Param):
-                env[star.name.value] = None
-        tensors = self._tensor_params(node, params)
-        for name, framework in tensors:
-            env[name] = (TENSOR, framework)
-        self.envs.append(env)
+        tensors = dict(self._tensor_params(node, params))
+        self.tensors[node] = tensors
         self.evidence.append(bool(tensors))
 
     def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
-        self.envs.pop()
         self.evidence.pop()
-
-    def visit_Lambda(self, node: cst.Lambda) -> None:
-        if not self._active():
-            return
-        params = [*node.params.posonly_params, *node.params.params, *node.params.kwonly_params]
-        self.envs.append({param.name.value: None for param in params})
-        self.evidence.append(False)
-        self.lambdas.append(node)
-
-    def leave_Lambda(self, node: cst.Lambda) -> None:
-        if self.lambdas and self.lambdas[-1] is node:
-            self.lambdas.pop()
-            self.envs.pop()
-            self.evidence.pop()
 
     def _active(self) -> bool:
         return True in self.evidence
@@ -244,68 +220,24 @@ class ElementwiseCondition(Rule):
             return None
         return self.context.semantic.layer_framework(scopes[-2])
 
-    # Bindings -------------------------------------------------------------------------
-
-    def leave_Assign(self, node: cst.Assign) -> None:
-        if not self._active():
-            return
-        kind = self._kind(node.value)
-        for target in node.targets:
-            self._bind(target.target, kind)
-
-    def leave_AnnAssign(self, node: cst.AnnAssign) -> None:
-        if self._active() and node.value is not None:
-            self._bind(node.target, self._kind(node.value))
-
-    def leave_AugAssign(self, node: cst.AugAssign) -> None:
-        if not self._active() or not isinstance(node.target, cst.Name):
-            return
-        before = self._lookup(node.target.value)
-        if before is None:
-            self._bind(node.target, self._kind(node.value) if isinstance(node.operator, _AUG_ARITHMETIC) else None)
-
-    def leave_NamedExpr(self, node: cst.NamedExpr) -> None:
-        if self._active():
-            self._bind(node.target, self._kind(node.value))
-
-    def visit_For(self, node: cst.For) -> None:
-        if self._active():
-            self._bind(node.target, None)
-
-    def visit_WithItem(self, node: cst.WithItem) -> None:
-        if self._active() and node.asname is not None:
-            self._bind(node.asname.name, None)
-
-    def _bind(self, target: cst.BaseExpression, kind: tuple[str, str | None] | None) -> None:
-        if isinstance(target, cst.Name):
-            # A walrus in a lambda binds in the enclosing function; no `def` can sit inside
-            # a lambda, so the open lambdas' envs are the top of the stack.
-            index = len(self.envs) - 1 - len(self.lambdas)
-            self.envs[index][target.value] = kind
-            if kind is not None:
-                self.evidence[index] = True
-        elif isinstance(target, (cst.Tuple, cst.List)):
-            for element in target.elements:
-                self._bind(element.value, None)
-        elif isinstance(target, cst.StarredElement):
-            self._bind(target.value, None)
-
-    def _lookup(self, name: str) -> tuple[str, str | None] | None:
-        for env in reversed(self.envs):
-            if name in env:
-                return env[name]
-        return None
-
     # What an expression is ------------------------------------------------------------
 
-    def _kind(self, node: cst.BaseExpression) -> tuple[str, str | None] | None:
-        """(MASK or TENSOR, framework) when `node` is known to hold one value per element."""
+    def _here(self) -> Place:
+        return self.context.semantic.place(self.context.scopes, self.context.current_statement())
+
+    def _kind(self, node: cst.BaseExpression, place: Place, depth: int = 0) -> tuple[str, str | None] | None:
+        """(MASK or TENSOR, framework) when `node`, read at `place`, is known to hold one value
+        per element: a name when every assignment that reaches it does (the semantic model),
+        a tensor parameter, or what computes elementwise from one."""
+        if depth > _MAX_DEPTH:
+            return None
+        depth += 1
         if isinstance(node, cst.Name):
-            return self._lookup(node.value)
+            return self._name_kind(node, place, depth)
         if isinstance(node, cst.Comparison):
-            return self._comparison(node)
+            return self._comparison(node, place, depth)
         if isinstance(node, cst.BinaryOperation):
-            left, right = self._kind(node.left), self._kind(node.right)
+            left, right = self._kind(node.left, place, depth), self._kind(node.right, place, depth)
             if isinstance(node.operator, ARITHMETIC):
                 known = left or right
                 return (TENSOR, known[1]) if known else None
@@ -317,32 +249,45 @@ class ElementwiseCondition(Rule):
         if isinstance(node, cst.UnaryOperation):
             if isinstance(node.operator, cst.Not):
                 return None
-            return self._kind(node.expression)
+            return self._kind(node.expression, place, depth)
         if isinstance(node, cst.Call):
-            return self._call(node)
+            return self._call(node, place, depth)
         if isinstance(node, cst.Subscript) and _keeps_first_axis(node):
-            return self._kind(node.value)  # `x[:, 0]`: one value per row
+            return self._kind(node.value, place, depth)  # `x[:, 0]`: one value per row
         return None
 
-    def _comparison(self, node: cst.Comparison) -> tuple[str, str | None] | None:
+    def _name_kind(self, node: cst.Name, place: Place, depth: int) -> tuple[str, str | None] | None:
+        values = ModuleModel.assignments(node, place)
+        if values is None:  # a parameter: of a function whose tensors are known, or a lambda's
+            owner = next((f for f in place.scope.functions if node.value in _parameter_names(f)), None)
+            framework = self.tensors.get(owner, {}).get(node.value, _NOT_A_TENSOR) if owner is not None else _NOT_A_TENSOR
+            return (TENSOR, framework) if framework is not _NOT_A_TENSOR else None
+        kinds = [self._kind(value, at, depth) if index is None and isinstance(value, cst.BaseExpression) else None
+                 for value, index, at in values]
+        if not kinds or None in kinds:
+            return None
+        framework = next((kind[1] for kind in kinds if kind[1]), None)
+        return (MASK if all(kind[0] == MASK for kind in kinds) else TENSOR, framework)
+
+    def _comparison(self, node: cst.Comparison, place: Place, depth: int) -> tuple[str, str | None] | None:
         operands = [node.left, *(c.comparator for c in node.comparisons)]
         if not all(isinstance(c.operator, ELEMENTWISE_COMPARISONS) for c in node.comparisons):
             return None
         if any(_not_a_tensor(operand) for operand in operands):
             return None
         for operand in operands:
-            known = self._kind(operand)
+            known = self._kind(operand, place, depth)
             if known is not None:
                 return (MASK, known[1])
         return None
 
-    def _call(self, node: cst.Call) -> tuple[str, str | None] | None:
+    def _call(self, node: cst.Call, place: Place, depth: int) -> tuple[str, str | None] | None:
         for table, kind in ((COMPARE, MASK), (ELEMENTWISE, TENSOR)):
             name = self.callee(node, table)
             if name is not None:
                 for arg in node.args:
                     if arg.keyword is None and not arg.star:
-                        known = self._kind(arg.value)
+                        known = self._kind(arg.value, place, depth)
                         if known is not None:
                             framework = _framework(name)
                             if name in ELEMENTWISE and name.split(".")[-1] in ("where", "switch"):
@@ -351,9 +296,9 @@ class ElementwiseCondition(Rule):
                 return None
         reduced = self._reduced_along_an_axis(node)
         if reduced is not None:
-            known = self._kind(reduced)
+            known = self._kind(reduced, place, depth)
             return (TENSOR, known[1]) if known is not None else None
-        applied = self._layer_applied(node)
+        applied = self._layer_applied(node, place, depth)
         if applied is not None:
             return applied
         method = self.context.names.method(node)
@@ -362,7 +307,7 @@ class ElementwiseCondition(Rule):
         receiver = node.func.value  # type: ignore[attr-defined]
         for table, kind in ((COMPARE, MASK), (ELEMENTWISE, TENSOR)):
             if method in table.methods:
-                known = self._kind(receiver)
+                known = self._kind(receiver, place, depth)
                 return (kind, known[1]) if known is not None else None
         return None
 
@@ -381,13 +326,13 @@ class ElementwiseCondition(Rule):
         value = number(axis) if axis is not None else None
         return tensor if value is not None and value >= 1 and value == int(value) else None
 
-    def _layer_applied(self, node: cst.Call) -> tuple[str, str | None] | None:
+    def _layer_applied(self, node: cst.Call, place: Place, depth: int) -> tuple[str, str | None] | None:
         """A layer called on an elementwise tensor (`self.dense(x)`, `Dense(4)(x)`, `self.block(x)`
         with a layer class of the project): a batch again, one value per element."""
         inputs = [arg.value for arg in node.args if arg.keyword is None and not arg.star]
         if not inputs or isinstance(node.func, cst.Name) and node.func.value in ("float", "int", "bool", "len"):
             return None
-        known = self._kind(inputs[0])
+        known = self._kind(inputs[0], place, depth)
         if known is None:
             return None
         framework = self.context.semantic.layer_object(node.func, self.context.scopes)
@@ -427,7 +372,7 @@ class ElementwiseCondition(Rule):
         pred = _predicate(node)
         if pred is None:
             return
-        known = self._kind(pred)
+        known = self._kind(pred, self._here())
         if known is not None and known[0] == MASK and id(pred) not in self.reported:
             self.reported.add(id(pred))
             self.report(pred, construct=f"`{self.source(node.func)}`", pred=self.source(pred),
@@ -483,7 +428,7 @@ class ElementwiseCondition(Rule):
             return
         if id(test) in self.reported:
             return
-        known = self._kind(test)
+        known = self._kind(test, self._here())
         if known is None or known[0] != MASK:
             return
         self.reported.add(id(test))
@@ -508,9 +453,15 @@ class ElementwiseCondition(Rule):
         return self._default_framework
 
 
-_AUG_ARITHMETIC = (
-    cst.AddAssign, cst.SubtractAssign, cst.MultiplyAssign, cst.DivideAssign, cst.PowerAssign,
-)
+_MAX_DEPTH = 12  # names and calls followed from one condition
+_NOT_A_TENSOR = object()
+
+
+def _parameter_names(function: cst.FunctionDef | cst.Lambda) -> set[str]:
+    params = function.params
+    names = {p.name.value for p in (*params.posonly_params, *params.params, *params.kwonly_params)}
+    names.update(star.name.value for star in (params.star_arg, params.star_kwarg) if isinstance(star, cst.Param))
+    return names
 
 
 def _framework(name: str) -> str | None:

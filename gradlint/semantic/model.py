@@ -151,8 +151,10 @@ class ModuleModel:
 
     _summaries_open = 0  # across modules: a summary may need another module's
 
-    def __init__(self, module: cst.Module, names: NameTable | None = None, index=None, dotted_name: str = "") -> None:
+    def __init__(self, module: cst.Module, names: NameTable | None = None, index=None, dotted_name: str = "",
+                 walrus: bool = True) -> None:
         self.module = module
+        self.walrus = walrus  # the module's text may hold `:=`: assignments are looked for in expressions too
         self.names = names or NameTable(module)
         self.index = index
         self.dotted_name = dotted_name  # e.g. "pkg.models.net"; "" when not importable
@@ -458,11 +460,14 @@ class ModuleModel:
         functions = tuple(s for s in reversed(scopes) if isinstance(s, (cst.FunctionDef, cst.Lambda)))
         cls = next((s for s in reversed(scopes) if isinstance(s, cst.ClassDef)), None)
         at = None
-        if isinstance(statement, (cst.SimpleStatementLine, cst.SimpleStatementSuite)) and statement.body:
+        if statement is not None:
             owner = functions[0] if functions else self.module
             if isinstance(owner, (cst.FunctionDef, cst.Module)):
                 self._bound(owner)  # records the positions
-                at = self._when.get(statement.body[0], (None, False))[0]
+                # A small statement, or the header of a `for`, `with`, `if` or `while`.
+                simple = isinstance(statement, (cst.SimpleStatementLine, cst.SimpleStatementSuite))
+                key = statement.body[0] if simple and statement.body else statement
+                at = self._when.get(key, (None, False))[0]
         return Scope(functions, ClassRef(self, cls) if cls is not None else None, at)
 
     def origins(
@@ -1325,7 +1330,12 @@ class ModuleModel:
                 self._when[small] = when
                 value = getattr(small, "value", None)
                 if isinstance(small, (cst.Assign, cst.AnnAssign)) and value is not None:
-                    self._when.setdefault(value, when)
+                    for part in _literal_parts(value):  # `a, b = x, 0` binds `x` and `0` here
+                        self._when.setdefault(part, when)
+                if self.walrus:
+                    for named in _walruses(small):
+                        self._when.setdefault(named.value, when)
+                        _bind(table, named.target, named.value, None)
                 if isinstance(small, cst.For):  # the loop variable: a value the model does not know
                     _bind(table, small.target, small, None)
                 elif isinstance(small, cst.With):
@@ -1658,8 +1668,8 @@ _AUGMENTED = {
 
 
 def _binding_statements(body: cst.CSTNode) -> Iterator[cst.CSTNode]:
-    """`small_statements`, with each `for` and `with` statement just before its body (their
-    targets are bound there)."""
+    """`small_statements`, with each `for`, `with`, `if` and `while` statement just before its
+    body (their targets, and assignment expressions in their headers, are bound there)."""
     stack = [body]
     while stack:
         current = stack.pop()
@@ -1669,11 +1679,37 @@ def _binding_statements(body: cst.CSTNode) -> Iterator[cst.CSTNode]:
         if isinstance(current, (cst.FunctionDef, cst.ClassDef)):
             yield current
             continue
-        if isinstance(current, (cst.For, cst.With)):
+        if isinstance(current, (cst.For, cst.With, cst.If, cst.While)):
             yield current
         children = [c for c in iter_children(current) if isinstance(c, STATEMENT_HOLDERS)]
         children.reverse()
         stack.extend(children)
+
+
+def _literal_parts(value: cst.BaseExpression) -> Iterator[cst.BaseExpression]:
+    """The value, and the elements of a literal tuple or list in it, nested ones too."""
+    stack = [value]
+    while stack:
+        current = stack.pop()
+        yield current
+        if isinstance(current, (cst.Tuple, cst.List)):
+            stack.extend(element.value for element in current.elements)
+
+
+def _walruses(statement: cst.CSTNode) -> list[cst.NamedExpr]:
+    """The assignment expressions (`(m := x > 0)`) of a small statement, or of the header of a
+    compound one."""
+    if isinstance(statement, (cst.If, cst.While)):
+        parts = [statement.test]
+    elif isinstance(statement, cst.For):
+        parts = [statement.iter]
+    elif isinstance(statement, cst.With):
+        parts = [item.item for item in statement.items]
+    elif isinstance(statement, (cst.FunctionDef, cst.ClassDef)):
+        parts = []
+    else:
+        parts = [statement]
+    return [node for part in parts for node in (part, *own_nodes(part)) if isinstance(node, cst.NamedExpr)]
 
 
 def _bind(table: dict, target: cst.BaseExpression, value: cst.BaseExpression, index: tuple[int, ...] | None) -> None:
