@@ -8,6 +8,7 @@ from gradlint.engine.names import referenced_names
 from gradlint.engine.syntax import argument, assigned_names, number, own_nodes
 from gradlint.engine.walker import iter_tree
 from gradlint.rule import Rule, Severity
+from gradlint.semantic.model import ModuleModel, Place
 
 GRADIENT_TAPE = api_table("closures_gradient_tape")
 GRAD_TRANSFORM = api_table("closures_grad_transform")
@@ -78,9 +79,12 @@ class StaleLossCallable(Rule):
     so a stale closure only returns a stale number), parameters named `_...`, tests.
     Objectives handed to `scipy.optimize` are GL050's.
 
-    Known misses: tapes entered without `with` (`tape.__enter__()`), losses held in
-    attributes (`self.loss`), closures defined in another function or module, a
-    `GradientTape` assigned to a name before the `with`.
+    Names and `self` attributes are read through the semantic model: a loss, a closure or an
+    optimiser held in one (`lambda: self.loss` with `self.loss` computed in another method)
+    counts when one assignment reaches the read.
+
+    Known misses: tapes entered without `with` (`tape.__enter__()`), closures defined in
+    another function or module, a `GradientTape` assigned to a name before the `with`.
 
     ## Severity
     Error for the tape, for a callable that returns a precomputed loss and for an LBFGS
@@ -103,73 +107,32 @@ class StaleLossCallable(Rule):
 
     def __init__(self, context) -> None:
         super().__init__(context)
-        self._clock = 0
-        # Per scope (id of the innermost function or class; 0 for the module):
-        # name -> [(time, value)] for assignments, value None when unknown.
-        self._envs: dict[int, dict[str, list[tuple[int, object]]]] = {}
-        self._tapes: dict[int, dict[str, int]] = {}
-        self._pending: dict[int, list[tuple]] = {}
+        # Per function (id of the innermost function, 0 for the module): tape name -> its `with`.
+        self._tapes: dict[int, dict[str, cst.With]] = {}
         self._tf1: bool | None = None
 
-    # Bindings --------------------------------------------------------------------------------
+    # What a name holds (the semantic model) -------------------------------------------------
 
     def _key(self) -> int:
-        for scope in reversed(self.context.scopes):
-            if not isinstance(scope, cst.Lambda):
-                return id(scope)
-        return 0
+        function = self.context.enclosing(cst.FunctionDef)
+        return id(function) if function is not None else 0
 
-    def _bind(self, target: cst.BaseExpression, value: object) -> None:
-        names = list(assigned_names(target))
-        if not names:
-            return
-        self._clock += 1
-        env = self._envs.setdefault(self._key(), {})
-        for name in names:
-            env.setdefault(name, []).append((self._clock, value if isinstance(target, cst.Name) else None))
+    def _here(self) -> Place:
+        return self.context.semantic.place(self.context.scopes, self.context.current_statement())
 
-    def leave_Assign(self, node: cst.Assign) -> None:
-        for target in node.targets:
-            self._bind(target.target, node.value)
-
-    def leave_AnnAssign(self, node: cst.AnnAssign) -> None:
-        self._bind(node.target, node.value)
-
-    def leave_AugAssign(self, node: cst.AugAssign) -> None:
-        self._bind(node.target, None)
-
-    def leave_NamedExpr(self, node: cst.NamedExpr) -> None:
-        self._bind(node.target, node.value)
-
-    def visit_For(self, node: cst.For) -> None:
-        self._bind(node.target, None)
-
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        scopes = self.context.scopes
-        key = 0
-        for scope in reversed(scopes[:-1]):
-            if not isinstance(scope, cst.Lambda):
-                key = id(scope)
-                break
-        self._clock += 1
-        self._envs.setdefault(key, {}).setdefault(node.name.value, []).append((self._clock, node))
+    def _held(self, node: cst.BaseExpression) -> object:
+        """The value a name or `self` attribute holds here, when one assignment (or `def`)
+        reaches the read."""
+        if not isinstance(node, (cst.Name, cst.Attribute)):
+            return None
+        values = ModuleModel.assignments(node, self._here())
+        return values[0][0] if values and len(values) == 1 and values[0][1] is None else None
 
     def visit_With(self, node: cst.With) -> None:
         for item in node.items:
-            if item.asname is None:
-                continue
-            self._bind(item.asname.name, None)
-            if isinstance(item.item, cst.Call) and self.callee(item.item, GRADIENT_TAPE):
-                if isinstance(item.asname.name, cst.Name):
-                    self._tapes.setdefault(self._key(), {})[item.asname.name.value] = self._clock
-
-    def _lookup(self, name: str) -> object:
-        """The latest value bound to `name` in the current function, else in the module."""
-        for key in (self._key(), 0):
-            entries = self._envs.get(key, {}).get(name)
-            if entries:
-                return entries[-1][1]
-        return None
+            if item.asname is not None and isinstance(item.asname.name, cst.Name):
+                if isinstance(item.item, cst.Call) and self.callee(item.item, GRADIENT_TAPE):
+                    self._tapes.setdefault(self._key(), {})[item.asname.name.value] = node
 
     # The calls -------------------------------------------------------------------------------
 
@@ -188,42 +151,29 @@ class StaleLossCallable(Rule):
         receiver = node.func.value
         if not isinstance(receiver, cst.Name):
             return
-        key = self._key()
-        started = self._tapes.get(key, {}).get(receiver.value)
+        started = self._tapes.get(self._key(), {}).get(receiver.value)
         target = argument(node, "target", 0)
         if started is None or not isinstance(target, cst.Name):
             return
         sources = argument(node, "sources", 1)
         if sources is not None and target.value in referenced_names(sources):
             return
-        self._pending.setdefault(key, []).append(
-            (node, target.value, started, self.context.current_statement(), self.source(node.func))
+        # Every assignment of the name in the function, before the tape started (one made
+        # later may be what a later turn of a loop differentiates).
+        values = ModuleModel.assignments(target, self.context.semantic.place(self.context.scopes))
+        start = self.context.semantic.place(self.context.scopes, started).scope.at
+        if not values or start is None or any(at.scope.at is None or at.scope.at >= start for _, _, at in values):
+            return
+        if not any(isinstance(value, _COMPUTED) for value, _, _ in values):
+            return
+        name = target.value
+        self.report(
+            node,
+            subject=f"`{self.source(node.func)}({name}, ...)`",
+            problem=f"differentiates `{name}`, computed before the tape's `with` block",
+            effect="the gradient is None",
+            remedy="compute it inside the block",
         )
-
-    def _flush(self, key: int) -> None:
-        env = self._envs.get(key, {})
-        for node, name, started, statement, func in self._pending.pop(key, ()):
-            times = env.get(name, ())
-            if not times or any(time > started for time, _ in times):
-                continue
-            if not any(isinstance(value, _COMPUTED) for _, value in times):
-                continue
-            self.report(
-                node,
-                subject=f"`{func}({name}, ...)`",
-                problem=f"differentiates `{name}`, computed before the tape's `with` block",
-                effect="the gradient is None",
-                remedy="compute it inside the block",
-                statement=statement,
-            )
-
-    def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
-        if self._pending:
-            self._flush(id(node))
-
-    def leave_Module(self, node: cst.Module) -> None:
-        if self._pending:
-            self._flush(0)
 
     def _stale_return(self, function: object) -> str | None:
         """The captured, precomputed name a parameterless callable returns, else None."""
@@ -231,9 +181,7 @@ class StaleLossCallable(Rule):
             if _parameters(function.params):
                 return None
             body = function.body
-            if isinstance(body, cst.Name) and isinstance(self._lookup(body.value), _COMPUTED):
-                return body.value
-            return None
+            return self.source(body) if isinstance(self._held(body), _COMPUTED) else None
         if not isinstance(function, cst.FunctionDef) or _parameters(function.params):
             return None
         returned = None
@@ -253,19 +201,17 @@ class StaleLossCallable(Rule):
                 returned = node.value.value
         if returned is None or returned in local:
             return None
-        return returned if isinstance(self._lookup(returned), _COMPUTED) else None
+        return returned if isinstance(self._held(cst.Name(returned)), _COMPUTED) else None
 
     def _callable(self, value: cst.BaseExpression | None) -> object:
-        if isinstance(value, cst.Name):
-            bound = self._lookup(value.value)
+        if isinstance(value, (cst.Name, cst.Attribute)):
+            bound = self._held(value)
             return bound if isinstance(bound, (cst.Lambda, cst.FunctionDef)) else None
         return value if isinstance(value, cst.Lambda) else None
 
     def _constructor(self, receiver: cst.BaseExpression) -> cst.Call | None:
-        if isinstance(receiver, cst.Name):
-            value = self._lookup(receiver.value)
-            return value if isinstance(value, cst.Call) else None
-        return None
+        value = self._held(receiver)
+        return value if isinstance(value, cst.Call) else None
 
     def _minimize(self, node: cst.Call) -> None:
         loss = argument(node, "loss", 0)
@@ -283,7 +229,7 @@ class StaleLossCallable(Rule):
                     remedy="compute the loss inside the callable",
                 )
             return
-        if not isinstance(loss, cst.Name) or not isinstance(self._lookup(loss.value), _COMPUTED):
+        if not isinstance(self._held(loss), _COMPUTED):
             return
         if argument(node, "tape") is not None:
             return
@@ -292,7 +238,7 @@ class StaleLossCallable(Rule):
             return
         self.report(
             loss,
-            subject=f"`{self.source(node.func)}({loss.value}, ...)`",
+            subject=f"`{self.source(node.func)}({self.source(loss)}, ...)`",
             problem="gets a loss tensor, not a callable",
             effect="eager TF cannot differentiate it",
             remedy="pass `lambda:` + the code computing it",

@@ -111,3 +111,22 @@ def test_test_files_are_quiet():
     g = jax.grad(lambda p: loss)(1.0)
     """
     assert lint_source(textwrap.dedent(source), path="test_grads.py", select=["GL052"]) == []
+
+
+def test_a_loss_held_in_an_attribute_and_returned_by_a_lambda():
+    source = """
+    import tensorflow as tf
+
+    class Trainer:
+        def __init__(self, model):
+            self.model = model
+            self.optimizer = tf.keras.optimizers.Adam()
+
+        def forward(self, x):
+            self.loss = tf.reduce_mean(self.model(x))
+
+        def step(self, x):
+            self.forward(x)
+            self.optimizer.minimize(lambda: self.loss, self.model.trainable_variables)
+    """
+    assert found(source) == [(14, "error")]
