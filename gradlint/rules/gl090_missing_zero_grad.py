@@ -57,7 +57,10 @@ class MissingZeroGrad(Rule):
     A step function with no loop of its own (its caller runs it once per batch) is checked
     when it zeroes some gradients itself: in a GAN `step` that calls `self.generator.zero_grad()`
     but never zeroes the discriminator, `self.discriminator.optimizer.step()` is flagged. A
-    step function that zeroes nothing is left alone (its caller may zero).
+    function of the module that zeroes nothing is checked at its callers: when the module
+    calls it, and every call runs in a loop that zeroes nothing either (`for batch in loader:
+    train_step(model, opt, batch)`), its `step()` is flagged. One the module never calls is
+    left alone (its callers elsewhere may zero).
 
     Optimisers are recognised by their construction (`opt = torch.optim.Adam(...)`,
     `self.optimizer = optim.SGD(...)`, any `torch.optim` class) or by their name
@@ -109,9 +112,9 @@ class MissingZeroGrad(Rule):
     themselves (`model_engine.step()` of DeepSpeed), learning-rate schedulers
     (`scheduler.step()`), and tests.
 
-    Known misses: a loop that calls a helper doing backward and step (`train_step(batch)`),
-    an optimiser whose name does not say so and whose construction is in another file,
-    and zeroing done through an alias the rule cannot follow.
+    Known misses: a step method called through `self` in a loop, a helper called from
+    another module, an optimiser whose name does not say so and whose construction is in
+    another file, and zeroing done through an alias the rule cannot follow.
 
     ## Severity
     Error when the function never zeroes that optimiser; warning when it zeroes it only outside
@@ -135,6 +138,11 @@ class MissingZeroGrad(Rule):
     _per_call_message = (
         "`{step}` in a step function that zeroes other gradients but never `{optimizer}`'s: they "
         "accumulate across calls; call `zero_grad()` for it too"
+    )
+
+    _caller_message = (
+        "`{step}` in `{function}`, which the module calls only in loops that never zero the gradients: "
+        "they accumulate across calls; call `{optimizer}.zero_grad()` before `backward()`"
     )
 
     _manual_message = (
@@ -208,11 +216,11 @@ class MissingZeroGrad(Rule):
             return
         for scope in self._backward_scopes.values():
             root = node if scope is None else scope
-            if isinstance(root, cst.FunctionDef) and _NO_ZEROING.search(root.name.value):
-                continue
-            self._check(root)
+            # A `training_step` is zeroed by its framework, unless the module itself runs it.
+            framework_step = isinstance(root, cst.FunctionDef) and bool(_NO_ZEROING.search(root.name.value))
+            self._check(root, callers_only=framework_step)
 
-    def _check(self, root: cst.CSTNode) -> None:
+    def _check(self, root: cst.CSTNode, callers_only: bool = False) -> None:
         aliases: dict[str, str] = {}
         backward_loops: list[tuple] = []
         steps: list[tuple[str, cst.BaseExpression, cst.Call, cst.CSTNode, tuple]] = []
@@ -269,11 +277,17 @@ class MissingZeroGrad(Rule):
         for key, optimizer, call, statement, loops in steps:
             loop = _training_loop(loops, backward_loops)
             matching = [z for z in zeros if self._zeroes(z, key)] + [(None, None, l) for _, l in grad_zeros]
-            if loop is None:
+            if loop is None or callers_only:
                 # A step function run once per batch by its caller: when it zeroes another
-                # model's gradients itself, it is where this one's must be zeroed too.
-                if isinstance(root, cst.FunctionDef) and zeros and not matching and not loops:
+                # model's gradients itself, it is where this one's must be zeroed too; when it
+                # zeroes none, the module's loops that call it must.
+                if not isinstance(root, cst.FunctionDef) or loops:
+                    continue
+                if zeros and not matching and not callers_only:
                     self.report(call, self._per_call_message, statement=statement, step=self.source(call), optimizer=key)
+                elif not zeros and not grad_zeros and self._looped_unzeroed(root):
+                    self.report(call, self._caller_message, statement=statement, step=self.source(call),
+                                function=root.name.value, optimizer=key)
                 continue
             if any(loop in z[2] for z in matching):
                 continue
@@ -285,7 +299,7 @@ class MissingZeroGrad(Rule):
                 optimizer=key,
                 fix=_zero_at_top(loop, optimizer),
             )
-        for param, node, statement, loops in updates:
+        for param, node, statement, loops in updates if not callers_only else ():
             loop = _training_loop(loops, backward_loops)
             if loop is None:
                 continue
@@ -325,6 +339,32 @@ class MissingZeroGrad(Rule):
             if not _SCHEDULER_NAME.search(last.replace("opt", "")):
                 return text
         return None
+
+    def _looped_unzeroed(self, function: cst.FunctionDef) -> bool:
+        """Whether the module calls its function `function`, each time inside a loop whose body
+        zeroes no gradients."""
+        semantic = self.context.semantic
+        if semantic.functions.get(function.name.value) is not function:
+            return False
+        sites = semantic.calls_of(function.name.value)
+        for call, owner in sites:
+            loops = next((loops for node, _, loops, _ in scoped_nodes(owner) if node is call), ())
+            if not loops or any(self._zeroes_in(loop) for loop in loops):
+                return False
+        return bool(sites)
+
+    def _zeroes_in(self, loop: cst.For | cst.While) -> bool:
+        """Whether the loop's body zeroes any gradients (`zero_grad()`, `p.grad = None`, a helper)."""
+        for node in own_nodes(loop.body):
+            if isinstance(node, cst.Call):
+                method = self.context.names.method(node)
+                if method == "zero_grad" or self._zeroing_call(node, node.func):
+                    return True
+                if method in ("zero_", "fill_", "mul_") and _grad_owner(node.func.value) is not None:
+                    return True
+            elif isinstance(node, cst.Assign) and any(_grad_owner(t.target) is not None for t in node.targets):
+                return True
+        return False
 
     def _zeroes(self, zero: tuple, key: str) -> bool:
         zero_key, model, _ = zero

@@ -350,6 +350,12 @@ class ModuleModel:
         position = next((i for i, layer in enumerate(layers) if layer is container[1]), 0)
         return (layers[position - 1], container[1]) if position > 0 else None
 
+    def calls_of(self, name: str) -> list[tuple[cst.Call, cst.CSTNode]]:
+        """The calls of the module's function `name` in the module's own code, each with the
+        function (or the module) whose body makes it."""
+        return [(call, scope.functions[0] if scope.functions else self.module)
+                for call, scope in self._call_sites().get(name, ())]
+
     def computes_tensor(self, call: cst.Call) -> bool:
         """Whether `call` is a framework function that computes a new tensor from its
         arguments (`tf.concat`, `K.dot`, `jnp.transpose`), rather than a class (a layer, a
