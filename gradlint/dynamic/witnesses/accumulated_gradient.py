@@ -7,7 +7,8 @@ every step, k times the first one, are the pitfall; equal gradients at every ste
 zeroes them (measured, torch 2.13: `weight.grad` after steps 1, 2, 3 was [4.2576, 5.5123],
 [8.5152, 11.0247], [12.7727, 16.537] without `zero_grad()`, the same at every step with it).
 
-What runs is the user's own function or module-level loop: a function gets stand-in arguments
+What runs is the user's own function or module-level loop (for a step function with no loop of
+its own, the loop of the module that calls it): a function gets stand-in arguments
 (an `nn.Linear` model, a loader that repeats one batch, an SGD optimiser, a learning rate of 0)
 built from its parameter names; a method gets an instance built the same way; a loop at module
 level runs on its own first batch, repeated. The reading is done by a trace on the flagged line,
@@ -158,13 +159,36 @@ def _has_backward(node: ast.AST) -> bool:
                for n in ast.walk(node))
 
 
-def _training_loop(probe: Probe, target: ast.AST) -> ast.For | ast.While:
+def _training_loop(probe: Probe, target: ast.AST) -> ast.For | ast.While | None:
+    """The loop with a `backward()` call that holds the flagged line; None when the line is in a
+    module-level step function (with its `backward()`) whose caller may hold the loop."""
     for ancestor in probe.ancestors(target):
         if isinstance(ancestor, (ast.For, ast.While)) and _has_backward(ancestor):
             return ancestor
         if isinstance(ancestor, (ast.FunctionDef, ast.Lambda)):
             break
+    step = probe.enclosing_function(target)
+    if step is not None and probe.parent(step) is probe.tree and _has_backward(step):
+        return None
     raise Inconclusive("no loop with a `backward()` call holds the flagged line")
+
+
+def _calling_loop(probe: Probe, step: ast.FunctionDef) -> ast.FunctionDef:
+    """The module-level function of the file that calls `step` in a loop (`for batch in loader:
+    train_step(...)`), defined in the run's namespace to run the way the file does."""
+    tree = probe.file_tree()
+    for caller in tree.body if tree is not None else ():
+        if not isinstance(caller, ast.FunctionDef) or caller.name == step.name:
+            continue
+        for loop in ast.walk(caller):
+            if isinstance(loop, (ast.For, ast.While)) and any(
+                isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == step.name
+                for call in ast.walk(loop)
+            ):
+                module = ast.fix_missing_locations(ast.Module([caller], type_ignores=[]))
+                exec(compile(module, probe.job.path, "exec"), probe.namespace)  # noqa: S102 - the user's function
+                return caller
+    raise Inconclusive(f"no function of the file calls `{step.name}` in a loop")
 
 
 def _top_statement(probe: Probe, node: ast.AST) -> ast.stmt:
@@ -245,11 +269,14 @@ def _arguments(function: ast.FunctionDef, stand_in: StandIn, skip_self: bool) ->
     return values
 
 
-def _runner(probe: Probe, target: ast.AST, loop: ast.AST, readings: Readings) -> tuple[list, str]:
+def _runner(probe: Probe, target: ast.AST, loop: ast.AST | None, readings: Readings) -> tuple[list, str]:
     """(actions, what they feed in): one action per stand-in to try, each a fresh run."""
     torch = probe.backend.torch
-    statement = _top_statement(probe, target)
     namespace = probe.namespace
+    if loop is None:  # a step function: run the file's function that calls it in a loop
+        caller = _calling_loop(probe, probe.enclosing_function(target))
+        return [_call_with(namespace, caller, stand_in, readings) for stand_in in _stand_ins(torch)], ""
+    statement = _top_statement(probe, target)
     if isinstance(statement, (ast.For, ast.While)):
         return [lambda: _run_module_loop(probe, statement, loop)], _module_loop_inputs(loop)
     function = probe.enclosing_function(target)
@@ -276,6 +303,16 @@ def _runner(probe: Probe, target: ast.AST, loop: ast.AST, readings: Readings) ->
         action.description = stand_in.description
         actions.append(action)
     return actions, ""
+
+
+def _call_with(namespace: dict, function: ast.FunctionDef, stand_in: StandIn, readings: Readings) -> Callable[[], Any]:
+    """A run of the module-level `function` on stand-in arguments."""
+    def action():
+        arguments = _arguments(function, stand_in, False)
+        readings.rate_zeroed = readings.rate_zeroed or any(RATE_NAME.match(name) for name in arguments)
+        namespace[function.name](**arguments)
+    action.description = f"`{function.name}` run with {stand_in.description}"
+    return action
 
 
 def _module_loop_inputs(loop: ast.AST) -> str:
