@@ -252,10 +252,9 @@ class UnsafeSqrtOrNorm(Rule):
 
     def _one_value(self, node: cst.BaseExpression | None, place: Place) -> tuple[cst.BaseExpression | None, Place]:
         """The value of a name with one assignment reaching the read, else the node itself."""
-        if isinstance(node, (cst.Name, cst.Attribute)):
-            values = self._values(node, place)
-            if values and len(values) == 1 and values[0][1] is None and isinstance(values[0][0], cst.BaseExpression):
-                return values[0][0], values[0][2]
+        values = self._values(node, place) if node is not None else None
+        if values and len(values) == 1 and values[0][1] is None and isinstance(values[0][0], cst.BaseExpression):
+            return values[0][0], values[0][2]
         return node, place
 
     def _comprehension(self, node: cst.BaseComp) -> None:

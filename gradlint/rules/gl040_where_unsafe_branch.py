@@ -702,10 +702,8 @@ class _Found:
 def _one_value(node, place: Place) -> tuple[cst.BaseExpression | None, Place]:
     """What a name holds when one assignment reaches the read (a helper's parameter: the
     caller's argument), with where it is read; (None, place) otherwise."""
-    values = ModuleModel.assignments(node, place) if isinstance(node, (cst.Name, cst.Attribute)) else None
-    if values and len(values) == 1 and values[0][1] is None and isinstance(values[0][0], cst.BaseExpression):
-        return values[0][0], values[0][2]
-    return None, place
+    found = ModuleModel.only_assignment(node, place)
+    return found if found is not None and isinstance(found[0], cst.BaseExpression) else (None, place)
 
 
 class _Substitute(cst.CSTTransformer):

@@ -123,10 +123,8 @@ class StaleLossCallable(Rule):
     def _held(self, node: cst.BaseExpression) -> object:
         """The value a name or `self` attribute holds here, when one assignment (or `def`)
         reaches the read."""
-        if not isinstance(node, (cst.Name, cst.Attribute)):
-            return None
-        values = ModuleModel.assignments(node, self._here())
-        return values[0][0] if values and len(values) == 1 and values[0][1] is None else None
+        found = ModuleModel.only_assignment(node, self._here())
+        return found[0] if found is not None else None
 
     def visit_With(self, node: cst.With) -> None:
         for item in node.items:

@@ -265,6 +265,14 @@ class ModuleModel:
         return None
 
     @staticmethod
+    def only_assignment(node: cst.BaseExpression, place: Place) -> tuple[cst.CSTNode, Place] | None:
+        """What a name or `self` attribute holds at `place` when exactly one assignment reaches
+        the read, not unpacked from a tuple: the value (an expression, or a `def`) and where it
+        is read; else None."""
+        values = ModuleModel.assignments(node, place) if isinstance(node, (cst.Name, cst.Attribute)) else None
+        return (values[0][0], values[0][2]) if values and len(values) == 1 and values[0][1] is None else None
+
+    @staticmethod
     def returns(call: cst.Call, place: Place) -> list[tuple[cst.BaseExpression, Place]] | None:
         """The expressions the function of the project that `call` (read at `place`) runs may
         return, each with where it is read, where the function's parameters hold what `call`
