@@ -11,6 +11,7 @@ from gradlint.engine.gradients import name_words, named_like_loss, not_different
 from gradlint.engine.syntax import argument, bindings, number, own_nodes, positional, string
 from gradlint.engine.walker import iter_tree
 from gradlint.rule import Rule, Severity
+from gradlint.semantic.model import ModuleModel
 
 HARD = api_table("activations_hard")
 HARD_STRINGS = api_table("activations_hard_strings")
@@ -70,7 +71,9 @@ class SaturatingActivation(Rule):
       TensorFlow, torch, JAX, flax and Theano; `nn.Hardsigmoid`, `nn.Hardtanh`, `nn.ReLU6`;
       `activation="hard_sigmoid"`) that is the model's output feeding the loss: the last layer
       of a `Sequential` model that is compiled, fitted or called into a loss, the last
-      `model.add` before `compile`, the `outputs` of a functional `keras.Model`, the output layer
+      `model.add` before `compile` (also when a function of the file builds the model and
+      another compiles or fits what it returns, as the semantic model follows names and
+      returns), the `outputs` of a functional `keras.Model`, the output layer
       of a Lasagne network, or a value that reaches a loss, `T.grad`, `tape.gradient`,
       `.backward()` or a loss-named variable through arithmetic with labels and constants,
       reductions and `log` (also through the return value of a helper function of the same
@@ -149,9 +152,9 @@ class SaturatingActivation(Rule):
     GL020's (non-differentiable-op); this rule reports only `where(cond, 1, 0)` there, which
     GL020 treats as a constant.
 
-    Known misses: a model built in one function and compiled or trained in another, a model
-    whose last layer is added in a loop, hard outputs behind methods of `self` or functions
-    defined after their caller, and `ReLU(max_value=6)` / `relu(x, max_value=...)` spellings.
+    Known misses: a model built in another module, a model whose last layer is added in a
+    loop, hard outputs behind methods of `self` or functions defined after their caller, and
+    `ReLU(max_value=6)` / `relu(x, max_value=...)` spellings.
 
     ## Severity
     Error when the gradient is 0 (or missing) everywhere: a layer with a step activation, a
@@ -216,6 +219,8 @@ class SaturatingActivation(Rule):
             elif isinstance(node.func, cst.Name) and node.func.value in self.summaries:
                 self.marked.add(self._scope_key())
             elif isinstance(node.func, cst.Name) and node.func.value in self.module_models:
+                self.marked.add(self._scope_key())
+            elif method in ("compile", "fit"):  # the model may be built in another function
                 self.marked.add(self._scope_key())
             return
         if names & GRAD_EVIDENCE or (names & TRAINING_FUNCTION and argument(node, "updates") is not None):
@@ -466,9 +471,29 @@ class SaturatingActivation(Rule):
         elif method in ("compile", "fit") and isinstance(receiver, cst.Name):
             layer = last_add.get(receiver.value)
             if layer is None:
-                layer = self._model(receiver.value)
+                layer = self._model(receiver.value) or self._trained_model(receiver)
             if layer is not None:
                 self._found(frozenset({layer}), "is the output of a trained model")
+
+    def _trained_model(self, receiver: cst.BaseExpression) -> int | None:
+        """The hard last layer of the Sequential model `receiver` holds, however it was built:
+        a name or attribute assigned one, or a function of the project returning one (made
+        with its layers, or filled with `add`); the semantic model follows the way."""
+        todo = [(receiver, self.context.semantic.place(self.context.scopes, self.context.current_statement()))]
+        for _ in range(_MAX_DEPTH):
+            if not todo:
+                return None
+            node, place = todo.pop()
+            if isinstance(node, cst.Call):
+                if id(node) in self.hard_sequential:
+                    return self.hard_sequential[id(node)]
+                todo += ModuleModel.returns(node, place) or []
+            elif isinstance(node, (cst.Name, cst.Attribute)):
+                added = ModuleModel.added_layers(node.value, place) if isinstance(node, cst.Name) else []
+                if added:
+                    return id(added[-1]) if id(added[-1]) in self.sources else None
+                todo += [(value, at) for value, index, at in ModuleModel.assignments(node, place) or () if index is None]
+        return None
 
     def _model(self, name: str) -> int | None:
         """The hard last layer of the Sequential model bound to `name`, if any."""

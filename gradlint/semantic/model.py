@@ -364,6 +364,15 @@ class ModuleModel:
         return [(call, scope.functions[0] if scope.functions else self.module)
                 for call, scope in self._call_sites().get(name, ())]
 
+    @staticmethod
+    def added_layers(name: str, place: Place) -> list[cst.BaseExpression]:
+        """The layers added, in order, to the container the local (or module) name `name`
+        holds in the function of `place` (`m = Sequential()`, then `m.add(...)`)."""
+        model, functions = place.model, place.scope.functions
+        owner = functions[0] if functions and isinstance(functions[0], cst.FunctionDef) else model.module
+        model._bound(owner)
+        return model._added.get(owner, {}).get(name, [])
+
     def computes_tensor(self, call: cst.Call) -> bool:
         """Whether `call` is a framework function that computes a new tensor from its
         arguments (`tf.concat`, `K.dot`, `jnp.transpose`), rather than a class (a layer, a
