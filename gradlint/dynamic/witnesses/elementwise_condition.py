@@ -1,7 +1,9 @@
 """GL010: a conditional that needs one boolean is given an elementwise predicate.
 
 The flagged predicate is evaluated on a batch of three elements (the layer input or argument
-becomes `[-1, 2, 3]`, as measured). When it holds one boolean per element, the construct
+becomes `[-1, 2, 3]`, as measured); a test that needs rows of features (a layer applied first,
+`x[:, 0]`, `x.sum(dim=1)`) gets three rows whose first column is that batch, in float32, with the
+first width the code accepts (said in the evidence). When it holds one boolean per element, the construct
 itself is run on it: `tf.cond` / `jax.lax.cond` / `torch.cond` with the same inputs, and for `if`,
 `while`, `... if ... else ...`, `and`, `or` and `not` the truth test they make (`bool(pred)`). The
 error that follows is the pitfall (TF eager and NumPy-style arrays: "The truth value of an array
@@ -32,6 +34,9 @@ from gradlint.dynamic.probe import SELF_PREFIX, Inconclusive, Probe, confirmed, 
 
 # The batch fed for every tensor input (as measured: `x = [-1, 2, 3]`).
 BATCH = np.array([-1.0, 2.0, 3.0])
+# When the code needs rows of features (a layer applied first, `x[:, 0]`, `x.sum(dim=1)`), the
+# batch becomes its first column, in float32, for the first of these widths the code accepts.
+ROW_WIDTHS = (2, 3, 4, 8, 16, 32, 64, 128, 256, 512)
 # A layer's own weight (`self.threshold`, built with shape [1] in the seed): one value, broadcast.
 WEIGHT = np.array([0.5])
 # Error texts that are this pitfall: a conditional refusing a predicate with several elements
@@ -116,8 +121,12 @@ def _values(names: list[str], defaults: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def _describe_inputs(values: dict[str, Any]) -> str:
-    return ", ".join(f"{name} = {describe_array(v) if np.ndim(v) else f'{float(v):g}'}" for name, v in values.items()) + " (float64)"
+def _describe_inputs(values: dict[str, Any], dtype: str = "float64") -> str:
+    def shown(v: Any) -> str:
+        if np.ndim(v) > 1:
+            return f"rows whose first column is {describe_array(v[:, 0])} (shape {np.shape(v)})"
+        return describe_array(v) if np.ndim(v) else f"{float(v):g}"
+    return ", ".join(f"{name} = {shown(v)}" for name, v in values.items()) + f" ({dtype})"
 
 
 def _describe_mask(values: np.ndarray, limit: int = 8) -> str:
@@ -128,16 +137,16 @@ def _describe_mask(values: np.ndarray, limit: int = 8) -> str:
     return f"[{shown}{', ...' if flat.size > limit else ''}]"
 
 
-def _tensor(backend: Any, value: np.ndarray) -> Any:
+def _tensor(backend: Any, value: np.ndarray, dtype: str = "float64") -> Any:
     if backend.name == "torch":
-        return backend.tensor(value)
+        return backend.tensor(value, dtype)
     if backend.name == "tensorflow":
-        return backend.tf.constant(value, dtype=backend.tf.float64)
+        return backend.tf.constant(value, dtype=getattr(backend.tf, dtype))
     if backend.name == "jax":
         import jax.numpy as jnp
 
-        return jnp.asarray(value, dtype=jnp.float64)
-    return np.asarray(value, dtype=float)
+        return jnp.asarray(value, dtype=getattr(jnp, dtype))
+    return np.asarray(value, dtype=dtype)
 
 
 def _error_text(error: BaseException) -> str:
@@ -149,10 +158,10 @@ def _error_text(error: BaseException) -> str:
     return f"{type(error).__name__}: {line}"[:200]
 
 
-def _run(probe: Probe, expression: Any, values: dict[str, np.ndarray]) -> Any:
+def _run(probe: Probe, expression: Any, values: dict[str, np.ndarray], dtype: str = "float64") -> Any:
     backend = probe.backend
     try:
-        return expression(**{name: _tensor(backend, v) for name, v in values.items()})
+        return expression(**{name: _tensor(backend, v, dtype) for name, v in values.items()})
     except Exception as error:
         # Code that makes its own float32 tensors (`tf.ones(shape)`) runs in its own dtype, said so.
         if backend.name != "tensorflow" or not DTYPE_CLASH.search(str(error)):
@@ -239,9 +248,13 @@ def witness(probe: Probe):
     inputs = _describe_inputs(values)
     if not any(np.ndim(v) for v in values.values()):
         raise Inconclusive(f"`{predicate.source}` reads no tensor input to feed a batch into")
-    pred_value = _evaluate(probe, predicate, values, "a batch")
+    if construct.kind == "truth":  # only the test itself runs: rows of features may stand in
+        pred_value, inputs = _evaluate_on_rows(probe, predicate, values)
+    else:
+        pred_value = _evaluate(probe, predicate, values, "a batch")
     shape = _shape(probe, pred_value)
-    pred_text = f"`{predicate.source}` at {inputs.removesuffix(' (float64)')} is {_describe_mask(probe.backend.to_numpy(pred_value))} (shape {shape})"
+    shown = inputs.rpartition(" (")[0]
+    pred_text = f"`{predicate.source}` at {shown} is {_describe_mask(probe.backend.to_numpy(pred_value))} (shape {shape})"
     if construct.kind == "select":
         return _select(probe, construct, defaults, pred_text)
     if int(np.prod(shape)) <= 1:
@@ -265,6 +278,27 @@ def _evaluate(probe: Probe, predicate: Any, values: dict, on: str) -> Any:
         raise
     except Exception as error:  # noqa: BLE001 - the predicate itself could not be computed
         raise Inconclusive(f"could not evaluate `{predicate.source}` on {on}: {_error_text(error)}") from None
+
+
+def _evaluate_on_rows(probe: Probe, predicate: Any, values: dict) -> tuple[Any, str]:
+    """(the predicate's value, the inputs it ran on): on the batch, else, when the code needs
+    rows of features (a layer, `x[:, 0]`), on rows whose first column is the batch."""
+    try:
+        return _run(probe, predicate, values), _describe_inputs(values)
+    except Inconclusive:
+        raise
+    except Exception as error:  # noqa: BLE001 - try rows of features
+        first = error
+    for width in ROW_WIDTHS:
+        rows = {name: np.column_stack([v] + [v * (k + 2) / 10 for k in range(width - 1)]) if np.ndim(v) == 1 else v
+                for name, v in values.items()}
+        try:
+            return _run(probe, predicate, rows, "float32"), _describe_inputs(rows, "float32")
+        except Inconclusive:
+            raise
+        except Exception:  # noqa: BLE001, S112 - the next width
+            continue
+    raise Inconclusive(f"could not evaluate `{predicate.source}` on a batch: {_error_text(first)}") from None
 
 
 def _one_example_calls(probe: Probe, construct: Construct, predicate: Any, defaults: dict, examples: dict[str, float]):
