@@ -352,9 +352,7 @@ class ModuleModel:
         container = _container_addition(call)
         if container is None or not isinstance(container[0], cst.Name):
             return None
-        owner = next((s for s in reversed(scopes) if isinstance(s, cst.FunctionDef)), self.module)
-        self._bound(owner)
-        layers = self._added.get(owner, {}).get(container[0].value, [])
+        layers = self.added_layers(container[0].value, self.place(scopes))
         position = next((i for i, layer in enumerate(layers) if layer is container[1]), 0)
         return (layers[position - 1], container[1]) if position > 0 else None
 
