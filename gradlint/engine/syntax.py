@@ -192,9 +192,10 @@ STATEMENT_HOLDERS = (
 )
 
 
-def small_statements(body: cst.CSTNode) -> Iterator[cst.CSTNode]:
+def small_statements(body: cst.CSTNode, headers: tuple[type, ...] = ()) -> Iterator[cst.CSTNode]:
     """Assignments and other small statements of a body, and the functions and classes it
-    defines (not entered), in source order."""
+    defines (not entered), in source order; with `headers`, also each compound statement of
+    those kinds, just before its body (`cst.For`: where its target is bound)."""
     stack = [body]
     while stack:
         current = stack.pop()
@@ -204,6 +205,8 @@ def small_statements(body: cst.CSTNode) -> Iterator[cst.CSTNode]:
         if isinstance(current, (cst.FunctionDef, cst.ClassDef)):
             yield current
             continue
+        if headers and isinstance(current, headers):
+            yield current
         children = [c for c in iter_children(current) if isinstance(c, STATEMENT_HOLDERS)]
         children.reverse()
         stack.extend(children)

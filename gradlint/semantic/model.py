@@ -1346,7 +1346,7 @@ class ModuleModel:
             unconditional = {
                 id(small) for line in statements if isinstance(line, cst.SimpleStatementLine) for small in line.body
             } | {id(line) for line in statements if isinstance(line, (cst.FunctionDef, cst.ClassDef))}
-            for position, small in enumerate(_binding_statements(body)):
+            for position, small in enumerate(small_statements(body, _HEADERS)):
                 when = (position, id(small) in unconditional)
                 self._when[small] = when
                 value = getattr(small, "value", None)
@@ -1679,6 +1679,10 @@ def _parameters(function: cst.FunctionDef | cst.Lambda) -> set[str]:
     return found
 
 
+# Compound statements whose header binds names: a loop variable, a `with` target, an assignment
+# expression in a test.
+_HEADERS = (cst.For, cst.With, cst.If, cst.While)
+
 # Augmented assignments read as the operation they make (`/=` is kept apart: a buffer divided
 # in place is read by `_normalized_exp_buffer`).
 _AUGMENTED = {
@@ -1686,25 +1690,6 @@ _AUGMENTED = {
     cst.PowerAssign: cst.Power, cst.FloorDivideAssign: cst.FloorDivide, cst.ModuloAssign: cst.Modulo,
     cst.MatrixMultiplyAssign: cst.MatrixMultiply,
 }
-
-
-def _binding_statements(body: cst.CSTNode) -> Iterator[cst.CSTNode]:
-    """`small_statements`, with each `for`, `with`, `if` and `while` statement just before its
-    body (their targets, and assignment expressions in their headers, are bound there)."""
-    stack = [body]
-    while stack:
-        current = stack.pop()
-        if isinstance(current, (cst.SimpleStatementLine, cst.SimpleStatementSuite)):
-            yield from current.body
-            continue
-        if isinstance(current, (cst.FunctionDef, cst.ClassDef)):
-            yield current
-            continue
-        if isinstance(current, (cst.For, cst.With, cst.If, cst.While)):
-            yield current
-        children = [c for c in iter_children(current) if isinstance(c, STATEMENT_HOLDERS)]
-        children.reverse()
-        stack.extend(children)
 
 
 def _literal_parts(value: cst.BaseExpression) -> Iterator[cst.BaseExpression]:
