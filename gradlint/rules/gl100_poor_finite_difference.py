@@ -134,8 +134,9 @@ class PoorFiniteDifference(Rule):
 
     Known misses: JAX arrays of unknown precision (`jax_enable_x64` may be set outside the
     file) and Theano's `floatX`, where only the file's text decides; a perturbation made in
-    another function; a step
-    held in an attribute or passed from another file; a difference written as a product
+    another function; a step passed from another file (a step in a name, a `self` attribute
+    or a parameter is read through the semantic model: its assignments, what the module's
+    calls pass, else the default); a difference written as a product
     (`(f_pos - f_neg) * (0.5 / eps)`); a one-sided difference whose step is taken back in
     place after the call (`x[i] -= eps`), which reads as both directions. Checked against the measurements of torch 2.13.0,
     TF 2.21.0 and JAX 0.10.2.
@@ -168,7 +169,6 @@ class PoorFiniteDifference(Rule):
         # Quotients found, resolved once every caller of their function is known.
         self._pending: list[dict] = []
         self._quotients: dict[int, list] = {}  # id of the function (of None: the module) -> quotients
-        self._calls: dict[str, list[tuple[cst.Call, cst.FunctionDef | None]]] = {}
         self._fd_functions: set[str] = set()
         self._comparisons: list[tuple] = []  # (node, statement, (name, name), function)
         self._bindings: dict[int, dict] = {}
@@ -193,9 +193,7 @@ class PoorFiniteDifference(Rule):
             self._comparisons.append((node, self.context.current_statement(), None, self._scope()))
 
     def visit_Call(self, node: cst.Call) -> None:
-        if isinstance(node.func, cst.Name):
-            self._calls.setdefault(node.func.value, []).append((node, self._scope()))
-        elif self.callee(node, ALLCLOSE):
+        if self.callee(node, ALLCLOSE):
             pair = _absolute_comparison(self, node)
             if pair is not None:
                 self._comparisons.append((node, self.context.current_statement(), pair, self._scope()))
@@ -269,7 +267,6 @@ class PoorFiniteDifference(Rule):
         return {
             "node": quotient,
             "step": step,
-            "step_name": step_name,
             "central": central,
             "literal": _literal_step(first, step) or _literal_step(second, step) if isinstance(step, float) else None,
             "function": function,
@@ -305,48 +302,14 @@ class PoorFiniteDifference(Rule):
         )
 
     def _step_values(self, item: dict) -> list[float]:
+        """The numbers the step may be: a constant, or what the semantic model finds a name or
+        `self` attribute may hold (its assignments, what the module's calls pass for a
+        parameter, else the parameter's default); none when one of them is not a number."""
         step = item["step"]
         if isinstance(step, float):
             return [item["literal"] or step]
-        name = item["step_name"]
-        if "." in name:
-            return []
-        values = _numbers(item["local"].get(name, ()))
-        if values or name in item["local"]:
-            return values
-        function = item["function"]
-        if function is not None:
-            params = function.params
-            ordered = [*params.posonly_params, *params.params]
-            for index, param in enumerate([*ordered, *params.kwonly_params]):
-                if param.name.value != name:
-                    continue
-                found = []
-                position = index if index < len(ordered) else None
-                for call, caller in self._calls.get(function.name.value, ()):
-                    value = argument(call, name, position)
-                    if value is None:
-                        continue
-                    found.extend(self._resolve(value, caller))
-                if param.default is not None and (value := number(param.default)) is not None:
-                    found.append(value)
-                return found
-        return _numbers(self._module().get(name, ()))
-
-    def _resolve(self, value, caller) -> list[float]:
-        constant = number(value)
-        if constant is not None:
-            return [constant]
-        if isinstance(value, cst.Name):
-            scope = caller if caller is not None else self.context.module
-            held = self._local_bindings(scope).get(value.value)
-            if held is None and caller is not None:
-                held = self._module().get(value.value)
-            return _numbers(held or ())
-        return []
-
-    def _module(self) -> dict:
-        return self._local_bindings(self.context.module)
+        origins = self.context.semantic.origins(step, item["scopes"], defaults=[])
+        return _numbers(origins or ())
 
     def _check_context(self, function, owner: str | None = None) -> bool:
         """A gradient check: a test file, or a function (or the class of a method) named like one."""

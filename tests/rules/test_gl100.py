@@ -165,3 +165,20 @@ def test_steps_held_in_a_vector_both_ways_are_central():
         return grad
     """
     assert findings(source) == []
+
+
+def test_a_step_held_in_an_attribute_is_read_through_the_model():
+    source = """
+        import torch
+
+        class GradCheck:
+            def __init__(self, f):
+                self.f = f
+                self.eps = 1e-12
+
+            def check_grad(self, x):
+                x = x.double()
+                return (self.f(x + self.eps) - self.f(x - self.eps)) / (2 * self.eps)
+    """
+    (finding,) = lint_source(textwrap.dedent(source), select=["GL100"])
+    assert "step 1e-12 is too small for float64" in finding.message
