@@ -1311,3 +1311,37 @@ def test_assignment_expressions_and_literal_tuples_bind_where_they_are_made():
     )
     kinds = {name: returned(model, name).probability for name in ("walrus", "swapped", "before_the_test")}
     assert kinds == {"walrus": "softmax", "swapped": "softmax", "before_the_test": None}
+
+
+def test_places_follow_names_attributes_and_helpers_with_their_arguments():
+    source = textwrap.dedent(
+        """
+        def offset(a, b):
+            gap = a - b
+            return gap
+
+        class Net:
+            def setup(self, x):
+                self.kept = x * 2
+
+            def run(self, x, y):
+                d = offset(x, y)
+                return d, self.kept
+        """
+    )
+    module = cst.parse_module(source)
+    model = ModuleModel(module)
+    net = next(s for s in module.body if isinstance(s, cst.ClassDef))
+    run = next(s for s in net.body.body if isinstance(s, cst.FunctionDef) and s.name.value == "run")
+    ret = run.body.body[-1]
+    place = model.place([net, run], ret)
+    (value, index, at), = model.assignments(cst.Name("d"), place)
+    assert model._source(value) == "offset(x, y)" and index is None
+    (returned, inside), = ModuleModel.returns(value, at)
+    (gap, _, gap_place), = ModuleModel.assignments(returned, inside)
+    assert model._source(gap) == "a - b"
+    given, caller = gap_place.argument("a")  # the helper's parameter holds the call's argument
+    assert model._source(given) == "x" and caller.scope.functions[0] is run
+    (kept, _, _), = ModuleModel.assignments(cst.parse_expression("self.kept"), place)
+    assert model._source(kept) == "x * 2"
+    assert ModuleModel.assignments(cst.Name("x"), place) is None  # a parameter no call binds
