@@ -26,7 +26,7 @@ class SoftmaxOverOneUnit(Rule):
     - a one-output layer followed by a softmax over the last axis in a `Sequential`:
       `nn.Linear(n, 1), nn.Softmax(dim=-1)`, `Dense(1), Softmax()`, `Dense(1),
       Activation("softmax")`, or added in that order (`model.add(Dense(1))`, then
-      `model.add(Activation("softmax"))`);
+      `model.add(Activation("softmax"))`, also to a container held in `self.model`);
     - a softmax over the last axis of a one-output layer's result, wherever the semantic
       model follows it (names, `self` attributes, the `forward` / `call` of a model of the
       project, helper functions, other modules): `F.softmax(self.fc(h), dim=-1)` with
@@ -91,7 +91,8 @@ class SoftmaxOverOneUnit(Rule):
     Known misses: a width computed at run time (`len(classes) - 1`), a one-output layer
     reshaped before the softmax (`.view(-1, 1)`: views drop the width), Theano
     `T.nnet.softmax(T.dot(h, W))` with a `(n, 1)` weight (the shape of `W` is not tracked),
-    and layers added to a container held in an attribute (`self.model.add(...)`).
+    and layers added to one container from several methods (their order is read as the
+    methods' order in the class).
 
     ## References
     - Stack Overflow, "Fitting a neural network with ReLUs to polynomial functions" (Flux,

@@ -189,7 +189,8 @@ class ModuleModel:
         self._divided: dict[cst.CSTNode, dict[str, list[cst.AugAssign]]] = {}
         # Buffers filled with noise in place (`eps.normal_()`, `eps.data.normal_()`): owner -> names.
         self._filled: dict[cst.CSTNode, set[str]] = {}
-        self._added_attributes: dict[cst.ClassDef, dict[str, tuple[cst.BaseExpression, cst.FunctionDef]]] = {}
+        # Per class: `self.<attr>` containers -> the layers added to them (`self.model.add(...)`), in order.
+        self._added_attributes: dict[cst.ClassDef, dict[str, list[tuple[cst.BaseExpression, cst.FunctionDef]]]] = {}
         self._sources: dict[cst.CSTNode, str] = {}
         # Per class of this module: its methods by name, the class and its project bases, and
         # the assignments of an attribute in all of them.
@@ -347,12 +348,19 @@ class ModuleModel:
 
     def added_after(self, call: cst.Call, scopes: Sequence[cst.CSTNode] = ()) -> tuple[cst.BaseExpression, cst.BaseExpression] | None:
         """For `container.add(layer)` as a statement, with the container a local or module
-        name: the layer added to the same container just before, and `layer`
-        (`model.add(Dense(1))`, then `model.add(Activation("softmax"))`); else None."""
+        name or a `self` attribute: the layer added to the same container just before, and
+        `layer` (`model.add(Dense(1))`, then `model.add(Activation("softmax"))`); else None."""
         container = _container_addition(call)
-        if container is None or not isinstance(container[0], cst.Name):
+        if container is None:
             return None
-        layers = self.added_layers(container[0].value, self.place(scopes))
+        place = self.place(scopes)
+        if isinstance(container[0], cst.Name):
+            layers = self.added_layers(container[0].value, place)
+        elif isinstance(container[0], cst.Attribute) and (cls := self._self_class(container[0].value, place.scope)) is not None:
+            cls.model._assigned_attributes(cls.node)
+            layers = [layer for layer, _ in cls.model._added_attributes.get(cls.node, {}).get(container[0].attr.value, [])]
+        else:
+            return None
         position = next((i for i, layer in enumerate(layers) if layer is container[1]), 0)
         return (layers[position - 1], container[1]) if position > 0 else None
 
@@ -1406,7 +1414,7 @@ class ModuleModel:
                     if addition is not None:
                         container = addition[0]
                         if isinstance(container, cst.Attribute) and isinstance(container.value, cst.Name) and container.value.value == me:
-                            self._added_attributes.setdefault(cls, {})[container.attr.value] = (addition[1], method)
+                            self._added_attributes.setdefault(cls, {}).setdefault(container.attr.value, []).append((addition[1], method))
                         continue
                     targets = []
                     if isinstance(small, cst.Assign):
@@ -1579,8 +1587,8 @@ def _added(cls: ClassRef, attr: str) -> tuple[ModuleModel, cst.BaseExpression, c
     for ref in _lineage(cls):
         ref.model._assigned_attributes(ref.node)
         added = ref.model._added_attributes.get(ref.node, {}).get(attr)
-        if added is not None:
-            return (ref.model, *added)
+        if added:
+            return (ref.model, *added[-1])
     return None
 
 

@@ -170,3 +170,23 @@ def test_a_one_output_model_defined_in_another_module(tmp_path) -> None:
     """))
     result, _ = lint_paths([str(package)], Settings(), ["GL081"], jobs=1)
     assert [(f.path.rsplit("/", 1)[-1], f.line) for f in result.findings] == [("train.py", 8)]
+
+
+def test_layers_added_to_a_container_held_in_an_attribute() -> None:
+    source = """
+        from keras import Sequential, layers
+
+        class Classifier:
+            def __init__(self, outputs):
+                self.model = Sequential()
+                self.model.add(layers.Dense(8, activation="relu"))
+                self.model.add(layers.Dense(outputs))
+                self.model.add(layers.Activation("softmax"))
+
+        class Binary:
+            def __init__(self):
+                self.model = Sequential()
+                self.model.add(layers.Dense(1))
+                self.model.add(layers.Activation("softmax"))
+    """
+    assert lines(source) == [15]
