@@ -57,10 +57,10 @@ class MissingZeroGrad(Rule):
     A step function with no loop of its own (its caller runs it once per batch) is checked
     when it zeroes some gradients itself: in a GAN `step` that calls `self.generator.zero_grad()`
     but never zeroes the discriminator, `self.discriminator.optimizer.step()` is flagged. A
-    function of the module that zeroes nothing is checked at its callers: when the module
-    calls it, and every call runs in a loop that zeroes nothing either (`for batch in loader:
-    train_step(model, opt, batch)`), its `step()` is flagged. One the module never calls is
-    left alone (its callers elsewhere may zero).
+    function of the module (or a method) that zeroes nothing is checked at its callers: when
+    the module calls it (its class, through `self`), and every call runs in a loop that zeroes
+    nothing either (`for batch in loader: train_step(model, opt, batch)`), its `step()` is
+    flagged. One the module never calls is left alone (its callers elsewhere may zero).
 
     Optimisers are recognised by their construction (`opt = torch.optim.Adam(...)`,
     `self.optimizer = optim.SGD(...)`, any `torch.optim` class) or by their name
@@ -112,8 +112,8 @@ class MissingZeroGrad(Rule):
     themselves (`model_engine.step()` of DeepSpeed), learning-rate schedulers
     (`scheduler.step()`), and tests.
 
-    Known misses: a step method called through `self` in a loop, a helper called from
-    another module, an optimiser whose name does not say so and whose construction is in
+    Known misses: a step method called from a subclass or another class, a helper called
+    from another module, an optimiser whose name does not say so and whose construction is in
     another file, and zeroing done through an alias the rule cannot follow.
 
     ## Severity
@@ -341,12 +341,9 @@ class MissingZeroGrad(Rule):
         return None
 
     def _looped_unzeroed(self, function: cst.FunctionDef) -> bool:
-        """Whether the module calls its function `function`, each time inside a loop whose body
-        zeroes no gradients."""
-        semantic = self.context.semantic
-        if semantic.functions.get(function.name.value) is not function:
-            return False
-        sites = semantic.calls_of(function.name.value)
+        """Whether the module calls its function (or its class calls its method through
+        `self`), each time inside a loop whose body zeroes no gradients."""
+        sites = self.context.semantic.calls_of(function)
         for call, owner in sites:
             loops = next((loops for node, _, loops, _ in scoped_nodes(owner) if node is call), ())
             if not loops or any(self._zeroes_in(loop) for loop in loops):
