@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import textwrap
-from pathlib import Path
 
 import libcst as cst
 
@@ -15,6 +14,7 @@ from gradlint.cache import ResultCache
 from gradlint.config import Settings
 from gradlint.semantic.index import ProjectIndex, module_name
 from gradlint.semantic.model import ModuleModel
+from tests.conftest import findings_in, write_files
 
 
 def model_of(source: str) -> ModuleModel:
@@ -133,19 +133,6 @@ def test_what_the_model_cannot_see_is_unknown():
         assert returned(model, name).probability is None, name
 
 
-def _findings_in(folder: Path, rules: list[str]) -> list[tuple[str, int, str]]:
-    """(file name, line, rule) of each finding of `rules` in the package at `folder`."""
-    result, _ = lint_paths([str(folder)], Settings(), rules, jobs=1)
-    return sorted((Path(f.path).name, f.line, f.rule) for f in result.findings)
-
-
-def _write(root: Path, files: dict[str, str]) -> None:
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text))
-
-
 PACKAGE = {
     "pkg/__init__.py": "",
     "pkg/models/__init__.py": "",
@@ -191,7 +178,7 @@ PACKAGE = {
 
 
 def test_a_model_defined_in_another_module_is_followed(tmp_path):
-    _write(tmp_path, PACKAGE)
+    write_files(tmp_path, PACKAGE)
     assert module_name(tmp_path / "pkg" / "models" / "net.py") == ("pkg.models.net", tmp_path.resolve())
     train = tmp_path / "pkg" / "train.py"
     found = lint_source(train.read_bytes(), path=train, select=["GL080", "GL082"])
@@ -202,7 +189,7 @@ def test_a_model_defined_in_another_module_is_followed(tmp_path):
 
 
 def test_import_cycles_and_missing_modules_are_unknown(tmp_path):
-    _write(
+    write_files(
         tmp_path,
         {
             "a.py": "import torch\nfrom b import f\n\ndef g(x):\n    return f(x)\n",
@@ -216,7 +203,7 @@ def test_import_cycles_and_missing_modules_are_unknown(tmp_path):
 
 
 def test_a_cached_result_is_not_reused_when_a_module_it_depends_on_changes(tmp_path):
-    _write(tmp_path, PACKAGE)
+    write_files(tmp_path, PACKAGE)
     cache = ResultCache(tmp_path / ".cache")
     settings = Settings()
     train = str(tmp_path / "pkg" / "train.py")
@@ -327,7 +314,7 @@ def test_tf1_dense_layers_and_trainers_given_a_model_class():
 
 
 def test_a_layer_whose_base_class_lives_in_another_module_is_a_layer(tmp_path):
-    _write(
+    write_files(
         tmp_path,
         {
             "ops/__init__.py": "",
@@ -366,7 +353,7 @@ def test_a_layer_whose_base_class_lives_in_another_module_is_a_layer(tmp_path):
 
 
 def test_a_base_class_in_another_module_is_read_for_its_uses_of_the_weights(tmp_path):
-    _write(
+    write_files(
         tmp_path,
         {
             "models/__init__.py": "",
@@ -508,7 +495,7 @@ def test_a_module_moved_to_a_device_is_the_same_module():
 
 
 def test_a_layer_class_imported_from_another_module_holds_weights_when_it_makes_some(tmp_path):
-    _write(
+    write_files(
         tmp_path,
         {
             "seg/__init__.py": "",
@@ -782,7 +769,7 @@ def test_a_helper_that_picks_a_return_by_a_constant_argument():
 
 
 def test_views_returned_by_a_project_function(tmp_path):
-    _write(
+    write_files(
         tmp_path,
         {
             "ops.py": """
@@ -823,7 +810,7 @@ def _creates_variable(names: frozenset[str]) -> bool:
 
 
 def test_a_star_import_of_a_project_module_resolves_its_names(tmp_path):
-    _write(
+    write_files(
         tmp_path,
         {
             "blocks.py": """
@@ -881,7 +868,7 @@ def test_classes_that_build_one_another_are_answered_once_each(tmp_path):
         f"class Node{i}:\n    def grow(self):\n        return [{', '.join(f'Node{j}()' for j in range(40))}]\n\n"
         for i in range(40)
     )
-    _write(tmp_path, {"graph.py": "import tensorflow as tf\n\n" + classes + "class Leaf:\n    def build(self):\n        return tf.get_variable('w', [2])\n"})
+    write_files(tmp_path, {"graph.py": "import tensorflow as tf\n\n" + classes + "class Leaf:\n    def build(self):\n        return tf.get_variable('w', [2])\n"})
     model = ProjectIndex(str(tmp_path / "graph.py")).module("graph")
     assert not ModuleModel.creates_weights(model.class_ref(cst.Name("Node7")), _creates_variable)
     assert ModuleModel.creates_weights(model.class_ref(cst.Name("Leaf")), _creates_variable)
@@ -1082,7 +1069,7 @@ def test_the_precision_of_an_array_from_where_it_was_made():
 
 
 def test_a_metric_named_function_another_module_trains_on_is_checked(tmp_path):
-    _write(tmp_path, {
+    write_files(tmp_path, {
         "pkg/__init__.py": "",
         "pkg/metrics.py": """
             from keras import backend as K
@@ -1116,7 +1103,7 @@ def test_a_metric_named_function_another_module_trains_on_is_checked(tmp_path):
 
 
 def test_a_helper_only_other_modules_call_holds_what_they_pass(tmp_path):
-    _write(tmp_path, {
+    write_files(tmp_path, {
         "proj/__init__.py": "",
         "proj/losses.py": """
             import torch
@@ -1140,11 +1127,11 @@ def test_a_helper_only_other_modules_call_holds_what_they_pass(tmp_path):
                 return bce(torch.sigmoid(out), y) + nll(out, y) + ce(torch.softmax(out, -1), y)
         """,
     })
-    assert _findings_in(tmp_path / "proj", ["GL080", "GL082"]) == [("losses.py", 6, "GL080"), ("train.py", 7, "GL082")]
+    assert findings_in(tmp_path / "proj", ["GL080", "GL082"]) == [("losses.py", 6, "GL080"), ("train.py", 7, "GL082")]
 
 
 def test_a_loss_function_compiled_in_another_module_receives_the_models_output(tmp_path):
-    _write(tmp_path, {
+    write_files(tmp_path, {
         "kp/__init__.py": "",
         "kp/losses.py": """
             import tensorflow as tf
@@ -1168,11 +1155,11 @@ def test_a_loss_function_compiled_in_another_module_receives_the_models_output(t
             raw.compile(optimizer="adam", loss=focal)
         """,
     })
-    assert _findings_in(tmp_path / "kp", ["GL080", "GL082"]) == [("losses.py", 5, "GL080"), ("train.py", 9, "GL082")]
+    assert findings_in(tmp_path / "kp", ["GL080", "GL082"]) == [("losses.py", 5, "GL080"), ("train.py", 9, "GL082")]
 
 
 def test_functions_of_a_project_module_called_through_the_module(tmp_path):
-    _write(tmp_path, {
+    write_files(tmp_path, {
         "q/__init__.py": "",
         "q/metrics.py": """
             from keras import backend as K
@@ -1200,7 +1187,7 @@ def test_functions_of_a_project_module_called_through_the_module(tmp_path):
                 m.compile(optimizer="adam", loss=metrics.root_mean_squared_error)
         """,
     })
-    assert _findings_in(tmp_path / "q", ["GL030", "GL080", "GL082"]) == [
+    assert findings_in(tmp_path / "q", ["GL030", "GL080", "GL082"]) == [
         ("losses.py", 5, "GL080"), ("metrics.py", 5, "GL030"), ("train.py", 6, "GL082"),
     ]
 

@@ -5,6 +5,7 @@ import textwrap
 import pytest
 
 from gradlint import lint_source
+from tests.conftest import findings_in, write_files
 
 
 def findings(source: str):
@@ -134,24 +135,20 @@ def test_not_differentiated_code_is_quiet() -> None:
 
 
 def test_a_branch_held_in_an_attribute_or_computed_by_a_helper_of_another_module(tmp_path) -> None:
-    from gradlint.api import lint_paths
-    from gradlint.config import Settings
+    write_files(tmp_path, {
+        "proj/__init__.py": "",
+        "proj/ops.py": "import torch\n\ndef entropy_term(p):\n    return p * torch.log(p)\n",
+        "proj/model.py": """
+            import torch
+            from torch import nn
+            from .ops import entropy_term
 
-    package = tmp_path / "proj"
-    package.mkdir()
-    (package / "__init__.py").write_text("")
-    (package / "ops.py").write_text("import torch\n\ndef entropy_term(p):\n    return p * torch.log(p)\n")
-    (package / "model.py").write_text(textwrap.dedent("""
-        import torch
-        from torch import nn
-        from .ops import entropy_term
-
-        class Head(nn.Module):
-            def forward(self, x):
-                self.gap = x - self.centre
-                kept = torch.where(x - self.centre > 0, torch.sqrt(self.gap), 0.0)
-                h = torch.where(x > 0, entropy_term(x), 0.0)
-                return kept, h
-    """))
-    result, _ = lint_paths([str(package)], Settings(), ["GL040"], jobs=1)
-    assert sorted((f.path.rsplit("/", 1)[-1], f.line) for f in result.findings) == [("model.py", 9), ("model.py", 10)]
+            class Head(nn.Module):
+                def forward(self, x):
+                    self.gap = x - self.centre
+                    kept = torch.where(x - self.centre > 0, torch.sqrt(self.gap), 0.0)
+                    h = torch.where(x > 0, entropy_term(x), 0.0)
+                    return kept, h
+        """,
+    })
+    assert findings_in(tmp_path / "proj", ["GL040"]) == [("model.py", 9, "GL040"), ("model.py", 10, "GL040")]

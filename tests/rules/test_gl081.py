@@ -5,8 +5,7 @@ import textwrap
 import pytest
 
 from gradlint import lint_source
-from gradlint.api import lint_paths
-from gradlint.config import Settings
+from tests.conftest import findings_in, write_files
 
 
 def lines(source: str) -> list[int]:
@@ -144,32 +143,31 @@ def test_only_the_layer_added_just_before_decides() -> None:
 
 
 def test_a_one_output_model_defined_in_another_module(tmp_path) -> None:
-    package = tmp_path / "proj"
-    package.mkdir()
-    (package / "__init__.py").write_text("")
-    (package / "models.py").write_text(textwrap.dedent("""
-        from torch import nn
+    write_files(tmp_path, {
+        "proj/__init__.py": "",
+        "proj/models.py": """
+            from torch import nn
 
-        class Critic(nn.Module):
-            def __init__(self, dim):
-                super().__init__()
-                self.body = nn.Sequential(nn.Linear(dim, 16), nn.Tanh())
-                self.value = nn.Linear(16, 1)
+            class Critic(nn.Module):
+                def __init__(self, dim):
+                    super().__init__()
+                    self.body = nn.Sequential(nn.Linear(dim, 16), nn.Tanh())
+                    self.value = nn.Linear(16, 1)
 
-            def forward(self, x):
-                return self.value(self.body(x))
-    """))
-    (package / "train.py").write_text(textwrap.dedent("""
-        import torch.nn.functional as F
-        from .models import Critic
+                def forward(self, x):
+                    return self.value(self.body(x))
+        """,
+        "proj/train.py": """
+            import torch.nn.functional as F
+            from .models import Critic
 
-        critic = Critic(4)
+            critic = Critic(4)
 
-        def policy(x):
-            return F.softmax(critic(x), dim=-1)
-    """))
-    result, _ = lint_paths([str(package)], Settings(), ["GL081"], jobs=1)
-    assert [(f.path.rsplit("/", 1)[-1], f.line) for f in result.findings] == [("train.py", 8)]
+            def policy(x):
+                return F.softmax(critic(x), dim=-1)
+        """,
+    })
+    assert findings_in(tmp_path / "proj", ["GL081"]) == [("train.py", 8, "GL081")]
 
 
 def test_layers_added_to_a_container_held_in_an_attribute() -> None:
