@@ -36,10 +36,13 @@ def argument(call: cst.Call, keyword: str | tuple[str, ...], position: int | Non
     return None
 
 
-def parameter_position(function: cst.FunctionDef, name: str) -> int | None:
+def parameter_position(function: cst.FunctionDef, name: str, bound: bool = False) -> int | None:
     """The position of `function`'s parameter `name` among those a call may pass by position;
-    None for a keyword-only one (or none of that name)."""
+    None for a keyword-only one (or none of that name). With `bound`, as a call on an instance
+    (or of the class) passes them: the first parameter, `self`, is not passed."""
     positional = [p.name.value for p in (*function.params.posonly_params, *function.params.params)]
+    if bound:
+        positional = positional[1:]
     return positional.index(name) if name in positional else None
 
 

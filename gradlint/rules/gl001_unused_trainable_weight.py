@@ -1972,8 +1972,7 @@ def _accepted_up_to(rule, family: list, attribute: str, low: int, name: str) -> 
         if all(_can_be(test, parameter, value, passes) for test, passes in checks):
             tests = " and ".join(f"`{rule.source(test)}`" for test, _ in checks)
             return value, f"a value the check {tests} in `__init__` lets through"
-    position = parameter_position(init, parameter)  # counts `self`, which a constructor call does not pass
-    position = position - 1 if position is not None else None
+    position = parameter_position(init, parameter, bound=True)  # a constructor call does not pass `self`
     for node in iter_tree(rule.context.module):
         if isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and node.func.value == name:
             given = number(argument(node, parameter, position))

@@ -296,13 +296,10 @@ class ModuleModel:
             return None
         arguments = ()
         if not any(arg.star for arg in call.args):
-            params = [p.name.value for p in (*function.params.posonly_params, *function.params.params)]
-            method = cls is not None and isinstance(call.func, cst.Attribute) and function in owner._owner
-            positions = params[1:] if method else params  # `self.helper(x)`: `self` is not passed
-            keywords = {arg.keyword.value: arg.value for arg in call.args if arg.keyword is not None}
-            given = dict(zip(positions, positional(call)))
-            given.update((name, value) for name, value in keywords.items() if name in params)
-            arguments = tuple((name, value, place) for name, value in given.items())
+            method = isinstance(call.func, cst.Attribute) and function in owner._owner  # `self.helper(x)`
+            given = ((name, argument(call, name, parameter_position(function, name, bound=method)))
+                     for name in _parameters(function))
+            arguments = tuple((name, value, place) for name, value in given if value is not None)
         return [(node.value, Place(owner, Scope((function,), cls, owner._when[node][0]), arguments)) for node in returns]
 
     def used_as_loss(self, name: str) -> bool:
@@ -357,8 +354,8 @@ class ModuleModel:
         if isinstance(container[0], cst.Name):
             layers = self.added_layers(container[0].value, place)
         elif isinstance(container[0], cst.Attribute) and (cls := self._self_class(container[0].value, place.scope)) is not None:
-            cls.model._assigned_attributes(cls.node)
-            layers = [layer for layer, _ in cls.model._added_attributes.get(cls.node, {}).get(container[0].attr.value, [])]
+            added = _added(cls, container[0].attr.value)
+            layers = [layer for layer, _ in added[1]] if added is not None else []
         else:
             return None
         position = next((i for i, layer in enumerate(layers) if layer is container[1]), 0)
@@ -1017,7 +1014,8 @@ class ModuleModel:
             return UNKNOWN
         added = _added(cls, attr)
         if added is not None:
-            owner, layer, method = added
+            owner, layers = added
+            layer, method = layers[-1]
             if owner._built_empty([(value, None) for _, value, _ in assigned]):
                 return owner._last_layer(layer, Scope((method,), cls), depth)
         # `self.model = self.model.cuda()` updates the attribute: the other assignments decide.
@@ -1251,10 +1249,8 @@ class ModuleModel:
         if result.location is None or result.location[0] != "parameter":
             return result
         _, function, name = result.location
-        params = [p.name.value for p in (*function.params.posonly_params, *function.params.params)]
-        if function in self._owner and params and isinstance(call.func, cst.Attribute):
-            params = params[1:]  # a method called on its instance
-        given = argument(call, name, params.index(name) if name in params else None)
+        method = function in self._owner and isinstance(call.func, cst.Attribute)  # called on its instance
+        given = argument(call, name, parameter_position(function, name, bound=method))
         location = self._location_key(given, scope) if given is not None else None
         return replace(result, location=location) if location is not None else replace(result, location=None)
 
@@ -1593,13 +1589,14 @@ def _assigned(cls: ClassRef, attr: str) -> list[tuple[ModuleModel, cst.BaseExpre
     return known
 
 
-def _added(cls: ClassRef, attr: str) -> tuple[ModuleModel, cst.BaseExpression, cst.FunctionDef] | None:
-    """The last layer added to the container `self.<attr>` (`self.fc.add_module(...)`)."""
+def _added(cls: ClassRef, attr: str) -> tuple[ModuleModel, list[tuple[cst.BaseExpression, cst.FunctionDef]]] | None:
+    """The layers added, in order, to the container `self.<attr>` (`self.fc.add_module(...)`,
+    `self.model.add(...)`), each with the method that adds it, and the model of their module."""
     for ref in _lineage(cls):
         ref.model._assigned_attributes(ref.node)
         added = ref.model._added_attributes.get(ref.node, {}).get(attr)
         if added:
-            return (ref.model, *added[-1])
+            return ref.model, added
     return None
 
 
