@@ -186,6 +186,12 @@ class Rule:
         context = self.context
         return context.semantic.value(node, context.scopes, context.current_statement())
 
+    def place(self):
+        """Where the walk is, as the semantic model reads it (`gradlint.semantic.model.Place`):
+        for a rule that follows values itself with `ModuleModel.assignments` and `returns`."""
+        context = self.context
+        return context.semantic.place(context.scopes, context.current_statement())
+
     def source(self, node: cst.CSTNode) -> str:
         """The node's code as the user wrote it, on one line."""
         return self.context.source(node)

@@ -222,8 +222,6 @@ class ElementwiseCondition(Rule):
 
     # What an expression is ------------------------------------------------------------
 
-    def _here(self) -> Place:
-        return self.context.semantic.place(self.context.scopes, self.context.current_statement())
 
     def _kind(self, node: cst.BaseExpression, place: Place, depth: int = 0) -> tuple[str, str | None] | None:
         """(MASK or TENSOR, framework) when `node`, read at `place`, is known to hold one value
@@ -372,7 +370,7 @@ class ElementwiseCondition(Rule):
         pred = _predicate(node)
         if pred is None:
             return
-        known = self._kind(pred, self._here())
+        known = self._kind(pred, self.place())
         if known is not None and known[0] == MASK and id(pred) not in self.reported:
             self.reported.add(id(pred))
             self.report(pred, construct=f"`{self.source(node.func)}`", pred=self.source(pred),
@@ -428,7 +426,7 @@ class ElementwiseCondition(Rule):
             return
         if id(test) in self.reported:
             return
-        known = self._kind(test, self._here())
+        known = self._kind(test, self.place())
         if known is None or known[0] != MASK:
             return
         self.reported.add(id(test))

@@ -234,14 +234,12 @@ class UnsafeSqrtOrNorm(Rule):
 
     # What a name holds (the semantic model) -------------------------------------------------
 
-    def _here(self) -> Place:
-        return self.context.semantic.place(self.context.scopes, self.context.current_statement())
 
     def _values(self, node: cst.BaseExpression, place: Place) -> list[tuple[cst.BaseExpression, tuple | None, Place]] | None:
         """The values a name or `self` attribute may hold where it is read; None when unknown.
         A comprehension's own variable is unknown where the walk is inside it."""
         if isinstance(node, cst.Name) and any(node.value in names for names in self._comprehension_names):
-            if place.scope == self._here().scope:
+            if place.scope == self.place().scope:
                 return None
         return ModuleModel.assignments(node, place)
 
@@ -362,7 +360,7 @@ class UnsafeSqrtOrNorm(Rule):
             # `** 0.5` and `pow` also serve plain Python numbers: `(dx**2 + dy**2) ** 0.5` of
             # floats has no gradient. Ask for a call (a reduction, a framework op) on the way.
             if isinstance(node, cst.BinaryOperation) or root == "pow":
-                if not self._has_call(base, self._here(), 0):
+                if not self._has_call(base, self.place(), 0):
                     return
             self._root(node, base, root)
 
@@ -384,7 +382,7 @@ class UnsafeSqrtOrNorm(Rule):
     def _root(self, node: cst.CSTNode, argument: cst.BaseExpression, root: str | NodeCode) -> None:
         if self._quiet_depth or id(node) in self._quiet_nodes:
             return
-        here = self._here()
+        here = self.place()
         what = self._vanishes(argument, here, 0)
         if what is not None:
             self._report(node, root, what, argument)
@@ -439,7 +437,7 @@ class UnsafeSqrtOrNorm(Rule):
     def _clamp_after(self, clamp: cst.Call) -> None:
         """Marks the root whose result `clamp` bounds by a constant (`eps`, `1 / epsilon`,
         `K.epsilon()`), directly or through a name; `maximum(d1, d2)` of two norms is no guard."""
-        here = self._here()
+        here = self.place()
         method = self.context.names.method(clamp)
         values = [a.value for a in clamp.args if a.keyword is None or a.keyword.value in _CLAMPED_KEYWORDS]
         if method is not None and isinstance(clamp.func, cst.Attribute):
@@ -479,7 +477,7 @@ class UnsafeSqrtOrNorm(Rule):
         argument = _first_argument(node)
         if argument is None or not _is_l2(node, names):
             return
-        if self._difference(argument, self._here(), 0):
+        if self._difference(argument, self.place(), 0):
             self._report(node, NodeCode(node.func), "the difference", argument)
         elif names & NAN_AFTER_CLAMP:
             self._before_clamp_finding(node, NodeCode(node.func), "the vector", argument)
@@ -692,7 +690,7 @@ class UnsafeSqrtOrNorm(Rule):
         parameter: the same root as `jnp.linalg.norm(a - b)`, written in a helper."""
         if self._quiet_depth or id(node) in self._quiet_nodes:
             return
-        here = self._here()
+        here = self.place()
         argument_value = self._summarised_argument(node, here, self.context.semantic.norm_parameter)
         if argument_value is not None and self._difference(argument_value, here, 0):
             self._report(node, NodeCode(node.func), "the difference", argument_value, fix=False)

@@ -263,7 +263,7 @@ class WhereUnsafeBranch(Rule):
         self._check(node, condition, branches, framework)
 
     def _check(self, node: cst.Call, condition: cst.BaseExpression, branches, framework: str) -> None:
-        here = self.context.semantic.place(self.context.scopes, self.context.current_statement())
+        here = self.place()
         for selected, branch in zip((True, False), branches):
             for found in self._unsafe_ops(branch, here, 0, None, False):
                 if _gradient_free(found.node, found.place, 0):

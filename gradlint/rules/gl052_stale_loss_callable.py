@@ -8,7 +8,7 @@ from gradlint.engine.names import referenced_names
 from gradlint.engine.syntax import argument, assigned_names, number, own_nodes
 from gradlint.engine.walker import iter_tree
 from gradlint.rule import Rule, Severity
-from gradlint.semantic.model import ModuleModel, Place
+from gradlint.semantic.model import ModuleModel
 
 GRADIENT_TAPE = api_table("closures_gradient_tape")
 GRAD_TRANSFORM = api_table("closures_grad_transform")
@@ -117,13 +117,11 @@ class StaleLossCallable(Rule):
         function = self.context.enclosing(cst.FunctionDef)
         return id(function) if function is not None else 0
 
-    def _here(self) -> Place:
-        return self.context.semantic.place(self.context.scopes, self.context.current_statement())
 
     def _held(self, node: cst.BaseExpression) -> object:
         """The value a name or `self` attribute holds here, when one assignment (or `def`)
         reaches the read."""
-        found = ModuleModel.only_assignment(node, self._here())
+        found = ModuleModel.only_assignment(node, self.place())
         return found[0] if found is not None else None
 
     def visit_With(self, node: cst.With) -> None:

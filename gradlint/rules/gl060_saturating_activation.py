@@ -479,7 +479,7 @@ class SaturatingActivation(Rule):
         """The hard last layer of the Sequential model `receiver` holds, however it was built:
         a name or attribute assigned one, or a function of the project returning one (made
         with its layers, or filled with `add`); the semantic model follows the way."""
-        todo = [(receiver, self.context.semantic.place(self.context.scopes, self.context.current_statement()))]
+        todo = [(receiver, self.place())]
         for _ in range(_MAX_DEPTH):
             if not todo:
                 return None
