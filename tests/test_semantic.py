@@ -1332,3 +1332,59 @@ def test_places_follow_names_attributes_and_helpers_with_their_arguments():
     (kept, _, _), = ModuleModel.assignments(cst.parse_expression("self.kept"), place)
     assert model._source(kept) == "x * 2"
     assert ModuleModel.assignments(cst.Name("x"), place) is None  # a parameter no call binds
+
+
+def test_a_method_called_on_an_instance_of_a_project_class_runs_that_method(tmp_path):
+    write_files(tmp_path, {
+        "rl/__init__.py": "",
+        "rl/policy.py": """
+            import tensorflow as tf
+            import torch
+            import torch.nn as nn
+            import torch.nn.functional as F
+
+            class Policy(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.fc = nn.Linear(4, 2)
+
+                def probs(self, x):
+                    return F.softmax(self.fc(x), dim=-1)
+
+                def logits(self, x):
+                    return self.fc(x)
+
+            class Geometry:
+                def gap(self, a, b):
+                    return a - b
+        """,
+        "rl/agent.py": """
+            import tensorflow as tf
+            import torch
+            from .policy import Geometry, Policy
+
+            class Agent:
+                def __init__(self):
+                    self.policy = Policy()
+                    self.geometry = Geometry()
+
+                def update(self, obs, y):
+                    p = self.policy.probs(obs)
+                    return -torch.log(p.gather(1, y)).mean()
+
+                def fine(self, obs, y):
+                    return torch.log(1 + self.policy.logits(obs) ** 2).mean()
+
+                def spread(self, a, b):
+                    return tf.norm(self.geometry.gap(a, b))
+
+            def local(obs, other, flag):
+                policy = Policy()
+                either = policy if flag else other
+                mixed = torch.log(either.probs(obs)).mean()  # `other` may be anything
+                return torch.log(policy.probs(obs)).mean() + mixed
+        """,
+    })
+    assert findings_in(tmp_path / "rl", ["GL030", "GL080"]) == [
+        ("agent.py", 13, "GL080"), ("agent.py", 19, "GL030"), ("agent.py", 25, "GL080"),
+    ]

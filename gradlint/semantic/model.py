@@ -628,13 +628,13 @@ class ModuleModel:
 
     def instance(self, cls: ClassRef) -> Value:
         """An instance of `cls`: calling it runs its `forward` / `call` / `__call__`, its own or
-        inherited from a class of the project."""
+        inherited from a class of the project, and calling a method on it runs that method."""
         autograd = _inherited_autograd(cls)
         found = _method(cls, CALL_METHODS)
         if found is None:
-            return Value(autograd=autograd) if autograd else UNKNOWN
+            return Value(autograd=autograd, instance=cls)
         owner, method = found
-        return Value(output=owner._result(method, cls), autograd=autograd)
+        return Value(output=owner._result(method, cls), autograd=autograd, instance=cls)
 
     def layer_object(self, node: cst.BaseExpression, scopes: Sequence[cst.CSTNode] = ()) -> str | None:
         """The framework of the layer object `node` holds, when every value it may hold is
@@ -717,7 +717,18 @@ class ModuleModel:
         if isinstance(func, cst.Attribute) and scope.cls is not None and self._self_class(func.value, scope) is not None:
             found = _method(scope.cls, (func.attr.value,))
             return (found[0], found[1], scope.cls) if found is not None else None
+        if isinstance(func, cst.Attribute) and not self.names.qualified_names(func):
+            return self._instance_method(func, scope, 0)
         return None
+
+    def _instance_method(self, func: cst.Attribute, scope: Scope, depth: int) -> _Function | None:
+        """The method of a project class that `obj.method` names, where every value `obj` may
+        hold is an instance of that class (`self.policy = Policy()`, `net = Net()`)."""
+        if func.attr.value in CALL_METHODS or func.attr.value.startswith("__"):
+            return None
+        cls = self._eval(func.value, scope, depth + 1).instance
+        found = _method(cls, (func.attr.value,)) if isinstance(cls, ClassRef) else None
+        return (found[0], found[1], cls) if found is not None else None
 
     @staticmethod
     def self_reads(cls: ClassRef, whole: frozenset[str]) -> frozenset[str] | None:
@@ -1079,6 +1090,12 @@ class ModuleModel:
             layer = self._layer(node, names, scope)
             if layer is not None:
                 return layer
+            if isinstance(node.func, cst.Attribute) and not names:  # `self.policy.probs(x)`
+                found = self._instance_method(node.func, scope, depth)
+                if found is not None:
+                    owner, function, cls = found
+                    result = owner._result(function, cls)
+                    return replace(result, indirect=True, through_call=True) if result.known else UNKNOWN
         dispatched = self._dispatch(node, depth)
         if dispatched is not None:
             return dispatched

@@ -21,7 +21,9 @@ class Value:
     `autograd` is what calling the value does that torch's backward depends on (`SAVES_INPUT`,
     `SAVES_OUTPUT`, `WRITES_INPUT`: a weight layer, an activation whose backward reads its
     output, a module run in place); `width` is the size of the last axis of a layer's output
-    when the layer fixes it (`nn.Linear(8, 1)(h)`, `Dense(units)(h)` with `units = 1`).
+    when the layer fixes it (`nn.Linear(8, 1)(h)`, `Dense(units)(h)` with `units = 1`);
+    `instance` is the project class (a `ClassRef` of the model) whose instance the value is,
+    so that a call of one of its methods (`self.policy.probs(x)`) runs that method.
     """
 
     probability: str | None = None
@@ -32,6 +34,7 @@ class Value:
     location: tuple | None = None
     autograd: frozenset[str] = frozenset()
     width: int | None = None
+    instance: object | None = None
 
     @property
     def known(self) -> bool:
@@ -82,6 +85,7 @@ def join(values: Iterable[Value]) -> Value:
     location = first.location if len(locations) == 1 else None
     autograd = frozenset.intersection(*(value.autograd for value in values))
     widths = {value.width for value in values}
+    instances = {value.instance for value in values}
     return Value(probability, any(value.indirect for value in values), any(value.through_call for value in values),
                  output if output and output.known else None, elements, location, autograd,
-                 first.width if len(widths) == 1 else None)
+                 first.width if len(widths) == 1 else None, first.instance if len(instances) == 1 else None)
