@@ -7,9 +7,10 @@ import libcst as cst
 from gradlint.data import api_table
 from gradlint.engine.gradients import not_differentiated
 from gradlint.engine.names import dotted, referenced_names
-from gradlint.engine.syntax import argument, bindings, positional
+from gradlint.engine.syntax import argument, positional, small_statements
 from gradlint.engine.walker import iter_children
 from gradlint.rule import Rule, Severity
+from gradlint.semantic.model import ModuleModel, Place
 
 TFP_REPARAMETERIZED = api_table("sampling_tfp_reparameterized")
 TFP_WRAPPERS = api_table("sampling_tfp_wrappers")
@@ -49,7 +50,16 @@ class LogProbOfReparameterizedSample(Rule):
       `.item()`, `.numpy()`, `.detach()`, `env.step(...)`, loggers): an error;
     - the sample is also stored or returned, but the `log_prob` is multiplied by a reward,
       return or advantage (`returns`, `G`, `advantages`, `adv`, `rewards_to_go`, `q_values`,
-      ...), a score-function (REINFORCE) estimator: a warning.
+      ...), a score-function (REINFORCE) estimator: a warning. This includes a function or
+      method that returns the sample with its `log_prob` (a policy's `act()` returning
+      `action, log_prob`) when a caller anywhere in the project unpacks the log-probability
+      and multiplies it by a reward (`a, logp = self.policy.act(obs)`, then
+      `-(logp * adv)`), found through the semantic model's callers of the function.
+
+    A TFP distribution is followed through the semantic model: local names, `self`
+    attributes, the returns of the project's functions (`dist = make_policy(mu, sigma)`),
+    and a parameter, which holds what every call of its function in the project gives it
+    (`def score(dist, adv)` called with `tfd.Normal(mu, sigma)`).
 
     It also checks a hand-written reparameterisation, `z = mu + noise` or `mu + std * eps` (noise
     from `torch.randn_like`, `tf.random.normal`, ..., or a buffer filled in place with
@@ -111,15 +121,17 @@ class LogProbOfReparameterizedSample(Rule):
     `self.log_std.exp()`) is left alone: the log-density keeps a pathwise gradient through the
     scale (an entropy or ELBO term), as is one scored under another location (a prior).
 
-    The distribution and the `rsample()` / `sample()` are followed through local names in one function (or
-    at module level); a TFP distribution must be built in the same function, from
-    `tfp.distributions` spelled through imports or through an alias `tfd = tfp.distributions`.
+    The `rsample()` / `sample()` and its `log_prob` are followed through local names in one
+    function (or at module level), and into the callers of a function that returns both; a
+    TFP distribution must come from `tfp.distributions`, spelled through imports or through
+    an alias `tfd = tfp.distributions`.
 
     Known misses: a sample drawn in one module (a driver's `sample()`) and scored in another
-    after it went through a trajectory buffer; a log-probability stored by one function (`saved_log_probs`) and weighted
-    by returns in another, as long as the sample is returned or stored there too; a
-    distribution passed in as an argument with TFP's `sample()`; JAX libraries (distrax,
-    numpyro), whose samples are reparameterised too. TFP files that import neither
+    after it went through a trajectory buffer; a log-probability stored by one function
+    (`saved_log_probs.append(...)`) and weighted by returns in another; a caller that keeps
+    the returned tuple whole (`out = policy.act(obs)`, then `out[1]`); a parameter that some
+    call leaves to its default; JAX libraries (distrax, numpyro), whose samples are
+    reparameterised too. TFP files that import neither
     TensorFlow nor torch are skipped by the framework prefilter.
 
     ## Severity
@@ -147,8 +159,9 @@ class LogProbOfReparameterizedSample(Rule):
 
     def __init__(self, context) -> None:
         super().__init__(context)
-        # Sample calls per scope (id of the innermost function, 0 for the module).
-        self._samples: dict[int, list[cst.Call]] = {}
+        # Sample calls per scope (id of the innermost function, 0 for the module), each with
+        # where it is read.
+        self._samples: dict[int, list[tuple[cst.Call, Place]]] = {}
 
     def visit_Call(self, node: cst.Call) -> None:
         method = self.context.names.method(node)
@@ -160,7 +173,7 @@ class LogProbOfReparameterizedSample(Rule):
         if dotted(node.func.value) is None or not_differentiated(self.context):
             return
         function = self.context.enclosing(cst.FunctionDef)
-        self._samples.setdefault(id(function) if function is not None else 0, []).append(node)
+        self._samples.setdefault(id(function) if function is not None else 0, []).append((node, self.place()))
 
     def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
         samples = self._samples.pop(id(node), None)
@@ -174,22 +187,21 @@ class LogProbOfReparameterizedSample(Rule):
 
     # The analysis, once per function that draws a sample -----------------------------------
 
-    def _check(self, scope: cst.FunctionDef | cst.Module, samples: list[cst.Call]) -> None:
+    def _check(self, scope: cst.FunctionDef | cst.Module, samples: list[tuple[cst.Call, Place]]) -> None:
         index = _Index(scope.body if isinstance(scope, cst.FunctionDef) else scope)
-        local = bindings(scope)
-        for sample in samples:
+        for sample, place in samples:
             receiver = dotted(sample.func.value)
             tfp = sample.func.attr.value == "sample"
-            if tfp and not self._tfp_reparameterized(sample.func.value, local, 0):
+            if tfp and not self._tfp_reparameterized(sample.func.value, place, 0):
                 continue
-            found = self._log_probs(sample, receiver, index, local)
+            found = self._log_probs(sample, receiver, index)
             if found is None:
                 continue
             calls, weak = found
             for call in calls:
                 self._judge(call, sample, index, weak, tfp)
 
-    def _log_probs(self, sample: cst.Call, receiver: str, index: _Index, local: dict) -> tuple[list, bool] | None:
+    def _log_probs(self, sample: cst.Call, receiver: str, index: _Index) -> tuple[list, bool] | None:
         """The receiver's own `log_prob` calls of this sample, and whether the sample is also
         stored or returned; None when the sample feeds anything differentiable."""
         parent = index.parent.get(id(sample))
@@ -201,7 +213,7 @@ class LogProbOfReparameterizedSample(Rule):
         if not (isinstance(parent, cst.Assign) and len(parent.targets) == 1):
             return None
         target = parent.targets[0].target
-        if not isinstance(target, cst.Name) or len(local.get(target.value, ())) != 1:
+        if not isinstance(target, cst.Name) or sum(target.value in targets for targets, _, _ in index.assigns) != 1:
             return None
         calls, weak = [], False
         for name in index.names.get(target.value, ()):
@@ -269,12 +281,14 @@ class LogProbOfReparameterizedSample(Rule):
         holders = index.holders(call)
         if any(_ENTROPY_NAME.search(h) for h in holders) or index.combined_log_prob(call, holders, self):
             return
-        weight = index.weight(call, holders, _REWARD)
-        if weight is not None and _ENTROPY_NAME.search(" ".join(_all_names(weight))):
-            return
-        if index.weight(call, holders, _ENTROPY_NAME) is not None:
-            return
+        weight = _reward_weight(call, index, holders)
+        where = ""
         if weak and weight is None:
+            found = self._weighted_by_a_caller(call, index, holders)
+            if found is None:
+                return
+            weight, where = found
+        if weight is False:
             return
         self.report(
             call,
@@ -282,9 +296,36 @@ class LogProbOfReparameterizedSample(Rule):
             severity=Severity.WARNING if weak else None,
             log_prob=_short(self.source(call)),
             sample=_short(self.source(sample)),
-            weighted=f" weighted by `{_short(self.source(weight))}`" if weight is not None else "",
+            weighted=f" weighted by `{_short(self.source(weight))}`{where}" if weight is not None else "",
             remedy="wrap the sample in `tf.stop_gradient`" if tfp else "draw it with `.sample()` or `.detach()` it",
         )
+
+    def _weighted_by_a_caller(self, call: cst.Call, index: _Index, holders: set[str]) -> tuple | None:
+        """For a log-probability that its function returns beside the sample (a policy's
+        `act()` returning `action, log_prob`): the reward that a caller of the function
+        weights it by, anywhere in the project, and where (`a, logp = self.policy.act(obs)`,
+        then `-(logp * adv)`); None when no caller does."""
+        function = self.context.enclosing(cst.FunctionDef)
+        position = _returned_position(function, call, index, holders) if function is not None else None
+        if position is None:
+            return None
+        for caller, place in self.context.semantic.callers(function):
+            owner = place.scope.functions[0] if place.scope.functions else place.model.module
+            if isinstance(owner, cst.FunctionDef) and _ENTROPY_SCOPE.search(owner.name.value):
+                continue
+            outer = _Index(owner.body if isinstance(owner, cst.FunctionDef) else owner)
+            seeds = _received(outer.parent.get(id(caller)), position)
+            if seeds is None:
+                continue
+            received = outer.holders(caller, seeds)
+            if any(_ENTROPY_NAME.search(h) for h in received) or outer.combined_log_prob(caller, received, self):
+                continue
+            weight = _reward_weight(caller, outer, received)
+            if weight:
+                name = f"`{owner.name.value}`" if isinstance(owner, cst.FunctionDef) else "the module"
+                elsewhere = f" in `{place.model.dotted_name}`" if place.model is not self.context.semantic else ""
+                return weight, f" where {name}{elsewhere} calls `{function.name.value}`"
+        return None
 
     # Hand-written reparameterisation: `z = mu + std * eps`, scored by `Normal(mu, std)` ---------
 
@@ -313,7 +354,7 @@ class LogProbOfReparameterizedSample(Rule):
         holders = index.holders(call)
         if any(_ENTROPY_NAME.search(h) for h in holders) or index.combined_log_prob(call, holders, self):
             return
-        tfp = any(name.startswith("tensorflow_probability") for name in self._tfp_names(built.func, {}))
+        tfp = any(name.startswith("tensorflow_probability") for name in self._tfp_names(built.func))
         self.report(
             call,
             self.fixed_scale_message,
@@ -330,39 +371,42 @@ class LogProbOfReparameterizedSample(Rule):
             if not origins or len(origins) != 1 or not isinstance(origins[0], cst.Call):
                 return None
             node = origins[0]
-        return node if self._tfp_names(node.func, {}) & LOCATION_SCALE else None
+        return node if self._tfp_names(node.func) & LOCATION_SCALE else None
 
     # TFP distributions --------------------------------------------------------------------
 
-    def _is_tfp_module(self, node: cst.BaseExpression) -> bool:
-        return any(name in _TFP_MODULES for name in self.qualified_names(node))
-
-    def _tfp_names(self, func: cst.BaseExpression, local: dict) -> set[str]:
-        names = set(self.qualified_names(func))
-        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name):
-            alias = func.value.value
-            values = local.get(alias, ())
-            if len(values) == 1 and self._is_tfp_module(values[0]):  # `tfd = tfp.distributions` in the function
+    def _tfp_names(self, func: cst.BaseExpression, place: Place | None = None) -> set[str]:
+        names = set(place.qualified_names(func) if place is not None else self.qualified_names(func))
+        if place is not None and isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name):
+            alias = ModuleModel.only_assignment(func.value, place)  # `tfd = tfp.distributions` in the function
+            if alias is not None and any(name in _TFP_MODULES for name in alias[1].qualified_names(alias[0])):
                 names.add(f"{_TFP_MODULES[0]}.{func.attr.value}")
         return names
 
-    def _tfp_reparameterized(self, node: cst.BaseExpression, local: dict, depth: int) -> bool:
+    def _tfp_reparameterized(self, node: cst.BaseExpression, place: Place, depth: int) -> bool:
+        """Whether every value `node` may hold is a reparameterised TFP distribution, followed
+        through names, `self` attributes, what the callers pass a parameter and the returns of
+        the project's functions."""
         if depth > 3:
             return False
-        if isinstance(node, cst.Name):
-            values = local.get(node.value, ())
-            return len(values) == 1 and self._tfp_reparameterized(values[0], local, depth + 1)
+        if isinstance(node, (cst.Name, cst.Attribute)) and not place.qualified_names(node):
+            values = ModuleModel.assignments(node, place, callers=True)
+            return bool(values) and all(
+                index is None and isinstance(value, cst.BaseExpression) and self._tfp_reparameterized(value, at, depth + 1)
+                for value, index, at in values
+            )
         if not isinstance(node, cst.Call):
             return False
-        names = self._tfp_names(node.func, local)
+        names = self._tfp_names(node.func, place)
         if names & TFP_REPARAMETERIZED:
             return True
         if names & TFP_WRAPPERS:
             inner = next((a.value for a in node.args if a.keyword and a.keyword.value == "distribution"), None)
             args = positional(node)
             inner = inner if inner is not None else (args[0] if args else None)
-            return inner is not None and self._tfp_reparameterized(inner, local, depth + 1)
-        return False
+            return inner is not None and self._tfp_reparameterized(inner, place, depth + 1)
+        returned = ModuleModel.returns(node, place) if not names else None
+        return bool(returned) and all(self._tfp_reparameterized(value, at, depth + 1) for value, at in returned)
 
 
 class _Index:
@@ -410,9 +454,10 @@ class _Index:
             node = self.parent.get(id(node))
         return False
 
-    def holders(self, call: cst.Call) -> set[str]:
-        """Names the log-probability flows into: assignment targets and lists it is appended to."""
-        found: set[str] = set()
+    def holders(self, call: cst.Call, seeds: set[str] = frozenset()) -> set[str]:
+        """Names the log-probability (`call`, or the names `seeds` it is unpacked into) flows
+        into: assignment targets and lists it is appended to."""
+        found: set[str] = set(seeds)
         for _ in range(_MAX_FLOW):
             before = len(found)
             for targets, value, _node in self.assigns:
@@ -453,6 +498,40 @@ class _Index:
             ):
                 return True
         return False
+
+
+def _reward_weight(call: cst.Call, index: _Index, holders: set[str]) -> cst.BaseExpression | bool | None:
+    """The reward or advantage the log-probability is multiplied by; False when it is
+    weighted as an entropy or KL term instead (`alpha * log_pi`), where the pathwise gradient
+    is the one wanted; None when neither."""
+    weight = index.weight(call, holders, _REWARD)
+    if weight is not None and _ENTROPY_NAME.search(" ".join(_all_names(weight))):
+        return False
+    if index.weight(call, holders, _ENTROPY_NAME) is not None:
+        return False
+    return weight
+
+
+def _returned_position(function: cst.FunctionDef, call: cst.Call, index: _Index, holders: set[str]) -> int | None:
+    """The element of the tuple `function` returns that the log-probability flows into
+    (`return action, log_prob`); None when it returns no tuple holding it."""
+    for node in small_statements(function.body):
+        if isinstance(node, cst.Return) and isinstance(node.value, cst.Tuple):
+            for position, element in enumerate(node.value.elements):
+                if index._feeds(element.value, call, holders):
+                    return position
+    return None
+
+
+def _received(statement: cst.CSTNode | None, position: int) -> set[str] | None:
+    """The name a caller unpacks the returned element `position` into (`a, logp = act(x)`)."""
+    if not (isinstance(statement, cst.Assign) and len(statement.targets) == 1):
+        return None
+    target = statement.targets[0].target
+    if isinstance(target, (cst.Tuple, cst.List)) and position < len(target.elements):
+        element = target.elements[position].value
+        return {element.value} if isinstance(element, cst.Name) else None
+    return None
 
 
 def _all_names(node: cst.CSTNode) -> set[str]:

@@ -179,6 +179,7 @@ class ModuleModel:
         self._when: dict[cst.CSTNode, tuple[int, bool]] = {}
         self._arguments: dict[tuple[cst.FunctionDef, str], Value] = {}
         self._calls: dict[str, list[tuple[cst.Call, Scope]]] | None = None
+        self._method_calls: dict[str, list[tuple[cst.Call, Scope]]] = {}  # `x.name(...)`, found with the calls
         self._compile_calls: list[tuple[cst.Call, Scope]] = []  # `<model>.compile(...)`, found with the calls
         self._compiled: dict[str, list[tuple[cst.BaseExpression, Scope]]] | None = None
         # Containers filled after construction: owner -> name -> the layers added, in order.
@@ -237,17 +238,25 @@ class ModuleModel:
         return Place(self, self._scope(scopes, statement))
 
     @staticmethod
-    def assignments(node: cst.BaseExpression, place: Place) -> list[tuple[cst.BaseExpression, tuple[int, ...] | None, Place]] | None:
+    def assignments(node: cst.BaseExpression, place: Place, callers: bool = False
+                    ) -> list[tuple[cst.BaseExpression, tuple[int, ...] | None, Place]] | None:
         """What the name or `self` attribute `node`, read at `place`, may hold: each assignment
         that reaches the read, as (the value, the path of positions taken from it in tuple
         unpacking or None, where the value is read); None when the model cannot tell (a
-        parameter, a loop variable, a name the module does not assign, a method)."""
+        parameter, a loop variable, a name the module does not assign, a method). With
+        `callers`, a parameter that no call reached holds what each call of its function in the
+        project gives it (`ModuleModel.callers`); None when there is none, or one gives nothing."""
         model, scope = place.model, place.scope
         if isinstance(node, cst.Name):
             bound, where = model._local_with_scope(node.value, scope)
             if where is _PARAMETER:
-                given = place.argument(node.value) if scope.functions and node.value in _parameters(scope.functions[0]) else None
-                return [(given[0], None, given[1])] if given is not None else None
+                function = scope.functions[0] if scope.functions else None
+                if function is None or node.value not in _parameters(function):
+                    return None
+                given = place.argument(node.value)
+                if given is not None:
+                    return [(given[0], None, given[1])]
+                return model._given_by_callers(function, node.value) if callers else None
             if not bound or any(isinstance(value, (cst.For, cst.With)) for value, _ in bound):
                 return None
             # The arguments stay known for the values assigned in the function they were given to.
@@ -377,6 +386,43 @@ class ModuleModel:
             if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value == name
             and isinstance(node.func.value, cst.Name) and node.func.value.value == me
         ]
+
+    def callers(self, function: cst.FunctionDef) -> list[tuple[cst.Call, Place]]:
+        """The calls of `function`, a function or method of this module, in the project: by
+        name (here, and in the modules that import it), and for a method through `self` or on
+        an instance of its class (here, and in the modules that import the class), each with
+        where it is read. Bounded like `ProjectIndex.users`: modules past that bound are not read."""
+        name = function.name.value
+        cls = self._owner.get(function)
+        if cls is None and self.functions.get(name) is not function:
+            return []  # a nested function
+        users = self.index.users(cls.name.value if cls is not None else name) if self.index is not None and self.dotted_name else ()
+        found = []
+        for model in (self, *(users or ())):
+            model._call_sites()
+            if cls is None:
+                local = [name] if model is self else model._names_for(self.dotted_name, name)
+                sites = [site for each in local for site in model._calls.get(each, ())]
+            else:  # the other modules read this module through the index: its own tree, not this one
+                sites = [(call, scope) for call, scope in model._method_calls.get(name, ())
+                         if (called := model._called_function(call.func, scope)) is not None
+                         and called[0].dotted_name == self.dotted_name and called[1].name.value == name
+                         and called[0]._owner.get(called[1], cls).name.value == cls.name.value]
+            found += [(call, Place(model, scope)) for call, scope in sites]
+        return found
+
+    def _given_by_callers(self, function: cst.FunctionDef | cst.Lambda, name: str
+                          ) -> list[tuple[cst.BaseExpression, None, Place]] | None:
+        if not isinstance(function, cst.FunctionDef):
+            return None
+        found = []
+        for call, place in self.callers(function):
+            method = isinstance(call.func, cst.Attribute) and function in self._owner
+            given = argument(call, name, parameter_position(function, name, bound=method))
+            if given is None or any(arg.star for arg in call.args):
+                return None
+            found.append((given, None, place))
+        return found or None
 
     @staticmethod
     def added_layers(name: str, place: Place) -> list[cst.BaseExpression]:
@@ -956,7 +1002,7 @@ class ModuleModel:
         project: `bce`, `losses.bce`) by name, in the module's own code and in the bodies of its functions and methods, each with
         the scope it is read in (and, on the side, the `compile` calls)."""
         if self._calls is None:
-            self._calls, self._compile_calls = {}, []
+            self._calls, self._compile_calls, self._method_calls = {}, [], {}
             owners: list[tuple[cst.CSTNode, Scope]] = [(self.module, Scope())]
             owners += [(f, Scope((f,))) for f in self.functions.values()]
             owners += [(m, Scope((m,), ClassRef(self, c))) for m, c in self._owner.items()]
@@ -968,8 +1014,10 @@ class ModuleModel:
                     called = _called_name(node.func, self.functions, self._imports)
                     if called is not None:
                         self._calls.setdefault(called, []).append((node, scope))
-                    elif isinstance(node.func, cst.Attribute) and node.func.attr.value == "compile":
-                        self._compile_calls.append((node, scope))
+                    elif isinstance(node.func, cst.Attribute):
+                        self._method_calls.setdefault(node.func.attr.value, []).append((node, scope))
+                        if node.func.attr.value == "compile":
+                            self._compile_calls.append((node, scope))
         return self._calls
 
     def _join_bound(self, bound, scope: Scope, depth: int, name: str | None = None) -> Value:
