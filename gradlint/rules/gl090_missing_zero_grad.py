@@ -57,10 +57,12 @@ class MissingZeroGrad(Rule):
     A step function with no loop of its own (its caller runs it once per batch) is checked
     when it zeroes some gradients itself: in a GAN `step` that calls `self.generator.zero_grad()`
     but never zeroes the discriminator, `self.discriminator.optimizer.step()` is flagged. A
-    function of the module (or a method) that zeroes nothing is checked at its callers: when
-    the module calls it (its class, through `self`), and every call runs in a loop that zeroes
-    nothing either (`for batch in loader: train_step(model, opt, batch)`), its `step()` is
-    flagged. One the module never calls is left alone (its callers elsewhere may zero).
+    function of the module (or a method) that zeroes nothing is checked at its callers, which
+    the semantic model finds in the project (`ModuleModel.callers`: by name here and in the
+    modules that import it, through `self`, on an instance of its class): when every call
+    runs in a loop that zeroes nothing either (`for batch in loader: train_step(model, opt,
+    batch)`, `learner.update(batch)`), its `step()` is flagged. One the project never calls
+    is left alone (its callers elsewhere may zero).
 
     Optimisers are recognised by their construction (`opt = torch.optim.Adam(...)`,
     `self.optimizer = optim.SGD(...)`, any `torch.optim` class) or by their name
@@ -112,8 +114,8 @@ class MissingZeroGrad(Rule):
     themselves (`model_engine.step()` of DeepSpeed), learning-rate schedulers
     (`scheduler.step()`), and tests.
 
-    Known misses: a step method called from a subclass or another class, a helper called
-    from another module, an optimiser whose name does not say so and whose construction is in
+    Known misses: a step method called on an instance of a subclass, callers in modules that
+    import only a subclass, an optimiser whose name does not say so and whose construction is in
     another file, and zeroing done through an alias the rule cannot follow.
 
     ## Severity
@@ -141,7 +143,7 @@ class MissingZeroGrad(Rule):
     )
 
     _caller_message = (
-        "`{step}` in `{function}`, which the module calls only in loops that never zero the gradients: "
+        "`{step}` in `{function}`, which the project calls only in loops that never zero the gradients: "
         "they accumulate across calls; call `{optimizer}.zero_grad()` before `backward()`"
     )
 
@@ -341,10 +343,11 @@ class MissingZeroGrad(Rule):
         return None
 
     def _looped_unzeroed(self, function: cst.FunctionDef) -> bool:
-        """Whether the module calls its function (or its class calls its method through
-        `self`), each time inside a loop whose body zeroes no gradients."""
-        sites = self.context.semantic.calls_of(function)
-        for call, owner in sites:
+        """Whether the project calls the function (or method), each time inside a loop whose
+        body zeroes no gradients."""
+        sites = self.context.semantic.callers(function)
+        for call, place in sites:
+            owner = place.scope.functions[0] if place.scope.functions else place.model.module
             loops = next((loops for node, _, loops, _ in scoped_nodes(owner) if node is call), ())
             if not loops or any(self._zeroes_in(loop) for loop in loops):
                 return False

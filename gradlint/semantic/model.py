@@ -370,23 +370,6 @@ class ModuleModel:
         position = next((i for i, layer in enumerate(layers) if layer is container[1]), 0)
         return (layers[position - 1], container[1]) if position > 0 else None
 
-    def calls_of(self, function: cst.FunctionDef) -> list[tuple[cst.Call, cst.CSTNode]]:
-        """The calls of a function of the module in the module's own code, or of a method
-        through `self` in the methods of its class, each with the function (or the module)
-        whose body makes it."""
-        name = function.name.value
-        if self.functions.get(name) is function:
-            return [(call, scope.functions[0] if scope.functions else self.module)
-                    for call, scope in self._call_sites().get(name, ())]
-        cls = self._owner.get(function)
-        return [
-            (node, method)
-            for method, me in (_methods_with_self(cls) if cls is not None else ())
-            for node in own_nodes(method.body)
-            if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value == name
-            and isinstance(node.func.value, cst.Name) and node.func.value.value == me
-        ]
-
     def callers(self, function: cst.FunctionDef) -> list[tuple[cst.Call, Place]]:
         """The calls of `function`, a function or method of this module, in the project: by
         name (here, and in the modules that import it), and for a method through `self` or on

@@ -5,6 +5,7 @@ import textwrap
 import pytest
 
 from gradlint import lint_source
+from tests.conftest import findings_in, write_files
 
 
 def findings(source: str):
@@ -174,3 +175,44 @@ def test_a_learned_or_computed_scale_is_left_to_the_pathwise_reading():
             return Normal(mean, self.log_std.exp()).log_prob(a), Normal(mean, self.width).log_prob(b)
     """
     assert _handwritten(source) == []
+
+
+def test_a_policy_in_another_module_whose_caller_weights_its_log_prob(tmp_path):
+    write_files(tmp_path, {
+        "rl/__init__.py": "",
+        "rl/policy.py": """
+            import torch.nn as nn
+            from torch.distributions import Normal
+
+            class Policy(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.mu = nn.Linear(4, 2)
+
+                def act(self, obs):
+                    dist = Normal(self.mu(obs), 1.0)
+                    action = dist.rsample()
+                    return action, dist.log_prob(action).sum(-1)
+
+                def explore(self, obs):
+                    dist = Normal(self.mu(obs), 1.0)
+                    action = dist.rsample()
+                    return action, dist.log_prob(action).sum(-1)
+        """,
+        "rl/agent.py": """
+            from .policy import Policy
+
+            class Agent:
+                def __init__(self):
+                    self.policy = Policy()
+
+                def update(self, obs, adv):
+                    action, logp = self.policy.act(obs)
+                    return -(logp * adv).mean()
+
+                def actor_loss(self, obs, critic, alpha):
+                    action, log_pi = self.policy.explore(obs)
+                    return (alpha * log_pi - critic(obs, action)).mean()
+        """,
+    })
+    assert findings_in(tmp_path / "rl", ["GL070"]) == [("policy.py", 13, "GL070")]

@@ -5,6 +5,7 @@ import textwrap
 import pytest
 
 from gradlint import lint_source
+from tests.conftest import findings_in, write_files
 
 
 def found(source: str) -> list[tuple[int, str]]:
@@ -140,3 +141,47 @@ def test_a_step_function_that_zeroes_both_or_none_is_quiet():
     # Zeroing nothing: the caller may zero (nothing here says this function is responsible).
     for zero_d, zero_g in (("self.discriminator.zero_grad()", "self.generator.zero_grad()"), ("pass", "pass")):
         assert lint_source(STEP_FUNCTION.format(zero_d=zero_d, zero_g=zero_g), select=["GL090"]) == []
+
+
+def test_a_step_function_is_checked_where_other_modules_call_it(tmp_path):
+    write_files(tmp_path, {
+        "tr/__init__.py": "",
+        "tr/steps.py": """
+            import torch
+
+            def train_step(model, optimizer, x, y):
+                loss = torch.nn.functional.mse_loss(model(x), y)
+                loss.backward()
+                optimizer.step()
+
+            class Learner:
+                def __init__(self, model):
+                    self.model = model
+                    self.optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+
+                def update(self, x, y):
+                    torch.nn.functional.mse_loss(self.model(x), y).backward()
+                    self.optimizer.step()
+
+            def fine_step(model, optimizer, x, y):
+                torch.nn.functional.mse_loss(model(x), y).backward()
+                optimizer.step()
+        """,
+        "tr/main.py": """
+            import torch
+            from .steps import Learner, fine_step, train_step
+
+            def run(model, loader):
+                opt = torch.optim.Adam(model.parameters())
+                for x, y in loader:
+                    train_step(model, opt, x, y)
+                learner = Learner(model)
+                for x, y in loader:
+                    learner.update(x, y)
+                for x, y in loader:
+                    opt.zero_grad()
+                    fine_step(model, opt, x, y)
+        """,
+    })
+    # `fine_step`'s caller zeroes in its loop; the other two are only ever called in loops that do not.
+    assert findings_in(tmp_path / "tr", ["GL090"]) == [("steps.py", 7, "GL090"), ("steps.py", 16, "GL090")]
