@@ -96,7 +96,9 @@ class WhereUnsafeBranch(Rule):
     `returns`). An exponential (`exp`, `expm1`,
     `cosh`, `sinh`) in the branch the condition leaves out for large inputs overflows there:
     `where(x > 20, x, log1p(exp(x)))`, a hand-written ELU `where(x > 0, x, exp(x) - 1)`
-    (a warning: it needs an input above about 88 in float32, 11 in float16); an input clamped
+    (a warning: it needs an input above about 88 in float32, 11 in float16), also when the
+    threshold is held in a name or a parameter (`x > threshold`: whatever finite value it
+    holds, the large inputs are on the same side); an input clamped
     from above first (`exp(minimum(x, 0))`, `clamp(max=...)`, an inner where) is safe. A JAX
     reduction with a mask, `jnp.sum(jnp.log(x), where=x > 0)`, is a where whose left-out branch
     is the masked entries: measured NaN at 0 in JAX 0.10.2.
@@ -524,7 +526,11 @@ class WhereUnsafeBranch(Rule):
             if not any(self._same(inner, place, form, form_place) for form, form_place in forms):
                 continue
             threshold = self._threshold(other, place)
-            if threshold is None:
+            if threshold is None and bounds is None:
+                # Overflow: whatever finite threshold a name holds (`x < limit`), the side that
+                # holds large inputs stays the same.
+                threshold = 0.0
+            elif threshold is None:
                 return None, False
             value = function(point)
             exact = bounds is None or any(abs(threshold - function(b)) <= _CLOSE for b in bounds)
