@@ -71,6 +71,11 @@ def _log_probability_named(name: str) -> bool:
     return any(a == "log" and b in LOG_PROBABILITY_WORDS for a, b in zip(tokens, tokens[1:]))
 
 
+# What reads a model's trainable weights: `model.weight`, `model.parameters()`.
+_WEIGHT_ATTRIBUTES = frozenset({"weight", "bias", "kernel", "trainable_weights", "trainable_variables"})
+_WEIGHT_METHODS = frozenset({"parameters", "named_parameters"})
+
+
 def _model_named(node: cst.BaseExpression) -> bool:
     name = node.attr.value if isinstance(node, cst.Attribute) else node.value if isinstance(node, cst.Name) else ""
     return bool(set(name_words(name)) & MODEL_TOKENS)
@@ -199,9 +204,11 @@ class GraphBreakInLoss(Rule):
     frozen feature extractor detaches on purpose). `torch.as_tensor(t)`,
     `torch.FloatTensor(t)` and `tf.constant(t)` of a tensor keep the graph in torch 2.13.0 and
     TensorFlow 2.21.0 (eager) and are not reported. A NumPy call or `float()` is reported only
-    on a value known to be a graph tensor (a model's output, a loss's prediction argument, a
-    `jax.grad` argument); `.item()`, `.numpy()`, `.tolist()` are evidence of a tensor
-    themselves. Checked with torch 2.13.0, TensorFlow 2.21.0, Keras 3.15.1 and JAX 0.10.2.
+    on a value known to be a graph tensor (a model's output, a model's weights such as
+    `model.weight` or `model.parameters()`, a loss's prediction argument, a `jax.grad`
+    argument); `.item()`, `.numpy()`, `.tolist()` are evidence of a tensor themselves; a
+    dead additive term is reported when it came from a graph tensor (a weight penalty
+    `lam * sum(p.pow(2).sum().item() for p in model.parameters())`). Checked with torch 2.13.0, TensorFlow 2.21.0, Keras 3.15.1 and JAX 0.10.2.
 
     A call of a function of the module whose every return leaves the graph
     (`def penalty(out): return torch.tensor(out.abs().sum().item())`) is a break itself.
@@ -584,6 +591,15 @@ class _Flow(StatementFlow[_S]):
         self.returns: list[_S] = []
         self.sink_hits: list[tuple[_S, str]] = []
 
+    def eval(self, node: cst.BaseExpression) -> _S:
+        if isinstance(node, cst.Attribute) and node.attr.value in _WEIGHT_ATTRIBUTES and self._model(node.value):
+            return _LIVE  # `model.weight`: a trainable weight
+        return super().eval(node)
+
+    def _model(self, node: cst.BaseExpression) -> bool:
+        """Whether `node` names a model or layer: by its name, or bound to one here."""
+        return _model_named(node) or (dotted(node) or "") in self.rule.models
+
     def bind_params(self, params: cst.Parameters, kind: str | None, argnums) -> None:
         ordered = [*params.posonly_params, *params.params]
         every = [*ordered, *params.kwonly_params]
@@ -753,8 +769,8 @@ class _Flow(StatementFlow[_S]):
                 if any(arg.keyword is None for arg in call.args):
                     return _UNKNOWN
             return self._break(call, receiver, method in HARD_METHODS)
-        if method in ("requires_grad_",):
-            return _LIVE
+        if method in ("requires_grad_",) or method in _WEIGHT_METHODS and self._model(func.value):
+            return _LIVE  # `model.parameters()`: its trainable weights
         if method in SAME_VALUE.methods:  # `x.gather(-1, index)`, `x.to(device)`: the receiver's values
             return receiver
         if isinstance(func.value, cst.Name) and func.value.value in self.rule.loss_objects:
