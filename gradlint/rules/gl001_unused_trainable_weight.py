@@ -14,6 +14,7 @@ from gradlint.engine.names import referenced_names
 from gradlint.engine.syntax import argument, number, own_nodes, parameter_position, passed_arguments, small_statements
 from gradlint.engine.walker import iter_children, iter_tree
 from gradlint.rule import Rule, Severity
+from gradlint.semantic.model import ClassRef
 
 PARAMETER = api_table("weights_parameter")
 TORCH_LAYERS = api_table("weights_torch_layers")
@@ -77,6 +78,12 @@ MODULE_CHAIN = frozenset({"to", "cuda", "cpu", "float", "double", "half", "bfloa
 # imports it relatively); any other unresolved base may define methods that read the weights.
 FRAMEWORK_LIKE = frozenset({"Module", "Layer"})
 OPTIMIZER_PREFIXES = tuple(api_table("weights_optimizers").info["prefixes"])
+# Framework bases whose own methods read no weight of a subclass: `super().forward(x)` on them
+# runs nothing the rule does not see.
+ROOT_BASES = frozenset({
+    "torch.nn.Module", "torch.nn.modules.module.Module", "tensorflow.Module", "tensorflow.keras.layers.Layer",
+    "keras.layers.Layer", "keras.Layer", "tf_keras.layers.Layer", "flax.linen.Module", "equinox.Module", "haiku.Module",
+})
 IGNORED_BASES = frozenset({"object", "ABC", "Generic", "Protocol", "abc.ABC", "typing.Generic", "typing.Protocol"})
 _VALUE_OPS = (cst.Is, cst.IsNot, cst.In, cst.NotIn)
 SELF_SAFE_BUILTINS = frozenset({"isinstance", "type", "id", "super", "repr", "str", "hash"})
@@ -113,6 +120,7 @@ class _Scan:
     updated: set = field(default_factory=set)  # attributes written in place (`.data.copy_(...)`): used
     calls: set = field(default_factory=set)  # `self.m(...)`
     strings: set = field(default_factory=set)
+    super_called: bool = False  # a method other than set-up runs `super().<method>(...)`
     whole: bool = False
     # Reads that are value or condition uses unless the semantic model finds their result dead:
     # (attribute, read, the set it joins otherwise), settled once the weights are known.
@@ -275,7 +283,10 @@ class UnusedTrainableWeight(Rule):
 
     The rule stays quiet for a class that hands all its weights to something
     (`self.parameters()`, `self.trainable_weights`, `self.__dict__`, `vars(self)`, `self`
-    passed to a function, a non-constant `getattr`, `super().forward(...)`, `for m in self`);
+    passed to a function, a non-constant `getattr`, `super().forward(...)` on a framework
+    layer or container base such as `nn.Sequential`, `for m in self`; `super().forward(x)` on
+    the project's own bases reads what their methods read, down to `nn.Module` or
+    `keras.layers.Layer`, in this module or another);
     for classes that do not define `forward`/`call` themselves; for classes with a base
     imported from outside torch/Keras (a `LightningModule`, a project's own `BaseModel`: it
     may read the weights in methods the file does not show); for weights that are not
@@ -920,6 +931,15 @@ class _Analysis:
                 found.append(("opaque", []))  # a base from elsewhere may read any weight
         return found
 
+    def _bases_read_nothing_else(self, cls: cst.ClassDef) -> bool:
+        """Whether `super().forward(x)` in the class runs only code the rule reads: methods of
+        its project bases (scanned with the family, or summarised by `external_reads`) on top
+        of a framework root that reads no weight (`nn.Module`, `keras.layers.Layer`), not a
+        framework layer or container (`nn.Sequential` runs every sub-module)."""
+        semantic = self.rule.context.semantic
+        outside = semantic.outside_bases(ClassRef(semantic, cls))
+        return outside is not None and all(name in ROOT_BASES or name in IGNORED_BASES for name in outside)
+
     def _external(self, cls: cst.ClassDef, expr: cst.BaseExpression) -> bool:
         """Whether `expr` is a class of the project defined in another module whose reads of
         `self` are known: they count as uses of the weights (`external_reads`), and its
@@ -1294,7 +1314,7 @@ class _Analysis:
                 self._scan_class(member, scan, used, aliases, defined, setup)
             # Equinox keeps a floating field constant with `stop_gradient`: a cut read is a use there.
             self._settle(scan, created, aliases, cuts=self.framework_kind(cls) != "equinox")
-            if scan.whole:
+            if scan.whole or scan.super_called and not self._bases_read_nothing_else(cls):
                 continue
             if scan.value & (WHOLE_SELF - defined):
                 continue
@@ -1824,7 +1844,7 @@ class _MethodScan:
         args = node.args
         if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Call) and _is_name(func.value.func, "super"):
             if func.attr.value not in INIT_LIKE:
-                self.scan.whole = True  # `super().forward(x)` may read any weight
+                self.scan.super_called = True  # `super().forward(x)`: what the bases read
             for arg in args:
                 stack.append((arg.value, pred, sink))
             return

@@ -760,6 +760,27 @@ class ModuleModel:
         return (found[0], found[1], cls) if found is not None else None
 
     @staticmethod
+    def outside_bases(cls: ClassRef) -> frozenset[str] | None:
+        """The qualified names of the bases of `cls` and of its project bases that are not
+        classes of the project (`torch.nn.Module`, `keras.layers.Layer`); None when one of
+        them cannot be named."""
+        found: set[str] = set()
+        for ref in _lineage(cls):
+            for base in ref.node.bases:
+                if base.keyword is not None:
+                    continue
+                if base.star:
+                    return None
+                expr = base.value.value if isinstance(base.value, cst.Subscript) else base.value
+                if ref.model.class_ref(expr) is not None:
+                    continue
+                names = ref.model.names.qualified_names(expr)
+                if not names:
+                    return None
+                found |= names
+        return frozenset(found)
+
+    @staticmethod
     def self_reads(cls: ClassRef, whole: frozenset[str]) -> frozenset[str] | None:
         """The attributes the methods of `cls` and of its project bases read on `self`; None
         when one of them may read any (`getattr(self, name)`, or an attribute of `whole` such

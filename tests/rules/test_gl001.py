@@ -5,6 +5,7 @@ import textwrap
 import pytest
 
 from gradlint import lint_source
+from tests.conftest import findings_in, write_files
 
 
 def lines(src: str) -> list[int]:
@@ -143,7 +144,6 @@ def test_noqa_on_creation_line() -> None:
         "return sum(p.sum() for p in self.parameters()) + x",
         "return torch.func.functional_call(self, dict(self.named_parameters()), (x,))",
         "return getattr(self, self.name)(x)",
-        "return super().forward(x)",
         "return [m(x) for m in self.children()]",
         "return vars(self)['spare'](x)",
         "return self.__dict__['_modules']['spare'](x)",
@@ -167,6 +167,38 @@ class M(nn.Module):
         {forward}
 """
     assert lines(src) == []
+
+
+def test_super_forward_reads_what_the_bases_read() -> None:
+    src = """
+    import torch
+    from torch import nn
+
+    class Base(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.proj = nn.Linear(2, 2)
+
+        def forward(self, x):
+            return self.proj(x)
+
+    class Child(Base):
+        def __init__(self):
+            super().__init__()
+            self.extra = nn.Linear(2, 2)
+
+        def forward(self, x):
+            return super().forward(x) * 2
+
+    class Stack(nn.Sequential):
+        def __init__(self):
+            super().__init__(nn.Linear(2, 2))
+            self.extra = nn.Linear(2, 2)  # `nn.Sequential.forward` runs every sub-module
+
+        def forward(self, x):
+            return super().forward(x) * 2
+    """
+    assert lines(src) == [line_of(src, "self.extra = nn.Linear(2, 2)")]
 
 
 def test_external_attribute_use_is_a_use() -> None:
@@ -630,3 +662,36 @@ def test_a_tf1_script_variable_made_by_a_factory_of_another_module(tmp_path):
     assert [f.line for f in lint_source(script.read_text(), path=script, select=["GL001"])] == [
         line_of(script.read_text(), "    head = ")
     ]
+
+
+def test_super_forward_of_a_base_in_another_module(tmp_path) -> None:
+    write_files(tmp_path, {
+        "m/__init__.py": "",
+        "m/base.py": """
+            import torch.nn as nn
+
+            class Base(nn.Module):
+                def __init__(self, d):
+                    super().__init__()
+                    self.proj = nn.Linear(d, d)
+                    self.norm = nn.LayerNorm(d)
+
+                def forward(self, x):
+                    return self.norm(self.proj(x))
+        """,
+        "m/net.py": """
+            import torch
+            import torch.nn as nn
+            from .base import Base
+
+            class Child(Base):
+                def __init__(self, d):
+                    super().__init__(d)
+                    self.extra = nn.Linear(d, d)
+                    self.gate = nn.Parameter(torch.zeros(d))
+
+                def forward(self, x):
+                    return super().forward(x) * torch.sigmoid(self.gate)
+        """,
+    })
+    assert findings_in(tmp_path / "m", ["GL001"]) == [("net.py", 9, "GL001")]
