@@ -140,7 +140,8 @@ class UnusedTrainableWeight(Rule):
     through the layers it feeds (`gradlint.semantic.uses`).
 
     In any function, it also checks calls that make weights and apply them: a TF1 functional
-    layer (`tf.layers.dense(x, 64)`) or a function of the project that makes variables each time
+    layer (`tf.layers.dense(x, 64)`), a layer built and applied in place (`layers.Dense(64)(h)`
+    in a Keras functional model), or a function of the project that makes variables each time
     it runs (a helper around `tf.get_variable`, found in this module, in another module of the
     project, through `from ops import *`, or as a method on `self`). When the call's result
     is stored in names that are overwritten or never read before the function ends
@@ -446,6 +447,8 @@ class UnusedTrainableWeight(Rule):
             last = func.value
             self.name_calls.setdefault(func.value, []).append(node)
         else:
+            if isinstance(func, cst.Call) and self.layer_call(func):  # `h = layers.Dense(64)(x)`
+                self._weight_call(node)
             return
         if last == LINEN_PARAM and isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name):
             kind = "linen"
@@ -463,8 +466,8 @@ class UnusedTrainableWeight(Rule):
     def _weight_call(self, node: cst.Call) -> None:
         """Keep a call that may make weights and apply them, checked once the module is read:
         a TF1 functional layer, a function of the project, or a method on `self`."""
-        func = node.func  # a name or an attribute (`visit_Call`)
-        tf1_layer = self.callee(node, TF1_LAYERS) is not None
+        func = node.func  # a name, an attribute or a layer built in place (`visit_Call`)
+        tf1_layer = self.callee(node, TF1_LAYERS) is not None or isinstance(func, cst.Call)
         if not tf1_layer and (_framework_api(self.qualified_names(func)) or _is_builtin(func)):
             return
         if not tf1_layer and any(isinstance(s, cst.With) and _reuse_on(s) for s in self.context.statements):
@@ -537,7 +540,8 @@ def _dropped_weight_calls(rule: UnusedTrainableWeight) -> None:
     semantic = rule.context.semantic
     reusing: dict[int, bool] = {}
     for call, statement, function, scopes in rule.ended_weight_calls:
-        if rule.callee(call, TF1_LAYERS) is None and not semantic.makes_weights(call, scopes, _makes_weight):
+        applied = isinstance(call.func, cst.Call)  # a layer built and applied in place
+        if not applied and rule.callee(call, TF1_LAYERS) is None and not semantic.makes_weights(call, scopes, _makes_weight):
             continue
         if not semantic.is_dead(call):
             continue
