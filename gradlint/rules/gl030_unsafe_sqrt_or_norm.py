@@ -180,8 +180,15 @@ class UnsafeSqrtOrNorm(Rule):
     - A norm helper's own root (`def length(v): return sqrt(sum(v ** 2))`): its parameter
       may be anything; it is checked where a caller gives it a difference.
 
-    Known misses: a difference that reaches the root through a parameter (what the callers
-    pass is not followed, but for the helpers above), a loop-carried value or a container;
+    A parameter holds what every call of its function in the project gives it (the semantic
+    model's callers: this module, the modules that import it, methods called through `self`
+    or on an instance): `def pair_energy(dr): r = sqrt(sum(dr ** 2, -1))` is flagged when
+    every call passes a difference such as `x[:, None] - x[None]`, and the message names the
+    function; a function that no call reaches is not judged this way.
+
+    Known misses: a parameter that some call leaves to its default or passes through `*args`,
+    a function reached only through another function's parameter (`map_product(metric)`),
+    a loop-carried value or a container;
     `tf.math.reduce_std` and
     `jnp.std` (NaN at a constant input in TF 2.21.0 and JAX 0.10.2). Theano is checked with
     the same patterns (`T.sqrt(T.sum(T.sqr(a - b)))`) but was not measured.
@@ -199,7 +206,7 @@ class UnsafeSqrtOrNorm(Rule):
 
     code = "GL030"
     severity = Severity.ERROR
-    message = "`{root}` of {what} `{arg}`: the gradient is NaN where it is exactly 0; add an epsilon under the root"
+    message = "`{root}` of {what} `{arg}`{given}: the gradient is NaN where it is exactly 0; add an epsilon under the root"
     rounding_message = (
         "`{root}` of {what} `{arg}`: for a near-constant feature it rounds below zero in float32, "
         "where the root is NaN even with a small epsilon; use the framework's `var`, or clamp it to a positive floor"
@@ -217,6 +224,8 @@ class UnsafeSqrtOrNorm(Rule):
         super().__init__(context)
         self._quiet_args: set[int] = set()  # Arg nodes whose value is not differentiated
         self._quiet_depth = 0
+        # The function whose callers gave a parameter the value that vanishes, while a root is judged.
+        self._given_by_callers: cst.FunctionDef | None = None
         self._quiet_nodes: set[int] = set()  # expressions whose result leaves autograd
         # Names bound by the comprehensions around the walk: the walk's scopes do not hold them.
         self._comprehension_names: list[set[str]] = []
@@ -241,7 +250,19 @@ class UnsafeSqrtOrNorm(Rule):
         if isinstance(node, cst.Name) and any(node.value in names for names in self._comprehension_names):
             if place.scope == self.place().scope:
                 return None
-        return ModuleModel.assignments(node, place)
+        values = ModuleModel.assignments(node, place, callers=not self._norm_helper_body(place))
+        function = place.scope.functions[0] if place.scope.functions else None
+        if (values and isinstance(node, cst.Name) and isinstance(function, cst.FunctionDef)
+                and place.argument(node.value) is None and node.value in _parameter_names(function)
+                and all(at.scope.functions[:1] != (function,) for _, _, at in values)):
+            self._given_by_callers = function  # a parameter: what its callers give it
+        return values
+
+    def _norm_helper_body(self, place: Place) -> bool:
+        """Whether `place` is in a function that returns the norm of its parameter: it is
+        checked where a caller gives it a difference (`_norm_helper`), not through its callers."""
+        function = place.scope.functions[0] if place.scope.functions else None
+        return isinstance(function, cst.FunctionDef) and place.model.norm_parameter(function.name) is not None
 
     def _every(self, node: cst.BaseExpression, place: Place, test) -> bool:
         """Whether the name `node` holds only values that pass `test(value, place)`."""
@@ -300,6 +321,7 @@ class UnsafeSqrtOrNorm(Rule):
     # The roots --------------------------------------------------------------------------------
 
     def visit_Call(self, node: cst.Call) -> None:
+        self._given_by_callers = None
         names = self.qualified_names(node.func)
         if not any(name.startswith(_FRAMEWORKS) for name in names):
             self._norm_helper(node)
@@ -344,6 +366,7 @@ class UnsafeSqrtOrNorm(Rule):
             self._quiet_args.update(id(a) for a in node.args)
 
     def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
+        self._given_by_callers = None
         if isinstance(node.operator, cst.Power):
             self._power_root(node, node.left, node.right, "** " + self.source(node.right))
 
@@ -488,7 +511,9 @@ class UnsafeSqrtOrNorm(Rule):
         fix at its call: the epsilon belongs in the helper."""
         if not_differentiated(self.context, node=node):
             return None
-        fields = {"root": root, "what": what, "arg": NodeCode(argument, _ARG_CHARS), "fix": None}
+        given = self._given_by_callers  # the check just made read a parameter through its callers
+        fields = {"root": root, "what": what, "arg": NodeCode(argument, _ARG_CHARS), "fix": None,
+                  "given": f" (from every call of `{given.name.value}`)" if given is not None else ""}
         if fix:
             fields["fix"] = _epsilon_fix(node, argument)
         else:
@@ -884,6 +909,11 @@ def _epsilon_fix(node: cst.CSTNode, argument: cst.BaseExpression) -> Fix:
     if not in_call or argument.lpar:
         guarded = guarded.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
     return Fix(argument, guarded)
+
+
+def _parameter_names(function: cst.FunctionDef) -> set[str]:
+    params = function.params
+    return {p.name.value for p in (*params.posonly_params, *params.params, *params.kwonly_params)}
 
 
 def _bare_in_sum(node: cst.BaseExpression) -> bool:
