@@ -1388,3 +1388,32 @@ def test_a_method_called_on_an_instance_of_a_project_class_runs_that_method(tmp_
     assert findings_in(tmp_path / "rl", ["GL030", "GL080"]) == [
         ("agent.py", 13, "GL080"), ("agent.py", 19, "GL030"), ("agent.py", 25, "GL080"),
     ]
+
+
+def test_a_flax_module_applied_to_its_variables_runs_its_call_or_the_method_named():
+    source = textwrap.dedent(
+        """
+        import flax.linen as nn
+        import jax.numpy as jnp
+        import optax
+
+        class Classifier(nn.Module):
+            @nn.compact
+            def __call__(self, x):
+                return nn.softmax(nn.Dense(10)(x))
+
+            def logits(self, x):
+                return nn.Dense(10)(x)
+
+        model = Classifier()
+
+        def loss_fn(params, x, y):
+            probs = model.apply(params, x)
+            return optax.softmax_cross_entropy_with_integer_labels(probs, y).mean()
+
+        def raw_loss(params, x, y):
+            logits = model.apply(params, x, method=Classifier.logits)
+            return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+        """
+    )
+    assert [(f.line, f.rule) for f in lint_source(source, select=["GL082"])] == [(18, "GL082")]

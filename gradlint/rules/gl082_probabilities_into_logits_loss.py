@@ -111,7 +111,9 @@ class ProbabilitiesIntoLogitsLoss(Rule):
     an inherited `forward`), `nn.Sequential` and Keras `Sequential` (also filled with
     `add_module` / `add`), functional Keras models (`keras.Model(inputs, outputs)`), a model
     called as `self(x)` in its own training step (Lightning's `training_step`, Keras's
-    `train_step`), models and helpers from other modules of the project, and models and loss
+    `train_step`), a Flax module applied to its variables (`model.apply(params, x)`, or the
+    method named by `method=`), a method of a model held in an attribute
+    (`self.policy.probs(x)`), models and helpers from other modules of the project, and models and loss
     objects passed as arguments to the module's own functions. The module's own functions are losses on logits
     when they pass a parameter as the logits of a framework loss, to `log_softmax`, or into the
     stable sigmoid cross-entropy `max(x, 0) - x * z + log(1 + exp(-abs(x)))`

@@ -1093,6 +1093,10 @@ class ModuleModel:
         if method in CALL_METHODS and receiver_class is None:  # `model.forward(x)` calls the model
             output = self._eval(node.func.value, scope, depth + 1).output
             return replace(output, indirect=True, through_call=True) if output is not None and output.known else UNKNOWN
+        if method == "apply" and receiver_class is None and not names:  # Flax: `model.apply(variables, x)`
+            applied = self._flax_apply(node, scope, depth)
+            if applied is not None:
+                return applied
         if receiver_class is None:
             kind = _produced(names, method)
             if kind is not None:
@@ -1155,6 +1159,22 @@ class ModuleModel:
         if callee.output is not None and callee.output.known:
             return self._located_at_argument(replace(callee.output, indirect=True, through_call=True), node, scope)
         return UNKNOWN
+
+    def _flax_apply(self, node: cst.Call, scope: Scope, depth: int) -> Value | None:
+        """`model.apply(variables, x)` on an instance of a Flax module of the project: what its
+        `__call__` returns, or the method named by `method=` (`method=MLP.encode`, `"encode"`)."""
+        cls = self._eval(node.func.value, scope, depth + 1).instance
+        if not isinstance(cls, ClassRef) or self.layer_framework(cls) != "jax":
+            return None
+        chosen = argument(node, "method", None)
+        name = string(chosen) if chosen is not None else "__call__"
+        if isinstance(chosen, cst.Attribute):
+            name = chosen.attr.value
+        found = _method(cls, (name,)) if name else None
+        if found is None:
+            return UNKNOWN
+        result = found[0]._result(found[1], cls)
+        return replace(result, indirect=True, through_call=True) if result.known else UNKNOWN
 
     def _dispatch(self, node: cst.Call, depth: int) -> Value | None:
         """What a project function returns for the constants a call passes, when its body
