@@ -1417,3 +1417,30 @@ def test_a_flax_module_applied_to_its_variables_runs_its_call_or_the_method_name
         """
     )
     assert [(f.line, f.rule) for f in lint_source(source, select=["GL082"])] == [(18, "GL082")]
+
+
+def test_a_function_called_through_a_transform_receives_the_arguments():
+    source = textwrap.dedent(
+        """
+        import flax.linen as nn
+        import jax
+        import optax
+
+        class Classifier(nn.Module):
+            @nn.compact
+            def __call__(self, x):
+                return nn.softmax(nn.Dense(10)(x))
+
+        def loss_fn(params, net, x, y):
+            probs = net.apply(params, x)
+            return optax.softmax_cross_entropy_with_integer_labels(probs, y).mean()
+
+        def train(params, x, y):
+            model = Classifier()
+            for _ in range(10):
+                grads = jax.grad(loss_fn)(params, model, x, y)
+                params = jax.tree_util.tree_map(lambda p, g: p - 0.1 * g, params, grads)
+            return params
+        """
+    )
+    assert [(f.line, f.rule) for f in lint_source(source, select=["GL082"])] == [(13, "GL082")]

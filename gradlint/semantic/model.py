@@ -54,6 +54,7 @@ _LAYER_SUFFIXES = tuple(LAYER_BASES.info["name_suffixes"])
 _WEIGHT_METHODS = frozenset(api_table("semantic_weight_methods").methods)
 APPLY_FUNCTION = api_table("semantic_apply_function")
 FUNCTION_TRANSFORM = api_table("semantic_function_transform")
+SAME_ARGUMENTS = api_table("semantic_same_arguments")
 LAYER_WIDTH = api_table("semantic_layer_width")
 # What torch ops and modules save for backward, and which modules can run in place.
 SAVES_OUTPUT_OPS = api_table("torch_training_saves_output")
@@ -1015,7 +1016,10 @@ class ModuleModel:
                 for node in own_nodes(body):
                     if not isinstance(node, cst.Call):
                         continue
-                    called = _called_name(node.func, self.functions, self._imports)
+                    func = node.func
+                    if isinstance(func, cst.Call) and func.args and self.names.qualified_names(func.func) & SAME_ARGUMENTS:
+                        func = func.args[0].value  # `jax.grad(loss)(params, x)` calls `loss(params, x)`
+                    called = _called_name(func, self.functions, self._imports)
                     if called is not None:
                         self._calls.setdefault(called, []).append((node, scope))
                     elif isinstance(node.func, cst.Attribute):
