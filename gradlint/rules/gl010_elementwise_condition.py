@@ -121,7 +121,11 @@ class ElementwiseCondition(Rule):
     project's own base classes in any module (`class Relie(BaseOp)` with `BaseOp` a
     `keras.layers.Layer` defined elsewhere in the project), as the semantic model resolves it.
 
-    Known misses: values that pass through a helper function, a reduction along the last
+    A value returned by a function of the project or a method (`s = row_score(x)` with `def
+    row_score(t): return t.sum(dim=1)`) is elementwise when every `return` of it is, read with
+    its parameters holding the call's arguments.
+
+    Known misses: a reduction along the last
     axis (`x.sum(dim=-1) > 0`: for a 1-D input it leaves one value, so it is not counted);
     plain functions that are not layer methods, not decorated and
     do not take `y_true` / `y_pred`; `assert` statements and comprehension filters.
@@ -299,6 +303,12 @@ class ElementwiseCondition(Rule):
         applied = self._layer_applied(node, place, depth)
         if applied is not None:
             return applied
+        returned = ModuleModel.returns(node, place) if not place.qualified_names(node.func) else None
+        if returned:  # a helper of the project: every `return` holds one value per element
+            kinds = [self._kind(value, at, depth) for value, at in returned]
+            if None not in kinds:
+                framework = next((kind[1] for kind in kinds if kind[1]), None)
+                return (MASK if all(kind[0] == MASK for kind in kinds) else TENSOR, framework)
         method = self.context.names.method(node)
         if method is None:
             return None
