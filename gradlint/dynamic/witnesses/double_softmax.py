@@ -10,6 +10,9 @@ given logits, or when Keras repairs the call from the logits it cached on its ow
 A distribution built on the logits (`Categorical(logits=...)`) is scored by the negative
 log-probability of the same labels.
 
+For a loss that expects log-probabilities (`nll_loss`, `kl_div`, `nn.NLLLoss`, `nn.KLDivLoss`),
+the repair gives it `log_softmax` of the logits instead, and the labels are class indices.
+
 The logits are found in the flagged prediction (the operand of the innermost softmax, sigmoid,
 log_softmax or exp), or, for a model's output, by applying the model's last layer (an
 `nn.Softmax`, a Keras `Dense(..., activation="softmax")`) to them. For a torch model with its
@@ -47,7 +50,9 @@ SHRINK = 10.0
 # Ratios within this of 1 mean the two losses are the same computation.
 SAME = 1e-3
 SQUASHING = frozenset({"softmax", "sigmoid", "log_softmax", "exp", "expit"})
-SPARSE_WORDS = ("sparse", "integer")
+SPARSE_WORDS = ("sparse", "integer", "nll")
+# Losses whose input is log-probabilities: repaired with `log_softmax` of the logits.
+LOG_PROBABILITY_LOSSES = ("nll_loss", "kl_div", "NLLLoss", "KLDivLoss")
 HOLE = "__gradlint_logits__"
 LABELS_HOLE = "__gradlint_labels__"
 CONSTANT_ARRAYS = frozenset({"ones", "zeros", "full", "ones_like", "zeros_like", "full_like", "fill", "empty", "eye", "constant"})
@@ -176,16 +181,21 @@ def _compare(probe, doubled_fn, correct, prediction: str, loss_text: str, how: s
         else:
             label_names.append(name)
     loss_value = fixed.get(SELF_PREFIX + loss_text[len(SELF_PREFIX):]) if loss_text.startswith(SELF_PREFIX) else probe.namespace.get(loss_text)
-    labels_for = _labels(probe, f"{loss_text} {type(loss_value).__name__}", binary)
+    loss_name = f"{loss_text} {type(loss_value).__name__}"
+    labels_for = _labels(probe, loss_name, binary)
+    log_probabilities = any(name in loss_name for name in LOG_PROBABILITY_LOSSES)
 
-    def bind(expression_fn):
+    def bind(expression_fn, repair=lambda logits: logits):
         def call(**kw: Any) -> Any:
-            value = expression_fn(**kw, **fixed, **{n: labels_for(kw[HOLE]) for n in label_names})
+            given = {**kw, HOLE: repair(kw[HOLE])}
+            value = expression_fn(**given, **fixed, **{n: labels_for(kw[HOLE]) for n in label_names})
             return _negative_log_likelihood(probe.backend, value, kw[HOLE]) if hasattr(value, "log_prob") else value
 
         return call
 
-    correct_fn = bind(correct)
+    correct_fn = bind(correct, (lambda logits: probe.backend.torch.log_softmax(logits, -1)) if log_probabilities else (lambda logits: logits))
+    if log_probabilities and probe.backend.name != "torch":
+        raise Inconclusive(f"`{loss_text}` is a torch loss, but the check runs on {probe.backend.name}")
     if doubled_fn is None:
         return _repaired(probe.backend, correct_fn, prediction, loss_text, label_names)
     return _measure(probe.backend, bind(doubled_fn), correct_fn, f"`{loss_text}`", how, keras_cached, f"`{prediction}`",
