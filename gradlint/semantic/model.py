@@ -181,6 +181,7 @@ class ModuleModel:
         self._arguments: dict[tuple[cst.FunctionDef, str], Value] = {}
         self._calls: dict[str, list[tuple[cst.Call, Scope]]] | None = None
         self._method_calls: dict[str, list[tuple[cst.Call, Scope]]] = {}  # `x.name(...)`, found with the calls
+        self._callers: dict[cst.FunctionDef, list[tuple[cst.Call, Place]]] = {}
         self._compile_calls: list[tuple[cst.Call, Scope]] = []  # `<model>.compile(...)`, found with the calls
         self._compiled: dict[str, list[tuple[cst.BaseExpression, Scope]]] | None = None
         # Containers filled after construction: owner -> name -> the layers added, in order.
@@ -220,7 +221,7 @@ class ModuleModel:
         """Drop the memos that hold scopes and `ClassRef`s of this model."""
         for memo in (
             self._results, self._arguments, self._lineages, self._inherited_attributes, self._dispatched,
-            self._weight_functions,
+            self._weight_functions, self._callers,
         ):
             memo.clear()
         self._calls = self._compiled = None
@@ -376,6 +377,12 @@ class ModuleModel:
         name (here, and in the modules that import it), and for a method through `self` or on
         an instance of its class (here, and in the modules that import the class), each with
         where it is read. Bounded like `ProjectIndex.users`: modules past that bound are not read."""
+        known = self._callers.get(function)
+        if known is None:
+            known = self._callers[function] = self._find_callers(function)
+        return known
+
+    def _find_callers(self, function: cst.FunctionDef) -> list[tuple[cst.Call, Place]]:
         name = function.name.value
         cls = self._owner.get(function)
         if cls is None and self.functions.get(name) is not function:
