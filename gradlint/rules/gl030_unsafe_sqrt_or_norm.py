@@ -29,6 +29,7 @@ SUBTRACT = api_table("roots_subtract")
 TRANSPARENT = api_table("roots_transparent")
 WHERE = api_table("roots_where")
 WHILE_LOOP = api_table("roots_while_loop")
+COMPLEX_PART = api_table("roots_complex_part")
 
 # Norm APIs whose second positional parameter is `ord`; the others take no positional ord.
 _ORD_SECOND = frozenset({"tensorflow.norm", "tensorflow.linalg.norm", "keras.ops.norm", "keras.ops.linalg.norm",
@@ -73,6 +74,11 @@ class UnsafeSqrtOrNorm(Rule):
     - the same roots of a pairwise squared distance expanded as `|a|² - 2 a·b + |b|²`, whose
       diagonal is zero (or slightly negative) for a set compared with itself, even after
       `maximum(., 0.)` or `clamp(min=0)`;
+    - the same roots of a hand-written magnitude of a complex value, `sqrt(z.real ** 2 +
+      z.imag ** 2)` (`torch.real(z)`, `tf.math.imag(z)`): an STFT is exactly 0 on silence or
+      padding (torch 2.13.0, `torch.stft` of 1,024 samples of noise then 1,024 zeros: 1,935 of
+      4,257 bins exactly 0, and the gradient of the summed magnitude holds NaN; `.abs()` of the
+      complex STFT and a clamp below the root give a finite one);
     - the same roots of a variance written as a difference of moments, `mean(x ** 2) -
       mean(x) ** 2`, even with `+ eps`: for a constant feature it rounds below zero in
       float32 (torch 2.13.0, constant `x` of 7 values drawn in [0, 10): negative for 38% of
@@ -741,6 +747,8 @@ class UnsafeSqrtOrNorm(Rule):
                 return _ROUNDS_NEGATIVE
             if any(negative for negative, _ in terms):
                 return "a pairwise squared distance" if self._expanded_distance(terms, place, depth) else None
+            if self._complex_magnitude(terms, place):
+                return "the squared magnitude of a complex value"
             found, guarded = None, False
             for _, term in terms:  # every term must vanish: `s + eps` is guarded
                 what = self._vanishes(term, place, depth)
@@ -751,6 +759,32 @@ class UnsafeSqrtOrNorm(Rule):
                 found = found or what
             # A small constant does not lift a value that rounds below zero.
             return found if not guarded or found == _ROUNDS_NEGATIVE else None
+        return None
+
+    def _complex_magnitude(self, terms: list[tuple[bool, cst.BaseExpression]], place: Place) -> bool:
+        """`z.real ** 2 + z.imag ** 2` (`torch.real(z)`, `tf.math.imag(z)`): zero where `z` is, as an
+        STFT is on silence or padding."""
+        if len(terms) != 2:
+            return False
+        parts = {}
+        for _, term in terms:
+            base, at = self._square_of(term, place)
+            part = self._complex_part(base, at) if base is not None else None
+            if part is None:
+                return False
+            parts[part[0]] = at.source(part[1])
+        return set(parts) == {"real", "imag"} and parts["real"] == parts["imag"]
+
+    def _complex_part(self, node: cst.BaseExpression, place: Place) -> tuple[str, cst.BaseExpression] | None:
+        """("real" or "imag", the complex value) for `z.real`, `torch.imag(z)`."""
+        node, place = self._one_value(node, place)
+        if isinstance(node, cst.Attribute) and node.attr.value in ("real", "imag") and not place.qualified_names(node):
+            return node.attr.value, node.value
+        if isinstance(node, cst.Call):
+            names = place.qualified_names(node.func) & COMPLEX_PART
+            for part in ("real", "imag"):
+                if names & frozenset(COMPLEX_PART.info[part]) and _first_argument(node) is not None:
+                    return part, _first_argument(node)
         return None
 
     def _expanded_distance(self, terms: list[tuple[bool, cst.BaseExpression]], place: Place, depth: int) -> bool:
