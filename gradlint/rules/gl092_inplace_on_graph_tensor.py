@@ -133,9 +133,14 @@ class InplaceOnGraphTensor(Rule):
     `torch.no_grad()` blocks, branches that test `training`/`eval`, weight initialisation,
     tests and metrics.
 
+    A function of the project whose every `return` is the output of such an op (`def
+    squash(x): return torch.sigmoid(x)`) gives a saved output too, as the semantic model
+    reads it.
+
     Known misses: loop-carried values (a write in one iteration to a tensor saved in the
     previous one), tensors held in attributes or containers, tensors returned by other
-    functions (but views of their arguments), a module made in place by a loop in another
+    functions through a name or a further call (but views of their arguments, and the direct
+    returns above), a module made in place by a loop in another
     file, and a write under `no_grad` to a tensor saved outside it (it still raises).
 
     ## References

@@ -182,6 +182,7 @@ class ModuleModel:
         self._calls: dict[str, list[tuple[cst.Call, Scope]]] | None = None
         self._method_calls: dict[str, list[tuple[cst.Call, Scope]]] = {}  # `x.name(...)`, found with the calls
         self._callers: dict[cst.FunctionDef, list[tuple[cst.Call, Place]]] = {}
+        self._saved_outputs: dict[cst.FunctionDef, frozenset[str]] = {}
         self._compile_calls: list[tuple[cst.Call, Scope]] = []  # `<model>.compile(...)`, found with the calls
         self._compiled: dict[str, list[tuple[cst.BaseExpression, Scope]]] | None = None
         # Containers filled after construction: owner -> name -> the layers added, in order.
@@ -655,7 +656,7 @@ class ModuleModel:
         if depth > MAX_DEPTH:
             return UNKNOWN
         if name in self.functions:
-            return Value(output=self._result(self.functions[name]))
+            return self._eval(self.functions[name], Scope(), depth)
         if name in self.classes:
             return Value(output=self.instance(ClassRef(self, self.classes[name])))
         bound = self._reaching(self._bound(self.module).get(name), at)
@@ -827,7 +828,7 @@ class ModuleModel:
         if isinstance(node, cst.ClassDef):  # a class defined where the name is read
             return Value(output=self.instance(ClassRef(self, node)))
         if isinstance(node, cst.FunctionDef):
-            return Value(output=self._result(node))
+            return Value(output=self._result(node), autograd=self._returns_saved_output(node))
         if isinstance(node, cst.Name):
             return self._name(node.value, scope, depth)
         if isinstance(node, cst.Attribute):
@@ -1186,6 +1187,21 @@ class ModuleModel:
             return UNKNOWN
         result = found[0]._result(found[1], cls)
         return replace(result, indirect=True, through_call=True) if result.known else UNKNOWN
+
+    def _returns_saved_output(self, function: cst.FunctionDef) -> frozenset[str]:
+        """`SAVES_OUTPUT` when every `return` of `function` returns the output of a torch op
+        whose backward reads it (`def squash(x): return torch.sigmoid(x)`): writing the result
+        in place breaks backward as it would for the op's own output."""
+        if function not in self._saved_outputs:
+            returns = [node.value for node in small_statements(function.body) if isinstance(node, cst.Return)]
+            saved = bool(returns) and all(
+                isinstance(value, cst.Call) and (
+                    _op_autograd(self.names.qualified_names(value.func)) & {SAVES_OUTPUT}
+                    or self.names.method(value) in SAVES_OUTPUT_OPS.methods)
+                for value in returns
+            )
+            self._saved_outputs[function] = frozenset({SAVES_OUTPUT}) if saved else frozenset()
+        return self._saved_outputs[function]
 
     def _dispatch(self, node: cst.Call, depth: int) -> Value | None:
         """What a project function returns for the constants a call passes, when its body
