@@ -87,6 +87,17 @@ class TorchBackend(Backend):
         return np.asarray(value)
 
     def gradients(self, fn, inputs, dtype="float64"):
+        try:
+            return self._gradients(fn, inputs, dtype)
+        except RuntimeError as error:
+            # A module's own float32 weights meet float64 inputs (`nn.Linear` in the code): it runs
+            # in its own dtype, and the worker says so.
+            if dtype != "float64" or not TORCH_DTYPE_CLASH.search(str(error)):
+                raise
+            self.narrowed = True
+            return self._gradients(fn, inputs, "float32")
+
+    def _gradients(self, fn, inputs, dtype):
         torch = self.torch
         names = list(inputs)
         tensors = {name: self.tensor(inputs[name], dtype, requires_grad=True) for name in names}
@@ -98,6 +109,10 @@ class TorchBackend(Backend):
         grads = torch.autograd.grad(output.sum(), [tensors[n] for n in names], allow_unused=True)
         return self.to_numpy(output), {n: (None if g is None else self.to_numpy(g)) for n, g in zip(names, grads)}
 
+
+# torch's complaints about a float64 input meeting the float32 weights of a module.
+TORCH_DTYPE_CLASH = re.compile(r"must have the same dtype|expected (scalar type|m1 and m2 to have the same dtype)|"
+                               r"Double and Float|Float and Double|found dtype Double but expected Float")
 
 # TensorFlow's complaints about a float32 tensor meeting a float64 one.
 DTYPE_CLASH = re.compile(r"expected to be a (double|float) tensor but is a (float|double)|"

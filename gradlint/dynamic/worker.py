@@ -172,7 +172,7 @@ def run_job(job: Job | dict, backend: Backend, guard: FileSystemGuard | None = N
         observation.evidence += f" (old spellings run on today's {backend.name}: {'; '.join(labels)})"
     if backend.narrowed:
         inputs = inputs.replace("(float64)", "(float32)")
-        observation.evidence += " (run in float32, the dtype of the code's own constants)"
+        observation.evidence += " (run in float32, the dtype of the code's own constants or weights)"
     if unbound.guessed:
         observation.evidence += (" (computed from what is missing here, so guessed: "
                                  f"{', '.join(unbound.guessed)})")

@@ -667,7 +667,9 @@ def test_a_straight_line_function_of_the_module_is_inlined_into_the_checked_expr
         """})
     result = _run(tmp_path / "gan.py", "torch.log(discriminator(x))", "GL080")
     assert result["verdict"] == "confirmed", result
-    assert "torch.log(torch.softmax(logits, -1))" in result["evidence"]
+    # Inlined whole, and run in float32: the module's `W` is float32.
+    assert "torch.log(torch.softmax(x @ W, -1))" in result["evidence"]
+    assert "run in float32" in result["evidence"]
 
 
 def test_a_function_with_branches_is_not_inlined(tmp_path):
