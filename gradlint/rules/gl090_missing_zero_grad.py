@@ -99,6 +99,16 @@ class MissingZeroGrad(Rule):
     ## Notes
     The finding is reported on the `step()` call (or on the hand-written update).
 
+    It also checks the order in one loop body: a `zero_grad()` of the optimiser after
+    `backward()` and before `step()` (reported on the `zero_grad()`), or a `step()` right after
+    the zeroing with `backward()` only after it (reported on the `step()`). Either way the
+    step finds no gradients: `zero_grad()` sets them to None (torch 2.13.0's default), and
+    SGD and Adam skip such parameters, so the weights never move (measured: after five
+    iterations of either order the weights were exactly their initial values). Only
+    statements of the loop body itself count; a `step()` under a condition (gradient
+    accumulation) is not judged this way, and a `backward()` anywhere before it (in a nested
+    loop over chunks) counts.
+
     Accepted as zeroing, anywhere in the loop body (before `backward()` or after `step()`,
     inside a conditional too): `opt.zero_grad()`, `opt.zero_grad(set_to_none=True)`,
     `model.zero_grad()` (of a model whose parameters the optimiser was built with, or of any
@@ -140,6 +150,15 @@ class MissingZeroGrad(Rule):
     _per_call_message = (
         "`{step}` in a step function that zeroes other gradients but never `{optimizer}`'s: they "
         "accumulate across calls; call `zero_grad()` for it too"
+    )
+
+    _cleared_message = (
+        "`{zero}` runs after `{backward}` and before `{step}`: the step finds no gradients and the "
+        "weights never move; zero the gradients before `backward()`"
+    )
+    _unfilled_message = (
+        "`{step}` runs after `{zero}` with no `backward()` between them: it finds no gradients and the "
+        "weights never move; call `backward()` before `step()`"
     )
 
     _caller_message = (
@@ -227,6 +246,9 @@ class MissingZeroGrad(Rule):
         backward_loops: list[tuple] = []
         steps: list[tuple[str, cst.BaseExpression, cst.Call, cst.CSTNode, tuple]] = []
         zeros: list[tuple[str | None, str | None, tuple]] = []  # (optimiser key, model name, loops)
+        # In source order: each `backward()` and `zero_grad()` call with its statement, for the
+        # order within a loop body (`zero_grad()` between `backward()` and `step()`).
+        events: list[tuple[tuple | None, cst.Call, cst.CSTNode]] = []
         grad_zeros: list[tuple[str, tuple]] = []
         updates: list[tuple[str, cst.CSTNode, cst.CSTNode, tuple]] = []
         names = self.context.names
@@ -236,17 +258,20 @@ class MissingZeroGrad(Rule):
                 if method is None:
                     if self.callee(node, BACKWARD):
                         backward_loops.append(loops)
+                        events.append((None, node, statement))
                     elif self._zeroing_call(node, node.func):
                         zeros.append((None, None, loops))
                     continue
                 receiver = node.func.value
                 if method in BACKWARD.methods:
                     backward_loops.append(loops)
+                    events.append((None, node, statement))
                 elif method == "step":
                     self._step(node, receiver, statement, loops, steps, aliases)
                 elif method == "zero_grad":
                     key = self._optimizer_key(receiver, aliases)
                     zeros.append((key, None, loops) if key else (None, self.source(receiver), loops))
+                    events.append((zeros[-1], node, statement))
                 elif method in ("zero_", "fill_", "mul_") and _grad_owner(receiver) is not None:
                     if method == "zero_" or _is_zero(node):
                         grad_zeros.append((self.source(_grad_owner(receiver)), loops))
@@ -292,6 +317,7 @@ class MissingZeroGrad(Rule):
                                 function=root.name.value, optimizer=key)
                 continue
             if any(loop in z[2] for z in matching):
+                self._zeroed_before_step(loop, key, call, statement, events)
                 continue
             self.report(
                 call,
@@ -341,6 +367,36 @@ class MissingZeroGrad(Rule):
             if not _SCHEDULER_NAME.search(last.replace("opt", "")):
                 return text
         return None
+
+    def _zeroed_before_step(self, loop: cst.CSTNode, key: str, step: cst.Call, statement: cst.CSTNode,
+                            events: list[tuple[tuple | None, cst.Call, cst.CSTNode]]) -> None:
+        """`loss.backward(); opt.zero_grad(); opt.step()` (or `opt.zero_grad(); opt.step();
+        loss.backward()`) in one loop body: the last of `backward()` and the optimiser's
+        `zero_grad()` before the step is the zeroing, so the step finds no gradients."""
+        body = list(getattr(loop.body, "body", ()))
+        if statement not in body:
+            return  # under a condition (gradient accumulation): the order is not one path
+        at = body.index(statement)
+        # A `backward()` anywhere in an earlier statement (a nested loop over chunks) may run; a
+        # zeroing counts only as a statement of the body itself, which always runs.
+        earlier = {id(node): i for i, line in enumerate(body[:at]) for node in (line, *own_nodes(line))}
+        before = sorted(
+            ((earlier[id(call)], zero, call) for zero, call, where in events
+             if id(call) in earlier and (zero is None or where in body and self._zeroes(zero, key))),
+            key=lambda item: item[0],
+        )
+        before = [(zero, call) for _, zero, call in before]
+        if not before or before[-1][0] is None:
+            return
+        zero_call = before[-1][1]
+        zero_statement = next(where for _, call, where in events if call is zero_call)
+        backward = next((call for zero, call in reversed(before) if zero is None), None)
+        if backward is not None:  # `backward(); zero_grad(); step()`: the zeroing is misplaced
+            self.report(zero_call, self._cleared_message, statement=zero_statement, zero=self.source(zero_call),
+                        backward=self.source(backward), step=self.source(step))
+        else:  # `zero_grad(); step(); backward()`: the step is
+            self.report(step, self._unfilled_message, statement=statement, zero=self.source(zero_call),
+                        step=self.source(step))
 
     def _looped_unzeroed(self, function: cst.FunctionDef) -> bool:
         """Whether the project calls the function (or method), each time inside a loop whose

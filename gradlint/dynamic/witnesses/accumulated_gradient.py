@@ -7,6 +7,11 @@ every step, k times the first one, are the pitfall; equal gradients at every ste
 zeroes them (measured, torch 2.13: `weight.grad` after steps 1, 2, 3 was [4.2576, 5.5123],
 [8.5152, 11.0247], [12.7727, 16.537] without `zero_grad()`, the same at every step with it).
 
+A `step()` flagged for running on cleared gradients (the static message says "finds no
+gradients": `zero_grad()` then `step()` with no `backward()` between) is read the same way and
+confirmed when `p.grad` is None or zero every time the step is reached. A `zero_grad()` flagged
+between `backward()` and `step()` is not run: the reading is taken at the flagged line, before it.
+
 What runs is the user's own function or module-level loop (for a step function with no loop of
 its own, the loop of the module that calls it): a function gets stand-in arguments
 (an `nn.Linear` model, a loader that repeats one batch, an SGD optimiser, a learning rate of 0)
@@ -350,6 +355,22 @@ def _norm(value: np.ndarray) -> float:
     return float(np.linalg.norm(value))
 
 
+# The static message of a step that runs on cleared gradients.
+CLEARED_FINDING = "finds no gradients"
+
+
+def _cleared_verdict(readings: Readings, inputs: str):
+    """Every reading at the step is None or zero: the step has nothing to apply."""
+    key = readings.order[0]
+    grads = readings.grads[key][:STEPS]
+    label = readings.labels[key]
+    shown = ", ".join("None" if g is None else describe_array(g, 4) for g in grads)
+    evidence = f"`{label}.grad` when the step runs, at steps {', '.join(str(i + 1) for i in range(len(grads)))}, is {shown}"
+    if all(g is None or not np.any(g) for g in grads):
+        return confirmed(f"{evidence}: the step finds no gradients", inputs)
+    return not_reproduced(f"{evidence}: the step has gradients to apply", inputs)
+
+
 def _verdict(readings: Readings, inputs: str):
     key = next((k for k in readings.order if all(g is not None for g in readings.grads[k])), None)
     if key is None:
@@ -398,8 +419,9 @@ def witness(probe: Probe):
             errors.append(f"the flagged line ran {readings.count()} time(s)")
             continue
         text = inputs or getattr(action, "description", "")
+        verdict = _cleared_verdict if CLEARED_FINDING in probe.job.message else _verdict
         try:
-            return _verdict(readings, f"{text}; learning rate set to 0" if readings.rate_zeroed else text)
+            return verdict(readings, f"{text}; learning rate set to 0" if readings.rate_zeroed else text)
         except Inconclusive as reason:
             if index == len(actions) - 1:
                 raise
