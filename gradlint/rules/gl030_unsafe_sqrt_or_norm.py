@@ -256,13 +256,16 @@ class UnsafeSqrtOrNorm(Rule):
         if isinstance(node, cst.Name) and any(node.value in names for names in self._comprehension_names):
             if place.scope == self.place().scope:
                 return None
-        values = ModuleModel.assignments(node, place, callers=not self._norm_helper_body(place))
+        return ModuleModel.assignments(node, place, callers=not self._norm_helper_body(place))
+
+    def _note_callers(self, node: cst.BaseExpression, place: Place, values) -> None:
+        """When `values`, which decided a finding, are what the callers give the parameter
+        `node`: remember the function, for the message."""
         function = place.scope.functions[0] if place.scope.functions else None
         if (values and isinstance(node, cst.Name) and isinstance(function, cst.FunctionDef)
                 and place.argument(node.value) is None and node.value in _parameter_names(function)
                 and all(at.scope.functions[:1] != (function,) for _, _, at in values)):
-            self._given_by_callers = function  # a parameter: what its callers give it
-        return values
+            self._given_by_callers = function
 
     def _norm_helper_body(self, place: Place) -> bool:
         """Whether `place` is in a function that returns the norm of its parameter: it is
@@ -415,7 +418,9 @@ class UnsafeSqrtOrNorm(Rule):
         what = self._vanishes(argument, here, 0)
         if what is not None:
             self._report(node, root, what, argument)
-        elif self._nan_after_clamp(node) and self._squares(argument, here, 0):
+            return
+        self._given_by_callers = None  # what a failed search noted does not explain this one
+        if self._nan_after_clamp(node) and self._squares(argument, here, 0):
             self._before_clamp_finding(node, root, "a sum of squares", argument)
 
     # A clamp after the root ----------------------------------------------------------------------
@@ -509,6 +514,7 @@ class UnsafeSqrtOrNorm(Rule):
         if self._difference(argument, self.place(), 0):
             self._report(node, NodeCode(node.func), "the difference", argument)
         elif names & NAN_AFTER_CLAMP:
+            self._given_by_callers = None
             self._before_clamp_finding(node, NodeCode(node.func), "the vector", argument)
 
     def _finding(self, node: cst.CSTNode, root: str | NodeCode, what: str, argument: cst.BaseExpression, fix: bool = True):
@@ -572,7 +578,10 @@ class UnsafeSqrtOrNorm(Rule):
         if isinstance(node, (cst.Name, cst.Attribute)) and not place.qualified_names(node):
             values = self._values(node, place)
             found = [self._vanishes_bound(value, index, at, depth) for value, index, at in values or ()]
-            return found[0] if found and None not in found else None
+            if not found or None in found:
+                return None
+            self._note_callers(node, place, values)
+            return found[0]
         if isinstance(node, cst.BinaryOperation):
             return self._vanishes_binary(node, place, depth)
         if isinstance(node, cst.Subscript):
@@ -853,7 +862,11 @@ class UnsafeSqrtOrNorm(Rule):
             return False
         depth += 1
         if isinstance(node, (cst.Name, cst.Attribute)) and not place.qualified_names(node):
-            return self._every(node, place, lambda value, at: self._difference(value, at, depth))
+            values = self._values(node, place)
+            if not values or not all(index is None and self._difference(value, at, depth) for value, index, at in values):
+                return False
+            self._note_callers(node, place, values)
+            return True
         if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus):
             return self._difference(node.expression, place, depth)
         if isinstance(node, cst.BinaryOperation):
