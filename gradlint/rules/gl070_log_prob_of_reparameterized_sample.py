@@ -12,8 +12,8 @@ from gradlint.engine.walker import iter_children
 from gradlint.rule import Rule, Severity
 from gradlint.semantic.model import ModuleModel, Place
 
-TFP_REPARAMETERIZED = api_table("sampling_tfp_reparameterized")
-TFP_WRAPPERS = api_table("sampling_tfp_wrappers")
+REPARAMETERIZED = api_table("sampling_reparameterized_sample")
+WRAPPERS = api_table("sampling_reparameterized_wrappers")
 RSAMPLE = api_table("sampling_rsample")
 LOG_PROB = api_table("sampling_log_prob")
 LEAVE_AUTOGRAD = api_table("sampling_leave_autograd")
@@ -34,6 +34,12 @@ _ENTROPY_NAME = re.compile(r"entrop|^ent$|^ent_|_ent$|^h$|kl|elbo|diverg|alpha|t
 _ENTROPY_SCOPE = re.compile(r"entrop|kl|elbo|diverg", re.I)
 _MAX_FLOW = 4
 _SOURCE_CHARS = 48
+# How to keep the score, by where the sample comes from.
+_REMEDY = {
+    "torch": "draw it with `.sample()` or `.detach()` it",
+    "tensorflow_probability": "wrap the sample in `tf.stop_gradient`",
+    "numpyro": "wrap the sample in `jax.lax.stop_gradient`",
+}
 
 
 class LogProbOfReparameterizedSample(Rule):
@@ -41,9 +47,10 @@ class LogProbOfReparameterizedSample(Rule):
     ## What it does
     Checks for `dist.log_prob(z)` where `z` is a reparameterised sample of the same
     distribution, `z = dist.rsample()` in `torch.distributions` or `z = dist.sample()` of a
-    TensorFlow Probability location-scale distribution (`tfd.Normal`,
-    `tfd.MultivariateNormalDiag`, `tfd.MultivariateNormalTriL`, `tfd.Laplace`, ..., also
-    wrapped in `tfd.Independent`), when the gradient is meant to come through the
+    TensorFlow Probability or NumPyro location-scale distribution (`tfd.Normal`,
+    `tfd.MultivariateNormalDiag`, `tfd.MultivariateNormalTriL`, `tfd.Laplace`, ...,
+    `numpyro.distributions.Normal`, ..., also wrapped in `tfd.Independent` or NumPyro's
+    `Independent` / `.to_event()`), when the gradient is meant to come through the
     log-probability:
 
     - the sample is used for nothing but its own `log_prob` (and values read from it with
@@ -81,7 +88,14 @@ class LogProbOfReparameterizedSample(Rule):
     - torch 2.13.0, `rsample()`: d/dmu exactly 0.0, d/dsigma -2.666667 (= -N / sigma) whatever
       the samples; with `sample()` d/dmu is sum(z - mu) / sigma² (the score);
     - TFP 0.25.0 (TF 2.21.0), `sample()` (`FULLY_REPARAMETERIZED`): d/dmu -8.94e-08 (zero up
-      to rounding), d/dsigma -2.666667.
+      to rounding), d/dsigma -2.666667;
+    - NumPyro 0.22.0 (JAX 0.10.2), `sample(key)` of `Normal`, `Laplace`, `Logistic`, `Cauchy`,
+      `StudentT`, `Gumbel`, `MultivariateNormal` (and `Independent` of a `Normal`): d/dmu
+      exactly 0; with `jax.lax.stop_gradient` on the sample, the score (2.09 here).
+
+    `LogNormal` is not counted: its log-density has a Jacobian term `-log z` that keeps the
+    location (d/dmu = -1 per sample in TFP 0.25.0 and NumPyro 0.22.0), so "0 gradient" would
+    not be true of it.
 
     The mean of a policy trained this way never moves, and sigma only shrinks; nothing warns.
     The fixes give the score: `sample()` (torch), `rsample().detach()`, or
@@ -124,15 +138,15 @@ class LogProbOfReparameterizedSample(Rule):
     The `rsample()` / `sample()` and its `log_prob` are followed through local names in one
     function (or at module level), and into the callers of a function that returns both; a
     TFP distribution must come from `tfp.distributions`, spelled through imports or through
-    an alias `tfd = tfp.distributions`.
+    an alias `tfd = tfp.distributions`, and a NumPyro one from `numpyro.distributions`.
 
     Known misses: a sample drawn in one module (a driver's `sample()`) and scored in another
     after it went through a trajectory buffer; a log-probability stored by one function
     (`saved_log_probs.append(...)`) and weighted by returns in another; a caller that keeps
     the returned tuple whole (`out = policy.act(obs)`, then `out[1]`); a parameter that some
-    call leaves to its default; JAX libraries (distrax, numpyro), whose samples are
-    reparameterised too. TFP files that import neither
-    TensorFlow nor torch are skipped by the framework prefilter.
+    call leaves to its default; distrax, whose samples are reparameterised too (distrax
+    0.1.9 does not import with JAX 0.10.2, so it is not measured or checked). TFP files that
+    import none of TensorFlow, torch and JAX are skipped by the framework prefilter.
 
     ## Severity
     Error when the sample is used for nothing but its own `log_prob`; warning for a
@@ -155,7 +169,7 @@ class LogProbOfReparameterizedSample(Rule):
         "`{log_prob}` scores `{sample}`, its own location plus noise, with the fixed scale `{scale}`: "
         "the log-probability is a constant and gives the location 0 gradient; {remedy}"
     )
-    frameworks = ("torch", "tensorflow")
+    frameworks = ("torch", "tensorflow", "jax")
 
     def __init__(self, context) -> None:
         super().__init__(context)
@@ -191,15 +205,17 @@ class LogProbOfReparameterizedSample(Rule):
         index = _Index(scope.body if isinstance(scope, cst.FunctionDef) else scope)
         for sample, place in samples:
             receiver = dotted(sample.func.value)
-            tfp = sample.func.attr.value == "sample"
-            if tfp and not self._tfp_reparameterized(sample.func.value, place, 0):
-                continue
+            family = "torch"  # `rsample()`
+            if sample.func.attr.value == "sample":
+                family = self._reparameterized(sample.func.value, place, 0)
+                if family is None:
+                    continue
             found = self._log_probs(sample, receiver, index)
             if found is None:
                 continue
             calls, weak = found
             for call in calls:
-                self._judge(call, sample, index, weak, tfp)
+                self._judge(call, sample, index, weak, family)
 
     def _log_probs(self, sample: cst.Call, receiver: str, index: _Index) -> tuple[list, bool] | None:
         """The receiver's own `log_prob` calls of this sample, and whether the sample is also
@@ -275,7 +291,7 @@ class LogProbOfReparameterizedSample(Rule):
             return call.func.value in SINKS.methods
         return self.context.names.method(call) in SINKS.methods
 
-    def _judge(self, call: cst.Call, sample: cst.Call, index: _Index, weak: bool, tfp: bool) -> None:
+    def _judge(self, call: cst.Call, sample: cst.Call, index: _Index, weak: bool, family: str) -> None:
         if any(_ENTROPY_SCOPE.search(s.name.value) for s in self.context.scopes if not isinstance(s, cst.Lambda)):
             return
         holders = index.holders(call)
@@ -297,7 +313,7 @@ class LogProbOfReparameterizedSample(Rule):
             log_prob=_short(self.source(call)),
             sample=_short(self.source(sample)),
             weighted=f" weighted by `{_short(self.source(weight))}`{where}" if weight is not None else "",
-            remedy="wrap the sample in `tf.stop_gradient`" if tfp else "draw it with `.sample()` or `.detach()` it",
+            remedy=_REMEDY[family],
         )
 
     def _weighted_by_a_caller(self, call: cst.Call, index: _Index, holders: set[str]) -> tuple | None:
@@ -383,30 +399,33 @@ class LogProbOfReparameterizedSample(Rule):
                 names.add(f"{_TFP_MODULES[0]}.{func.attr.value}")
         return names
 
-    def _tfp_reparameterized(self, node: cst.BaseExpression, place: Place, depth: int) -> bool:
-        """Whether every value `node` may hold is a reparameterised TFP distribution, followed
-        through names, `self` attributes, what the callers pass a parameter and the returns of
-        the project's functions."""
+    def _reparameterized(self, node: cst.BaseExpression, place: Place, depth: int) -> str | None:
+        """The package (`tensorflow_probability`, `numpyro`) when every value `node` may hold is
+        a distribution whose `sample()` is reparameterised, followed through names, `self`
+        attributes, what the callers pass a parameter and the returns of the project's
+        functions; else None."""
         if depth > 3:
-            return False
+            return None
         if isinstance(node, (cst.Name, cst.Attribute)) and not place.qualified_names(node):
             values = ModuleModel.assignments(node, place, callers=True)
-            return bool(values) and all(
-                index is None and isinstance(value, cst.BaseExpression) and self._tfp_reparameterized(value, at, depth + 1)
-                for value, index, at in values
-            )
+            found = {self._reparameterized(value, at, depth + 1) if index is None and isinstance(value, cst.BaseExpression)
+                     else None for value, index, at in values or ()}
+            return found.pop() if len(found) == 1 else None
         if not isinstance(node, cst.Call):
-            return False
+            return None
+        if isinstance(node.func, cst.Attribute) and node.func.attr.value == "to_event":  # NumPyro
+            return self._reparameterized(node.func.value, place, depth + 1)
         names = self._tfp_names(node.func, place)
-        if names & TFP_REPARAMETERIZED:
-            return True
-        if names & TFP_WRAPPERS:
-            inner = next((a.value for a in node.args if a.keyword and a.keyword.value == "distribution"), None)
+        if names & REPARAMETERIZED:
+            return min(names & REPARAMETERIZED).split(".", 1)[0]
+        if names & WRAPPERS:
+            inner = next((a.value for a in node.args if a.keyword and a.keyword.value in ("distribution", "base_dist")), None)
             args = positional(node)
             inner = inner if inner is not None else (args[0] if args else None)
-            return inner is not None and self._tfp_reparameterized(inner, place, depth + 1)
+            return self._reparameterized(inner, place, depth + 1) if inner is not None else None
         returned = ModuleModel.returns(node, place) if not names else None
-        return bool(returned) and all(self._tfp_reparameterized(value, at, depth + 1) for value, at in returned)
+        found = {self._reparameterized(value, at, depth + 1) for value, at in returned or ()}
+        return found.pop() if len(found) == 1 else None
 
 
 class _Index:
