@@ -189,10 +189,11 @@ class UnsafeSqrtOrNorm(Rule):
     A parameter holds what every call of its function in the project gives it (the semantic
     model's callers: this module, the modules that import it, methods called through `self`
     or on an instance): `def pair_energy(dr): r = sqrt(sum(dr ** 2, -1))` is flagged when
-    every call passes a difference such as `x[:, None] - x[None]`, and the message names the
-    function; a function that no call reaches is not judged this way.
+    every call passes a difference such as `x[:, None] - x[None]` (a call that leaves it out
+    gives its default), and the message names the function; a function that no call reaches
+    is not judged this way.
 
-    Known misses: a parameter that some call leaves to its default or passes through `*args`,
+    Known misses: a parameter that some call passes through `*args`,
     a function reached only through another function's parameter (`map_product(metric)`),
     a loop-carried value or a container;
     `tf.math.reduce_std` and

@@ -143,8 +143,7 @@ class LogProbOfReparameterizedSample(Rule):
     Known misses: a sample drawn in one module (a driver's `sample()`) and scored in another
     after it went through a trajectory buffer; a log-probability stored by one function
     (`saved_log_probs.append(...)`) and weighted by returns in another; a caller that keeps
-    the returned tuple whole (`out = policy.act(obs)`, then `out[1]`); a parameter that some
-    call leaves to its default; distrax, whose samples are reparameterised too (distrax
+    the returned tuple whole (`out = policy.act(obs)`, then `out[1]`); distrax, whose samples are reparameterised too (distrax
     0.1.9 does not import with JAX 0.10.2, so it is not measured or checked). TFP files that
     import none of TensorFlow, torch and JAX are skipped by the framework prefilter.
 

@@ -409,11 +409,10 @@ class ModuleModel:
             return None
         found = []
         for call, place in self.callers(function):
-            method = isinstance(call.func, cst.Attribute) and function in self._owner
-            given = argument(call, name, parameter_position(function, name, bound=method))
-            if given is None or any(arg.star for arg in call.args):
+            given = _given(function, call, name, bound=isinstance(call.func, cst.Attribute) and function in self._owner)
+            if given is None:
                 return None
-            found.append((given, None, place))
+            found.append((given[0], None, Place(self, Scope()) if given[1] else place))  # a default: read here
         return found or None
 
     @staticmethod
@@ -1783,13 +1782,13 @@ def _called_name(func: cst.BaseExpression, functions: dict, imports: dict) -> st
     return None
 
 
-def _given(function: cst.FunctionDef, call: cst.Call, name: str) -> tuple[cst.BaseExpression, bool] | None:
-    """What `call` gives `function`'s parameter `name`, and whether that is the parameter's
-    default (read in the function's module); None when it cannot be matched (a star argument,
-    or neither an argument nor a default)."""
+def _given(function: cst.FunctionDef, call: cst.Call, name: str, bound: bool = False) -> tuple[cst.BaseExpression, bool] | None:
+    """What `call` gives `function`'s parameter `name` (`bound`: a method called on an
+    instance), and whether that is the parameter's default (read in the function's module);
+    None when it cannot be matched (a star argument, or neither an argument nor a default)."""
     if any(arg.star for arg in call.args):
         return None
-    given = argument(call, name, parameter_position(function, name))
+    given = argument(call, name, parameter_position(function, name, bound=bound))
     if given is not None:
         return given, False
     default = _default(function, name)
