@@ -369,7 +369,7 @@ class LogProbOfReparameterizedSample(Rule):
         holders = index.holders(call)
         if any(_ENTROPY_NAME.search(h) for h in holders) or index.combined_log_prob(call, holders, self):
             return
-        tfp = any(name.startswith("tensorflow_probability") for name in self._tfp_names(built.func))
+        tfp = any(name.startswith("tensorflow_probability") for name in self._distribution_names(built.func))
         self.report(
             call,
             self.fixed_scale_message,
@@ -386,11 +386,13 @@ class LogProbOfReparameterizedSample(Rule):
             if not origins or len(origins) != 1 or not isinstance(origins[0], cst.Call):
                 return None
             node = origins[0]
-        return node if self._tfp_names(node.func) & LOCATION_SCALE else None
+        return node if self._distribution_names(node.func) & LOCATION_SCALE else None
 
     # TFP distributions --------------------------------------------------------------------
 
-    def _tfp_names(self, func: cst.BaseExpression, place: Place | None = None) -> set[str]:
+    def _distribution_names(self, func: cst.BaseExpression, place: Place | None = None) -> set[str]:
+        """The qualified names of a distribution's constructor, also through a local alias of
+        TFP's distributions module."""
         names = set(place.qualified_names(func) if place is not None else self.qualified_names(func))
         if place is not None and isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name):
             alias = ModuleModel.only_assignment(func.value, place)  # `tfd = tfp.distributions` in the function
@@ -414,7 +416,7 @@ class LogProbOfReparameterizedSample(Rule):
             return None
         if isinstance(node.func, cst.Attribute) and node.func.attr.value == "to_event":  # NumPyro
             return self._reparameterized(node.func.value, place, depth + 1)
-        names = self._tfp_names(node.func, place)
+        names = self._distribution_names(node.func, place)
         if names & REPARAMETERIZED:
             return min(names & REPARAMETERIZED).split(".", 1)[0]
         if names & WRAPPERS:
