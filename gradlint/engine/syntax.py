@@ -46,6 +46,14 @@ def parameter_position(function: cst.FunctionDef, name: str, bound: bool = False
     return positional.index(name) if name in positional else None
 
 
+def parameter_names(function: cst.FunctionDef | cst.Lambda) -> set[str]:
+    """Every name `function` binds as a parameter, `*args` and `**kwargs` included."""
+    params = function.params
+    found = {p.name.value for p in (*params.posonly_params, *params.params, *params.kwonly_params)}
+    found.update(star.name.value for star in (params.star_arg, params.star_kwarg) if isinstance(star, cst.Param))
+    return found
+
+
 def passed_arguments(function: cst.FunctionDef, call: cst.Call) -> dict[str, cst.BaseExpression | None]:
     """Each parameter of `function` (positional-only, regular, keyword-only) and what `call`
     passes for it, else its default (None when it has neither)."""

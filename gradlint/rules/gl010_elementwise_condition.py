@@ -6,7 +6,7 @@ import libcst as cst
 
 from gradlint.data import api_table
 from gradlint.engine.gradients import LOSS_WORDS, name_words
-from gradlint.engine.syntax import argument, number
+from gradlint.engine.syntax import argument, number, parameter_names
 from gradlint.engine.walker import iter_tree
 from gradlint.rule import Fix, Rule, Severity
 from gradlint.semantic.model import ModuleModel, Place
@@ -261,7 +261,7 @@ class ElementwiseCondition(Rule):
     def _name_kind(self, node: cst.Name, place: Place, depth: int) -> tuple[str, str | None] | None:
         values = ModuleModel.assignments(node, place)
         if values is None:  # a parameter: of a function whose tensors are known, or a lambda's
-            owner = next((f for f in place.scope.functions if node.value in _parameter_names(f)), None)
+            owner = next((f for f in place.scope.functions if node.value in parameter_names(f)), None)
             framework = self.tensors.get(owner, {}).get(node.value, _NOT_A_TENSOR) if owner is not None else _NOT_A_TENSOR
             return (TENSOR, framework) if framework is not _NOT_A_TENSOR else None
         kinds = [self._kind(value, at, depth) if index is None and isinstance(value, cst.BaseExpression) else None
@@ -463,13 +463,6 @@ class ElementwiseCondition(Rule):
 
 _MAX_DEPTH = 12  # names and calls followed from one condition
 _NOT_A_TENSOR = object()
-
-
-def _parameter_names(function: cst.FunctionDef | cst.Lambda) -> set[str]:
-    params = function.params
-    names = {p.name.value for p in (*params.posonly_params, *params.params, *params.kwonly_params)}
-    names.update(star.name.value for star in (params.star_arg, params.star_kwarg) if isinstance(star, cst.Param))
-    return names
 
 
 def _framework(name: str) -> str | None:

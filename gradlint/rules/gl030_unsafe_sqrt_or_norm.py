@@ -4,7 +4,7 @@ import libcst as cst
 
 from gradlint.data import api_table
 from gradlint.engine.gradients import STOP_GRADIENT, not_differentiated
-from gradlint.engine.syntax import argument, assigned_names, bare, number, positional
+from gradlint.engine.syntax import argument, assigned_names, bare, number, parameter_names, positional
 from gradlint.engine.walker import iter_children
 from gradlint.rule import Fix, NodeCode, Rule, Severity
 from gradlint.semantic.model import ModuleModel, Place
@@ -264,7 +264,7 @@ class UnsafeSqrtOrNorm(Rule):
         `node`: remember the function, for the message."""
         function = place.scope.functions[0] if place.scope.functions else None
         if (values and isinstance(node, cst.Name) and isinstance(function, cst.FunctionDef)
-                and place.argument(node.value) is None and node.value in _parameter_names(function)
+                and place.argument(node.value) is None and node.value in parameter_names(function)
                 and all(at.scope.functions[:1] != (function,) for _, _, at in values)):
             self._given_by_callers = function
 
@@ -957,11 +957,6 @@ def _epsilon_fix(node: cst.CSTNode, argument: cst.BaseExpression) -> Fix:
     if not in_call or argument.lpar:
         guarded = guarded.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
     return Fix(argument, guarded)
-
-
-def _parameter_names(function: cst.FunctionDef) -> set[str]:
-    params = function.params
-    return {p.name.value for p in (*params.posonly_params, *params.params, *params.kwonly_params)}
 
 
 def _bare_in_sum(node: cst.BaseExpression) -> bool:

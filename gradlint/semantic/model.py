@@ -21,8 +21,8 @@ from gradlint.data import api_table, framework_modules
 from gradlint.engine.names import NameTable, referenced_names
 from gradlint.engine.positions import code_for_node
 from gradlint.engine.syntax import (
-    STATEMENT_HOLDERS, argument, assigned_names, is_constant, number, own_nodes, parameter_position, passed_arguments,
-    positional, small_statements, string,
+    STATEMENT_HOLDERS, argument, assigned_names, is_constant, number, own_nodes, parameter_names, parameter_position,
+    passed_arguments, positional, small_statements, string,
 )
 from gradlint.engine.walker import iter_children
 from gradlint.semantic.values import SAVES_INPUT, SAVES_OUTPUT, UNKNOWN, WRITES_INPUT, Value, join
@@ -254,7 +254,7 @@ class ModuleModel:
             bound, where = model._local_with_scope(node.value, scope)
             if where is _PARAMETER:
                 function = scope.functions[0] if scope.functions else None
-                if function is None or node.value not in _parameters(function):
+                if function is None or node.value not in parameter_names(function):
                     return None
                 given = place.argument(node.value)
                 if given is not None:
@@ -310,7 +310,7 @@ class ModuleModel:
         if not any(arg.star for arg in call.args):
             method = isinstance(call.func, cst.Attribute) and function in owner._owner  # `self.helper(x)`
             given = ((name, argument(call, name, parameter_position(function, name, bound=method)))
-                     for name in _parameters(function))
+                     for name in parameter_names(function))
             arguments = tuple((name, value, place) for name, value in given if value is not None)
         return [(node.value, Place(owner, Scope((function,), cls, owner._when[node][0]), arguments)) for node in returns]
 
@@ -567,7 +567,7 @@ class ModuleModel:
             if isinstance(current, cst.Name):
                 bound, where = model._local_with_scope(current.value, scope)
                 if where is _PARAMETER:
-                    function = next(f for f in scope.functions if current.value in _parameters(f))
+                    function = next(f for f in scope.functions if current.value in parameter_names(f))
                     passed = model._passed(function, current.value)
                     if passed is None:
                         default = _default(function, current.value) if defaults is not None else None
@@ -639,7 +639,7 @@ class ModuleModel:
     def _parameter_values(self, name: str, scope: Scope, configuration: bool) -> list[tuple[cst.BaseExpression, Scope]] | None:
         """What a parameter may hold: what the module's calls pass, else its default; for a
         constructor's parameter with no default, nothing more (`configuration`) or unknown (None)."""
-        function = next(f for f in scope.functions if name in _parameters(f))
+        function = next(f for f in scope.functions if name in parameter_names(f))
         passed = self._passed(function, name)
         if passed is not None:
             return passed
@@ -857,7 +857,7 @@ class ModuleModel:
             cls = self._self_name(name, scope)
             if cls is not None:  # `self(x)` in a training step runs the class's own forward
                 return self.instance(cls)
-            function = next(f for f in scope.functions if name in _parameters(f))
+            function = next(f for f in scope.functions if name in parameter_names(f))
             return self._argument(function, name, depth)
         if bound:
             return self._bound_value(where.functions[0], name, bound, where, depth)
@@ -1352,7 +1352,7 @@ class ModuleModel:
         if isinstance(node, cst.Name):
             bound, where = self._local_with_scope(node.value, scope)
             if where is _PARAMETER:
-                return ("parameter", next(f for f in scope.functions if node.value in _parameters(f)), node.value)
+                return ("parameter", next(f for f in scope.functions if node.value in parameter_names(f)), node.value)
             return ("name", *(value for value, _ in bound)) if bound else None
         if isinstance(node, cst.Attribute) and (cls := self._self_class(node.value, scope)) is not None:
             return ("attribute", cls.node, node.attr.value)
@@ -1439,7 +1439,7 @@ class ModuleModel:
         for position, function in enumerate(scope.functions):
             at = scope.at if position == 0 else None
             bound = self._reaching(self._bound(function).get(name), at) if isinstance(function, cst.FunctionDef) else None
-            if name in _parameters(function):
+            if name in parameter_names(function):
                 # `x = f(x)` after the parameter `x`: the assignment reaches only when made
                 # unconditionally before the read.
                 if not (bound and at is not None and self._when.get(bound[0][0], (at, False))[1]
@@ -1799,15 +1799,6 @@ def _default(function: cst.FunctionDef | cst.Lambda, name: str) -> cst.BaseExpre
     params = function.params
     return next((p.default for p in (*params.posonly_params, *params.params, *params.kwonly_params)
                  if p.name.value == name), None)
-
-
-def _parameters(function: cst.FunctionDef | cst.Lambda) -> set[str]:
-    params = function.params
-    found = {p.name.value for p in (*params.posonly_params, *params.params, *params.kwonly_params)}
-    for star in (params.star_arg, params.star_kwarg):
-        if isinstance(star, cst.Param):
-            found.add(star.name.value)
-    return found
 
 
 # Compound statements whose header binds names: a loop variable, a `with` target, an assignment
