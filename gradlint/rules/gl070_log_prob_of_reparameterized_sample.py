@@ -291,10 +291,10 @@ class LogProbOfReparameterizedSample(Rule):
         return self.context.names.method(call) in SINKS.methods
 
     def _judge(self, call: cst.Call, sample: cst.Call, index: _Index, weak: bool, family: str) -> None:
-        if any(_ENTROPY_SCOPE.search(s.name.value) for s in self.context.scopes if not isinstance(s, cst.Lambda)):
+        if _entropy_scope(self.context.scopes):
             return
         holders = index.holders(call)
-        if any(_ENTROPY_NAME.search(h) for h in holders) or index.combined_log_prob(call, holders, self):
+        if index.entropy_term(call, holders, self):
             return
         weight = _reward_weight(call, index, holders)
         where = ""
@@ -326,14 +326,14 @@ class LogProbOfReparameterizedSample(Rule):
             return None
         for caller, place in self.context.semantic.callers(function):
             owner = place.scope.functions[0] if place.scope.functions else place.model.module
-            if isinstance(owner, cst.FunctionDef) and _ENTROPY_SCOPE.search(owner.name.value):
+            if _entropy_scope((owner,)):
                 continue
             outer = _Index(owner.body if isinstance(owner, cst.FunctionDef) else owner)
             seeds = _received(outer.parent.get(id(caller)), position)
             if seeds is None:
                 continue
             received = outer.holders(caller, seeds)
-            if any(_ENTROPY_NAME.search(h) for h in received) or outer.combined_log_prob(caller, received, self):
+            if outer.entropy_term(caller, received, self):
                 continue
             weight = _reward_weight(caller, outer, received)
             if weight:
@@ -359,7 +359,7 @@ class LogProbOfReparameterizedSample(Rule):
         loc = argument(built, "loc", 0)
         if location is None or loc is None or semantic.location_key(loc, scopes, statement) != location:
             return
-        if any(_ENTROPY_SCOPE.search(s.name.value) for s in scopes if not isinstance(s, cst.Lambda)):
+        if _entropy_scope(scopes):
             return
         scale = argument(built, ("scale", "scale_diag", "scale_tril", "covariance_matrix"), 1)
         if scale is None or not semantic.holds_constant(scale, scopes, configuration=True):
@@ -367,7 +367,7 @@ class LogProbOfReparameterizedSample(Rule):
         function = self.context.enclosing(cst.FunctionDef)
         index = _Index(function.body if function is not None else self.context.module)
         holders = index.holders(call)
-        if any(_ENTROPY_NAME.search(h) for h in holders) or index.combined_log_prob(call, holders, self):
+        if index.entropy_term(call, holders, self):
             return
         tfp = any(name.startswith("tensorflow_probability") for name in self._distribution_names(built.func))
         self.report(
@@ -506,6 +506,11 @@ class _Index:
                         return other
         return None
 
+    def entropy_term(self, call: cst.Call, holders: set[str], rule: Rule) -> bool:
+        """The log-probability goes to a name such as `entropy` or `kl`, or is combined with
+        another distribution's: an entropy or KL estimate, where the pathwise gradient is wanted."""
+        return any(_ENTROPY_NAME.search(h) for h in holders) or self.combined_log_prob(call, holders, rule)
+
     def combined_log_prob(self, call: cst.Call, holders: set[str], rule: Rule) -> bool:
         """Another distribution's log_prob in the same expression: a Monte-Carlo KL or ELBO."""
         receiver = dotted(call.func.value)
@@ -518,6 +523,11 @@ class _Index:
             ):
                 return True
         return False
+
+
+def _entropy_scope(scopes) -> bool:
+    """A function or class around the log-probability is named like an entropy or KL computation."""
+    return any(isinstance(s, (cst.FunctionDef, cst.ClassDef)) and _ENTROPY_SCOPE.search(s.name.value) for s in scopes)
 
 
 def _reward_weight(call: cst.Call, index: _Index, holders: set[str]) -> cst.BaseExpression | bool | None:
