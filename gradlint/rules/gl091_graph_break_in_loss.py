@@ -783,7 +783,7 @@ class _Flow(StatementFlow[_S]):
         args = self._args(call)
         if (dotted(func) or "") in self.rule.weightless:
             return args
-        model = _model_named(func) or (dotted(func) or "") in self.rule.models
+        model = self._model(func)
         if isinstance(func, cst.Attribute) and _is_self(func.value):
             model = model or ("self." + func.attr.value) in self.rule.models or self.kind == "layer"
         if model and call.args:
