@@ -38,6 +38,15 @@ class NoGradient(Exception):
     """The output does not depend on the inputs through anything differentiable."""
 
 
+# torch's complaints about a float64 input meeting the float32 weights of a module.
+TORCH_DTYPE_CLASH = re.compile(r"must have the same dtype|expected (scalar type|m1 and m2 to have the same dtype)|"
+                               r"Double and Float|Float and Double|found dtype Double but expected Float")
+
+# TensorFlow's complaints about a float32 tensor meeting a float64 one.
+DTYPE_CLASH = re.compile(r"expected to be a (double|float) tensor but is a (float|double)|"
+                          r"float32.*float64|float64.*float32|must have the same dtype|same type as")
+
+
 class Backend:
     """Arrays and gradients in one framework. Values cross this boundary as NumPy arrays."""
 
@@ -46,10 +55,27 @@ class Backend:
     device: str
     narrowed = False  # a check had to run in float32, the code's own dtype (reset per job by the worker)
 
+    # How the framework says float64 inputs met the code's own float32 (its constants, a
+    # module's weights), and the errors it says it with; None where the backend does not retry.
+    dtype_clash: re.Pattern | None = None
+
+    def _clash_errors(self) -> tuple[type[BaseException], ...]:
+        return ()
+
     def gradients(self, fn: Callable[..., Any], inputs: dict[str, Any], dtype: str = "float64") -> tuple[np.ndarray, dict[str, np.ndarray | None]]:
         """The value of `fn(**inputs)` and the gradient of its sum with respect to each input;
         None for an input the output does not depend on differentiably (TF's None, torch's
-        unused input)."""
+        unused input). Code whose own float32 meets float64 inputs runs in float32 instead, and
+        the worker says so."""
+        try:
+            return self._gradients(fn, inputs, dtype)
+        except self._clash_errors() as error:
+            if dtype != "float64" or self.dtype_clash is None or not self.dtype_clash.search(str(error)):
+                raise
+            self.narrowed = True
+            return self._gradients(fn, inputs, "float32")
+
+    def _gradients(self, fn: Callable[..., Any], inputs: dict[str, Any], dtype: str) -> tuple[np.ndarray, dict[str, np.ndarray | None]]:
         raise NotImplementedError
 
     def to_numpy(self, value: Any) -> np.ndarray:
@@ -65,6 +91,7 @@ def _output_sum_error(value: Any) -> TypeError:
 
 class TorchBackend(Backend):
     name = "torch"
+    dtype_clash = TORCH_DTYPE_CLASH
 
     def __init__(self, device: str = "cpu") -> None:
         import torch
@@ -86,16 +113,8 @@ class TorchBackend(Backend):
             return value.detach().cpu().numpy()
         return np.asarray(value)
 
-    def gradients(self, fn, inputs, dtype="float64"):
-        try:
-            return self._gradients(fn, inputs, dtype)
-        except RuntimeError as error:
-            # A module's own float32 weights meet float64 inputs (`nn.Linear` in the code): it runs
-            # in its own dtype, and the worker says so.
-            if dtype != "float64" or not TORCH_DTYPE_CLASH.search(str(error)):
-                raise
-            self.narrowed = True
-            return self._gradients(fn, inputs, "float32")
+    def _clash_errors(self):
+        return (RuntimeError,)  # a module's float32 weights meet float64 inputs (`nn.Linear` in the code)
 
     def _gradients(self, fn, inputs, dtype):
         torch = self.torch
@@ -110,17 +129,10 @@ class TorchBackend(Backend):
         return self.to_numpy(output), {n: (None if g is None else self.to_numpy(g)) for n, g in zip(names, grads)}
 
 
-# torch's complaints about a float64 input meeting the float32 weights of a module.
-TORCH_DTYPE_CLASH = re.compile(r"must have the same dtype|expected (scalar type|m1 and m2 to have the same dtype)|"
-                               r"Double and Float|Float and Double|found dtype Double but expected Float")
-
-# TensorFlow's complaints about a float32 tensor meeting a float64 one.
-DTYPE_CLASH = re.compile(r"expected to be a (double|float) tensor but is a (float|double)|"
-                          r"float32.*float64|float64.*float32|must have the same dtype|same type as")
-
 
 class TensorFlowBackend(Backend):
     name = "tensorflow"
+    dtype_clash = DTYPE_CLASH
 
     def __init__(self, device: str = "cpu") -> None:
         import tensorflow as tf
@@ -137,16 +149,9 @@ class TensorFlowBackend(Backend):
             return np.asarray(value.numpy())
         return np.asarray(value)
 
-    def gradients(self, fn, inputs, dtype="float64"):
-        try:
-            return self._gradients(fn, inputs, dtype)
-        except (self.tf.errors.InvalidArgumentError, TypeError, ValueError) as error:
-            # Code that makes its own float32 constants (`tf.constant(1e-4)`) cannot take float64
-            # inputs: it runs in its own dtype, and the worker says so.
-            if dtype != "float64" or not DTYPE_CLASH.search(str(error)):
-                raise
-            self.narrowed = True
-            return self._gradients(fn, inputs, "float32")
+    def _clash_errors(self):
+        # Code that makes its own float32 constants (`tf.constant(1e-4)`) cannot take float64 inputs.
+        return (self.tf.errors.InvalidArgumentError, TypeError, ValueError)
 
     def _gradients(self, fn, inputs, dtype):
         tf = self.tf
